@@ -1,0 +1,5 @@
+import sys
+
+from daudit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,64 @@
+"""Command-line entry point: parse, dispatch, turn `DauditError` into one line and exit 2.
+
+Each sub-command lives in its own module exposing ``configure_parser(parser)`` and
+``main(args) -> int``; no numerical work happens here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from daudit import __version__
+from daudit.errors import EXIT_BAD_INPUT, DauditError
+
+__all__ = ["main", "COMMANDS"]
+
+# name -> (module, one-line help)
+COMMANDS = {
+    "simulate": ("daudit.commands.simulate", "write the built-in PFS-like demo dataset"),
+    "inspect": ("daudit.commands.inspect", "print the layout of pfsspec HDF5 files"),
+    "run": ("daudit.commands.run", "run a leakage audit (default: LOGG-ERR-BASE-01 on demo data)"),
+    "status": ("daudit.commands.status", "say whether a detached run is running, finished or failed"),
+    "deleak": ("daudit.commands.deleak", "compare de-leaked error representations (MVP-0.2)"),
+    "publish": ("daudit.commands.publish", "copy a finished run into a knowledge-center repository"),
+    "list": ("daudit.commands.history", "list past runs under a results directory"),
+    "show": ("daudit.commands.show", "print the summary of one run"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m daudit",
+        description="daudit: does the per-pixel error vector carry the label?",
+    )
+    parser.add_argument("--version", action="version", version=f"daudit {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+        module.configure_parser(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._module.main(args) or 0)
+    except DauditError as err:
+        if args.debug:
+            raise
+        print(f"daudit: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("daudit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,13 @@
+"""The one exception type that the CLI turns into a one-line message and exit code 2."""
+
+__all__ = ["DauditError", "EXIT_BAD_INPUT"]
+
+EXIT_BAD_INPUT = 2
+
+
+class DauditError(Exception):
+    """A problem with the user's input or environment, stated in one line with its fix.
+
+    The CLI prints ``daudit: error: <message>`` and exits with code 2; the traceback is shown
+    only with ``--debug``. Raise it ``from`` the low-level exception so the cause is kept.
+    """
