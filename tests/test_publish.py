@@ -1,0 +1,386 @@
+"""Tests for daudit.publish: a finished run copied into a knowledge-center git repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from daudit.errors import DauditError
+from daudit.publish import (
+    BACKUP_DIR,
+    HUB_PATH,
+    ROADMAP_PATH,
+    image_links,
+    marker_lines,
+    publish_run,
+    render_hub_block,
+    report_filename,
+    rewrite_image_links,
+    upsert_block,
+)
+
+FIXTURE_KC = Path(__file__).parent / "fixtures" / "knowledge_center"
+EXP_ID = "LOGG-ERR-BASE-01"
+REPORT_REL = "logg/moe/exp/exp_logg_err_base_01_20251226.md"
+PYTHON = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "python"
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
+    "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+
+# A tiny valid PNG header is enough: publish copies bytes, it never decodes images.
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 8
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {**os.environ, **GIT_ENV}
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                          text=True, env=env).stdout
+
+
+def make_summary(*, exp_id: str = EXP_ID, test_r2: float = 0.9896, verdict: str = "FAIL",
+                 status: str = "finished") -> dict:
+    """A summary.json following the schema of docs/internals.md (numbers are made up)."""
+    best = {"model": "Ridge_0.001", "noise_level": 1.0, "train_r2": 0.9907, "val_r2": 0.99,
+            "test_r2": test_r2, "test_mae": 0.088, "test_rmse": 0.117}
+    return {
+        "daudit_version": "0.1.0", "experiment_id": exp_id, "status": status,
+        "started_utc": "2025-12-26T10:00:00+00:00", "finished_utc": "2025-12-26T10:21:42+00:00",
+        "date": "2025-12-26", "spec": {"experiment_id": exp_id},
+        "data": {"source": "demo", "param": "log_g", "input": "error", "n_pixels": 64,
+                 "wave_min": 7100.0, "wave_max": 8850.0,
+                 "splits": {s: {"paths": [f"data_cache/{s}.h5"], "n_rows": n,
+                                "n_nan_filled": 0, "n_nonfinite_after_fill": 0,
+                                "n_nonpositive": 0}
+                            for s, n in (("train", 1000), ("val", 200), ("test", 200))}},
+        "noise_levels": [0.0, 1.0], "alphas": [0.001],
+        "metrics": [{"noise_level": 1.0, "model": "Ridge_0.001", "alpha": 0.001,
+                     "train_r2": 0.9907, "train_mae": 0.08, "train_rmse": 0.1, "val_r2": 0.99,
+                     "val_mae": 0.09, "val_rmse": 0.11, "test_r2": test_r2, "test_mae": 0.088,
+                     "test_rmse": 0.117, "fit_seconds": 0.5, "degenerate": False}],
+        "best": best, "best_ridge": best,
+        "gate": {"name": "Gate-1", "threshold": 0.05, "best_test_r2": test_r2,
+                 "best_model": "Ridge_0.001", "verdict": verdict, "borderline": False,
+                 "ci95": [test_r2 - 0.002, test_r2 + 0.001], "leakage_degree": "severe"},
+        "importance": {"reference_noise_level": 1.0, "top_k": 40, "primary": "Ridge_0.001",
+                       "models": {"Ridge_0.001": {"kind": "abs_coef", "top_k_share": 0.149,
+                                                  "top_pixels": [{"rank": 1, "pixel": 33,
+                                                                  "wavelength": 8542.1,
+                                                                  "importance": 1.5}]}}},
+        "timings": {"total_seconds": 1302.0, "stages": {"fit": 1200.0}},
+        "versions": {"numpy": "2"},
+        "outputs": {"report": "report.md", "metrics": "metrics.csv",
+                    "importance": "importance.csv", "log": "run.log",
+                    "figures": {"r2_bar_chart": "img/logg_err_base_01_r2_models.png",
+                                "feature_importance_spectrum":
+                                    "img/logg_err_base_01_importance_spectrum.png"}},
+    }
+
+
+def make_run(root: Path, summary: dict | None = None, *, name: str = EXP_ID) -> Path:
+    """A fake finished result directory: summary.json, report.md with img/ links, PNGs."""
+    summary = make_summary() if summary is None else summary
+    run = root / name
+    (run / "img").mkdir(parents=True)
+    for rel in summary["outputs"]["figures"].values():
+        (run / rel).write_bytes(PNG + rel.encode())
+    (run / "img" / "extra.png").write_bytes(PNG + b"extra")
+    (run / "report.md").write_text(
+        f"# 📗 {summary['experiment_id']}: Error-Only Leakage Baseline\n\n"
+        f"Gate-1: {summary['gate']['verdict']}, R² = {summary['gate']['best_test_r2']:.4f}\n\n"
+        "![r2_models](img/logg_err_base_01_r2_models.png)\n\n"
+        "![importance](./img/logg_err_base_01_importance_spectrum.png)\n\n"
+        '<img src="img/extra.png" width="300">\n\n'
+        "See [the hub](../moe_snr_hub.md); a path img/not_a_link.png in prose stays.\n",
+        encoding="utf-8")
+    (run / "run.log").write_text("done\n")
+    (run / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    return run
+
+
+@pytest.fixture
+def kc(tmp_path) -> Path:
+    """The fixture knowledge center, copied, git-initialised and committed."""
+    dest = tmp_path / "Physics_Informed_AI"
+    shutil.copytree(FIXTURE_KC, dest)
+    git(dest, "init", "-q", "-b", "main")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-q", "-m", "fixture")
+    return dest
+
+
+@pytest.fixture
+def run_dir(tmp_path) -> Path:
+    return make_run(tmp_path / "results")
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and ".git" not in p.relative_to(root).parts
+            and BACKUP_DIR not in p.relative_to(root).parts}
+
+
+def remove_block(text: str, exp_id: str = EXP_ID) -> str:
+    """The document without the marked block and the line breaks publish put around it."""
+    begin, end = marker_lines(exp_id)
+    i, j = text.index(begin), text.index(end) + len(end)
+    before, after = text[:i], text[j:]
+    return before + after[2:] if after.startswith("\n\n") else before + after[1:]
+
+
+# ------------------------------------------------------------------------------ pure functions
+
+
+def test_report_filename():
+    assert report_filename("LOGG-ERR-BASE-01", "2025-12-26") == "exp_logg_err_base_01_20251226.md"
+    assert report_filename("Logg Err.Base/02", "2026-01-02") == "exp_logg_err_base_02_20260102.md"
+    with pytest.raises(DauditError, match="YYYY-MM-DD"):
+        report_filename("X-1", "26/12/2025")
+
+
+def test_rewrite_image_links_only_touches_img_links():
+    text = ("![a](img/a.png) ![b](./img/sub/b.png \"t\") <img src='img/c.png'>\n"
+            "[hub](../moe_snr_hub.md) prose img/d.png ![e](https://x/img/e.png)\n")
+    out = rewrite_image_links(text)
+    assert out == ("![a](../img/a.png) ![b](../img/sub/b.png \"t\") <img src='../img/c.png'>\n"
+                   "[hub](../moe_snr_hub.md) prose img/d.png ![e](https://x/img/e.png)\n")
+    assert image_links(text) == ["a.png", "sub/b.png", "c.png"]
+
+
+def test_upsert_block_inserts_at_end_of_section_and_is_idempotent():
+    doc = "# T\n\n## §DG1 gate\n\nrow\n\n### sub\nx\n\n## §DG2\ny\n"
+    once = upsert_block(doc, "BODY", experiment_id="E-1", section="DG1")
+    begin, end = marker_lines("E-1")
+    assert once == f"# T\n\n## §DG1 gate\n\nrow\n\n### sub\nx\n\n{begin}\nBODY\n{end}\n\n## §DG2\ny\n"
+    assert upsert_block(once, "BODY", experiment_id="E-1", section="DG1") == once
+    twice = upsert_block(once, "NEW\nLINES\n", experiment_id="E-1", section="DG1")
+    assert twice == once.replace("BODY", "NEW\nLINES")
+
+
+@pytest.mark.parametrize("doc", ["", "no headings\n", "no newline at end",
+                                 "```\n## DG1 in a fence\n```\n"])
+def test_upsert_block_appends_without_a_heading(doc):
+    begin, end = marker_lines("E-1")
+    out = upsert_block(doc, "B", experiment_id="E-1", section="DG1")
+    assert out.startswith(doc)
+    assert out.endswith(f"{begin}\nB\n{end}\n")
+    assert out[len(doc):].lstrip("\n").startswith(begin)
+
+
+def test_upsert_block_section_token_is_exact():
+    doc = "## MVP-0.10 later\n\na\n\n## MVP-0.1: first\n\nb\n"
+    out = upsert_block(doc, "B", experiment_id="E", section="MVP-0.1")
+    assert out.index("<!-- daudit:E:begin") > out.index("## MVP-0.1: first")
+
+
+def test_upsert_block_keeps_crlf():
+    doc = "## DG1\r\n\r\ntext\r\n"
+    out = upsert_block(doc, "B", experiment_id="E", section="DG1")
+    assert out == "## DG1\r\n\r\ntext\r\n\r\n<!-- daudit:E:begin -->\r\nB\r\n<!-- daudit:E:end -->\r\n"
+
+
+@pytest.mark.parametrize("doc", ["<!-- daudit:E:begin -->\nx\n",
+                                 "<!-- daudit:E:end -->\n<!-- daudit:E:begin -->\n",
+                                 "<!-- daudit:E:begin -->\n<!-- daudit:E:end -->\n" * 2])
+def test_upsert_block_refuses_broken_markers(doc):
+    with pytest.raises(DauditError, match="markers for E are broken"):
+        upsert_block(doc, "B", experiment_id="E", where="hub.md")
+
+
+def test_hub_block_has_verdict_r2_and_link():
+    block = render_hub_block(make_summary(), report_link="exp/r.md")
+    assert "FAIL" in block and "0.9896" in block and "](exp/r.md)" in block
+    assert len(block.splitlines()) == 3  # header, rule, one row: a table of its own
+
+
+# ------------------------------------------------------------------------------ publish_run
+
+
+@needs_git
+def test_publish_writes_report_figures_hub_and_roadmap(kc, run_dir):
+    result = publish_run(run_dir, kc)
+    assert result.report == kc / REPORT_REL
+    report = result.report.read_text(encoding="utf-8")
+    links = re.findall(r"\]\(([^)\s]+\.png)", report) + re.findall(r'src="([^"]+)"', report)
+    assert sorted(links) == ["../img/extra.png", "../img/logg_err_base_01_importance_spectrum.png",
+                             "../img/logg_err_base_01_r2_models.png"]
+    for link in links:
+        target = (result.report.parent / link).resolve()
+        assert target.is_file(), link
+        assert target.read_bytes() == (run_dir / "img" / target.name).read_bytes()
+    assert "a path img/not_a_link.png in prose" in report
+
+    for rel, heading, next_heading in ((HUB_PATH, "\n## §DG1", "\n## §DG2"),
+                                       (ROADMAP_PATH, "\n### MVP-0.1", "\n### MVP-0.2")):
+        text = (kc / rel).read_text(encoding="utf-8")
+        begin, end = marker_lines(EXP_ID)
+        block = text[text.index(begin):text.index(end)]
+        assert "FAIL" in block and "0.9896" in block
+        assert "](exp/exp_logg_err_base_01_20251226.md)" in block
+        assert (kc / rel).parent.joinpath("exp/exp_logg_err_base_01_20251226.md").is_file()
+        assert text.index(heading) < text.index(begin) < text.index(end) < text.index(next_heading)
+    assert len(result.changed) == 6 and len(result.backups) == 2
+
+
+@needs_git
+def test_publish_twice_gives_the_same_files_as_once(kc, run_dir):
+    publish_run(run_dir, kc)
+    once = snapshot(kc)
+    again = publish_run(run_dir, kc)  # uncommitted, but nothing would change: allowed
+    assert again.changed == () and again.backups == ()
+    assert snapshot(kc) == once
+
+
+@needs_git
+def test_text_outside_the_markers_is_byte_identical(kc, tmp_path, run_dir):
+    originals = {rel: (kc / rel).read_text(encoding="utf-8") for rel in (HUB_PATH, ROADMAP_PATH)}
+    untouched = snapshot(kc)
+    publish_run(run_dir, kc)
+    for rel, original in originals.items():
+        assert remove_block((kc / rel).read_text(encoding="utf-8")) == original
+    after = snapshot(kc)
+    for rel, data in untouched.items():
+        if rel not in originals:
+            assert after[rel] == data
+    git(kc, "add", "-A")
+    git(kc, "commit", "-q", "-m", "publish 1")
+
+    # A new run of the same experiment: only the marked blocks change.
+    first = {rel: (kc / rel).read_text(encoding="utf-8") for rel in originals}
+    rerun = make_run(tmp_path / "results2", make_summary(test_r2=0.0312, verdict="PASS"))
+    publish_run(rerun, kc)
+    begin, end = marker_lines(EXP_ID)
+    for rel, old in first.items():
+        new = (kc / rel).read_text(encoding="utf-8")
+        assert new != old and "PASS" in new and "0.0312" in new
+        assert new[:new.index(begin)] == old[:old.index(begin)]
+        assert new[new.index(end):] == old[old.index(end):]
+
+
+@needs_git
+def test_backups_are_kept_and_never_dirty_the_repo(kc, run_dir):
+    hub_before = (kc / HUB_PATH).read_bytes()
+    result = publish_run(run_dir, kc)
+    assert result.backup_dir is not None and result.backup_dir.parent == kc / BACKUP_DIR
+    assert (result.backup_dir / HUB_PATH).read_bytes() == hub_before
+    status = git(kc, "status", "--porcelain", "--untracked-files=all")
+    assert BACKUP_DIR not in status
+    git(kc, "add", "-A")
+    git(kc, "commit", "-q", "-m", "publish")
+    assert git(kc, "status", "--porcelain", "--untracked-files=all") == ""
+
+
+@needs_git
+def test_missing_hub_and_roadmap_are_created_with_just_the_block(kc, run_dir):
+    git(kc, "rm", "-q", HUB_PATH, ROADMAP_PATH)
+    git(kc, "commit", "-q", "-m", "no hub")
+    result = publish_run(run_dir, kc)
+    begin, end = marker_lines(EXP_ID)
+    for path in (result.hub, result.roadmap):
+        text = path.read_text(encoding="utf-8")
+        assert text.startswith(begin + "\n") and text.endswith(end + "\n")
+    assert result.backups == ()
+
+
+@needs_git
+def test_dirty_target_file_is_refused_unless_forced(kc, run_dir):
+    hub = kc / HUB_PATH
+    hub.write_text(hub.read_text(encoding="utf-8") + "\nuncommitted hand edit\n",
+                   encoding="utf-8")
+    before = snapshot(kc)
+    with pytest.raises(DauditError, match=r"uncommitted changes in logg/moe/moe_snr_hub\.md"):
+        publish_run(run_dir, kc)
+    assert snapshot(kc) == before  # refused before writing anything
+
+    result = publish_run(run_dir, kc, force=True)
+    text = hub.read_text(encoding="utf-8")
+    assert "uncommitted hand edit" in text and marker_lines(EXP_ID)[0] in text
+    assert (result.backup_dir / HUB_PATH).read_bytes() == before[HUB_PATH]
+
+
+@needs_git
+def test_republishing_new_results_over_an_uncommitted_publish_is_refused(kc, tmp_path, run_dir):
+    publish_run(run_dir, kc)
+    rerun = make_run(tmp_path / "results2", make_summary(test_r2=0.5))
+    with pytest.raises(DauditError, match="uncommitted changes"):
+        publish_run(rerun, kc)
+
+
+@needs_git
+def test_not_a_git_work_tree_is_refused_unless_forced(tmp_path, run_dir):
+    plain = tmp_path / "plain_kc"
+    shutil.copytree(FIXTURE_KC, plain)
+    with pytest.raises(DauditError, match="not a git work tree"):
+        publish_run(run_dir, plain)
+    assert not (plain / REPORT_REL).exists()
+    result = publish_run(run_dir, plain, force=True)
+    assert result.report.is_file()
+
+
+def test_missing_knowledge_center_is_refused(tmp_path, run_dir):
+    with pytest.raises(DauditError, match="knowledge center not found"):
+        publish_run(run_dir, tmp_path / "nowhere", force=True)
+
+
+@needs_git
+def test_unfinished_run_is_refused(kc, tmp_path):
+    unfinished = tmp_path / "results" / "running"
+    unfinished.mkdir(parents=True)
+    (unfinished / "run.log").write_text("stage 1\n")
+    with pytest.raises(DauditError, match="summary.json: missing.*unfinished"):
+        publish_run(unfinished, kc)
+    failed = make_run(tmp_path / "r2", make_summary(status="failed"))
+    with pytest.raises(DauditError, match="status is 'failed'"):
+        publish_run(failed, kc, force=True)
+
+
+@needs_git
+def test_missing_figure_is_refused(kc, run_dir):
+    (run_dir / "img" / "extra.png").unlink()
+    with pytest.raises(DauditError, match="extra.png: missing"):
+        publish_run(run_dir, kc)
+
+
+@needs_git
+def test_dry_run_writes_nothing(kc, run_dir):
+    before = snapshot(kc)
+    result = publish_run(run_dir, kc, dry_run=True)
+    assert result.dry_run and len(result.changed) == 6
+    assert snapshot(kc) == before and not (kc / BACKUP_DIR).exists()
+
+
+# ------------------------------------------------------------------------------ CLI
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "KNOWLEDGE_CENTER"}
+    return subprocess.run([str(PYTHON), "-m", "daudit", *args], capture_output=True, text=True,
+                          cwd=cwd, env={**env, **GIT_ENV,
+                                        "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+
+
+@needs_git
+def test_cli_publish_exit_codes(kc, run_dir, tmp_path):
+    ok = run_cli("publish", str(run_dir), "--knowledge-center", str(kc), cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert REPORT_REL in ok.stdout
+    assert (kc / REPORT_REL).is_file()
+
+    again = run_cli("publish", str(run_dir), "--knowledge-center", str(kc), cwd=tmp_path)
+    assert again.returncode == 0 and "already published" in again.stdout
+
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    bad = run_cli("publish", str(unfinished), "--knowledge-center", str(kc), cwd=tmp_path)
+    assert bad.returncode == 2
+    lines = bad.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("daudit: error: ") and "summary.json" in lines[0]
