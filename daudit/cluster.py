@@ -1,0 +1,77 @@
+"""Start or join the Dask scheduler a run computes on, and print its dashboard address."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+
+from daudit.errors import DauditError
+
+__all__ = ["dask_context", "worker_budget"]
+
+log = logging.getLogger("daudit")
+
+WORKER_SHARE = 0.45  # of compute.memory_limit for Dask workers; the rest is the main process
+
+
+def worker_budget(memory_limit: int) -> int:
+    return int(memory_limit * WORKER_SHARE)
+
+
+def main_budget(memory_limit: int) -> int:
+    """Bytes the main process may use for LightGBM after the Dask workers' share and ~0.6 GB of
+    fixed costs (the Gram matrix, its eigendecomposition, Python and libraries)."""
+    return max(int(memory_limit * (1 - WORKER_SHARE)) - 600 * 2**20, 64 * 2**20)
+
+
+@contextlib.contextmanager
+def dask_context(compute, *, echo=print):
+    """Yield a dict describing the scheduler (kind, dashboard, workers) while it is active.
+
+    ``compute.scheduler``: ``local`` starts a `distributed.LocalCluster` bound to 127.0.0.1,
+    ``threads`` / ``synchronous`` use Dask's local schedulers (no dashboard), anything else is
+    the address of an existing scheduler (e.g. one started by dask-jobqueue) to join.
+    """
+    import dask
+
+    sched = compute.scheduler
+    if sched in ("threads", "synchronous"):
+        with dask.config.set(scheduler=sched):
+            yield {"kind": sched, "dashboard": None, "n_workers": 1}
+        return
+    from distributed import Client, LocalCluster
+
+    if sched == "local":
+        n_cpu = os.cpu_count() or 1
+        n_workers = compute.n_workers or 1
+        threads = max(1, n_cpu // n_workers)
+        with dask.config.set({"distributed.worker.daemon": False,
+                              "distributed.logging.distributed": "error"}):
+            try:
+                cluster = LocalCluster(
+                    n_workers=n_workers, threads_per_worker=threads, processes=True,
+                    memory_limit=max(worker_budget(compute.memory_limit) // n_workers, 256 * 2**20),
+                    host="127.0.0.1", dashboard_address=compute.dashboard_address,
+                    silence_logs=logging.ERROR,
+                )
+            except OSError as err:
+                raise DauditError(f"cannot start the local Dask cluster ({err}); try "
+                                  "compute.dashboard_address: '127.0.0.1:0' or scheduler: threads") from err
+        client = Client(cluster)
+    else:
+        try:
+            client = Client(sched, timeout="20s")
+        except OSError as err:
+            raise DauditError(f"cannot reach the Dask scheduler at {sched} ({err}); check the address "
+                              "or use compute.scheduler: local") from err
+        cluster = None
+    info = {"kind": "local-cluster" if cluster else "external", "dashboard": client.dashboard_link,
+            "n_workers": len(client.scheduler_info().get("workers", {})), "address": client.scheduler.address}
+    echo(f"Dask scheduler {info['address']} ({info['n_workers']} worker(s)); dashboard: {info['dashboard']}")
+    try:
+        yield info
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
