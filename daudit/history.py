@@ -375,9 +375,10 @@ def format_summary(summary: dict, *, run_dir=None, n_top_pixels: int = 10) -> st
     model = _get(importance, "models", primary) if primary else None
     if isinstance(model, dict):
         pixels = (model.get("top_pixels") or [])[:n_top_pixels]
+        share = _fmt(model.get("top_k_share"), ".1%")
         out += ["", f"Top pixels ({primary}, {model.get('kind', '?')}, noise "
-                    f"{_fmt(importance.get('reference_noise_level'), 'g')}; top-"
-                    f"{importance.get('top_k', '?')} share {_fmt(model.get('top_k_share'), '.1%')})"]
+                    f"{_fmt(importance.get('reference_noise_level'), 'g')}; "
+                    f"top-{importance.get('top_k', '?')} share {share})"]
         if pixels:
             rows = [[str(p.get("rank", "?")), str(p.get("pixel", "?")),
                      _fmt(p.get("wavelength"), ".2f"), _fmt(p.get("importance"), ".4g")]

@@ -335,8 +335,13 @@ def _read_summary(result_dir: Path) -> dict:
     if not result_dir.is_dir():
         raise DauditError(f"{result_dir}: no such result directory; pass the run's output folder")
     if not path.is_file():
-        hint = " (run.log is there: the run is unfinished or failed)" if (
-            result_dir / "run.log").exists() else ""
+        runs = sorted(p.parent.name for p in result_dir.glob("*/summary.json"))
+        if (result_dir / "run.log").exists():
+            hint = " (run.log is there: the run is unfinished or failed)"
+        elif runs:
+            hint = f" (this looks like a results folder: pass one run, e.g. {result_dir / runs[0]})"
+        else:
+            hint = ""
         raise DauditError(
             f"{path}: missing{hint}; only a finished run can be published, check it with "
             "`python -m daudit status` and publish after it finishes"
@@ -458,7 +463,11 @@ def _plan(result_dir: Path, kc: Path, summary: dict, *, hub_section: str,
     report_src = result_dir / (summary.get("outputs") or {}).get("report", "report.md")
     if not report_src.is_file():
         raise DauditError(f"{report_src}: missing; the run's report is needed to publish it")
-    report_text = report_src.read_text(encoding="utf-8")
+    try:
+        # Bytes, not read_text: universal newlines would silently turn CRLF into LF.
+        report_text = report_src.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise DauditError(f"{report_src}: not UTF-8 text; rerun the audit's report") from err
 
     figures = [f.removeprefix("./").removeprefix("img/")
                for f in ((summary.get("outputs") or {}).get("figures") or {}).values()

@@ -22,6 +22,10 @@ from daudit.history import (
 PYTHON = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "python"
 
 
+TOP_PIXELS = [{"rank": 1, "pixel": 3301, "wavelength": 8542.09, "importance": 2.5},
+              {"rank": 2, "pixel": 3724, "wavelength": 8662.14, "importance": 1.25}]
+
+
 def make_summary(exp_id: str, *, finished: str, test_r2: float, verdict: str,
                  n_train: int = 1000, total: float = 75.5) -> dict:
     """A summary.json following the schema of docs/internals.md (numbers are made up)."""
@@ -56,11 +60,7 @@ def make_summary(exp_id: str, *, finished: str, test_r2: float, verdict: str,
                  "ci95": [test_r2 - 0.01, test_r2 + 0.01], "leakage_degree": "strong"},
         "importance": {"reference_noise_level": 1.0, "top_k": 40, "primary": "Ridge_0.01",
                        "models": {"Ridge_0.01": {"kind": "abs_coef", "top_k_share": 0.149,
-                                                 "top_pixels": [
-                                                     {"rank": 1, "pixel": 3301,
-                                                      "wavelength": 8542.09, "importance": 2.5},
-                                                     {"rank": 2, "pixel": 3724,
-                                                      "wavelength": 8662.14, "importance": 1.25}]}}},
+                                                 "top_pixels": TOP_PIXELS}}},
         "timings": {"total_seconds": total, "stages": {"load": 5.0, "fit": 60.0}},
         "versions": {"numpy": "2"},
         "outputs": {"report": "report.md", "metrics": "metrics.csv",
@@ -172,10 +172,16 @@ def test_format_summary_tolerates_a_sparse_summary():
 # ------------------------------------------------------------------------------ CLI
 
 
+def _pythonpath() -> str:
+    # This checkout first, so the subprocess runs the code under test.
+    return os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
+                                         os.environ.get("PYTHONPATH")]))
+
+
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(PYTHON), "-m", "daudit", *args], capture_output=True, text=True,
                           cwd=cwd, env={**os.environ,
-                                        "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+                                        "PYTHONPATH": _pythonpath()})
 
 
 def test_cli_list_and_show(results):

@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -160,7 +159,8 @@ def test_upsert_block_inserts_at_end_of_section_and_is_idempotent():
     doc = "# T\n\n## §DG1 gate\n\nrow\n\n### sub\nx\n\n## §DG2\ny\n"
     once = upsert_block(doc, "BODY", experiment_id="E-1", section="DG1")
     begin, end = marker_lines("E-1")
-    assert once == f"# T\n\n## §DG1 gate\n\nrow\n\n### sub\nx\n\n{begin}\nBODY\n{end}\n\n## §DG2\ny\n"
+    assert once == (f"# T\n\n## §DG1 gate\n\nrow\n\n### sub\nx\n\n"
+                    f"{begin}\nBODY\n{end}\n\n## §DG2\ny\n")
     assert upsert_block(once, "BODY", experiment_id="E-1", section="DG1") == once
     twice = upsert_block(once, "NEW\nLINES\n", experiment_id="E-1", section="DG1")
     assert twice == once.replace("BODY", "NEW\nLINES")
@@ -185,7 +185,8 @@ def test_upsert_block_section_token_is_exact():
 def test_upsert_block_keeps_crlf():
     doc = "## DG1\r\n\r\ntext\r\n"
     out = upsert_block(doc, "B", experiment_id="E", section="DG1")
-    assert out == "## DG1\r\n\r\ntext\r\n\r\n<!-- daudit:E:begin -->\r\nB\r\n<!-- daudit:E:end -->\r\n"
+    assert out == ("## DG1\r\n\r\ntext\r\n\r\n"
+                   "<!-- daudit:E:begin -->\r\nB\r\n<!-- daudit:E:end -->\r\n")
 
 
 @pytest.mark.parametrize("doc", ["<!-- daudit:E:begin -->\nx\n",
@@ -361,11 +362,17 @@ def test_dry_run_writes_nothing(kc, run_dir):
 # ------------------------------------------------------------------------------ CLI
 
 
+def _pythonpath() -> str:
+    # This checkout first, so the subprocess runs the code under test.
+    return os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
+                                         os.environ.get("PYTHONPATH")]))
+
+
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "KNOWLEDGE_CENTER"}
     return subprocess.run([str(PYTHON), "-m", "daudit", *args], capture_output=True, text=True,
                           cwd=cwd, env={**env, **GIT_ENV,
-                                        "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+                                        "PYTHONPATH": _pythonpath()})
 
 
 @needs_git
