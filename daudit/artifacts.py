@@ -26,6 +26,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException as err:
         try:
@@ -36,6 +37,12 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
             raise DauditError(f"cannot write {path}: {err.strerror or err} (previous file kept)") from err
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

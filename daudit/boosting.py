@@ -1,10 +1,11 @@
 """LightGBM on streamed row chunks: a `lightgbm.Sequence` over a Dask array, and a memory plan.
 
 LightGBM builds its Dataset in two reads: single rows for the bin-boundary sample (all of
-them when ``n <= bin_construct_sample_cnt``), then batches. The sample is held about four times
-as float32 (rows list, array, filtered columns, indices), the binned data once as uint8, so
+them when ``n <= bin_construct_sample_cnt``), then batches. The sample is held as float64 about
+three times (rows list, array, filtered columns) plus int32 indices, the binned data once as
+uint8, so
 
-    bytes ~ n_rows * p  +  16 * n_sample * p
+    bytes ~ 1.2 n_rows p  +  28 n_sample p
 
 `plan_lightgbm` keeps every train row when that fits the budget, first by lowering
 ``bin_construct_sample_cnt`` (bin boundaries from fewer rows), then by training on a seeded
@@ -25,7 +26,7 @@ _MIN_SAMPLE = 20_000
 
 
 def _bytes(n_rows: int, n_sample: int, p: int) -> int:
-    return int(1.2 * n_rows * p + 16 * n_sample * p)
+    return int(1.2 * n_rows * p + 28 * n_sample * p)
 
 
 @dataclass(frozen=True)
@@ -53,26 +54,24 @@ def plan_lightgbm(chunk_sizes, n_features: int, budget_bytes: int, *, rng: np.ra
     if est <= budget_bytes:
         return LightGBMPlan(tuple(range(len(chunk_sizes))), n, n, _DEFAULT_SAMPLE, est, budget_bytes,
                             "all train rows fit the memory budget with LightGBM's default binning sample")
-    s_fit = int((budget_bytes - 1.2 * n * p) / (16 * p))
+    s_fit = int((budget_bytes - 1.2 * n * p) / (28 * p))
     if s_fit >= min(n, _MIN_SAMPLE):
         s_fit = min(s_fit, n)
         return LightGBMPlan(tuple(range(len(chunk_sizes))), n, n, s_fit, _bytes(n, s_fit, p), budget_bytes,
                             f"all train rows used; bin boundaries from {s_fit} sampled rows instead of "
                             f"{min(n, _DEFAULT_SAMPLE)} to fit the memory budget")
-    # Subsample whole chunks: largest n' with 1.2 n' p + 16 min(n', MIN) p <= budget.
+    # Subsample whole chunks: largest n' with 1.2 n' p + 28 min(n', MIN) p <= budget.
     s = _MIN_SAMPLE
-    n_fit = int((budget_bytes - 16 * min(s, n) * p) / (1.2 * p))
+    n_fit = int((budget_bytes - 28 * min(s, n) * p) / (1.2 * p))
     if n_fit < chunk_sizes[0]:
-        s = max(1000, int(budget_bytes / (2 * 16 * p)))
-        n_fit = max(int((budget_bytes - 16 * s * p) / (1.2 * p)), min(chunk_sizes))
-    order = np.sort(rng.permutation(len(chunk_sizes)))
+        s = max(1000, int(budget_bytes / (2 * 28 * p)))
+        n_fit = max(int((budget_bytes - 28 * s * p) / (1.2 * p)), min(chunk_sizes))
     chosen, total = [], 0
     for i in rng.permutation(len(chunk_sizes)):
         if total + chunk_sizes[i] > n_fit and chosen:
             continue
         chosen.append(int(i))
         total += chunk_sizes[i]
-    del order
     chosen = tuple(sorted(chosen))
     s = min(s, total)
     return LightGBMPlan(chosen, total, n, s, _bytes(total, s, p), budget_bytes,
@@ -125,7 +124,8 @@ class DaskRowSequence:
         if isinstance(idx, (int, np.integer)):
             i = int(idx) % len(self)
             j = int(np.searchsorted(self._local, i, side="right") - 1)
-            return self._block(j)[i - self._local[j]]
+            # LightGBM's bin sample must be float64
+            return self._block(j)[i - self._local[j]].astype(np.float64)
         if isinstance(idx, slice):
             start, stop, step = idx.indices(len(self))
             if step != 1:

@@ -37,7 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if err.name != module_name:
+                raise
+            continue  # a command not built into this version
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
         module.configure_parser(p)
@@ -55,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"daudit: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        # e.g. `python -m daudit show RUN | head`: the reader left; not an error of ours.
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("daudit: interrupted", file=sys.stderr)
         return 130

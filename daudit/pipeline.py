@@ -1,0 +1,482 @@
+"""One audit run: spec -> data -> statistics -> models -> checks -> artifacts -> report.
+
+Everything is written into a staging folder beside the output folder and swapped in at the end,
+with ``summary.json`` last, so an interrupted run never leaves outputs that look finished and the
+previous results stay intact until the new ones are complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from daudit.errors import DauditError
+from daudit.spec import AuditSpec
+
+__all__ = ["run_audit", "AuditContext", "resolve_output_dir"]
+
+log = logging.getLogger("daudit")
+
+
+@dataclass
+class AuditContext:
+    """What the stages share; the sanity checks (`daudit.checks`) read it, never mutate it."""
+
+    spec: AuditSpec
+    splits: dict  # name -> SpectraSplit
+    rng: np.random.Generator
+    eigen: object = None  # GramEigen of the train error (noise level 1)
+    fits: dict = field(default_factory=dict)  # level -> LinearFamilyFit
+    booster: object = None
+    lgbm_plan: object = None
+    metrics: list = field(default_factory=list)
+    timings: dict = field(default_factory=dict)
+    scheduler: dict = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str):
+        t0 = time.time()
+        log.info("stage %s: start", name)
+        yield
+        self.timings[name] = round(time.time() - t0, 3)
+        log.info("stage %s: %.1fs", name, self.timings[name])
+
+
+def resolve_output_dir(spec: AuditSpec, override: str | None) -> Path:
+    out = Path(override or spec.output_dir or Path("results") / spec.experiment_id).expanduser()
+    return out.absolute()
+
+
+def _clean(block):
+    """NaN filled from the nearest pixel; rows with no finite pixel become 0 (counted)."""
+    from daudit.pfsspec import fill_nan_nearest
+
+    out = fill_nan_nearest(block)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        out[bad] = 0.0
+    return out
+
+
+def _count_block(block):
+    from daudit.pfsspec import fill_nan_nearest
+
+    raw_bad = ~np.isfinite(block)
+    filled = fill_nan_nearest(block)
+    fin = np.isfinite(filled)
+    return np.array([[raw_bad.sum(), (~fin).sum(), (fin & (filled <= 0)).sum()]], dtype=np.int64)
+
+
+def _counts_graph(split):
+    x = split.error_raw
+    return x.map_blocks(_count_block, dtype=np.int64, chunks=(tuple(1 for _ in x.chunks[0]), (3,))).sum(axis=0)
+
+
+def open_data(spec: AuditSpec) -> dict:
+    from daudit.pfsspec import load_pfsspec
+
+    d = spec.data
+    splits = {}
+    for name, paths, n in (("train", d.train_path, d.num_samples), ("val", d.val_path, d.num_test_samples),
+                           ("test", d.test_path, d.num_test_samples)):
+        s = load_pfsspec(paths, n_rows=n, param=d.param, chunk_rows=spec.compute.chunk_rows, name=name)
+        if n is not None and s.n_rows < n:
+            log.warning("%s split: %d rows requested, the files hold %d; using all %d", name, n, s.n_rows, s.n_rows)
+        splits[name] = s
+    p = splits["train"].n_pixels
+    for name in ("val", "test"):
+        if splits[name].n_pixels != p:
+            raise DauditError(f"{name} split has {splits[name].n_pixels} pixels but train has {p}")
+    return splits
+
+
+def _fit_linear(ctx: AuditContext, counts_graphs):
+    from daudit.linear import decompose, fit_family
+    from daudit.progress import compute
+    from daudit.streaming import first_block_shift, gram_graph
+
+    train = ctx.splits["train"]
+    x = train.error_raw.map_blocks(_clean, dtype=np.float32)
+    with ctx.stage("statistics pass"):
+        shift = first_block_shift(x)
+        y0 = np.array([train.y[: x.chunks[0][0]].mean()])
+        stats, *counts = compute(gram_graph(x, train.y, x_shift=shift, y_shift=y0), *counts_graphs,
+                                 desc="statistics pass (X^T X, X^T y)")
+    with ctx.stage("eigendecomposition"):
+        ctx.eigen = decompose(stats)
+    ctx.train_stats = stats.centered()
+    for level in ctx.spec.noise_levels:
+        t0 = time.time()
+        ctx.fits[level] = fit_family(ctx.eigen, ctx.spec.alphas, include_ols=ctx.spec.include_ols,
+                                     noise_level=level)
+        ctx.fits[level].solve_seconds = time.time() - t0
+        for note in ctx.fits[level].notes:
+            log.warning("noise level %g: %s", level, note)
+    return counts
+
+
+def _fit_lightgbm(ctx: AuditContext):
+    from daudit.boosting import fit_lightgbm, lightgbm_params, plan_lightgbm
+    from daudit.cluster import main_budget
+    from daudit.progress import Bar
+
+    spec = ctx.spec
+    if spec.lightgbm is None or not any(level > 0 for level in spec.noise_levels):
+        return
+    train = ctx.splits["train"]
+    x = train.error_raw.map_blocks(_clean, dtype=np.float32)
+    ctx.lgbm_plan = plan_lightgbm(x.chunks[0], train.n_pixels, main_budget(spec.compute.memory_limit),
+                                  rng=np.random.default_rng(spec.seed))
+    log.info("LightGBM: %s", ctx.lgbm_plan.reason)
+    ctx.lgbm_params = lightgbm_params(spec.lightgbm, seed=spec.seed)
+    with ctx.stage("lightgbm fit"), Bar(spec.lightgbm.n_estimators, "LightGBM boosting", unit="tree") as bar:
+        ctx.booster = fit_lightgbm(x, train.y, ctx.lgbm_plan, ctx.lgbm_params, progress=bar)
+
+
+def _predict(ctx: AuditContext, extra_graphs=()):
+    """One streamed pass per split for all linear models at all levels (and LightGBM)."""
+    from dask import delayed
+
+    from daudit.boosting import predict_block_lgbm
+    from daudit.progress import compute
+    from daudit.streaming import predict_graph
+
+    levels = [lv for lv in ctx.spec.noise_levels if not ctx.fits[lv].degenerate]
+    # Level-L models act on L * x: fold L into the coefficients so one product serves all.
+    coef = np.concatenate([lv * ctx.fits[lv].coef[:, :, 0].T for lv in levels], axis=1) if levels else None
+    icpt = np.concatenate([ctx.fits[lv].intercept[:, 0] for lv in levels]) if levels else None
+    graphs = []
+    for name in ("train", "val", "test"):
+        x = ctx.splits[name].error_raw.map_blocks(_clean, dtype=np.float32)
+        graphs.append(predict_graph(x, coef, icpt) if levels else None)
+        if ctx.booster is not None:
+            graphs.append(x.map_blocks(predict_block_lgbm, delayed(ctx.booster), dtype=np.float64,
+                                       chunks=(x.chunks[0], (1,)), meta=np.empty((0, 0))))
+        else:
+            graphs.append(None)
+    todo = [g for g in graphs if g is not None] + list(extra_graphs)
+    with ctx.stage("prediction pass"):
+        done = list(compute(*todo, desc="prediction pass (train, val, test)"))
+    out = [done.pop(0) if g is not None else None for g in graphs]
+    preds = {}
+    for i, name in enumerate(("train", "val", "test")):
+        preds[name] = {"linear": out[2 * i], "lightgbm": out[2 * i + 1]}
+    return preds, levels, done
+
+
+def _metrics(ctx: AuditContext, preds, levels):
+    from daudit.results import metrics_rows
+
+    y = {k: s.y for k, s in ctx.splits.items()}
+    ymean = ctx.splits["train"].y.mean()
+    rows, col = [], 0
+    lgbm_secs = ctx.timings.get("lightgbm fit")
+    for level in ctx.spec.noise_levels:
+        fit = ctx.fits[level]
+        m = len(fit.names)
+        if fit.degenerate:
+            p = {k: np.full((len(v), m), ymean) for k, v in y.items()}
+        else:
+            p = {k: preds[k]["linear"][:, col:col + m] for k in y}
+            col += m
+        per_model = [getattr(fit, "solve_seconds", 0.0) / m] * m
+        rows += metrics_rows(level, fit.names, fit.alphas, y, p,
+                             train_from_stats=(fit.train_r2[:, 0], fit.train_rmse[:, 0]),
+                             fit_seconds=per_model, degenerate=fit.degenerate)
+        if ctx.spec.lightgbm is not None:
+            deg = level == 0 or ctx.booster is None
+            p = {k: (np.full(len(v), ymean) if deg else preds[k]["lightgbm"][:, 0]) for k, v in y.items()}
+            rows += metrics_rows(level, ["LightGBM"], [None], y, {k: v[:, None] for k, v in p.items()},
+                                 fit_seconds=[0.0 if deg else lgbm_secs], degenerate=deg)
+    return rows
+
+
+def _importance(ctx: AuditContext):
+    from daudit.results import importance_summary, importance_table
+
+    ref = max(ctx.spec.noise_levels)
+    fit = ctx.fits[ref]
+    train = ctx.splits["train"]
+    if fit.degenerate:
+        return None, None
+    x_std = ref * np.sqrt(ctx.train_stats.x_var)
+    gain = ctx.booster.feature_importance("gain") if ctx.booster is not None else None
+    table = importance_table(train.wave, ctx.train_stats.x_mean, fit.names, fit.coef[:, :, 0], x_std, gain)
+    lin = [r for r in ctx.metrics if r["noise_level"] == ref and r["model"] != "LightGBM"]
+    primary = max(lin, key=lambda r: r["val_r2"])["model"]
+    summ = importance_summary(table, train.wave, fit.names, primary=primary)
+    summ["reference_noise_level"] = ref
+    return table, summ
+
+
+def _write_tables(staging: Path, ctx: AuditContext, imp_table):
+    import csv
+    import io
+
+    from daudit.artifacts import atomic_write_text
+    from daudit.results import METRIC_COLUMNS
+
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=METRIC_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for r in ctx.metrics:
+        w.writerow({k: ("" if r.get(k) is None else (repr(r[k]) if isinstance(r[k], float) else r[k]))
+                    for k in METRIC_COLUMNS})
+    atomic_write_text(staging / "metrics.csv", buf.getvalue())
+    if imp_table is not None:
+        cols = list(imp_table)
+        buf = io.StringIO()
+        buf.write(",".join(cols) + "\n")
+        arr = np.column_stack([np.asarray(imp_table[c], dtype=np.float64) for c in cols])
+        for row in arr:
+            buf.write(f"{int(row[0])}," + ",".join(repr(float(v)) for v in row[1:]) + "\n")
+        atomic_write_text(staging / "importance.csv", buf.getvalue())
+
+
+def _figures(staging: Path, ctx: AuditContext, imp_table, imp_summary) -> dict:
+    import pandas as pd
+
+    from daudit import figures
+
+    img = staging / "img"
+    img.mkdir(exist_ok=True)
+    out = {}
+    threshold = 0.05
+    for plot in ctx.spec.plots:
+        name = plot.save if plot.save.startswith(ctx.spec.prefix) else f"{ctx.spec.prefix}_{plot.save}"
+        path = img / name
+        if plot.type == "r2_bar_chart":
+            figures.plot_r2_models(pd.DataFrame(ctx.metrics), path, threshold=threshold)
+        elif plot.type in ("feature_importance_spectrum", "importance_histogram") and imp_table is not None:
+            primary = imp_summary["primary"]
+            imp = np.asarray(imp_table[f"{primary}_abs_coef_x_std"])
+            label = f"{primary} |coef| x std(error), noise level {imp_summary['reference_noise_level']:g}"
+            if plot.type == "feature_importance_spectrum":
+                top = np.argsort(-imp, kind="stable")[: imp_summary["top_k"]]
+                figures.plot_importance_spectrum(ctx.splits["train"].wave, imp, imp_table["mean_error"], top,
+                                                 path, label=label)
+            else:
+                figures.plot_importance_hist(imp, path, top_k=imp_summary["top_k"], label=label)
+        else:
+            continue
+        out[plot.type] = f"img/{name}"
+    return out
+
+
+def _versions() -> dict:
+    import importlib.metadata as md
+    import platform
+
+    out = {"python": platform.python_version()}
+    for pkg in ("daudit", "numpy", "scipy", "dask", "distributed", "h5py", "zarr", "scikit-learn",
+                "lightgbm", "matplotlib", "pandas"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def _split_facts(split, counts) -> dict:
+    c = [int(v) for v in counts]
+    return {"paths": split.paths, "n_rows": split.n_rows, "rows_per_file": split.rows_per_file,
+            "n_nan_filled": c[0], "n_nonfinite_after_fill": c[1], "n_nonpositive": c[2]}
+
+
+def _summary(ctx, started, counts, imp_summary, figures_out) -> dict:
+    from daudit import __version__
+    from daudit.report import leakage_degree
+    from daudit.results import best_rows
+
+    spec = ctx.spec
+    best = best_rows(ctx.metrics)
+    threshold = 0.05
+    b = best["best"]
+    gate = {"name": "Gate-1", "threshold": threshold, "best_test_r2": b["test_r2"], "best_model": b["model"],
+            "best_noise_level": b["noise_level"], "verdict": "PASS" if b["test_r2"] < threshold else "FAIL",
+            "borderline": False, "ci95": None, "leakage_degree": leakage_degree(b["test_r2"])}
+    train = ctx.splits["train"]
+    plan = ctx.lgbm_plan
+    summary = {
+        "daudit_version": __version__, "experiment_id": spec.experiment_id, "status": "finished",
+        "started_utc": started, "date": started[:10],
+        "spec": spec.to_dict(),
+        "data": {"source": spec.data.source, "param": spec.data.param, "input": spec.input.X,
+                 "n_pixels": train.n_pixels, "wave_min": float(train.wave.min()),
+                 "wave_max": float(train.wave.max()),
+                 "splits": {k: _split_facts(ctx.splits[k], counts[k]) for k in ("train", "val", "test")}},
+        "noise_levels": list(spec.noise_levels), "alphas": list(spec.alphas),
+        "metrics": ctx.metrics, **best, "gate": gate,
+        "linear": {lv: {"rcond": f.rcond, "degenerate": f.degenerate, "notes": f.notes}
+                   for lv, f in ((str(k), v) for k, v in ctx.fits.items())},
+        "importance": imp_summary,
+        "scheduler": ctx.scheduler,
+        "versions": _versions(),
+        "outputs": {"report": "report.md", "metrics": "metrics.csv", "importance": "importance.csv",
+                    "log": "run.log", "figures": figures_out},
+    }
+    if plan is not None:
+        summary["lightgbm"] = {"n_train_rows_used": plan.n_rows_used, "n_train_rows": plan.n_rows,
+                               "subsampled": plan.subsampled, "reason": plan.reason,
+                               "bin_construct_sample_cnt": plan.bin_construct_sample_cnt,
+                               "memory_budget_bytes": plan.budget_bytes, "params": ctx.lgbm_params,
+                               "fit_seconds": ctx.timings.get("lightgbm fit"),
+                               "scale_invariant_note": "one fit serves every noise level > 0"}
+    if getattr(ctx, "sanity", None) is not None:
+        summary["sanity"] = ctx.sanity
+    return summary
+
+
+def _setup_log(path: Path):
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    return handler
+
+
+def _staging_dir(out: Path) -> Path:
+    import shutil
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for old in out.parent.glob(f".{out.name}.staging-*"):
+        pid = old.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)  # left by a killed run
+    st = out.parent / f".{out.name}.staging-{os.getpid()}"
+    if st.exists():
+        shutil.rmtree(st)
+    st.mkdir()
+    return st
+
+
+def _pid_alive(pid: int) -> bool:
+    from daudit.artifacts import _alive
+
+    return _alive(pid)
+
+
+def _swap_in(staging: Path, out: Path) -> Path | None:
+    """Replace ``out`` by ``staging``; earlier results move to ``<out>.previous``."""
+    import shutil
+
+    prev = None
+    if out.exists():
+        prev = out.parent / f"{out.name}.previous"
+        if prev.exists():
+            shutil.rmtree(prev)
+        os.replace(out, prev)
+    os.replace(staging, out)
+    return prev
+
+
+def check_output_dir(out: Path):
+    """Refuse a folder that exists, is not empty and does not hold daudit results."""
+    if out.exists():
+        if not out.is_dir():
+            raise DauditError(f"output path {out} exists and is not a directory; choose another --output-dir")
+        names = {p.name for p in out.iterdir()}
+        if names and not names & {"summary.json", "run.log", "metrics.csv"}:
+            raise DauditError(f"output directory {out} is not empty and holds no daudit results; "
+                              "choose another --output-dir (nothing was changed)")
+    parent = out.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not os.access(parent, os.W_OK):
+        raise DauditError(f"output directory {out} is not writable (no write permission on {parent})")
+
+
+def run_audit(spec: AuditSpec, *, output_dir: Path, echo=print) -> dict:
+    """Run the whole audit and return the summary (also written as ``summary.json``)."""
+    import datetime as dt
+
+    from daudit.artifacts import write_json
+    from daudit.cluster import dask_context
+
+    out = Path(output_dir)
+    check_output_dir(out)
+    t_start = time.time()
+    started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with _OutputLock(out):
+        staging = _staging_dir(out)
+        handler = _setup_log(staging / "run.log")
+        try:
+            log.info("daudit run %s -> %s", spec.experiment_id, out)
+            ctx = AuditContext(spec=spec, splits={}, rng=np.random.default_rng(spec.seed))
+            with ctx.stage("open data"):
+                ctx.splits = open_data(spec)
+            for k, s in ctx.splits.items():
+                echo(f"{k}: {s.n_rows} spectra x {s.n_pixels} pixels from {len(s.paths)} file(s)")
+            with dask_context(spec.compute, echo=echo) as sched:
+                ctx.scheduler = sched
+                (train_counts,) = _fit_linear(ctx, [_counts_graph(ctx.splits["train"])])
+                _fit_lightgbm(ctx)
+                preds, levels, extra = _predict(ctx, [_counts_graph(ctx.splits[k]) for k in ("val", "test")])
+                counts = {"train": train_counts, "val": extra[0], "test": extra[1]}
+                ctx.metrics = _metrics(ctx, preds, levels)
+                imp_table, imp_summary = _importance(ctx)
+                ctx.sanity = _run_checks(ctx)
+            with ctx.stage("artifacts"):
+                _write_tables(staging, ctx, imp_table)
+                figs = _figures(staging, ctx, imp_table, imp_summary)
+            ctx.timings["total"] = round(time.time() - t_start, 3)
+            summary = _summary(ctx, started, counts, imp_summary, figs)
+            summary["timings"] = {"total_seconds": ctx.timings["total"], "stages": dict(ctx.timings)}
+            summary["finished_utc"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            _write_report(staging, summary)
+            write_json(staging / "summary.json", summary)  # last: its presence means finished
+            log.info("finished in %.1fs: Gate-1 %s (best test R2 %.4f, %s)", ctx.timings["total"],
+                     summary["gate"]["verdict"], summary["gate"]["best_test_r2"], summary["gate"]["best_model"])
+        finally:
+            log.removeHandler(handler)
+            handler.close()
+        prev = _swap_in(staging, out)
+        if prev is not None:
+            echo(f"previous results kept in {prev}")
+    return summary
+
+
+def _write_report(staging: Path, summary: dict):
+    from daudit.artifacts import atomic_write_text
+    from daudit.report import numbers_not_in_summary, render_report
+
+    text = render_report(summary)
+    bad = numbers_not_in_summary(text, summary)
+    if bad:
+        raise RuntimeError(f"report quotes numbers that are not in summary.json: {bad[:10]}")
+    atomic_write_text(staging / "report.md", text)
+
+
+def _run_checks(ctx: AuditContext):
+    if not ctx.spec.sanity.enabled:
+        return None
+    try:
+        from daudit.checks import run_sanity_checks
+    except ImportError:
+        log.info("sanity checks: not available in this build")
+        return None
+    with ctx.stage("sanity checks"):
+        return run_sanity_checks(ctx)
+
+
+class _OutputLock:
+    """The PID lock of an output folder, kept beside it (the folder itself is swapped)."""
+
+    def __init__(self, out: Path):
+        from daudit.artifacts import RunLock
+
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = RunLock(out.parent)
+        self._lock.path = out.parent / f".{out.name}.lock"
+
+    def __enter__(self):
+        return self._lock.acquire()
+
+    def __exit__(self, *exc):
+        self._lock.release()
