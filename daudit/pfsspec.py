@@ -18,7 +18,7 @@ import numpy as np
 from daudit.errors import DauditError
 from daudit.layout import ERROR_KEY, FLUX_KEY, MASK_KEY, WAVE_KEY
 
-__all__ = ["SpectraSplit", "load_pfsspec", "expand_paths", "fill_nan_nearest", "H5Rows"]
+__all__ = ["SpectraSplit", "load_pfsspec", "expand_paths", "fill_nan_nearest", "clean_error", "H5Rows"]
 
 
 class H5Rows:
@@ -68,6 +68,18 @@ def fill_nan_nearest(block: np.ndarray) -> np.ndarray:
     r, c = np.nonzero(ok)
     sub[r, c] = sub[r, src[r, c]]
     out[rows] = sub
+    return out
+
+
+def clean_error(block: np.ndarray) -> np.ndarray:
+    """The audited error block: NaN filled from the nearest pixel; rows with no finite pixel -> 0.
+
+    The pipeline counts such rows (``n_nonfinite_after_fill``) and reports them.
+    """
+    out = fill_nan_nearest(block)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        out[bad] = 0.0
     return out
 
 
@@ -121,8 +133,8 @@ class SpectraSplit:
 
     @property
     def error(self):
-        """Error with NaN filled from the nearest valid pixel (lazy, per chunk)."""
-        return self.error_raw.map_blocks(fill_nan_nearest, dtype=np.float32)
+        """The audited error (lazy, per chunk): see `clean_error`."""
+        return self.error_raw.map_blocks(clean_error, dtype=np.float32)
 
 
 def _open_checked(path: str, where: str):

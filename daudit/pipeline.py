@@ -53,17 +53,6 @@ def resolve_output_dir(spec: AuditSpec, override: str | None) -> Path:
     return out.absolute()
 
 
-def _clean(block):
-    """NaN filled from the nearest pixel; rows with no finite pixel become 0 (counted)."""
-    from daudit.pfsspec import fill_nan_nearest
-
-    out = fill_nan_nearest(block)
-    bad = ~np.isfinite(out)
-    if bad.any():
-        out[bad] = 0.0
-    return out
-
-
 def _count_block(block):
     from daudit.pfsspec import fill_nan_nearest
 
@@ -102,7 +91,7 @@ def _fit_linear(ctx: AuditContext, counts_graphs):
     from daudit.streaming import first_block_shift, gram_graph
 
     train = ctx.splits["train"]
-    x = train.error_raw.map_blocks(_clean, dtype=np.float32)
+    x = train.error
     with ctx.stage("statistics pass"):
         shift = first_block_shift(x)
         y0 = np.array([train.y[: x.chunks[0][0]].mean()])
@@ -130,7 +119,7 @@ def _fit_lightgbm(ctx: AuditContext):
     if spec.lightgbm is None or not any(level > 0 for level in spec.noise_levels):
         return
     train = ctx.splits["train"]
-    x = train.error_raw.map_blocks(_clean, dtype=np.float32)
+    x = train.error
     ctx.lgbm_plan = plan_lightgbm(x.chunks[0], train.n_pixels, main_budget(spec.compute.memory_limit),
                                   rng=np.random.default_rng(spec.seed))
     log.info("LightGBM: %s", ctx.lgbm_plan.reason)
@@ -153,7 +142,7 @@ def _predict(ctx: AuditContext, extra_graphs=()):
     icpt = np.concatenate([ctx.fits[lv].intercept[:, 0] for lv in levels]) if levels else None
     graphs = []
     for name in ("train", "val", "test"):
-        x = ctx.splits[name].error_raw.map_blocks(_clean, dtype=np.float32)
+        x = ctx.splits[name].error
         graphs.append(predict_graph(x, coef, icpt) if levels else None)
         if ctx.booster is not None:
             graphs.append(x.map_blocks(predict_block_lgbm, delayed(ctx.booster), dtype=np.float64,
