@@ -207,7 +207,7 @@ def plot_importance_spectrum(wave, importance, mean_error, top_idx, path, *, lab
     ax.patch.set_visible(False)
     err_line, = ax2.plot(wave, mean_error, color="0.55", lw=0.6, alpha=0.8,
                          label="mean error σ (right axis)")
-    imp_line, = ax.plot(wave, importance, color="#1f4e79", lw=0.7, label=f"importance: {label}")
+    imp_line, = ax.plot(wave, importance, color="#1f4e79", lw=0.7, label="pixel importance")
     top = ax.scatter(wave[top_idx], importance[top_idx], s=22, color="#d62728", zorder=4,
                      edgecolor="white", linewidth=0.5, label=f"top-{len(top_idx)} pixels")
     peak = np.nanmax(importance) if np.isfinite(importance).any() else 1.0
@@ -228,12 +228,11 @@ def plot_importance_spectrum(wave, importance, mean_error, top_idx, path, *, lab
     if groups:
         handles.append(plt.Line2D([], [], color=_LINE_COLOR, ls=":", label="reference lines"))
     ax.set_xlabel("Wavelength (Å)", fontsize=11)
-    ax.set_ylabel(f"importance ({label})", fontsize=11)
+    ax.set_ylabel("pixel importance", fontsize=11)
     ax2.set_ylabel("mean error σ (flux units)", fontsize=11, color="0.4")
     ax2.tick_params(axis="y", colors="0.4")
     ax.legend(handles=handles, loc="upper left", fontsize=9, framealpha=0.9)
-    ax.set_title(title or f"Pixel importance against wavelength ({label}); "
-                 f"top-{len(top_idx)} pixels in red", fontsize=12)
+    ax.set_title(title or f"Pixel importance against wavelength\n{label}", fontsize=12)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -295,7 +294,7 @@ def plot_importance_hist(importance, path, *, top_k=40, label, top_k_share=None,
         ax1.text(0.98, 0.95, "\n".join(notes),
                  transform=ax1.transAxes, ha="right", va="top", fontsize=9,
                  bbox=dict(boxstyle="round", fc="white", ec="0.8"))
-    ax1.set_xlabel(f"importance ({label}), log scale", fontsize=11)
+    ax1.set_xlabel("pixel importance (log scale)", fontsize=11)
     ax1.set_ylabel("number of pixels", fontsize=11)
     ax1.set_title("Importance distribution", fontsize=11)
     ax1.grid(alpha=0.3)
@@ -319,6 +318,6 @@ def plot_importance_hist(importance, path, *, top_k=40, label, top_k_share=None,
     ax2.set_title("Cumulative share", fontsize=11)
     ax2.legend(fontsize=9, loc="upper left")
     ax2.grid(alpha=0.3)
-    fig.suptitle(title or f"How concentrated is the importance? ({label})", fontsize=12)
+    fig.suptitle(title or f"How concentrated is the importance?  {label}", fontsize=12)
     fig.tight_layout()
     return _save(fig, path)

@@ -88,6 +88,13 @@ def _truthy(x):
     return x is True or str(x).strip().lower() in ("true", "1", "yes")
 
 
+def _best_txt(rec):
+    """A best-model record as "R2（model，L=..）", or a note when there is none."""
+    if not rec:
+        return "n/a（本次运行没有该模型）"
+    return f"{_r(rec['test_r2'])}（{_where(rec)}）"
+
+
 def _where(rec):
     return f"{rec['model']}，L={_lv(rec['noise_level'])}"
 
@@ -95,7 +102,7 @@ def _where(rec):
 # ---------------------------------------------------------------- summary access
 def _require(summary):
     missing = [k for k in ("experiment_id", "date", "data", "noise_levels", "alphas", "metrics",
-                           "best", "best_ridge", "best_lightgbm", "gate", "importance")
+                           "best", "gate")
                if k not in summary]
     if missing:
         raise DauditError(
@@ -117,16 +124,34 @@ def _row(summary, level, model):
     return None
 
 
+_FIGURE_KEYS = {  # report name -> plot types under which the pipeline may list the figure
+    "r2_models": ("r2_models", "r2_bar_chart"),
+    "importance_spectrum": ("importance_spectrum", "feature_importance_spectrum"),
+    "importance_hist": ("importance_hist", "importance_histogram"),
+}
+
+
 def _figure(summary, key):
-    figures = (summary.get("outputs") or {}).get("figures") or {}
-    if key in figures:
-        return figures[key]
+    """Relative path of a figure, or None when the run lists its figures and this one is not there."""
+    outputs = summary.get("outputs") or {}
+    figures = outputs.get("figures")
+    for alias in _FIGURE_KEYS.get(key, (key,)):
+        if figures and alias in figures:
+            return figures[alias]
+    if figures is not None:
+        return None
     stem = summary["experiment_id"].lower().replace("-", "_")
     return f"img/{stem}_{key}.png"
 
 
+def _image(summary, key, alt):
+    """Markdown image link, or a note when the figure was not produced."""
+    path = _figure(summary, key)
+    return f"![{alt}]({path})" if path else f"（本次运行没有生成 `{key}` 图）"
+
+
 def _primary(summary):
-    imp = summary["importance"]
+    imp = summary.get("importance") or {}
     name = imp.get("primary")
     models = imp.get("models") or {}
     if name not in models:

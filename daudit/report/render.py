@@ -9,7 +9,7 @@ __all__ = ["render_report", "leakage_degree"]
 
 from daudit.report.constants import R2_AXIS_FLOOR, line_label, nearest_line
 from daudit.report.format import (
-    _concentration, _count, _figure, _imp, _isnum, _line_words, _lv, _pct, _pixel_list, _primary,
+    _best_txt, _concentration, _count, _image, _imp, _isnum, _line_words, _lv, _pct, _pixel_list, _primary,
     _r, _require, _row, _rows_by_level, _truthy, _w, _where, leakage_degree,
 )
 from daudit.report.sanity import _render_sanity
@@ -49,7 +49,8 @@ def _overview(summary, ctx):
     ci = gate.get("ci95")
     ci_txt = f"，置信区间 ci95 = [{_r(ci[0])}, {_r(ci[1])}]" if ci else ""
     name, rec = ctx["primary"]
-    share_row = _pct(rec["top_k_share"]) + f"（{name}，L={_lv(summary['importance']['reference_noise_level'])}）" if rec else "n/a"
+    share_row = (f"{_pct(rec['top_k_share'])}（{name}，{rec.get('kind', '-')}，L={_lv(ctx['ref'])}）"
+                 if rec else "n/a（本次运行没有重要性结果）")
     return f"""## ⚡ 核心结论速览
 
 **一句话**: error-only 最佳 test R² = {_r(best['test_r2'])}（{_where(best)}），泄露程度 = {ctx['degree']}；{gate['name']} {'通过' if ctx['passed'] else '未通过'}。
@@ -60,8 +61,8 @@ def _overview(summary, ctx):
 **关键数字**:
 | 指标 | 值 |
 |------|---|
-| error-only R² (Ridge best) | {_r(summary['best_ridge']['test_r2'])}（{_where(summary['best_ridge'])}） |
-| error-only R² (LightGBM) | {_r(summary['best_lightgbm']['test_r2'])}（L={_lv(summary['best_lightgbm']['noise_level'])}） |
+| error-only R² (Ridge best) | {_best_txt(summary.get('best_ridge'))} |
+| error-only R² (LightGBM) | {_best_txt(summary.get('best_lightgbm'))} |
 | Top-{ctx['top_k']} 像素贡献占比 | {share_row} |
 | 全部模型最佳 test R² | {_r(best['test_r2'])}（{_where(best)}），{gate['name']} 阈值 {thr} |
 
@@ -111,7 +112,7 @@ def _design(summary, ctx):
             f"- LightGBM 对输入的正缩放不变（树的分裂只依赖特征取值的排序），因此所有 L>{_lv(ctx['zero'])} "
             f"共用同一次拟合；训练使用 {used} / {total} 行（{how}），原因：{lgb.get('reason', 'n/a')}。")
     lines += [
-        "- OLS 同样对输入缩放不变；Ridge(α) 在水平 L 上等价于 Ridge(α/L²) 在单位噪声水平上，"
+        "- OLS 对输入缩放不变；Ridge(α) 在水平 L 上等价于 Ridge(α/L²) 在单位噪声水平上，"
         "因此不同 L 的 Ridge 结果相当于在更宽的 α 网格上扫描。",
         "",
         "### 2.2 模型",
@@ -171,7 +172,7 @@ def _figures_section(summary, ctx):
     top_k = ctx["top_k"]
     name, rec = ctx["primary"]
     fig3, _ = _render_sanity(summary)
-    ref = _lv(summary["importance"]["reference_noise_level"])
+    ref = _lv(ctx["ref"])
     if rec:
         tp = rec.get("top_pixels") or []
         answer, conc = _concentration(rec["top_k_share"], top_k, summary["data"]["n_pixels"])
@@ -179,7 +180,7 @@ def _figures_section(summary, ctx):
         lines_txt = f"，涉及 {'、'.join(hit_lines)}" if hit_lines else ""
         fig2_obs = (f"{answer}。{name} 的 Top-{top_k} 像素占总重要性的 {_pct(rec['top_k_share'])}，{conc}。"
                     f"重要性最高的像素位于 {_pixel_list(tp, _N_TOP_TEXT)}；Top-{top_k} 中{words}像素落在参考谱线核心附近{lines_txt}。")
-        others = [(n, m) for n, m in summary["importance"]["models"].items() if n != name]
+        others = [n for n in ctx["imp"].get("models") or {} if n != name]
         if others:
             fig2_obs += " 其他重要性度量的 Top-{0} 占比见 §6.3。".format(top_k)
     else:
@@ -187,15 +188,15 @@ def _figures_section(summary, ctx):
     return f"""## 📊 实验图表
 
 ### Fig 1: Error-Only R² Across Models
-![r2_models]({_figure(summary, 'r2_models')})
+{_image(summary, 'r2_models', 'r2_models')}
 **描述**: 每个模型（OLS、各 alpha 的 Ridge、LightGBM）在每个噪声水平（每个面板一个 L）下的 train/val/test R²；虚线为 {gate['name']} 阈值 R² = {thr}。
 **关键观察**: {_fig1_observation(summary, ctx)}
 
 ### Fig 2: Feature Importance Spectrum
-![importance]({_figure(summary, 'importance_spectrum')})
+{_image(summary, 'importance_spectrum', 'importance')}
 **描述**: 参考噪声水平 L={ref} 下 {name} 的逐像素重要性随波长（Å）的分布，灰线为平均 error 谱（右轴），红点为 Top-{top_k} 像素，竖线标出 Ca II、Na I、K I、Mg I 参考谱线。
 
-![importance_hist]({_figure(summary, 'importance_hist')})
+{_image(summary, 'importance_hist', 'importance_hist')}
 **描述**: 重要性分布（对数横轴）以及按重要性从高到低排序的累计占比曲线，标注了 Top-{top_k} 的占比。
 **关键观察**: 高重要性像素是否集中在特定 {top_k} 个位置？{fig2_obs}
 
@@ -229,29 +230,36 @@ def _insights(summary, ctx):
         rows.append((f"重要性{conc.split('：')[0]}；{where}",
                      f"{name} Top-{ctx['top_k']} 占比 {_pct(rec['top_k_share'])}；最高像素 {_pixel_list(tp, 3)}",
                      dec))
-    # noise-level scaling
-    lgb = [r for L, rs in ctx["levels"].items() if L != ctx["zero"] for r in rs if r["model"] == "LightGBM"]
-    evid = "；".join(f"LightGBM L={_lv(r['noise_level'])} test R² = {_r(r['test_r2'])}" for r in lgb)
+    # noise-level scaling: OLS and LightGBM are scale invariant, check that the numbers agree
+    evid, differ = [], []
+    for model in ("OLS", "LightGBM"):
+        rs = [r for L, rows_ in ctx["levels"].items() if L > ctx["zero"] for r in rows_ if r["model"] == model]
+        if rs:
+            vals = [_r(r["test_r2"]) for r in rs]
+            evid.append(f"{model} test R² " + "、".join(f"{v}（L={_lv(r['noise_level'])}）" for v, r in zip(vals, rs)))
+            if len(set(vals)) > 1:
+                differ.append(model)
+    same = ("缩放不变的模型（OLS、LightGBM）在所有 L>0 上结果相同" if not differ else
+            f"理论上缩放不变，但 {'、'.join(differ)} 的结果随 L 略有变化（数值精度或拟合设置）")
     if ctx["has_zero"]:
         z = ctx["levels"][ctx["zero"]]
-        evid += f"；L={_lv(ctx['zero'])} 全部模型 test R² = " + "、".join(sorted({_r(r['test_r2']) for r in z}))
-    rows.append(("噪声水平只改变输入的尺度：缩放不变的模型（OLS、LightGBM）在所有 L>0 上结果相同，"
-                 f"L={_lv(ctx['zero'])} 输入恒为零而退化" if ctx["has_zero"] else
-                 "噪声水平只改变输入的尺度：缩放不变的模型（OLS、LightGBM）在所有 L 上结果相同",
-                 evid or "n/a",
-                 "泄露结论与噪声水平无关（L>0），审计只需在一个参考水平上解释重要性"))
+        evid.append(f"L={_lv(ctx['zero'])} 全部模型 test R² = " + "、".join(sorted({_r(r['test_r2']) for r in z})))
+        same += f"；L={_lv(ctx['zero'])} 输入恒为零而退化"
+    rows.append((f"噪声水平只改变输入的尺度：{same}", "；".join(evid) or "n/a",
+                 "泄露结论不依赖于噪声水平（L>0），重要性只需在一个参考水平上解释"))
     ols = _row(summary, ctx["ref"], "OLS")
-    br = summary["best_ridge"]
-    if ols is not None:
+    br = summary.get("best_ridge")
+    if ols is not None and br:
         better = br["test_r2"] > ols["test_r2"]
         rows.append(("正则化" + ("改善了" if better else "没有改善") + "线性模型的泛化",
                      f"OLS（L={_lv(ctx['ref'])}）test R² = {_r(ols['test_r2'])}；最佳 Ridge test R² = {_r(br['test_r2'])}（{_where(br)}）",
                      "线性泄露评估以最佳 Ridge 为准" if better else "线性泄露评估可直接以 OLS 为准"))
-    bl = summary["best_lightgbm"]
-    nonlin = bl["test_r2"] > br["test_r2"]
-    rows.append(("非线性模型" + ("捕捉到了更多" if nonlin else "没有捕捉到更多") + "泄露信息",
-                 f"LightGBM test R² = {_r(bl['test_r2'])}；最佳 Ridge test R² = {_r(br['test_r2'])}",
-                 "去泄露后需用非线性模型复核" if nonlin else "线性审计已足以界定泄露上限"))
+    bl = summary.get("best_lightgbm")
+    nonlin = bool(bl and br) and bl["test_r2"] > br["test_r2"]
+    if bl and br:
+        rows.append(("非线性模型" + ("捕捉到了更多" if nonlin else "没有捕捉到更多") + "泄露信息",
+                     f"LightGBM test R² = {_r(bl['test_r2'])}；最佳 Ridge test R² = {_r(br['test_r2'])}",
+                     "去泄露后需用非线性模型复核" if nonlin else "线性审计已足以界定泄露上限"))
     out = ["## 💡 关键洞见", "", "| # | 洞见 | 证据 | 决策影响 |", "|---|------|------|----------|"]
     out += [f"| {i} | {a} | {b} | {c} |" for i, (a, b, c) in enumerate(rows, 1)]
     return "\n".join(out) + "\n\n---\n"
@@ -265,8 +273,8 @@ def _conclusion(summary, ctx):
         f"- 以 error vector（{int(summary['data']['n_pixels'])} 维）为唯一输入预测 log_g，最佳 test R² = "
         f"{_r(best['test_r2'])}（{_where(best)}），test MAE = {_r(best['test_mae'])}，test RMSE = {_r(best['test_rmse'])}；"
         f"泄露程度: {ctx['degree']}。",
-        f"- 最佳 Ridge test R² = {_r(summary['best_ridge']['test_r2'])}（{_where(summary['best_ridge'])}），"
-        f"LightGBM test R² = {_r(summary['best_lightgbm']['test_r2'])}。",
+        f"- 最佳 Ridge test R² = {_best_txt(summary.get('best_ridge'))}；"
+        f"LightGBM test R² = {_best_txt(summary.get('best_lightgbm'))}。",
     ]
     if rec:
         words, hit_lines, _ = _line_words(rec.get("top_pixels") or [])
@@ -321,10 +329,11 @@ def _appendix(summary, ctx):
                        f"{_r(r['test_mae'])} | {_r(r['test_rmse'])} |")
     _, sanity = _render_sanity(summary)
     out += ["", "### 6.2 Sanity Check 详细结果", "", sanity, ""]
-    imp = summary["importance"]
+    imp = ctx["imp"]
     name, rec = ctx["primary"]
     out += [f"### 6.3 Top-{ctx['top_k']} 像素", "",
-            f"重要性度量: {name}（参考噪声水平 L={_lv(imp['reference_noise_level'])}）。", "",
+            f"重要性度量: {name}（{(rec or {}).get('kind', '-')}，参考噪声水平 L={_lv(ctx['ref'])}）。" if rec
+            else "本次运行没有重要性结果（参考噪声水平的输入退化或未计算）。", "",
             "| Rank | Pixel | Wavelength (Å) | Importance | 附近谱线 |",
             "|------|-------|----------------|------------|----------|"]
     for p in (rec or {}).get("top_pixels") or []:
@@ -333,7 +342,7 @@ def _appendix(summary, ctx):
                    f"{_imp(p['importance'])} | {line_label(*hit) if hit else '-'} |")
     out += ["", "各重要性度量的 Top-{0} 占比：".format(ctx["top_k"]), "",
             "| 度量 | 类型 | Top-{0} 占比 |".format(ctx["top_k"]), "|------|------|------|"]
-    for n, m in imp["models"].items():
+    for n, m in (imp.get("models") or {}).items():
         out.append(f"| {n} | {m.get('kind', '-')} | {_pct(m.get('top_k_share'))} |")
     timings = summary.get("timings") or {}
     if _isnum(timings.get("total_seconds")):
@@ -365,6 +374,7 @@ def render_report(summary):
     gate = summary["gate"]
     passed = gate["verdict"] == "PASS"
     levels = _rows_by_level(summary)
+    imp = summary.get("importance") or {}
     positive = [L for L in levels if L > 0]
     zero = 0.0
     r2s = [(r[k], f"{r['model']}，L={_lv(L)}，{k.split('_')[0]}") for L in positive
@@ -375,8 +385,9 @@ def render_report(summary):
         "levels": levels,
         "zero": zero,
         "has_zero": zero in levels,
-        "ref": float(summary["importance"].get("reference_noise_level", max(levels))),
-        "top_k": int(summary["importance"]["top_k"]),
+        "imp": imp,
+        "ref": float(imp.get("reference_noise_level", max(levels))),
+        "top_k": int(imp["top_k"]) if _isnum(imp.get("top_k")) else "k",
         "primary": _primary(summary),
         "min_r2": min(r2s)[0] if r2s else None,
         "min_where": min(r2s)[1] if r2s else "",
