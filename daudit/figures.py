@@ -18,6 +18,7 @@ matplotlib.use("Agg")  # files only, no display; figures.py is imported by the p
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from daudit.report.constants import DEFAULT_LINES, R2_AXIS_FLOOR  # noqa: E402
 
@@ -296,6 +297,7 @@ def plot_importance_hist(importance, path, *, top_k=40, label, top_k_share=None,
                  bbox=dict(boxstyle="round", fc="white", ec="0.8"))
     ax1.set_xlabel("pixel importance (log scale)", fontsize=11)
     ax1.set_ylabel("number of pixels", fontsize=11)
+    ax1.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax1.set_title("Importance distribution", fontsize=11)
     ax1.grid(alpha=0.3)
 
@@ -304,10 +306,14 @@ def plot_importance_hist(importance, path, *, top_k=40, label, top_k_share=None,
     ax2.plot(rank, rank / imp.size, color="0.5", ls="--", lw=1.0, label="uniform importance")
     ax2.axvline(top_k, color="#d62728", ls=":", lw=1.0)
     ax2.plot([top_k], [share], "o", color="#d62728", zorder=4)
-    low = share < 0.7  # text above-left of the point, or below-right when the curve is high
+    # text above-left of the point while the curve is low; below it (left or right of the point,
+    # whichever side has room on the log axis) when the curve is high
+    low = share < 0.7
+    right_half = np.log(top_k) > 0.6 * np.log(max(imp.size, 2))
     ax2.annotate(f"top-{top_k}: {share * 100:.1f}% of total", (top_k, share),
-                 xytext=(-10, 12) if low else (12, -8), textcoords="offset points",
-                 ha="right" if low else "left", va="bottom" if low else "top",
+                 xytext=(-10, 12) if low else ((-12, -8) if right_half else (12, -8)),
+                 textcoords="offset points",
+                 ha="right" if low or right_half else "left", va="bottom" if low else "top",
                  fontsize=10, color="#d62728",
                  bbox=dict(boxstyle="round", fc="white", ec="#d62728", alpha=0.9))
     ax2.set_xscale("log")

@@ -210,3 +210,11 @@ def test_missing_required_key_is_a_clear_error():
     del summary["gate"]
     with pytest.raises(DauditError, match="gate"):
         render_report(summary)
+
+
+def test_top_k_covering_every_pixel_is_not_called_concentrated():
+    summary = make_fake_summary()
+    summary["data"]["n_pixels"] = 32
+    text = render_report(summary)
+    assert "集中度无从判断" in text and "高度集中" not in text
+    assert numbers_not_in_summary(text, summary) == []

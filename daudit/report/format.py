@@ -184,7 +184,9 @@ def _line_words(top_pixels):
 
 def _concentration(share, top_k, n_pixels):
     """Answer to "is importance concentrated in ~top_k pixels?" and its words."""
-    uniform = top_k / n_pixels if n_pixels else 0.0
+    if not n_pixels or top_k >= n_pixels:
+        return "无法判断", f"Top-{top_k} 已覆盖全部 {n_pixels} 个像素，集中度无从判断"
+    uniform = top_k / n_pixels
     if share >= 0.5:
         return "是", f"高度集中：Top-{top_k} 像素贡献了过半的总重要性"
     if uniform and share >= 5 * uniform:

@@ -93,7 +93,7 @@ def _design(summary, ctx):
         "## 🧪 实验设计",
         "",
         "### 2.1 数据",
-        f"- 数据来源: `{data.get('source', 'n/a')}`",
+        f"- 数据来源: `{data.get('source') or ', '.join(splits['train'].get('paths') or []) or 'n/a'}`",
         f"- 训练集: {_count(splits['train']['n_rows'])}，验证集: {_count(splits['val']['n_rows'])}，"
         f"测试集: {_count(splits['test']['n_rows'])}",
         f"- 输入: error vector（{int(data['n_pixels'])} 维，波长 {_w(data['wave_min'])}–{_w(data['wave_max'])} Å），从不使用 flux",
