@@ -22,7 +22,7 @@ import numpy as np
 __all__ = ["LightGBMPlan", "plan_lightgbm", "DaskRowSequence", "fit_lightgbm", "lightgbm_params"]
 
 _DEFAULT_SAMPLE = 200_000  # LightGBM's default bin_construct_sample_cnt
-_MIN_SAMPLE = 20_000
+_MIN_SAMPLE = 10_000  # bin boundaries of 255 bins are stable from this many rows
 
 
 def _bytes(n_rows: int, n_sample: int, p: int) -> int:
@@ -54,18 +54,19 @@ def plan_lightgbm(chunk_sizes, n_features: int, budget_bytes: int, *, rng: np.ra
     if est <= budget_bytes:
         return LightGBMPlan(tuple(range(len(chunk_sizes))), n, n, _DEFAULT_SAMPLE, est, budget_bytes,
                             "all train rows fit the memory budget with LightGBM's default binning sample")
-    s_fit = int((budget_bytes - 1.2 * n * p) / (28 * p))
+    s_fit = min(int((budget_bytes - 1.2 * n * p) / (28 * p)), n)
     if s_fit >= min(n, _MIN_SAMPLE):
-        s_fit = min(s_fit, n)
         return LightGBMPlan(tuple(range(len(chunk_sizes))), n, n, s_fit, _bytes(n, s_fit, p), budget_bytes,
                             f"all train rows used; bin boundaries from {s_fit} sampled rows instead of "
                             f"{min(n, _DEFAULT_SAMPLE)} to fit the memory budget")
-    # Subsample whole chunks: largest n' with 1.2 n' p + 28 min(n', MIN) p <= budget.
-    s = _MIN_SAMPLE
-    n_fit = int((budget_bytes - 28 * min(s, n) * p) / (1.2 * p))
-    if n_fit < chunk_sizes[0]:
-        s = max(1000, int(budget_bytes / (2 * 28 * p)))
-        n_fit = max(int((budget_bytes - 28 * s * p) / (1.2 * p)), min(chunk_sizes))
+    # Subsample whole chunks: half the budget for the bin sample (at most _MIN_SAMPLE rows),
+    # the rest for the binned rows.
+    s = max(1000, min(_MIN_SAMPLE, int(0.5 * budget_bytes / (28 * p))))
+    n_fit = max(int((budget_bytes - 28 * s * p) / (1.2 * p)), min(chunk_sizes))
+    if n_fit >= n:
+        return LightGBMPlan(tuple(range(len(chunk_sizes))), n, n, s, _bytes(n, s, p), budget_bytes,
+                            f"all train rows used; bin boundaries from {s} sampled rows instead of "
+                            f"{min(n, _DEFAULT_SAMPLE)} to fit the memory budget")
     chosen, total = [], 0
     for i in rng.permutation(len(chunk_sizes)):
         if total + chunk_sizes[i] > n_fit and chosen:

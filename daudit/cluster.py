@@ -19,10 +19,13 @@ def worker_budget(memory_limit: int) -> int:
     return int(memory_limit * WORKER_SHARE)
 
 
+FIXED_BYTES = 1024**3  # idle workers, Python + libraries, the Gram matrix and its eigenvectors
+
+
 def main_budget(memory_limit: int) -> int:
-    """Bytes the main process may use for LightGBM after the Dask workers' share and ~0.6 GB of
-    fixed costs (the Gram matrix, its eigendecomposition, Python and libraries)."""
-    return max(int(memory_limit * (1 - WORKER_SHARE)) - 600 * 2**20, 64 * 2**20)
+    """Bytes LightGBM may use in the main process. It runs after the streamed passes, when the
+    Dask workers are idle, so it gets the limit less ~1 GiB of fixed costs (at least 256 MiB)."""
+    return max(int(memory_limit) - FIXED_BYTES, 256 * 2**20)
 
 
 @contextlib.contextmanager

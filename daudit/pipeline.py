@@ -23,6 +23,8 @@ __all__ = ["run_audit", "AuditContext", "resolve_output_dir"]
 
 log = logging.getLogger("daudit")
 
+GATE_THRESHOLD = 0.05  # the seed's Gate-1 rule: PASS if error-only R2 < 0.05
+
 
 @dataclass
 class AuditContext:
@@ -38,6 +40,9 @@ class AuditContext:
     metrics: list = field(default_factory=list)
     timings: dict = field(default_factory=dict)
     scheduler: dict = field(default_factory=dict)
+    # {'val'|'test': {(noise_level, model): predictions (n,)}}
+    predictions: dict = field(default_factory=lambda: {"val": {}, "test": {}})
+    sanity: dict | None = None
 
     @contextmanager
     def stage(self, name: str):
@@ -174,6 +179,9 @@ def _metrics(ctx: AuditContext, preds, levels):
         else:
             p = {k: preds[k]["linear"][:, col:col + m] for k in y}
             col += m
+        for split in ("val", "test"):
+            for i, name in enumerate(fit.names):
+                ctx.predictions[split][(float(level), name)] = p[split][:, i]
         per_model = [getattr(fit, "solve_seconds", 0.0) / m] * m
         rows += metrics_rows(level, fit.names, fit.alphas, y, p,
                              train_from_stats=(fit.train_r2[:, 0], fit.train_rmse[:, 0]),
@@ -181,6 +189,8 @@ def _metrics(ctx: AuditContext, preds, levels):
         if ctx.spec.lightgbm is not None:
             deg = level == 0 or ctx.booster is None
             p = {k: (np.full(len(v), ymean) if deg else preds[k]["lightgbm"][:, 0]) for k, v in y.items()}
+            for split in ("val", "test"):
+                ctx.predictions[split][(float(level), "LightGBM")] = p[split]
             rows += metrics_rows(level, ["LightGBM"], [None], y, {k: v[:, None] for k, v in p.items()},
                                  fit_seconds=[0.0 if deg else lgbm_secs], degenerate=deg)
     return rows
@@ -236,7 +246,7 @@ def _figures(staging: Path, ctx: AuditContext, imp_table, imp_summary) -> dict:
     img = staging / "img"
     img.mkdir(exist_ok=True)
     out = {}
-    threshold = 0.05
+    threshold = GATE_THRESHOLD
     for plot in ctx.spec.plots:
         name = plot.save if plot.save.startswith(ctx.spec.prefix) else f"{ctx.spec.prefix}_{plot.save}"
         path = img / name
@@ -255,6 +265,12 @@ def _figures(staging: Path, ctx: AuditContext, imp_table, imp_summary) -> dict:
         else:
             continue
         out[plot.type] = f"img/{name}"
+    if ctx.sanity is not None:
+        from daudit.checks.figure import plot_sanity_checks
+
+        name = f"{ctx.spec.prefix}_sanity_checks.png"
+        plot_sanity_checks(ctx.sanity, img / name)
+        out["sanity_checks"] = f"img/{name}"
     return out
 
 
@@ -285,7 +301,7 @@ def _summary(ctx, started, counts, imp_summary, figures_out) -> dict:
 
     spec = ctx.spec
     best = best_rows(ctx.metrics)
-    threshold = 0.05
+    threshold = GATE_THRESHOLD
     b = best["best"]
     gate = {"name": "Gate-1", "threshold": threshold, "best_test_r2": b["test_r2"], "best_model": b["model"],
             "best_noise_level": b["noise_level"], "verdict": "PASS" if b["test_r2"] < threshold else "FAIL",
@@ -317,8 +333,9 @@ def _summary(ctx, started, counts, imp_summary, figures_out) -> dict:
                                "memory_budget_bytes": plan.budget_bytes, "params": ctx.lgbm_params,
                                "fit_seconds": ctx.timings.get("lightgbm fit"),
                                "scale_invariant_note": "one fit serves every noise level > 0"}
-    if getattr(ctx, "sanity", None) is not None:
+    if ctx.sanity is not None:
         summary["sanity"] = ctx.sanity
+        gate.update({k: v for k, v in (ctx.sanity.get("gate") or {}).items() if k in ("ci95", "borderline")})
     return summary
 
 

@@ -1,0 +1,111 @@
+"""The linear family from sufficient statistics against scikit-learn (the oracle)."""
+
+import dask.array as da
+import numpy as np
+import pytest
+from sklearn.linear_model import LinearRegression, Ridge
+
+from daudit.linear import decompose, fit_family, fit_family_dense
+from daudit.progress import compute
+from daudit.stats import chunk_stats, combine_stats, reduce_stats
+from daudit.streaming import first_block_shift, gram_graph
+
+ALPHAS = [0.001, 0.01, 0.1, 1.0, 10.0, 100.0]
+
+
+def _problem(n=400, p=12, seed=0, offset=5.0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, p)) * rng.uniform(0.5, 2.0, p) + offset
+    y = x @ rng.normal(size=p) + 0.5 * rng.normal(size=n) + 3.0
+    return x, y
+
+
+def _streamed_fit(x, y, chunk_rows, **kw):
+    xd = da.from_array(x, chunks=(chunk_rows, x.shape[1]))
+    g = gram_graph(xd, y, x_shift=first_block_shift(xd), y_shift=np.array([y[:chunk_rows].mean()]))
+    (stats,) = compute(g, desc="test")
+    return fit_family(decompose(stats), ALPHAS, **kw)
+
+
+def _rel(a, b):
+    return np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300)
+
+
+@pytest.mark.parametrize("chunk_rows", [17, 64, 400])
+def test_matches_sklearn_for_every_chunking(chunk_rows):
+    x, y = _problem()
+    fit = _streamed_fit(x, y, chunk_rows)
+    pred = fit.predict(x)[:, :, 0]
+    ols = LinearRegression().fit(x, y)
+    assert _rel(fit.coef[0, :, 0], ols.coef_) < 1e-6
+    assert abs(fit.intercept[0, 0] - ols.intercept_) / abs(ols.intercept_) < 1e-6
+    assert _rel(pred[:, 0], ols.predict(x)) < 1e-6
+    for i, a in enumerate(ALPHAS, start=1):
+        r = Ridge(alpha=a).fit(x, y)
+        assert _rel(fit.coef[i, :, 0], r.coef_) < 1e-6
+        assert abs(fit.intercept[i, 0] - r.intercept_) / abs(r.intercept_) < 1e-6
+        assert _rel(pred[:, i], r.predict(x)) < 1e-6
+        assert fit.train_r2[i, 0] == pytest.approx(r.score(x, y), rel=1e-9)
+
+
+@pytest.mark.parametrize("scale", [1e-17, 1e6])
+def test_ols_is_scale_invariant_like_sklearn(scale):
+    x, y = _problem(seed=3)
+    fit = fit_family_dense(x * scale, y, ALPHAS)
+    ols = LinearRegression().fit(x * scale, y)
+    assert _rel(fit.coef[0, :, 0], ols.coef_) < 1e-6
+    assert _rel(fit.predict(x * scale)[:, 0, 0], ols.predict(x * scale)) < 1e-6
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_ols_train_r2_never_below_ridge(seed):
+    # Nearly collinear pixels, like error spectra: the case the user's OLS got wrong.
+    rng = np.random.default_rng(seed)
+    base = rng.uniform(0.5, 1.5, 200)
+    scale = rng.uniform(0.5, 2, size=(300, 1))
+    x = scale * base + 1e-4 * rng.normal(size=(300, 200))
+    y = scale[:, 0] + 0.1 * rng.normal(size=300)
+    fit = fit_family_dense(x, y, ALPHAS)
+    r2 = fit.train_r2[:, 0]
+    assert np.all(r2[0] >= r2[1:] - 1e-12), r2
+    # The R2 from the statistics is the R2 of the actual predictions.
+    pred = fit.predict(x)[:, :, 0]
+    tss = np.sum((y - y.mean()) ** 2)
+    np.testing.assert_allclose(1 - ((pred - y[:, None]) ** 2).sum(0) / tss, r2, atol=1e-8)
+
+
+def test_chunked_statistics_equal_one_shot():
+    x, y = _problem(n=300, p=7)
+    shift, ys = x[:50].mean(0), np.array([y.mean()])
+    whole = chunk_stats(x, y, x_shift=shift, y_shift=ys).centered()
+    parts = [chunk_stats(x[i:i + 37], y[i:i + 37], x_shift=shift, y_shift=ys) for i in range(0, 300, 37)]
+    chunked = reduce_stats(parts).centered()
+    for a, b in ((whole.sxx, chunked.sxx), (whole.sxy, chunked.sxy), (whole.x_mean, chunked.x_mean)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * np.abs(a).max())
+    assert chunked.n == 300
+    with pytest.raises(ValueError):
+        combine_stats(parts[0], chunk_stats(x[:5], y[:5], x_shift=shift + 1, y_shift=ys))
+
+
+@pytest.mark.parametrize("level", [0.5, 2.0])
+def test_noise_level_equals_direct_refit(level):
+    x, y = _problem(seed=7)
+    eg = decompose(chunk_stats(x, y, x_shift=x[:10].mean(0), y_shift=np.array([0.0])))
+    derived = fit_family(eg, ALPHAS, noise_level=level)
+    direct = fit_family_dense(level * x, y, ALPHAS)
+    np.testing.assert_allclose(derived.coef, direct.coef, rtol=1e-7, atol=1e-10)
+    np.testing.assert_allclose(derived.intercept, direct.intercept, rtol=1e-9)
+    np.testing.assert_allclose(derived.train_r2, direct.train_r2, rtol=1e-9)
+    for i, a in enumerate(ALPHAS, start=1):
+        r = Ridge(alpha=a).fit(level * x, y)
+        assert _rel(derived.coef[i, :, 0], r.coef_) < 1e-6
+
+
+def test_level_zero_is_the_intercept_model():
+    x, y = _problem()
+    fit = fit_family(decompose(chunk_stats(x, y, x_shift=x.mean(0), y_shift=np.array([0.0]))), ALPHAS,
+                     noise_level=0.0)
+    assert fit.degenerate
+    assert np.all(fit.coef == 0)
+    np.testing.assert_allclose(fit.intercept[:, 0], y.mean())
+    np.testing.assert_allclose(fit.train_r2, 0.0, atol=1e-12)
