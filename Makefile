@@ -1,0 +1,30 @@
+# The two commands a new user needs: `make demo` and `make test` (each sets itself up).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.daudit-installed
+
+.PHONY: install demo test bench clean-cache
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make demo: LOGG-ERR-BASE-01 on the built-in demo data (simulated on first use)
+demo: $(STAMP)
+	$(BIN)/python -m daudit run
+
+## make test: the test suite (small data; about 5-10 minutes on 2 cores)
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+## make bench: speed and memory against scikit-learn; writes bench/RESULTS.md
+bench: $(STAMP)
+	$(BIN)/python bench/run_bench.py
+
+clean-cache:
+	rm -rf data_cache/zarr data_cache/stats
