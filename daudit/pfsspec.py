@@ -159,7 +159,8 @@ def _read_labels(path: str, where: str):
 
 
 def load_pfsspec(paths, *, n_rows: int | None, param: str, chunk_rows: int = 2048,
-                 name: str = "train", with_mask: bool = True, clamp: bool = True) -> SpectraSplit:
+                 name: str = "train", with_mask: bool = True, clamp: bool = True,
+                 zarr_cache=None) -> SpectraSplit:
     """Open a split: the first ``n_rows`` rows over its files, in order.
 
     Parameters
@@ -171,6 +172,8 @@ def load_pfsspec(paths, *, n_rows: int | None, param: str, chunk_rows: int = 204
         (and the caller reports it); otherwise a `DauditError` is raised.
     param : str
         Label column of the params table (e.g. ``log_g``).
+    zarr_cache : daudit.cache.ZarrCache, optional
+        Read the error arrays from validated zarr copies (made on first use) instead of HDF5.
     """
     import dask.array as da
 
@@ -213,9 +216,12 @@ def load_pfsspec(paths, *, n_rows: int | None, param: str, chunk_rows: int = 204
             raise DauditError(f"{where}: {path}: params table has {len(tab)} rows but {take} spectra "
                               f"are needed (truncated file?)")
         chunks = (min(chunk_rows, max(take, 1)), w.shape[0])
-        arr = da.from_array(H5Rows(path, ERROR_KEY, (n_file, w.shape[0]), err_dtype),
-                            chunks=chunks, asarray=True, fancy=False,
-                            meta=np.empty((0, 0), dtype=err_dtype), name=f"error-{_token(path)}")
+        if zarr_cache is not None:
+            arr = da.from_zarr(str(zarr_cache.get(path, ERROR_KEY, chunk_rows=chunk_rows)))
+        else:
+            arr = da.from_array(H5Rows(path, ERROR_KEY, (n_file, w.shape[0]), err_dtype),
+                                chunks=chunks, asarray=True, fancy=False,
+                                meta=np.empty((0, 0), dtype=err_dtype), name=f"error-{_token(path)}")
         parts.append(arr[:take])
         if mask_ok:
             masks.append(da.from_array(H5Rows(path, MASK_KEY, (n_file, w.shape[0]), mask_dtype),

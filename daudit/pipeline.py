@@ -77,9 +77,15 @@ def open_data(spec: AuditSpec) -> dict:
 
     d = spec.data
     splits = {}
+    zc = None
+    if spec.compute.zarr_cache:
+        from daudit.cache import ZarrCache
+
+        zc = ZarrCache()
     for name, paths, n in (("train", d.train_path, d.num_samples), ("val", d.val_path, d.num_test_samples),
                            ("test", d.test_path, d.num_test_samples)):
-        s = load_pfsspec(paths, n_rows=n, param=d.param, chunk_rows=spec.compute.chunk_rows, name=name)
+        s = load_pfsspec(paths, n_rows=n, param=d.param, chunk_rows=spec.compute.chunk_rows, name=name,
+                         zarr_cache=zc)
         if n is not None and s.n_rows < n:
             log.warning("%s split: %d rows requested, the files hold %d; using all %d", name, n, s.n_rows, s.n_rows)
         splits[name] = s
@@ -93,15 +99,26 @@ def open_data(spec: AuditSpec) -> dict:
 def _fit_linear(ctx: AuditContext, counts_graphs):
     from daudit.linear import decompose, fit_family
     from daudit.progress import compute
+    from daudit.stats import GramStats
     from daudit.streaming import first_block_shift, gram_graph
 
     train = ctx.splits["train"]
     x = train.error
+    cache, key = _stats_cache(ctx, "gram-error")
+    hit = cache.load(key) if cache is not None else None
     with ctx.stage("statistics pass"):
-        shift = first_block_shift(x)
-        y0 = np.array([train.y[: x.chunks[0][0]].mean()])
-        stats, *counts = compute(gram_graph(x, train.y, x_shift=shift, y_shift=y0), *counts_graphs,
-                                 desc="statistics pass (X^T X, X^T y)")
+        if hit is not None:
+            log.info("statistics pass: reused cached sufficient statistics")
+            stats = GramStats(n=int(hit["n"]), **{k: hit[k] for k in _GRAM_FIELDS})
+            counts = [hit["counts"]]
+            ctx.stats_cache_hit = True
+        else:
+            shift = first_block_shift(x)
+            y0 = np.array([train.y[: x.chunks[0][0]].mean()])
+            stats, *counts = compute(gram_graph(x, train.y, x_shift=shift, y_shift=y0), *counts_graphs,
+                                     desc="statistics pass (X^T X, X^T y)")
+            if cache is not None:
+                cache.save(key, {"n": stats.n, "counts": counts[0], **{k: getattr(stats, k) for k in _GRAM_FIELDS}})
     with ctx.stage("eigendecomposition"):
         ctx.eigen = decompose(stats)
     ctx.train_stats = stats.centered()
@@ -113,6 +130,26 @@ def _fit_linear(ctx: AuditContext, counts_graphs):
         for note in ctx.fits[level].notes:
             log.warning("noise level %g: %s", level, note)
     return counts
+
+
+_GRAM_FIELDS = ("x_shift", "y_shift", "sum_x", "sum_y", "xtx", "xty", "yty")
+
+
+def _stats_cache(ctx: AuditContext, name: str):
+    """The statistics cache and the key of the train split's statistics (None when disabled)."""
+    if not ctx.spec.compute.stats_cache:
+        return None, None
+    import hashlib
+
+    from daudit.cache import StatsCache, source_key
+    from daudit.layout import ERROR_KEY
+
+    train = ctx.splits["train"]
+    key = {"name": name, "files": [source_key(p, ERROR_KEY) for p in train.paths],
+           "rows_per_file": train.rows_per_file, "param": train.param,
+           "y_sha": hashlib.sha256(np.ascontiguousarray(train.y).tobytes()).hexdigest(),
+           "chunk_rows": ctx.spec.compute.chunk_rows, "transform": "clean_error"}
+    return StatsCache(), key
 
 
 def _fit_lightgbm(ctx: AuditContext):

@@ -67,6 +67,8 @@ class ComputeSpec:
     n_workers: int | None = None  # LocalCluster worker processes (default: cores, at most 2)
     dashboard_address: str = "127.0.0.1:8787"
     device: str = "cpu"  # cpu | cuda
+    zarr_cache: bool = True  # copy HDF5 error arrays to row-chunked zarr under data_cache/ on first use
+    stats_cache: bool = True  # keep sufficient statistics under data_cache/ keyed by input fingerprint
 
 
 @dataclass(frozen=True)
@@ -294,6 +296,8 @@ def parse_spec(raw: Any, *, base_dir: Path | None = None, source: str = "<spec>"
         "n_workers": lambda v, w: _num(v, w, src, kind=int, lo=1, allow_none=True),
         "dashboard_address": lambda v, w: str(v),
         "device": _device,
+        "zarr_cache": lambda v, w: _bool(v, w, src),
+        "stats_cache": lambda v, w: _bool(v, w, src),
     })
 
     def _bins(v, w):
