@@ -112,6 +112,9 @@ def _fit_linear(ctx: AuditContext, counts_graphs):
             stats = GramStats(n=int(hit["n"]), **{k: hit[k] for k in _GRAM_FIELDS})
             counts = [hit["counts"]]
             ctx.stats_cache_hit = True
+        elif ctx.spec.compute.device == "cuda":
+            stats = _gram_on_gpu(x, train.y)
+            counts = list(compute(*counts_graphs, desc="NaN / non-positive counts"))
         else:
             shift = first_block_shift(x)
             y0 = np.array([train.y[: x.chunks[0][0]].mean()])
@@ -120,7 +123,12 @@ def _fit_linear(ctx: AuditContext, counts_graphs):
             if cache is not None:
                 cache.save(key, {"n": stats.n, "counts": counts[0], **{k: getattr(stats, k) for k in _GRAM_FIELDS}})
     with ctx.stage("eigendecomposition"):
-        ctx.eigen = decompose(stats)
+        if ctx.spec.compute.device == "cuda":
+            from daudit.gpu import decompose_cuda
+
+            ctx.eigen = decompose_cuda(stats)
+        else:
+            ctx.eigen = decompose(stats)
     ctx.train_stats = stats.centered()
     for level in ctx.spec.noise_levels:
         t0 = time.time()
@@ -130,6 +138,22 @@ def _fit_linear(ctx: AuditContext, counts_graphs):
         for note in ctx.fits[level].notes:
             log.warning("noise level %g: %s", level, note)
     return counts
+
+
+def _gram_on_gpu(x, y):
+    """The statistics pass with the products on a CUDA device; chunks read in order here."""
+    from daudit.gpu import GramAccumulator
+    from daudit.progress import Bar
+
+    off = np.concatenate([[0], np.cumsum(x.chunks[0])])
+    first = np.asarray(x.blocks[0].compute(scheduler="synchronous"))
+    acc = GramAccumulator(first.astype(np.float64).mean(0), np.array([y[: len(first)].mean()]))
+    with Bar(len(x.chunks[0]), "statistics pass on GPU", unit="chunk") as bar:
+        for i in range(len(x.chunks[0])):
+            block = first if i == 0 else np.asarray(x.blocks[i].compute(scheduler="synchronous"))
+            acc.add(block, y[off[i]:off[i + 1]])
+            bar.update()
+    return acc.result()
 
 
 _GRAM_FIELDS = ("x_shift", "y_shift", "sum_x", "sum_y", "xtx", "xty", "yty")
