@@ -36,8 +36,13 @@ class H5Rows:
     def __getitem__(self, index):
         import h5py
 
-        with h5py.File(self.path, "r") as f:
-            return f[self.key][index]
+        try:
+            with h5py.File(self.path, "r") as f:
+                return f[self.key][index]
+        except OSError as err:  # e.g. the file was truncated or replaced during the run
+            raise DauditError(f"cannot read {self.key} rows {index} of {self.path} ({err.__class__.__name__}: "
+                              f"{str(err).splitlines()[0][:120]}); was the file changed or damaged "
+                              "during the run?") from err
 
     def __repr__(self):
         return f"H5Rows({self.path!r}, {self.key!r}, shape={self.shape})"
@@ -122,6 +127,8 @@ class SpectraSplit:
     y: np.ndarray
     param: str
     rows_per_file: list = field(default_factory=list)
+    row_index: object = None  # rows kept after `daudit.validate` dropped some (None: all rows read)
+    notes: dict = field(default_factory=dict)  # counts and warnings of `daudit.validate`
 
     @property
     def n_rows(self) -> int:
@@ -208,6 +215,9 @@ def load_pfsspec(paths, *, n_rows: int | None, param: str, chunk_rows: int = 204
             mask_dtype = f[MASK_KEY].dtype if mask_ok else None
             err_dtype = err_ds.dtype
         take = n_file if remaining is None else min(n_file, remaining)
+        if take == 0:  # an empty file adds no rows (pandas cannot even store its empty table)
+            rows_per_file.append(0)
+            continue
         tab = _read_labels(path, where)
         if param not in tab.columns:
             raise DauditError(f"{where}: {path}: param {param!r} not in the params table; columns: "
@@ -245,7 +255,11 @@ def load_pfsspec(paths, *, n_rows: int | None, param: str, chunk_rows: int = 204
     if len(masks) == len(parts):
         mask = (da.concatenate(masks, axis=0) if len(masks) > 1 else masks[0]).rechunk(error.chunks)
     lab = pd.concat(labels, ignore_index=True) if len(labels) > 1 else labels[0].reset_index(drop=True)
-    y = lab[param].to_numpy(dtype=np.float64)
+    try:
+        y = lab[param].to_numpy(dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise DauditError(f"{where}: param {param!r} has dtype {lab[param].dtype}, not numbers "
+                          f"({str(err).splitlines()[0][:80]}); choose a numeric column in data.param") from err
     return SpectraSplit(name=name, paths=files, wave=wave, error_raw=error, mask=mask, labels=lab,
                         y=y, param=param, rows_per_file=rows_per_file)
 
