@@ -72,22 +72,30 @@ def _counts_graph(split):
     return x.map_blocks(_count_block, dtype=np.int64, chunks=(tuple(1 for _ in x.chunks[0]), (3,))).sum(axis=0)
 
 
-def open_data(spec: AuditSpec) -> dict:
+def open_data(spec: AuditSpec, *, drop_bad_labels: bool = False) -> dict:
+    """Open and check the three splits (`daudit.validate`) before any copy or pass over the data."""
+    from daudit.validate import emit_warnings, validate_splits
+
+    splits = _open_splits(spec, None)
+    report = validate_splits(spec, splits, drop_bad_labels=drop_bad_labels)
+    if spec.compute.zarr_cache:  # the copy is heavy: only once the cheap checks passed
+        from daudit.cache import ZarrCache
+
+        splits = _open_splits(spec, ZarrCache())
+        validate_splits(spec, splits, drop_bad_labels=drop_bad_labels)
+    emit_warnings(report["warnings"])
+    return splits
+
+
+def _open_splits(spec: AuditSpec, zc) -> dict:
     from daudit.pfsspec import load_pfsspec
 
     d = spec.data
     splits = {}
-    zc = None
-    if spec.compute.zarr_cache:
-        from daudit.cache import ZarrCache
-
-        zc = ZarrCache()
     for name, paths, n in (("train", d.train_path, d.num_samples), ("val", d.val_path, d.num_test_samples),
                            ("test", d.test_path, d.num_test_samples)):
         s = load_pfsspec(paths, n_rows=n, param=d.param, chunk_rows=spec.compute.chunk_rows, name=name,
                          zarr_cache=zc)
-        if n is not None and s.n_rows < n:
-            log.warning("%s split: %d rows requested, the files hold %d; using all %d", name, n, s.n_rows, s.n_rows)
         splits[name] = s
     p = splits["train"].n_pixels
     for name in ("val", "test"):
@@ -352,7 +360,7 @@ def _versions() -> dict:
 def _split_facts(split, counts) -> dict:
     c = [int(v) for v in counts]
     return {"paths": split.paths, "n_rows": split.n_rows, "rows_per_file": split.rows_per_file,
-            "n_nan_filled": c[0], "n_nonfinite_after_fill": c[1], "n_nonpositive": c[2]}
+            "n_nan_filled": c[0], "n_nonfinite_after_fill": c[1], "n_nonpositive": c[2], **split.notes}
 
 
 def _summary(ctx, started, counts, imp_summary, figures_out) -> dict:
@@ -455,12 +463,24 @@ def check_output_dir(out: Path):
     parent = out.parent
     while not parent.exists():
         parent = parent.parent
+    if not parent.is_dir():
+        raise DauditError(f"output directory {out} cannot be made: {parent} is a file; choose another --output-dir")
     if not os.access(parent, os.W_OK):
         raise DauditError(f"output directory {out} is not writable (no write permission on {parent})")
+    import tempfile
+
+    try:  # os.access says yes to root even on a read-only or virtual file system: try it
+        os.rmdir(tempfile.mkdtemp(prefix=f".{out.name}.probe-", dir=parent))
+    except OSError as err:
+        raise DauditError(f"output directory {out} is not writable ({err.strerror or err} in {parent}); "
+                          "choose another --output-dir") from err
 
 
-def run_audit(spec: AuditSpec, *, output_dir: Path, echo=print) -> dict:
-    """Run the whole audit and return the summary (also written as ``summary.json``)."""
+def run_audit(spec: AuditSpec, *, output_dir: Path, echo=print, drop_bad_labels: bool = False) -> dict:
+    """Run the whole audit and return the summary (also written as ``summary.json``).
+
+    ``drop_bad_labels``: leave out rows with a NaN or infinite label instead of refusing them.
+    """
     import datetime as dt
 
     from daudit.artifacts import write_json
@@ -477,11 +497,15 @@ def run_audit(spec: AuditSpec, *, output_dir: Path, echo=print) -> dict:
             log.info("daudit run %s -> %s", spec.experiment_id, out)
             ctx = AuditContext(spec=spec, splits={}, rng=np.random.default_rng(spec.seed))
             with ctx.stage("open data"):
-                ctx.splits = open_data(spec)
+                ctx.splits = open_data(spec, drop_bad_labels=drop_bad_labels)
             for k, s in ctx.splits.items():
                 echo(f"{k}: {s.n_rows} spectra x {s.n_pixels} pixels from {len(s.paths)} file(s)")
             with dask_context(spec.compute, echo=echo) as sched:
                 ctx.scheduler = sched
+                with ctx.stage("row check"):
+                    from daudit.validate import drop_empty_rows
+
+                    drop_empty_rows(ctx.splits, cache=_stats_cache(ctx, "rows")[0])
                 (train_counts,) = _fit_linear(ctx, [_counts_graph(ctx.splits["train"])])
                 _fit_lightgbm(ctx)
                 preds, levels, extra = _predict(ctx, [_counts_graph(ctx.splits[k]) for k in ("val", "test")])
@@ -500,6 +524,18 @@ def run_audit(spec: AuditSpec, *, output_dir: Path, echo=print) -> dict:
             write_json(staging / "summary.json", summary)  # last: its presence means finished
             log.info("finished in %.1fs: Gate-1 %s (best test R2 %.4f, %s)", ctx.timings["total"],
                      summary["gate"]["verdict"], summary["gate"]["best_test_r2"], summary["gate"]["best_model"])
+        except DauditError:
+            import shutil
+
+            shutil.rmtree(staging, ignore_errors=True)  # bad input or full disk: leave nothing behind
+            raise
+        except OSError as err:  # e.g. a full disk while a figure is written
+            import shutil
+
+            shutil.rmtree(staging, ignore_errors=True)
+            where = f" on {err.filename}" if err.filename else ""
+            raise DauditError(f"file system error{where}: {err.strerror or err}; the previous results in {out} "
+                              "are untouched (free disk space or fix permissions, then rerun)") from err
         finally:
             log.removeHandler(handler)
             handler.close()

@@ -25,6 +25,8 @@ def configure_parser(p):
     p.add_argument("--detach", action="store_true",
                    help="run in the background (like nohup ... &): log to logs/<EXP>.log, PID in logs/<EXP>.pid")
     p.add_argument("--logs-dir", metavar="DIR", default="logs", help="where --detach writes the log and PID (default: logs)")
+    p.add_argument("--drop-bad-labels", action="store_true",
+                   help="leave out rows whose label is NaN or infinite (counted in summary.json) instead of refusing")
 
 
 def _resolve_spec(args):
@@ -65,7 +67,7 @@ def main(args) -> int:
         _ensure_demo(spec, DEMO_DIR)
     if args.knowledge_center and not Path(args.knowledge_center).is_dir():
         raise DauditError(f"--knowledge-center {args.knowledge_center} is not a directory")
-    summary = run_audit(spec, output_dir=out)
+    summary = run_audit(spec, output_dir=out, drop_bad_labels=args.drop_bad_labels)
     g = summary["gate"]
     print(f"Gate-1 {g['verdict']}: best test R2 = {g['best_test_r2']:.4f} ({g['best_model']}, "
           f"noise level {g['best_noise_level']:g}); results in {out}")
