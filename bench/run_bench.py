@@ -1,0 +1,209 @@
+"""`make bench`: daudit against the obvious scikit-learn script, end-to-end time and memory.
+
+Sections (all measured in this one run, on this machine):
+1. Linear family at n x 4096 for n in 10k, 30k, 100k: daudit streamed from the HDF5 files
+   (one statistics pass, one eigendecomposition, OLS + 6 Ridge at all three noise levels,
+   val/test predictions) against scikit-learn fitting LinearRegression and each Ridge(alpha)
+   separately on the in-memory array at ONE noise level (so the ratio understates daudit's gain).
+2. `python -m daudit run` end to end on the demo data: cold caches and warm caches, wall time
+   and the peak RSS of the whole process tree; the same with compute.memory_limit: 1GB.
+3. Demo data generation (python -m daudit simulate, default sizes, into a temporary folder).
+
+Writes bench/RESULTS.md (older sections from other benchmark files are appended unchanged).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+ALPHAS = [0.001, 0.01, 0.1, 1.0, 10.0, 100.0]
+LEVELS = [0.0, 0.5, 1.0]
+
+
+def _tree_rss(pid: int) -> int:
+    """RSS (bytes) of a process and all its descendants, from /proc."""
+    children = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(d.name))
+    total, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        stack.extend(children.get(p, []))
+    return total
+
+
+def timed_process(cmd, env=None) -> tuple[float, int, int]:
+    """(wall seconds, peak RSS of the process tree in bytes, exit code)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, _tree_rss(proc.pid))
+        time.sleep(0.2)
+    return time.perf_counter() - t0, peak, proc.returncode
+
+
+def _demo_paths():
+    from daudit.layout import DEMO_DIR
+
+    return {k: DEMO_DIR / k / "dataset.h5" for k in ("train", "val", "test")}
+
+
+def ensure_demo():
+    paths = _demo_paths()
+    if not all(p.exists() for p in paths.values()):
+        subprocess.run([sys.executable, "-m", "daudit", "simulate"], cwd=ROOT, check=True)
+    return paths
+
+
+def daudit_linear(paths, n, tmp: Path) -> float:
+    """Seconds for daudit's whole linear family (threads scheduler, caches off)."""
+    import dask
+
+    from daudit import pipeline
+    from daudit.spec import parse_spec
+
+    spec = parse_spec({
+        "experiment_id": "BENCH", "data": {"train_path": str(paths["train"]), "val_path": str(paths["val"]),
+                                           "test_path": str(paths["test"]), "num_samples": n,
+                                           "num_test_samples": 10000, "param": "log_g"},
+        "models": [{"type": "LinearRegression"}, {"type": "Ridge", "alpha": ALPHAS}],
+        "noise_levels": LEVELS, "compute": {"scheduler": "threads", "zarr_cache": False, "stats_cache": False},
+    })
+    t0 = time.perf_counter()
+    with dask.config.set(scheduler="threads"):
+        ctx = pipeline.AuditContext(spec=spec, splits=pipeline.open_data(spec), rng=np.random.default_rng(0))
+        pipeline._fit_linear(ctx, [])
+        preds, levels, _ = pipeline._predict(ctx)
+        ctx.metrics = pipeline._metrics(ctx, preds, levels)
+    return time.perf_counter() - t0
+
+
+def _load(path, n):
+    import h5py
+    import pandas as pd
+
+    from daudit.layout import ERROR_KEY
+    from daudit.pfsspec import clean_error
+
+    with h5py.File(path) as f:
+        x = clean_error(f[ERROR_KEY][:n]).astype(np.float64)
+    return x, pd.read_hdf(path)["log_g"].to_numpy()[:n]
+
+
+def sklearn_linear(x, y, xv, xt) -> float:
+    from sklearn.linear_model import LinearRegression, Ridge
+
+    t0 = time.perf_counter()
+    for model in [LinearRegression()] + [Ridge(alpha=a) for a in ALPHAS]:
+        model.fit(x, y)
+        model.predict(xv)
+        model.predict(xt)
+    return time.perf_counter() - t0
+
+
+def median(v):
+    return float(np.median(v))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="10000,30000,100000")
+    ap.add_argument("--repeats", type=int, default=3, help="repeats for sizes below 100k (100k: 2)")
+    ap.add_argument("--skip-e2e", action="store_true")
+    ap.add_argument("--skip-simulate", action="store_true")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"))
+    args = ap.parse_args()
+    paths = ensure_demo()
+    facts = {"date": dt.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+             f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB RAM",
+             "python": platform.python_version()}
+    lines = ["# Benchmarks", "", f"Measured by `make bench` (bench/run_bench.py) on {facts['date']}; machine: "
+             f"{facts['machine']}; Python {facts['python']}. Every ratio compares numbers measured in the same run.", ""]
+    # 1. linear family
+    xv, _ = _load(paths["val"], 10000)
+    xt, _ = _load(paths["test"], 10000)
+    lines += ["## Linear family: daudit vs scikit-learn", "",
+              "daudit: OLS + 6 Ridge alphas at noise levels 0, 0.5, 1 with val/test predictions, streamed from "
+              "HDF5 (statistics pass + one eigh). scikit-learn: `LinearRegression` and each `Ridge(alpha)` fitted "
+              "separately on the in-memory float64 array at one noise level, plus val/test predictions (loading "
+              "not timed).", "",
+              "| train rows x 4096 | daudit s (median) | scikit-learn s (median) | speed-up | repeats |",
+              "|---|---|---|---|---|"]
+    tmp = Path(tempfile.mkdtemp(prefix="daudit-bench-"))
+    for n in [int(s) for s in args.sizes.split(",")]:
+        reps = args.repeats if n < 100_000 else min(args.repeats, 2)
+        d = [daudit_linear(paths, n, tmp) for _ in range(reps)]
+        x, y = _load(paths["train"], n)
+        s = [sklearn_linear(x, y, xv, xt) for _ in range(reps)]
+        del x
+        lines.append(f"| {n} | {median(d):.1f} | {median(s):.1f} | {median(s) / median(d):.1f}x | {reps} |")
+        print(lines[-1], flush=True)
+    lines.append("")
+    # 2. end to end
+    if not args.skip_e2e:
+        lines += ["## `python -m daudit run` end to end (demo data present, 100k/10k/10k, full spec with sanity checks)", "",
+                  "| case | wall s | peak RSS of the process tree (GiB) | exit |", "|---|---|---|---|"]
+        out = tmp / "e2e"
+        cache = tmp / "cache"
+        for case, extra, env in (("cold caches (zarr copy + statistics pass)", [], {"DAUDIT_CACHE_DIR": str(cache)}),
+                                 ("warm caches (second run)", [], {"DAUDIT_CACHE_DIR": str(cache)}),
+                                 ("compute.memory_limit: 1GB, cold caches", ["--memory-limit", "1GB"],
+                                  {"DAUDIT_CACHE_DIR": str(tmp / "cache1g")})):
+            wall, peak, rc = timed_process([sys.executable, "-m", "daudit", "run", "--output-dir", str(out), *extra], env)
+            lgbm = ""
+            summ = out / "summary.json"
+            if summ.exists():
+                s = json.loads(summ.read_text())
+                lg = s.get("lightgbm", {})
+                lgbm = (f"; LightGBM {lg.get('n_train_rows_used')} rows, bin sample {lg.get('bin_construct_sample_cnt')}, "
+                        f"fit {lg.get('fit_seconds', 0):.0f} s; stages: " +
+                        ", ".join(f"{k} {v:.0f} s" for k, v in s["timings"]["stages"].items()))
+            lines.append(f"| {case}{lgbm} | {wall:.0f} | {peak / 2**30:.2f} | {rc} |")
+            print(lines[-1], flush=True)
+        lines.append("")
+    # 3. simulate
+    if not args.skip_simulate:
+        sim = tmp / "sim"
+        wall, peak, rc = timed_process([sys.executable, "-m", "daudit", "simulate", "--out", str(sim)])
+        lines += ["## Demo data generation (`python -m daudit simulate`, 100k/10k/10k)", "",
+                  f"wall {wall:.0f} s, peak RSS {peak / 2**30:.2f} GiB, exit {rc}", ""]
+        print(lines[-2], flush=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    for extra in ("gpu_RESULTS.md", "checks_RESULTS.md", "simulate_RESULTS.md"):
+        p = ROOT / "bench" / extra
+        if p.exists():
+            lines += [f"## From bench/{extra}", "", p.read_text().strip(), ""]
+    Path(args.out).write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
