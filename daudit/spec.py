@@ -84,6 +84,8 @@ class SanitySpec:
     n_permutations_lightgbm: int = 20
     n_bootstrap: int = 1000
     lightgbm_rows: int = 20000  # LightGBM refits inside checks use at most this many train rows
+    lightgbm_permutation_rows: int = 4000  # train rows of each LightGBM permutation-null refit
+    n_group_shuffles: int = 10  # within-group label shuffles for the linear family (LightGBM: 1)
     snr_bins: tuple = (2.0, 4.0, 7.0)
     variability_threshold: float = 0.05
 
@@ -320,6 +322,8 @@ def parse_spec(raw: Any, *, base_dir: Path | None = None, source: str = "<spec>"
         "n_permutations_lightgbm": lambda v, w: _num(v, w, src, kind=int, lo=0),
         "n_bootstrap": lambda v, w: _num(v, w, src, kind=int, lo=0),
         "lightgbm_rows": lambda v, w: _num(v, w, src, kind=int, lo=100),
+        "lightgbm_permutation_rows": lambda v, w: _num(v, w, src, kind=int, lo=100),
+        "n_group_shuffles": lambda v, w: _num(v, w, src, kind=int, lo=1),
         "snr_bins": _bins,
         "variability_threshold": lambda v, w: _num(v, w, src, lo=0, lo_open=True),
     })

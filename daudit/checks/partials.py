@@ -1,0 +1,276 @@
+"""What one row chunk contributes to the sanity checks' two passes (pure numpy, no Dask).
+
+Train pass: `train_partial` maps one chunk to a `TrainPartial` (shuffled Gram, mask Gram, X^T Y
+for the label permutations and group shuffles, aggregate features, median-normalised sums, and
+the raw rows of the chunks kept for LightGBM refits); `combine_train` adds two of them in a fixed
+order. Eval pass: `eval_partial` maps one val/test chunk to the predictions of every check model
+(and, on val, the residual sums of squares of every permuted linear model).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from daudit.checks.transforms import aggregate_features, median_normalised, shuffle_chunk
+from daudit.stats import GramStats, chunk_stats, combine_stats
+
+__all__ = [
+    "MaskGram", "CrossStats", "TrainPartial", "TrainConfig", "EvalPlan",
+    "mask_gram", "combine_mask", "cross_stats", "combine_cross", "train_partial", "combine_train",
+    "eval_partial",
+]
+
+
+# ---------------------------------------------------------------- mask Gram (sparse in columns)
+@dataclass
+class MaskGram:
+    """Raw sums of a binary mask over the columns that were ever nonzero.
+
+    cols (c,) pixel indices ascending; n rows; sum_x (c,); xtx (c, c); xty (c,) against
+    ``y - y_shift``. Columns never masked are constant 0 and carry no information.
+    """
+
+    n: int
+    cols: np.ndarray
+    sum_x: np.ndarray
+    xtx: np.ndarray
+    xty: np.ndarray
+
+    def centered(self, y_sum: float, y_shift: float):
+        """Centred ``S_xx`` (c, c), ``S_xy`` (c,) and column means (c,)."""
+        mx = self.sum_x / self.n
+        dy = y_sum / self.n
+        sxx = self.xtx - self.n * np.outer(mx, mx)
+        sxy = self.xty - self.n * mx * dy
+        return 0.5 * (sxx + sxx.T), sxy, mx
+
+
+def mask_gram(mask: np.ndarray, y: np.ndarray, y_shift: float) -> MaskGram:
+    """`MaskGram` of one block; mask (rows, p) nonzero = bad, y (rows,)."""
+    m = np.asarray(mask) != 0
+    cols = np.flatnonzero(m.any(axis=0))
+    sub = m[:, cols].astype(np.float64)
+    yc = np.asarray(y, dtype=np.float64) - y_shift
+    return MaskGram(n=m.shape[0], cols=cols, sum_x=sub.sum(axis=0), xtx=sub.T @ sub, xty=sub.T @ yc)
+
+
+def _embed(g: MaskGram, cols: np.ndarray):
+    pos = np.searchsorted(cols, g.cols)
+    c = len(cols)
+    sx, xy, xx = np.zeros(c), np.zeros(c), np.zeros((c, c))
+    sx[pos], xy[pos] = g.sum_x, g.xty
+    xx[np.ix_(pos, pos)] = g.xtx
+    return sx, xx, xy
+
+
+def combine_mask(a: MaskGram, b: MaskGram) -> MaskGram:
+    cols = np.union1d(a.cols, b.cols)
+    sa, xa, ya = _embed(a, cols)
+    sb, xb, yb = _embed(b, cols)
+    return MaskGram(a.n + b.n, cols, sa + sb, xa + xb, ya + yb)
+
+
+# ---------------------------------------------------------------- X^T Y for many targets
+@dataclass
+class CrossStats:
+    """Sums for ``S_xy`` of many targets against an input whose ``S_xx`` is known already.
+
+    x_shift (p,), y_shift (k,); sum_x (p,), sum_y (k,), xty (p, k), yty (k,), about the shifts.
+    """
+
+    n: int
+    x_shift: np.ndarray
+    y_shift: np.ndarray
+    sum_x: np.ndarray
+    sum_y: np.ndarray
+    xty: np.ndarray
+    yty: np.ndarray
+
+    def centered(self):
+        """(S_xy (p, k), S_yy (k,), y_mean (k,))."""
+        dx, dy = self.sum_x / self.n, self.sum_y / self.n
+        sxy = self.xty - self.n * np.outer(dx, dy)
+        syy = np.maximum(self.yty - self.n * dy * dy, 0.0)
+        return sxy, syy, self.y_shift + dy
+
+
+def cross_stats(x: np.ndarray, y: np.ndarray, *, x_shift, y_shift) -> CrossStats:
+    """The light per-chunk function: ``(x - c)^T (Y - d)`` without ``X^T X``. x (rows, p), y (rows, k)."""
+    xc = np.asarray(x, dtype=np.float64) - x_shift
+    yc = np.asarray(y, dtype=np.float64) - y_shift
+    return CrossStats(xc.shape[0], x_shift, y_shift, xc.sum(axis=0), yc.sum(axis=0), xc.T @ yc,
+                      np.einsum("ij,ij->j", yc, yc))
+
+
+def combine_cross(a: CrossStats, b: CrossStats) -> CrossStats:
+    return CrossStats(a.n + b.n, a.x_shift, a.y_shift, a.sum_x + b.sum_x, a.sum_y + b.sum_y,
+                      a.xty + b.xty, a.yty + b.yty)
+
+
+# ---------------------------------------------------------------- train pass
+@dataclass(frozen=True)
+class TrainConfig:
+    """What every train chunk needs besides its data (shared by all chunks of the pass)."""
+
+    seed: int
+    level: float  # reference noise level: checks see ``level * error``
+    shuffle: bool
+    mask: bool
+    aggregates: bool
+    x_shift: np.ndarray  # (p,) for the cross statistics (the train column means)
+    shuffle_shift: np.ndarray  # (p,) for the shuffled Gram
+    y_shift: np.ndarray  # (1,)
+    extra_shift: np.ndarray | None  # (k,) for the extra targets
+    keep_chunks: frozenset = frozenset()  # chunk indices whose rows are returned (LightGBM)
+
+
+@dataclass
+class TrainPartial:
+    n: int
+    shuffled: GramStats | None = None
+    mask: MaskGram | None = None
+    cross: CrossStats | None = None
+    aggregates: np.ndarray | None = None  # (rows, 10) in row order
+    norm_n: np.ndarray | None = None  # (p,) rows with a positive median
+    norm_sum: np.ndarray | None = None  # (p,) sum of error / median
+    norm_sq: np.ndarray | None = None  # (p,) sum of (error / median)^2
+    kept: dict = field(default_factory=dict)  # chunk index -> (error float32, mask uint8 | None)
+    seconds: dict = field(default_factory=dict)  # seconds per part, summed over chunks
+
+
+def train_partial(block, mask, y, extra, chunk_index: int, cfg: TrainConfig) -> TrainPartial:
+    """One train chunk. block (rows, p) cleaned error; mask (rows, p) or None; y (rows,);
+    extra (rows, k) permuted / group-shuffled labels or None."""
+    x = np.asarray(block, dtype=np.float32)
+    y2 = np.asarray(y, dtype=np.float64)[:, None]
+    out = TrainPartial(n=x.shape[0])
+    clock = _Clock(out.seconds)
+    if cfg.shuffle:
+        with clock("shuffled_gram"):
+            xs = shuffle_chunk(x, seed=cfg.seed, split="train", chunk_index=chunk_index)
+            out.shuffled = chunk_stats(xs, y2, x_shift=cfg.shuffle_shift, y_shift=cfg.y_shift)
+    if cfg.mask and mask is not None:
+        with clock("mask_gram"):
+            out.mask = mask_gram(mask, y2[:, 0], float(cfg.y_shift[0]))
+    if extra is not None:
+        with clock("xty_extra_targets"):
+            out.cross = cross_stats(x, extra, x_shift=cfg.x_shift, y_shift=cfg.extra_shift)
+    if cfg.aggregates:
+        with clock("aggregates"):
+            out.aggregates = aggregate_features(cfg.level * x)
+    with clock("median_normalised"):
+        r = median_normalised(x)
+        ok = np.isfinite(r)
+        r0 = np.where(ok, r, 0.0)
+        out.norm_n, out.norm_sum, out.norm_sq = ok.sum(axis=0), r0.sum(axis=0), np.einsum("ij,ij->j", r0, r0)
+    if chunk_index in cfg.keep_chunks:
+        out.kept[chunk_index] = (x, None if mask is None else (np.asarray(mask) != 0).astype(np.uint8))
+    return out
+
+
+def _add(a, b, fn):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return fn(a, b)
+
+
+def combine_train(a: TrainPartial, b: TrainPartial) -> TrainPartial:
+    """Sum of two partials, ``a``'s rows first."""
+    agg = None if a.aggregates is None else np.concatenate([a.aggregates, b.aggregates])
+    return TrainPartial(
+        n=a.n + b.n,
+        shuffled=_add(a.shuffled, b.shuffled, combine_stats),
+        mask=_add(a.mask, b.mask, combine_mask),
+        cross=_add(a.cross, b.cross, combine_cross),
+        aggregates=agg,
+        norm_n=a.norm_n + b.norm_n, norm_sum=a.norm_sum + b.norm_sum, norm_sq=a.norm_sq + b.norm_sq,
+        kept={**a.kept, **b.kept},
+        seconds={k: a.seconds.get(k, 0.0) + b.seconds.get(k, 0.0) for k in {*a.seconds, *b.seconds}},
+    )
+
+
+class _Clock:
+    """Adds the wall time of a ``with`` block to ``store[name]``."""
+
+    def __init__(self, store: dict):
+        self.store = store
+
+    def __call__(self, name: str):
+        import contextlib
+        import time
+
+        @contextlib.contextmanager
+        def timed():
+            t0 = time.perf_counter()
+            yield
+            self.store[name] = self.store.get(name, 0.0) + time.perf_counter() - t0
+
+        return timed()
+
+
+# ---------------------------------------------------------------- eval pass
+@dataclass
+class EvalPlan:
+    """Every check model, grouped by the input it reads; one object shared by all eval chunks.
+
+    For each input kind (``real``: the error; ``shuffled``: the wavelength-shuffled error;
+    ``mask``: the mask columns ``mask_cols``) a linear block ``coef`` (p or c, a) and
+    ``intercept`` (a,) that already include the noise level, and a list of LightGBM boosters.
+    ``perm_coef`` (p, K) and ``perm_intercept`` (K,) are the permuted linear models whose
+    residual sums of squares are taken on val only.
+    """
+
+    seed: int
+    level: float
+    linear: dict  # kind -> (coef, intercept) or None
+    boosters: dict  # kind -> list of lightgbm.Booster
+    mask_cols: np.ndarray | None = None
+    perm_coef: np.ndarray | None = None
+    perm_intercept: np.ndarray | None = None
+    aggregates: bool = True
+
+
+def _mask_input(raw, mask, cols):
+    from daudit.checks.transforms import mask_from_error
+
+    m = mask_from_error(raw) if mask is None else (np.asarray(mask) != 0).astype(np.uint8)
+    return m[:, cols].astype(np.float32)
+
+
+def eval_partial(block, raw, mask, y, split: str, chunk_index: int, plan: EvalPlan) -> dict:
+    """Predictions of the check models for one val/test chunk.
+
+    block (rows, p) cleaned error; raw (rows, p) the stored error (for a derived mask) or None;
+    mask (rows, p) or None; y (rows,) labels (used on val for the permuted models' RSS).
+    Returns {'pred': {kind: (rows, a)}, 'lgbm': {kind: (rows, b)}, 'perm_rss': (K,) or None,
+    'aggregates': (rows, 10) or None}.
+    """
+    x = np.asarray(block, dtype=np.float32)
+    inputs = {"real": lambda: x}
+    if plan.linear.get("shuffled") is not None or plan.boosters.get("shuffled"):
+        xs = shuffle_chunk(x, seed=plan.seed, split=split, chunk_index=chunk_index)
+        inputs["shuffled"] = lambda: xs
+    if plan.mask_cols is not None:
+        xm = _mask_input(raw, mask, plan.mask_cols)
+        inputs["mask"] = lambda: xm
+    out = {"pred": {}, "lgbm": {}, "perm_rss": None, "aggregates": None, "seconds": {}}
+    clock = _Clock(out["seconds"])
+    for kind, get in inputs.items():
+        lin = plan.linear.get(kind)
+        if lin is not None:
+            out["pred"][kind] = np.asarray(get(), dtype=np.float64) @ lin[0] + lin[1]
+        bs = plan.boosters.get(kind) or []
+        if bs:
+            out["lgbm"][kind] = np.column_stack([b.predict(get(), num_threads=1) for b in bs])
+    if split == "val" and plan.perm_coef is not None:
+        with clock("permuted_linear_rss"):
+            res = np.asarray(y, dtype=np.float64)[:, None] - (np.asarray(x, dtype=np.float64) @ plan.perm_coef
+                                                              + plan.perm_intercept)
+            out["perm_rss"] = np.einsum("ij,ij->j", res, res)
+    if plan.aggregates:
+        out["aggregates"] = aggregate_features(plan.level * x)
+    return out

@@ -1,0 +1,83 @@
+"""Dask wiring of the sanity checks' two passes (the chunk functions live in `partials`).
+
+Train pass: one delayed `partials.train_partial` per row chunk, tree-reduced in a fixed order.
+Eval pass: one delayed `partials.eval_partial` per val/test chunk, concatenated in row order.
+Both are returned as graphs for the caller to run in ONE `daudit.progress.compute` call each.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from daudit.checks.partials import combine_train, eval_partial, train_partial
+from daudit.checks.transforms import mask_from_error
+from daudit.streaming import row_offsets, tree_reduce
+
+__all__ = ["mask_blocks", "train_pass_graph", "eval_pass_graphs", "gather_eval"]
+
+
+def mask_blocks(split):
+    """Delayed mask blocks of a split: the file's mask, else derived from the raw error."""
+    if split.mask is not None:
+        return list(split.mask.to_delayed().ravel()), "file"
+    m = split.error_raw.map_blocks(mask_from_error, dtype=np.uint8)
+    return list(m.to_delayed().ravel()), "derived"
+
+
+def train_pass_graph(split, y: np.ndarray, extra: np.ndarray | None, cfg, *, with_mask: bool):
+    """Delayed `TrainPartial` of the whole train split.
+
+    y : (n,) labels; extra : (n, k) extra targets (permutations, group shuffles) or None.
+    """
+    from dask import delayed
+
+    off = row_offsets(split.error)
+    blocks = split.error.to_delayed().ravel()
+    masks = mask_blocks(split)[0] if with_mask else [None] * len(blocks)
+    c = delayed(cfg, traverse=False)
+    part = delayed(train_partial, pure=True)
+    parts = []
+    for i, b in enumerate(blocks):
+        lo, hi = off[i], off[i + 1]
+        ex = None if extra is None else np.ascontiguousarray(extra[lo:hi], dtype=np.float32)
+        parts.append(part(b, masks[i], y[lo:hi], ex, i, c))
+    return tree_reduce(parts, combine_train)
+
+
+def eval_pass_graphs(splits: dict, plan, *, with_mask: bool) -> list:
+    """Delayed `eval_partial` outputs of val then test chunks, as a flat list."""
+    from dask import delayed
+
+    p = delayed(plan, traverse=False)
+    part = delayed(eval_partial, pure=True)
+    out = []
+    for name in ("val", "test"):
+        s = splits[name]
+        off = row_offsets(s.error)
+        blocks = s.error.to_delayed().ravel()
+        if with_mask and s.mask is not None:
+            masks, raws = list(s.mask.to_delayed().ravel()), [None] * len(blocks)
+        elif with_mask:
+            masks, raws = [None] * len(blocks), list(s.error_raw.to_delayed().ravel())
+        else:
+            masks, raws = [None] * len(blocks), [None] * len(blocks)
+        for i, b in enumerate(blocks):
+            out.append(part(b, raws[i], masks[i], s.y[off[i]:off[i + 1]], name, i, p))
+    return out
+
+
+def gather_eval(parts: list, n_val_chunks: int) -> dict:
+    """Concatenate eval partials: {'val'|'test': {'pred': {kind: (n, a)}, 'lgbm': {...},
+    'aggregates': (n, 10) | None}, 'perm_rss': (K,) | None}."""
+    out = {}
+    for name, chunk in (("val", parts[:n_val_chunks]), ("test", parts[n_val_chunks:])):
+        rec = {"pred": {}, "lgbm": {}, "aggregates": None}
+        for key in ("pred", "lgbm"):
+            for kind in chunk[0][key]:
+                rec[key][kind] = np.concatenate([c[key][kind] for c in chunk])
+        if chunk[0]["aggregates"] is not None:
+            rec["aggregates"] = np.concatenate([c["aggregates"] for c in chunk])
+        out[name] = rec
+    rss = [c["perm_rss"] for c in parts[:n_val_chunks] if c["perm_rss"] is not None]
+    out["perm_rss"] = np.sum(rss, axis=0) if rss else None
+    return out
