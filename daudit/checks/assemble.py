@@ -223,8 +223,8 @@ def _group(ctx, run, boot, r0, lg_extra):
     out["best_test_r2"] = r1
     out["retained_fraction"] = _f(r1 / r0) if (r0 is not None and r1 is not None and r0 >= THRESHOLD) else None
     frac = out["retained_fraction"]
-    out["effect"] = ("no_leak_to_explain" if frac is None else "retained" if frac >= 1 - EFFECT_TOLERANCE * 4
-                     else "collapsed" if (r1 or 0) < THRESHOLD else "reduced")
+    out["effect"] = ("no_leak_to_explain" if frac is None else "retained" if frac >= 0.8
+                     else "collapsed" if (r1 or 0) < THRESHOLD or frac < 0.2 else "reduced")
     return out
 
 

@@ -51,6 +51,9 @@ def _bars(ax, sanity, threshold, floor):
         x = len(labels)
         labels.append(label)
         xs.append(x)
+        if not any(isinstance(block.get(m), dict) and block[m].get("test_r2") is not None for m, _, _ in _MODELS):
+            why = "no pixel ever masked" if key == "mask_only" else "not run"
+            ax.text(x, 0.01, why, ha="center", va="bottom", fontsize=8, rotation=90, color="gray")
         for mi, (mkey, _, color) in enumerate(_MODELS):
             rec = block.get(mkey)
             if not isinstance(rec, dict) or rec.get("test_r2") is None:
@@ -67,7 +70,7 @@ def _bars(ax, sanity, threshold, floor):
             if v < floor:
                 ax.annotate(f"{v:.2f}", (pos, floor), xytext=(0, 3), textcoords="offset points", ha="center",
                             va="bottom", fontsize=7, rotation=90)
-    ax.axhline(threshold, color=_GATE_COLOR, ls="--", lw=1.0, label=f"Gate-1 threshold R2 = {threshold:g}")
+    gate = ax.axhline(threshold, color=_GATE_COLOR, ls="--", lw=1.0, label=f"Gate-1 threshold R2 = {threshold:g}")
     ax.axhline(0.0, color="black", lw=0.6)
     ax.set_xticks(xs)
     ax.set_xticklabels(labels, fontsize=8)
@@ -75,8 +78,7 @@ def _bars(ax, sanity, threshold, floor):
     top = max([threshold * 2] + [p.get_height() for p in ax.patches])
     ax.set_ylim(min(lowest, -0.05) * 1.1, max(1.0, top * 1.1) if top > 0.5 else top * 1.3 + 0.02)
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for _, _, c in _MODELS]
-    ax.legend(handles + [ax.lines[0]], [n for _, n, _ in _MODELS] + [ax.lines[0].get_label()], fontsize=8,
-              loc="upper right")
+    ax.legend(handles + [gate], [n for _, n, _ in _MODELS] + [gate.get_label()], fontsize=8, loc="upper right")
     noise = sanity.get("reference_noise_level")
     ax.set_title(f"Sanity checks: test R2 per check (noise level L = {noise:g})" if noise is not None
                  else "Sanity checks: test R2 per check", fontsize=10)

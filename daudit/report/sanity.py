@@ -65,6 +65,10 @@ def _render_sanity(summary):
             "- 结论: 待 sanity checks 完成后补充",
         ])
         return fig3, appendix
+    if "original" in sanity or "skipped" in sanity:  # the structure daudit.checks writes
+        from daudit.checks.report import render_sanity_sections
+
+        return render_sanity_sections(summary)
     rows = [f"- `{key}`: {_fmt_value(value)}" for key, value in _flatten(sanity)]
     fig3 = "Sanity check 结果（summary 中 `sanity` 字段的原始内容，详见 §6.2）：\n\n" + "\n".join(rows)
     appendix = "\n".join(["| 检验项 | 值 |", "|--------|----|"] + [

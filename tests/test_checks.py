@@ -1,0 +1,205 @@
+"""Sanity checks (issue 4): pure pieces, and the real pipeline on three planted datasets."""
+
+import json
+
+import numpy as np
+import pytest
+
+from planted import N_LEAK, label_mask, leak_pixels, null_error, pixel_leak, random_mask, scale_leak, write_planted
+
+from daudit.checks.bootstrap import bootstrap_r2, r2, r2_in_bins
+from daudit.checks.partials import combine_cross, combine_mask, cross_stats, mask_gram
+from daudit.checks.permutation import group_codes, p_value, permute_within_groups, solve_many
+from daudit.checks.transforms import aggregate_features, shuffle_chunk
+from daudit.checks.variability import overlap, relative_spread
+
+
+# ---------------------------------------------------------------- pure functions
+def test_shuffle_is_per_row_permutation_and_reproducible():
+    x = np.arange(24, dtype=np.float32).reshape(4, 6)
+    a = shuffle_chunk(x, seed=1, split="train", chunk_index=3)
+    assert np.array_equal(a, shuffle_chunk(x, seed=1, split="train", chunk_index=3))
+    assert not np.array_equal(a, shuffle_chunk(x, seed=1, split="train", chunk_index=4))
+    assert not np.array_equal(a, shuffle_chunk(x, seed=1, split="val", chunk_index=3))
+    assert np.array_equal(np.sort(a, axis=1), x)  # each row keeps its own values
+    assert np.array_equal(x, np.arange(24, dtype=np.float32).reshape(4, 6))  # input untouched
+
+
+def test_aggregate_features_match_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    x = np.random.default_rng(0).gamma(2.0, size=(5, 300))
+    f = aggregate_features(x)
+    assert f.shape == (5, 10)
+    np.testing.assert_allclose(f[:, 0], x.mean(1))
+    np.testing.assert_allclose(f[:, 1], x.std(1))
+    np.testing.assert_allclose(f[:, 4], np.median(x, 1))
+    np.testing.assert_allclose(f[:, 5], x.sum(1))
+    np.testing.assert_allclose(f[:, 8], stats.skew(x, axis=1))
+    np.testing.assert_allclose(f[:, 9], stats.kurtosis(x, axis=1))
+    assert np.all(aggregate_features(np.ones((2, 8)))[:, 8:] == 0)
+
+
+def test_mask_gram_equals_dense():
+    rng = np.random.default_rng(1)
+    m = (rng.uniform(size=(60, 12)) < 0.1).astype(np.uint8)
+    m[:, 3] = 0
+    y = rng.normal(size=60)
+    g = combine_mask(mask_gram(m[:25], y[:25], 0.5), mask_gram(m[25:], y[25:], 0.5))
+    d = m[:, g.cols].astype(float)
+    assert 3 not in g.cols
+    np.testing.assert_allclose(g.xtx, d.T @ d)
+    np.testing.assert_allclose(g.xty, d.T @ (y - 0.5))
+    sxx, sxy, mx = g.centered(float((y - 0.5).sum()), 0.5)
+    dc = d - d.mean(0)
+    np.testing.assert_allclose(sxx, dc.T @ dc, atol=1e-12)
+    np.testing.assert_allclose(sxy, dc.T @ (y - y.mean()), atol=1e-12)
+
+
+def test_cross_stats_and_solve_many_match_dense_fits():
+    from daudit.linear import decompose, fit_family_dense
+    from daudit.stats import chunk_stats
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(300, 8))
+    y = x @ rng.normal(size=8) + rng.normal(size=300)
+    yp = np.column_stack([y[rng.permutation(300)] for _ in range(3)])
+    shift = x.mean(0)
+    c = combine_cross(cross_stats(x[:100], yp[:100], x_shift=shift, y_shift=yp.mean(0)),
+                      cross_stats(x[100:], yp[100:], x_shift=shift, y_shift=yp.mean(0)))
+    sxy, syy, ym = c.centered()
+    st = chunk_stats(x, y, x_shift=shift, y_shift=np.array([y.mean()])).centered()
+    fit = solve_many(decompose(st), st, sxy, syy, ym, [0.1, 10.0], include_ols=True, level=1.0)
+    for j in range(3):
+        ref = fit_family_dense(x, yp[:, j], [0.1, 10.0])
+        np.testing.assert_allclose(fit.coef[:, :, j], ref.coef[:, :, 0], rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(fit.intercept[:, j], ref.intercept[:, 0], rtol=1e-8)
+
+
+def test_permutation_helpers():
+    assert p_value(0.5, np.array([0.1, 0.6, 0.2])) == pytest.approx(2 / 4)
+    assert p_value(0.9, np.zeros(199)) == pytest.approx(1 / 200)
+    rng = np.random.default_rng(3)
+    mag, snr, y = rng.uniform(20, 23, 400), rng.uniform(1, 10, 400), rng.normal(size=400)
+    codes, edges = group_codes(mag, snr, 4, 3)
+    assert len(np.unique(codes)) == 12 and len(edges["mag"]) == 3 and len(edges["snr"]) == 2
+    yp = permute_within_groups(y, codes, 2, rng)
+    for g in np.unique(codes):
+        sel = codes == g
+        assert np.array_equal(np.sort(yp[sel, 0]), np.sort(y[sel]))
+    assert not np.array_equal(yp[:, 0], y)
+
+
+def test_bootstrap_and_bins():
+    rng = np.random.default_rng(4)
+    y = rng.normal(size=2000)
+    pred = np.column_stack([y + 0.5 * rng.normal(size=2000), np.zeros(2000)])
+    ci = bootstrap_r2(y, pred, 500, rng)
+    assert ci[0, 0] < r2(y, pred[:, 0]) < ci[0, 1] and ci[0, 1] - ci[0, 0] < 0.05
+    assert ci[1, 1] <= 0.0 + 1e-12
+    bins = r2_in_bins(y, pred[:, 0], np.array([1.0, 2.0, 3.0, 8.0] * 500), [2.0, 4.0, 7.0],
+                      ["<=2", "2-4", "4-7", ">7"])
+    assert [b["n"] for b in bins] == [1000, 500, 0, 500] and bins[2]["test_r2"] is None
+
+
+def test_variability_helpers():
+    n, s, sq = np.array([4, 4]), np.array([4.0, 4.0]), np.array([4.0, 4.16])
+    np.testing.assert_allclose(relative_spread(n, s, sq), [0.0, 0.2])
+    assert overlap([1, 2, 3], [3, 4]) == {"count": 1, "jaccard": 0.25}
+
+
+# ---------------------------------------------------------------- the pipeline on planted sets
+def _run(tmp_path_factory, name, maker, mask=None):
+    from daudit.pipeline import run_audit
+    from daudit.spec import load_spec
+
+    root = tmp_path_factory.mktemp(name)
+    spec = write_planted(root, maker, mask=mask)
+    summary = run_audit(load_spec(spec), output_dir=root / "out", echo=lambda *a: None)
+    return summary, root / "out"
+
+
+@pytest.fixture(scope="module")
+def pixel_run(tmp_path_factory):
+    return _run(tmp_path_factory, "pixel", pixel_leak)
+
+
+@pytest.fixture(scope="module")
+def scale_run(tmp_path_factory):
+    return _run(tmp_path_factory, "scale", scale_leak, mask=label_mask)
+
+
+@pytest.fixture(scope="module")
+def null_run(tmp_path_factory):
+    return _run(tmp_path_factory, "null", null_error, mask=random_mask)
+
+
+def _best_check(block):
+    return max(block[k]["test_r2"] for k in ("OLS", "best_ridge", "LightGBM") if k in block)
+
+
+def test_pixel_leak_found_and_shuffle_collapses_it(pixel_run):
+    summary, _ = pixel_run
+    san = summary["sanity"]
+    imp = summary["importance"]
+    top = {p["pixel"] for p in imp["models"][imp["primary"]]["top_pixels"]}
+    assert len(top & set(leak_pixels(256).tolist())) >= 36
+    assert summary["gate"]["verdict"] == "FAIL"
+    assert _best_check(san["original"]) > 0.9
+    assert _best_check(san["wavelength_shuffle"]["refit"]) < 0.05
+    assert san["wavelength_shuffle"]["effect"] == "collapsed"
+    best = summary["best"]
+    key = f"L={best['noise_level']:g} {best['model']}"
+    assert san["permutation"]["linear"]["models"][key]["p_value"] < 0.01
+    assert san["permutation"]["linear"]["n_permutations"] >= 200
+    assert san["permutation"]["lightgbm"]["n_permutations"] >= 20
+    # the variable pixels are the planted ones, and the importance finds them
+    assert san["variability"]["overlap"][imp["primary"]]["count"] >= 30
+    assert san["mask_only"]["n_pixels_ever_masked"] == 0  # positive error, no file mask
+    assert len(san["variability"]["top_pixels"]) == N_LEAK
+
+
+def test_scale_leak_survives_shuffle_and_aggregates_capture_it(scale_run):
+    summary, out = scale_run
+    san = summary["sanity"]
+    r0 = _best_check(san["original"])
+    assert r0 > 0.5
+    assert abs(_best_check(san["wavelength_shuffle"]["refit"]) - r0) <= 0.05
+    assert san["wavelength_shuffle"]["effect"] == "survived"
+    assert _best_check(san["aggregate_stats"]) >= r0 - 0.05
+    assert san["aggregate_stats"]["effect"] == "captured"
+    # the unrefitted model on shuffled inputs is reported separately and is not the refit
+    assert san["wavelength_shuffle"]["unrefitted"]["OLS"]["test_r2"] < san["wavelength_shuffle"]["refit"]["OLS"]["test_r2"]
+    # the file mask leaks through pixels 0-9 only
+    mo = san["mask_only"]
+    assert mo["source"] == "the file's mask array" and mo["n_pixels_ever_masked"] == 10
+    assert _best_check(mo) > 0.05
+
+
+def test_null_set_passes(null_run):
+    summary, out = null_run
+    san = summary["sanity"]
+    assert all(r["test_r2"] < 0.02 for r in summary["metrics"])
+    assert all(m["p_value"] > 0.05 for m in san["permutation"]["linear"]["models"].values())
+    assert san["permutation"]["lightgbm"]["p_value"] > 0.05
+    assert summary["gate"]["verdict"] == "PASS"
+    lo, hi = summary["gate"]["ci95"]
+    assert lo <= summary["gate"]["best_test_r2"] <= hi
+    assert summary["gate"]["borderline"] == (lo < 0.05 <= hi)
+    assert _best_check(san["mask_only"]) < 0.05
+    assert [b["bin"] for b in san["snr"]["bins"]] == ["<=2", "2-4", "4-7", ">7"]
+    assert sum(b["n"] for b in san["snr"]["bins"]) == san["n_test"]
+    assert sum(b["n"] for b in san["snr"]["quartiles"]) == san["n_test"]
+
+
+def test_outputs_written_and_report_consistent(scale_run):
+    from daudit.report import numbers_not_in_summary
+
+    summary, out = scale_run
+    on_disk = json.loads((out / "summary.json").read_text())
+    assert on_disk["sanity"]["gate"]["ci95"] == on_disk["gate"]["ci95"]
+    png = out / summary["outputs"]["figures"]["sanity_checks"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    report = (out / "report.md").read_text()
+    assert numbers_not_in_summary(report, on_disk) == []
+    for words in ("打乱后重新拟合", "未重新拟合", "Mask-only", "Label-permutation null", "Bootstrap", "40 个位置"):
+        assert words in report
