@@ -137,6 +137,8 @@ def _check_keys(mapping, allowed, where, src):
 def _num(value, where, src, *, kind=float, lo=None, lo_open=False, allow_none=False):
     if value is None and allow_none:
         return None
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**63:
+        _fail(src, f"'{where}' is too large, got an integer of {value.bit_length()} bits")
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (
         kind is int and not float(value).is_integer()
     ):
@@ -272,6 +274,8 @@ def parse_spec(raw: Any, *, base_dir: Path | None = None, source: str = "<spec>"
     seed = _num(raw.get("seed", 42), "seed", src, kind=int, lo=0)
 
     plots = []
+    if not isinstance(raw.get("plots") or [], list):
+        _fail(src, f"'plots' must be a list of {{type, save}} mappings, got {raw.get('plots')!r}")
     for i, p in enumerate(raw.get("plots") or []):
         _check_keys(p, ("type", "desc", "save"), f"plots[{i}]", src)
         if p.get("type") not in _PLOT_TYPES:
@@ -349,6 +353,8 @@ def load_spec(path: str | Path) -> AuditSpec:
         raise DauditError(f"spec file not found: {path} (give --config PATH to a YAML spec)")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except RecursionError as err:
+        raise DauditError(f"spec {path}: not valid YAML (nested too deeply)") from err
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise DauditError(f"spec {path}: not valid YAML ({first})") from err
