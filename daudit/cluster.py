@@ -50,7 +50,13 @@ def dask_context(compute, *, echo=print):
         n_workers = compute.n_workers or 1
         threads = max(1, n_cpu // n_workers)
         with dask.config.set({"distributed.worker.daemon": False,
-                              "distributed.logging.distributed": "error"}):
+                              "distributed.logging.distributed": "error",
+                              # a lost worker makes its peers log comm tracebacks although Dask
+                              # recomputes its chunks and the run ends well: keep them off stderr
+                              # (worker processes read their log level from the environment)
+                              "distributed.nanny.pre-spawn-environ": {
+                                  **dask.config.get("distributed.nanny.pre-spawn-environ", {}),
+                                  "DASK_LOGGING__DISTRIBUTED": "critical"}}):
             try:
                 cluster = LocalCluster(
                     n_workers=n_workers, threads_per_worker=threads, processes=True,

@@ -1,0 +1,297 @@
+"""Faults: killed runs, a killed Dask worker, a full disk, a second run, damaged caches, safety.
+
+Whatever happens, the output folder holds either the previous complete results or the new
+complete ones (summary.json last), and the next run works and gives the same numbers.
+"""
+
+import errno
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from daudit.pipeline import run_audit
+from daudit.spec import load_spec
+from pfsspec_factory import write_spec as _write_spec
+from pfsspec_factory import write_split_set
+
+NUMBERS = ("train_r2", "train_mae", "train_rmse", "val_r2", "val_mae", "val_rmse", "test_r2", "test_mae", "test_rmse")
+
+
+def write_spec(*args, **kw):
+    """The factory's spec without the sanity checks (issue 4): these tests are about faults."""
+    kw.setdefault("extra", "sanity: {enabled: false}")
+    return _write_spec(*args, **kw)
+
+
+def _numbers(summary):
+    return [(r["noise_level"], r["model"], *[r[k] for k in NUMBERS]) for r in summary["metrics"]]
+
+
+def _quiet(*a, **k):
+    pass
+
+
+def _snapshot(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _cli(spec, *extra):
+    return [sys.executable, "-m", "daudit", "run", "--config", str(spec), *extra]
+
+
+def _wait_for(pred, timeout=90.0, step=0.02):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        got = pred()
+        if got:
+            return got
+        time.sleep(step)
+    raise AssertionError("timed out waiting")
+
+
+def _staging_log(root: Path):
+    logs = list(root.glob(".out.staging-*/run.log"))
+    return logs[0].read_text() if logs else ""
+
+
+@pytest.fixture(scope="module")
+def medium(tmp_path_factory):
+    """Big enough that each stage of a run lasts a moment (20000 x 128, about 10 MB)."""
+    return write_split_set(tmp_path_factory.mktemp("medium"), n_train=20000, n_val=2000, n_test=2000, p=128)
+
+
+@pytest.mark.slow
+def test_sigkill_at_every_stage_then_rerun_equals_uninterrupted(medium, tmp_path):
+    spec = write_spec(tmp_path / "spec.yaml", medium, output_dir=tmp_path / "out", lightgbm=False, chunk_rows=1024,
+                      levels=(0.5, 1.0))
+    ref = run_audit(load_spec(spec), output_dir=tmp_path / "ref", echo=_quiet)
+    out = tmp_path / "out"
+
+    def kill_at(marker):
+        proc = subprocess.Popen(_cli(spec), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        try:
+            if marker is None:
+                time.sleep(0.3)  # while Python starts and imports
+            else:
+                _wait_for(lambda: marker in _staging_log(tmp_path) or proc.poll() is not None)
+            log_at_kill = _staging_log(tmp_path)
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        assert "finished in" not in log_at_kill, f"the run ended before the kill at {marker}"
+        return log_at_kill
+
+    early = [None, "stage open data: start", "stage row check: start"]
+    late = ["stage statistics pass: start", "stage prediction pass: start", "stage artifacts: start"]
+    for marker in early:  # no earlier results: nothing finished-looking may appear
+        kill_at(marker)
+        assert not (out / "summary.json").exists(), marker
+    first = subprocess.run(_cli(spec), capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    before = _snapshot(out)
+    for marker in late:  # earlier results exist: they stay byte for byte
+        kill_at(marker)
+        assert _snapshot(out) == before, marker
+    # The next run cleans up after the killed ones, takes over the stale lock and finishes.
+    final = subprocess.run(_cli(spec), capture_output=True, text=True, timeout=300)
+    assert final.returncode == 0 and "Traceback" not in final.stderr, final.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "finished"
+    assert _numbers(summary) == _numbers(ref)
+    assert (out / "importance.csv").read_bytes() == (tmp_path / "ref" / "importance.csv").read_bytes()
+    for name in ("metrics.csv", "report.md", "run.log", *summary["outputs"]["figures"].values()):
+        assert (out / name).is_file(), name
+    assert not list(tmp_path.glob(".out.staging-*")) and not (tmp_path / ".out.lock").exists()
+
+
+@pytest.mark.slow
+def test_killed_dask_worker_changes_nothing(tmp_path):
+    import psutil
+
+    data = write_split_set(tmp_path / "data", n_train=40000, n_val=4000, n_test=4000, p=192)
+    spec = write_spec(tmp_path / "spec.yaml", data, output_dir=tmp_path / "out", lightgbm=False, chunk_rows=512,
+                      scheduler="local", levels=(1.0,))
+    spec.write_text(spec.read_text().replace(
+        "scheduler: local,", "scheduler: local, n_workers: 2, dashboard_address: '127.0.0.1:0', "
+        "zarr_cache: false, stats_cache: false,"))
+    # The undisturbed run goes the same way (a CLI subprocess): an in-process run agrees only to
+    # the last bit of the prediction-based numbers.
+    calm = subprocess.run(_cli(spec, "--output-dir", str(tmp_path / "calm")), capture_output=True, text=True,
+                          timeout=300)
+    assert calm.returncode == 0, calm.stderr
+    calm = json.loads((tmp_path / "calm" / "summary.json").read_text())
+
+    proc = subprocess.Popen(_cli(spec), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def workers():
+            try:
+                kids = psutil.Process(proc.pid).children(recursive=True)
+            except psutil.NoSuchProcess:
+                return []
+            return [k for k in kids if "spawn_main" in " ".join(k.cmdline())]
+
+        _wait_for(lambda: len(workers()) == 2 or proc.poll() is not None, timeout=120)
+        _wait_for(lambda: "statistics pass (X^T X, X^T y): started" in _staging_log(tmp_path)
+                  or proc.poll() is not None, timeout=120)
+        time.sleep(0.3)
+        log_at_kill = _staging_log(tmp_path)
+        victim = workers()[0]
+        os.kill(victim.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not re.search(r"stage prediction pass: [\d.]+s", log_at_kill), "the streamed passes ended before the kill"
+    assert proc.returncode == 0 and "Traceback" not in stderr, stderr
+    disturbed = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert disturbed["data"]["splits"]["train"]["n_rows"] == 40000
+    assert _numbers(disturbed) == _numbers(calm)  # identical: lost chunks recomputed, none counted twice
+
+
+def _enospc_on(monkeypatch, pattern: str):
+    """Make every write whose file name contains ``pattern`` fail as on a full disk."""
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        if pattern in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    import matplotlib.figure
+
+    real_savefig = matplotlib.figure.Figure.savefig
+
+    def savefig(self, fname, *a, **k):
+        if pattern in str(fname):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(fname))
+        return real_savefig(self, fname, *a, **k)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", savefig)
+
+
+@pytest.fixture(scope="module")
+def small():
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="daudit-faults-"))
+    return write_split_set(root, n_train=600, n_val=200, n_test=200, p=32)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to name the file being written")
+@pytest.mark.parametrize("victim", ["metrics.csv", "importance_spectrum", "report.md", "summary.json"])
+def test_full_disk_while_writing_results_keeps_previous(small, tmp_path, monkeypatch, capsys, victim):
+    from daudit.cli import main
+
+    spec = write_spec(tmp_path / "spec.yaml", small, output_dir=tmp_path / "out", lightgbm=False, levels=(1.0,))
+    assert main(["run", "--config", str(spec)]) == 0
+    before = _snapshot(tmp_path / "out")
+    capsys.readouterr()
+    with monkeypatch.context() as m:
+        _enospc_on(m, victim)
+        rc = main(["run", "--config", str(spec)])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "No space left on device" in err and err.strip().startswith("daudit: error:"), err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert _snapshot(tmp_path / "out") == before  # previous results intact, byte for byte
+    assert not list(tmp_path.glob(".out.*")) and not (tmp_path / "out.previous").exists()
+    assert main(["run", "--config", str(spec)]) == 0  # and the disk freed, the next run works
+
+
+def test_atomic_write_keeps_old_file_on_full_disk(tmp_path, monkeypatch):
+    from daudit.artifacts import atomic_write_text
+    from daudit.errors import DauditError
+
+    target = tmp_path / "summary.json"
+    target.write_text("old")
+    _enospc_on(monkeypatch, "summary.json")
+    with pytest.raises(DauditError, match="No space left on device.*previous file kept"):
+        atomic_write_text(target, "new")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["summary.json"]
+
+
+@pytest.mark.slow
+def test_second_run_on_same_output_is_refused_then_stale_lock_taken_over(medium, tmp_path):
+    spec = write_spec(tmp_path / "spec.yaml", medium, output_dir=tmp_path / "out", lightgbm=False, chunk_rows=1024)
+    first = subprocess.Popen(_cli(spec), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        _wait_for(lambda: (tmp_path / ".out.lock").exists() or first.poll() is not None)
+        second = subprocess.run(_cli(spec), capture_output=True, text=True, timeout=120)
+        assert first.poll() is None, "the first run ended too soon for this test"
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)  # leaves a stale lock behind
+        first.wait()
+    assert second.returncode == 2 and "Traceback" not in second.stderr
+    assert f"is in use by a running daudit (PID {first.pid})" in second.stderr, second.stderr
+    assert "wait for it or choose another --output-dir" in second.stderr
+    assert (tmp_path / ".out.lock").read_text().split()[0] == str(first.pid)  # stale now
+    third = subprocess.run(_cli(spec), capture_output=True, text=True, timeout=300)
+    assert third.returncode == 0, third.stderr
+    assert (tmp_path / "out" / "summary.json").exists() and not (tmp_path / ".out.lock").exists()
+
+
+def test_damaged_caches_are_rebuilt_not_used(small, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("DAUDIT_CACHE_DIR", str(cache))
+    spec = load_spec(write_spec(tmp_path / "spec.yaml", small, output_dir=tmp_path / "out", lightgbm=False,
+                                levels=(1.0,)))
+    first = run_audit(spec, output_dir=tmp_path / "a", echo=_quiet)
+    stats = sorted(cache.glob("stats/*/stats.npz"))
+    chunks = [p for p in cache.glob("zarr/*/**/*") if p.is_file() and p.name != "daudit-manifest.json"
+              and p.name not in ("zarr.json", ".zarray", ".zattrs", ".zgroup")]
+    assert stats and chunks, sorted(cache.rglob("*"))
+    for p in stats:  # a half-written statistics file
+        p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
+    big = max(chunks, key=lambda p: p.stat().st_size)  # a flipped byte in the zarr copy
+    raw = bytearray(big.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    big.write_bytes(bytes(raw))
+    again = run_audit(spec, output_dir=tmp_path / "b", echo=_quiet)
+    log = (tmp_path / "b" / "run.log").read_text()
+    assert "stale or damaged" in log
+    assert _numbers(again) == _numbers(first)
+
+
+def test_local_cluster_listens_on_localhost_only():
+    import psutil
+
+    from daudit.cluster import dask_context
+    from daudit.spec import ComputeSpec
+
+    compute = ComputeSpec(scheduler="local", n_workers=1, dashboard_address="127.0.0.1:0", memory_limit=2**30)
+    with dask_context(compute, echo=_quiet) as info:
+        from distributed import get_client
+
+        client = get_client()
+        addresses = [info["address"], *client.scheduler_info()["workers"]]
+        assert all(a.startswith("tcp://127.0.0.1:") for a in addresses), addresses
+        assert info["dashboard"].startswith("http://127.0.0.1:")
+        pids = [os.getpid(), *client.run(os.getpid).values()]
+        listening = [c.laddr.ip for c in psutil.net_connections("inet")
+                     if c.status == psutil.CONN_LISTEN and c.pid in pids]
+        assert listening and set(listening) <= {"127.0.0.1"}, listening
+        # Workers keep Dask's comm tracebacks (a lost peer) off the user's terminal.
+        levels = client.run(_distributed_log_level).values()
+        assert all(lv >= 50 for lv in levels), levels
+
+
+def _distributed_log_level():
+    import logging
+
+    return logging.getLogger("distributed").getEffectiveLevel()
+
+
+def test_default_dashboard_address_is_localhost():
+    from daudit.spec import ComputeSpec
+
+    assert ComputeSpec().dashboard_address.startswith("127.0.0.1:")
