@@ -32,6 +32,7 @@ def _labels(n, seed=0, **over):
 def _spec(root, data, **kw):
     kw.setdefault("lightgbm", False)
     kw.setdefault("levels", (1.0,))
+    kw.setdefault("extra", "sanity: {enabled: false}")  # the checks of issue 4 are tested elsewhere
     return write_spec(root / "spec.yaml", data, output_dir=root / "out", **kw)
 
 
@@ -335,9 +336,45 @@ def test_dropped_rows_counted_and_numbers_match_clean_files(outcomes, tmp_path):
     data = {k: dropped["data"]["splits"][k]["paths"][0] for k in ("val", "test")}
     labels = {k: v[keep] for k, v in _labels(600, log_g=logg).items()}
     data["train"] = write_pfsspec(tmp_path / "clean.h5", err[keep], labels)
-    spec = load_spec(write_spec(tmp_path / "s.yaml", data, output_dir=tmp_path / "o", lightgbm=False, levels=(1.0,)))
+    spec = load_spec(write_spec(tmp_path / "s.yaml", data, output_dir=tmp_path / "o", lightgbm=False, levels=(1.0,),
+                                extra="sanity: {enabled: false}"))
     clean = run_audit(spec, output_dir=tmp_path / "o", echo=lambda *a: None)
     for a, b in zip(dropped["metrics"], clean["metrics"]):
         assert a["model"] == b["model"]
         for k in ("train_r2", "val_r2", "test_r2", "test_mae"):
             assert a[k] == pytest.approx(b[k], rel=1e-7, abs=1e-10), (a["model"], k)
+
+
+def test_physical_units_and_scaled_error_give_the_same_r2(tmp_path):
+    """Error in erg/s/cm2/A (~1e-17) or scaled by 1e10: same OLS and LightGBM R2, no numerical warnings."""
+    import warnings
+
+    from daudit.pipeline import run_audit
+    from daudit.spec import load_spec
+
+    def maker(scale):
+        def make(n, p, *, seed):
+            err, logg = linear_leak_dataset(n, p, seed=seed)
+            return (err.astype(np.float64) * scale).astype(np.float32), logg
+        return make
+
+    r2 = {}
+    for scale in (1e-17, 1e-7):
+        data = write_split_set(tmp_path / f"d{scale:g}", n_train=600, n_val=200, n_test=200, p=32, maker=maker(scale))
+        spec = load_spec(_spec(_mk(tmp_path / f"s{scale:g}"), data, lightgbm=True))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            from scipy.linalg import LinAlgWarning
+
+            warnings.simplefilter("error", LinAlgWarning)
+            summary = run_audit(spec, output_dir=tmp_path / f"o{scale:g}", echo=lambda *a: None)
+        r2[scale] = {r["model"]: (r["train_r2"], r["val_r2"], r["test_r2"]) for r in summary["metrics"]}
+        assert "OLS cut-off" not in json.dumps(summary["linear"]), summary["linear"]
+    assert r2[1e-17]["OLS"] == pytest.approx(r2[1e-7]["OLS"], rel=1e-6)
+    assert r2[1e-17]["LightGBM"] == pytest.approx(r2[1e-7]["LightGBM"], rel=1e-9)
+    assert r2[1e-17]["OLS"][2] > 0.5  # and the planted leak is found at both scales
+
+
+def _mk(path):
+    path.mkdir(parents=True, exist_ok=True)
+    return path
