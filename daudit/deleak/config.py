@@ -1,0 +1,105 @@
+"""The `deleak` section of a spec, parsed here so that the shared spec parser stays unchanged.
+
+`load_deleak_spec` reads the YAML once, takes the optional ``deleak:`` mapping out and hands the
+rest to `daudit.spec.parse_spec` (same rules, same messages as ``run``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from daudit.errors import DauditError
+
+__all__ = ["DeleakSpec", "parse_deleak", "load_deleak_spec", "DEFAULT_DELEAK_SPEC_PATH"]
+
+DEFAULT_DELEAK_SPEC_PATH = Path(__file__).resolve().parents[2] / "pipelines" / "logg_err_repr_01.yaml"
+
+
+@dataclass(frozen=True)
+class DeleakSpec:
+    strategies: tuple = ("S0", "S1a", "S1b", "S2", "S2b", "S3", "S3b", "S4")
+    pca_k: int = 3  # PCA templates of S2b
+    quantiles: tuple = (11, 21)  # quantile counts of S3
+    logg_threshold: float = 0.05  # pass: log_g R2 (test) below this
+    snr_threshold: float = 0.5  # pass: SNR R2 (test) above this
+    tie_tolerance: float = 0.001  # SNR R2 closer than this to the best counts as a tie
+    wide_lightgbm_rows: int = 5000  # LightGBM on S0/S1 (one column per pixel): train subsample
+    n_bootstrap: int = 1000
+    n_permutations: int = 1000
+    n_check_rows: int = 32  # test rows whose features are saved with the state for checks
+
+
+def _fail(src, msg):
+    raise DauditError(f"spec {src}: {msg}")
+
+
+def parse_deleak(raw, src: str = "<spec>") -> DeleakSpec:
+    """Validate the ``deleak:`` mapping (None gives the defaults)."""
+    from daudit.deleak.strategies import parse_strategy
+
+    if raw is None:
+        return DeleakSpec()
+    if not isinstance(raw, dict):
+        _fail(src, f"'deleak' must be a mapping, got {type(raw).__name__}")
+    names = [f.name for f in dataclasses.fields(DeleakSpec)]
+    for key in raw:
+        if key not in names:
+            _fail(src, f"unknown key 'deleak.{key}'; allowed: {', '.join(names)}")
+    out = {}
+    for key, value in raw.items():
+        where = f"deleak.{key}"
+        if key == "strategies":
+            if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+                _fail(src, f"'{where}' must be a non-empty list of strategy ids, got {value!r}")
+            for v in value:
+                if v != "S3":
+                    try:
+                        parse_strategy(v)
+                    except ValueError as err:
+                        _fail(src, f"'{where}': {err}")
+            if len(set(value)) != len(value):
+                _fail(src, f"'{where}' repeats an id: {value}")
+            out[key] = tuple(value)
+        elif key == "quantiles":
+            if not isinstance(value, list) or not value or not all(
+                    isinstance(v, int) and not isinstance(v, bool) and v >= 2 for v in value):
+                _fail(src, f"'{where}' must be a list of integers >= 2, got {value!r}")
+            out[key] = tuple(dict.fromkeys(value))
+        elif key in ("logg_threshold", "snr_threshold", "tie_tolerance"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                _fail(src, f"'{where}' must be a number, got {value!r}")
+            out[key] = float(value)
+        else:
+            lo = 1 if key in ("pca_k", "wide_lightgbm_rows") else 0
+            if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+                _fail(src, f"'{where}' must be an integer >= {lo}, got {value!r}")
+            out[key] = int(value)
+    return DeleakSpec(**out)
+
+
+def load_deleak_spec(path):
+    """Read a spec file: ``(AuditSpec, DeleakSpec)``; relative paths from the file's folder."""
+    import yaml
+
+    from daudit.spec import parse_spec
+
+    path = Path(path)
+    if not path.is_file():
+        raise DauditError(f"spec file not found: {path} (give --config PATH to a YAML spec)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DauditError(f"spec {path}: not valid YAML ({first})") from err
+    if not isinstance(raw, dict):
+        raise DauditError(f"spec {path}: the top level must be a mapping of keys")
+    deleak = parse_deleak(raw.pop("deleak", None), str(path))
+    spec = parse_spec(raw, base_dir=path.resolve().parent, source=str(path))
+    if spec.include_ols:
+        raise DauditError(f"spec {path}: deleak fits Ridge (standardised) and LightGBM; remove the "
+                          "LinearRegression entry from 'models'")
+    if not spec.alphas:
+        raise DauditError(f"spec {path}: deleak needs a Ridge entry in 'models' (e.g. alpha: [1.0])")
+    return spec, deleak
