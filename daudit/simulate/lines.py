@@ -224,11 +224,11 @@ def build_templates() -> Templates:
     # Telluric absorption: narrow molecular lines inside the O2 A and H2O bands.
     o2_c = np.sort(rng.uniform(*O2_BAND, 70))
     o2_c = np.concatenate([[7594.5, 7596.0, 7598.0], o2_c])  # the sharp A-band head
-    o2_p = np.exp(rng.uniform(np.log(0.2), np.log(3.0), o2_c.size))
+    o2_p = np.exp(rng.uniform(np.log(1.0), np.log(15.0), o2_c.size))
     o2_p *= np.exp(-(o2_c - O2_BAND[0]) / 60.0)  # band degraded to the red
     o2_tau = gaussian_lines(wave, o2_c, o2_p, sigma_intrinsic=0.12)
     h2o_c = np.sort(rng.uniform(*H2O_BAND, 160))
-    h2o_p = np.exp(rng.uniform(np.log(0.02), np.log(1.2), h2o_c.size))
+    h2o_p = np.exp(rng.uniform(np.log(0.05), np.log(2.5), h2o_c.size))
     h2o_tau = gaussian_lines(wave, h2o_c, h2o_p, sigma_intrinsic=0.12)
 
     # Sky: a smooth continuum plus OH Meinel bands (lines cluster towards the red).

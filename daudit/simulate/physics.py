@@ -15,6 +15,20 @@ in ``docs/demo-data.md``. In short, for each star (row):
 Because the object term follows the star's own absorption lines, the error vector carries the
 star's line depths; that is the physical leak the audit looks for. ``object_noise=False`` drops
 that term.
+
+Approximations (details and numbers in ``docs/demo-data.md``):
+
+- no model atmosphere: a Planck continuum and parametric line strengths (smooth functions of
+  T_eff, log_g, [M/H], [a/M]); C_M, redshift and rotation have no effect;
+- the LSF is a Gaussian at R = 5000 applied to the optical depth, not to ``exp(-tau)``;
+- damping wings are Lorentzians of fixed width whose strength grows with gravity;
+- TiO is a set of band heads with exponential red tails, switched on below 4300 K;
+- tellurics and sky are fixed line lists scaled with airmass (no PWV or time variation beyond a
+  uniform sky factor); the stored flux has no telluric absorption (as if perfectly corrected);
+- the HSC-i magnitude is the mean photon flux over 7100-8500 A (no filter curve);
+- the fibre aperture fraction is that of a circular Gaussian PSF centred on a 1.05" fibre;
+- the variance is the expectation (no sky-subtraction residuals, no noise on the error itself);
+- the zero point and inter-line sky continuum are calibrated to the real S/N distribution.
 """
 
 from __future__ import annotations
@@ -36,6 +50,7 @@ __all__ = [
     "airmass",
     "fibre_aperture_fraction",
     "star_strengths",
+    "optical_depth",
     "simulate_chunk",
 ]
 
@@ -129,6 +144,35 @@ def star_strengths(labels):
     return np.stack([s[name] for name in STAR_TEMPLATES], axis=1).astype(np.float32)
 
 
+def optical_depth(strengths, star_tau):
+    """``strengths @ star_tau``, summed in a fixed order so rows do not depend on the chunk.
+
+    A BLAS matrix product may change its summation order with the number of rows, which
+    would make the float32 output depend on the chunk size; with K ~ 10 templates an explicit
+    sum over each template's non-zero pixel range is as fast.
+
+    Parameters
+    ----------
+    strengths : float32 (n, K)
+    star_tau : float32 (K, n_pix)
+
+    Returns
+    -------
+    float32 (n, n_pix)
+    """
+    n, n_pix = strengths.shape[0], star_tau.shape[1]
+    tau = np.zeros((n, n_pix), dtype=np.float32)
+    tmp = np.empty_like(tau)
+    for k in range(star_tau.shape[0]):
+        nz = np.flatnonzero(star_tau[k])
+        if nz.size == 0:
+            continue
+        lo, hi = nz[0], nz[-1] + 1
+        np.multiply(strengths[:, k:k + 1], star_tau[k, lo:hi], out=tmp[:, lo:hi])
+        tau[:, lo:hi] += tmp[:, lo:hi]
+    return tau
+
+
 def simulate_chunk(templates: Templates, draws: SplitDraws, *, object_noise: bool = True):
     """Noiseless flux, error, mask and S/N for one chunk of stars.
 
@@ -157,7 +201,7 @@ def simulate_chunk(templates: Templates, draws: SplitDraws, *, object_noise: boo
     wave = templates.wave
     w_rel = (wave / 8000.0).astype(np.float32)
 
-    tau = star_strengths(lab) @ templates.star_tau  # (n, n_pix) float32
+    tau = optical_depth(star_strengths(lab), templates.star_tau)  # (n, n_pix) float32
     absorption = np.exp(-tau, out=tau)
 
     # Planck photon spectrum, lambda**-4 / (exp(hc / lambda k T) - 1), scaled to ~1.
