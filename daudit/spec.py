@@ -84,7 +84,7 @@ class SanitySpec:
     n_permutations_lightgbm: int = 20
     n_bootstrap: int = 1000
     lightgbm_rows: int = 20000  # LightGBM refits inside checks use at most this many train rows
-    lightgbm_permutation_rows: int = 4000  # train rows of each LightGBM permutation-null refit
+    lightgbm_permutation_rows: int = 3000  # train rows of each LightGBM permutation-null refit
     n_group_shuffles: int = 10  # within-group label shuffles for the linear family (LightGBM: 1)
     snr_bins: tuple = (2.0, 4.0, 7.0)
     variability_threshold: float = 0.05

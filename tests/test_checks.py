@@ -69,10 +69,10 @@ def test_cross_stats_and_solve_many_match_dense_fits():
     sxy, syy, ym = c.centered()
     st = chunk_stats(x, y, x_shift=shift, y_shift=np.array([y.mean()])).centered()
     fit = solve_many(decompose(st), st, sxy, syy, ym, [0.1, 10.0], include_ols=True, level=1.0)
-    for j in range(3):
+    for j in range(3):  # X^T Y is taken in float32 per chunk: agreement to ~1e-5
         ref = fit_family_dense(x, yp[:, j], [0.1, 10.0])
-        np.testing.assert_allclose(fit.coef[:, :, j], ref.coef[:, :, 0], rtol=1e-8, atol=1e-10)
-        np.testing.assert_allclose(fit.intercept[:, j], ref.intercept[:, 0], rtol=1e-8)
+        np.testing.assert_allclose(fit.coef[:, :, j], ref.coef[:, :, 0], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(fit.intercept[:, j], ref.intercept[:, 0], rtol=1e-4, atol=1e-5)
 
 
 def test_permutation_helpers():

@@ -290,7 +290,7 @@ def _eval_plan(ctx, run: CheckRun, spec):
     perm_coef = perm_icpt = None
     if run.perm_fits:
         cols = [_fit_columns(run.perm_fits[lv], lv) for lv in run.levels]
-        perm_coef = np.ascontiguousarray(np.concatenate([c for c, _ in cols], axis=1))
+        perm_coef = np.ascontiguousarray(np.concatenate([c for c, _ in cols], axis=1), dtype=np.float32)
         perm_icpt = np.concatenate([i for _, i in cols])
     mask_cols = run.mask_cols if (run.mask_fit is not None or "mask" in b) else None
     plan = EvalPlan(seed=spec.seed, level=ref, linear=linear, boosters=boosters, mask_cols=mask_cols,
