@@ -76,9 +76,9 @@ def _bars(ax, sanity, threshold, floor):
     ax.set_xticklabels(labels, fontsize=8)
     ax.set_ylabel("test R2 (bars: 95% bootstrap CI)")
     top = max([threshold * 2] + [p.get_height() for p in ax.patches])
-    ax.set_ylim(min(lowest, -0.05) * 1.1, max(1.0, top * 1.1) if top > 0.5 else top * 1.3 + 0.02)
+    ax.set_ylim(min(lowest, -0.05) * 1.1, max(1.0, top) * 1.2 if top > 0.5 else top * 1.4 + 0.02)
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for _, _, c in _MODELS]
-    ax.legend(handles + [gate], [n for _, n, _ in _MODELS] + [gate.get_label()], fontsize=8, loc="upper right")
+    ax.legend(handles + [gate], [n for _, n, _ in _MODELS] + [gate.get_label()], fontsize=8, loc="upper center", ncol=4)
     noise = sanity.get("reference_noise_level")
     ax.set_title(f"Sanity checks: test R2 per check (noise level L = {noise:g})" if noise is not None
                  else "Sanity checks: test R2 per check", fontsize=10)
