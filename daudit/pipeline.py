@@ -36,8 +36,10 @@ class AuditContext:
     rng: np.random.Generator
     eigen: object = None  # GramEigen of the train error (noise level 1)
     fits: dict = field(default_factory=dict)  # level -> LinearFamilyFit
+    train_stats: object = None  # CenteredStats of the train error (noise level 1)
     booster: object = None
     lgbm_plan: object = None
+    lgbm_params: dict | None = None
     metrics: list = field(default_factory=list)
     timings: dict = field(default_factory=dict)
     scheduler: dict = field(default_factory=dict)
