@@ -164,6 +164,11 @@ def test_incomplete_is_detected(tmp_path):
     path.rename(path.with_name("dataset.h5.partial"))  # as if killed before the rename
     assert not demo_is_complete(tmp_path)
     assert not demo_is_complete(tmp_path / "nowhere")
+    path.with_name("dataset.h5.partial").rename(path)
+    assert demo_is_complete(tmp_path)
+    with h5py.File(paths["test"][0], "r+") as f:
+        f.attrs["generator_version"] = "0.0"  # written by an older generator
+    assert not demo_is_complete(tmp_path)
 
 
 def test_bad_sizes_raise(tmp_path):

@@ -70,11 +70,16 @@ def demo_paths(out_dir=DEMO_DIR) -> dict[str, list[Path]]:
 
 
 def demo_is_complete(out_dir=DEMO_DIR) -> bool:
-    """True when every file of every split exists and was completely written."""
+    """True when every file of every split exists, was completely written, and comes from
+    this GENERATOR_VERSION (older demo data is regenerated rather than silently reused)."""
     from daudit.simulate.writer import is_complete_file
 
     paths = demo_paths(out_dir)
-    return all(paths[s] and all(is_complete_file(p) for p in paths[s]) for s in SPLITS)
+    return all(
+        paths[s] and all(is_complete_file(p, generator_version=GENERATOR_VERSION)
+                         for p in paths[s])
+        for s in SPLITS
+    )
 
 
 def _check_sizes(n_train, n_val, n_test, n_shards):

@@ -59,9 +59,9 @@ EXP_TIME = 900.0  # s per exposure
 # Object electrons per pixel per exposure for an i = 22 AB star with a flat photon spectrum, at
 # peak throughput and without aperture loss. Calibrated so that the per-spectrum S/N over a
 # test split matches the real PFS test set (5/50/95th percentiles 3.7 / 8.2 / 17.2).
-ZERO_POINT = 23.0
-# Sky continuum electrons per pixel per exposure at 8000 A, zenith, peak throughput (the sky
-# in the 1.05" fibre is about as bright as an i = 21 star; OH lines come on top).
+ZERO_POINT = 24.0
+# Sky continuum electrons per pixel per exposure at 8000 A, zenith, peak throughput: the faint
+# continuum between the OH lines (~22.0 mag/arcsec^2); OH lines come on top.
 SKY_CONTINUUM_E = 20.0
 READ_NOISE = 3.0  # electrons rms per detector pixel and exposure
 N_SPATIAL = 3  # detector pixels summed across the trace per spectral pixel

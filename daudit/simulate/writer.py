@@ -120,8 +120,11 @@ def write_split_file(
     return path
 
 
-def is_complete_file(path) -> bool:
-    """True when ``path`` is a finished simulator file (complete flag and consistent shapes)."""
+def is_complete_file(path, *, generator_version=None) -> bool:
+    """True when ``path`` is a finished simulator file (complete flag and consistent shapes).
+
+    With ``generator_version``, the file must also have been written by that version.
+    """
     import h5py
 
     path = Path(path)
@@ -130,6 +133,9 @@ def is_complete_file(path) -> bool:
     try:
         with h5py.File(path, "r") as f:
             if not bool(f.attrs.get(COMPLETE_ATTR, False)):
+                return False
+            if generator_version is not None and (
+                    f.attrs.get("generator_version") != generator_version):
                 return False
             n = int(f.attrs["n_rows"])
             return all(key in f and f[key].shape[0] == n for key in (FLUX_KEY, ERROR_KEY, MASK_KEY))
