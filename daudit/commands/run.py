@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -80,14 +79,12 @@ def main(args) -> int:
 
 
 def _ensure_demo(spec, demo_dir: Path):
-    """Simulate the built-in demo data when the default spec's files are missing."""
-    needed = [Path(p) for p in spec.data.train_path + spec.data.val_path + spec.data.test_path]
-    if all(p.exists() for p in needed):
-        return
-    from daudit.simulate import simulate_dataset
+    """Simulate the built-in demo data when it is missing, incomplete or from an older generator."""
+    from daudit.simulate import demo_is_complete, simulate_dataset
 
+    if demo_is_complete(demo_dir):
+        return
     print(f"demo data missing under {demo_dir}: simulating it once (python -m daudit simulate)", file=sys.stderr)
     simulate_dataset(demo_dir, n_train=spec.data.num_samples or 100_000,
                      n_val=spec.data.num_test_samples or 10_000, n_test=spec.data.num_test_samples or 10_000,
                      seed=spec.seed)
-    os.sync() if hasattr(os, "sync") else None
