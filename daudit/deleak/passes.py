@@ -100,12 +100,12 @@ def _combine_dicts(a, b):
     return {k: combine_stats(a[k], b[k]) for k in a}
 
 
-def _concat(parts, key):
-    return np.concatenate([p[key] for p in parts])
+def _concat(blocks):
+    return np.concatenate(blocks)
 
 
-def _concat_wide(parts, ids):
-    return {k: np.concatenate([p["wide"][k] for p in parts]) for k in ids}
+def _concat_wide(blocks, ids):
+    return {k: np.concatenate([b[k] for b in blocks]) for k in ids}
 
 
 def fused_pass(split, flux, strategies, templates, *, shifts, y_shift, wide_rows):
@@ -127,8 +127,10 @@ def fused_pass(split, flux, strategies, templates, *, shifts, y_shift, wide_rows
         parts.append(fn(e, f, split.y[off[i]:off[i + 1]], strat, tmpl, sh, ys, local))
     stats = tree_reduce([p["stats"] for p in parts], _combine_dicts) if len(strategies) > 1 else None
     wide_ids = [s.id for s in strategies if s.wide]
-    return (stats, delayed(_concat)(parts, "small"), delayed(_concat)(parts, "snr"),
-            delayed(_concat_wide)(parts, wide_ids))
+    # Gather through per-part getitem tasks, never the parts themselves: a part holds its chunk's
+    # Gram matrices, and a task that needs every part would keep all of them in memory.
+    return (stats, delayed(_concat)([p["small"] for p in parts]), delayed(_concat)([p["snr"] for p in parts]),
+            delayed(_concat_wide)([p["wide"] for p in parts], wide_ids))
 
 
 # ------------------------------------------------------------------ pass 3: predictions
@@ -148,9 +150,8 @@ def _predict_block(e, f, strategies, templates, ridge, boosters, n_check):
             "snr": st.snr(e, f), "preds": preds, "check": check}
 
 
-def _gather_preds(parts):
-    keys = parts[0]["preds"].keys()
-    return {k: np.concatenate([p["preds"][k] for p in parts]) for k in keys}
+def _gather_preds(blocks):
+    return {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
 
 
 def prediction_pass(split, flux, strategies, templates, ridge, boosters, *, n_check=0):
@@ -165,8 +166,8 @@ def prediction_pass(split, flux, strategies, templates, ridge, boosters, *, n_ch
     strat, tmpl = delayed(list(strategies)), delayed(templates)
     rg, bs = delayed(dict(ridge)), delayed(dict(boosters))
     parts = [fn(e, f, strat, tmpl, rg, bs, n_check if i == 0 else 0) for i, (e, f) in enumerate(pairs)]
-    return (delayed(_concat)(parts, "small"), delayed(_concat)(parts, "snr"),
-            delayed(_gather_preds)(parts), parts[0]["check"])
+    return (delayed(_concat)([p["small"] for p in parts]), delayed(_concat)([p["snr"] for p in parts]),
+            delayed(_gather_preds)([p["preds"] for p in parts]), parts[0]["check"])
 
 
 def stack_small(strategies) -> dict:
