@@ -21,6 +21,7 @@ def _passes(ctx, dspec, strategies):
     """The three passes and the model fits; returns a dict of everything the summary needs."""
     from daudit.boosting import lightgbm_params
     from daudit.deleak import passes as ps
+    from daudit.deleak.evaluate import r2_score
     from daudit.deleak.fit import fit_lightgbm, fit_ridge, predict_small
     from daudit.deleak.strategies import block_features, templates_from_stats
     from daudit.pipeline import _counts_graph
@@ -62,7 +63,7 @@ def _passes(ctx, dspec, strategies):
         ridge = fit_ridge(stats, spec.alphas)
     slices = ps.stack_small(strategies)
     y_train = np.column_stack([train.y, snr_train])
-    boosters, lgb_secs, params = {}, {}, None
+    boosters, lgb_secs, params, lgb_train_r2 = {}, {}, None, {}
     if spec.lightgbm is not None:
         params = lightgbm_params(spec.lightgbm, seed=spec.seed)
         x_by = {s.id: (wide[s.id] if s.wide else small[:, slices[s.id]]) for s in strategies}
@@ -70,6 +71,8 @@ def _passes(ctx, dspec, strategies):
         with ctx.stage("lightgbm fits"):
             boosters, lgb_secs = fit_lightgbm(x_by, t_by, params,
                                               progress=lambda sid: log.info("LightGBM fitted: %s", sid))
+            lgb_train_r2 = {sid: np.array([r2_score(t_by[sid][:, j], b.predict(np.asarray(x_by[sid], np.float32)))[0]
+                                           for j, b in enumerate(boosters[sid])]) for sid in boosters}
     del wide
 
     wide_ids = [s.id for s in strategies if s.wide]
@@ -88,7 +91,7 @@ def _passes(ctx, dspec, strategies):
         if name == "test":
             check = chk
     return {"templates": templates, "stats": stats, "ridge": ridge, "boosters": boosters,
-            "lgb_secs": lgb_secs, "lgb_params": params, "preds": preds, "truth": truth,
+            "lgb_secs": lgb_secs, "lgb_params": params, "lgb_train_r2": lgb_train_r2, "preds": preds, "truth": truth,
             "snr_train": snr_train, "wide_rows": wide_rows, "check": check,
             "counts": {"train": counts_train, "val": done[-2], "test": done[-1]}}
 
@@ -156,6 +159,7 @@ def run_deleak(spec, dspec, *, output_dir, echo=print) -> dict:
             with ctx.stage("metrics"):
                 train_r2 = {k: f.train_r2 for k, f in res["ridge"].items()}
                 n_train = {k: ctx.splits["train"].n_rows for k in res["ridge"]}
+                train_r2.update({(sid, "LightGBM"): v for sid, v in res["lgb_train_r2"].items()})
                 for s in strategies:
                     if s.id in res["boosters"]:
                         n_train[(s.id, "LightGBM")] = len(res["wide_rows"]) if s.wide else ctx.splits["train"].n_rows

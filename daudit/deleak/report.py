@@ -202,8 +202,23 @@ def _insights(s):
     lt_pair = _lin_vs_tree(s)
     if lt_pair:
         r, lin, tree = lt_pair
-        rows.append((f"LightGBM 比线性模型多读出的 log_g 信息在 {r['id']} 上最大", f"{r['id']}: LightGBM log_g R² = {_r(tree)}，线性 Ridge = {_r(lin)}",
-                     "泄露判定以各模型最高值为准（保守）"))
+        more = tree - lin > 0.01
+        rows.append(((f"LightGBM 比线性模型多读出的 log_g 信息在 {r['id']} 上最大" if more
+                      else "非线性模型没有比线性模型读出更多 log_g"),
+                     f"LightGBM 与 Ridge 的 log_g R² 之差最大的策略 {r['id']}: LightGBM = {_r(tree)}，Ridge = {_r(lin)}",
+                     "泄露判定以各模型最高值为准（保守）" if more else "线性审计已足以界定泄露上限"))
+    if g["recommended"]:
+        r = by[g["recommended"]]
+        lin = max((v["snr_r2"] for k, v in r["by_model"].items() if k != "LightGBM"), default=None)
+        tree = r["by_model"].get("LightGBM", {}).get("snr_r2")
+        if _isnum(lin) and _isnum(tree) and tree - lin > 0.1:
+            rows.append((f"{r['id']} 中的 SNR 信息是非线性的", f"{r['id']}: SNR R² Ridge = {_r(lin)}，LightGBM = {_r(tree)}",
+                         "gate 需使用非线性模型（或对质量特征做非线性变换，如取倒数）才能充分利用 SNR"))
+    ro = g.get("ridge_only") or {}
+    if ro:
+        rows.append(("只用用户模型 Ridge 判定时" + ("结论一致" if ro["recommended"] == g["recommended"] else "推荐不同"),
+                     f"Ridge 规则下通过者: {_ids(ro['passing'])}；推荐: {ro['recommended'] or '无'}",
+                     "与手工实验（Ridge + StandardScaler）可直接对照"))
     if g["recommended"]:
         r = by[g["recommended"]]
         tied = [t for t in g["tied"] if t != r["id"]]
@@ -254,17 +269,18 @@ def _conclusion(s, passed):
 
 def _appendix(s):
     out = ["## 📎 附录", "", "### 6.1 数值结果表", "",
-           "| Strategy | Model | Target | Train R² | Val R² | Test R² | Test 95% CI | Test MAE | Test RMSE | 置换 p |",
+           "| Strategy | Model | Target | Train R² | Val R² | Test R² | Test 95% CI | Test MAE | Test RMSE | 置换 p (log_g) |",
            "|----------|-------|--------|----------|--------|---------|-------------|----------|-----------|--------|"]
     for r in s["metrics"]:
         out.append(f"| {r['strategy']} | {r['model']} | {r['target']} | {_r(r['train_r2'])} | {_r(r['val_r2'])} | "
                    f"{_r(r['test_r2'])} | {_ci([r['test_ci95_lo'], r['test_ci95_hi']])} | {_r(r['test_mae'])} | "
-                   f"{_r(r['test_rmse'])} | {_p(r.get('test_perm_p'))} |")
+                   f"{_r(r['test_rmse'])} | {_p(r['test_perm_p']) if r['target'] == 'log_g' else '-'} |")
     lgb = s.get("lightgbm")
     out += ["", "### 6.2 说明", ""]
     if lgb:
         out.append(f"- LightGBM 子采样: {lgb['wide_reason']}")
-    out.append("- 置换 p 值只对 test 集的 log_g R² 计算；train R² 对 Ridge 来自充分统计量，对 LightGBM 来自其训练行。")
+    out.append("- 置换 p 值只对 test 集的 log_g R² 计算（SNR 行记为 -）；train R² 对 Ridge 来自充分统计量，"
+               "对 LightGBM 来自其训练行（逐像素策略为子样本）。")
     t = s.get("timings") or {}
     if _isnum(t.get("total_seconds")):
         out.append(f"- 运行总耗时 {t['total_seconds']:.1f} s。")

@@ -65,6 +65,15 @@ def build_summary(ctx, dspec, strategies, res, per_strategy, started) -> dict:
         r["pass"] = r["id"] in dec["passing"]
         r["pass_logg"] = bool(r["logg_r2"] < dspec.logg_threshold)
         r["pass_snr"] = bool(r["snr_r2"] > dspec.snr_threshold)
+    # the same rule on the user's model alone (Ridge after standardisation), as in the hand-run
+    ridge_rows = [{"id": r["id"], "n_features": r["n_features"],
+                   "logg_r2": max(v["logg_r2"] for k, v in r["by_model"].items() if k != "LightGBM"),
+                   "snr_r2": max(v["snr_r2"] for k, v in r["by_model"].items() if k != "LightGBM")}
+                  for r in per_strategy]
+    dec_ridge = decide(ridge_rows, logg_threshold=dspec.logg_threshold, snr_threshold=dspec.snr_threshold,
+                       tie_tolerance=dspec.tie_tolerance)
+    for r in per_strategy:
+        r["pass_ridge"] = r["id"] in dec_ridge["passing"]
     by = {r["id"]: r for r in per_strategy}
     rec = dec["recommended"]
     # the figure of merit of the gate: the recommended strategy, else the least leaky that keeps SNR
@@ -75,6 +84,8 @@ def build_summary(ctx, dspec, strategies, res, per_strategy, started) -> dict:
         "logg_threshold": dspec.logg_threshold, "snr_threshold": dspec.snr_threshold,
         "tie_tolerance": dspec.tie_tolerance, "verdict": dec["verdict"], "recommended": rec,
         "passing": dec["passing"], "tied": dec["tied"],
+        "ridge_only": {"verdict": dec_ridge["verdict"], "recommended": dec_ridge["recommended"],
+                       "passing": dec_ridge["passing"]},
         "best_model": lead["id"], "best_test_r2": lead["logg_r2"], "best_snr_r2": lead["snr_r2"],
         "ci95": lead["logg_ci95"], "borderline": bool(lead["logg_ci95"][0] < dspec.logg_threshold
                                                       <= lead["logg_ci95"][1]),
