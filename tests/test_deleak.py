@@ -251,3 +251,16 @@ def test_cli_refuses_bad_deleak_section(tmp_path):
     paths = {k: tmp_path / f"{k}.h5" for k in ("train", "val", "test")}
     cfg = write_deleak_spec(tmp_path / "bad.yaml", paths, tmp_path / "out", extra="  strategies: [S9]\n")
     assert main(["deleak", "--config", str(cfg)]) == 2
+
+
+def test_subset_of_strategies(tmp_path):
+    from daudit.deleak.config import load_deleak_spec
+    from daudit.deleak.pipeline import run_deleak
+
+    paths = write_planted(tmp_path / "data", "aligned", sizes=(600, 200, 200))
+    cfg = write_deleak_spec(tmp_path / "s.yaml", paths, tmp_path / "out",
+                            extra="  strategies: [S4, S2b_2]\n")
+    spec, dspec = load_deleak_spec(cfg)
+    summary = run_deleak(spec, dspec, output_dir=tmp_path / "out", echo=lambda *a: None)
+    assert [s["id"] for s in summary["strategies"]] == ["S4", "S2b_2"]
+    assert summary["strategies"][1]["n_features"] == 2

@@ -13,7 +13,7 @@ from daudit.figures import _save, plt  # Agg backend, atomic PNG writes
 __all__ = ["plot_metric_bars", "plot_tradeoff", "plot_summary_panel", "draw_all"]
 
 _MODEL_COLORS = ("#4c72b0", "#dd8452", "#55a868", "#8172b2")
-_PASS, _FAIL, _GATE = "#2e8b57", "#c0392b", "#c0392b"
+_PASS, _GATE = "#2e8b57", "#c0392b"
 
 
 def _models(summary):
@@ -67,25 +67,31 @@ def plot_metric_bars(summary, path, *, target):
 
 
 def plot_tradeoff(summary, path):
-    """x: log_g R2, y: SNR R2 (test, highest over models); the pass region shaded."""
+    """x: log_g R2, y: SNR R2 (test, highest over models); the pass region shaded.
+
+    Points often cluster, so each strategy has its own colour and a legend entry instead of a
+    text label: o passes, x fails, * recommended.
+    """
     g = summary["gate"]
-    fig, ax = plt.subplots(figsize=(6.4, 5))
-    xs = [s["logg_r2"] for s in summary["strategies"]]
-    lo = min(-0.05, min(xs) - 0.02)
+    strategies = summary["strategies"]
+    fig, ax = plt.subplots(figsize=(8.4, 5))
+    lo = min(-0.05, min(s["logg_r2"] for s in strategies) - 0.02)
     ax.fill_between([lo, g["logg_threshold"]], g["snr_threshold"], 1.05, color=_PASS, alpha=0.15,
                     label=f"pass: log_g R² < {g['logg_threshold']:g}, SNR R² > {g['snr_threshold']:g}")
-    for s in summary["strategies"]:
-        color = _PASS if s["pass"] else _FAIL
-        marker = "*" if s["id"] == g.get("recommended") else "o"
-        ax.scatter(s["logg_r2"], s["snr_r2"], c=color, marker=marker, s=160 if marker == "*" else 40, zorder=3)
-        ax.annotate(f"{s['id']} ({s['n_features']})", (s["logg_r2"], s["snr_r2"]), fontsize=8,
-                    xytext=(4, 4), textcoords="offset points")
+    cmap = plt.get_cmap("tab10")
+    for i, s in enumerate(strategies):
+        rec = s["id"] == g.get("recommended")
+        marker = "*" if rec else ("o" if s["pass"] else "X")
+        ax.scatter(s["logg_r2"], s["snr_r2"], color=cmap(i % 10), marker=marker, s=220 if rec else 60,
+                   edgecolors="k", linewidths=0.5, zorder=3,
+                   label=f"{s['id']} ({s['n_features']}): {'PASS' if s['pass'] else 'fail'}"
+                         + (", recommended" if rec else ""))
     ax.set_xlim(lo, 1.05)
-    ax.set_ylim(min(-0.05, min(s["snr_r2"] for s in summary["strategies"]) - 0.05), 1.05)
+    ax.set_ylim(min(-0.05, min(s["snr_r2"] for s in strategies) - 0.05), 1.05)
     ax.set_xlabel("log_g R² (test, leakage)")
     ax.set_ylabel("SNR R² (test, quality kept)")
-    ax.set_title("Trade-off: leakage vs quality (* recommended)")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title("Trade-off: leakage vs quality")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return _save(fig, path)
 

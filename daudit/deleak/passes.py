@@ -125,7 +125,8 @@ def fused_pass(split, flux, strategies, templates, *, shifts, y_shift, wide_rows
     for i, (e, f) in enumerate(pairs):
         local = wide_rows[(wide_rows >= off[i]) & (wide_rows < off[i + 1])] - off[i]
         parts.append(fn(e, f, split.y[off[i]:off[i + 1]], strat, tmpl, sh, ys, local))
-    stats = tree_reduce([p["stats"] for p in parts], _combine_dicts) if len(strategies) > 1 else None
+    others = any(s.id != "S0" for s in strategies)  # S0's statistics come from the template pass
+    stats = tree_reduce([p["stats"] for p in parts], _combine_dicts) if others else None
     wide_ids = [s.id for s in strategies if s.wide]
     # Gather through per-part getitem tasks, never the parts themselves: a part holds its chunk's
     # Gram matrices, and a task that needs every part would keep all of them in memory.
