@@ -47,22 +47,33 @@ def dask_context(compute, *, echo=print):
 
     if sched == "local":
         n_cpu = os.cpu_count() or 1
-        n_workers = compute.n_workers or 1
+        in_process = compute.n_workers is None
+        n_workers = 1 if in_process else compute.n_workers
         threads = max(1, n_cpu // n_workers)
-        with dask.config.set({"distributed.worker.daemon": False,
-                              "distributed.logging.distributed": "error",
-                              # a lost worker makes its peers log comm tracebacks although Dask
-                              # recomputes its chunks and the run ends well: keep them off stderr
-                              # (worker processes read their log level from the environment)
-                              "distributed.nanny.pre-spawn-environ": {
-                                  **dask.config.get("distributed.nanny.pre-spawn-environ", {}),
-                                  "DASK_LOGGING__DISTRIBUTED": "critical"}}):
+        # Default: one in-process worker (threads), so 134 MB Gram partials are never pickled
+        # between processes and the memory limit covers the one process that does the work;
+        # compute.n_workers starts that many worker processes instead.
+        cfg = {"distributed.worker.daemon": False, "distributed.logging.distributed": "error",
+               # a lost worker makes its peers log comm tracebacks although Dask recomputes its
+               # chunks and the run ends well: keep them off stderr (worker processes read their
+               # log level from the environment)
+               "distributed.nanny.pre-spawn-environ": {
+                   **dask.config.get("distributed.nanny.pre-spawn-environ", {}),
+                   "DASK_LOGGING__DISTRIBUTED": "critical"}}
+        if in_process:
+            cfg.update({"distributed.worker.memory.target": False, "distributed.worker.memory.spill": False,
+                        "distributed.worker.memory.pause": 0.9, "distributed.worker.memory.terminate": False})
+        worker_mem = compute.memory_limit if in_process else max(worker_budget(compute.memory_limit) // n_workers,
+                                                                 256 * 2**20)
+        with dask.config.set(cfg):
             try:
+                # Scheduler and workers listen on 127.0.0.1 only (TCP also for the in-process
+                # worker, so the dashboard link names 127.0.0.1 rather than the host's address).
+                net = {"host": "127.0.0.1", "protocol": "tcp://"}
                 cluster = LocalCluster(
-                    n_workers=n_workers, threads_per_worker=threads, processes=True,
-                    memory_limit=max(worker_budget(compute.memory_limit) // n_workers, 256 * 2**20),
-                    host="127.0.0.1", dashboard_address=compute.dashboard_address,
-                    silence_logs=logging.ERROR,
+                    n_workers=n_workers, threads_per_worker=threads, processes=not in_process,
+                    memory_limit=worker_mem, dashboard_address=compute.dashboard_address,
+                    silence_logs=logging.ERROR, **net,
                 )
             except OSError as err:
                 raise DauditError(f"cannot start the local Dask cluster ({err}); try "

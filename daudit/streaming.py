@@ -23,21 +23,28 @@ def first_block_shift(x) -> np.ndarray:
     return np.asarray(x.blocks[0].compute(scheduler="synchronous"), dtype=np.float64).mean(axis=0)
 
 
-def tree_reduce(parts, combine, split_every: int = 4):
-    """Fixed-order tree of ``dask.delayed(combine)`` over a list of delayed parts."""
+def tree_reduce(parts, combine, lanes: int = 2):
+    """Fold delayed per-chunk ``parts`` with ``dask.delayed(combine)`` in a fixed order.
+
+    Chunk ``i`` goes to lane ``i % lanes``; each lane is a sequential fold, and the lanes are
+    combined at the end. Compared with a wide tree this holds only one accumulator per lane,
+    which matters when a partial result is a 4096 x 4096 float64 Gram matrix (134 MB): a tree
+    with four inputs per node held five of them per thread. The order never depends on the
+    scheduler or the number of workers, so neither do the numbers.
+    """
     from dask import delayed
 
     comb = delayed(combine, pure=True)
-    while len(parts) > 1:
-        nxt = []
-        for i in range(0, len(parts), split_every):
-            group = parts[i:i + split_every]
-            acc = group[0]
-            for g in group[1:]:
-                acc = comb(acc, g)
-            nxt.append(acc)
-        parts = nxt
-    return parts[0]
+    lanes = max(1, min(int(lanes), len(parts)))
+    accs = []
+    for j in range(lanes):
+        acc = parts[j]
+        for part in parts[j + lanes::lanes]:
+            acc = comb(acc, part)
+        accs.append(acc)
+    while len(accs) > 1:
+        accs = [comb(accs[i], accs[i + 1]) if i + 1 < len(accs) else accs[i] for i in range(0, len(accs), 2)]
+    return accs[0]
 
 
 def _block_stats(block, y, x_shift, y_shift, transform):
