@@ -177,7 +177,23 @@ def fit_lightgbm(x, y: np.ndarray, plan: LightGBMPlan, params: dict, *, transfor
         "bin_construct_sample_cnt": int(plan.bin_construct_sample_cnt),
     }
     callbacks = [] if progress is None else [lambda env: progress.update(1)]
-    return lgb.train(train_params, ds, num_boost_round=params["n_estimators"], callbacks=callbacks)
+    booster = lgb.train(train_params, ds, num_boost_round=params["n_estimators"], callbacks=callbacks)
+    booster.free_dataset()  # the binned train set (n x p bytes) is not needed for prediction
+    del ds, seq
+    _release_memory()
+    return booster
+
+
+def _release_memory():
+    """Return freed heap pages to the OS (glibc keeps them otherwise), so RSS reflects use."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def predict_block_lgbm(block, booster, transform=None):

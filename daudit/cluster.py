@@ -61,8 +61,11 @@ def dask_context(compute, *, echo=print):
                    **dask.config.get("distributed.nanny.pre-spawn-environ", {}),
                    "DASK_LOGGING__DISTRIBUTED": "critical"}}
         if in_process:
+            # The worker shares the process with the client (which holds the model state), so
+            # its memory monitor must not pause on the process's RSS: that deadlocks a pass.
+            # Memory is bounded by design instead (lane folds, LightGBM's plan).
             cfg.update({"distributed.worker.memory.target": False, "distributed.worker.memory.spill": False,
-                        "distributed.worker.memory.pause": 0.9, "distributed.worker.memory.terminate": False})
+                        "distributed.worker.memory.pause": False, "distributed.worker.memory.terminate": False})
         worker_mem = compute.memory_limit if in_process else max(worker_budget(compute.memory_limit) // n_workers,
                                                                  256 * 2**20)
         with dask.config.set(cfg):

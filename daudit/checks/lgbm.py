@@ -39,7 +39,8 @@ def fit_dense(x: np.ndarray, y: np.ndarray, params: dict):
     import lightgbm as lgb
 
     p, rounds = train_params(params, n_rows=len(y))
-    return lgb.train(p, _dataset(x, y, p), num_boost_round=rounds)
+    booster = lgb.train(p, _dataset(x, y, p), num_boost_round=rounds)
+    return booster.free_dataset()  # keep only the trees: the binned data is not needed to predict
 
 
 def fit_permutations(x: np.ndarray, y: np.ndarray, y_perm: np.ndarray, params: dict, *, progress=None):
@@ -61,13 +62,17 @@ def fit_permutations(x: np.ndarray, y: np.ndarray, y_perm: np.ndarray, params: d
 
     p, rounds = train_params(params, n_rows=len(y))
     ds = _dataset(x, y, p)
-    reference = lgb.train(p, ds, num_boost_round=rounds)
+    reference = lgb.train(p, ds, num_boost_round=rounds).free_dataset()
     if progress is not None:
         progress.update(1)
     boosters = []
     for j in range(y_perm.shape[1]):
         ds.set_label(np.asarray(y_perm[:, j], dtype=np.float64))
-        boosters.append(lgb.train(p, ds, num_boost_round=rounds))
+        boosters.append(lgb.train(p, ds, num_boost_round=rounds).free_dataset())
         if progress is not None:
             progress.update(1)
+    del ds
+    from daudit.boosting import _release_memory
+
+    _release_memory()
     return reference, boosters

@@ -66,6 +66,8 @@ def _embed(g: MaskGram, cols: np.ndarray):
 
 
 def combine_mask(a: MaskGram, b: MaskGram) -> MaskGram:
+    if np.array_equal(a.cols, b.cols):  # the common case once most columns were ever masked
+        return MaskGram(a.n + b.n, a.cols, a.sum_x + b.sum_x, a.xtx + b.xtx, a.xty + b.xty)
     cols = np.union1d(a.cols, b.cols)
     sa, xa, ya = _embed(a, cols)
     sb, xb, yb = _embed(b, cols)
