@@ -26,8 +26,8 @@ def first_block_shift(x) -> np.ndarray:
 def tree_reduce(parts, combine, lanes: int = 2):
     """Fold delayed per-chunk ``parts`` with ``dask.delayed(combine)`` in a fixed order.
 
-    Chunk ``i`` goes to lane ``i % lanes``; each lane is a sequential fold, and the lanes are
-    combined at the end. Compared with a wide tree this holds only one accumulator per lane,
+    The chunks are cut into ``lanes`` contiguous runs; each run is a sequential fold, and the
+    runs are combined in order at the end (``combine(a, b)`` always has ``a``'s rows first). Compared with a wide tree this holds only one accumulator per lane,
     which matters when a partial result is a 4096 x 4096 float64 Gram matrix (134 MB): a tree
     with four inputs per node held five of them per thread. The order never depends on the
     scheduler or the number of workers, so neither do the numbers.
@@ -36,10 +36,13 @@ def tree_reduce(parts, combine, lanes: int = 2):
 
     comb = delayed(combine, pure=True)
     lanes = max(1, min(int(lanes), len(parts)))
+    bounds = np.linspace(0, len(parts), lanes + 1).round().astype(int)
     accs = []
     for j in range(lanes):
-        acc = parts[j]
-        for part in parts[j + lanes::lanes]:
+        # contiguous runs of chunks, so a combine that concatenates rows keeps their order
+        run = parts[bounds[j]:bounds[j + 1]]
+        acc = run[0]
+        for part in run[1:]:
             acc = comb(acc, part)
         accs.append(acc)
     while len(accs) > 1:

@@ -109,3 +109,15 @@ def test_level_zero_is_the_intercept_model():
     assert np.all(fit.coef == 0)
     np.testing.assert_allclose(fit.intercept[:, 0], y.mean())
     np.testing.assert_allclose(fit.train_r2, 0.0, atol=1e-12)
+
+
+def test_tree_reduce_keeps_row_order():
+    # Combines that concatenate per-row outputs (aggregate features, predictions) rely on it.
+    import dask
+
+    from daudit.streaming import tree_reduce
+
+    parts = [dask.delayed(np.arange(i * 3, i * 3 + 3)) for i in range(11)]
+    for lanes in (1, 2, 3, 5):
+        out = tree_reduce(parts, lambda a, b: np.concatenate([a, b]), lanes=lanes).compute()
+        np.testing.assert_array_equal(out, np.arange(33))
