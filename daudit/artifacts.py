@@ -9,7 +9,7 @@ from pathlib import Path
 
 from daudit.errors import DauditError
 
-__all__ = ["atomic_write_text", "atomic_write_bytes", "write_json", "RunLock", "to_jsonable"]
+__all__ = ["atomic_write_text", "atomic_write_bytes", "write_json", "RunLock", "to_jsonable", "pid_alive"]
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -93,7 +93,7 @@ class RunLock:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 pid = _read_pid(self.path)
-                if pid is not None and _alive(pid):
+                if pid is not None and pid_alive(pid):
                     raise DauditError(f"output directory {self.path.parent} is in use by a running "
                                       f"daudit (PID {pid}); wait for it or choose another --output-dir")
                 self.path.unlink(missing_ok=True)  # stale: its owner is gone
@@ -123,11 +123,20 @@ def _read_pid(path: Path):
         return None
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` is running (a zombie, or a child that already exited, is not)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our own finished child
+    except ChildProcessError:
+        pass
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True

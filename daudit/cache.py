@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from daudit.artifacts import pid_alive
 from daudit.layout import REPO_ROOT
 
 __all__ = ["source_key", "ZarrCache", "StatsCache", "default_cache_dir"]
@@ -126,7 +127,7 @@ class ZarrCache:
         """Remove temporary folders left by killed runs."""
         for tmp in Path(root).glob(".*.tmp-*"):
             pid = tmp.name.rsplit("-", 1)[-1]
-            if pid.isdigit() and not _pid_alive(int(pid)):
+            if pid.isdigit() and not pid_alive(int(pid)):
                 shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -160,13 +161,3 @@ class StatsCache:
         np.savez(tmp / "stats.npz", **{k: np.asarray(v) for k, v in arrays.items()})
         _seal(tmp, d, key)
         return d
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

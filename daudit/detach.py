@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from daudit.artifacts import pid_alive
 from daudit.errors import DauditError
 
 __all__ = ["detach", "run_status", "estimate_seconds"]
@@ -74,7 +75,7 @@ def run_status(exp_id: str, logs_dir: str = "logs") -> tuple[str, str]:
         raise DauditError(f"no detached run {exp_id!r} under {d}/ (start one with python -m daudit run --detach)")
     pid = int(pid_path.read_text().split()[0])
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    if _alive(pid):
+    if pid_alive(pid):
         return "running", f"PID {pid}; log {log_path}"
     out = Path(meta.get("output_dir", ""))
     summ = out / "summary.json"
@@ -92,24 +93,6 @@ def _mtime_iso(path: Path) -> str:
 
     t = dt.datetime.fromtimestamp(path.stat().st_mtime - 5, dt.timezone.utc)
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.waitpid(pid, os.WNOHANG)  # reap if it is our child
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is not running
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def _last_error(log_path: Path) -> str:

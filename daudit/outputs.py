@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from daudit.artifacts import pid_alive
 from daudit.errors import DauditError
 
 __all__ = ["write_tables", "write_figures", "build_summary", "write_report", "check_output_dir",
@@ -161,19 +162,13 @@ def staging_dir(out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     for old in out.parent.glob(f".{out.name}.staging-*"):
         pid = old.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(old, ignore_errors=True)  # left by a killed run
     st = out.parent / f".{out.name}.staging-{os.getpid()}"
     if st.exists():
         shutil.rmtree(st)
     st.mkdir()
     return st
-
-
-def _pid_alive(pid: int) -> bool:
-    from daudit.artifacts import _alive
-
-    return _alive(pid)
 
 
 def swap_in(staging: Path, out: Path) -> Path | None:
