@@ -6,6 +6,7 @@ folder beside the output folder, swapped in at the end with ``summary.json`` wri
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -16,7 +17,8 @@ from daudit.artifacts import pid_alive
 from daudit.errors import DauditError
 
 __all__ = ["write_tables", "write_figures", "build_summary", "write_report", "check_output_dir",
-           "staging_dir", "swap_in", "OutputLock", "setup_log", "GATE_THRESHOLD"]
+           "staging_dir", "swap_in", "OutputLock", "setup_log", "staged_output", "package_versions",
+           "split_facts", "GATE_THRESHOLD"]
 
 log = logging.getLogger("daudit")
 
@@ -83,7 +85,7 @@ def write_figures(staging: Path, ctx: AuditContext, imp_table, imp_summary) -> d
     return out
 
 
-def _versions() -> dict:
+def package_versions() -> dict:
     import importlib.metadata as md
     import platform
 
@@ -97,7 +99,7 @@ def _versions() -> dict:
     return out
 
 
-def _split_facts(split, counts) -> dict:
+def split_facts(split, counts) -> dict:
     c = [int(v) for v in counts]
     return {"paths": split.paths, "n_rows": split.n_rows, "rows_per_file": split.rows_per_file,
             "n_nan_filled": c[0], "n_nonfinite_after_fill": c[1], "n_nonpositive": c[2], **split.notes}
@@ -124,14 +126,14 @@ def build_summary(ctx, started, counts, imp_summary, figures_out) -> dict:
         "data": {"source": spec.data.source, "param": spec.data.param, "input": spec.input.X,
                  "n_pixels": train.n_pixels, "wave_min": float(train.wave.min()),
                  "wave_max": float(train.wave.max()),
-                 "splits": {k: _split_facts(ctx.splits[k], counts[k]) for k in ("train", "val", "test")}},
+                 "splits": {k: split_facts(ctx.splits[k], counts[k]) for k in ("train", "val", "test")}},
         "noise_levels": list(spec.noise_levels), "alphas": list(spec.alphas),
         "metrics": ctx.metrics, **best, "gate": gate,
         "linear": {lv: {"rcond": f.rcond, "degenerate": f.degenerate, "notes": f.notes}
                    for lv, f in ((str(k), v) for k, v in ctx.fits.items())},
         "importance": imp_summary,
         "scheduler": ctx.scheduler,
-        "versions": _versions(),
+        "versions": package_versions(),
         "outputs": {"report": "report.md", "metrics": "metrics.csv", "importance": "importance.csv",
                     "log": "run.log", "figures": figures_out},
     }
@@ -236,3 +238,36 @@ class OutputLock:
 
     def __exit__(self, *exc):
         self._lock.release()
+
+
+@contextlib.contextmanager
+def staged_output(out: Path, *, echo=print):
+    """Yield a staging folder for a run's results; swap it in as ``out`` when the block succeeds.
+
+    Checks ``out`` first, holds its PID lock, logs to ``<staging>/run.log``. On a `DauditError`
+    or a file-system error (e.g. a full disk) the staging folder is removed and ``out`` is left
+    untouched; earlier results move to ``<out>.previous`` only once the new ones are complete.
+    """
+    import shutil
+
+    out = Path(out)
+    check_output_dir(out)
+    with OutputLock(out):
+        staging = staging_dir(out)
+        handler = setup_log(staging / "run.log")
+        try:
+            yield staging
+        except DauditError:
+            shutil.rmtree(staging, ignore_errors=True)  # bad input or full disk: leave nothing behind
+            raise
+        except OSError as err:  # e.g. a full disk while a figure is written
+            shutil.rmtree(staging, ignore_errors=True)
+            where = f" on {err.filename}" if err.filename else ""
+            raise DauditError(f"file system error{where}: {err.strerror or err}; the previous results in {out} "
+                              "are untouched (free disk space or fix permissions, then rerun)") from err
+        finally:
+            log.removeHandler(handler)
+            handler.close()
+        prev = swap_in(staging, out)
+        if prev is not None:
+            echo(f"previous results kept in {prev}")

@@ -17,8 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from daudit.errors import DauditError
-from daudit.outputs import (GATE_THRESHOLD, OutputLock, build_summary, check_output_dir, setup_log, staging_dir,
-                             swap_in, write_figures, write_report, write_tables)
+from daudit.outputs import build_summary, staged_output, write_figures, write_report, write_tables
 from daudit.spec import AuditSpec
 
 __all__ = ["run_audit", "AuditContext", "resolve_output_dir"]
@@ -297,61 +296,39 @@ def run_audit(spec: AuditSpec, *, output_dir: Path, echo=print, drop_bad_labels:
     from daudit.cluster import dask_context
 
     out = Path(output_dir)
-    check_output_dir(out)
     t_start = time.time()
     started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    with OutputLock(out):
-        staging = staging_dir(out)
-        handler = setup_log(staging / "run.log")
-        try:
-            log.info("daudit run %s -> %s", spec.experiment_id, out)
-            ctx = AuditContext(spec=spec, splits={}, rng=np.random.default_rng(spec.seed))
-            with ctx.stage("open data"):
-                ctx.splits = open_data(spec, drop_bad_labels=drop_bad_labels)
-            for k, s in ctx.splits.items():
-                echo(f"{k}: {s.n_rows} spectra x {s.n_pixels} pixels from {len(s.paths)} file(s)")
-            with dask_context(spec.compute, echo=echo) as sched:
-                ctx.scheduler = sched
-                with ctx.stage("row check"):
-                    from daudit.validate import drop_empty_rows
+    with staged_output(out, echo=echo) as staging:
+        log.info("daudit run %s -> %s", spec.experiment_id, out)
+        ctx = AuditContext(spec=spec, splits={}, rng=np.random.default_rng(spec.seed))
+        with ctx.stage("open data"):
+            ctx.splits = open_data(spec, drop_bad_labels=drop_bad_labels)
+        for k, s in ctx.splits.items():
+            echo(f"{k}: {s.n_rows} spectra x {s.n_pixels} pixels from {len(s.paths)} file(s)")
+        with dask_context(spec.compute, echo=echo) as sched:
+            ctx.scheduler = sched
+            with ctx.stage("row check"):
+                from daudit.validate import drop_empty_rows
 
-                    drop_empty_rows(ctx.splits, cache=_stats_cache(ctx, "rows")[0])
-                (train_counts,) = _fit_linear(ctx, [_counts_graph(ctx.splits["train"])])
-                _fit_lightgbm(ctx)
-                preds, levels, extra = _predict(ctx, [_counts_graph(ctx.splits[k]) for k in ("val", "test")])
-                counts = {"train": train_counts, "val": extra[0], "test": extra[1]}
-                ctx.metrics = _metrics(ctx, preds, levels)
-                imp_table, imp_summary = _importance(ctx)
-                ctx.sanity = _run_checks(ctx)
-            with ctx.stage("artifacts"):
-                write_tables(staging, ctx, imp_table)
-                figs = write_figures(staging, ctx, imp_table, imp_summary)
-            ctx.timings["total"] = round(time.time() - t_start, 3)
-            summary = build_summary(ctx, started, counts, imp_summary, figs)
-            summary["timings"] = {"total_seconds": ctx.timings["total"], "stages": dict(ctx.timings)}
-            summary["finished_utc"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-            write_report(staging, summary)
-            write_json(staging / "summary.json", summary)  # last: its presence means finished
-            log.info("finished in %.1fs: Gate-1 %s (best test R2 %.4f, %s)", ctx.timings["total"],
-                     summary["gate"]["verdict"], summary["gate"]["best_test_r2"], summary["gate"]["best_model"])
-        except DauditError:
-            import shutil
-
-            shutil.rmtree(staging, ignore_errors=True)  # bad input or full disk: leave nothing behind
-            raise
-        except OSError as err:  # e.g. a full disk while a figure is written
-            import shutil
-
-            shutil.rmtree(staging, ignore_errors=True)
-            where = f" on {err.filename}" if err.filename else ""
-            raise DauditError(f"file system error{where}: {err.strerror or err}; the previous results in {out} "
-                              "are untouched (free disk space or fix permissions, then rerun)") from err
-        finally:
-            log.removeHandler(handler)
-            handler.close()
-        prev = swap_in(staging, out)
-        if prev is not None:
-            echo(f"previous results kept in {prev}")
+                drop_empty_rows(ctx.splits, cache=_stats_cache(ctx, "rows")[0])
+            (train_counts,) = _fit_linear(ctx, [_counts_graph(ctx.splits["train"])])
+            _fit_lightgbm(ctx)
+            preds, levels, extra = _predict(ctx, [_counts_graph(ctx.splits[k]) for k in ("val", "test")])
+            counts = {"train": train_counts, "val": extra[0], "test": extra[1]}
+            ctx.metrics = _metrics(ctx, preds, levels)
+            imp_table, imp_summary = _importance(ctx)
+            ctx.sanity = _run_checks(ctx)
+        with ctx.stage("artifacts"):
+            write_tables(staging, ctx, imp_table)
+            figs = write_figures(staging, ctx, imp_table, imp_summary)
+        ctx.timings["total"] = round(time.time() - t_start, 3)
+        summary = build_summary(ctx, started, counts, imp_summary, figs)
+        summary["timings"] = {"total_seconds": ctx.timings["total"], "stages": dict(ctx.timings)}
+        summary["finished_utc"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        write_report(staging, summary)
+        write_json(staging / "summary.json", summary)  # last: its presence means finished
+        log.info("finished in %.1fs: Gate-1 %s (best test R2 %.4f, %s)", ctx.timings["total"],
+                 summary["gate"]["verdict"], summary["gate"]["best_test_r2"], summary["gate"]["best_model"])
     return summary
 
 

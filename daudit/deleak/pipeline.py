@@ -134,56 +134,46 @@ def run_deleak(spec, dspec, *, output_dir, echo=print) -> dict:
     from daudit.deleak.fit import metric_rows, strategy_rows
     from daudit.deleak.strategies import strategy_table
     from daudit.deleak.summary import build_summary
-    from daudit.outputs import OutputLock, check_output_dir, setup_log, staging_dir, swap_in
+    from daudit.outputs import staged_output
     from daudit.pipeline import AuditContext, open_data
 
     out = Path(output_dir)
-    check_output_dir(out)
     t_start = time.time()
     started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    with OutputLock(out):
-        staging = staging_dir(out)
-        handler = setup_log(staging / "run.log")
-        try:
-            log.info("daudit deleak %s -> %s", spec.experiment_id, out)
-            ctx = AuditContext(spec=spec, splits={}, rng=np.random.default_rng(spec.seed))
-            with ctx.stage("open data"):
-                ctx.splits = open_data(spec)
-            for k, s in ctx.splits.items():
-                echo(f"{k}: {s.n_rows} spectra x {s.n_pixels} pixels from {len(s.paths)} file(s)")
-            strategies = strategy_table(dspec.strategies, ctx.splits["train"].n_pixels, pca_k=dspec.pca_k,
-                                        quantiles=dspec.quantiles)
-            with dask_context(spec.compute, echo=echo) as sched:
-                ctx.scheduler = sched
-                res = _passes(ctx, dspec, strategies)
-            with ctx.stage("metrics"):
-                train_r2 = {k: f.train_r2 for k, f in res["ridge"].items()}
-                n_train = {k: ctx.splits["train"].n_rows for k in res["ridge"]}
-                train_r2.update({(sid, "LightGBM"): v for sid, v in res["lgb_train_r2"].items()})
-                for s in strategies:
-                    if s.id in res["boosters"]:
-                        n_train[(s.id, "LightGBM")] = len(res["wide_rows"]) if s.wide else ctx.splits["train"].n_rows
-                rows = metric_rows(strategies, res["preds"], res["truth"], train_r2=train_r2, n_train=n_train,
-                                   n_boot=dspec.n_bootstrap, n_perm=dspec.n_permutations, rng=ctx.rng)
-                per_strategy = strategy_rows(strategies, rows)
-            ctx.metrics = rows
-            summary = build_summary(ctx, dspec, strategies, res, per_strategy, started)
-            with ctx.stage("artifacts"):
-                write_outputs(staging, summary, res, strategies, ctx)
-            ctx.timings["total"] = round(time.time() - t_start, 3)
-            summary["timings"] = {"total_seconds": ctx.timings["total"], "stages": dict(ctx.timings)}
-            summary["finished_utc"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-            from daudit.deleak.artifacts import write_report
+    with staged_output(out, echo=echo) as staging:
+        log.info("daudit deleak %s -> %s", spec.experiment_id, out)
+        ctx = AuditContext(spec=spec, splits={}, rng=np.random.default_rng(spec.seed))
+        with ctx.stage("open data"):
+            ctx.splits = open_data(spec)
+        for k, s in ctx.splits.items():
+            echo(f"{k}: {s.n_rows} spectra x {s.n_pixels} pixels from {len(s.paths)} file(s)")
+        strategies = strategy_table(dspec.strategies, ctx.splits["train"].n_pixels, pca_k=dspec.pca_k,
+                                    quantiles=dspec.quantiles)
+        with dask_context(spec.compute, echo=echo) as sched:
+            ctx.scheduler = sched
+            res = _passes(ctx, dspec, strategies)
+        with ctx.stage("metrics"):
+            train_r2 = {k: f.train_r2 for k, f in res["ridge"].items()}
+            n_train = {k: ctx.splits["train"].n_rows for k in res["ridge"]}
+            train_r2.update({(sid, "LightGBM"): v for sid, v in res["lgb_train_r2"].items()})
+            for s in strategies:
+                if s.id in res["boosters"]:
+                    n_train[(s.id, "LightGBM")] = len(res["wide_rows"]) if s.wide else ctx.splits["train"].n_rows
+            rows = metric_rows(strategies, res["preds"], res["truth"], train_r2=train_r2, n_train=n_train,
+                               n_boot=dspec.n_bootstrap, n_perm=dspec.n_permutations, rng=ctx.rng)
+            per_strategy = strategy_rows(strategies, rows)
+        ctx.metrics = rows
+        summary = build_summary(ctx, dspec, strategies, res, per_strategy, started)
+        with ctx.stage("artifacts"):
+            write_outputs(staging, summary, res, strategies, ctx)
+        ctx.timings["total"] = round(time.time() - t_start, 3)
+        summary["timings"] = {"total_seconds": ctx.timings["total"], "stages": dict(ctx.timings)}
+        summary["finished_utc"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        from daudit.deleak.artifacts import write_report
 
-            write_report(staging, summary)
-            write_json(staging / "summary.json", summary)  # last: its presence means finished
-            g = summary["gate"]
-            log.info("finished in %.1fs: %s %s, recommended %s", ctx.timings["total"], g["name"], g["verdict"],
-                     g["recommended"])
-        finally:
-            log.removeHandler(handler)
-            handler.close()
-        prev = swap_in(staging, out)
-        if prev is not None:
-            echo(f"previous results kept in {prev}")
+        write_report(staging, summary)
+        write_json(staging / "summary.json", summary)  # last: its presence means finished
+        g = summary["gate"]
+        log.info("finished in %.1fs: %s %s, recommended %s", ctx.timings["total"], g["name"], g["verdict"],
+                 g["recommended"])
     return summary

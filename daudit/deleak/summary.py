@@ -42,8 +42,8 @@ def diagnose(per_strategy: list, *, logg_threshold: float, snr_threshold: float)
     return out
 
 
-def _split_facts(split, counts, snr) -> dict:
-    from daudit.deleak.runio import _split_facts as facts
+def split_facts(split, counts, snr) -> dict:
+    from daudit.outputs import split_facts as facts
 
     out = facts(split, counts)
     out["snr_mean"] = float(np.mean(snr))
@@ -55,7 +55,7 @@ def build_summary(ctx, dspec, strategies, res, per_strategy, started) -> dict:
     from daudit import __version__
     from daudit.deleak.evaluate import decide
     from daudit.deleak.features import STATE_JSON, STATE_NPZ
-    from daudit.deleak.runio import _versions
+    from daudit.outputs import package_versions
 
     spec = ctx.spec
     train = ctx.splits["train"]
@@ -111,7 +111,7 @@ def build_summary(ctx, dspec, strategies, res, per_strategy, started) -> dict:
         "data": {"source": spec.data.source, "param": spec.data.param, "input": "error (flux for SNR, S1a, S1b)",
                  "n_pixels": train.n_pixels, "wave_min": float(train.wave.min()),
                  "wave_max": float(train.wave.max()),
-                 "splits": {k: _split_facts(ctx.splits[k], res["counts"][k], snr[k])
+                 "splits": {k: split_facts(ctx.splits[k], res["counts"][k], snr[k])
                             for k in ("train", "val", "test")}},
         "strategies": [{**s.to_dict(), **by[s.id]} for s in strategies],
         "metrics": ctx.metrics,
@@ -127,7 +127,7 @@ def build_summary(ctx, dspec, strategies, res, per_strategy, started) -> dict:
                              "pca_k": dspec.pca_k},
         "statistics": {"ci_level": 0.95, "n_bootstrap": dspec.n_bootstrap, "n_permutations": dspec.n_permutations,
                        "permutation": "test labels permuted against the fixed predictions of the fitted model"},
-        "scheduler": ctx.scheduler, "versions": _versions(),
+        "scheduler": ctx.scheduler, "versions": package_versions(),
         "outputs": {"report": "report.md", "metrics": "metrics.csv", "log": "run.log",
                     "state": [STATE_JSON, STATE_NPZ], "figures": {}},
     }
