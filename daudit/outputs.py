@@ -10,11 +10,15 @@ import contextlib
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from daudit.artifacts import pid_alive
 from daudit.errors import DauditError
+
+if TYPE_CHECKING:
+    from daudit.pipeline import AuditContext
 
 __all__ = ["write_tables", "write_figures", "build_summary", "write_report", "check_output_dir",
            "staging_dir", "swap_in", "OutputLock", "setup_log", "staged_output", "package_versions",

@@ -11,12 +11,11 @@ from __future__ import annotations
 import glob
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from daudit.errors import DauditError
-from daudit.layout import ERROR_KEY, FLUX_KEY, MASK_KEY, WAVE_KEY
+from daudit.layout import ERROR_KEY, MASK_KEY, WAVE_KEY
 
 __all__ = ["SpectraSplit", "load_pfsspec", "expand_paths", "fill_nan_nearest", "clean_error", "H5Rows"]
 

@@ -8,7 +8,6 @@ previous results stay intact until the new ones are complete.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field

@@ -19,12 +19,10 @@ The pure text functions (`report_filename`, `rewrite_image_links`, `upsert_block
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -346,12 +344,9 @@ def _read_summary(result_dir: Path) -> dict:
             f"{path}: missing{hint}; only a finished run can be published, check it with "
             "`python -m daudit status` and publish after it finishes"
         )
-    try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise DauditError(f"{path}: not readable JSON ({err}); rerun the audit") from err
-    if not isinstance(summary, dict):
-        raise DauditError(f"{path}: not a JSON object; rerun the audit")
+    from daudit.history import load_summary
+
+    summary = load_summary(result_dir)
     if summary.get("status") != "finished":
         raise DauditError(
             f"{path}: status is {summary.get('status')!r}, not 'finished'; "
@@ -420,22 +415,9 @@ def _exclude_backups(kc: Path) -> None:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if path.exists():
-            shutil.copymode(path, tmp)
-        else:
-            os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from daudit.artifacts import atomic_write_bytes
 
+    atomic_write_bytes(path, data)
 
 def _new_backup_root(kc: Path) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")

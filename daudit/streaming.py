@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from daudit.stats import GramStats, chunk_stats, combine_stats
+from daudit.stats import chunk_stats, combine_stats
 
 __all__ = ["row_offsets", "first_block_shift", "gram_graph", "predict_graph", "tree_reduce"]
 
