@@ -147,6 +147,7 @@ def build_summary(ctx, started, counts, imp_summary, figures_out) -> dict:
                                "bin_construct_sample_cnt": plan.bin_construct_sample_cnt,
                                "memory_budget_bytes": plan.budget_bytes, "params": ctx.lgbm_params,
                                "fit_seconds": ctx.timings.get("lightgbm fit"),
+                               **(ctx.lgbm_backend or {}),  # backend, backend_note (why not lightgbm.dask)
                                "scale_invariant_note": "one fit serves every noise level > 0"}
     if ctx.sanity is not None:
         summary["sanity"] = ctx.sanity

@@ -1,4 +1,5 @@
-"""Runs on a real Dask LocalCluster: same numbers as one process; the dashboard answers."""
+"""Runs on a real Dask LocalCluster: same numbers as one process (LightGBM: close, through
+lightgbm.dask); the dashboard answers."""
 
 import re
 import subprocess
@@ -35,10 +36,20 @@ def test_two_worker_cluster_equals_single_process(dataset, tmp_path):
     spec_path.write_text(text)
     cluster = run_audit(load_spec(spec_path), output_dir=tmp_path / "cluster", echo=lambda *a: None)
     assert cluster["scheduler"]["n_workers"] == 2
+    assert single["lightgbm"]["backend"] == "in-process"
+    assert cluster["lightgbm"]["backend"] == "lightgbm.dask (2 workers)", cluster["lightgbm"].get("backend_note")
     for a, b in zip(single["metrics"], cluster["metrics"]):
         assert (a["noise_level"], a["model"]) == (b["noise_level"], b["model"])
         for k in ("train_r2", "val_r2", "test_r2", "test_mae", "test_rmse"):
-            assert a[k] == pytest.approx(b[k], rel=1e-9, abs=1e-12), (a["model"], k)
+            if a["model"] != "LightGBM" or a["degenerate"]:
+                assert a[k] == pytest.approx(b[k], rel=1e-9, abs=1e-12), (a["model"], k)
+            else:
+                # Data-parallel LightGBM bins each feature from one worker's 1500 rows, so its
+                # trees differ a little from the in-process fit (four runs: R2 within 0.008, MAE
+                # and RMSE within 1%); 0.03 / 3% still catches a wrong label or row mapping,
+                # which costs this 10-tree model (R2 about 0.48) far more.
+                tol = {"rel": 0.03} if k in ("test_mae", "test_rmse") else {"abs": 0.03}
+                assert a[k] == pytest.approx(b[k], **tol), (a["model"], k)
 
 
 def test_dashboard_answers_while_running(tmp_path):
