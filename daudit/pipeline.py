@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,14 +45,21 @@ class AuditContext:
     # {'val'|'test': {(noise_level, model): predictions (n,)}}
     predictions: dict = field(default_factory=lambda: {"val": {}, "test": {}})
     sanity: dict | None = None
+    memory: object = None  # daudit.memory.RssMonitor while a run is going, else None
 
     @contextmanager
     def stage(self, name: str):
         t0 = time.time()
         log.info("stage %s: start", name)
-        yield
+        with self.section(name):
+            yield
         self.timings[name] = round(time.time() - t0, 3)
-        log.info("stage %s: %.1fs", name, self.timings[name])
+        peak = (self.memory.peaks.get(name, 0) if self.memory is not None else 0) / 2**30
+        log.info("stage %s: %.1fs, peak RSS of the process tree %.2f GiB", name, self.timings[name], peak)
+
+    def section(self, name: str):
+        """Record the peak RSS while the block runs (no-op without a monitor)."""
+        return self.memory.section(name) if self.memory is not None else nullcontext()
 
 
 def resolve_output_dir(spec: AuditSpec, override: str | None) -> Path:
@@ -197,7 +204,7 @@ def _fit_lightgbm(ctx: AuditContext):
         return
     train = ctx.splits["train"]
     x = train.error
-    ctx.lgbm_plan = plan_lightgbm(x.chunks[0], train.n_pixels, main_budget(spec.compute.memory_limit),
+    ctx.lgbm_plan = plan_lightgbm(x.chunks[0], train.n_pixels, main_budget(spec.compute.memory_limit, train.n_pixels),
                                   rng=np.random.default_rng(spec.seed))
     log.info("LightGBM: %s", ctx.lgbm_plan.reason)
     ctx.lgbm_params = lightgbm_params(spec.lightgbm, seed=spec.seed)
@@ -316,13 +323,14 @@ def run_audit(spec: AuditSpec, *, output_dir: Path, echo=print, drop_bad_labels:
 
     from daudit.artifacts import write_json
     from daudit.cluster import dask_context
+    from daudit.memory import RssMonitor
 
     out = Path(output_dir)
     t_start = time.time()
     started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    with staged_output(out, echo=echo) as staging:
+    with staged_output(out, echo=echo) as staging, RssMonitor() as monitor:
         log.info("daudit run %s -> %s", spec.experiment_id, out)
-        ctx = AuditContext(spec=spec, splits={}, rng=np.random.default_rng(spec.seed))
+        ctx = AuditContext(spec=spec, splits={}, rng=np.random.default_rng(spec.seed), memory=monitor)
         with ctx.stage("open data"):
             ctx.splits = open_data(spec, drop_bad_labels=drop_bad_labels)
         for k, s in ctx.splits.items():
@@ -345,7 +353,8 @@ def run_audit(spec: AuditSpec, *, output_dir: Path, echo=print, drop_bad_labels:
             figs = write_figures(staging, ctx, imp_table, imp_summary)
         ctx.timings["total"] = round(time.time() - t_start, 3)
         summary = build_summary(ctx, started, counts, imp_summary, figs)
-        summary["timings"] = {"total_seconds": ctx.timings["total"], "stages": dict(ctx.timings)}
+        summary["timings"] = {"total_seconds": ctx.timings["total"], "stages": dict(ctx.timings),
+                              "peak_rss_gib": {k: round(v / 2**30, 2) for k, v in monitor.peaks.items()}}
         summary["finished_utc"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         write_report(staging, summary)
         write_json(staging / "summary.json", summary)  # last: its presence means finished

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["GramStats", "CenteredStats", "chunk_stats", "combine_stats", "reduce_stats"]
+__all__ = ["GramStats", "CenteredStats", "chunk_stats", "combine_stats", "accumulate_stats", "reduce_stats"]
 
 
 @dataclass
@@ -120,6 +120,16 @@ def combine_stats(a: GramStats, b: GramStats) -> GramStats:
         sum_x=a.sum_x + b.sum_x, sum_y=a.sum_y + b.sum_y,
         xtx=a.xtx + b.xtx, xty=a.xty + b.xty, yty=a.yty + b.yty,
     )
+
+
+def accumulate_stats(acc: GramStats, part: GramStats) -> GramStats:
+    """``acc + part`` written into ``acc`` (no new p x p matrix); for a fold that owns ``acc``."""
+    if not (np.array_equal(acc.x_shift, part.x_shift) and np.array_equal(acc.y_shift, part.y_shift)):
+        raise ValueError("cannot combine GramStats accumulated about different shifts")
+    acc.n += part.n
+    for name in ("sum_x", "sum_y", "xtx", "xty", "yty"):
+        np.add(getattr(acc, name), getattr(part, name), out=getattr(acc, name))
+    return acc
 
 
 def reduce_stats(parts) -> GramStats:

@@ -1,16 +1,16 @@
 """The one place where Dask wires per-chunk numpy functions into passes over the data.
 
-A pass maps each row chunk (all pixels) through a numpy function and tree-reduces the partial
-results in a fixed order, so the numbers do not depend on the scheduler or the worker count.
+A pass maps each row chunk (all pixels) through a numpy function and folds the partial results
+in a fixed order, so the numbers do not depend on the scheduler or the worker count.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from daudit.stats import chunk_stats, combine_stats
+from daudit.stats import accumulate_stats, chunk_stats
 
-__all__ = ["row_offsets", "first_block_shift", "gram_graph", "predict_graph", "tree_reduce"]
+__all__ = ["row_offsets", "first_block_shift", "gram_graph", "predict_graph", "tree_reduce", "fold_graph"]
 
 
 def row_offsets(x) -> np.ndarray:
@@ -50,13 +50,73 @@ def tree_reduce(parts, combine, lanes: int = 2):
     return accs[0]
 
 
+def _fold_step(acc, step, merge, *args):
+    part = step(*args)
+    return part if acc is None else merge(acc, part)
+
+
+class _Block:
+    """A row block of a Dask array, carried unevaluated into a task (Dask does not look inside)."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array):
+        self.array = array
+
+    def __dask_tokenize__(self):
+        return self.array.name
+
+
+def _read(block: _Block, *gate):
+    """Compute one block inside the calling task; ``gate`` only orders the task in the graph."""
+    return np.asarray(block.array.compute(scheduler="synchronous"))
+
+
+def fold_graph(step, chunk_args: list, merge, lanes: int = 1, prefetch: int = 2):
+    """Delayed fold of ``step(*args)`` over the row chunks, in a fixed order.
+
+    ``chunk_args`` holds one tuple of arguments per chunk; an argument that is a Dask array (a
+    row block, e.g. ``x.blocks[i]``) is read by its own task, which may start only when the
+    fold is at most ``prefetch`` chunks behind, so a slow fold never lets reads pile up in
+    memory. Computing a chunk's partial and merging it into the lane's accumulator is one
+    task, so partials never wait for their merge: with a 4096 x 4096 float64 Gram matrix per
+    partial (134 MB) a pass holds one accumulator and one partial per lane. The chunks are cut
+    into ``lanes`` contiguous runs folded side by side and merged in order at the end (the
+    result never depends on the scheduler or the worker count). ``merge(acc, part)`` may update
+    ``acc`` in place and return it: each accumulator is consumed by exactly one later task.
+    """
+    import dask.array as da
+    from dask import delayed
+
+    if not chunk_args:
+        raise ValueError("no chunks to fold")
+    fold = delayed(_fold_step, pure=True)
+    read = delayed(_read, pure=True)
+    lanes = max(1, min(int(lanes), len(chunk_args)))
+    bounds = np.linspace(0, len(chunk_args), lanes + 1).round().astype(int)
+    accs = []
+    for j in range(lanes):
+        history = []
+        acc = None
+        for args in chunk_args[bounds[j]:bounds[j + 1]]:
+            gate = history[-prefetch:][:1] if len(history) >= prefetch else []
+            args = [read(_Block(a), *gate) if isinstance(a, da.Array) else a for a in args]
+            acc = fold(acc, step, merge, *args)
+            history.append(acc)
+        accs.append(acc)
+    comb = delayed(merge, pure=True)
+    while len(accs) > 1:
+        accs = [comb(accs[i], accs[i + 1]) if i + 1 < len(accs) else accs[i] for i in range(0, len(accs), 2)]
+    return accs[0]
+
+
 def _block_stats(block, y, x_shift, y_shift, transform):
     if transform is not None:
         block = transform(block)
     return chunk_stats(block, y, x_shift=x_shift, y_shift=y_shift)
 
 
-def gram_graph(x, y: np.ndarray, *, x_shift: np.ndarray, y_shift: np.ndarray, transform=None):
+def gram_graph(x, y: np.ndarray, *, x_shift: np.ndarray, y_shift: np.ndarray, transform=None, lanes: int = 1):
     """Delayed `GramStats` of ``x`` (dask, (n, p)) against ``y`` (numpy, (n,) or (n, k)).
 
     ``transform`` (optional) is a numpy function applied to every row chunk first (e.g. a
@@ -69,11 +129,9 @@ def gram_graph(x, y: np.ndarray, *, x_shift: np.ndarray, y_shift: np.ndarray, tr
     if y.shape[0] != x.shape[0]:
         raise ValueError(f"x has {x.shape[0]} rows but y has {y.shape[0]}")
     off = row_offsets(x)
-    blocks = x.to_delayed().ravel()
-    part = delayed(_block_stats, pure=True)
     xs, ys = delayed(np.asarray(x_shift, dtype=np.float64)), delayed(np.asarray(y_shift, dtype=np.float64))
-    parts = [part(b, y[off[i]:off[i + 1]], xs, ys, transform) for i, b in enumerate(blocks)]
-    return tree_reduce(parts, combine_stats)
+    args = [(x.blocks[i], y[off[i]:off[i + 1]], xs, ys, transform) for i in range(len(off) - 1)]
+    return fold_graph(_block_stats, args, accumulate_stats, lanes=lanes)
 
 
 def _predict_block(block, coef, intercept):

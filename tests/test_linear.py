@@ -121,3 +121,28 @@ def test_tree_reduce_keeps_row_order():
     for lanes in (1, 2, 3, 5):
         out = tree_reduce(parts, lambda a, b: np.concatenate([a, b]), lanes=lanes).compute()
         np.testing.assert_array_equal(out, np.arange(33))
+
+
+def test_fold_graph_keeps_row_order_and_in_place_merges_equal_one_shot():
+    import dask
+
+    from daudit.stats import accumulate_stats, chunk_stats
+    from daudit.streaming import fold_graph
+
+    args = [(np.arange(i * 3, i * 3 + 3),) for i in range(11)]
+    for lanes in (1, 2, 3, 5):
+        with dask.config.set(scheduler="threads"):
+            out = fold_graph(lambda a: a.copy(), args, lambda a, b: np.concatenate([a, b]), lanes=lanes).compute()
+        np.testing.assert_array_equal(out, np.arange(33))
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(90, 7)), rng.normal(size=(90, 1))
+    shift, y0 = x[:10].mean(axis=0), y[:10].mean(axis=0)
+    blocks = [(x[i:i + 9], y[i:i + 9]) for i in range(0, 90, 9)]
+    for lanes in (1, 2, 4):
+        with dask.config.set(scheduler="threads"):
+            acc = fold_graph(lambda a, b: chunk_stats(a, b, x_shift=shift, y_shift=y0), blocks, accumulate_stats,
+                             lanes=lanes).compute()
+        one = chunk_stats(x, y, x_shift=shift, y_shift=y0)
+        assert acc.n == 90
+        for name in ("sum_x", "sum_y", "xtx", "xty", "yty"):
+            np.testing.assert_allclose(getattr(acc, name), getattr(one, name), rtol=1e-12, atol=1e-12)

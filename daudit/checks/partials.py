@@ -1,9 +1,8 @@
 """What one row chunk contributes to the sanity checks' two passes (pure numpy, no Dask).
 
 Train pass: `train_partial` maps one chunk to a `TrainPartial` (shuffled Gram, mask Gram, X^T Y
-for the label permutations and group shuffles, aggregate features, median-normalised sums, and
-the raw rows of the chunks kept for LightGBM refits); `combine_train` adds two of them in a fixed
-order. Eval pass: `eval_partial` maps one val/test chunk to the predictions of every check model
+for the label permutations and group shuffles, aggregate features, median-normalised sums);
+`accumulate_train` adds one into a running total in place, in a fixed order. Eval pass: `eval_partial` maps one val/test chunk to the predictions of every check model
 (and, on val, the residual sums of squares of every permuted linear model).
 """
 
@@ -14,11 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from daudit.checks.transforms import aggregate_features, median_normalised, shuffle_chunk
-from daudit.stats import GramStats, chunk_stats, combine_stats
+from daudit.stats import GramStats, accumulate_stats, chunk_stats
 
 __all__ = [
     "MaskGram", "CrossStats", "TrainPartial", "TrainConfig", "EvalPlan",
-    "mask_gram", "combine_mask", "cross_stats", "combine_cross", "train_partial", "combine_train",
+    "mask_gram", "combine_mask", "cross_stats", "combine_cross", "train_partial", "accumulate_train",
     "eval_partial",
 ]
 
@@ -48,12 +47,17 @@ class MaskGram:
 
 
 def mask_gram(mask: np.ndarray, y: np.ndarray, y_shift: float) -> MaskGram:
-    """`MaskGram` of one block; mask (rows, p) nonzero = bad, y (rows,)."""
+    """`MaskGram` of one block; mask (rows, p) nonzero = bad, y (rows,).
+
+    ``sub^T sub`` counts rows, so float32 holds it exactly for blocks under 2^24 rows (half the
+    time and memory of float64); the sums across blocks are float64.
+    """
     m = np.asarray(mask) != 0
     cols = np.flatnonzero(m.any(axis=0))
-    sub = m[:, cols].astype(np.float64)
+    sub = m[:, cols].astype(np.float32 if m.shape[0] < 2**24 else np.float64)
     yc = np.asarray(y, dtype=np.float64) - y_shift
-    return MaskGram(n=m.shape[0], cols=cols, sum_x=sub.sum(axis=0), xtx=sub.T @ sub, xty=sub.T @ yc)
+    return MaskGram(n=m.shape[0], cols=cols, sum_x=sub.sum(axis=0, dtype=np.float64),
+                    xtx=(sub.T @ sub).astype(np.float64), xty=sub.T.astype(np.float64) @ yc)
 
 
 def _embed(g: MaskGram, cols: np.ndarray):
@@ -131,7 +135,6 @@ class TrainConfig:
     shuffle_shift: np.ndarray  # (p,) for the shuffled Gram
     y_shift: np.ndarray  # (1,)
     extra_shift: np.ndarray | None  # (k,) for the extra targets
-    keep_chunks: frozenset = frozenset()  # chunk indices whose rows are returned (LightGBM)
 
 
 @dataclass
@@ -144,7 +147,6 @@ class TrainPartial:
     norm_n: np.ndarray | None = None  # (p,) rows with a positive median
     norm_sum: np.ndarray | None = None  # (p,) sum of error / median
     norm_sq: np.ndarray | None = None  # (p,) sum of (error / median)^2
-    kept: dict = field(default_factory=dict)  # chunk index -> (error float32, mask uint8 | None)
     seconds: dict = field(default_factory=dict)  # seconds per part, summed over chunks
 
 
@@ -172,9 +174,8 @@ def train_partial(block, mask, y, extra, chunk_index: int, cfg: TrainConfig) -> 
         r = median_normalised(x)
         ok = np.isfinite(r)
         r0 = np.where(ok, r, 0.0)
-        out.norm_n, out.norm_sum, out.norm_sq = ok.sum(axis=0), r0.sum(axis=0), np.einsum("ij,ij->j", r0, r0)
-    if chunk_index in cfg.keep_chunks:
-        out.kept[chunk_index] = (x, None if mask is None else (np.asarray(mask) != 0).astype(np.uint8))
+        out.norm_n, out.norm_sum = ok.sum(axis=0), r0.sum(axis=0, dtype=np.float64)
+        out.norm_sq = np.einsum("ij,ij->j", r0, r0, dtype=np.float64)
     return out
 
 
@@ -186,19 +187,35 @@ def _add(a, b, fn):
     return fn(a, b)
 
 
-def combine_train(a: TrainPartial, b: TrainPartial) -> TrainPartial:
-    """Sum of two partials, ``a``'s rows first."""
-    agg = None if a.aggregates is None else np.concatenate([a.aggregates, b.aggregates])
-    return TrainPartial(
-        n=a.n + b.n,
-        shuffled=_add(a.shuffled, b.shuffled, combine_stats),
-        mask=_add(a.mask, b.mask, combine_mask),
-        cross=_add(a.cross, b.cross, combine_cross),
-        aggregates=agg,
-        norm_n=a.norm_n + b.norm_n, norm_sum=a.norm_sum + b.norm_sum, norm_sq=a.norm_sq + b.norm_sq,
-        kept={**a.kept, **b.kept},
-        seconds={k: a.seconds.get(k, 0.0) + b.seconds.get(k, 0.0) for k in {*a.seconds, *b.seconds}},
-    )
+def accumulate_train(acc: TrainPartial, part: TrainPartial) -> TrainPartial:
+    """``acc + part`` written into ``acc`` (``acc``'s rows first); for a fold that owns ``acc``."""
+    acc.n += part.n
+    acc.shuffled = _add(acc.shuffled, part.shuffled, accumulate_stats)
+    acc.mask = _add(acc.mask, part.mask, _accumulate_mask)
+    acc.cross = _add(acc.cross, part.cross, _accumulate_cross)
+    if acc.aggregates is not None:
+        acc.aggregates = np.concatenate([acc.aggregates, part.aggregates])
+    for name in ("norm_n", "norm_sum", "norm_sq"):
+        np.add(getattr(acc, name), getattr(part, name), out=getattr(acc, name))
+    for k, v in part.seconds.items():
+        acc.seconds[k] = acc.seconds.get(k, 0.0) + v
+    return acc
+
+
+def _accumulate_mask(a: MaskGram, b: MaskGram) -> MaskGram:
+    if not np.array_equal(a.cols, b.cols):
+        return combine_mask(a, b)
+    a.n += b.n
+    for name in ("sum_x", "xtx", "xty"):
+        np.add(getattr(a, name), getattr(b, name), out=getattr(a, name))
+    return a
+
+
+def _accumulate_cross(a: CrossStats, b: CrossStats) -> CrossStats:
+    a.n += b.n
+    for name in ("sum_x", "sum_y", "xty", "yty"):
+        np.add(getattr(a, name), getattr(b, name), out=getattr(a, name))
+    return a
 
 
 class _Clock:

@@ -1,6 +1,7 @@
 """Dask wiring of the sanity checks' two passes (the chunk functions live in `partials`).
 
-Train pass: one delayed `partials.train_partial` per row chunk, tree-reduced in a fixed order.
+Train pass: `partials.train_partial` of every row chunk, folded in a fixed order (one
+accumulator, see `daudit.streaming.fold_graph`).
 Eval pass: one delayed `partials.eval_partial` per val/test chunk, concatenated in row order.
 Both are returned as graphs for the caller to run in ONE `daudit.progress.compute` call each.
 """
@@ -9,19 +10,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from daudit.checks.partials import combine_train, eval_partial, train_partial
+from daudit.checks.partials import accumulate_train, eval_partial, train_partial
 from daudit.checks.transforms import mask_from_error
-from daudit.streaming import row_offsets, tree_reduce
+from daudit.streaming import fold_graph, row_offsets
 
 __all__ = ["mask_blocks", "train_pass_graph", "eval_pass_graphs", "gather_eval"]
 
 
 def mask_blocks(split):
-    """Delayed mask blocks of a split: the file's mask, else derived from the raw error."""
-    if split.mask is not None:
-        return list(split.mask.to_delayed().ravel()), "file"
-    m = split.error_raw.map_blocks(mask_from_error, dtype=np.uint8)
-    return list(m.to_delayed().ravel()), "derived"
+    """Mask row blocks (dask arrays) of a split: the file's mask, else derived from the raw error."""
+    m = split.mask if split.mask is not None else split.error_raw.map_blocks(mask_from_error, dtype=np.uint8)
+    return [m.blocks[i] for i in range(m.numblocks[0])], "file" if split.mask is not None else "derived"
 
 
 def train_pass_graph(split, y: np.ndarray, extra: np.ndarray | None, cfg, *, with_mask: bool):
@@ -32,16 +31,17 @@ def train_pass_graph(split, y: np.ndarray, extra: np.ndarray | None, cfg, *, wit
     from dask import delayed
 
     off = row_offsets(split.error)
-    blocks = split.error.to_delayed().ravel()
-    masks = mask_blocks(split)[0] if with_mask else [None] * len(blocks)
+    n_chunks = len(off) - 1
+    masks = mask_blocks(split)[0] if with_mask else [None] * n_chunks
     c = delayed(cfg, traverse=False)
-    part = delayed(train_partial, pure=True)
-    parts = []
-    for i, b in enumerate(blocks):
+    args = []
+    for i in range(n_chunks):
         lo, hi = off[i], off[i + 1]
         ex = None if extra is None else np.ascontiguousarray(extra[lo:hi], dtype=np.float32)
-        parts.append(part(b, masks[i], y[lo:hi], ex, i, c))
-    return tree_reduce(parts, combine_train)
+        args.append((split.error.blocks[i], masks[i], y[lo:hi], ex, i, c))
+    # one lane: the chunk's BLAS products use every core already, the next chunks are read
+    # meanwhile, and a second accumulator would cost another shuffled and mask Gram (268 MB)
+    return fold_graph(train_partial, args, accumulate_train, lanes=1)
 
 
 def eval_pass_graphs(splits: dict, plan, *, with_mask: bool) -> list:

@@ -1,0 +1,68 @@
+"""Memory bounds: the peak monitor, the budget arithmetic and the gated reads of a fold."""
+
+import threading
+
+import numpy as np
+
+
+def test_rss_monitor_sees_an_allocation_inside_its_section():
+    from daudit.memory import RssMonitor, tree_rss
+
+    base = tree_rss()
+    with RssMonitor(interval=0.02) as mon:
+        with mon.section("alloc"):
+            a = np.ones(40_000_000)  # 320 MB, touched
+            a.sum()
+            del a
+    assert mon.peaks["alloc"] - base > 250 * 2**20
+
+
+def test_budgets_shrink_with_the_limit_and_refits_fit_them():
+    from daudit.boosting import _bytes, plan_lightgbm
+    from daudit.checks.lgbm import refit_plan
+    from daudit.cluster import main_budget, resident_bytes
+
+    p = 4096
+    b4, b2, b1 = (main_budget(g * 2**30, p) for g in (4, 2, 1))
+    assert b4 > b2 >= b1 == 256 * 2**20
+    assert b4 + resident_bytes(p) <= 0.75 * 4 * 2**30 + 1
+    for budget in (b4, b2, 2**30):
+        r = refit_plan(p, budget, 20_000)
+        assert r.estimated_bytes <= budget and r.bin_sample <= min(r.rows, 10_000)
+    assert refit_plan(p, b4, 20_000).rows == 20_000  # the default budget holds the spec's 20k rows
+    assert refit_plan(p, b1, 20_000).rows == 2_000  # floor
+    plan = plan_lightgbm([2048] * 48 + [1696], p, b4, rng=np.random.default_rng(0))
+    assert plan.n_rows_used == 100_000 and _bytes(100_000, plan.bin_construct_sample_cnt, p) <= b4
+
+
+def test_fold_reads_at_most_prefetch_chunks_ahead():
+    import dask
+    import dask.array as da
+
+    from daudit.streaming import fold_graph
+
+    events, lock = [], threading.Lock()
+
+    def log(kind, i):
+        with lock:
+            events.append((kind, i))
+
+    def read(block, block_info=None):
+        log("read", block_info[0]["chunk-location"][0])
+        return block
+
+    def step(block, i):
+        log("step", i)
+        return block.sum()
+
+    x = da.ones((40, 3), chunks=(2, 3)).map_blocks(read, dtype=float)
+    n = x.numblocks[0]
+    for prefetch in (1, 2, 3):
+        events.clear()
+        with dask.config.set(scheduler="threads", num_workers=4):
+            total = fold_graph(step, [(x.blocks[i], i) for i in range(n)], lambda a, b: a + b,
+                               prefetch=prefetch).compute()
+        assert total == 120
+        pos = {e: k for k, e in enumerate(events)}
+        for i in range(prefetch, n):
+            assert pos[("step", i - prefetch)] < pos[("read", i)]
