@@ -1,11 +1,14 @@
 """LightGBM on streamed row chunks: a `lightgbm.Sequence` over a Dask array, and a memory plan.
 
 LightGBM builds its Dataset in two reads: single rows for the bin-boundary sample (all of
-them when ``n <= bin_construct_sample_cnt``), then batches. The sample is held as float64 about
-three times (rows list, array, filtered columns) plus int32 indices, the binned data once as
-uint8, so
+them when ``n <= bin_construct_sample_cnt``), then batches. Measured on 4096-pixel spectra
+(bench/RESULTS.md, "LightGBM memory model"), the fit's peak above the process's resting RSS is
+about 1.0 byte per binned value and about 15 bytes per value of the bin sample (float64 values
+plus indices, held while binning). LightGBM's histogram cache is unbounded by default (about
+270 MB here); `histogram_pool_mb` caps it at eight histograms, which leaves the trees
+unchanged (a cache, not a parameter of the model). So the plan budgets
 
-    bytes ~ 1.2 n_rows p  +  28 n_sample p
+    bytes ~ 1.2 n_rows p  +  18 n_sample p  +  8 * 255 * 16 p
 
 `plan_lightgbm` keeps every train row when that fits the budget, first by lowering
 ``bin_construct_sample_cnt`` (bin boundaries from fewer rows), then by training on a seeded
@@ -19,14 +22,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["LightGBMPlan", "plan_lightgbm", "DaskRowSequence", "fit_lightgbm", "lightgbm_params"]
+__all__ = ["LightGBMPlan", "plan_lightgbm", "histogram_pool_mb", "DaskRowSequence", "fit_lightgbm", "lightgbm_params"]
 
 _DEFAULT_SAMPLE = 200_000  # LightGBM's default bin_construct_sample_cnt
 _MIN_SAMPLE = 10_000  # bin boundaries of 255 bins are stable from this many rows
 
 
+_PER_ROW, _PER_SAMPLE = 1.2, 18.0  # bytes per binned value, per value of the bin sample
+_HIST = 8 * 255 * 16  # bytes per feature: eight cached histograms of 255 bins x (gradient, hessian)
+
+
+def histogram_pool_mb(n_features: int) -> int:
+    """LightGBM's ``histogram_pool_size`` (MB) for ``n_features``: room for eight histograms."""
+    return max(16, -(-_HIST * int(n_features) // 2**20))
+
+
 def _bytes(n_rows: int, n_sample: int, p: int) -> int:
-    return int(1.2 * n_rows * p + 28 * n_sample * p)
+    return int(_PER_ROW * n_rows * p + _PER_SAMPLE * n_sample * p + _HIST * p)
 
 
 @dataclass(frozen=True)
@@ -54,15 +66,16 @@ def plan_lightgbm(chunk_sizes, n_features: int, budget_bytes: int, *, rng: np.ra
     if est <= budget_bytes:
         return LightGBMPlan(tuple(range(len(chunk_sizes))), n, n, _DEFAULT_SAMPLE, est, budget_bytes,
                             "all train rows fit the memory budget with LightGBM's default binning sample")
-    s_fit = min(int((budget_bytes - 1.2 * n * p) / (28 * p)), n)
+    s_fit = min(int((budget_bytes - _PER_ROW * n * p - _HIST * p) / (_PER_SAMPLE * p)), n)
     if s_fit >= min(n, _MIN_SAMPLE):
         return LightGBMPlan(tuple(range(len(chunk_sizes))), n, n, s_fit, _bytes(n, s_fit, p), budget_bytes,
                             f"all train rows used; bin boundaries from {s_fit} sampled rows instead of "
                             f"{min(n, _DEFAULT_SAMPLE)} to fit the memory budget")
     # Subsample whole chunks: half the budget for the bin sample (at most _MIN_SAMPLE rows),
     # the rest for the binned rows.
-    s = max(1000, min(_MIN_SAMPLE, int(0.5 * budget_bytes / (28 * p))))
-    n_fit = max(int((budget_bytes - 28 * s * p) / (1.2 * p)), min(chunk_sizes))
+    free = max(budget_bytes - _HIST * p, 0)
+    s = max(1000, min(_MIN_SAMPLE, int(0.5 * free / (_PER_SAMPLE * p))))
+    n_fit = max(int((free - _PER_SAMPLE * s * p) / (_PER_ROW * p)), min(chunk_sizes))
     if n_fit >= n:
         return LightGBMPlan(tuple(range(len(chunk_sizes))), n, n, s, _bytes(n, s, p), budget_bytes,
                             f"all train rows used; bin boundaries from {s} sampled rows instead of "
@@ -175,6 +188,7 @@ def fit_lightgbm(x, y: np.ndarray, plan: LightGBMPlan, params: dict, *, transfor
         "learning_rate": params["learning_rate"], "seed": params["random_state"],
         "num_threads": 0 if params["n_jobs"] == -1 else params["n_jobs"], "verbose": -1,
         "bin_construct_sample_cnt": int(plan.bin_construct_sample_cnt),
+        "histogram_pool_size": histogram_pool_mb(x.shape[1]),
     }
     callbacks = [] if progress is None else [lambda env: progress.update(1)]
     booster = lgb.train(train_params, ds, num_boost_round=params["n_estimators"], callbacks=callbacks)

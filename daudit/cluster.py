@@ -8,7 +8,7 @@ import os
 
 from daudit.errors import DauditError
 
-__all__ = ["dask_context", "worker_budget"]
+__all__ = ["dask_context", "worker_budget", "main_budget", "resident_bytes"]
 
 log = logging.getLogger("daudit")
 
@@ -19,13 +19,23 @@ def worker_budget(memory_limit: int) -> int:
     return int(memory_limit * WORKER_SHARE)
 
 
-FIXED_BYTES = 1024**3  # idle workers, Python + libraries, the Gram matrix and its eigenvectors
+TARGET_SHARE = 0.75  # plans aim at this share of compute.memory_limit (the rest: allocator slack)
+BASE_BYTES = 768 * 2**20  # Python, numpy, Dask (scheduler and in-process worker), LightGBM, allocator slack
 
 
-def main_budget(memory_limit: int) -> int:
-    """Bytes LightGBM may use in the main process. It runs after the streamed passes, when the
-    Dask workers are idle, so it gets the limit less ~1 GiB of fixed costs (at least 256 MiB)."""
-    return max(int(memory_limit) - FIXED_BYTES, 256 * 2**20)
+def resident_bytes(n_features: int) -> int:
+    """What the main process holds between passes: libraries plus three p x p float64 matrices
+    (the Gram matrix, its centred copy and its eigenvectors)."""
+    return BASE_BYTES + 3 * 8 * int(n_features) ** 2
+
+
+def main_budget(memory_limit: int, n_features: int) -> int:
+    """Bytes LightGBM (and the checks' in-memory refits) may use in the main process.
+
+    They run after the streamed passes, when the Dask workers are idle, so they get three
+    quarters of the limit less what the process holds anyway (at least 256 MiB).
+    """
+    return max(int(TARGET_SHARE * memory_limit) - resident_bytes(n_features), 256 * 2**20)
 
 
 @contextlib.contextmanager

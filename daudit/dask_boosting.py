@@ -11,11 +11,12 @@ At the peak (Dataset construction) a worker holds its chunks twice (the Dask par
 lightgbm.dask's concatenation of them), the binned copy, the bin sample and LightGBM's
 histogram cache:
 
-    bytes ~ (2 itemsize + 1.2) n_w p  +  18 s_w p  +  66e3 p
+    bytes ~ (2 itemsize + 1.2) n_w p  +  18 s_w p  +  8 * 255 * 16 p
 
 with n_w the worker's rows and s_w = min(n_w, bin_construct_sample_cnt): each worker samples
 that many of its own rows, as the in-process fit does of all rows (measured: 552 MiB above an
-idle worker for 20k rows x 1024 float32, 596 MiB estimated). `cluster_client` uses the cluster
+idle worker for 20k rows x 1024 float32, 596 MiB estimated, before the histogram cache was capped
+at eight histograms as in `daudit.boosting`). `cluster_client` uses the cluster
 only when the busiest worker's share fits its memory limit; the plan itself is sized for the
 client, which can therefore always train in-process instead.
 """
@@ -29,14 +30,14 @@ import warnings
 
 import numpy as np
 
+from daudit.boosting import _HIST, _PER_ROW, _PER_SAMPLE, histogram_pool_mb  # one memory model for both paths
+
 __all__ = ["plan_arrays", "worker_bytes", "worker_memory", "cluster_client", "fit_lightgbm_dask"]
 
 log = logging.getLogger("daudit")
 
 _USABLE = 0.8  # of a worker's memory limit: distributed pauses a worker there (and kills it at 95%)
 _WORKER_BASE = 256 * 2**20  # an idle worker process with numpy, dask and lightgbm imported
-_PER_ROW, _PER_SAMPLE = 1.2, 18.0  # bytes per binned value, per value of the bin sample
-_HIST = 66_000  # bytes per feature: LightGBM's default histogram cache (~270 MB at 4096 features)
 _TIME_OUT_MIN = 10  # LightGBM's socket time-out (its default is 120 minutes: a lost peer would hang the run)
 
 
@@ -112,6 +113,7 @@ def fit_lightgbm_dask(client, x, y: np.ndarray, plan, params: dict, *, transform
         max_depth=int(params["max_depth"]), learning_rate=float(params["learning_rate"]),
         random_state=int(params["random_state"]), subsample_for_bin=int(plan.bin_construct_sample_cnt),
         tree_learner="data", time_out=_TIME_OUT_MIN, verbose=-1,
+        histogram_pool_size=histogram_pool_mb(x.shape[1]),
     )
     chatter = io.StringIO()  # lightgbm.dask prints its progress in the client
     with warnings.catch_warnings(), contextlib.redirect_stdout(chatter):

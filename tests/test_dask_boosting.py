@@ -93,7 +93,7 @@ def test_cluster_client_needs_workers_and_their_memory(client):
     # 8 chunks of 250 rows x 50 float32 on 2 workers: 4 chunks each, twice raw + binned + sample
     # + histogram cache
     assert worker_bytes([250] * 8, dataclasses.replace(plan, chunks=tuple(range(8))), 50, 2) == \
-        int((9.2 * 1000 + 18 * 1000 + 66_000) * 50)
+        int((9.2 * 1000 + 18 * 1000 + 8 * 255 * 16) * 50)
 
 
 def test_pipeline_falls_back_to_in_process_when_lightgbm_dask_fails(client, monkeypatch):

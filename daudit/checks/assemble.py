@@ -154,6 +154,11 @@ def assemble(ctx, run, rng: np.random.Generator) -> dict:
     out = {"threshold": THRESHOLD, "effect_tolerance": EFFECT_TOLERANCE, "reference_noise_level": ref,
            "n_val": int(len(yv)), "n_test": int(len(yt)), "original": original}
     lg_extra = {"n_train_rows": run.lgbm_rows.get("checks")}
+    if run.refit_plan is not None:
+        rp = run.refit_plan
+        out["lightgbm_refits"] = {"n_train_rows": run.lgbm_rows.get("checks"), "bin_construct_sample_cnt": rp.bin_sample,
+                                  "estimated_bytes": rp.estimated_bytes, "budget_bytes": rp.budget_bytes,
+                                  "plan": rp.reason}
     if "same_rows" in run.eval_layout["lgbm"]["real"]:
         original["LightGBM_same_rows"] = _rec("LightGBM", yv, yt, _lgbm_col(run, "real", "same_rows", "val"),
                                               _lgbm_col(run, "real", "same_rows", "test"), boot, **lg_extra)

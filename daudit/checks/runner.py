@@ -9,6 +9,7 @@ The numbers are assembled by `daudit.checks.assemble`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import warnings
@@ -54,6 +55,7 @@ class CheckRun:
     boosters: dict = field(default_factory=dict)  # name -> Booster
     perm_boosters: list = field(default_factory=list)
     lgbm_rows: dict = field(default_factory=dict)
+    refit_plan: object = None  # lgbm.RefitPlan
     train_partial: object = None
     eval: dict = field(default_factory=dict)
     eval_layout: dict = field(default_factory=dict)  # kind -> [(label, start, stop)]
@@ -61,14 +63,27 @@ class CheckRun:
     original_keys: list = field(default_factory=list)
 
 
-def _kept_rows(tp, y: np.ndarray, offsets: np.ndarray, cap: int):
-    keys = sorted(tp.kept)
-    x = np.concatenate([tp.kept[c][0] for c in keys])
-    m = [tp.kept[c][1] for c in keys]
-    m = None if any(v is None for v in m) else np.concatenate(m)
-    rows = np.concatenate([np.arange(offsets[c], offsets[c + 1]) for c in keys])
-    sizes = [len(tp.kept[c][0]) for c in keys]
-    return keys, sizes, x[:cap], (None if m is None else m[:cap]), y[rows[:cap]], rows[:cap]
+def _kept_rows(split, keep, y: np.ndarray, offsets: np.ndarray, cap: int, *, with_mask: bool):
+    """Read the chunks ``keep`` of the train split (after the pass, when its Gram matrices are
+    freed): (chunk keys ascending, their sizes, error rows float32 (<= cap, p), mask uint8 or None,
+    labels, row indices)."""
+    import dask
+
+    from daudit.checks.passes import mask_blocks
+
+    keys = sorted(keep)
+    blocks = split.error.to_delayed().ravel()
+    masks = mask_blocks(split)[0] if with_mask else None
+    xs = dask.compute(*[blocks[c] for c in keys])
+    x = np.concatenate([np.asarray(b, dtype=np.float32) for b in xs])[:cap]
+    del xs
+    m = None
+    if masks is not None:
+        m = np.concatenate([(np.asarray(b) != 0).astype(np.uint8) for b in dask.compute(*[masks[c] for c in keys])])
+        m = m[:cap]
+    rows = np.concatenate([np.arange(offsets[c], offsets[c + 1]) for c in keys])[:cap]
+    sizes = [int(offsets[c + 1] - offsets[c]) for c in keys]
+    return keys, sizes, x, m, y[rows], rows
 
 
 def _shuffle_rows(x, keys, sizes, seed):
@@ -108,7 +123,7 @@ def execute(ctx, rng: np.random.Generator) -> CheckRun:
     uses per-chunk generators from (seed, split, chunk index) instead.
     """
     from daudit.linear import decompose, fit_family, fit_family_dense
-    from daudit.progress import Bar, compute
+    from daudit.progress import compute
     from daudit.stats import CenteredStats
     from daudit.streaming import row_offsets
 
@@ -141,9 +156,14 @@ def execute(ctx, rng: np.random.Generator) -> CheckRun:
     off = row_offsets(train.error)
     keep = ()
     if use_lgbm:
+        from daudit.cluster import main_budget
+
+        run.refit_plan = lg.refit_plan(train.n_pixels, main_budget(spec.compute.memory_limit, train.n_pixels),
+                                       s.lightgbm_rows)
+        log.info("sanity checks, LightGBM refits: %s", run.refit_plan.reason)
         order, total, keep = rng.permutation(len(off) - 1), 0, []
         for c in order:
-            if total >= s.lightgbm_rows:
+            if total >= run.refit_plan.rows:
                 break
             keep.append(int(c))
             total += int(off[c + 1] - off[c])
@@ -152,8 +172,7 @@ def execute(ctx, rng: np.random.Generator) -> CheckRun:
     y_shift = np.array([ytr[: int(off[1])].mean()])
     cfg = TrainConfig(seed=spec.seed, level=ref, shuffle=s.wavelength_shuffle, mask=s.mask_only,
                       aggregates=s.aggregate_stats, x_shift=x_mean, shuffle_shift=np.full(p, x_mean.mean()),
-                      y_shift=y_shift, extra_shift=None if extra is None else extra.mean(axis=0),
-                      keep_chunks=frozenset(keep))
+                      y_shift=y_shift, extra_shift=None if extra is None else extra.mean(axis=0))
 
     run.mask_source = ("the file's mask array" if train.mask is not None
                        else "derived: non-finite or non-positive error")
@@ -164,8 +183,9 @@ def execute(ctx, rng: np.random.Generator) -> CheckRun:
         # The permuted labels (n x ~211 float32, ~85 MB at 100k rows) travel with the graph once;
         # distributed's "large graph" hint is expected here and says nothing about correctness.
         warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
-        (tp,) = compute(train_pass_graph(train, ytr, extra, cfg, with_mask=s.mask_only),
-                        desc="sanity checks: train pass (shuffled Gram, mask Gram, X^T Y_perm, aggregates)")
+        with _section(ctx, "sanity: train pass"):
+            (tp,) = compute(train_pass_graph(train, ytr, extra, cfg, with_mask=s.mask_only),
+                            desc="sanity checks: train pass (shuffled Gram, mask Gram, X^T Y_perm, aggregates)")
     run.train_partial = tp
     run.seconds["train_pass"] = time.time() - t
     run.seconds["train_pass_chunk_seconds"] = dict(tp.seconds)
@@ -203,37 +223,13 @@ def execute(ctx, rng: np.random.Generator) -> CheckRun:
             run.group_fit = solve_many(ctx.eigen, ctx.train_stats, sxy[:, k:], syy[k:], ymean[k:], alphas,
                                        include_ols=ols, level=ref, rcond=ctx.fits[ref].rcond)
     run.seconds["linear_refits"] = time.time() - t_lin
+    tp.shuffled = tp.mask = tp.cross = None  # the Gram matrices are spent: free them before the refits
 
     # ---- LightGBM refits on in-memory subsamples
     t = time.time()
-    if use_lgbm and tp.kept:
-        keys, sizes, xs, ms, ys, rows = _kept_rows(tp, ytr, off, s.lightgbm_rows)
-        run.lgbm_rows = {"checks": int(len(ys))}
-        params = ctx.lgbm_params
-        n_fits = (1 + s.wavelength_shuffle + (run.mask_cols is not None and len(run.mask_cols) > 0)
-                  + (tp.aggregates is not None) + (group_y is not None) + 1 + s.n_permutations_lightgbm)
-        with Bar(n_fits, "sanity checks: LightGBM refits", unit="fit") as bar:
-            run.boosters["same_rows"] = lg.fit_dense(xs, ys, params)
-            bar.update()
-            if s.wavelength_shuffle:
-                run.boosters["shuffled"] = lg.fit_dense(_shuffle_rows(xs, keys, sizes, spec.seed), ys, params)
-                bar.update()
-            if run.mask_cols is not None and len(run.mask_cols) and ms is not None:
-                run.boosters["mask"] = lg.fit_dense(ms[:, run.mask_cols].astype(np.float32), ys, params)
-                bar.update()
-            if tp.aggregates is not None:
-                run.boosters["aggregates"] = lg.fit_dense(tp.aggregates[rows].astype(np.float32), ys, params)
-                bar.update()
-            if group_y is not None:
-                run.boosters["group"] = lg.fit_dense(xs, group_y[rows, 0], params)
-                bar.update()
-            n_p = min(s.lightgbm_permutation_rows, len(ys))
-            sel = np.sort(rng.choice(len(ys), size=n_p, replace=False))
-            yp = ys[sel]
-            ref_b, run.perm_boosters = lg.fit_permutations(
-                xs[sel], yp, label_permutations(yp, s.n_permutations_lightgbm, rng), params, progress=bar)
-            run.boosters["permutation_reference"] = ref_b
-            run.lgbm_rows["permutation"] = int(n_p)
+    if use_lgbm and keep:
+        with _section(ctx, "sanity: lightgbm refits"):
+            _lightgbm_refits(ctx, run, keep, off, group_y, rng)
     run.seconds["lightgbm_refits"] = time.time() - t
 
     # ---- eval pass (val + test)
@@ -241,7 +237,8 @@ def execute(ctx, rng: np.random.Generator) -> CheckRun:
     run.eval_layout, plan = _eval_plan(ctx, run, spec)
     parts = eval_pass_graphs(ctx.splits, plan, with_mask=plan.mask_cols is not None)
     n_val = len(ctx.splits["val"].error.chunks[0])
-    done = compute(*parts, desc="sanity checks: val/test pass (check models, permutation null)")
+    with _section(ctx, "sanity: val/test pass"):
+        done = compute(*parts, desc="sanity checks: val/test pass (check models, permutation null)")
     run.eval = gather_eval(list(done), n_val)
     secs = {}
     for c in done:
@@ -250,6 +247,54 @@ def execute(ctx, rng: np.random.Generator) -> CheckRun:
     run.seconds["eval_pass"] = time.time() - t
     run.seconds["eval_pass_chunk_seconds"] = secs
     return run
+
+
+def _lightgbm_refits(ctx, run: CheckRun, keep, off, group_y, rng):
+    """Refit the audit's LightGBM on the kept train chunks: same rows, shuffled, mask, aggregates,
+    group shuffle, and the label-permutation null (fills ``run.boosters`` and friends)."""
+    from daudit.progress import Bar
+
+    spec, s = ctx.spec, ctx.spec.sanity
+    ytr, tp = ctx.splits["train"].y, run.train_partial
+    keys, sizes, xs, ms, ys, rows = _kept_rows(ctx.splits["train"], keep, ytr, off, run.refit_plan.rows,
+                                               with_mask=s.mask_only)
+    run.lgbm_rows = {"checks": int(len(ys))}
+    params = ctx.lgbm_params
+    fit = functools.partial(lg.fit_dense, params=params, bin_sample=run.refit_plan.bin_sample)
+    n_fits = (1 + s.wavelength_shuffle + (run.mask_cols is not None and len(run.mask_cols) > 0)
+              + (tp.aggregates is not None) + (group_y is not None) + 1 + s.n_permutations_lightgbm)
+    with Bar(n_fits, "sanity checks: LightGBM refits", unit="fit") as bar:
+        run.boosters["same_rows"] = fit(xs, ys)
+        bar.update()
+        if s.wavelength_shuffle:
+            run.boosters["shuffled"] = fit(_shuffle_rows(xs, keys, sizes, spec.seed), ys)
+            bar.update()
+        if run.mask_cols is not None and len(run.mask_cols) and ms is not None:
+            run.boosters["mask"] = fit(ms[:, run.mask_cols].astype(np.float32), ys)
+            bar.update()
+        del ms
+        if tp.aggregates is not None:
+            run.boosters["aggregates"] = fit(tp.aggregates[rows].astype(np.float32), ys)
+            bar.update()
+        if group_y is not None:
+            run.boosters["group"] = fit(xs, group_y[rows, 0])
+            bar.update()
+        n_p = min(s.lightgbm_permutation_rows, len(ys))
+        sel = np.sort(rng.choice(len(ys), size=n_p, replace=False))
+        yp = ys[sel]
+        ref_b, run.perm_boosters = lg.fit_permutations(
+            xs[sel], yp, label_permutations(yp, s.n_permutations_lightgbm, rng), params, progress=bar,
+            bin_sample=run.refit_plan.bin_sample)
+        run.boosters["permutation_reference"] = ref_b
+        run.lgbm_rows["permutation"] = int(n_p)
+
+
+def _section(ctx, name: str):
+    """Peak-RSS section of the run's monitor (a no-op for contexts without one)."""
+    import contextlib
+
+    section = getattr(ctx, "section", None)
+    return section(name) if section is not None else contextlib.nullcontext()
 
 
 def _eval_plan(ctx, run: CheckRun, spec):
