@@ -22,8 +22,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-## make bench: speed and memory against scikit-learn; writes bench/RESULTS.md
+## make bench: speed and memory against scikit-learn (about an hour); writes bench/RESULTS.md
 bench: $(STAMP)
+	$(BIN)/python bench/memory_probe.py
 	$(BIN)/python bench/run_bench.py
 
 clean-cache:
