@@ -6,7 +6,8 @@ which `run_bench.py` appends to bench/RESULTS.md.
 
 Cases:
 - prediction pass (linear models + LightGBM on train/val/test) on daudit's default in-process
-  Dask worker, with and without `daudit.memory.tune_allocator` (glibc trim threshold 64 KiB);
+  Dask worker: the booster as a graph key against daudit's `SharedBooster` inside the task,
+  with and without `daudit.memory.tune_allocator` (glibc trim threshold 64 KiB);
 - the sanity checks' train pass at 100k rows: one lane with reads gated two chunks ahead (the
   default), two lanes, and one lane with ungated reads;
 - LightGBM's peak against the plan's memory model (`daudit.boosting._bytes`).
@@ -67,17 +68,21 @@ def _cluster():
     return Client(cluster)
 
 
-def case_pred(trim: bool) -> dict:
-    if trim:
+def case_pred(mode: str) -> dict:
+    """mode: 'key' (booster as a graph key, the old form), 'shared' (daudit's form: a
+    SharedBooster inside functools.partial), 'shared-notrim' (the same, glibc defaults)."""
+    if mode != "shared-notrim":
         from daudit.memory import tune_allocator
 
         tune_allocator()
+    import functools
+
     import lightgbm as lgb
     import numpy as np
     from dask import delayed
 
     from daudit import pipeline
-    from daudit.boosting import predict_block_lgbm
+    from daudit.boosting import SharedBooster, predict_block_lgbm
     from daudit.progress import compute
     from daudit.streaming import predict_graph
 
@@ -92,8 +97,11 @@ def case_pred(trim: bool) -> dict:
     for k in ("train", "val", "test"):
         x = splits[k].error
         graphs.append(predict_graph(x, coef, np.zeros(19)))
-        graphs.append(x.map_blocks(predict_block_lgbm, delayed(booster), dtype=np.float64,
-                                   chunks=(x.chunks[0], (1,)), meta=np.empty((0, 0))))
+        meta = {"dtype": np.float64, "chunks": (x.chunks[0], (1,)), "meta": np.empty((0, 0))}
+        if mode == "key":
+            graphs.append(x.map_blocks(predict_block_lgbm, delayed(booster), **meta))
+        else:
+            graphs.append(x.map_blocks(functools.partial(predict_block_lgbm, booster=SharedBooster(booster)), **meta))
     graphs += [pipeline._counts_graph(splits[k]) for k in ("val", "test")]
     probe.start()
     t0 = time.perf_counter()
@@ -165,7 +173,7 @@ def _run(args: list[str]) -> dict:
 def main():
     if len(sys.argv) > 2 and sys.argv[1] == "--case":
         name, *rest = sys.argv[2:]
-        fn = {"pred": lambda: case_pred(rest[0] == "trim"), "train": lambda: case_train(int(rest[0]), int(rest[1])),
+        fn = {"pred": lambda: case_pred(rest[0]), "train": lambda: case_train(int(rest[0]), int(rest[1])),
               "lgbm": lambda: case_lgbm(int(rest[0]), int(rest[1]))}[name]
         print(json.dumps(fn()))
         return
@@ -177,9 +185,10 @@ def main():
              f"Measured on {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores; peak RSS of the process tree above "
              "its RSS when the stage started, demo data (100k/10k/10k x 4096), each case in a fresh process.", "",
              "| stage | setting | seconds | peak above start (GiB) |", "|---|---|---|---|"]
-    for trim in ("default", "trim"):
-        r = _run(["pred", trim])
-        label = "glibc trim threshold 64 KiB (daudit's default)" if trim == "trim" else "glibc defaults"
+    for mode, label in (("key", "booster as a graph key (delayed), trim threshold 64 KiB"),
+                        ("shared-notrim", "SharedBooster in functools.partial, glibc defaults"),
+                        ("shared", "SharedBooster in functools.partial, trim threshold 64 KiB (daudit's default)")):
+        r = _run(["pred", mode])
         lines.append(f"| prediction pass, LightGBM in the in-process worker | {label} | {r['seconds']:.1f} | "
                      f"{r['peak_above_gib']:.2f} |")
         print(lines[-1], flush=True)

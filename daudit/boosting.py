@@ -18,6 +18,7 @@ serves every noise level L > 0.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -208,6 +209,41 @@ def _release_memory():
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass
+
+
+_SHARED = weakref.WeakValueDictionary()  # model digest -> Booster, in this process
+
+
+class SharedBooster:
+    """A `lightgbm.Booster` to hand to Dask tasks inside ``functools.partial``.
+
+    Pickles as (digest, model text) and is rebuilt at most once per process while any copy is
+    alive; in the process that trained it, it is the trained Booster itself. Passed this way
+    (not as a graph key) a prediction pass over the demo data peaked far lower (bench/RESULTS.md).
+    """
+
+    def __init__(self, booster, digest: str | None = None):
+        self.booster = booster
+        if digest is None:
+            import hashlib
+
+            digest = hashlib.sha1(booster.model_to_string().encode()).hexdigest()
+        self.digest = digest
+        _SHARED.setdefault(digest, booster)
+
+    def __reduce__(self):
+        return _shared_booster, (self.digest, self.booster.model_to_string())
+
+    def predict(self, *args, **kwargs):
+        return self.booster.predict(*args, **kwargs)
+
+
+def _shared_booster(digest: str, model: str) -> SharedBooster:
+    booster = _SHARED.get(digest)
+    if booster is None:
+        booster = _lgbm().Booster(model_str=model)
+        _SHARED[digest] = booster
+    return SharedBooster(booster, digest)
 
 
 def predict_block_lgbm(block, booster, transform=None):

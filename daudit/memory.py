@@ -22,9 +22,9 @@ def tune_allocator() -> bool:
     """Let glibc return freed heap memory to the OS at 64 KiB instead of its adaptive threshold.
 
     Dask's nanny sets the same (``MALLOC_TRIM_THRESHOLD_=65536``) for worker processes; daudit's
-    default worker runs in the main process, so the main process sets it itself. Without it,
-    LightGBM predictions in Dask's worker threads left about 1.5 GiB of freed memory resident
-    in a 100k-row pass (bench/RESULTS.md). Returns False where glibc's ``mallopt`` is absent.
+    default worker runs in the main process, so the main process sets it itself: freed memory
+    of Dask's worker threads otherwise stays resident (bench/memory_RESULTS.md measures the
+    prediction pass with and without it). Returns False where glibc's ``mallopt`` is absent.
     """
     import ctypes
 

@@ -10,7 +10,8 @@ import numpy as np
 
 from daudit.stats import accumulate_stats, chunk_stats
 
-__all__ = ["row_offsets", "first_block_shift", "gram_graph", "predict_graph", "tree_reduce", "fold_graph"]
+__all__ = ["row_offsets", "first_block_shift", "gram_graph", "predict_graph", "tree_reduce", "fold_graph",
+           "fold_lanes"]
 
 
 def row_offsets(x) -> np.ndarray:
@@ -108,6 +109,12 @@ def fold_graph(step, chunk_args: list, merge, lanes: int = 1, prefetch: int = 2)
     while len(accs) > 1:
         accs = [comb(accs[i], accs[i + 1]) if i + 1 < len(accs) else accs[i] for i in range(0, len(accs), 2)]
     return accs[0]
+
+
+def fold_lanes(scheduler: dict | None) -> int:
+    """Lanes for a fold on this scheduler (`daudit.cluster.dask_context` info): one per worker,
+    so each worker of a cluster folds its own run of chunks; one in a single process."""
+    return max(1, int((scheduler or {}).get("n_workers") or 1))
 
 
 def _block_stats(block, y, x_shift, y_shift, transform):

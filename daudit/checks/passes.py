@@ -23,7 +23,7 @@ def mask_blocks(split):
     return [m.blocks[i] for i in range(m.numblocks[0])], "file" if split.mask is not None else "derived"
 
 
-def train_pass_graph(split, y: np.ndarray, extra: np.ndarray | None, cfg, *, with_mask: bool):
+def train_pass_graph(split, y: np.ndarray, extra: np.ndarray | None, cfg, *, with_mask: bool, lanes: int = 1):
     """Delayed `TrainPartial` of the whole train split.
 
     y : (n,) labels; extra : (n, k) extra targets (permutations, group shuffles) or None.
@@ -39,9 +39,10 @@ def train_pass_graph(split, y: np.ndarray, extra: np.ndarray | None, cfg, *, wit
         lo, hi = off[i], off[i + 1]
         ex = None if extra is None else np.ascontiguousarray(extra[lo:hi], dtype=np.float32)
         args.append((split.error.blocks[i], masks[i], y[lo:hi], ex, i, c))
-    # one lane: the chunk's BLAS products use every core already, the next chunks are read
-    # meanwhile, and a second accumulator would cost another shuffled and mask Gram (268 MB)
-    return fold_graph(train_partial, args, accumulate_train, lanes=1)
+    # one lane per worker (`streaming.fold_lanes`): in one process the chunk's BLAS products use
+    # every core already, the next chunks are read meanwhile, and a second accumulator would
+    # cost another shuffled and mask Gram (268 MB)
+    return fold_graph(train_partial, args, accumulate_train, lanes=lanes)
 
 
 def eval_pass_graphs(splits: dict, plan, *, with_mask: bool) -> list:

@@ -125,7 +125,7 @@ def execute(ctx, rng: np.random.Generator) -> CheckRun:
     from daudit.linear import decompose, fit_family, fit_family_dense
     from daudit.progress import compute
     from daudit.stats import CenteredStats
-    from daudit.streaming import row_offsets
+    from daudit.streaming import fold_lanes, row_offsets
 
     spec, s = ctx.spec, ctx.spec.sanity
     levels = [lv for lv in spec.noise_levels if not ctx.fits[lv].degenerate]
@@ -184,7 +184,8 @@ def execute(ctx, rng: np.random.Generator) -> CheckRun:
         # distributed's "large graph" hint is expected here and says nothing about correctness.
         warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
         with _section(ctx, "sanity: train pass"):
-            (tp,) = compute(train_pass_graph(train, ytr, extra, cfg, with_mask=s.mask_only),
+            (tp,) = compute(train_pass_graph(train, ytr, extra, cfg, with_mask=s.mask_only,
+                                             lanes=fold_lanes(getattr(ctx, "scheduler", None))),
                             desc="sanity checks: train pass (shuffled Gram, mask Gram, X^T Y_perm, aggregates)")
     run.train_partial = tp
     run.seconds["train_pass"] = time.time() - t
