@@ -22,9 +22,10 @@ def tune_allocator() -> bool:
     """Let glibc return freed heap memory to the OS at 64 KiB instead of its adaptive threshold.
 
     Dask's nanny sets the same (``MALLOC_TRIM_THRESHOLD_=65536``) for worker processes; daudit's
-    default worker runs in the main process, so the main process sets it itself: freed memory
-    of Dask's worker threads otherwise stays resident (bench/memory_RESULTS.md measures the
-    prediction pass with and without it). Returns False where glibc's ``mallopt`` is absent.
+    default worker runs in the main process, so the main process sets it itself. Its effect on
+    daudit's own passes is small (prediction pass +0.66 -> +0.63 GiB, bench/memory_RESULTS.md);
+    the large prediction-pass peak was the booster's handling (`daudit.boosting.SharedBooster`).
+    Returns False where glibc's ``mallopt`` is absent.
     """
     import ctypes
 
