@@ -36,37 +36,16 @@ ALPHAS = [0.001, 0.01, 0.1, 1.0, 10.0, 100.0]
 LEVELS = [0.0, 0.5, 1.0]
 
 
-def _tree_rss(pid: int) -> int:
-    """RSS (bytes) of a process and all its descendants, from /proc."""
-    children = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(d.name))
-    total, stack = 0, [pid]
-    while stack:
-        p = stack.pop()
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except OSError:
-            pass
-        stack.extend(children.get(p, []))
-    return total
-
-
 def timed_process(cmd, env=None) -> tuple[float, int, int]:
     """(wall seconds, peak RSS of the process tree in bytes, exit code)."""
+    from daudit.memory import tree_rss
+
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak = 0
     while proc.poll() is None:
-        peak = max(peak, _tree_rss(proc.pid))
+        peak = max(peak, tree_rss(proc.pid))
         time.sleep(0.2)
     return time.perf_counter() - t0, peak, proc.returncode
 
