@@ -14,9 +14,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from daudit.gpu import GramAccumulator, backend_name, decompose_cuda  # noqa: E402
-from daudit.linear import decompose, fit_family  # noqa: E402
-from daudit.stats import chunk_stats, reduce_stats  # noqa: E402
+from daudit.models.gpu import GramAccumulator, backend_name, decompose_cuda  # noqa: E402
+from daudit.models.linear import decompose, fit_family  # noqa: E402
+from daudit.models.stats import chunk_stats, reduce_stats  # noqa: E402
 
 ALPHAS = [0.001, 0.01, 0.1, 1.0, 10.0, 100.0]
 

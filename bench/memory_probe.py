@@ -7,10 +7,10 @@ which `run_bench.py` appends to bench/RESULTS.md.
 Cases:
 - prediction pass (linear models + LightGBM on train/val/test) on daudit's default in-process
   Dask worker: the booster as a graph key against daudit's `SharedBooster` inside the task,
-  with and without `daudit.memory.tune_allocator` (glibc trim threshold 64 KiB);
+  with and without `daudit.engine.memory.tune_allocator` (glibc trim threshold 64 KiB);
 - the sanity checks' train pass at 100k rows: one lane with reads gated two chunks ahead (the
   default), two lanes, and one lane with ungated reads;
-- LightGBM's peak against the plan's memory model (`daudit.boosting._bytes`).
+- LightGBM's peak against the plan's memory model (`daudit.models.boosting._bytes`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 class _Peak:
     def __init__(self):
-        from daudit.memory import tree_rss
+        from daudit.engine.memory import tree_rss
 
         self.rss, self.peak, self.base = tree_rss, 0, 0
         threading.Thread(target=self._loop, daemon=True).start()
@@ -48,8 +48,8 @@ class _Peak:
 
 
 def _splits():
-    from daudit import pipeline
-    from daudit.spec import DEFAULT_SPEC_PATH, load_spec
+    from daudit.audit import pipeline
+    from daudit.core.spec import DEFAULT_SPEC_PATH, load_spec
 
     return pipeline.open_data(load_spec(DEFAULT_SPEC_PATH))
 
@@ -72,7 +72,7 @@ def case_pred(mode: str) -> dict:
     """mode: 'key' (booster as a graph key, the old form), 'shared' (daudit's form: a
     SharedBooster inside functools.partial), 'shared-notrim' (the same, glibc defaults)."""
     if mode != "shared-notrim":
-        from daudit.memory import tune_allocator
+        from daudit.engine.memory import tune_allocator
 
         tune_allocator()
     import functools
@@ -81,10 +81,10 @@ def case_pred(mode: str) -> dict:
     import numpy as np
     from dask import delayed
 
-    from daudit import pipeline
-    from daudit.boosting import SharedBooster, predict_block_lgbm
-    from daudit.progress import compute
-    from daudit.streaming import predict_graph
+    from daudit.data.splits import quality_counts_graph
+    from daudit.models.boosting import SharedBooster, predict_block_lgbm
+    from daudit.core.progress import compute
+    from daudit.engine.streaming import predict_graph
 
     splits = _splits()
     probe = _Peak()
@@ -102,7 +102,7 @@ def case_pred(mode: str) -> dict:
             graphs.append(x.map_blocks(predict_block_lgbm, delayed(booster), **meta))
         else:
             graphs.append(x.map_blocks(functools.partial(predict_block_lgbm, booster=SharedBooster(booster)), **meta))
-    graphs += [pipeline._counts_graph(splits[k]) for k in ("val", "test")]
+    graphs += [quality_counts_graph(splits[k]) for k in ("val", "test")]
     probe.start()
     t0 = time.perf_counter()
     compute(*graphs, desc="prediction pass")
@@ -112,15 +112,15 @@ def case_pred(mode: str) -> dict:
 
 
 def case_train(lanes: int, prefetch: int) -> dict:
-    from daudit.memory import tune_allocator
+    from daudit.engine.memory import tune_allocator
 
     tune_allocator()
     import numpy as np
 
     from daudit.checks import passes
     from daudit.checks.partials import TrainConfig
-    from daudit.progress import compute
-    from daudit.streaming import fold_graph
+    from daudit.core.progress import compute
+    from daudit.engine.streaming import fold_graph
 
     splits = _splits()
     tr = splits["train"]
@@ -149,7 +149,7 @@ def case_lgbm(n: int, sample: int) -> dict:
     import lightgbm as lgb
     import numpy as np
 
-    from daudit.boosting import _bytes, histogram_pool_mb
+    from daudit.models.boosting import _bytes, histogram_pool_mb
 
     tr = _splits()["train"]
     x = np.asarray(tr.error[:n].compute(scheduler="threads"), dtype=np.float32)

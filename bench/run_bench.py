@@ -38,7 +38,7 @@ LEVELS = [0.0, 0.5, 1.0]
 
 def timed_process(cmd, env=None) -> tuple[float, int, int]:
     """(wall seconds, peak RSS of the process tree in bytes, exit code)."""
-    from daudit.memory import tree_rss
+    from daudit.engine.memory import tree_rss
 
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})},
@@ -51,7 +51,7 @@ def timed_process(cmd, env=None) -> tuple[float, int, int]:
 
 
 def _demo_paths():
-    from daudit.layout import DEMO_DIR
+    from daudit.data.layout import DEMO_DIR
 
     return {k: DEMO_DIR / k / "dataset.h5" for k in ("train", "val", "test")}
 
@@ -67,8 +67,8 @@ def daudit_linear(paths, n, tmp: Path) -> float:
     """Seconds for daudit's whole linear family (threads scheduler, caches off)."""
     import dask
 
-    from daudit import pipeline
-    from daudit.spec import parse_spec
+    from daudit.audit import pipeline
+    from daudit.core.spec import parse_spec
 
     spec = parse_spec({
         "experiment_id": "BENCH", "data": {"train_path": str(paths["train"]), "val_path": str(paths["val"]),
@@ -90,8 +90,8 @@ def _load(path, n):
     import h5py
     import pandas as pd
 
-    from daudit.layout import ERROR_KEY
-    from daudit.pfsspec import clean_error
+    from daudit.data.layout import ERROR_KEY
+    from daudit.data.pfsspec import clean_error
 
     with h5py.File(path) as f:
         x = clean_error(f[ERROR_KEY][:n]).astype(np.float64)

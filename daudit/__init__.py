@@ -4,14 +4,14 @@ Does the per-pixel error (sigma) vector of a spectrum secretly carry the label? 
 that on the full data, streamed through Dask, with statistics that can be trusted.
 """
 
-__version__ = "0.1.0"
+from daudit._version import __version__
 
 __all__ = ["__version__", "quality_features"]
 
 
 def __getattr__(name):
-    # Lazy: importing daudit must stay cheap (no dask/lightgbm at import time).
     if name == "quality_features":
+        # lazy: importing daudit must stay cheap (no numpy, dask or LightGBM at import time)
         from daudit.deleak.features import quality_features
 
         return quality_features

@@ -1,5 +1,7 @@
+"""`python -m daudit`: the command line (`daudit.app.cli`)."""
+
 import sys
 
-from daudit.cli import main
+from daudit.app.cli import main
 
 sys.exit(main())

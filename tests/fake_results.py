@@ -20,7 +20,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from daudit.report import DEFAULT_LINES, leakage_degree
+from daudit.output.report import DEFAULT_LINES, leakage_degree
 
 EXPERIMENT_ID = "LOGG-ERR-BASE-01"
 NOISE_LEVELS = (0.0, 0.5, 1.0)

@@ -8,7 +8,6 @@ fixed ``WORLD_SEED`` so that train, val and test share them.
 from __future__ import annotations
 
 import numpy as np
-
 from pfsspec_factory import write_pfsspec, write_spec
 
 __all__ = ["leak_pixels", "pixel_leak", "scale_leak", "null_error", "write_planted", "N_LEAK",

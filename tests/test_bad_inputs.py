@@ -18,7 +18,6 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-
 from pfsspec_factory import ERROR_KEY, WAVE_KEY, linear_leak_dataset, write_pfsspec, write_spec, write_split_set
 
 
@@ -317,8 +316,8 @@ def test_debug_shows_the_traceback(tmp_path):
 
 def test_dropped_rows_counted_and_numbers_match_clean_files(outcomes, tmp_path):
     """Dropping bad-label and all-NaN-error rows equals auditing files without those rows."""
-    from daudit.pipeline import run_audit
-    from daudit.spec import load_spec
+    from daudit.audit.pipeline import run_audit
+    from daudit.core.spec import load_spec
 
     proc, _, _, root = outcomes["nan_labels_dropped"]
     dropped = json.loads((root / "out" / "summary.json").read_text())
@@ -350,8 +349,8 @@ def test_physical_units_and_scaled_error_give_the_same_r2(tmp_path):
     """Error in erg/s/cm2/A (~1e-17) or scaled by 1e10: same OLS and LightGBM R2, no numerical warnings."""
     import warnings
 
-    from daudit.pipeline import run_audit
-    from daudit.spec import load_spec
+    from daudit.audit.pipeline import run_audit
+    from daudit.core.spec import load_spec
 
     def maker(scale):
         def make(n, p, *, seed):

@@ -4,14 +4,14 @@ import json
 
 import numpy as np
 import pytest
-
 from planted import N_LEAK, label_mask, leak_pixels, null_error, pixel_leak, random_mask, scale_leak, write_planted
 
-from daudit.checks.bootstrap import bootstrap_r2, r2, r2_in_bins
+from daudit.checks.bootstrap import r2_in_bins
 from daudit.checks.partials import combine_cross, combine_mask, cross_stats, mask_gram
 from daudit.checks.permutation import group_codes, p_value, permute_within_groups, solve_many
 from daudit.checks.transforms import aggregate_features, shuffle_chunk
 from daudit.checks.variability import overlap, relative_spread
+from daudit.models.metrics import bootstrap_r2, r2
 
 
 # ---------------------------------------------------------------- pure functions
@@ -56,8 +56,8 @@ def test_mask_gram_equals_dense():
 
 
 def test_cross_stats_and_solve_many_match_dense_fits():
-    from daudit.linear import decompose, fit_family_dense
-    from daudit.stats import chunk_stats
+    from daudit.models.linear import decompose, fit_family_dense
+    from daudit.models.stats import chunk_stats
 
     rng = np.random.default_rng(2)
     x = rng.normal(size=(300, 8))
@@ -109,8 +109,8 @@ def test_variability_helpers():
 
 # ---------------------------------------------------------------- the pipeline on planted sets
 def _run(tmp_path_factory, name, maker, mask=None):
-    from daudit.pipeline import run_audit
-    from daudit.spec import load_spec
+    from daudit.audit.pipeline import run_audit
+    from daudit.core.spec import load_spec
 
     root = tmp_path_factory.mktemp(name)
     spec = write_planted(root, maker, mask=mask)
@@ -192,7 +192,7 @@ def test_null_set_passes(null_run):
 
 
 def test_outputs_written_and_report_consistent(scale_run):
-    from daudit.report import numbers_not_in_summary
+    from daudit.output.report import numbers_not_in_summary
 
     summary, out = scale_run
     on_disk = json.loads((out / "summary.json").read_text())

@@ -8,10 +8,10 @@ import time
 import urllib.request
 
 import pytest
-
-from daudit.pipeline import run_audit
-from daudit.spec import load_spec
 from pfsspec_factory import write_spec, write_split_set
+
+from daudit.audit.pipeline import run_audit
+from daudit.core.spec import load_spec
 
 
 @pytest.fixture(scope="module")

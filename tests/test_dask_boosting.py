@@ -9,8 +9,8 @@ import lightgbm
 import numpy as np
 import pytest
 
-from daudit.boosting import fit_lightgbm, lightgbm_params, plan_lightgbm
-from daudit.dask_boosting import cluster_client, fit_lightgbm_dask, worker_bytes
+from daudit.models.boosting import fit_lightgbm, lightgbm_params, plan_lightgbm
+from daudit.models.dask_boosting import cluster_client, fit_lightgbm_dask, worker_bytes
 
 P, CHUNK, SIGNAL = 50, 250, (3, 17, 41)
 
@@ -97,13 +97,13 @@ def test_cluster_client_needs_workers_and_their_memory(client):
 
 
 def test_pipeline_falls_back_to_in_process_when_lightgbm_dask_fails(client, monkeypatch):
-    import daudit.dask_boosting
-    from daudit.pipeline import AuditContext, _fit_lightgbm
+    import daudit.audit.pipeline
+    from daudit.audit.pipeline import AuditContext, _fit_lightgbm
 
     def refuse(*args, **kwargs):
         raise OSError("Binding port 12400 failed\nsecond line")
 
-    monkeypatch.setattr(daudit.dask_boosting, "fit_lightgbm_dask", refuse)
+    monkeypatch.setattr(daudit.audit.pipeline, "fit_lightgbm_dask", refuse)  # the name the pipeline calls
     x_np, y = _planted(1000, seed=3)
     spec = SimpleNamespace(lightgbm=SimpleNamespace(n_estimators=5, max_depth=3, learning_rate=0.1),
                            noise_levels=[0.0, 1.0], seed=42, compute=SimpleNamespace(memory_limit=2**31))

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from pfsspec_factory import write_pfsspec
 
 P = 256
@@ -103,7 +102,7 @@ def test_standardized_ridge_matches_sklearn():
     from sklearn.preprocessing import StandardScaler
 
     from daudit.deleak.evaluate import ridge_standardized
-    from daudit.stats import chunk_stats, combine_stats
+    from daudit.models.stats import chunk_stats, combine_stats
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(600, 7)) * np.array([1, 10, 0.01, 3, 1, 1, 5]) + 4
@@ -158,15 +157,16 @@ def test_decide_ties_go_to_fewer_features():
 
 
 def test_permutation_and_bootstrap():
-    from daudit.deleak.evaluate import bootstrap_r2_ci, permutation_pvalue, r2_score
+    from daudit.deleak.evaluate import permutation_pvalue
+    from daudit.models.metrics import bootstrap_r2, regression_metrics
 
     rng = np.random.default_rng(2)
     y = rng.normal(size=400)
     pred = np.column_stack([y + 0.3 * rng.normal(size=400), rng.normal(size=400)])
     p = permutation_pvalue(y, pred, n_perm=200, rng=rng)
     assert p[0] == pytest.approx(1 / 201) and p[1] > 0.05
-    ci = bootstrap_r2_ci(y, pred, n_boot=300, rng=rng)
-    r2 = r2_score(y, pred)
+    ci = bootstrap_r2(y, pred, 300, rng)
+    r2 = regression_metrics(y, pred)["r2"]
     assert (ci[:, 0] <= r2).all() and (r2 <= ci[:, 1]).all()
 
 
@@ -202,7 +202,7 @@ def test_scale_leak_not_removed_and_reported(scale):
 
 
 def test_outputs_and_report_numbers(aligned):
-    from daudit.report import numbers_not_in_summary
+    from daudit.output.report import numbers_not_in_summary
 
     summary, out, _ = aligned
     on_disk = json.loads((out / "summary.json").read_text(encoding="utf-8"))
@@ -246,7 +246,7 @@ def test_quality_features_reproduce_run(aligned):
 
 
 def test_cli_refuses_bad_deleak_section(tmp_path):
-    from daudit.cli import main
+    from daudit.app.cli import main
 
     paths = {k: tmp_path / f"{k}.h5" for k in ("train", "val", "test")}
     cfg = write_deleak_spec(tmp_path / "bad.yaml", paths, tmp_path / "out", extra="  strategies: [S9]\n")

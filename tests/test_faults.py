@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 
 import pytest
-
-from daudit.pipeline import run_audit
-from daudit.spec import load_spec
 from pfsspec_factory import write_spec as _write_spec
 from pfsspec_factory import write_split_set
+
+from daudit.audit.pipeline import run_audit
+from daudit.core.spec import load_spec
 
 NUMBERS = ("train_r2", "train_mae", "train_rmse", "val_r2", "val_mae", "val_rmse", "test_r2", "test_mae", "test_rmse")
 
@@ -190,7 +190,7 @@ def small():
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to name the file being written")
 @pytest.mark.parametrize("victim", ["metrics.csv", "importance_spectrum", "report.md", "summary.json"])
 def test_full_disk_while_writing_results_keeps_previous(small, tmp_path, monkeypatch, capsys, victim):
-    from daudit.cli import main
+    from daudit.app.cli import main
 
     spec = write_spec(tmp_path / "spec.yaml", small, output_dir=tmp_path / "out", lightgbm=False, levels=(1.0,))
     assert main(["run", "--config", str(spec)]) == 0
@@ -209,8 +209,8 @@ def test_full_disk_while_writing_results_keeps_previous(small, tmp_path, monkeyp
 
 
 def test_atomic_write_keeps_old_file_on_full_disk(tmp_path, monkeypatch):
-    from daudit.artifacts import atomic_write_text
-    from daudit.errors import DauditError
+    from daudit.core.artifacts import atomic_write_text
+    from daudit.core.errors import DauditError
 
     target = tmp_path / "summary.json"
     target.write_text("old")
@@ -265,8 +265,8 @@ def test_damaged_caches_are_rebuilt_not_used(small, tmp_path, monkeypatch):
 def test_local_cluster_listens_on_localhost_only():
     import psutil
 
-    from daudit.cluster import dask_context
-    from daudit.spec import ComputeSpec
+    from daudit.core.spec import ComputeSpec
+    from daudit.engine.cluster import dask_context
 
     compute = ComputeSpec(scheduler="local", n_workers=1, dashboard_address="127.0.0.1:0", memory_limit=2**30)
     with dask_context(compute, echo=_quiet) as info:
@@ -292,6 +292,6 @@ def _distributed_log_level():
 
 
 def test_default_dashboard_address_is_localhost():
-    from daudit.spec import ComputeSpec
+    from daudit.core.spec import ComputeSpec
 
     assert ComputeSpec().dashboard_address.startswith("127.0.0.1:")

@@ -6,8 +6,9 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from daudit import figures  # noqa: E402
 from fake_results import make_fake_importance, make_fake_metrics_frame  # noqa: E402
+
+from daudit.output import figures  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from daudit.gpu import GramAccumulator, backend_name, decompose_cuda
-from daudit.linear import decompose, fit_family
-from daudit.stats import chunk_stats, reduce_stats
+from daudit.models.gpu import GramAccumulator, backend_name, decompose_cuda
+from daudit.models.linear import decompose, fit_family
+from daudit.models.stats import chunk_stats, reduce_stats
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(backend_name() is None, reason="no CUDA device")]
 

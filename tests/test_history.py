@@ -1,4 +1,4 @@
-"""Tests for daudit.history and the `list` / `show` commands."""
+"""Tests for daudit.app.history and the `list` / `show` commands."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from daudit.errors import DauditError
-from daudit.history import (
+from daudit.app.history import (
     find_runs,
     format_duration,
     format_run_table,
@@ -18,6 +17,7 @@ from daudit.history import (
     load_summary,
     resolve_run,
 )
+from daudit.core.errors import DauditError
 
 PYTHON = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "python"
 
@@ -29,9 +29,10 @@ TOP_PIXELS = [{"rank": 1, "pixel": 3301, "wavelength": 8542.09, "importance": 2.
 def make_summary(exp_id: str, *, finished: str, test_r2: float, verdict: str,
                  n_train: int = 1000, total: float = 75.5) -> dict:
     """A summary.json following the schema of docs/internals.md (numbers are made up)."""
-    best = {"model": "Ridge_0.01", "noise_level": 1.0, "train_r2": test_r2 + 0.01,
+    best = {"model": "Ridge_0.01", "noise_level": 1.0, "alpha": 0.01, "train_r2": test_r2 + 0.01,
             "val_r2": test_r2, "test_r2": test_r2, "test_mae": 0.13, "test_rmse": 0.18}
     return {
+        "schema_version": 1, "kind": "audit",
         "daudit_version": "0.1.0", "experiment_id": exp_id, "status": "finished",
         "started_utc": "2025-12-26T09:00:00Z", "finished_utc": finished,
         "date": finished[:10], "spec": {},
@@ -54,7 +55,8 @@ def make_summary(exp_id: str, *, finished: str, test_r2: float, verdict: str,
         ],
         "lightgbm": {"n_train_rows_used": n_train, "n_train_rows": n_train, "subsampled": False,
                      "reason": "", "params": {}, "fit_seconds": 3.0},
-        "best": best, "best_ridge": best,
+        "best": best, "best_ridge": best, "best_linear": best, "best_lightgbm": None,
+        "linear": {}, "scheduler": {},
         "gate": {"name": "Gate-1", "threshold": 0.05, "best_test_r2": test_r2,
                  "best_model": "Ridge_0.01", "verdict": verdict, "borderline": False,
                  "ci95": [test_r2 - 0.01, test_r2 + 0.01], "leakage_degree": "strong"},

@@ -1,12 +1,12 @@
-"""`daudit.inspect`: demo files, real-like files without a mask or params, and bad input."""
+"""`daudit.data.inspect`: demo files, real-like files without a mask or params, and bad input."""
 
 import h5py
 import numpy as np
 import pytest
 
-from daudit.errors import DauditError
-from daudit.inspect import format_inspection, inspect_file
-from daudit.layout import ERROR_KEY, FLUX_KEY, WAVE_KEY
+from daudit.core.errors import DauditError
+from daudit.data.inspect import format_inspection, inspect_file
+from daudit.data.layout import ERROR_KEY, FLUX_KEY, WAVE_KEY
 from daudit.simulate import simulate_dataset
 
 

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LinearRegression, Ridge
 
-from daudit.linear import decompose, fit_family, fit_family_dense
-from daudit.progress import compute
-from daudit.stats import chunk_stats, combine_stats, reduce_stats
-from daudit.streaming import first_block_shift, gram_graph
+from daudit.core.progress import compute
+from daudit.engine.streaming import first_block_shift
+from daudit.models.linear import decompose, fit_family, fit_family_dense
+from daudit.models.passes import gram_graph
+from daudit.models.stats import chunk_stats, combine_stats, reduce_stats
 
 ALPHAS = [0.001, 0.01, 0.1, 1.0, 10.0, 100.0]
 
@@ -115,7 +116,7 @@ def test_tree_reduce_keeps_row_order():
     # Combines that concatenate per-row outputs (aggregate features, predictions) rely on it.
     import dask
 
-    from daudit.streaming import tree_reduce
+    from daudit.engine.streaming import tree_reduce
 
     parts = [dask.delayed(np.arange(i * 3, i * 3 + 3)) for i in range(11)]
     for lanes in (1, 2, 3, 5):
@@ -126,8 +127,8 @@ def test_tree_reduce_keeps_row_order():
 def test_fold_graph_keeps_row_order_and_in_place_merges_equal_one_shot():
     import dask
 
-    from daudit.stats import accumulate_stats, chunk_stats
-    from daudit.streaming import fold_graph
+    from daudit.engine.streaming import fold_graph
+    from daudit.models.stats import accumulate_stats, chunk_stats
 
     args = [(np.arange(i * 3, i * 3 + 3),) for i in range(11)]
     for lanes in (1, 2, 3, 5):

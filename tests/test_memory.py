@@ -6,7 +6,7 @@ import numpy as np
 
 
 def test_rss_monitor_sees_an_allocation_inside_its_section():
-    from daudit.memory import RssMonitor, tree_rss
+    from daudit.engine.memory import RssMonitor, tree_rss
 
     base = tree_rss()
     with RssMonitor(interval=0.02) as mon:
@@ -18,9 +18,9 @@ def test_rss_monitor_sees_an_allocation_inside_its_section():
 
 
 def test_budgets_shrink_with_the_limit_and_refits_fit_them():
-    from daudit.boosting import _bytes, plan_lightgbm
     from daudit.checks.lgbm import refit_plan
-    from daudit.cluster import TARGET_SHARE, main_budget, resident_bytes
+    from daudit.engine.cluster import TARGET_SHARE, main_budget, resident_bytes
+    from daudit.models.boosting import _bytes, plan_lightgbm
 
     p = 4096
     b4, b2, b1 = (main_budget(g * 2**30, p) for g in (4, 2, 1))
@@ -41,7 +41,7 @@ def test_fold_reads_at_most_prefetch_chunks_ahead():
     import dask
     import dask.array as da
 
-    from daudit.streaming import fold_graph
+    from daudit.engine.streaming import fold_graph
 
     events, lock = [], threading.Lock()
 
@@ -75,8 +75,8 @@ def test_shared_booster_is_rebuilt_once_per_process_and_predicts_the_same():
 
     import lightgbm as lgb
 
-    from daudit import boosting
-    from daudit.boosting import SharedBooster
+    from daudit.models import boosting
+    from daudit.models.boosting import SharedBooster
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 5))

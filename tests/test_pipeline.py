@@ -6,17 +6,16 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import h5py
 import numpy as np
 import pandas as pd
 import pytest
+from pfsspec_factory import ERROR_KEY, write_pfsspec, write_spec, write_split_set
 from sklearn.linear_model import LinearRegression, Ridge
 
-from daudit.pipeline import run_audit
-from daudit.spec import load_spec
-from pfsspec_factory import ERROR_KEY, write_pfsspec, write_spec, write_split_set
+from daudit.audit.pipeline import run_audit
+from daudit.core.spec import load_spec
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +50,7 @@ def test_outputs_complete_and_consistent(finished_run):
     assert len(metrics) == 3 * 5  # 3 levels x (OLS, 3 Ridge, LightGBM)
     report = (out / "report.md").read_text()
     assert "TODO" not in report
-    from daudit.report import numbers_not_in_summary
+    from daudit.output.report import numbers_not_in_summary
 
     assert numbers_not_in_summary(report, on_disk) == []
 
@@ -122,8 +121,8 @@ def test_lightgbm_sequence_equals_in_memory(dataset):
     import dask.array as da
     import lightgbm as lgb
 
-    from daudit.boosting import fit_lightgbm, lightgbm_params, plan_lightgbm
-    from daudit.spec import LightGBMSpec
+    from daudit.core.spec import LightGBMSpec
+    from daudit.models.boosting import fit_lightgbm, lightgbm_params, plan_lightgbm
 
     x, y = _read(dataset["train"])
     x = x.astype(np.float32)
@@ -138,7 +137,7 @@ def test_lightgbm_sequence_equals_in_memory(dataset):
 
 
 def test_lightgbm_plan_subsamples_when_budget_is_small():
-    from daudit.boosting import plan_lightgbm
+    from daudit.models.boosting import plan_lightgbm
 
     chunks = [2048] * 48 + [1696]
     full = plan_lightgbm(chunks, 4096, 16 * 2**30, rng=np.random.default_rng(42))

@@ -7,9 +7,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from daudit.errors import DauditError
-from daudit.spec import load_spec, parse_spec
-from daudit.stats import chunk_stats, combine_stats, reduce_stats
+from daudit.core.errors import DauditError
+from daudit.core.spec import load_spec, parse_spec
+from daudit.models.stats import chunk_stats, combine_stats, reduce_stats
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -94,10 +94,11 @@ def test_combine_refuses_different_shifts():
 def test_streamed_gram_invariant_to_dask_chunks_and_shard_split_points(tmp_path_factory, data):
     """Through the real reader and Dask pass: shards cut anywhere, any chunk size, same stats."""
     import dask
-
-    from daudit.pfsspec import load_pfsspec
-    from daudit.streaming import first_block_shift, gram_graph
     from pfsspec_factory import linear_leak_dataset, write_pfsspec
+
+    from daudit.data.pfsspec import load_pfsspec
+    from daudit.engine.streaming import first_block_shift
+    from daudit.models.passes import gram_graph
 
     n, p = 300, 8
     err, logg = linear_leak_dataset(n, p, seed=3)

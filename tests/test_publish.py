@@ -1,4 +1,4 @@
-"""Tests for daudit.publish: a finished run copied into a knowledge-center git repository."""
+"""Tests for daudit.app.publish: a finished run copied into a knowledge-center git repository."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from daudit.errors import DauditError
-from daudit.publish import (
+from daudit.app.publish import (
     BACKUP_DIR,
     HUB_PATH,
     ROADMAP_PATH,
@@ -24,6 +23,7 @@ from daudit.publish import (
     rewrite_image_links,
     upsert_block,
 )
+from daudit.core.errors import DauditError
 
 FIXTURE_KC = Path(__file__).parent / "fixtures" / "knowledge_center"
 EXP_ID = "LOGG-ERR-BASE-01"
@@ -49,9 +49,10 @@ def git(repo: Path, *args: str) -> str:
 def make_summary(*, exp_id: str = EXP_ID, test_r2: float = 0.9896, verdict: str = "FAIL",
                  status: str = "finished") -> dict:
     """A summary.json following the schema of docs/internals.md (numbers are made up)."""
-    best = {"model": "Ridge_0.001", "noise_level": 1.0, "train_r2": 0.9907, "val_r2": 0.99,
+    best = {"model": "Ridge_0.001", "noise_level": 1.0, "alpha": 0.001, "train_r2": 0.9907, "val_r2": 0.99,
             "test_r2": test_r2, "test_mae": 0.088, "test_rmse": 0.117}
     return {
+        "schema_version": 1, "kind": "audit",
         "daudit_version": "0.1.0", "experiment_id": exp_id, "status": status,
         "started_utc": "2025-12-26T10:00:00+00:00", "finished_utc": "2025-12-26T10:21:42+00:00",
         "date": "2025-12-26", "spec": {"experiment_id": exp_id},
@@ -66,7 +67,8 @@ def make_summary(*, exp_id: str = EXP_ID, test_r2: float = 0.9896, verdict: str 
                      "train_r2": 0.9907, "train_mae": 0.08, "train_rmse": 0.1, "val_r2": 0.99,
                      "val_mae": 0.09, "val_rmse": 0.11, "test_r2": test_r2, "test_mae": 0.088,
                      "test_rmse": 0.117, "fit_seconds": 0.5, "degenerate": False}],
-        "best": best, "best_ridge": best,
+        "best": best, "best_ridge": best, "best_linear": best, "best_lightgbm": None,
+        "linear": {}, "scheduler": {},
         "gate": {"name": "Gate-1", "threshold": 0.05, "best_test_r2": test_r2,
                  "best_model": "Ridge_0.001", "verdict": verdict, "borderline": False,
                  "ci95": [test_r2 - 0.002, test_r2 + 0.001], "leakage_degree": "severe"},

@@ -4,10 +4,10 @@ import json
 import re
 
 import pytest
-
-from daudit.report import leakage_degree, numbers_not_in_summary, render_report
-from daudit.report.numbers import numeric_tokens
 from fake_results import make_fake_summary
+
+from daudit.output.report import leakage_degree, numbers_not_in_summary, render_report
+from daudit.output.report.numbers import numeric_tokens
 
 HEADINGS = [
     "# 📗 LOGG-ERR-BASE-01: Error-Only Leakage Baseline",
@@ -204,7 +204,7 @@ def test_missing_optional_parts():
 
 
 def test_missing_required_key_is_a_clear_error():
-    from daudit.errors import DauditError
+    from daudit.core.errors import DauditError
 
     summary = make_fake_summary()
     del summary["gate"]

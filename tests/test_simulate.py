@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from daudit.errors import DauditError
-from daudit.layout import ERROR_KEY, FLUX_KEY, MASK_KEY, PARAM_COLUMNS, WAVE_KEY
+from daudit.core.errors import DauditError
+from daudit.data.layout import ERROR_KEY, FLUX_KEY, MASK_KEY, PARAM_COLUMNS, WAVE_KEY
 from daudit.simulate import demo_is_complete, demo_paths, simulate_dataset
 
 SIZES = dict(n_train=5000, n_val=1000, n_test=1000)

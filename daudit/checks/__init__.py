@@ -1,6 +1,6 @@
 """Sanity checks behind the Gate-1 verdict (issue 4).
 
-`run_sanity_checks(ctx)` runs, on a finished `daudit.pipeline.AuditContext` (read, never
+`run_sanity_checks(ctx)` runs, on a finished `daudit.audit.pipeline.AuditContext` (read, never
 mutated), every check configured in ``spec.sanity`` and returns ``summary["sanity"]``:
 
 - wavelength shuffle: each spectrum's pixels permuted (seeded per chunk), models refitted;
@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import time
 
+from daudit.checks.assemble import assemble
+from daudit.checks.runner import checks_rng, execute
+
 __all__ = ["run_sanity_checks"]
 
 
@@ -28,7 +31,7 @@ def run_sanity_checks(ctx) -> dict:
 
     Parameters
     ----------
-    ctx : daudit.pipeline.AuditContext
+    ctx : daudit.audit.pipeline.AuditContext
         After the linear fits, LightGBM, the prediction pass and the metrics. Read only.
 
     Returns
@@ -38,8 +41,6 @@ def run_sanity_checks(ctx) -> dict:
         ``borderline`` for the pipeline's Gate-1 record. When every noise level is degenerate
         (identically zero input) the checks are skipped and the dict says why.
     """
-    from daudit.checks.assemble import assemble
-    from daudit.checks.runner import checks_rng, execute
 
     t0 = time.time()
     if not any(not ctx.fits[lv].degenerate for lv in ctx.spec.noise_levels):

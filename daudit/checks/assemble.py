@@ -10,13 +10,16 @@ import math
 
 import numpy as np
 
-from daudit.checks.bootstrap import bootstrap_r2, r2, r2_in_bins
-from daudit.checks.permutation import p_value, r2_from_rss
+from daudit.checks.bootstrap import r2_in_bins
+from daudit.checks.permutation import p_value
+from daudit.checks.transforms import AGGREGATE_NAMES
 from daudit.checks.variability import relative_spread, variability_summary
+from daudit.models.metrics import bootstrap_r2, r2, r2_from_rss, total_sum_of_squares
+from daudit.models.selection import GATE_THRESHOLD, best_by_val, best_rows, gate_verdict
 
 __all__ = ["assemble", "THRESHOLD", "EFFECT_TOLERANCE"]
 
-THRESHOLD = 0.05  # Gate-1: PASS when the best test R2 < 0.05
+THRESHOLD = GATE_THRESHOLD  # Gate-1: PASS when the best test R2 < 0.05 (one constant, models.selection)
 EFFECT_TOLERANCE = 0.05  # "survives" a check when its R2 stays within this of the original
 
 
@@ -143,7 +146,6 @@ def _effect_capture(r0, r1):
 
 def assemble(ctx, run, rng: np.random.Generator) -> dict:
     """The ``sanity`` section of summary.json (see `daudit.checks.run_sanity_checks`)."""
-    from daudit.results import best_rows
 
     s = ctx.spec.sanity
     yv, yt = run.y["val"], run.y["test"]
@@ -191,7 +193,7 @@ def assemble(ctx, run, rng: np.random.Generator) -> dict:
         out["permutation"].get("lightgbm") if best["model"] == "LightGBM" else None) or {}
     out["gate"] = {"best_model": best["model"], "best_noise_level": float(best["noise_level"]),
                    "best_test_r2": _f(best["test_r2"]),
-                   "verdict": "PASS" if best["test_r2"] < THRESHOLD else "FAIL",
+                   "verdict": gate_verdict(best["test_r2"]),
                    "ci95": [lo, hi] if lo is not None else None,
                    "borderline": bool(lo is not None and hi is not None and lo < THRESHOLD <= hi),
                    "p_value": perm.get("p_value")}
@@ -234,8 +236,6 @@ def _group(ctx, run, boot, r0, lg_extra):
 
 
 def _aggregates(run, boot, r0, lg_extra):
-    from daudit.checks.transforms import AGGREGATE_NAMES
-
     av, at = run.eval["val"]["aggregates"], run.eval["test"]["aggregates"]
     yv, yt = run.y["val"], run.y["test"]
     fit = run.agg_fit
@@ -264,7 +264,7 @@ def _permutation(ctx, run):
            "linear": {"n_permutations": int(k), "min_p_value": 1.0 / (k + 1), "models": {}}}
     rows = {(float(r["noise_level"]), r["model"]): r for r in ctx.metrics}
     if run.eval.get("perm_rss") is not None and k:
-        null = r2_from_rss(run.eval["perm_rss"], yv)
+        null = r2_from_rss(run.eval["perm_rss"], total_sum_of_squares(yv))
         col = 0
         for lv in run.levels:
             for n in ctx.fits[lv].names:
@@ -272,8 +272,7 @@ def _permutation(ctx, run):
                 out["linear"]["models"][f"L={lv:g} {n}"] = {"noise_level": float(lv), "model": n,
                                                             **_null_stats(obs, null[col:col + k])}
                 col += k
-        ref_rows = [r for r in ctx.metrics if float(r["noise_level"]) == float(run.ref) and r["model"] != "LightGBM"]
-        prim = max(ref_rows, key=lambda r: r["val_r2"])["model"]
+        prim = best_by_val(ctx.metrics, level=run.ref)
         i = ctx.fits[run.ref].names.index(prim) + run.levels.index(run.ref) * len(ctx.fits[run.ref].names)
         out["linear"]["figure_model"] = f"L={run.ref:g} {prim}"
         out["linear"]["figure_null"] = [float(v) for v in null[i * k:(i + 1) * k]]
@@ -316,8 +315,7 @@ def _variability(ctx, run, s):
     tp = run.train_partial
     spread = relative_spread(tp.norm_n, tp.norm_sum, tp.norm_sq)
     ref = run.ref
-    ref_rows = [r for r in ctx.metrics if float(r["noise_level"]) == float(ref) and r["model"] != "LightGBM"]
-    prim = max(ref_rows, key=lambda r: r["val_r2"])["model"]
+    prim = best_by_val(ctx.metrics, level=ref)
     fit = ctx.fits[ref]
     imp = np.abs(fit.coef[fit.names.index(prim), :, 0]) * ref * np.sqrt(ctx.train_stats.x_var)
     important = {prim: np.argsort(-imp, kind="stable")[:40]}

@@ -11,7 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import lightgbm as lgb
 import numpy as np
+
+from daudit.models.boosting import (
+    _HIST,
+    _PER_ROW,
+    _PER_SAMPLE,
+    _release_memory,
+    histogram_pool_mb,
+)
 
 __all__ = ["RefitPlan", "refit_plan", "train_params", "fit_dense", "fit_permutations"]
 
@@ -33,8 +42,7 @@ class RefitPlan:
 
 def refit_plan(n_features: int, budget_bytes: int, max_rows: int) -> RefitPlan:
     """Rows and bin sample of the refits so that the kept rows and a LightGBM fit on them fit
-    ``budget_bytes`` (see `daudit.boosting` for LightGBM's part); at least 2,000 rows."""
-    from daudit.boosting import _HIST, _PER_ROW, _PER_SAMPLE
+    ``budget_bytes`` (see `daudit.models.boosting` for LightGBM's part); at least 2,000 rows."""
 
     p = int(n_features)
     free = budget_bytes - _HIST * p
@@ -55,11 +63,10 @@ def refit_plan(n_features: int, budget_bytes: int, max_rows: int) -> RefitPlan:
 
 
 def train_params(params: dict, *, n_rows: int, n_features: int, bin_sample: int | None = None) -> tuple[dict, int]:
-    """Booster parameters and number of rounds from `daudit.boosting.lightgbm_params` output.
+    """Booster parameters and number of rounds from `daudit.models.boosting.lightgbm_params` output.
 
     ``bin_sample``: rows LightGBM samples for bin boundaries (default: all, up to 200,000).
     """
-    from daudit.boosting import histogram_pool_mb
 
     out = {
         "objective": params["objective"], "max_depth": params["max_depth"],
@@ -72,8 +79,6 @@ def train_params(params: dict, *, n_rows: int, n_features: int, bin_sample: int 
 
 
 def _dataset(x: np.ndarray, y: np.ndarray, p: dict):
-    import lightgbm as lgb
-
     ds = lgb.Dataset(np.ascontiguousarray(x, dtype=np.float32), label=np.asarray(y, dtype=np.float64),
                      params={"bin_construct_sample_cnt": p["bin_construct_sample_cnt"], "verbose": -1,
                              "seed": p["seed"]},
@@ -83,9 +88,6 @@ def _dataset(x: np.ndarray, y: np.ndarray, p: dict):
 
 def fit_dense(x: np.ndarray, y: np.ndarray, params: dict, *, bin_sample: int | None = None):
     """One LightGBM fit. x (n, q) float32, y (n,). Returns a `lightgbm.Booster`."""
-    import lightgbm as lgb
-
-    from daudit.boosting import _release_memory
 
     p, rounds = train_params(params, n_rows=len(y), n_features=x.shape[1], bin_sample=bin_sample)
     booster = lgb.train(p, _dataset(x, y, p), num_boost_round=rounds)
@@ -103,14 +105,13 @@ def fit_permutations(x: np.ndarray, y: np.ndarray, y_perm: np.ndarray, params: d
     x : ndarray (n, q) float32
     y : ndarray (n,)
     y_perm : ndarray (n, k)   permuted labels, one column per permutation
-    params : dict             `daudit.boosting.lightgbm_params` output
+    params : dict             `daudit.models.boosting.lightgbm_params` output
 
     Returns
     -------
     reference : lightgbm.Booster
     permuted : list of k lightgbm.Booster
     """
-    import lightgbm as lgb
 
     p, rounds = train_params(params, n_rows=len(y), n_features=x.shape[1], bin_sample=bin_sample)
     ds = _dataset(x, y, p)
@@ -124,7 +125,6 @@ def fit_permutations(x: np.ndarray, y: np.ndarray, y_perm: np.ndarray, params: d
         if progress is not None:
             progress.update(1)
     del ds
-    from daudit.boosting import _release_memory
 
     _release_memory()
     return reference, boosters

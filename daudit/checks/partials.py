@@ -8,12 +8,19 @@ for the label permutations and group shuffles, aggregate features, median-normal
 
 from __future__ import annotations
 
+import contextlib
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from daudit.checks.transforms import aggregate_features, median_normalised, shuffle_chunk
-from daudit.stats import GramStats, accumulate_stats, chunk_stats
+from daudit.checks.transforms import (
+    aggregate_features,
+    mask_from_error,
+    median_normalised,
+    shuffle_chunk,
+)
+from daudit.models.stats import GramStats, accumulate_stats, chunk_stats
 
 __all__ = [
     "MaskGram", "CrossStats", "TrainPartial", "TrainConfig", "EvalPlan",
@@ -225,8 +232,6 @@ class _Clock:
         self.store = store
 
     def __call__(self, name: str):
-        import contextlib
-        import time
 
         @contextlib.contextmanager
         def timed():
@@ -260,8 +265,6 @@ class EvalPlan:
 
 
 def _mask_input(raw, mask, cols):
-    from daudit.checks.transforms import mask_from_error
-
     m = mask_from_error(raw) if mask is None else (np.asarray(mask) != 0).astype(np.uint8)
     return m[:, cols].astype(np.float32)
 

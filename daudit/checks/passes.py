@@ -1,18 +1,19 @@
 """Dask wiring of the sanity checks' two passes (the chunk functions live in `partials`).
 
 Train pass: `partials.train_partial` of every row chunk, folded in a fixed order (one
-accumulator, see `daudit.streaming.fold_graph`).
+accumulator, see `daudit.engine.streaming.fold_graph`).
 Eval pass: one delayed `partials.eval_partial` per val/test chunk, concatenated in row order.
-Both are returned as graphs for the caller to run in ONE `daudit.progress.compute` call each.
+Both are returned as graphs for the caller to run in ONE `daudit.core.progress.compute` call each.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from dask import delayed
 
 from daudit.checks.partials import accumulate_train, eval_partial, train_partial
 from daudit.checks.transforms import mask_from_error
-from daudit.streaming import fold_graph, row_offsets
+from daudit.engine.streaming import fold_graph, row_offsets
 
 __all__ = ["mask_blocks", "train_pass_graph", "eval_pass_graphs", "gather_eval"]
 
@@ -28,7 +29,6 @@ def train_pass_graph(split, y: np.ndarray, extra: np.ndarray | None, cfg, *, wit
 
     y : (n,) labels; extra : (n, k) extra targets (permutations, group shuffles) or None.
     """
-    from dask import delayed
 
     off = row_offsets(split.error)
     n_chunks = len(off) - 1
@@ -47,7 +47,6 @@ def train_pass_graph(split, y: np.ndarray, extra: np.ndarray | None, cfg, *, wit
 
 def eval_pass_graphs(splits: dict, plan, *, with_mask: bool) -> list:
     """Delayed `eval_partial` outputs of val then test chunks, as a flat list."""
-    from dask import delayed
 
     p = delayed(plan, traverse=False)
     part = delayed(eval_partial, pure=True)

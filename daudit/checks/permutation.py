@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from daudit.models.linear import fit_family
+
 __all__ = [
-    "label_permutations", "group_codes", "permute_within_groups", "p_value", "solve_many", "r2_from_rss",
+    "label_permutations", "group_codes", "permute_within_groups", "p_value", "solve_many",
 ]
 
 
@@ -79,16 +81,7 @@ def solve_many(eigen, centered, sxy: np.ndarray, syy: np.ndarray, y_mean: np.nda
     -------
     LinearFamilyFit with coef (m, p, k) and intercept (m, k).
     """
-    from daudit.linear import fit_family
 
     eg = eigen.with_targets(centered.with_y(sxy, syy, y_mean))
     kw = {} if rcond is None or not np.isfinite(rcond) else {"rcond": rcond}
     return fit_family(eg, alphas, include_ols=include_ols, noise_level=level, **kw)
-
-
-def r2_from_rss(rss: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """R2 = 1 - RSS / TSS for residual sums of squares against labels ``y`` (0 when TSS is 0)."""
-    y = np.asarray(y, dtype=np.float64)
-    tss = float(np.sum((y - y.mean()) ** 2))
-    rss = np.asarray(rss, dtype=np.float64)
-    return 1.0 - rss / tss if tss > 0 else np.zeros_like(rss)

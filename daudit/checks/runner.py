@@ -9,19 +9,36 @@ The numbers are assembled by `daudit.checks.assemble`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
 import warnings
 from dataclasses import dataclass, field
 
+import dask
 import numpy as np
 
 from daudit.checks import lgbm as lg
 from daudit.checks.partials import EvalPlan, TrainConfig
-from daudit.checks.passes import eval_pass_graphs, gather_eval, train_pass_graph
-from daudit.checks.permutation import group_codes, label_permutations, permute_within_groups, solve_many
+from daudit.checks.passes import (
+    eval_pass_graphs,
+    gather_eval,
+    mask_blocks,
+    train_pass_graph,
+)
+from daudit.checks.permutation import (
+    group_codes,
+    label_permutations,
+    permute_within_groups,
+    solve_many,
+)
 from daudit.checks.transforms import shuffle_chunk
+from daudit.core.progress import Bar, compute
+from daudit.engine.cluster import main_budget
+from daudit.engine.streaming import fold_lanes, row_offsets
+from daudit.models.linear import decompose, fit_family, fit_family_dense
+from daudit.models.stats import CenteredStats
 
 __all__ = ["CheckRun", "execute", "checks_rng"]
 
@@ -67,9 +84,6 @@ def _kept_rows(split, keep, y: np.ndarray, offsets: np.ndarray, cap: int, *, wit
     """Read the chunks ``keep`` of the train split (after the pass, when its Gram matrices are
     freed): (chunk keys ascending, their sizes, error rows float32 (<= cap, p), mask uint8 or None,
     labels, row indices)."""
-    import dask
-
-    from daudit.checks.passes import mask_blocks
 
     keys = sorted(keep)
     blocks = split.error.to_delayed().ravel()
@@ -122,10 +136,6 @@ def execute(ctx, rng: np.random.Generator) -> CheckRun:
     ``rng`` (from `checks_rng`) draws the permutations and subsamples; the wavelength shuffle
     uses per-chunk generators from (seed, split, chunk index) instead.
     """
-    from daudit.linear import decompose, fit_family, fit_family_dense
-    from daudit.progress import compute
-    from daudit.stats import CenteredStats
-    from daudit.streaming import fold_lanes, row_offsets
 
     spec, s = ctx.spec, ctx.spec.sanity
     levels = [lv for lv in spec.noise_levels if not ctx.fits[lv].degenerate]
@@ -156,7 +166,6 @@ def execute(ctx, rng: np.random.Generator) -> CheckRun:
     off = row_offsets(train.error)
     keep = ()
     if use_lgbm:
-        from daudit.cluster import main_budget
 
         run.refit_plan = lg.refit_plan(train.n_pixels, main_budget(spec.compute.memory_limit, train.n_pixels),
                                        s.lightgbm_rows)
@@ -253,7 +262,6 @@ def execute(ctx, rng: np.random.Generator) -> CheckRun:
 def _lightgbm_refits(ctx, run: CheckRun, keep, off, group_y, rng):
     """Refit the audit's LightGBM on the kept train chunks: same rows, shuffled, mask, aggregates,
     group shuffle, and the label-permutation null (fills ``run.boosters`` and friends)."""
-    from daudit.progress import Bar
 
     spec, s = ctx.spec, ctx.spec.sanity
     ytr, tp = ctx.splits["train"].y, run.train_partial
@@ -292,7 +300,6 @@ def _lightgbm_refits(ctx, run: CheckRun, keep, off, group_y, rng):
 
 def _section(ctx, name: str):
     """Peak-RSS section of the run's monitor (a no-op for contexts without one)."""
-    import contextlib
 
     section = getattr(ctx, "section", None)
     return section(name) if section is not None else contextlib.nullcontext()

@@ -6,13 +6,13 @@ bootstrap, permutation, the pass rule), `passes` (Dask wiring), `fit` (models an
 (`quality_features`, the frozen representation users import), `config` (the ``deleak:`` section).
 Importing this package is cheap: numpy is imported by the submodules only.
 """
+from daudit.deleak.features import quality_features
 
 __all__ = ["quality_features"]
 
 
 def __getattr__(name):
     if name == "quality_features":
-        from daudit.deleak.features import quality_features
 
         return quality_features
     raise AttributeError(name)

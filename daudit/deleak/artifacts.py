@@ -8,6 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
+from daudit.core.artifacts import atomic_write_text
+from daudit.deleak.features import save_state
+from daudit.deleak.figures import draw_all
+from daudit.deleak.report import render_deleak_report
+from daudit.output.report import numbers_not_in_summary
+
 __all__ = ["METRIC_COLUMNS", "write_outputs", "write_report", "state_definition"]
 
 METRIC_COLUMNS = ["strategy", "n_features", "model", "target", "n_train_rows", "train_r2",
@@ -35,7 +41,7 @@ def state_definition(summary, strategies) -> dict:
         "wave_min": summary["data"]["wave_min"], "wave_max": summary["data"]["wave_max"],
         "strategies": [s.to_dict() for s in strategies],
         "cleaning": "non-finite values replaced by the nearest finite pixel of the row (ties: left); "
-                    "rows with no finite pixel become 0 (daudit.pfsspec.clean_error), for error and flux",
+                    "rows with no finite pixel become 0 (daudit.data.pfsspec.clean_error), for error and flux",
         "snr": "norm(flux) / norm(error) per row (L2 norms over pixels)",
         "definitions": {
             "S2": "s = e.t0 / t0.t0 with t0 = mean train error (npz t0); features (s, ||e - s t0||)",
@@ -51,10 +57,6 @@ def state_definition(summary, strategies) -> dict:
 
 
 def write_outputs(staging: Path, summary: dict, res: dict, strategies, ctx) -> None:
-    from daudit.artifacts import atomic_write_text
-    from daudit.deleak.features import save_state
-    from daudit.deleak.figures import draw_all
-
     atomic_write_text(staging / "metrics.csv", _csv(summary["metrics"]))
     check = res.get("check") or {}
     m = min((len(v) for v in check.values()), default=0)
@@ -67,10 +69,6 @@ def write_outputs(staging: Path, summary: dict, res: dict, strategies, ctx) -> N
 
 
 def write_report(staging: Path, summary: dict) -> None:
-    from daudit.artifacts import atomic_write_text
-    from daudit.deleak.report import render_deleak_report
-    from daudit.report import numbers_not_in_summary
-
     text = render_deleak_report(summary)
     bad = numbers_not_in_summary(text, summary)
     if bad:

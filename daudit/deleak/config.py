@@ -1,7 +1,7 @@
 """The `deleak` section of a spec, parsed here so that the shared spec parser stays unchanged.
 
 `load_deleak_spec` reads the YAML once, takes the optional ``deleak:`` mapping out and hands the
-rest to `daudit.spec.parse_spec` (same rules, same messages as ``run``).
+rest to `daudit.core.spec.parse_spec` (same rules, same messages as ``run``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,11 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from daudit.errors import DauditError
+import yaml
+
+from daudit.core.errors import DauditError
+from daudit.core.spec import parse_spec
+from daudit.deleak.strategies import parse_strategy
 
 __all__ = ["DeleakSpec", "parse_deleak", "load_deleak_spec", "DEFAULT_DELEAK_SPEC_PATH"]
 
@@ -37,7 +41,6 @@ def _fail(src, msg):
 
 def parse_deleak(raw, src: str = "<spec>") -> DeleakSpec:
     """Validate the ``deleak:`` mapping (None gives the defaults)."""
-    from daudit.deleak.strategies import parse_strategy
 
     if raw is None:
         return DeleakSpec()
@@ -81,9 +84,6 @@ def parse_deleak(raw, src: str = "<spec>") -> DeleakSpec:
 
 def load_deleak_spec(path):
     """Read a spec file: ``(AuditSpec, DeleakSpec)``; relative paths from the file's folder."""
-    import yaml
-
-    from daudit.spec import parse_spec
 
     path = Path(path)
     if not path.is_file():

@@ -4,7 +4,6 @@
   from streamed sufficient statistics. Standardising divides feature j by its train standard
   deviation d_j, so with D = diag(d): S_zz = D^-1 S_xx D^-1 and S_zy = D^-1 S_xy; the fit on z
   is mapped back to coefficients on x. No in-memory refit is needed.
-* `bootstrap_r2_ci`: percentile intervals of held-out R2 from multinomial resampling weights.
 * `permutation_pvalue`: held-out R2 of fixed predictions against permuted labels (the model is
   kept, only the pairing of predictions and labels is broken).
 * `decide`: the user's pass rule and the recommended strategy.
@@ -14,10 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import lightgbm as lgb
 import numpy as np
+import scipy.linalg
 
-__all__ = ["RidgeFit", "ridge_standardized", "fit_lightgbm_dense", "r2_score", "bootstrap_r2_ci",
-           "permutation_pvalue", "decide"]
+from daudit.models.metrics import regression_metrics
+
+__all__ = ["RidgeFit", "ridge_standardized", "fit_lightgbm_dense", "permutation_pvalue", "decide"]
 
 _EPS = np.finfo(np.float64).eps
 
@@ -42,7 +44,7 @@ def ridge_standardized(stats, alpha: float) -> RidgeFit:
 
     Parameters
     ----------
-    stats : daudit.stats.CenteredStats
+    stats : daudit.models.stats.CenteredStats
         S_xx (p, p), S_xy (p, k), S_yy (k,), means and n of the train features and targets.
     alpha : float > 0
 
@@ -51,7 +53,6 @@ def ridge_standardized(stats, alpha: float) -> RidgeFit:
     Like scikit-learn's StandardScaler (population std, ``ddof=0``), a feature whose variance
     is zero up to rounding keeps scale 1 (its standardised column is zero).
     """
-    import scipy.linalg
 
     n = stats.n
     var = np.maximum(np.diag(stats.sxx), 0.0) / n
@@ -70,7 +71,6 @@ def ridge_standardized(stats, alpha: float) -> RidgeFit:
 
 def fit_lightgbm_dense(x: np.ndarray, y: np.ndarray, params: dict):
     """A LightGBM regressor on in-memory rows x (n, p), y (n,); params from `lightgbm_params`."""
-    import lightgbm as lgb
 
     train_params = {
         "objective": params["objective"], "max_depth": params["max_depth"],
@@ -81,52 +81,6 @@ def fit_lightgbm_dense(x: np.ndarray, y: np.ndarray, params: dict):
     ds = lgb.Dataset(np.asarray(x, np.float32), label=np.asarray(y, np.float64),
                      params={"verbose": -1, "seed": params["random_state"]}, free_raw_data=True)
     return lgb.train(train_params, ds, num_boost_round=params["n_estimators"])
-
-
-def r2_score(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """R2 of each column of pred (n, m) against y (n,); 0 where y is constant."""
-    y = np.asarray(y, np.float64)
-    p = np.asarray(pred, np.float64)
-    p = p[:, None] if p.ndim == 1 else p
-    rss = ((p - y[:, None]) ** 2).sum(axis=0)
-    tss = float(((y - y.mean()) ** 2).sum())
-    return 1.0 - rss / tss if tss > 0 else np.zeros(p.shape[1])
-
-
-def bootstrap_r2_ci(y: np.ndarray, pred: np.ndarray, *, n_boot: int, rng: np.random.Generator,
-                    level: float = 0.95, batch: int = 100) -> np.ndarray:
-    """Percentile bootstrap intervals of R2 for every column of pred, paired resamples.
-
-    Parameters
-    ----------
-    y : ndarray (n,)
-    pred : ndarray (n, m)
-    n_boot : int
-        Resamples (0 gives NaN intervals).
-
-    Returns
-    -------
-    ndarray (m, 2): lower and upper bounds.
-    """
-    y = np.asarray(y, np.float64)
-    p = np.asarray(pred, np.float64)
-    n, m = p.shape
-    if n_boot <= 0 or n < 2:
-        return np.full((m, 2), np.nan)
-    sq = (p - y[:, None]) ** 2
-    out = []
-    left = n_boot
-    while left > 0:
-        b = min(batch, left)
-        w = rng.multinomial(n, np.full(n, 1.0 / n), size=b).astype(np.float64)  # (b, n) counts
-        rss = w @ sq
-        sy, syy = w @ y, w @ (y * y)
-        tss = syy - sy * sy / n
-        out.append(1.0 - rss / np.where(tss > 0, tss, np.inf)[:, None])
-        left -= b
-    r2 = np.concatenate(out)  # (n_boot, m)
-    a = (1 - level) / 2
-    return np.quantile(r2, [a, 1 - a], axis=0).T
 
 
 def permutation_pvalue(y: np.ndarray, pred: np.ndarray, *, n_perm: int, rng: np.random.Generator,
@@ -140,7 +94,7 @@ def permutation_pvalue(y: np.ndarray, pred: np.ndarray, *, n_perm: int, rng: np.
     p = p[:, None] if p.ndim == 1 else p
     if n_perm <= 0:
         return np.full(p.shape[1], np.nan)
-    obs = r2_score(y, p)
+    obs = regression_metrics(y, p)["r2"]
     tss = float(((y - y.mean()) ** 2).sum())
     if tss == 0:
         return np.ones(p.shape[1])

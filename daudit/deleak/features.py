@@ -14,11 +14,14 @@ Only numpy (and scipy for nothing here) is imported: no Dask, no LightGBM.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 
+from daudit.core.artifacts import atomic_write_bytes, write_json
+from daudit.data.pfsspec import clean_error
 from daudit.deleak.strategies import Templates, block_features, parse_strategy
 
 __all__ = ["quality_features", "load_state", "save_state", "QualityState", "STATE_JSON", "STATE_NPZ"]
@@ -40,17 +43,12 @@ class QualityState:
 
 
 def _clean(block):
-    from daudit.pfsspec import clean_error
-
     return clean_error(np.atleast_2d(np.asarray(block)))
 
 
 def save_state(folder, *, definition: dict, templates: Templates, check: dict | None = None,
                check_rows=None) -> tuple:
     """Write ``quality_features.npz`` then ``quality_features.json`` into ``folder`` (atomic)."""
-    import io
-
-    from daudit.artifacts import atomic_write_bytes, write_json
 
     folder = Path(folder)
     arrays = dict(templates.to_arrays())

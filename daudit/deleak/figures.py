@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from daudit.figures import _save, plt  # Agg backend, atomic PNG writes
+from daudit.output.figures import _save, plt  # Agg backend, atomic PNG writes
 
 __all__ = ["plot_metric_bars", "plot_tradeoff", "plot_summary_panel", "draw_all"]
 

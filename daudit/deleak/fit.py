@@ -5,12 +5,15 @@ Targets are always the pair (log_g, SNR), in this column order.
 
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from daudit.deleak.evaluate import (bootstrap_r2_ci, fit_lightgbm_dense, permutation_pvalue,
-                                    r2_score, ridge_standardized)
+from daudit.deleak.evaluate import fit_lightgbm_dense, permutation_pvalue, ridge_standardized
+from daudit.models.linear import model_name
+from daudit.models.metrics import bootstrap_r2, regression_metrics
 
 __all__ = ["TARGETS", "fit_ridge", "fit_lightgbm", "predict_small", "metric_rows", "strategy_rows"]
 
@@ -19,7 +22,6 @@ TARGETS = ("log_g", "snr")
 
 def fit_ridge(stats_by_id: dict, alphas) -> dict:
     """(id, model name) -> `RidgeFit` from each strategy's `GramStats`."""
-    from daudit.linear import model_name
 
     out = {}
     for sid, stats in stats_by_id.items():
@@ -40,8 +42,6 @@ def fit_lightgbm(x_by_id: dict, targets: dict, params: dict, *, n_threads: int |
     time, default: the CPU count); one multi-threaded fit after another is much slower on a busy
     machine (OpenMP threads wait for each other).
     """
-    import os
-    from concurrent.futures import ThreadPoolExecutor
 
     one = dict(params, n_jobs=1)
     jobs = [(sid, j) for sid in x_by_id for j in range(2)]
@@ -95,9 +95,9 @@ def metric_rows(strategies, preds: dict, truth: dict, *, train_r2: dict, n_train
         y = truth[split]
         for j, target in enumerate(TARGETS):
             p = np.column_stack([preds[split][k][:, j] for k in keys])
-            r2 = r2_score(y[:, j], p)
+            r2 = regression_metrics(y[:, j], p)["r2"]
             err = p - y[:, j][:, None]
-            ci = bootstrap_r2_ci(y[:, j], p, n_boot=n_boot, rng=rng)
+            ci = bootstrap_r2(y[:, j], p, n_boot, rng)
             pv = permutation_pvalue(y[:, j], p, n_perm=n_perm, rng=rng) if (split, target) == ("test", "log_g") else None
             for i, k in enumerate(keys):
                 rec = res.setdefault((k, target), {})

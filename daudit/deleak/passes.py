@@ -10,16 +10,22 @@ Three passes in all:
 3. prediction pass (val and test): small features and SNR per row, and the wide strategies'
    Ridge and LightGBM predictions (the wide features never leave the workers).
 
-Every chunk task reads one row block of error and flux (cleaned as in `daudit.pfsspec`).
+Every chunk task reads one row block of error and flux (cleaned as in `daudit.data.pfsspec`).
 """
 
 from __future__ import annotations
 
+import dask.array as da
+import h5py
 import numpy as np
+from dask import delayed
 
+from daudit.core.errors import DauditError
+from daudit.data.layout import FLUX_KEY
+from daudit.data.pfsspec import H5Rows, clean_error
 from daudit.deleak import strategies as st
-from daudit.errors import DauditError
-from daudit.stats import chunk_stats, combine_stats
+from daudit.engine.streaming import tree_reduce
+from daudit.models.stats import chunk_stats, combine_stats
 
 __all__ = ["flux_array", "first_blocks", "template_pass", "fused_pass", "prediction_pass",
            "stack_small"]
@@ -27,11 +33,6 @@ __all__ = ["flux_array", "first_blocks", "template_pass", "fused_pass", "predict
 
 def flux_array(split, chunk_rows: int):
     """The flux of a split as a dask array with the same rows and chunks as ``split.error``."""
-    import dask.array as da
-    import h5py
-
-    from daudit.layout import FLUX_KEY
-    from daudit.pfsspec import H5Rows, clean_error
 
     parts = []
     for path, take in zip(split.paths, split.rows_per_file):
@@ -73,9 +74,6 @@ def _template_block(e, f, y, x_shift, y_shift):
 
 def template_pass(split, flux, *, x_shift, y_shift):
     """Delayed `GramStats` of the train error against (log_g, SNR) (S0's statistics)."""
-    from dask import delayed
-
-    from daudit.streaming import tree_reduce
 
     pairs, off = _pairs(split, flux)
     fn = delayed(_template_block, pure=True)
@@ -113,9 +111,6 @@ def fused_pass(split, flux, strategies, templates, *, shifts, y_shift, wide_rows
 
     wide_rows : sorted global row indices of the LightGBM subsample of the wide strategies.
     """
-    from dask import delayed
-
-    from daudit.streaming import tree_reduce
 
     pairs, off = _pairs(split, flux)
     fn = delayed(_fused_block, pure=True)
@@ -160,7 +155,6 @@ def prediction_pass(split, flux, strategies, templates, ridge, boosters, *, n_ch
 
     ridge : id -> `RidgeFit` of the wide strategies; boosters : id -> [log_g, SNR] Boosters.
     """
-    from dask import delayed
 
     pairs, _ = _pairs(split, flux)
     fn = delayed(_predict_block, pure=True)

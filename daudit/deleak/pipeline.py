@@ -1,16 +1,43 @@
 """One strategy-comparison run (MVP-0.2): spec -> passes -> models -> metrics -> artifacts.
 
-Outputs are written like ``run`` writes them (the helpers of `daudit.pipeline`): a staging
+Outputs are written like ``run`` writes them (the helpers of `daudit.audit.pipeline`): a staging
 folder swapped in at the end, ``summary.json`` last, a PID lock beside the output folder.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from pathlib import Path
 
 import numpy as np
+from dask import delayed
+
+from daudit.audit.context import AuditContext
+from daudit.core.progress import compute
+from daudit.core.schema import write_summary
+from daudit.data.splits import open_data, quality_counts_graph
+from daudit.deleak import passes as ps
+from daudit.deleak.artifacts import write_outputs, write_report
+from daudit.deleak.evaluate import RidgeFit
+from daudit.deleak.fit import (
+    fit_lightgbm,
+    fit_ridge,
+    metric_rows,
+    predict_small,
+    strategy_rows,
+)
+from daudit.deleak.strategies import (
+    block_features,
+    strategy_table,
+    templates_from_stats,
+)
+from daudit.deleak.summary import build_summary
+from daudit.engine.cluster import dask_context
+from daudit.models.boosting import lightgbm_params
+from daudit.models.metrics import r2
+from daudit.output.staging import staged_output
 
 __all__ = ["run_deleak"]
 
@@ -19,13 +46,6 @@ log = logging.getLogger("daudit")
 
 def _passes(ctx, dspec, strategies):
     """The three passes and the model fits; returns a dict of everything the summary needs."""
-    from daudit.boosting import lightgbm_params
-    from daudit.deleak import passes as ps
-    from daudit.deleak.evaluate import r2_score
-    from daudit.deleak.fit import fit_lightgbm, fit_ridge, predict_small
-    from daudit.deleak.strategies import block_features, templates_from_stats
-    from daudit.pipeline import _counts_graph
-    from daudit.progress import compute
 
     spec, splits = ctx.spec, ctx.splits
     chunk = spec.compute.chunk_rows
@@ -38,7 +58,7 @@ def _passes(ctx, dspec, strategies):
     with ctx.stage("template pass"):
         stats0, counts_train = compute(ps.template_pass(train, flux["train"], x_shift=e0.mean(axis=0),
                                                         y_shift=y_shift),
-                                       _counts_graph(train), desc="template pass (train error Gram)")
+                                       quality_counts_graph(train), desc="template pass (train error Gram)")
     with ctx.stage("templates"):
         k = max([s.param for s in strategies if s.id.startswith("S2b")] or [1])
         templates = templates_from_stats(stats0.centered(), k)
@@ -71,7 +91,7 @@ def _passes(ctx, dspec, strategies):
         with ctx.stage("lightgbm fits"):
             boosters, lgb_secs = fit_lightgbm(x_by, t_by, params,
                                               progress=lambda sid: log.info("LightGBM fitted: %s", sid))
-            lgb_train_r2 = {sid: np.array([r2_score(t_by[sid][:, j], b.predict(np.asarray(x_by[sid], np.float32)))[0]
+            lgb_train_r2 = {sid: np.array([r2(t_by[sid][:, j], b.predict(np.asarray(x_by[sid], np.float32)))
                                            for j, b in enumerate(boosters[sid])]) for sid in boosters}
     del wide
 
@@ -81,7 +101,7 @@ def _passes(ctx, dspec, strategies):
         graphs += _pred_graphs(ps, splits[name], flux[name], strategies, templates, ridge, boosters,
                                wide_ids, n_check=dspec.n_check_rows if name == "test" else 0)
     with ctx.stage("prediction pass"):
-        done = compute(*graphs, _counts_graph(splits["val"]), _counts_graph(splits["test"]),
+        done = compute(*graphs, quality_counts_graph(splits["val"]), quality_counts_graph(splits["test"]),
                        desc="prediction pass (val, test)")
     preds, truth, check = {}, {}, None
     for i, name in enumerate(("val", "test")):
@@ -97,8 +117,6 @@ def _passes(ctx, dspec, strategies):
 
 
 def _pred_graphs(ps, split, flux, strategies, templates, ridge, boosters, wide_ids, *, n_check):
-    from daudit.deleak.evaluate import RidgeFit
-
     # stack every alpha's wide Ridge model into one RidgeFit per strategy: columns (alpha, target)
     names = sorted({name for (_, name) in ridge})
     rw = {}
@@ -108,7 +126,6 @@ def _pred_graphs(ps, split, flux, strategies, templates, ridge, boosters, wide_i
                            None, None, np.nan)
     bw = {sid: boosters[sid] for sid in wide_ids if sid in boosters}
     small, snr, wide_p, chk = ps.prediction_pass(split, flux, strategies, templates, rw, bw, n_check=n_check)
-    from dask import delayed
 
     return [small, snr, delayed(_label_wide)(wide_p, names), chk]
 
@@ -126,16 +143,6 @@ def _label_wide(wide_p, names):
 
 def run_deleak(spec, dspec, *, output_dir, echo=print) -> dict:
     """Run the comparison and return the summary (also written as ``summary.json``)."""
-    import datetime as dt
-
-    from daudit.artifacts import write_json
-    from daudit.cluster import dask_context
-    from daudit.deleak.artifacts import write_outputs
-    from daudit.deleak.fit import metric_rows, strategy_rows
-    from daudit.deleak.strategies import strategy_table
-    from daudit.deleak.summary import build_summary
-    from daudit.outputs import staged_output
-    from daudit.pipeline import AuditContext, open_data
 
     out = Path(output_dir)
     t_start = time.time()
@@ -169,10 +176,9 @@ def run_deleak(spec, dspec, *, output_dir, echo=print) -> dict:
         ctx.timings["total"] = round(time.time() - t_start, 3)
         summary["timings"] = {"total_seconds": ctx.timings["total"], "stages": dict(ctx.timings)}
         summary["finished_utc"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        from daudit.deleak.artifacts import write_report
 
         write_report(staging, summary)
-        write_json(staging / "summary.json", summary)  # last: its presence means finished
+        write_summary(staging / "summary.json", summary)  # last: its presence means finished
         g = summary["gate"]
         log.info("finished in %.1fs: %s %s, recommended %s", ctx.timings["total"], g["name"], g["verdict"],
                  g["recommended"])

@@ -1,12 +1,12 @@
 """Markdown report of a deleak run (LOGG-ERR-REPR-01 style): English headings, Chinese body.
 
-Built from the summary only; every number goes through the formatters of `daudit.report.format`
+Built from the summary only; every number goes through the formatters of `daudit.output.report.format`
 (R2 with 4 decimals, thresholds as written), so `numbers_not_in_summary` can verify it.
 """
 
 from __future__ import annotations
 
-from daudit.report.format import _count, _isnum, _lv, _r
+from daudit.output.report.format import _count, _isnum, _lv, _r
 
 __all__ = ["render_deleak_report"]
 

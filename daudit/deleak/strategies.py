@@ -1,6 +1,6 @@
 """The candidate error representations of MVP-0.2, as pure numpy functions of row blocks.
 
-Every function takes a block of cleaned spectra (rows x pixels, see `daudit.pfsspec.clean_error`)
+Every function takes a block of cleaned spectra (rows x pixels, see `daudit.data.pfsspec.clean_error`)
 and returns per-row features in float64; rows are independent, so the features of a row do not
 depend on the block it was computed in. The fitted pieces (the mean error template and the PCA
 templates) are a `Templates` record, estimated once from the train split.
@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg
 
 __all__ = [
     "Strategy", "Templates", "strategy_table", "parse_strategy", "snr", "features",
@@ -216,11 +217,10 @@ def block_features(strategies, error: np.ndarray, flux: np.ndarray | None,
 def templates_from_stats(stats, k: int) -> Templates:
     """The S2 template (train mean error) and the k leading PCA templates of the error.
 
-    stats : `daudit.stats.CenteredStats` of the train error (S_xx about the mean, (p, p)).
+    stats : `daudit.models.stats.CenteredStats` of the train error (S_xx about the mean, (p, p)).
     The PCA components are the eigenvectors of S_xx with the k largest eigenvalues, each with its
     sign fixed so that its largest-magnitude entry is positive (reproducible across platforms).
     """
-    import scipy.linalg
 
     p = stats.sxx.shape[0]
     k = min(k, p)

@@ -6,6 +6,13 @@ import dataclasses
 
 import numpy as np
 
+from daudit._version import __version__
+from daudit.audit.summary import package_versions
+from daudit.audit.summary import split_facts as facts
+from daudit.core.schema import SCHEMA_VERSION
+from daudit.deleak.evaluate import decide
+from daudit.deleak.features import STATE_JSON, STATE_NPZ
+
 __all__ = ["build_summary", "diagnose"]
 
 GATE_NAME = "Gate-1"
@@ -43,8 +50,6 @@ def diagnose(per_strategy: list, *, logg_threshold: float, snr_threshold: float)
 
 
 def split_facts(split, counts, snr) -> dict:
-    from daudit.outputs import split_facts as facts
-
     out = facts(split, counts)
     out["snr_mean"] = float(np.mean(snr))
     out["n_snr_undefined"] = int(np.sum(snr == 0))
@@ -52,11 +57,6 @@ def split_facts(split, counts, snr) -> dict:
 
 
 def build_summary(ctx, dspec, strategies, res, per_strategy, started) -> dict:
-    from daudit import __version__
-    from daudit.deleak.evaluate import decide
-    from daudit.deleak.features import STATE_JSON, STATE_NPZ
-    from daudit.outputs import package_versions
-
     spec = ctx.spec
     train = ctx.splits["train"]
     dec = decide(per_strategy, logg_threshold=dspec.logg_threshold, snr_threshold=dspec.snr_threshold,
@@ -105,6 +105,7 @@ def build_summary(ctx, dspec, strategies, res, per_strategy, started) -> dict:
                               "the small strategies on every train row"}
     snr = {"train": res["snr_train"], "val": res["truth"]["val"][:, 1], "test": res["truth"]["test"][:, 1]}
     return {
+        "schema_version": SCHEMA_VERSION,
         "daudit_version": __version__, "experiment_id": spec.experiment_id, "status": "finished",
         "kind": "deleak", "mvp": MVP, "started_utc": started, "date": started[:10],
         "spec": spec.to_dict(), "deleak": dataclasses.asdict(dspec),

@@ -1,7 +1,7 @@
 """The built-in PFS-like demo dataset: generator and file locations.
 
 ``simulate_dataset`` writes ``<out_dir>/{train,val,test}/dataset.h5`` in the pfsspec layout
-(see :mod:`daudit.layout`); with ``n_shards > 1`` the train split becomes
+(see :mod:`daudit.data.layout`); with ``n_shards > 1`` the train split becomes
 ``train/dataset_000.h5 ...`` listed in ``train/shard_index.txt``. The physics is described in
 ``docs/demo-data.md`` and :mod:`daudit.simulate.physics`; the per-pixel error includes the star's
 own photon noise, so it follows the star's (partly gravity-sensitive) absorption lines.
@@ -17,8 +17,15 @@ import os
 import sys
 from pathlib import Path
 
-from daudit.errors import DauditError
-from daudit.layout import DEMO_DIR
+import numpy as np
+from tqdm import tqdm
+
+from daudit.core.errors import DauditError
+from daudit.data.layout import DEMO_DIR
+from daudit.simulate.draws import draw_split
+from daudit.simulate.lines import INSTRUMENT_SEED, N_PIX, RESOLUTION, build_templates
+from daudit.simulate.physics import PHYSICAL_SETTINGS
+from daudit.simulate.writer import is_complete_file, write_split_file
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -72,7 +79,6 @@ def demo_paths(out_dir=DEMO_DIR) -> dict[str, list[Path]]:
 def demo_is_complete(out_dir=DEMO_DIR) -> bool:
     """True when every file of every split exists, was completely written, and comes from
     this GENERATOR_VERSION (older demo data is regenerated rather than silently reused)."""
-    from daudit.simulate.writer import is_complete_file
 
     paths = demo_paths(out_dir)
     return all(
@@ -138,14 +144,9 @@ def simulate_dataset(
     -------
     dict of str -> list of Path
         Split name -> written files, as :func:`demo_paths` would list them.
-    """
-    import numpy as np
-    from tqdm import tqdm
 
-    from daudit.simulate.draws import draw_split
-    from daudit.simulate.lines import INSTRUMENT_SEED, N_PIX, RESOLUTION, build_templates
-    from daudit.simulate.physics import PHYSICAL_SETTINGS
-    from daudit.simulate.writer import write_split_file
+    Long because it is the generator's one recipe (seeds, splits, shards, manifest) in the order it runs.
+    """
 
     _check_sizes(n_train, n_val, n_test, n_shards)
     sizes = {"train": int(n_train), "val": int(n_val), "test": int(n_test)}

@@ -196,7 +196,10 @@ N_BAD_COLUMNS = 6
 
 @lru_cache(maxsize=1)
 def build_templates() -> Templates:
-    """Build the fixed templates once (about 0.1 s); cached for the process."""
+    """Build the fixed templates once (about 0.1 s); cached for the process.
+
+    Long because the line list, continuum and telluric/sky templates are one physical model built step by step.
+    """
     rng = np.random.default_rng(INSTRUMENT_SEED)
     wave = wave_grid()
     rows = []

@@ -195,6 +195,8 @@ def simulate_chunk(templates: Templates, draws: SplitDraws, *, object_noise: boo
         1 = bad pixel (bad columns, bright sky-line cores, cosmic rays).
     snr : float64 (n,)
         Median of flux / error over the spectrum (before NaN pixels are set).
+
+    Long because the noise model (source, sky, read noise, exposures) is one physical chain written step by step.
     """
     lab = draws.labels
     n = draws.n_rows

@@ -11,9 +11,11 @@ import json
 import os
 from pathlib import Path
 
+import h5py
 import numpy as np
+import pandas as pd
 
-from daudit.layout import ERROR_KEY, FLUX_KEY, MASK_KEY, PARAM_COLUMNS, WAVE_KEY
+from daudit.data.layout import ERROR_KEY, FLUX_KEY, MASK_KEY, PARAM_COLUMNS, WAVE_KEY
 from daudit.simulate.draws import SplitDraws
 from daudit.simulate.lines import Templates
 from daudit.simulate.physics import EXP_COUNT, EXP_TIME, simulate_chunk
@@ -25,8 +27,6 @@ COMPLETE_ATTR = "daudit_complete"
 
 
 def _params_frame(draws: SplitDraws, snr: np.ndarray):
-    import pandas as pd
-
     lab = draws.labels
     n = draws.n_rows
     cols = {
@@ -80,8 +80,9 @@ def write_split_file(
     -------
     Path
         The final path.
+
+    Long because the file layout (wave, arrays, mask, params table) is written in one place in file order.
     """
-    import h5py
 
     path = Path(path)
     tmp = path.with_name(path.name + ".partial")
@@ -125,7 +126,6 @@ def is_complete_file(path, *, generator_version=None) -> bool:
 
     With ``generator_version``, the file must also have been written by that version.
     """
-    import h5py
 
     path = Path(path)
     if not path.is_file():

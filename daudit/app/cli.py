@@ -1,0 +1,76 @@
+"""Command-line entry point: parse, dispatch, turn `DauditError` into one line and exit 2.
+
+Each sub-command lives in its own module exposing ``configure_parser(parser)`` and
+``main(args) -> int``; no numerical work happens here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from daudit._version import __version__
+from daudit.core.errors import EXIT_BAD_INPUT, DauditError
+
+__all__ = ["main", "COMMANDS"]
+
+# name -> (module, one-line help)
+COMMANDS = {
+    "simulate": ("daudit.app.commands.simulate", "write the built-in PFS-like demo dataset"),
+    "inspect": ("daudit.app.commands.inspect", "print the layout of pfsspec HDF5 files"),
+    "run": ("daudit.app.commands.run", "run a leakage audit (default: LOGG-ERR-BASE-01 on demo data)"),
+    "status": ("daudit.app.commands.status", "say whether a detached run is running, finished or failed"),
+    "deleak": ("daudit.app.commands.deleak", "compare de-leaked error representations (MVP-0.2)"),
+    "publish": ("daudit.app.commands.publish", "copy a finished run into a knowledge-center repository"),
+    "list": ("daudit.app.commands.history", "list past runs under a results directory"),
+    "show": ("daudit.app.commands.show", "print the summary of one run"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m daudit",
+        description="daudit: does the per-pixel error vector carry the label?",
+    )
+    parser.add_argument("--version", action="version", version=f"daudit {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if err.name != module_name:
+                raise
+            continue  # a command not built into this version
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+        module.configure_parser(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from daudit.engine.memory import tune_allocator  # lazy: the engine package is not needed to parse
+
+    tune_allocator()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._module.main(args) or 0)
+    except DauditError as err:
+        if args.debug:
+            raise
+        print(f"daudit: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        # e.g. `python -m daudit show RUN | head`: the reader left; not an error of ours.
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print("daudit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""`python -m daudit run`: load the spec once, run the audit, print where the results are."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from daudit.core.errors import DauditError
+
+__all__ = ["configure_parser", "main"]
+
+
+def configure_parser(p):
+    p.add_argument("--config", metavar="FILE",
+                   help="YAML spec (default: pipelines/logg_err_base_01.yaml on the built-in demo data)")
+    p.add_argument("--exp-id", metavar="ID", help="override the spec's experiment_id")
+    p.add_argument("--output-dir", metavar="DIR", help="results folder (default: the spec's output_dir "
+                   "or results/<exp_id>)")
+    p.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler: local, threads, synchronous or "
+                   "the address of a running scheduler (overrides compute.scheduler)")
+    p.add_argument("--memory-limit", metavar="SIZE", help="memory budget, e.g. 4GB (overrides compute.memory_limit)")
+    p.add_argument("--device", choices=("cpu", "cuda"), help="where the linear algebra runs (overrides compute.device)")
+    p.add_argument("--knowledge-center", metavar="DIR",
+                   help="after the run, publish the report and figures into this knowledge-center repo")
+    p.add_argument("--force", action="store_true", help="with --knowledge-center: publish over uncommitted changes")
+    p.add_argument("--detach", action="store_true",
+                   help="run in the background (like nohup ... &): log to logs/<EXP>.log, PID in logs/<EXP>.pid")
+    p.add_argument("--logs-dir", metavar="DIR", default="logs", help="where --detach writes the log and PID (default: logs)")
+    p.add_argument("--drop-bad-labels", action="store_true",
+                   help="leave out rows whose label is NaN or infinite (counted in summary.json) instead of refusing")
+
+
+def main(args) -> int:
+    if args.detach:
+        from daudit.app.detach import detach  # lazy: the foreground run never needs it
+
+        return detach(sys.argv[1:] if sys.argv[1:] else ["run"], args)
+    # lazy: spec and output checks first, so bad input or a busy folder is refused in a blink
+    from daudit.app.runspec import ensure_demo, resolve_spec
+    from daudit.data.layout import DEMO_DIR
+    from daudit.output.staging import check_not_in_use, check_output_dir, resolve_output_dir
+
+    spec, builtin = resolve_spec(args)
+    out = resolve_output_dir(spec, args.output_dir)
+    check_output_dir(out)
+    check_not_in_use(out)
+    # lazy: the audit imports numpy, dask and LightGBM (seconds); `--help` and the other commands stay fast
+    from daudit.audit.pipeline import run_audit
+
+    if builtin:
+        ensure_demo(spec, DEMO_DIR)
+    if args.knowledge_center and not Path(args.knowledge_center).is_dir():
+        raise DauditError(f"--knowledge-center {args.knowledge_center} is not a directory")
+    summary = run_audit(spec, output_dir=out, drop_bad_labels=args.drop_bad_labels)
+    g = summary["gate"]
+    print(f"Gate-1 {g['verdict']}: best test R2 = {g['best_test_r2']:.4f} ({g['best_model']}, "
+          f"noise level {g['best_noise_level']:g}); results in {out}")
+    print(f"report: {out / 'report.md'}")
+    if args.knowledge_center:
+        from daudit.app.publish import format_publish_result, publish_run  # lazy: only with --knowledge-center
+
+        print(format_publish_result(publish_run(out, args.knowledge_center, force=args.force)))
+    return 0

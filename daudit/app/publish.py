@@ -1,0 +1,590 @@
+"""Copy a finished run into the user's knowledge-center repository, exactly and idempotently.
+
+The knowledge center is a git work tree laid out like the user's ``Physics_Informed_AI`` repo::
+
+    logg/moe/exp/exp_<exp_id>_<YYYYMMDD>.md   the report (image links rewritten to ../img/)
+    logg/moe/img/<file>.png                   the figures
+    logg/moe/moe_snr_hub.md                   §DG1: one marked block per experiment
+    logg/moe/moe_snr_roadmap.md               MVP-0.1: one marked block per experiment
+
+Inside the hub and the roadmap daudit owns only the text between its marker comments
+(``<!-- daudit:<EXP-ID>:begin -->`` ... ``<!-- daudit:<EXP-ID>:end -->``); every other byte is
+left as it was. A rerun with the same results changes nothing. Every file that is changed is
+first copied under ``<knowledge_center>/.daudit-backup/<UTC timestamp>/``, a folder listed in
+the repository's own ``.git/info/exclude`` so that backups never show up as untracked files.
+
+The pure text functions (`report_filename`, `rewrite_image_links`, `upsert_block`,
+`render_hub_block`, `render_roadmap_block`) do no I/O; `publish_run` reads, checks and writes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+
+from daudit.app.history import load_summary
+from daudit.core.artifacts import atomic_write_bytes
+from daudit.core.errors import DauditError
+
+__all__ = [
+    "PublishResult",
+    "publish_run",
+    "format_publish_result",
+    "report_filename",
+    "rewrite_image_links",
+    "image_links",
+    "upsert_block",
+    "render_hub_block",
+    "render_roadmap_block",
+    "marker_lines",
+    "EXP_DIR",
+    "IMG_DIR",
+    "HUB_PATH",
+    "ROADMAP_PATH",
+    "BACKUP_DIR",
+]
+
+# Knowledge-center layout (POSIX paths relative to its root), as in the user's experiment prompt.
+EXP_DIR = "logg/moe/exp"
+IMG_DIR = "logg/moe/img"
+HUB_PATH = "logg/moe/moe_snr_hub.md"
+ROADMAP_PATH = "logg/moe/moe_snr_roadmap.md"
+BACKUP_DIR = ".daudit-backup"
+
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# `](img/...)` in Markdown and `src="img/..."` in inline HTML; an optional leading "./".
+_MD_IMG_LINK_RE = re.compile(r"\]\((?:\./)?img/([^)\s]+)")
+_HTML_IMG_LINK_RE = re.compile(r"""(src=["'])(?:\./)?img/([^"']+)""")
+_HEADING_RE = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?[ \t#]*$")
+_FENCE_RE = re.compile(r"^ {0,3}(```|~~~)")
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What `publish_run` wrote (or, with ``dry_run=True``, would write).
+
+    Attributes
+    ----------
+    report : Path
+        The published report, ``<kc>/logg/moe/exp/exp_<id>_<YYYYMMDD>.md``.
+    figures : tuple of Path
+        Every figure the report links to, under ``<kc>/logg/moe/img/``.
+    hub, roadmap : Path
+        The hub and roadmap files whose marked blocks were upserted.
+    changed : tuple of Path
+        Files whose content was created or changed; empty on an idempotent rerun.
+    backups : tuple of Path
+        Copies of the previous content of every changed file that already existed.
+    backup_dir : Path or None
+        ``<kc>/.daudit-backup/<UTC timestamp>/`` holding `backups`; None when none were made.
+    dry_run : bool
+        True when nothing was written.
+    """
+
+    report: Path
+    figures: tuple[Path, ...]
+    hub: Path
+    roadmap: Path
+    changed: tuple[Path, ...] = field(default_factory=tuple)
+    backups: tuple[Path, ...] = field(default_factory=tuple)
+    backup_dir: Path | None = None
+    dry_run: bool = False
+
+
+# --------------------------------------------------------------------------------------------
+# Pure text functions
+
+
+def report_filename(experiment_id: str, date: str) -> str:
+    """File name of the published report: ``exp_<id lower, underscores>_<YYYYMMDD>.md``.
+
+    Parameters
+    ----------
+    experiment_id : str
+        For example ``"LOGG-ERR-BASE-01"``.
+    date : str
+        ``"YYYY-MM-DD"``, the ``date`` of summary.json.
+
+    Returns
+    -------
+    str
+        For example ``"exp_logg_err_base_01_20251226.md"``.
+    """
+    slug = re.sub(r"[^a-z0-9]+", "_", str(experiment_id).lower()).strip("_")
+    if not slug:
+        raise DauditError(
+            f"summary.json: experiment_id {experiment_id!r} has no letters or digits; "
+            "set experiment_id in the spec and rerun"
+        )
+    if not isinstance(date, str) or not _DATE_RE.match(date):
+        raise DauditError(
+            f"summary.json: date {date!r} is not YYYY-MM-DD; the run wrote a malformed summary, "
+            "rerun it with this daudit version"
+        )
+    return f"exp_{slug}_{date.replace('-', '')}.md"
+
+
+def image_links(text: str) -> list[str]:
+    """Paths under ``img/`` that a report links to, in order of first appearance.
+
+    Returns
+    -------
+    list of str
+        POSIX paths relative to ``img/``, e.g. ``["r2_models.png"]``.
+    """
+    found = [m.group(1) for m in _MD_IMG_LINK_RE.finditer(text)]
+    found += [m.group(2) for m in _HTML_IMG_LINK_RE.finditer(text)]
+    return list(dict.fromkeys(found))
+
+
+def rewrite_image_links(text: str, *, prefix: str = "../img/") -> str:
+    """Point a report's ``img/...`` links at ``prefix``; nothing else is changed.
+
+    A report in ``results/<id>/`` links its figures as ``img/<file>``; once published to
+    ``logg/moe/exp/`` the figures live in ``logg/moe/img/``, i.e. ``../img/<file>``.
+    """
+    text = _MD_IMG_LINK_RE.sub(lambda m: f"]({prefix}{m.group(1)}", text)
+    return _HTML_IMG_LINK_RE.sub(lambda m: f"{m.group(1)}{prefix}{m.group(2)}", text)
+
+
+def marker_lines(experiment_id: str) -> tuple[str, str]:
+    """The begin and end marker comments of an experiment's block."""
+    return (
+        f"<!-- daudit:{experiment_id}:begin -->",
+        f"<!-- daudit:{experiment_id}:end -->",
+    )
+
+
+def upsert_block(
+    text: str,
+    body: str,
+    *,
+    experiment_id: str,
+    section: str | None = None,
+    where: str = "document",
+) -> str:
+    """Replace, or insert, the marked block of `experiment_id` in a Markdown document.
+
+    Parameters
+    ----------
+    text : str
+        The whole document ("" for a file that does not exist yet).
+    body : str
+        The block's content without markers; its trailing newlines are normalised.
+    experiment_id : str
+        Names the markers ``<!-- daudit:<id>:begin -->`` / ``<!-- daudit:<id>:end -->``.
+    section : str, optional
+        Where a new block goes: at the end of the first heading's section whose title contains
+        this token (``"DG1"`` matches ``## §DG1 ...``). Without a match, or without `section`,
+        the block is appended to the document.
+    where : str
+        Names the document in error messages.
+
+    Returns
+    -------
+    str
+        The new document. Every byte outside the markers is kept; applying the function to
+        its own output returns that output unchanged.
+    """
+    begin, end = marker_lines(experiment_id)
+    nl = "\r\n" if "\r\n" in text else "\n"
+    block = nl.join([begin, *body.rstrip("\r\n").splitlines(), end])
+
+    n_begin, n_end = text.count(begin), text.count(end)
+    if n_begin or n_end:
+        i, j = text.find(begin), text.find(end)
+        if n_begin != 1 or n_end != 1 or j < i:
+            raise DauditError(
+                f"{where}: the daudit markers for {experiment_id} are broken "
+                f"({n_begin} begin, {n_end} end); keep exactly one '{begin}' followed by one "
+                f"'{end}' (or delete both) and publish again"
+            )
+        return text[:i] + block + text[j + len(end):]
+
+    at = _section_end(text, section) if section else len(text)
+    before, after = text[:at], text[at:]
+    if not before or before.endswith(nl + nl):
+        lead = ""
+    elif before.endswith(nl):
+        lead = nl
+    else:
+        lead = nl + nl
+    trail = nl + (nl if after else "")
+    return before + lead + block + trail + after
+
+
+def _section_end(text: str, section: str) -> int:
+    """Offset where the section of the first heading mentioning `section` ends, else len(text).
+
+    The section ends at the next heading of the same or a higher level (outside code fences).
+    """
+    token = re.compile(rf"(?<![0-9A-Za-z]){re.escape(section)}(?![0-9A-Za-z]|\.[0-9])")
+    offset, in_fence, level = 0, None, None
+    for line in text.splitlines(keepends=True):
+        stripped = line.rstrip("\r\n")
+        fence = _FENCE_RE.match(stripped)
+        if fence:
+            in_fence = None if in_fence == fence.group(1) else (in_fence or fence.group(1))
+        elif in_fence is None:
+            heading = _HEADING_RE.match(stripped)
+            if heading:
+                this_level = len(heading.group(1))
+                if level is not None and this_level <= level:
+                    return offset
+                if level is None and token.search(heading.group(2) or ""):
+                    level = this_level
+        offset += len(line)
+    return len(text)
+
+
+def _fmt_r2(value) -> str:
+    try:
+        return f"{float(value):.4f}"
+    except (TypeError, ValueError):
+        return "n/a"
+
+
+def _fmt_noise(value) -> str:
+    try:
+        return f"{float(value):g}"
+    except (TypeError, ValueError):
+        return "?"
+
+
+def _gate_facts(summary: dict) -> dict:
+    """Verdict, key R2, CI and model of a run, tolerant of summaries without a gate."""
+    gate = summary.get("gate") or {}
+    best = summary.get("best") or {}
+    verdict = gate.get("verdict") or "n/a"
+    r2 = gate.get("best_test_r2", best.get("test_r2"))
+    ci = gate.get("ci95")
+    ci_text = f" [95% CI {_fmt_r2(ci[0])}, {_fmt_r2(ci[1])}]" if ci and len(ci) == 2 else ""
+    model = gate.get("best_model") or best.get("model") or "?"
+    if best.get("noise_level") is not None:
+        model = f"{model} @ noise {_fmt_noise(best['noise_level'])}"
+    threshold = gate.get("threshold")
+    rule = ""
+    if threshold is not None and verdict in ("PASS", "FAIL"):
+        rule = f" (R² {'<' if verdict == 'PASS' else '≥'} {threshold:g})"
+    icon = {"PASS": "✅", "FAIL": "❌"}.get(verdict, "⚪")
+    borderline = " borderline" if gate.get("borderline") else ""
+    return {
+        "gate": gate.get("name") or "Gate",
+        "verdict": f"{icon} {verdict}{rule}{borderline}",
+        "r2": _fmt_r2(r2) + ci_text,
+        "model": model,
+        "leakage": gate.get("leakage_degree") or "",
+    }
+
+
+def render_hub_block(summary: dict, *, report_link: str) -> str:
+    """The hub's §DG1 entry of a run: a one-row Markdown table (header included).
+
+    A self-contained table, because a marker comment between the rows of an existing table
+    would end that table when rendered.
+    """
+    f = _gate_facts(summary)
+    exp_id = summary.get("experiment_id", "?")
+    link = f"[{PurePosixPath(report_link).name}]({report_link})"
+    return "\n".join([
+        f"| Exp | Date | {f['gate']} | Best test R² | Best model | Report |",
+        "|---|---|---|---|---|---|",
+        f"| {exp_id} | {summary.get('date', '?')} | {f['verdict']} | {f['r2']} | "
+        f"{f['model']} | {link} |",
+    ])
+
+
+def render_roadmap_block(summary: dict, *, report_link: str) -> str:
+    """The roadmap's MVP status line of a run: gate verdict, key R2 and the report link."""
+    f = _gate_facts(summary)
+    link = f"[{PurePosixPath(report_link).name}]({report_link})"
+    leakage = f"; leakage: {f['leakage']}" if f["leakage"] else ""
+    return (
+        f"**Status ({summary.get('experiment_id', '?')}, {summary.get('date', '?')}):** "
+        f"done: {f['gate']} {f['verdict']}; best test R² = {f['r2']} ({f['model']}){leakage}; "
+        f"report: {link}"
+    )
+
+
+def format_publish_result(result: PublishResult) -> str:
+    """A few lines for the terminal: where the report went, which files changed, the backups."""
+    lines = [f"report:  {result.report}", f"figures: {len(result.figures)} in "
+             f"{result.report.parent.parent / 'img'}"]
+    if not result.changed:
+        lines.append("nothing to change: already published")
+    else:
+        verb = "would change" if result.dry_run else "changed"
+        lines.append(f"{verb} {len(result.changed)} file(s):")
+        lines += [f"  {path}" for path in result.changed]
+    if result.backup_dir is not None:
+        lines.append(f"backups: {result.backup_dir}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# I/O
+
+
+def _read_summary(result_dir: Path) -> dict:
+    path = result_dir / "summary.json"
+    if not result_dir.is_dir():
+        raise DauditError(f"{result_dir}: no such result directory; pass the run's output folder")
+    if not path.is_file():
+        runs = sorted(p.parent.name for p in result_dir.glob("*/summary.json"))
+        if (result_dir / "run.log").exists():
+            hint = " (run.log is there: the run is unfinished or failed)"
+        elif runs:
+            hint = f" (this looks like a results folder: pass one run, e.g. {result_dir / runs[0]})"
+        else:
+            hint = ""
+        raise DauditError(
+            f"{path}: missing{hint}; only a finished run can be published, check it with "
+            "`python -m daudit status` and publish after it finishes"
+        )
+    summary = load_summary(result_dir)
+    if summary.get("status") != "finished":
+        raise DauditError(
+            f"{path}: status is {summary.get('status')!r}, not 'finished'; "
+            "publish only a run that finished"
+        )
+    if not summary.get("experiment_id"):
+        raise DauditError(f"{path}: no experiment_id; rerun the audit with this daudit version")
+    return summary
+
+
+def _git(kc: Path, *args: str) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(
+            ["git", "-C", str(kc), *args], capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError as err:
+        raise DauditError(
+            "git: not found on PATH; install git, or pass --force to publish without the "
+            "work-tree checks"
+        ) from err
+
+
+def _is_git_work_tree(kc: Path) -> bool:
+    proc = _git(kc, "rev-parse", "--is-inside-work-tree")
+    return proc.returncode == 0 and proc.stdout.strip() == "true"
+
+
+def _dirty(kc: Path, relpaths: list[str]) -> list[str]:
+    """Which of `relpaths` have uncommitted changes (modified, staged or untracked)."""
+    if not relpaths:
+        return []
+    proc = _git(kc, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *relpaths)
+    if proc.returncode != 0:
+        raise DauditError(f"{kc}: `git status` failed ({proc.stderr.strip()}); fix the repo")
+    # `git status` paths are relative to the repo root; compare in that frame.
+    prefix = _git(kc, "rev-parse", "--show-prefix").stdout.strip()
+    wanted = {prefix + p: p for p in relpaths}
+    dirty = []
+    entries = iter(proc.stdout.split("\0"))
+    for entry in entries:
+        if len(entry) < 4:
+            continue
+        if entry[0] in "RC":
+            next(entries, None)  # -z puts a rename's source path in the next field
+        if entry[3:] in wanted:
+            dirty.append(wanted[entry[3:]])
+    return sorted(dirty)
+
+
+def _exclude_backups(kc: Path) -> None:
+    """List the backup folder in the repo's own info/exclude (never in a tracked .gitignore)."""
+    proc = _git(kc, "rev-parse", "--git-path", "info/exclude")
+    if proc.returncode != 0:
+        return
+    exclude = Path(proc.stdout.strip())
+    if not exclude.is_absolute():
+        exclude = kc / exclude
+    prefix = _git(kc, "rev-parse", "--show-prefix").stdout.strip()
+    pattern = f"/{prefix}{BACKUP_DIR}/"
+    current = exclude.read_text(encoding="utf-8") if exclude.is_file() else ""
+    if pattern in current.splitlines():
+        return
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    sep = "" if not current or current.endswith("\n") else "\n"
+    _atomic_write(exclude, (current + sep + f"# daudit publish backups\n{pattern}\n").encode())
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    atomic_write_bytes(path, data)
+
+def _new_backup_root(kc: Path) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    root = kc / BACKUP_DIR / stamp
+    n = 1
+    while root.exists():
+        root = kc / BACKUP_DIR / f"{stamp}-{n}"
+        n += 1
+    return root
+
+
+def _safe_img_relpath(rel: str, result_dir: Path) -> PurePosixPath:
+    path = PurePosixPath(rel.split("#")[0].split("?")[0])
+    if path.is_absolute() or ".." in path.parts or not path.parts:
+        raise DauditError(
+            f"{result_dir / 'report.md'}: image link img/{rel} leaves img/; "
+            "link figures as img/<file>.png"
+        )
+    return path
+
+
+def _plan(result_dir: Path, kc: Path, summary: dict, *, hub_section: str,
+          roadmap_section: str) -> dict[str, bytes]:
+    """Map every knowledge-center file (POSIX path relative to `kc`) to its new content."""
+    report_src = result_dir / (summary.get("outputs") or {}).get("report", "report.md")
+    if not report_src.is_file():
+        raise DauditError(f"{report_src}: missing; the run's report is needed to publish it")
+    try:
+        # Bytes, not read_text: universal newlines would silently turn CRLF into LF.
+        report_text = report_src.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise DauditError(f"{report_src}: not UTF-8 text; rerun the audit's report") from err
+
+    figures = [f.removeprefix("./").removeprefix("img/")
+               for f in ((summary.get("outputs") or {}).get("figures") or {}).values()
+               if isinstance(f, str) and f.removeprefix("./").startswith("img/")]
+    plan: dict[str, bytes] = {}
+    for rel in dict.fromkeys(figures + image_links(report_text)):
+        rel_path = _safe_img_relpath(rel, result_dir)
+        src = result_dir / "img" / Path(*rel_path.parts)
+        if not src.is_file():
+            raise DauditError(
+                f"{src}: missing, but the run lists it as a figure; rerun the audit (or its "
+                "figures) so that every linked image exists"
+            )
+        plan[f"{IMG_DIR}/{rel_path}"] = src.read_bytes()
+
+    exp_id = summary["experiment_id"]
+    report_rel = f"{EXP_DIR}/{report_filename(exp_id, summary.get('date'))}"
+    img_prefix = os.path.relpath(IMG_DIR, EXP_DIR).replace(os.sep, "/") + "/"
+    plan[report_rel] = rewrite_image_links(report_text, prefix=img_prefix).encode("utf-8")
+
+    for doc_rel, render, section in (
+        (HUB_PATH, render_hub_block, hub_section),
+        (ROADMAP_PATH, render_roadmap_block, roadmap_section),
+    ):
+        link = os.path.relpath(report_rel, str(PurePosixPath(doc_rel).parent)).replace(os.sep, "/")
+        doc = kc / doc_rel
+        try:
+            text = doc.read_bytes().decode("utf-8") if doc.exists() else ""
+        except UnicodeDecodeError as err:
+            raise DauditError(f"{doc}: not UTF-8 text; fix its encoding and publish again") from err
+        new = upsert_block(text, render(summary, report_link=link), experiment_id=exp_id,
+                           section=section, where=str(doc))
+        plan[doc_rel] = new.encode("utf-8")
+    return plan
+
+
+def publish_run(
+    result_dir,
+    knowledge_center,
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    hub_section: str = "DG1",
+    roadmap_section: str = "MVP-0.1",
+) -> PublishResult:
+    """Publish a finished run into a knowledge-center git repository.
+
+    Parameters
+    ----------
+    result_dir : path-like
+        The run's output folder (holds summary.json, report.md and img/).
+    knowledge_center : path-like
+        Root of the knowledge-center work tree (the user's ``$KNOWLEDGE_CENTER``).
+    force : bool, default=False
+        Publish even when `knowledge_center` is not a git work tree, or when a file daudit is
+        about to change has uncommitted changes (the old content is still backed up).
+    dry_run : bool, default=False
+        Check and plan only; nothing is written.
+    hub_section, roadmap_section : str
+        Heading tokens under which a new marked block goes in the hub and the roadmap
+        (e.g. ``roadmap_section="MVP-0.2"`` for a de-leaking run).
+
+    Returns
+    -------
+    PublishResult
+
+    Raises
+    ------
+    DauditError
+        `result_dir` has no summary.json or its status is not ``finished``; a linked figure is
+        missing; `knowledge_center` is not a git work tree or a file to change is dirty (both
+        unless `force`); the markers in the hub or roadmap are broken.
+
+    Notes
+    -----
+    Files whose content would not change are not written, so a rerun is a no-op. A file is
+    refused as dirty only when daudit would change it, so rerunning an uncommitted publish
+    of the same results is allowed.
+    """
+    result_dir = Path(result_dir)
+    kc = Path(knowledge_center)
+    summary = _read_summary(result_dir)
+    if not kc.is_dir():
+        raise DauditError(
+            f"{kc}: knowledge center not found; pass --knowledge-center with the root of your "
+            "knowledge-center git repository"
+        )
+    is_git = _is_git_work_tree(kc) if not force else _safe_is_git(kc)
+    if not is_git and not force:
+        raise DauditError(
+            f"{kc}: not a git work tree, so published changes could not be reviewed or undone; "
+            "pass the repository root (or --force to publish anyway)"
+        )
+
+    plan = _plan(result_dir, kc, summary, hub_section=hub_section,
+                 roadmap_section=roadmap_section)
+    to_change = [rel for rel, data in plan.items()
+                 if not (kc / rel).is_file() or (kc / rel).read_bytes() != data]
+    if is_git and not force:
+        dirty = _dirty(kc, [rel for rel in to_change if (kc / rel).exists()])
+        if dirty:
+            raise DauditError(
+                f"{kc}: uncommitted changes in {', '.join(dirty)}; commit or stash them and "
+                "publish again (or pass --force; the old files are backed up)"
+            )
+
+    def result(changed, backups, backup_dir=None):
+        return PublishResult(
+            report=kc / next(r for r in plan if r.startswith(EXP_DIR + "/")),
+            figures=tuple(kc / r for r in plan if r.startswith(IMG_DIR + "/")),
+            hub=kc / HUB_PATH, roadmap=kc / ROADMAP_PATH,
+            changed=tuple(kc / r for r in changed), backups=tuple(backups),
+            backup_dir=backup_dir, dry_run=dry_run,
+        )
+
+    if dry_run or not to_change:
+        return result(to_change, [])
+
+    backups, root = [], None
+    existing = [rel for rel in to_change if (kc / rel).exists()]
+    if existing:
+        if is_git:
+            _exclude_backups(kc)
+        root = _new_backup_root(kc)
+        for rel in existing:
+            dest = root / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(kc / rel, dest)
+            backups.append(dest)
+    # Figures, then the report, then hub and roadmap: a link is written after its target.
+    for rel in to_change:
+        _atomic_write(kc / rel, plan[rel])
+    return result(to_change, backups, root)
+
+
+def _safe_is_git(kc: Path) -> bool:
+    try:
+        return _is_git_work_tree(kc)
+    except DauditError:
+        return False

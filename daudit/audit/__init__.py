@@ -1,0 +1,1 @@
+"""Audit layer: one audit run, spec -> data -> statistics -> models -> checks -> outputs."""

@@ -1,0 +1,63 @@
+"""`AuditContext`: what the stages of one audit run share (typed; no attribute added later)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+
+import numpy as np
+from lightgbm import Booster
+
+from daudit.core.spec import AuditSpec
+from daudit.data.pfsspec import SpectraSplit
+from daudit.engine.memory import RssMonitor
+from daudit.models.boosting import LightGBMPlan
+from daudit.models.linear import GramEigen, LinearFamilyFit
+from daudit.models.stats import CenteredStats
+
+__all__ = ["AuditContext"]
+
+log = logging.getLogger("daudit")
+
+
+@dataclass(slots=True)
+class AuditContext:
+    """The shared state of one run; the sanity checks (`daudit.checks`) read it, never mutate it.
+
+    ``predictions`` holds ``{'val'|'test': {(noise_level, model): predictions (n,)}}``;
+    ``lgbm_backend`` is ``{"backend": "in-process" | "lightgbm.dask (N workers)", "backend_note"?}``.
+    """
+
+    spec: AuditSpec
+    splits: dict[str, SpectraSplit]
+    rng: np.random.Generator
+    eigen: GramEigen | None = None  # of the train error at noise level 1
+    fits: dict[float, LinearFamilyFit] = field(default_factory=dict)
+    train_stats: CenteredStats | None = None  # of the train error at noise level 1
+    booster: Booster | None = None
+    lgbm_plan: LightGBMPlan | None = None
+    lgbm_params: dict | None = None
+    lgbm_backend: dict | None = None
+    metrics: list[dict] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    scheduler: dict = field(default_factory=dict)
+    predictions: dict[str, dict] = field(default_factory=lambda: {"val": {}, "test": {}})
+    sanity: dict | None = None
+    memory: RssMonitor | None = None  # while a run is going
+
+    @contextmanager
+    def stage(self, name: str):
+        """Time a stage, record its peak RSS, log its start and end."""
+        t0 = time.time()
+        log.info("stage %s: start", name)
+        with self.section(name):
+            yield
+        self.timings[name] = round(time.time() - t0, 3)
+        peak = (self.memory.peaks.get(name, 0) if self.memory is not None else 0) / 2**30
+        log.info("stage %s: %.1fs, peak RSS of the process tree %.2f GiB", name, self.timings[name], peak)
+
+    def section(self, name: str):
+        """Record the peak RSS while the block runs (no-op without a monitor)."""
+        return self.memory.section(name) if self.memory is not None else nullcontext()

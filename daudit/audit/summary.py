@@ -1,0 +1,90 @@
+"""The summary of one audit run (summary.json), assembled from the run's context.
+
+Pure: takes the finished `daudit.audit.pipeline.AuditContext` and returns the JSON-ready dict
+whose schema is `daudit.core.schema.AuditSummary`.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import platform
+
+from daudit._version import __version__
+from daudit.core.schema import SCHEMA_VERSION
+from daudit.models.selection import GATE_NAME, GATE_THRESHOLD, best_rows, gate_verdict
+from daudit.output.report import leakage_degree
+
+__all__ = ["build_summary", "package_versions", "split_facts"]
+
+_PACKAGES = ("daudit", "numpy", "scipy", "dask", "distributed", "h5py", "zarr", "scikit-learn", "lightgbm",
+             "matplotlib", "pandas")
+
+
+def package_versions() -> dict:
+    """Versions of Python and of the packages whose numbers the run depends on."""
+    out = {"python": platform.python_version()}
+    for pkg in _PACKAGES:
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def split_facts(split, counts) -> dict:
+    """``data.splits.<name>``: paths, rows, NaN / non-finite / non-positive counts, notes."""
+    c = [int(v) for v in counts]
+    return {"paths": split.paths, "n_rows": split.n_rows, "rows_per_file": split.rows_per_file,
+            "n_nan_filled": c[0], "n_nonfinite_after_fill": c[1], "n_nonpositive": c[2], **split.notes}
+
+
+def _gate(best: dict, sanity: dict | None) -> dict:
+    gate = {"name": GATE_NAME, "threshold": GATE_THRESHOLD, "best_test_r2": best["test_r2"],
+            "best_model": best["model"], "best_noise_level": best["noise_level"],
+            "verdict": gate_verdict(best["test_r2"]), "borderline": False, "ci95": None,
+            "leakage_degree": leakage_degree(best["test_r2"])}
+    if sanity is not None:
+        gate.update({k: v for k, v in (sanity.get("gate") or {}).items() if k in ("ci95", "borderline")})
+    return gate
+
+
+def _lightgbm(ctx) -> dict:
+    plan = ctx.lgbm_plan
+    return {"n_train_rows_used": plan.n_rows_used, "n_train_rows": plan.n_rows,
+            "subsampled": plan.subsampled, "reason": plan.reason,
+            "bin_construct_sample_cnt": plan.bin_construct_sample_cnt,
+            "memory_budget_bytes": plan.budget_bytes, "params": ctx.lgbm_params,
+            "fit_seconds": ctx.timings.get("lightgbm fit"),
+            **(ctx.lgbm_backend or {}),  # backend, backend_note (why not lightgbm.dask)
+            "scale_invariant_note": "one fit serves every noise level > 0"}
+
+
+def build_summary(ctx, started: str, counts: dict, imp_summary, figures_out: dict) -> dict:
+    """summary.json of a finished run, less ``timings`` and ``finished_utc`` (added last)."""
+    spec = ctx.spec
+    best = best_rows(ctx.metrics)
+    train = ctx.splits["train"]
+    summary = {
+        "schema_version": SCHEMA_VERSION, "kind": "audit",
+        "daudit_version": __version__, "experiment_id": spec.experiment_id, "status": "finished",
+        "started_utc": started, "date": started[:10],
+        "spec": spec.to_dict(),
+        "data": {"source": spec.data.source, "param": spec.data.param, "input": spec.input.X,
+                 "n_pixels": train.n_pixels, "wave_min": float(train.wave.min()),
+                 "wave_max": float(train.wave.max()),
+                 "splits": {k: split_facts(ctx.splits[k], counts[k]) for k in ("train", "val", "test")}},
+        "noise_levels": list(spec.noise_levels), "alphas": list(spec.alphas),
+        "metrics": ctx.metrics, **best, "gate": _gate(best["best"], ctx.sanity),
+        "linear": {str(lv): {"rcond": f.rcond, "degenerate": f.degenerate, "notes": f.notes}
+                   for lv, f in ctx.fits.items()},
+        "importance": imp_summary,
+        "scheduler": ctx.scheduler,
+        "versions": package_versions(),
+        "outputs": {"report": "report.md", "metrics": "metrics.csv", "importance": "importance.csv",
+                    "log": "run.log", "figures": figures_out},
+    }
+    if ctx.lgbm_plan is not None:
+        summary["lightgbm"] = _lightgbm(ctx)
+    if ctx.sanity is not None:
+        summary["sanity"] = ctx.sanity
+    return summary

@@ -1,0 +1,1 @@
+"""Foundations every layer may use: errors, the spec, atomic writes, progress bars."""

@@ -1,0 +1,148 @@
+"""Writing results safely: temporary name + rename, a run lock, summary.json last."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from daudit.core.errors import DauditError
+
+__all__ = ["atomic_write_text", "atomic_write_bytes", "write_json", "RunLock", "to_jsonable", "pid_alive", "read_pid"]
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``.
+
+    On any failure (e.g. a full disk) the temporary file is removed and the previous file at
+    ``path`` stays intact.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if path.exists():
+            shutil.copymode(path, tmp)  # a rewritten file keeps its permissions
+        else:
+            os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException as err:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        if isinstance(err, OSError):
+            raise DauditError(f"cannot write {path}: {err.strerror or err} (previous file kept)") from err
+        raise
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def to_jsonable(obj):
+    """numpy scalars/arrays, tuples and Paths -> plain JSON types (NaN -> None)."""
+
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        v = float(obj)
+        return None if v != v or v in (float("inf"), float("-inf")) else v
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def write_json(path: str | Path, obj) -> Path:
+    return atomic_write_text(path, json.dumps(to_jsonable(obj), indent=2, ensure_ascii=False) + "\n")
+
+
+class RunLock:
+    """An exclusive lock file (``.daudit.lock``, holding the owner's PID) on an output folder.
+
+    A second run on the same folder is refused while the owner lives; a lock left by a dead
+    process is stale and taken over.
+    """
+
+    def __init__(self, folder: str | Path):
+        self.path = Path(folder) / ".daudit.lock"
+        self._held = False
+
+    def acquire(self) -> "RunLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                pid = read_pid(self.path)
+                if pid is not None and pid_alive(pid):
+                    raise DauditError(f"output directory {self.path.parent} is in use by a running "
+                                      f"daudit (PID {pid}); wait for it or choose another --output-dir")
+                self.path.unlink(missing_ok=True)  # stale: its owner is gone
+                continue
+            with os.fdopen(fd, "w") as fh:
+                fh.write(f"{os.getpid()}\n")
+            self._held = True
+            return self
+        raise DauditError(f"cannot take the lock {self.path}; remove it if no daudit run is active")
+
+    def release(self):
+        if self._held:
+            self.path.unlink(missing_ok=True)
+            self._held = False
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def read_pid(path: Path) -> int | None:
+    """The PID written in a lock or PID file, or None when it is missing or unreadable."""
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` is running (a zombie, or a child that already exited, is not)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our own finished child
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True

@@ -1,0 +1,327 @@
+"""The typed result schema: what summary.json holds, written and read back through one door.
+
+Every finished run (an audit or a deleak comparison) writes one ``summary.json`` whose shape is
+`AuditSummary` or `DeleakSummary` below, tagged with ``schema_version`` and ``kind``.
+`write_summary` checks a summary against its type before writing it; `load_summary` reads one
+back and checks it, so that every reader (report, history, status, show, list, publish, deleak)
+sees either a well-formed summary or one line saying what is wrong with the file
+(`DauditError`, exit 2), never a traceback on a damaged, truncated or older file.
+
+The types are `TypedDict` (the JSON stays a plain dict); `validate` walks their annotations at
+run time: required keys, ``X | None``, ``list[X]``, ``dict[str, X]``, ``Literal`` and nested
+TypedDicts. Keys a type does not name are allowed (sections may grow without a version bump);
+a change that removes or retypes a key bumps `SCHEMA_VERSION`.
+"""
+
+# No `from __future__ import annotations` here: TypedDict must see NotRequired[...] at run time.
+import json
+import math
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, NotRequired, TypedDict
+
+from daudit.core.artifacts import to_jsonable, write_json
+from daudit.core.errors import DauditError
+
+__all__ = [
+    "SCHEMA_VERSION", "SUMMARY_FILE", "AuditSummary", "DeleakSummary", "RunSummary", "Gate", "MetricsRow",
+    "BestRecord", "validate", "load_summary", "read_summary", "write_summary", "SchemaError",
+]
+
+SCHEMA_VERSION = 1
+SUMMARY_FILE = "summary.json"
+
+
+class MetricsRow(TypedDict):
+    """One metrics.csv row (one noise level and model); R² is None where undefined."""
+
+    noise_level: float
+    model: str
+    alpha: float | None
+    train_r2: float | None
+    train_mae: float | None
+    train_rmse: float | None
+    val_r2: float | None
+    val_mae: float | None
+    val_rmse: float | None
+    test_r2: float | None
+    test_mae: float | None
+    test_rmse: float | None
+    fit_seconds: float | None
+    degenerate: bool
+
+
+class BestRecord(TypedDict):
+    """The model picked by `daudit.models.selection.best_by_test` and its numbers."""
+
+    model: str
+    noise_level: float
+    alpha: float | None
+    train_r2: float | None
+    val_r2: float | None
+    test_r2: float | None
+    test_mae: float | None
+    test_rmse: float | None
+
+
+class Gate(TypedDict):
+    """The verdict: ``best_test_r2`` against ``threshold`` (PASS when below)."""
+
+    name: str
+    threshold: float
+    best_test_r2: float
+    best_model: str
+    verdict: Literal["PASS", "FAIL"]
+    borderline: bool
+    ci95: list[float | None] | None
+    best_noise_level: NotRequired[float]
+    leakage_degree: NotRequired[str]
+
+
+class SplitFacts(TypedDict):
+    paths: list[str]
+    n_rows: int
+    n_nan_filled: int
+    n_nonfinite_after_fill: int
+    n_nonpositive: int
+
+
+class DataFacts(TypedDict):
+    source: str
+    param: str
+    input: str
+    n_pixels: int
+    wave_min: float
+    wave_max: float
+    splits: dict[str, SplitFacts]
+
+
+class TopPixel(TypedDict):
+    rank: int
+    pixel: int
+    wavelength: float
+    importance: float
+
+
+class ImportanceModel(TypedDict):
+    kind: str
+    top_k_share: float
+    top_pixels: list[TopPixel]
+
+
+class Importance(TypedDict):
+    top_k: int
+    primary: str
+    reference_noise_level: float
+    models: dict[str, ImportanceModel]
+
+
+class Timings(TypedDict):
+    total_seconds: float
+    stages: dict[str, float]
+    peak_rss_gib: NotRequired[dict[str, float]]
+
+
+class Outputs(TypedDict):
+    report: str
+    metrics: str
+    log: str
+    figures: dict[str, str]
+    importance: NotRequired[str]
+
+
+class RunSummary(TypedDict):
+    """What every finished run's summary holds (what list, show, status and publish read);
+    each kind adds its ``metrics`` rows and its ``gate``."""
+
+    schema_version: int
+    kind: Literal["audit", "deleak"]
+    daudit_version: str
+    experiment_id: str
+    status: str  # "finished" for every summary a run writes
+    started_utc: str
+    finished_utc: str
+    date: str
+    spec: dict[str, Any]
+    data: DataFacts
+    versions: dict[str, str]
+    outputs: Outputs
+    timings: Timings
+
+
+class AuditSummary(RunSummary):
+    """summary.json of ``python -m daudit run`` (see docs/internals.md for every section)."""
+
+    noise_levels: list[float]
+    alphas: list[float]
+    metrics: list[MetricsRow]
+    gate: Gate
+    best: BestRecord
+    best_ridge: BestRecord | None
+    best_linear: BestRecord | None
+    best_lightgbm: BestRecord | None
+    linear: dict[str, dict[str, Any]]
+    importance: Importance | None
+    scheduler: dict[str, Any]
+    lightgbm: NotRequired[dict[str, Any]]
+    sanity: NotRequired[dict[str, Any]]
+
+
+class DeleakGate(TypedDict):
+    name: str
+    threshold: float
+    verdict: Literal["PASS", "FAIL"]
+    best_model: str
+    best_test_r2: float
+    recommended: str | None
+    borderline: bool
+    ci95: list[float | None] | None
+
+
+class DeleakSummary(RunSummary):
+    """summary.json of ``python -m daudit deleak`` (see docs/deleak.md)."""
+
+    mvp: str
+    deleak: dict[str, Any]
+    strategies: list[dict[str, Any]]
+    gate: DeleakGate
+    best: dict[str, Any]
+    diagnosis: dict[str, Any]
+    quality_features: dict[str, Any]
+
+
+_BY_KIND = {"audit": AuditSummary, "deleak": DeleakSummary}
+
+
+class SchemaError(ValueError):
+    """A value that does not match the schema; ``where`` is its key path (e.g. ``gate.verdict``)."""
+
+    def __init__(self, where: str, problem: str):
+        super().__init__(f"{where}: {problem}" if where else problem)
+        self.where, self.problem = where, problem
+
+
+def _describe(value) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    return f"{type(value).__name__} {text[:40]}"
+
+
+def _check_scalar(tp, value, where: str):
+    if tp is Any:
+        return
+    if tp is bool:
+        ok = isinstance(value, bool)
+    elif tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif tp is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    elif tp is str:
+        ok = isinstance(value, str)
+    else:
+        raise TypeError(f"schema type {tp!r} is not supported")
+    if not ok:
+        raise SchemaError(where, f"expected {tp.__name__}, got {_describe(value)}")
+
+
+def validate(tp, value, where: str = "") -> None:
+    """Check ``value`` (parsed JSON) against the annotation ``tp``; raise `SchemaError` if not."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        problems = []
+        for alt in typing.get_args(tp):
+            try:
+                return validate(alt, value, where)
+            except SchemaError as err:
+                problems.append(err.problem)
+        raise SchemaError(where, " or ".join(problems))
+    if tp is type(None):
+        if value is not None:
+            raise SchemaError(where, f"expected null, got {_describe(value)}")
+        return
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise SchemaError(where, f"expected one of {list(typing.get_args(tp))}, got {_describe(value)}")
+        return
+    if origin is list:
+        if not isinstance(value, list):
+            raise SchemaError(where, f"expected a list, got {_describe(value)}")
+        (item,) = typing.get_args(tp)
+        for i, v in enumerate(value):
+            validate(item, v, f"{where}[{i}]")
+        return
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise SchemaError(where, f"expected a mapping, got {_describe(value)}")
+        _, item = typing.get_args(tp)
+        for k, v in value.items():
+            validate(item, v, f"{where}.{k}" if where else str(k))
+        return
+    if typing.is_typeddict(tp):
+        return _validate_typeddict(tp, value, where)
+    _check_scalar(tp, value, where)
+
+
+def _validate_typeddict(tp, value, where: str) -> None:
+    if not isinstance(value, dict):
+        raise SchemaError(where, f"expected a mapping, got {_describe(value)}")
+    hints = typing.get_type_hints(tp)
+    for key in sorted(tp.__required_keys__):
+        if key not in value:
+            raise SchemaError(f"{where}.{key}" if where else key, "missing")
+    for key, hint in hints.items():
+        if key in value:
+            if typing.get_origin(hint) is NotRequired:
+                (hint,) = typing.get_args(hint)
+            validate(hint, value[key], f"{where}.{key}" if where else key)
+
+
+def _type_of(summary) -> type:
+    if not isinstance(summary, dict):
+        raise SchemaError("", f"expected a JSON object, got {_describe(summary)}")
+    version = summary.get("schema_version")
+    if version != SCHEMA_VERSION:
+        written = "an older daudit (no schema_version)" if version is None else f"schema version {version!r}"
+        raise SchemaError("schema_version", f"written by {written}; this daudit reads version {SCHEMA_VERSION}")
+    kind = summary.get("kind")
+    if kind not in _BY_KIND:
+        raise SchemaError("kind", f"expected one of {list(_BY_KIND)}, got {_describe(kind)}")
+    return _BY_KIND[kind]
+
+
+def read_summary(path: str | Path) -> AuditSummary | DeleakSummary:
+    """Read and check ``path`` (a summary.json); `SchemaError` or `OSError` when it is not one."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise SchemaError("", "not UTF-8 text") from err
+    except json.JSONDecodeError as err:
+        raise SchemaError("", f"not valid JSON ({err.msg} at line {err.lineno})") from err
+    validate(_type_of(data), data)
+    return data
+
+
+def load_summary(path: str | Path) -> AuditSummary | DeleakSummary:
+    """`read_summary`, with every failure as one `DauditError` line naming the file and the fix."""
+    path = Path(path)
+    try:
+        return read_summary(path)
+    except FileNotFoundError as err:
+        raise DauditError(f"{path}: missing; pick a finished run from `python -m daudit list`") from err
+    except OSError as err:
+        raise DauditError(f"{path}: cannot be read ({err.strerror or err})") from err
+    except SchemaError as err:
+        raise DauditError(f"{path}: not a readable daudit summary ({err}); the file is damaged or from "
+                          "another daudit version: rerun the audit to rewrite it") from err
+
+
+def write_summary(path: str | Path, summary: dict) -> Path:
+    """Check ``summary`` against its type, then write it atomically (a mismatch is a bug)."""
+    try:
+        plain = to_jsonable(summary)  # as it will read back: NaN and inf become null
+        validate(_type_of(plain), plain)
+    except SchemaError as err:
+        raise RuntimeError(f"summary does not match schema version {SCHEMA_VERSION}: {err}") from err
+    return write_json(path, summary)
+

@@ -1,0 +1,362 @@
+"""The experiment spec: one typed, frozen object parsed once from YAML.
+
+The block under "实验规格" in the user's request loads as it is written there; daudit's own
+optional sections (`compute`, `sanity`, `output_dir`, `author`) sit beside it. Unknown keys and
+bad values are refused with one line naming the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from daudit.core.errors import DauditError
+
+__all__ = [
+    "AuditSpec", "DataSpec", "InputSpec", "LightGBMSpec", "PlotSpec", "ComputeSpec",
+    "SanitySpec", "load_spec", "parse_spec", "parse_bytes", "DEFAULT_SPEC_PATH",
+]
+
+DEFAULT_SPEC_PATH = Path(__file__).resolve().parents[2] / "pipelines" / "logg_err_base_01.yaml"
+_INPUTS = ("error",)
+_MODEL_TYPES = ("LinearRegression", "Ridge", "LightGBM")
+_PLOT_TYPES = ("r2_bar_chart", "feature_importance_spectrum", "importance_histogram", "sanity_checks")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    source: str = ""
+    train_path: tuple = ()
+    val_path: tuple = ()
+    test_path: tuple = ()
+    num_samples: int | None = None  # first rows of train (None: all)
+    num_test_samples: int | None = None  # first rows of val and of test
+    split: str = ""
+    param: str = "log_g"
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    X: str = "error"
+    y: str = "log_g"
+
+
+@dataclass(frozen=True)
+class LightGBMSpec:
+    n_estimators: int = 100
+    max_depth: int = 6
+    learning_rate: float = 0.1
+
+
+@dataclass(frozen=True)
+class PlotSpec:
+    type: str
+    desc: str = ""
+    save: str = ""
+
+
+@dataclass(frozen=True)
+class ComputeSpec:
+    memory_limit: int = 4 * 1024**3  # bytes, for the whole process tree
+    chunk_rows: int = 2048  # rows per Dask chunk (each chunk spans all pixels)
+    scheduler: str = "local"  # local (LocalCluster) | threads | synchronous | tcp://host:port
+    n_workers: int | None = None  # LocalCluster worker processes (default: cores, at most 2)
+    dashboard_address: str = "127.0.0.1:8787"
+    device: str = "cpu"  # cpu | cuda
+    zarr_cache: bool = True  # copy HDF5 error arrays to row-chunked zarr under data_cache/ on first use
+    stats_cache: bool = True  # keep sufficient statistics under data_cache/ keyed by input fingerprint
+
+
+@dataclass(frozen=True)
+class SanitySpec:
+    enabled: bool = True
+    wavelength_shuffle: bool = True
+    group_shuffle: bool = True
+    group_mag_bins: int = 4
+    group_snr_bins: int = 4
+    mask_only: bool = True
+    aggregate_stats: bool = True
+    n_permutations_linear: int = 200
+    n_permutations_lightgbm: int = 20
+    n_bootstrap: int = 1000
+    lightgbm_rows: int = 20000  # LightGBM refits inside checks use at most this many train rows
+    lightgbm_permutation_rows: int = 3000  # train rows of each LightGBM permutation-null refit
+    n_group_shuffles: int = 10  # within-group label shuffles for the linear family (LightGBM: 1)
+    snr_bins: tuple = (2.0, 4.0, 7.0)
+    variability_threshold: float = 0.05
+
+
+@dataclass(frozen=True)
+class AuditSpec:
+    experiment_id: str
+    data: DataSpec
+    input: InputSpec = InputSpec()
+    include_ols: bool = True
+    alphas: tuple = ()
+    lightgbm: LightGBMSpec | None = None
+    noise_levels: tuple = (1.0,)
+    seed: int = 42
+    plots: tuple = ()
+    compute: ComputeSpec = ComputeSpec()
+    sanity: SanitySpec = SanitySpec()
+    output_dir: str | None = None
+    author: str = "daudit"
+    repo_path: str | None = None
+    source_path: str | None = None  # where the spec was read from
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @property
+    def prefix(self) -> str:
+        """Lower-case id used in figure names: LOGG-ERR-BASE-01 -> logg_err_base_01."""
+        return re.sub(r"[^a-z0-9]+", "_", self.experiment_id.lower()).strip("_")
+
+
+_TOP_KEYS = ("experiment_id", "repo_path", "data", "input", "models", "noise_levels", "seed",
+             "plots", "compute", "sanity", "output_dir", "author")
+
+
+def _fail(where: str, msg: str):
+    raise DauditError(f"spec {where}: {msg}")
+
+
+def _check_keys(mapping, allowed, where, src):
+    if not isinstance(mapping, dict):
+        _fail(src, f"'{where}' must be a mapping, got {type(mapping).__name__}")
+    for key in mapping:
+        if key not in allowed:
+            name = f"{where}.{key}" if where else str(key)
+            _fail(src, f"unknown key '{name}'; allowed: {', '.join(allowed)}")
+
+
+def _num(value, where, src, *, kind=float, lo=None, lo_open=False, allow_none=False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**63:
+        _fail(src, f"'{where}' is too large, got an integer of {value.bit_length()} bits")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+        kind is int and not float(value).is_integer()
+    ):
+        _fail(src, f"'{where}' must be {'an integer' if kind is int else 'a number'}, got {value!r}")
+    value = kind(value)
+    if value != value or value in (float("inf"), float("-inf")):
+        _fail(src, f"'{where}' must be finite, got {value!r}")
+    if lo is not None and (value <= lo if lo_open else value < lo):
+        _fail(src, f"'{where}' must be {'>' if lo_open else '>='} {lo}, got {value!r}")
+    return value
+
+
+def _paths(value, where, src, base: Path | None):
+    if isinstance(value, (str, Path)):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(v, (str, Path)) for v in value):
+        _fail(src, f"'{where}' must be a path, a glob or a list of paths, got {value!r}")
+    out = []
+    for v in value:
+        p = Path(str(v)).expanduser()
+        if not p.is_absolute() and base is not None:
+            p = base / p
+        out.append(os.path.normpath(str(p)))
+    return tuple(out)
+
+
+def parse_bytes(value, where="compute.memory_limit", src="") -> int:
+    """'4GB', '512MB', '1.5GiB' or a number of bytes -> int bytes."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return int(value)
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtT]i?[bB]?|[bB]?)\s*", str(value))
+    if not m:
+        _fail(src, f"'{where}' must be a size like 4GB or 512MB, got {value!r}")
+    unit = m.group(2).upper().rstrip("B").rstrip("I")
+    scale = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}[unit]
+    out = int(float(m.group(1)) * scale)
+    if out <= 0:
+        _fail(src, f"'{where}' must be positive, got {value!r}")
+    return out
+
+
+def _parse_models(models, src):
+    if not isinstance(models, list) or not models:
+        _fail(src, f"'models' must be a non-empty list, got {models!r}")
+    include_ols, alphas, lgbm = False, [], None
+    for i, m in enumerate(models):
+        where = f"models[{i}]"
+        if not isinstance(m, dict) or "type" not in m:
+            _fail(src, f"'{where}' must be a mapping with a 'type' ({', '.join(_MODEL_TYPES)})")
+        t = m["type"]
+        if t == "LinearRegression":
+            _check_keys(m, ("type",), where, src)
+            include_ols = True
+        elif t == "Ridge":
+            _check_keys(m, ("type", "alpha"), where, src)
+            a = m.get("alpha", [1.0])
+            for v in a if isinstance(a, list) else [a]:
+                alphas.append(_num(v, f"{where}.alpha", src, lo=0, lo_open=True))
+        elif t == "LightGBM":
+            _check_keys(m, ("type", "n_estimators", "max_depth", "learning_rate"), where, src)
+            lgbm = LightGBMSpec(
+                n_estimators=_num(m.get("n_estimators", 100), f"{where}.n_estimators", src, kind=int, lo=1),
+                max_depth=_num(m.get("max_depth", 6), f"{where}.max_depth", src, kind=int, lo=-1),
+                learning_rate=_num(m.get("learning_rate", 0.1), f"{where}.learning_rate", src, lo=0, lo_open=True),
+            )
+        else:
+            _fail(src, f"'{where}.type' must be one of {', '.join(_MODEL_TYPES)}, got {t!r}")
+    if len(set(alphas)) != len(alphas):
+        _fail(src, f"'models' Ridge alphas repeat: {alphas}")
+    return include_ols, tuple(sorted(alphas)), lgbm
+
+
+def _parse_section(cls, raw, where, src, conv):
+    """Fill a flat dataclass from a mapping; ``conv`` maps field name -> converter."""
+    if raw is None:
+        return cls()
+    names = [f.name for f in dataclasses.fields(cls)]
+    _check_keys(raw, names, where, src)
+    return cls(**{k: conv[k](v, f"{where}.{k}") for k, v in raw.items()})
+
+
+def _bool(v, where, src):
+    if not isinstance(v, bool):
+        _fail(src, f"'{where}' must be true or false, got {v!r}")
+    return v
+
+
+def parse_spec(raw: Any, *, base_dir: Path | None = None, source: str = "<spec>") -> AuditSpec:
+    """Validate a loaded YAML mapping and build the `AuditSpec`."""
+    src = source
+    if not isinstance(raw, dict):
+        _fail(src, f"the top level must be a mapping of keys ({', '.join(_TOP_KEYS)})")
+    _check_keys(raw, _TOP_KEYS, "", src)
+    exp_id = raw.get("experiment_id")
+    if not isinstance(exp_id, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", exp_id):
+        _fail(src, f"'experiment_id' must be letters, digits, '.', '_' or '-' (no path), got {exp_id!r}")
+
+    d = raw.get("data")
+    if d is None:
+        _fail(src, "'data' is missing: give data.train_path, data.val_path and data.test_path")
+    _check_keys(d, [f.name for f in dataclasses.fields(DataSpec)], "data", src)
+    for k in ("train_path", "val_path", "test_path"):
+        if k not in d:
+            _fail(src, f"'data.{k}' is missing")
+    data = DataSpec(
+        source=str(d.get("source", "")),
+        train_path=_paths(d["train_path"], "data.train_path", src, base_dir),
+        val_path=_paths(d["val_path"], "data.val_path", src, base_dir),
+        test_path=_paths(d["test_path"], "data.test_path", src, base_dir),
+        num_samples=_num(d.get("num_samples"), "data.num_samples", src, kind=int, lo=1, allow_none=True),
+        num_test_samples=_num(d.get("num_test_samples"), "data.num_test_samples", src, kind=int, lo=1, allow_none=True),
+        split=str(d.get("split", "")),
+        param=str(d.get("param", "log_g")),
+    )
+    inp = raw.get("input") or {}
+    _check_keys(inp, ("X", "y"), "input", src)
+    x = inp.get("X", "error")
+    if x not in _INPUTS:
+        _fail(src, f"'input.X' must be one of {', '.join(_INPUTS)} (the audit never uses the flux), got {x!r}")
+    y = str(inp.get("y", data.param))
+    if y != data.param:
+        _fail(src, f"'input.y' ({y!r}) and 'data.param' ({data.param!r}) must name the same label")
+
+    include_ols, alphas, lgbm = _parse_models(raw.get("models"), src)
+
+    levels = raw.get("noise_levels", [1.0])
+    if not isinstance(levels, list) or not levels:
+        _fail(src, f"'noise_levels' must be a non-empty list of numbers >= 0, got {levels!r}")
+    levels = tuple(_num(v, "noise_levels", src, lo=0) for v in levels)
+    if len(set(levels)) != len(levels):
+        _fail(src, f"'noise_levels' repeat: {list(levels)}")
+
+    seed = _num(raw.get("seed", 42), "seed", src, kind=int, lo=0)
+
+    plots = []
+    if not isinstance(raw.get("plots") or [], list):
+        _fail(src, f"'plots' must be a list of {{type, save}} mappings, got {raw.get('plots')!r}")
+    for i, p in enumerate(raw.get("plots") or []):
+        _check_keys(p, ("type", "desc", "save"), f"plots[{i}]", src)
+        if p.get("type") not in _PLOT_TYPES:
+            _fail(src, f"'plots[{i}].type' must be one of {', '.join(_PLOT_TYPES)}, got {p.get('type')!r}")
+        save = str(p.get("save") or f"{p['type']}.png")
+        if "/" in save or "\\" in save or save.startswith(".") or not save.endswith(".png"):
+            _fail(src, f"'plots[{i}].save' must be a plain .png file name, got {save!r}")
+        plots.append(PlotSpec(type=p["type"], desc=str(p.get("desc", "")), save=save))
+
+    def _sched(v, w):
+        if not isinstance(v, str) or not (v in ("local", "threads", "synchronous") or "://" in v or ":" in v):
+            _fail(src, f"'{w}' must be local, threads, synchronous or a scheduler address, got {v!r}")
+        return v
+
+    def _device(v, w):
+        if v not in ("cpu", "cuda"):
+            _fail(src, f"'{w}' must be cpu or cuda, got {v!r}")
+        return v
+
+    compute = _parse_section(ComputeSpec, raw.get("compute"), "compute", src, {
+        "memory_limit": lambda v, w: parse_bytes(v, w, src),
+        "chunk_rows": lambda v, w: _num(v, w, src, kind=int, lo=16),
+        "scheduler": _sched,
+        "n_workers": lambda v, w: _num(v, w, src, kind=int, lo=1, allow_none=True),
+        "dashboard_address": lambda v, w: str(v),
+        "device": _device,
+        "zarr_cache": lambda v, w: _bool(v, w, src),
+        "stats_cache": lambda v, w: _bool(v, w, src),
+    })
+
+    def _bins(v, w):
+        if not isinstance(v, list) or not v:
+            _fail(src, f"'{w}' must be a list of increasing numbers, got {v!r}")
+        out = tuple(_num(x, w, src) for x in v)
+        if list(out) != sorted(set(out)):
+            _fail(src, f"'{w}' must be strictly increasing, got {v!r}")
+        return out
+
+    sanity = _parse_section(SanitySpec, raw.get("sanity"), "sanity", src, {
+        "enabled": lambda v, w: _bool(v, w, src),
+        "wavelength_shuffle": lambda v, w: _bool(v, w, src),
+        "group_shuffle": lambda v, w: _bool(v, w, src),
+        "group_mag_bins": lambda v, w: _num(v, w, src, kind=int, lo=1),
+        "group_snr_bins": lambda v, w: _num(v, w, src, kind=int, lo=1),
+        "mask_only": lambda v, w: _bool(v, w, src),
+        "aggregate_stats": lambda v, w: _bool(v, w, src),
+        "n_permutations_linear": lambda v, w: _num(v, w, src, kind=int, lo=0),
+        "n_permutations_lightgbm": lambda v, w: _num(v, w, src, kind=int, lo=0),
+        "n_bootstrap": lambda v, w: _num(v, w, src, kind=int, lo=0),
+        "lightgbm_rows": lambda v, w: _num(v, w, src, kind=int, lo=100),
+        "lightgbm_permutation_rows": lambda v, w: _num(v, w, src, kind=int, lo=100),
+        "n_group_shuffles": lambda v, w: _num(v, w, src, kind=int, lo=1),
+        "snr_bins": _bins,
+        "variability_threshold": lambda v, w: _num(v, w, src, lo=0, lo_open=True),
+    })
+
+    out_dir = raw.get("output_dir")
+    if out_dir is not None:
+        p = Path(str(out_dir)).expanduser()
+        out_dir = os.path.normpath(str(p if p.is_absolute() or base_dir is None else base_dir / p))
+    return AuditSpec(
+        experiment_id=exp_id, data=data, input=InputSpec(X=x, y=y), include_ols=include_ols,
+        alphas=alphas, lightgbm=lgbm, noise_levels=levels, seed=seed, plots=tuple(plots),
+        compute=compute, sanity=sanity, output_dir=out_dir, author=str(raw.get("author", "daudit")),
+        repo_path=raw.get("repo_path"), source_path=source,
+    )
+
+
+def load_spec(path: str | Path) -> AuditSpec:
+    """Read a spec with YAML's safe loader; relative data paths are taken from the file's folder."""
+
+    path = Path(path)
+    if not path.is_file():
+        raise DauditError(f"spec file not found: {path} (give --config PATH to a YAML spec)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except RecursionError as err:
+        raise DauditError(f"spec {path}: not valid YAML (nested too deeply)") from err
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DauditError(f"spec {path}: not valid YAML ({first})") from err
+    return parse_spec(raw, base_dir=path.resolve().parent, source=str(path))

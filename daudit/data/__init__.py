@@ -1,0 +1,1 @@
+"""Data layer: the pfsspec layout, readers into Dask arrays, caches, validation, inspect."""

@@ -1,0 +1,76 @@
+"""The three splits of an audit, opened and checked; facts about their error values.
+
+`open_data` opens train/val/test through `daudit.data.pfsspec.load_pfsspec`, checks them with
+`daudit.data.validate` before any heavy work, and only then switches to the zarr copies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from daudit.core.errors import DauditError
+from daudit.core.spec import AuditSpec
+from daudit.data.cache import StatsCache, ZarrCache, source_key
+from daudit.data.layout import ERROR_KEY
+from daudit.data.pfsspec import SpectraSplit, fill_nan_nearest, load_pfsspec
+from daudit.data.validate import emit_warnings, validate_splits
+
+__all__ = ["open_data", "quality_counts_graph", "stats_cache_key", "stats_cache", "SPLITS"]
+
+SPLITS = ("train", "val", "test")
+
+
+def open_data(spec: AuditSpec, *, drop_bad_labels: bool = False) -> dict[str, SpectraSplit]:
+    """Open and check the three splits before any copy or pass over the data.
+
+    ``drop_bad_labels``: leave out rows with a NaN or infinite label instead of refusing them.
+    """
+    splits = _open_splits(spec, None)
+    report = validate_splits(spec, splits, drop_bad_labels=drop_bad_labels)
+    if spec.compute.zarr_cache:  # the copy is heavy: only once the cheap checks passed
+        splits = _open_splits(spec, ZarrCache())
+        validate_splits(spec, splits, drop_bad_labels=drop_bad_labels)
+    emit_warnings(report["warnings"])
+    return splits
+
+
+def _open_splits(spec: AuditSpec, zc) -> dict[str, SpectraSplit]:
+    d = spec.data
+    splits = {}
+    for name, paths, n in (("train", d.train_path, d.num_samples), ("val", d.val_path, d.num_test_samples),
+                           ("test", d.test_path, d.num_test_samples)):
+        splits[name] = load_pfsspec(paths, n_rows=n, param=d.param, chunk_rows=spec.compute.chunk_rows,
+                                    name=name, zarr_cache=zc)
+    p = splits["train"].n_pixels
+    for name in ("val", "test"):
+        if splits[name].n_pixels != p:
+            raise DauditError(f"{name} split has {splits[name].n_pixels} pixels but train has {p}")
+    return splits
+
+
+def _count_block(block: np.ndarray) -> np.ndarray:
+    raw_bad = ~np.isfinite(block)
+    filled = fill_nan_nearest(block)
+    fin = np.isfinite(filled)
+    return np.array([[raw_bad.sum(), (~fin).sum(), (fin & (filled <= 0)).sum()]], dtype=np.int64)
+
+
+def quality_counts_graph(split: SpectraSplit):
+    """Lazy int64 (3,): NaN/inf values filled, values still non-finite after the fill, values <= 0."""
+    x = split.error_raw
+    return x.map_blocks(_count_block, dtype=np.int64, chunks=(tuple(1 for _ in x.chunks[0]), (3,))).sum(axis=0)
+
+
+def stats_cache_key(train: SpectraSplit, name: str, *, chunk_rows: int) -> dict:
+    """The key of statistics of the train split: source files, rows read, labels, chunking."""
+    return {"name": name, "files": [source_key(p, ERROR_KEY) for p in train.paths],
+            "rows_per_file": train.rows_per_file, "param": train.param,
+            "y_sha": hashlib.sha256(np.ascontiguousarray(train.y).tobytes()).hexdigest(),
+            "chunk_rows": chunk_rows, "transform": "clean_error"}
+
+
+def stats_cache(spec: AuditSpec) -> StatsCache | None:
+    """The statistics cache, or None when ``compute.stats_cache`` is off."""
+    return StatsCache() if spec.compute.stats_cache else None

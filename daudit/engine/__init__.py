@@ -1,0 +1,1 @@
+"""Execution engine: streamed folds over row chunks, the Dask cluster, memory accounting."""

@@ -1,0 +1,114 @@
+"""Start or join the Dask scheduler a run computes on, and print its dashboard address."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+
+import dask
+from distributed import Client, LocalCluster
+
+from daudit.core.errors import DauditError
+
+__all__ = ["dask_context", "worker_budget", "main_budget", "resident_bytes"]
+
+log = logging.getLogger("daudit")
+
+WORKER_SHARE = 0.45  # of compute.memory_limit for Dask workers; the rest is the main process
+
+
+def worker_budget(memory_limit: int) -> int:
+    return int(memory_limit * WORKER_SHARE)
+
+
+# Plans aim at this share of compute.memory_limit; the rest covers allocator slack and the
+# passes' own peaks. At 0.75 the 4 GiB default peaked at 2.81 GiB (the checks' refits), at the
+# edge of the 3 GB target (bench/RESULTS.md).
+TARGET_SHARE = 0.65
+BASE_BYTES = 768 * 2**20  # Python, numpy, Dask (scheduler and in-process worker), LightGBM, allocator slack
+
+
+def resident_bytes(n_features: int) -> int:
+    """What the main process holds between passes: libraries plus three p x p float64 matrices
+    (the Gram matrix, its centred copy and its eigenvectors)."""
+    return BASE_BYTES + 3 * 8 * int(n_features) ** 2
+
+
+def main_budget(memory_limit: int, n_features: int) -> int:
+    """Bytes LightGBM (and the checks' in-memory refits) may use in the main process.
+
+    They run after the streamed passes, when the Dask workers are idle, so they get
+    ``TARGET_SHARE`` of the limit less what the process holds anyway (at least 256 MiB).
+    """
+    return max(int(TARGET_SHARE * memory_limit) - resident_bytes(n_features), 256 * 2**20)
+
+
+@contextlib.contextmanager
+def dask_context(compute, *, echo=print):
+    """Yield a dict describing the scheduler (kind, dashboard, workers) while it is active.
+
+    ``compute.scheduler``: ``local`` starts a `distributed.LocalCluster` bound to 127.0.0.1,
+    ``threads`` / ``synchronous`` use Dask's local schedulers (no dashboard), anything else is
+    the address of an existing scheduler (e.g. one started by dask-jobqueue) to join.
+    """
+
+    sched = compute.scheduler
+    if sched in ("threads", "synchronous"):
+        with dask.config.set(scheduler=sched):
+            yield {"kind": sched, "dashboard": None, "n_workers": 1}
+        return
+
+    if sched == "local":
+        n_cpu = os.cpu_count() or 1
+        in_process = compute.n_workers is None
+        n_workers = 1 if in_process else compute.n_workers
+        threads = max(1, n_cpu // n_workers)
+        # Default: one in-process worker (threads), so 134 MB Gram partials are never pickled
+        # between processes and the memory limit covers the one process that does the work;
+        # compute.n_workers starts that many worker processes instead.
+        cfg = {"distributed.worker.daemon": False, "distributed.logging.distributed": "error",
+               # a lost worker makes its peers log comm tracebacks although Dask recomputes its
+               # chunks and the run ends well: keep them off stderr (worker processes read their
+               # log level from the environment)
+               "distributed.nanny.pre-spawn-environ": {
+                   **dask.config.get("distributed.nanny.pre-spawn-environ", {}),
+                   "DASK_LOGGING__DISTRIBUTED": "critical"}}
+        if in_process:
+            # The worker shares the process with the client (which holds the model state), so
+            # its memory monitor must not pause on the process's RSS: that deadlocks a pass.
+            # Memory is bounded by design instead (lane folds, LightGBM's plan).
+            cfg.update({"distributed.worker.memory.target": False, "distributed.worker.memory.spill": False,
+                        "distributed.worker.memory.pause": False, "distributed.worker.memory.terminate": False})
+        worker_mem = compute.memory_limit if in_process else max(worker_budget(compute.memory_limit) // n_workers,
+                                                                 256 * 2**20)
+        with dask.config.set(cfg):
+            try:
+                # Scheduler and workers listen on 127.0.0.1 only (TCP also for the in-process
+                # worker, so the dashboard link names 127.0.0.1 rather than the host's address).
+                net = {"host": "127.0.0.1", "protocol": "tcp://"}
+                cluster = LocalCluster(
+                    n_workers=n_workers, threads_per_worker=threads, processes=not in_process,
+                    memory_limit=worker_mem, dashboard_address=compute.dashboard_address,
+                    silence_logs=logging.ERROR, **net,
+                )
+            except OSError as err:
+                raise DauditError(f"cannot start the local Dask cluster ({err}); try "
+                                  "compute.dashboard_address: '127.0.0.1:0' or scheduler: threads") from err
+        client = Client(cluster)
+    else:
+        try:
+            client = Client(sched, timeout="20s")
+        except OSError as err:
+            raise DauditError(f"cannot reach the Dask scheduler at {sched} ({err}); check the address "
+                              "or use compute.scheduler: local") from err
+        cluster = None
+    info = {"kind": "local-cluster" if cluster else "external", "dashboard": client.dashboard_link,
+            "n_workers": len(client.scheduler_info().get("workers", {})), "address": client.scheduler.address}
+    echo(f"Dask scheduler {info['address']} ({info['n_workers']} worker(s)); dashboard: {info['dashboard']}")
+    try:
+        yield info
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

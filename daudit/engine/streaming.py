@@ -1,0 +1,129 @@
+"""The one place where Dask wires per-chunk numpy functions into passes over the data.
+
+A pass maps each row chunk (all pixels) through a numpy function and folds the partial results
+in a fixed order, so the numbers do not depend on the scheduler or the worker count.
+"""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+from dask import delayed
+
+__all__ = ["row_offsets", "first_block_shift", "predict_graph", "tree_reduce", "fold_graph", "fold_lanes"]
+
+
+def row_offsets(x) -> np.ndarray:
+    """Start offsets of the row chunks of a Dask array, plus the end: shape (n_chunks + 1,)."""
+    return np.concatenate([[0], np.cumsum(x.chunks[0])]).astype(np.int64)
+
+
+def first_block_shift(x) -> np.ndarray:
+    """Column means of the first row chunk, float64 (p,): the shift the statistics are taken about."""
+    return np.asarray(x.blocks[0].compute(scheduler="synchronous"), dtype=np.float64).mean(axis=0)
+
+
+def tree_reduce(parts, combine, lanes: int = 2):
+    """Fold delayed per-chunk ``parts`` with ``dask.delayed(combine)`` in a fixed order.
+
+    The chunks are cut into ``lanes`` contiguous runs; each run is a sequential fold, and the
+    runs are combined in order at the end (``combine(a, b)`` always has ``a``'s rows first). Compared with a wide tree this holds only one accumulator per lane,
+    which matters when a partial result is a 4096 x 4096 float64 Gram matrix (134 MB): a tree
+    with four inputs per node held five of them per thread. The order never depends on the
+    scheduler or the number of workers, so neither do the numbers.
+    """
+
+    comb = delayed(combine, pure=True)
+    lanes = max(1, min(int(lanes), len(parts)))
+    bounds = np.linspace(0, len(parts), lanes + 1).round().astype(int)
+    accs = []
+    for j in range(lanes):
+        # contiguous runs of chunks, so a combine that concatenates rows keeps their order
+        run = parts[bounds[j]:bounds[j + 1]]
+        acc = run[0]
+        for part in run[1:]:
+            acc = comb(acc, part)
+        accs.append(acc)
+    while len(accs) > 1:
+        accs = [comb(accs[i], accs[i + 1]) if i + 1 < len(accs) else accs[i] for i in range(0, len(accs), 2)]
+    return accs[0]
+
+
+def _fold_step(acc, step, merge, *args):
+    part = step(*args)
+    return part if acc is None else merge(acc, part)
+
+
+class _Block:
+    """A row block of a Dask array, carried unevaluated into a task (Dask does not look inside)."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array):
+        self.array = array
+
+    def __dask_tokenize__(self):
+        return self.array.name
+
+
+def _read(block: _Block, *gate):
+    """Compute one block inside the calling task; ``gate`` only orders the task in the graph."""
+    return np.asarray(block.array.compute(scheduler="synchronous"))
+
+
+def fold_graph(step, chunk_args: list, merge, lanes: int = 1, prefetch: int = 2):
+    """Delayed fold of ``step(*args)`` over the row chunks, in a fixed order.
+
+    ``chunk_args`` holds one tuple of arguments per chunk; an argument that is a Dask array (a
+    row block, e.g. ``x.blocks[i]``) is read by its own task, which may start only when the
+    fold is at most ``prefetch`` chunks behind, so a slow fold never lets reads pile up in
+    memory. Computing a chunk's partial and merging it into the lane's accumulator is one
+    task, so partials never wait for their merge: with a 4096 x 4096 float64 Gram matrix per
+    partial (134 MB) a pass holds one accumulator and one partial per lane. The chunks are cut
+    into ``lanes`` contiguous runs folded side by side and merged in order at the end (the
+    result never depends on the scheduler or the worker count). ``merge(acc, part)`` may update
+    ``acc`` in place and return it: each accumulator is consumed by exactly one later task.
+    """
+
+    if not chunk_args:
+        raise ValueError("no chunks to fold")
+    fold = delayed(_fold_step, pure=True)
+    read = delayed(_read, pure=True)
+    lanes = max(1, min(int(lanes), len(chunk_args)))
+    bounds = np.linspace(0, len(chunk_args), lanes + 1).round().astype(int)
+    accs = []
+    for j in range(lanes):
+        history = []
+        acc = None
+        for args in chunk_args[bounds[j]:bounds[j + 1]]:
+            gate = history[-prefetch:][:1] if len(history) >= prefetch else []
+            args = [read(_Block(a), *gate) if isinstance(a, da.Array) else a for a in args]
+            acc = fold(acc, step, merge, *args)
+            history.append(acc)
+        accs.append(acc)
+    comb = delayed(merge, pure=True)
+    while len(accs) > 1:
+        accs = [comb(accs[i], accs[i + 1]) if i + 1 < len(accs) else accs[i] for i in range(0, len(accs), 2)]
+    return accs[0]
+
+
+def fold_lanes(scheduler: dict | None) -> int:
+    """Lanes for a fold on this scheduler (`daudit.engine.cluster.dask_context` info): one per worker,
+    so each worker of a cluster folds its own run of chunks; one in a single process."""
+    return max(1, int((scheduler or {}).get("n_workers") or 1))
+
+
+def _predict_block(block, coef, intercept):
+    return np.asarray(block, dtype=np.float64) @ coef + intercept
+
+
+def predict_graph(x, coef: np.ndarray, intercept: np.ndarray):
+    """Lazy predictions of many linear models at once: ``x @ coef + intercept``.
+
+    x : dask array (n, p); coef : (p, m); intercept : (m,). Returns a dask array (n, m).
+    """
+
+    coef = np.ascontiguousarray(coef, dtype=np.float64)
+    c, b = delayed(coef), delayed(np.asarray(intercept, dtype=np.float64))
+    return x.map_blocks(_predict_block, c, b, dtype=np.float64,
+                        chunks=(x.chunks[0], (coef.shape[1],)), meta=np.empty((0, 0)))

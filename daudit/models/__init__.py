@@ -1,0 +1,1 @@
+"""Models layer: sufficient statistics, the linear family, LightGBM, metrics, importance."""

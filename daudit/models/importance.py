@@ -1,0 +1,64 @@
+"""Pixel importance: |coef|, |coef| * std(x) for linear models, gain for LightGBM; top-k shares."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["top_k_share", "top_pixels", "linear_importance", "importance_table", "importance_summary"]
+
+
+def linear_importance(coef: np.ndarray, x_std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``|coef|`` and ``|coef| * std(x)`` for one model; coef and x_std of shape (p,).
+
+    Raw |coef| depends on each pixel's scale; multiplied by the pixel's spread it measures how
+    much of the prediction moves with that pixel.
+    """
+    a = np.abs(np.asarray(coef, dtype=np.float64))
+    return a, a * np.asarray(x_std, dtype=np.float64)
+
+
+def top_k_share(importance: np.ndarray, k: int = 40) -> float:
+    """Fraction of the total importance held by the ``k`` largest pixels (0 if all zero)."""
+    imp = np.abs(np.asarray(importance, dtype=np.float64))
+    total = imp.sum()
+    if total <= 0:
+        return 0.0
+    return float(np.sort(imp)[::-1][:k].sum() / total)
+
+
+def top_pixels(importance: np.ndarray, wave: np.ndarray, k: int = 40) -> list[dict]:
+    """The ``k`` most important pixels: rank, pixel index, wavelength (Å), importance."""
+    imp = np.asarray(importance, dtype=np.float64)
+    order = np.argsort(-imp, kind="stable")[:k]
+    return [{"rank": r + 1, "pixel": int(i), "wavelength": float(wave[i]), "importance": float(imp[i])}
+            for r, i in enumerate(order)]
+
+
+def importance_table(wave, mean_error, names, coef, x_std, lgbm_gain=None):
+    """Columns of importance.csv as an ordered dict of (p,) arrays.
+
+    coef : (m, p) coefficients at the reference noise level; x_std : (p,) input spread there.
+    """
+    cols = {"pixel": np.arange(len(wave)), "wavelength": np.asarray(wave), "mean_error": np.asarray(mean_error)}
+    for name, c in zip(names, coef):
+        a, a_std = linear_importance(c, x_std)
+        cols[f"{name}_abs_coef"] = a
+        cols[f"{name}_abs_coef_x_std"] = a_std
+    if lgbm_gain is not None:
+        cols["LightGBM_gain"] = np.asarray(lgbm_gain, dtype=np.float64)
+    return cols
+
+
+def importance_summary(table: dict, wave, names, *, primary: str, top_k: int = 40, n_top: int = 40) -> dict:
+    models = {}
+    for name in names:
+        for kind in ("abs_coef", "abs_coef_x_std"):
+            imp = table[f"{name}_{kind}"]
+            key = name if kind == "abs_coef_x_std" else f"{name}:abs_coef"
+            models[key] = {"kind": kind, "top_k_share": top_k_share(imp, top_k),
+                           "top_pixels": top_pixels(imp, wave, n_top)}
+    if "LightGBM_gain" in table:
+        imp = table["LightGBM_gain"]
+        models["LightGBM"] = {"kind": "gain", "top_k_share": top_k_share(imp, top_k),
+                              "top_pixels": top_pixels(imp, wave, n_top)}
+    return {"top_k": top_k, "primary": primary, "models": models}

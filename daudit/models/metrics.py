@@ -1,0 +1,121 @@
+"""Regression metrics: the one R², the one bootstrap, and the metrics rows of many models.
+
+R² follows scikit-learn's ``r2_score``, ``1 - RSS / TSS``; it is undefined (NaN here, ``null``
+in summary.json) when the labels are constant, which `daudit.data.validate` refuses up front.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["r2_from_rss", "r2", "total_sum_of_squares", "regression_metrics", "bootstrap_r2", "metrics_rows",
+           "METRIC_COLUMNS"]
+
+METRIC_COLUMNS = ["noise_level", "model", "alpha", "train_r2", "train_mae", "train_rmse", "val_r2",
+                  "val_mae", "val_rmse", "test_r2", "test_mae", "test_rmse", "fit_seconds", "degenerate"]
+
+
+def r2_from_rss(rss, tss):
+    """``1 - rss / tss``, elementwise; NaN where ``tss <= 0`` (constant labels: R² undefined).
+
+    rss : float or array; tss : float or array broadcastable against ``rss``.
+    """
+    rss = np.asarray(rss, dtype=np.float64)
+    tss = np.asarray(tss, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = 1.0 - rss / np.where(tss > 0, tss, np.nan)
+    return out if out.ndim else float(out)
+
+
+def total_sum_of_squares(y) -> float:
+    """``sum (y - mean(y))^2`` of labels ``y`` (n,), float64."""
+    y = np.asarray(y, dtype=np.float64)
+    return float(np.sum((y - y.mean()) ** 2)) if len(y) else 0.0
+
+
+def r2(y, pred) -> float:
+    """R² of one model's predictions ``pred`` (n,) of labels ``y`` (n,); NaN when undefined."""
+    y = np.asarray(y, dtype=np.float64)
+    if len(y) < 2:
+        return float("nan")
+    return r2_from_rss(float(np.sum((y - np.asarray(pred, dtype=np.float64)) ** 2)), total_sum_of_squares(y))
+
+
+def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict:
+    """R², MAE and RMSE of each column of ``pred``.
+
+    y : (n,) true labels; pred : (n,) or (n, m) predictions.
+    Returns a dict of arrays of shape (m,) (floats for 1-D ``pred``); R² as in `r2`.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    p = np.asarray(pred, dtype=np.float64)
+    one = p.ndim == 1
+    p = p[:, None] if one else p
+    res = p - y[:, None]
+    rss = np.einsum("nm,nm->m", res, res)
+    out = {"r2": np.atleast_1d(r2_from_rss(rss, total_sum_of_squares(y))), "mae": np.abs(res).mean(axis=0),
+           "rmse": np.sqrt(rss / len(y))}
+    return {k: float(v[0]) for k, v in out.items()} if one else out
+
+
+def bootstrap_r2(y: np.ndarray, preds: np.ndarray, n_resamples: int, rng: np.random.Generator,
+                 *, level: float = 0.95, batch: int = 100) -> np.ndarray:
+    """Percentile bootstrap interval of the R² of every column of ``preds``.
+
+    All columns are resampled with the same row indices (a paired bootstrap), so their
+    intervals are comparable and a difference between two models is not blurred by different
+    resamples.
+
+    Parameters
+    ----------
+    y : ndarray (n,)
+    preds : ndarray (n,) or (n, m)
+    n_resamples : int           resamples of the n rows (with replacement)
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    ndarray (m, 2)
+        Lower and upper percentile of the resampled R² (NaN when ``n_resamples`` is 0).
+    """
+    y = np.asarray(y, dtype=np.float64)
+    p = np.asarray(preds, dtype=np.float64)
+    p = p[:, None] if p.ndim == 1 else p
+    n, m = p.shape
+    if n_resamples <= 0 or n < 2:
+        return np.full((m, 2), np.nan)
+    scores = np.empty((n_resamples, m))
+    for start in range(0, n_resamples, batch):
+        idx = rng.integers(0, n, size=(min(batch, n_resamples - start), n))
+        yb = y[idx]
+        tss = np.sum((yb - yb.mean(axis=1, keepdims=True)) ** 2, axis=1)
+        for j in range(m):
+            res = yb - p[idx, j]
+            scores[start:start + len(idx), j] = r2_from_rss(np.einsum("ij,ij->i", res, res), tss)
+    a = (1.0 - level) / 2.0
+    return np.nanquantile(scores, [a, 1.0 - a], axis=0).T
+
+
+def metrics_rows(level: float, names, alphas, y: dict, preds: dict, *, train_from_stats=None,
+                 fit_seconds=None, degenerate: bool = False) -> list[dict]:
+    """One metrics.csv row per model at one noise level.
+
+    y : {'train'|'val'|'test': (n,)}; preds : {split: (n, m)} in the order of ``names``.
+    train_from_stats : optional (r2 (m,), rmse (m,)) computed from sufficient statistics; they
+    take precedence over the train predictions for R² and RMSE.
+    """
+    rows = [{"noise_level": float(level), "model": n,
+             "alpha": (None if a is None or a != a else float(a)), "degenerate": bool(degenerate)}
+            for n, a in zip(names, alphas)]
+    for split in ("train", "val", "test"):
+        m = regression_metrics(y[split], preds[split])
+        for i, row in enumerate(rows):
+            for k in ("r2", "mae", "rmse"):
+                row[f"{split}_{k}"] = float(m[k][i])
+    if train_from_stats is not None:
+        r2s, rmse = train_from_stats
+        for i, row in enumerate(rows):
+            row["train_r2"], row["train_rmse"] = float(r2s[i]), float(rmse[i])
+    for i, row in enumerate(rows):
+        row["fit_seconds"] = float(fit_seconds[i]) if fit_seconds is not None else None
+    return rows

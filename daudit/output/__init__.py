@@ -1,0 +1,1 @@
+"""Output layer: tables, figures, the Markdown report and the staging folder."""

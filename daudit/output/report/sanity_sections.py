@@ -1,0 +1,276 @@
+"""Report sections of the sanity checks: Fig 3 and appendix 6.2 (Chinese body, English headings).
+
+Built from ``summary["sanity"]`` only. Every number printed is a value of that dict formatted
+with the report's conventions (R2 and p-values 4 decimals, wavelengths 1 decimal, shares as
+percent), so `daudit.output.report.numbers_not_in_summary` accepts the report.
+"""
+
+from __future__ import annotations
+
+__all__ = ["render_sanity_sections"]
+
+from daudit.output.report.format import _image, _isnum, _lv, _pct, _r, _w
+
+_HEAD = (("OLS", "OLS"), ("best_ridge", "最佳 Ridge"), ("LightGBM", "LightGBM"))
+
+_EFFECT = {
+    "wavelength_shuffle": {
+        "collapsed": "打乱波长后重新拟合，R² 跌到阈值以下：泄露依赖于与波长对齐的 error 形状（特定像素位置），而不是整体尺度",
+        "survived": "打乱波长后重新拟合，R² 几乎不变：泄露由每条光谱 error 的整体尺度/数值分布携带，与像素位置无关",
+        "reduced": "打乱波长后重新拟合，R² 明显下降但仍高于阈值：泄露一部分来自像素位置，一部分来自整体尺度/分布",
+        "no_leak_to_explain": "原始 R² 已低于阈值，没有需要解释的泄露；打乱后的结果只作对照",
+        "not_run": "未运行",
+    },
+    "group_shuffle": {
+        "retained": "组内打乱标签后 R² 基本保留：模型只用到同组（相近 mag 与 SNR）光谱共有的信息，即噪声尺度",
+        "collapsed": "组内打乱标签后 R² 几乎全部消失（低于阈值或保留不到两成）：模型依赖于每颗星自身的细节，而不是 mag/SNR 组共有的噪声尺度",
+        "reduced": "组内打乱标签后 R² 部分保留：泄露一部分来自 mag/SNR 组共有的噪声尺度，一部分来自星自身的细节",
+        "no_leak_to_explain": "原始 R² 已低于阈值，没有需要解释的泄露；组内打乱的结果只作对照",
+        "not_run": "未运行（参数表中没有 mag 与 snr 列）",
+    },
+    "capture": {
+        "captured": "该输入单独就能达到与原始 error 相当的 R²：它足以解释泄露",
+        "partly_captured": "该输入单独的 R² 高于阈值但低于原始 R²：它解释了一部分泄露",
+        "no_leak": "该输入单独的 R² 低于阈值：它本身不是泄露来源",
+        "no_varying_mask": "训练集中没有任何像素被 mask（或 mask 处处相同），mask 不可能携带信息",
+        "not_run": "未运行",
+    },
+}
+
+
+def _level(boot):
+    return f"{boot['level'] * 100:g}%" if _isnum(boot.get("level")) else "n/a"
+
+
+def _ci(rec):
+    ci = (rec or {}).get("test_ci95")
+    if ci and _isnum(ci[0]) and _isnum(ci[1]):
+        return f" [{_r(ci[0])}, {_r(ci[1])}]"
+    return ""
+
+
+def _cell(rec):
+    if not isinstance(rec, dict) or rec.get("test_r2") is None:
+        return "n/a"
+    name = f"（{rec['model']}）" if rec.get("model", "").startswith("Ridge") else ""
+    return f"{_r(rec['test_r2'])}{_ci(rec)}{name}"
+
+
+def _row(label, block, conclusion=""):
+    cells = " | ".join(_cell((block or {}).get(k)) for k, _ in _HEAD)
+    return f"| {label} | {cells} | {conclusion} |"
+
+
+def _table(san):
+    ref = _lv(san["reference_noise_level"])
+    out = ["| 检验 | OLS | 最佳 Ridge | LightGBM | 结论 |", "|------|-----|-----------|----------|------|",
+           _row(f"原始模型（L={ref}）", san.get("original"), "审计本身的结果")]
+    ws = san.get("wavelength_shuffle")
+    if ws:
+        out.append(_row("波长打乱，重新拟合", ws.get("refit"), _EFFECT["wavelength_shuffle"][ws["effect"]]))
+        out.append(_row("打乱输入、未重新拟合（仅作对照）", ws.get("unrefitted"), "不是 shuffle test 的结论，见 §6.2"))
+    gs = san.get("group_shuffle")
+    if gs and gs.get("effect") != "not_run":
+        out.append(_row("mag × SNR 组内打乱标签", gs, _EFFECT["group_shuffle"][gs["effect"]]))
+    mo = san.get("mask_only")
+    if mo:
+        out.append(_row("Mask-only", mo, _EFFECT["capture"][mo["effect"]]))
+    ag = san.get("aggregate_stats")
+    if ag:
+        out.append(_row(f"{ag['n_features']} 个聚合统计量", ag, _EFFECT["capture"][ag["effect"]]))
+    return out
+
+
+def _fig3(summary, san):
+    gate = san.get("gate") or {}
+    perm = san.get("permutation") or {}
+    lin, lg = perm.get("linear") or {}, perm.get("lightgbm") or {}
+    boot = san.get("bootstrap") or {}
+    null_txt = []
+    if lin.get("figure_model"):
+        null_txt.append(f"{lin['figure_model']} 的 {lin['n_permutations']} 次置换")
+    if lg:
+        null_txt.append(f"LightGBM（{lg['n_train_rows']} 行子样本）的 {lg['n_permutations']} 次置换")
+    desc = (f"**描述**: 左图为原始模型与每项 sanity check 的 test R²（OLS、按验证集选出的最佳 Ridge、LightGBM；"
+            f"误差棒为 {boot.get('n_resamples')} 次 bootstrap 的 {_level(boot)} 置信区间；参考噪声水平 "
+            f"L={_lv(san['reference_noise_level'])}），红色虚线为 {summary['gate']['name']} 阈值 R² = "
+            f"{san['threshold']}。右图为标签置换零分布（" + "、".join(null_txt or ["本次运行没有置换检验"])
+            + "）的验证集 R²，竖线为真实标签下的观测值。")
+    obs = []
+    if gate:
+        verdict = "通过" if gate["verdict"] == "PASS" else "未通过"
+        ci = gate.get("ci95")
+        ci_txt = f"，95% 置信区间 [{_r(ci[0])}, {_r(ci[1])}]" if ci else ""
+        p_txt = f"，置换检验 p = {_r(gate['p_value'])}" if _isnum(gate.get("p_value")) else ""
+        border = "；区间跨过阈值，属于临界结果" if gate.get("borderline") else ""
+        obs.append(f"最佳模型 {gate['best_model']}（L={_lv(gate['best_noise_level'])}）test R² = "
+                   f"{_r(gate['best_test_r2'])}{ci_txt}{p_txt}，{summary['gate']['name']} {verdict}{border}")
+    for key, words in (("wavelength_shuffle", "wavelength_shuffle"), ("group_shuffle", "group_shuffle")):
+        blk = san.get(key) or {}
+        if blk.get("effect") in _EFFECT[words] and blk.get("effect") != "not_run":
+            obs.append(_EFFECT[words][blk["effect"]])
+    for key, name in (("mask_only", "Mask-only"), ("aggregate_stats", "聚合统计量")):
+        blk = san.get(key) or {}
+        if blk.get("effect"):
+            obs.append(f"{name}：{_EFFECT['capture'][blk['effect']]}")
+    lines = [_image(summary, "sanity_checks", "sanity_checks"), desc, "", *_table(san), "",
+             "**关键观察**: " + "；".join(obs) + "。"]
+    return "\n".join(lines)
+
+
+def _shuffle_text(san):
+    ws = san.get("wavelength_shuffle")
+    if not ws:
+        return ["**Shuffle Test**: 未运行（spec 中 sanity.wavelength_shuffle 为 false）。"]
+    orig, ref, un = san["original"], ws["refit"], ws["unrefitted"]
+    out = ["**Shuffle Test**（每条光谱的像素各自随机打乱，训练/验证/测试集都打乱；打乱由 (seed, split, chunk) 决定，可复现）:"]
+    for k, label in _HEAD:
+        if k in orig or k in ref:
+            out.append(f"- {label}: 原始 R² = {_cell(orig.get(k))}；打乱后重新拟合 R² = {_cell(ref.get(k))}；"
+                       f"未重新拟合（原模型直接作用于打乱输入）R² = {_cell(un.get(k))}")
+    same = orig.get("LightGBM_same_rows")
+    if same:
+        out.append(f"- 对照：LightGBM 在与打乱检验相同的 {same['n_train_rows']} 行训练子样本上用原始输入重新拟合，"
+                   f"test R² = {_cell(same)}（打乱后的 LightGBM 应与此比较，排除训练行数的影响）")
+    out.append("- 两种\"打乱后 R²\"为什么不同：未重新拟合的模型带着在波长对齐数据上学到的系数去读打乱后的输入，"
+               "系数与像素的对应被破坏，预测变成大方差噪声，R² 可以远低于 0（用户首次运行报告的负 R² 正是这种情形）；"
+               "它只说明模型依赖像素顺序。shuffle test 要回答的是\"打乱后的数据是否仍含有 log_g 信息\"，"
+               "必须在打乱后的训练集上重新拟合再评估，即上面的\"打乱后重新拟合 R²\"。")
+    out.append(f"- 结论: {_EFFECT['wavelength_shuffle'][ws['effect']]}。")
+    return out
+
+
+def _group_text(san):
+    gs = san.get("group_shuffle") or {}
+    if gs.get("effect") in (None, "not_run"):
+        return [f"**Group Shuffle Test**: 未运行（{gs.get('skipped', 'spec 中 sanity.group_shuffle 为 false')}）。"]
+    out = [f"**Group Shuffle Test**（训练集标签在 {gs['mag_bins']} 个 mag 分位区间 × {gs['snr_bins']} 个 SNR 分位区间"
+           f"组成的 {gs['n_groups']} 个组内打乱，最小组 {gs['min_group_size']} 行；线性模型取 {gs['n_shuffles']} 次打乱的平均，"
+           "LightGBM 打乱一次；在真实验证/测试集上评估）:"]
+    for k, label in _HEAD:
+        rec = gs.get(k)
+        if rec:
+            rng = (f"（各次打乱 test R² 范围 {_r(rec['test_r2_min'])} 至 {_r(rec['test_r2_max'])}）"
+                   if _isnum(rec.get("test_r2_min")) else "")
+            out.append(f"- {label}: test R² = {_cell(rec)}{rng}")
+    if _isnum(gs.get("retained_fraction")):
+        out.append(f"- 保留比例（组内打乱最佳 R² / 原始最佳 R²）= {_pct(gs['retained_fraction'])}")
+    out.append(f"- 结论: {_EFFECT['group_shuffle'][gs['effect']]}。")
+    return out
+
+
+def _mask_text(san):
+    mo = san.get("mask_only")
+    if not mo:
+        return ["**Mask-only Test**: 未运行（spec 中 sanity.mask_only 为 false）。"]
+    out = ["**Mask-only Test**（输入为二值 mask，去掉训练集中恒定的列）:",
+           f"- mask 来源: {mo['source']}；训练集中至少被 mask 一次的像素 {mo['n_pixels_ever_masked']} 个，"
+           f"非恒定、用作输入的像素 {mo['n_pixels_used']} 个，被 mask 的像素占比 {_pct(mo['masked_fraction'])}"]
+    for k, label in _HEAD:
+        if mo.get(k):
+            out.append(f"- Mask-only R²（{label}）: {_cell(mo[k])}")
+    if not any(mo.get(k) for k, _ in _HEAD):
+        out.append("- Mask-only R²: 无可用输入（没有变化的 mask 列），模型只能是截距")
+    out.append(f"- 结论: {_EFFECT['capture'][mo['effect']]}。")
+    return out
+
+
+def _agg_text(san):
+    ag = san.get("aggregate_stats")
+    if not ag:
+        return ["**Aggregate Statistics Test**: 未运行。"]
+    out = [f"**Aggregate Statistics Test**（每条光谱 {ag['n_features']} 个数: {', '.join(ag['features'])}）:"]
+    for k, label in _HEAD:
+        if ag.get(k):
+            out.append(f"- {label}: test R² = {_cell(ag[k])}")
+    out.append(f"- 结论: {_EFFECT['capture'][ag['effect']]}。")
+    return out
+
+
+def _perm_text(san):
+    perm = san.get("permutation") or {}
+    lin, lg = perm.get("linear") or {}, perm.get("lightgbm")
+    out = [f"**Label-permutation null**（与 scikit-learn permutation_test_score 相同：在置换后的训练标签上重新拟合，"
+           f"在验证集上评分，p = (C + 1) / (置换次数 + 1)，C 为置换得分不低于观测值的次数；线性模型 "
+           f"{lin.get('n_permutations', 0)} 次置换，复用同一次特征分解，p 的下限 {_r(lin.get('min_p_value'))}）:", "",
+           "| 模型 | 观测 val R² | p 值 | 零分布均值 | 零分布 95% 分位 | 零分布最大值 |",
+           "|------|-------------|------|------------|-----------------|--------------|"]
+    for name, m in (lin.get("models") or {}).items():
+        out.append(f"| {name} | {_r(m['observed_val_r2'])} | {_r(m['p_value'])} | {_r(m['null_mean'])} | "
+                   f"{_r(m['null_q95'])} | {_r(m['null_max'])} |")
+    if lg:
+        out.append(f"| LightGBM（{lg['n_train_rows']} 行子样本，{lg['n_permutations']} 次置换） | "
+                   f"{_r(lg['observed_val_r2'])} | {_r(lg['p_value'])} | {_r(lg['null_mean'])} | "
+                   f"{_r(lg['null_q95'])} | {_r(lg['null_max'])} |")
+        out += ["", f"LightGBM 的观测值是同一 LightGBM 在同一子样本上用真实标签重新拟合的验证集 R²，p 的下限为 "
+                    f"{_r(lg['min_p_value'])}。"]
+    return out
+
+
+def _boot_text(san):
+    boot = san.get("bootstrap") or {}
+    rows = boot.get("test_r2_ci95") or {}
+    out = [f"**Bootstrap**（测试集行有放回重抽样 {boot.get('n_resamples')} 次，所有模型使用同一组重抽样，"
+           f"{_level(boot)} 百分位区间）:", "", "| 模型 | Test R² | 95% 区间 |", "|------|---------|----------|"]
+    for name, r in rows.items():
+        ci = r.get("ci95") or [None, None]
+        out.append(f"| {name} | {_r(r['test_r2'])} | [{_r(ci[0])}, {_r(ci[1])}] |")
+    g = san.get("gate") or {}
+    if g:
+        ci = g.get("ci95")
+        out += ["", f"Gate-1 判定: 最佳 test R² = {_r(g['best_test_r2'])}（{g['best_model']}，L={_lv(g['best_noise_level'])}）"
+                    + (f"，95% 区间 [{_r(ci[0])}, {_r(ci[1])}]" if ci else "")
+                    + f" → {'PASS' if g['verdict'] == 'PASS' else 'FAIL'}"
+                    + ("（区间跨过阈值，临界）" if g.get("borderline") else "（区间不跨过阈值）" if ci else "") + "。"]
+    return out
+
+
+def _variability_text(san):
+    v = san.get("variability")
+    if not v:
+        return []
+    out = [f"**\"40 个位置\"问题**（每条 error 除以自身中位数后，逐像素计算训练集上的相对离散度 std/mean；"
+           f"阈值 {v['threshold']}）:",
+           f"- 相对离散度超过阈值的像素: {v['n_above_threshold']} / {v['n_pixels']}（{_pct(v['fraction_above_threshold'])}）；"
+           f"相对离散度中位数 {_r(v['median_spread'])}，最大 {_r(v['max_spread'])}"]
+    for name, o in (v.get("overlap") or {}).items():
+        out.append(f"- 最易变的 {v['top_k']} 个像素与 {name} 最重要的 {o['k']} 个像素重合 {o['count']} 个"
+                   f"（Jaccard = {_r(o['jaccard'])}）")
+    out += ["", "| Rank | Pixel | Wavelength (Å) | 相对离散度 |", "|------|-------|----------------|------------|"]
+    for p in v.get("top_pixels") or []:
+        out.append(f"| {p['rank']} | {p['pixel']} | {_w(p['wavelength'])} | {_r(p['relative_spread'])} |")
+    return out
+
+
+def _snr_text(san):
+    s = san.get("snr") or {}
+    if s.get("skipped") or not s:
+        return [f"**按 SNR 的泄露**: 未计算（{s.get('skipped', 'n/a')}）。"]
+    out = [f"**按 SNR 的泄露**（最佳模型 {s['model']}，L={_lv(s['noise_level'])}，测试集）:", "",
+           "| SNR 区间 | 行数 | Test R² |", "|----------|------|---------|"]
+    for b in s["bins"]:
+        out.append(f"| {b['bin']} | {b['n']} | {_r(b['test_r2']) if b['test_r2'] is not None else 'n/a（行数不足）'} |")
+    out += ["", "| SNR 四分位 | 范围 | 行数 | Test R² |", "|------------|------|------|---------|"]
+    for b in s["quartiles"]:
+        lo = f"{b['lo']:.2f}" if b["lo"] is not None else "min"
+        hi = f"{b['hi']:.2f}" if b["hi"] is not None else "max"
+        out.append(f"| {b['bin']} | {lo} 至 {hi} | {b['n']} | {_r(b['test_r2']) if b['test_r2'] is not None else 'n/a'} |")
+    return out
+
+
+def render_sanity_sections(summary: dict) -> tuple[str, str]:
+    """Fig 3 text and appendix 6.2 text from ``summary["sanity"]``.
+
+    Returns
+    -------
+    fig3 : str        markdown under "Fig 3: Sanity Check Results"
+    appendix : str    markdown under "6.2 Sanity Check 详细结果"
+    """
+    san = summary["sanity"]
+    if san.get("skipped"):
+        text = f"本次运行跳过了 sanity checks：{san['skipped']}。"
+        return text, text
+    parts = [_shuffle_text(san), _group_text(san), _mask_text(san), _agg_text(san), _perm_text(san),
+             _boot_text(san), _variability_text(san), _snr_text(san)]
+    appendix = "\n\n".join("\n".join(p) for p in parts if p)
+    return _fig3(summary, san), appendix

@@ -1,0 +1,156 @@
+"""The sanity-check figure: test R2 of each check next to the original, and the permutation null.
+
+Drawn from ``summary["sanity"]`` only (nothing is recomputed); written atomically like every
+daudit figure (temporary file in the target folder, then `os.replace`).
+"""
+
+from __future__ import annotations
+
+__all__ = ["plot_sanity_checks", "CONDITIONS"]
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from daudit.output.figures import _save  # noqa: E402
+from daudit.output.report.constants import R2_AXIS_FLOOR  # noqa: E402
+
+# (key in sanity, sub-key, label on the axis)
+CONDITIONS = (
+    ("original", None, "Original"),
+    ("wavelength_shuffle", "refit", "Wavelength shuffle\n(refitted)"),
+    ("wavelength_shuffle", "unrefitted", "Shuffled input,\nNOT refitted"),
+    ("group_shuffle", None, "Group shuffle\n(mag x SNR labels)"),
+    ("mask_only", None, "Mask only"),
+    ("aggregate_stats", None, "10 aggregate\nstatistics"),
+)
+_MODELS = (("OLS", "OLS", "#4c72b0"), ("best_ridge", "best Ridge", "#55a868"), ("LightGBM", "LightGBM", "#dd8452"))
+_GATE_COLOR = "#c0392b"
+
+
+def _record(sanity, key, sub):
+    block = sanity.get(key)
+    if not isinstance(block, dict):
+        return None
+    return block.get(sub) if sub else block
+
+
+def _bars(ax, sanity, threshold, floor):
+    labels, xs = [], []
+    width = 0.26
+    lowest = 0.0
+    for ci, (key, sub, label) in enumerate(CONDITIONS):
+        block = _record(sanity, key, sub)
+        if not block:
+            continue
+        x = len(labels)
+        labels.append(label)
+        xs.append(x)
+        if not any(isinstance(block.get(m), dict) and block[m].get("test_r2") is not None for m, _, _ in _MODELS):
+            why = "no pixel ever masked" if key == "mask_only" else "not run"
+            ax.text(x, 0.01, why, ha="center", va="bottom", fontsize=8, rotation=90, color="gray")
+        for mi, (mkey, _, color) in enumerate(_MODELS):
+            rec = block.get(mkey)
+            if not isinstance(rec, dict) or rec.get("test_r2") is None:
+                continue
+            v = rec["test_r2"]
+            shown = max(v, floor)
+            lowest = min(lowest, shown)
+            pos = x + (mi - 1) * width
+            ax.bar(pos, shown, width, color=color, edgecolor="black", linewidth=0.4)
+            ci = rec.get("test_ci95")
+            if ci and ci[0] is not None and ci[1] is not None and v > floor:
+                lo, hi = max(ci[0], floor), max(ci[1], floor)
+                ax.errorbar(pos, v, yerr=[[v - lo], [hi - v]], fmt="none", ecolor="black", capsize=2, lw=0.8)
+            if v < floor:
+                ax.annotate(f"{v:.2f}", (pos, floor), xytext=(0, 3), textcoords="offset points", ha="center",
+                            va="bottom", fontsize=7, rotation=90)
+    gate = ax.axhline(threshold, color=_GATE_COLOR, ls="--", lw=1.0, label=f"Gate-1 threshold R2 = {threshold:g}")
+    ax.axhline(0.0, color="black", lw=0.6)
+    ax.set_xticks(xs)
+    ax.set_xticklabels(labels, fontsize=8)
+    ax.set_ylabel("test R2 (bars: 95% bootstrap CI)")
+    top = max([threshold * 2] + [p.get_height() for p in ax.patches])
+    ax.set_ylim(min(lowest, -0.05) * 1.1, max(1.0, top) * 1.2 if top > 0.5 else top * 1.4 + 0.02)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for _, _, c in _MODELS]
+    ax.legend(handles + [gate], [n for _, n, _ in _MODELS] + [gate.get_label()], fontsize=8, loc="upper center", ncol=4)
+    noise = sanity.get("reference_noise_level")
+    ax.set_title(f"Sanity checks: test R2 per check (noise level L = {noise:g})" if noise is not None
+                 else "Sanity checks: test R2 per check", fontsize=10)
+
+
+def _null(ax, sanity):
+    perm = sanity.get("permutation") or {}
+    lin = perm.get("linear") or {}
+    drawn = False
+    obs_vals = []
+    if lin.get("figure_null"):
+        name = lin.get("figure_model", "linear")
+        null = np.asarray(lin["figure_null"], dtype=float)
+        rec = (lin.get("models") or {}).get(name, {})
+        ax.hist(null, bins=30, color="#4c72b0", alpha=0.6, label=f"{name}: {len(null)} permutations")
+        obs = rec.get("observed_val_r2")
+        if obs is not None:
+            ax.axvline(obs, color="#1f3b73", lw=2, label=f"{name} observed = {obs:.4f} (p = {rec['p_value']:.4f})")
+            obs_vals.append(obs)
+        drawn = True
+    lg = perm.get("lightgbm") or {}
+    if lg.get("null"):
+        null = np.asarray(lg["null"], dtype=float)
+        ax.hist(null, bins=15, color="#dd8452", alpha=0.6,
+                label=f"LightGBM ({lg.get('n_train_rows')} rows): {len(null)} permutations")
+        if lg.get("observed_val_r2") is not None:
+            ax.axvline(lg["observed_val_r2"], color="#8c3b0c", lw=2, ls="--",
+                       label=f"LightGBM observed = {lg['observed_val_r2']:.4f} (p = {lg['p_value']:.4f})")
+            obs_vals.append(lg["observed_val_r2"])
+        drawn = True
+    if not drawn:
+        ax.text(0.5, 0.5, "no permutation null in this run", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return
+    lo, hi = ax.get_xlim()
+    if obs_vals:
+        pad = 0.05 * (max(hi, *obs_vals) - min(lo, *obs_vals))
+        ax.set_xlim(min(lo, *obs_vals) - pad, max(hi, *obs_vals) + pad)
+    ax.set_xlabel("validation R2 after refitting on permuted train labels")
+    ax.set_ylabel("permutations")
+    ax.set_title("Label-permutation null vs observed", fontsize=10)
+    ax.legend(fontsize=7, loc="upper center")
+
+
+def plot_sanity_checks(sanity: dict, path, *, threshold: float | None = None,
+                       floor: float = R2_AXIS_FLOOR) -> Path:
+    """Draw the sanity-check figure.
+
+    Parameters
+    ----------
+    sanity : dict
+        ``summary["sanity"]`` as returned by `daudit.checks.run_sanity_checks`.
+    path : str or Path
+        PNG to write (folders are created).
+    threshold : float, optional
+        Gate-1 threshold (default ``sanity["threshold"]``, else 0.05).
+    floor : float
+        Lowest R2 drawn; lower bars are cut there and their value is written on them.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    threshold = float(sanity.get("threshold", 0.05) if threshold is None else threshold)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(15, 6), gridspec_kw={"width_ratios": [1.7, 1]})
+    if sanity.get("skipped"):
+        a1.text(0.5, 0.5, f"sanity checks skipped: {sanity['skipped']}", ha="center", va="center", wrap=True)
+        a1.set_axis_off()
+        a2.set_axis_off()
+    else:
+        _bars(a1, sanity, threshold, floor)
+        _null(a2, sanity)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -1,0 +1,170 @@
+"""The plan of the house: layers, no import cycles, lazy imports only with a reason, short functions.
+
+The layer contract itself is import-linter's (``[tool.importlinter]`` in pyproject.toml); these
+tests run it, show that it catches an upward import, and check what it does not: cycles between
+modules and the rules for function-level imports and function length.
+"""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PKG = REPO / "daudit"
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+# Function-level imports are allowed in the CLI (startup time) and for optional dependencies.
+LAZY_OK_DIRS = ("app",)
+OPTIONAL_DEPENDENCIES = {"cupy", "torch"}
+MAX_FUNCTION_LINES = 60
+# Functions still to be split (issue 12); this set only shrinks and must end empty.
+STILL_TO_SPLIT = {
+    "daudit/app/history.py:format_summary", "daudit/app/publish.py:publish_run",
+    "daudit/checks/runner.py:execute", "daudit/core/spec.py:parse_spec", "daudit/data/inspect.py:inspect_file",
+    "daudit/data/pfsspec.py:load_pfsspec", "daudit/deleak/pipeline.py:_passes",
+    "daudit/deleak/summary.py:build_summary", "daudit/engine/cluster.py:dask_context",
+}
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for f in sorted(PKG.rglob("*.py")):
+        parts = list(f.relative_to(REPO).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = f
+    return out
+
+
+def _imports(name: str, path: Path, modules: dict) -> set[str]:
+    """Modules of the package imported by ``name`` (module or function level)."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # `from pkg import mod` imports the submodule pkg.mod when there is one
+            targets = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                       for a in node.names]
+        else:
+            continue
+        out.update(t for t in targets if t in modules and t != name)
+    return out
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    return {name: _imports(name, path, modules) for name, path in modules.items()}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index, low, stack, on, out, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_cycle_between_modules():
+    assert _cycles(_graph()) == []
+
+
+def test_cycle_finder_finds_a_planted_cycle():
+    graph = _graph()
+    graph["daudit.core.errors"] = graph["daudit.core.errors"] | {"daudit.app.cli"}
+    assert any("daudit.core.errors" in c and "daudit.app.cli" in c for c in _cycles(graph))
+
+
+def _lint_imports(root: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=root, capture_output=True, text=True,
+                          timeout=300, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root)})
+
+
+def test_layer_contract_holds():
+    proc = _lint_imports(REPO)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "0 broken" in proc.stdout
+
+
+def test_layer_contract_fails_on_an_upward_import(tmp_path):
+    # a scratch copy of the tree in which the data layer imports the audit layer
+    shutil.copytree(PKG, tmp_path / "daudit", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    layout = tmp_path / "daudit" / "data" / "layout.py"
+    layout.write_text(layout.read_text() + "\nfrom daudit.audit import pipeline  # noqa: E402,F401\n")
+    proc = _lint_imports(tmp_path)
+    assert proc.returncode != 0
+    assert "daudit.data.layout -> daudit.audit.pipeline" in proc.stdout
+
+
+def _function_level_imports(path: Path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for func in ast.walk(tree):
+        if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(func):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                # the reason: `# lazy: ...` on the line, or on the comment lines just above
+                i, reason = node.lineno - 1, "# lazy:" in lines[node.lineno - 1]
+                while not reason and i > 0 and (lines[i - 1].strip().startswith(("#", "from ", "import "))):
+                    i -= 1
+                    reason = lines[i].strip().startswith("# lazy:")
+                mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                yield node.lineno, mods, reason
+
+
+def test_function_level_imports_only_in_the_cli_or_for_optional_dependencies_and_with_a_reason():
+    bad = []
+    for name, path in _modules().items():
+        rel = path.relative_to(PKG)
+        for line, mods, reason in _function_level_imports(path):
+            allowed = (rel.parts[0] in LAZY_OK_DIRS or rel == Path("__init__.py")
+                       or all(m.split(".")[0] in OPTIONAL_DEPENDENCIES for m in mods))
+            if not allowed:
+                bad.append(f"{rel}:{line}: function-level import of {mods} outside the CLI")
+            elif not reason:
+                bad.append(f"{rel}:{line}: function-level import of {mods} without a '# lazy: <reason>' comment")
+    assert not bad, "\n".join(bad)
+
+
+def test_functions_are_short_or_say_why():
+    bad = []
+    for name, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                doc = ast.get_docstring(node) or ""
+                key = f"{path.relative_to(REPO)}:{node.name}"
+                if n > MAX_FUNCTION_LINES and "Long because" not in doc and key not in STILL_TO_SPLIT:
+                    bad.append(f"{path.relative_to(REPO)}:{node.lineno}: {node.name} has {n} lines "
+                               "and no 'Long because ...' in its docstring")
+    assert not bad, "\n".join(bad)
