@@ -68,13 +68,6 @@ def _family(names, yv, yt, pv, pt, boot, **extra):
     return out
 
 
-def _cols(layout, label):
-    for lab, a, b in layout:
-        if lab == label:
-            return slice(a, b)
-    return None
-
-
 def _best(check: dict):
     vals = [check[k]["test_r2"] for k in ("OLS", "best_ridge", "LightGBM")
             if k in check and check[k] and check[k].get("test_r2") is not None]
@@ -83,16 +76,14 @@ def _best(check: dict):
 
 def _original(ctx, run, boot):
     """The audit's own models: val/test predictions per (level, name), and the headline records."""
-    preds = getattr(ctx, "predictions", None) or {}
-    val, test = preds.get("val") or {}, preds.get("test") or getattr(ctx, "test_predictions", None) or {}
-    if run.need_original:
-        lay = run.eval_layout["linear"]["real"]
+    val, test = ctx.predictions["val"], ctx.predictions["test"]
+    if run.need_original:  # they were recomputed in the eval pass
         val, test = {}, {}
         for lv in run.levels:
-            sl = _cols(lay, ("original", lv))
-            for i, n in enumerate(ctx.fits[lv].names):
-                val[(float(lv), n)] = run.eval["val"]["pred"]["real"][:, sl][:, i]
-                test[(float(lv), n)] = run.eval["test"]["pred"]["real"][:, sl][:, i]
+            block = run.eval.layout.block("real", "original", lv)
+            for n in block.names:
+                val[(float(lv), n)] = run.eval.pred["val"]["real"][:, block.column(n)]
+                test[(float(lv), n)] = run.eval.pred["test"]["real"][:, block.column(n)]
     yv, yt = run.y["val"], run.y["test"]
     ref = float(run.ref)
     names = ctx.fits[run.ref].names
@@ -105,22 +96,15 @@ def _original(ctx, run, boot):
     return val, test, head
 
 
-def _lgbm_col(run, kind, name, split):
-    names = run.eval_layout["lgbm"][kind]
-    if name not in names:
-        return None
-    return run.eval[split]["lgbm"][kind][:, names.index(name)]
-
-
-def _check(run, kind, label, names, boot, lgbm=None, extra_lgbm=None, **extra):
-    sl = _cols(run.eval_layout["linear"][kind], label)
+def _check(run, kind, role, names, boot, lgbm=None, extra_lgbm=None, **extra):
+    """Records of the family ``role`` read from input ``kind`` and of the booster ``lgbm`` (kind, role)."""
     yv, yt = run.y["val"], run.y["test"]
     out = {}
-    if sl is not None:
-        out = _family(names, yv, yt, run.eval["val"]["pred"][kind][:, sl], run.eval["test"]["pred"][kind][:, sl],
-                      boot, **extra)
+    pv, pt = run.eval.linear("val", kind, role), run.eval.linear("test", kind, role)
+    if pv is not None:
+        out = _family(names, yv, yt, pv, pt, boot, **extra)
     if lgbm is not None:
-        pv, pt = _lgbm_col(run, lgbm[0], lgbm[1], "val"), _lgbm_col(run, lgbm[0], lgbm[1], "test")
+        pv, pt = run.eval.booster("val", *lgbm), run.eval.booster("test", *lgbm)
         if pv is not None:
             out["LightGBM"] = _rec("LightGBM", yv, yt, pv, pt, boot, **(extra_lgbm or {}))
     return out
@@ -161,21 +145,21 @@ def assemble(ctx, run, rng: np.random.Generator) -> dict:
         out["lightgbm_refits"] = {"n_train_rows": run.lgbm_rows.get("checks"), "bin_construct_sample_cnt": rp.bin_sample,
                                   "estimated_bytes": rp.estimated_bytes, "budget_bytes": rp.budget_bytes,
                                   "plan": rp.reason}
-    if "same_rows" in run.eval_layout["lgbm"]["real"]:
-        original["LightGBM_same_rows"] = _rec("LightGBM", yv, yt, _lgbm_col(run, "real", "same_rows", "val"),
-                                              _lgbm_col(run, "real", "same_rows", "test"), boot, **lg_extra)
+    if run.eval.layout.has_booster("real", "same_rows"):
+        original["LightGBM_same_rows"] = _rec("LightGBM", yv, yt, run.eval.booster("val", "real", "same_rows"),
+                                              run.eval.booster("test", "real", "same_rows"), boot, **lg_extra)
     r0 = _best(original)
 
     if run.shuffled_fit is not None:
-        refit = _check(run, "shuffled", ("shuffled", ref), run.shuffled_fit.names, boot,
+        refit = _check(run, "shuffled", "shuffled", run.shuffled_fit.names, boot,
                        lgbm=("shuffled", "shuffled"), extra_lgbm=lg_extra)
-        unref = _check(run, "shuffled", ("unrefitted", ref), ctx.fits[run.ref].names, boot,
+        unref = _check(run, "shuffled", "unrefitted", ctx.fits[run.ref].names, boot,
                        lgbm=("shuffled", "unrefitted"))
         out["wavelength_shuffle"] = {"refit": refit, "unrefitted": unref, "effect": _effect_shuffle(r0, _best(refit)),
                                      "best_refit_test_r2": _best(refit), "original_best_test_r2": r0}
     out["group_shuffle"] = _group(ctx, run, boot, r0, lg_extra)
     if run.mask_facts:
-        chk = _check(run, "mask", ("mask", 1.0), run.mask_fit.names if run.mask_fit else [], boot,
+        chk = _check(run, "mask", "mask", run.mask_fit.names if run.mask_fit else [], boot,
                      lgbm=("mask", "mask"), extra_lgbm=lg_extra)
         out["mask_only"] = {**run.mask_facts, "source": run.mask_source, **chk,
                             "effect": _effect_capture(r0, _best(chk)) if chk else "no_varying_mask",
@@ -206,14 +190,14 @@ def _group(ctx, run, boot, r0, lg_extra):
     facts = dict(run.group_facts)
     if run.group_fit is None:
         return {**facts, "effect": "not_run"}
-    sl = _cols(run.eval_layout["linear"]["real"], ("group", float(run.ref)))
-    pv, pt = run.eval["val"]["pred"]["real"][:, sl], run.eval["test"]["pred"]["real"][:, sl]
-    names, k = run.group_fit.names, run.group_fit.coef.shape[2]
+    block = run.eval.layout.block("real", "group")
+    pv, pt = run.eval.pred["val"]["real"], run.eval.pred["test"]["real"]
+    names, k = block.names, block.k
     yv, yt = run.y["val"], run.y["test"]
     models = {}
-    for i, n in enumerate(names):
-        v = [r2(yv, pv[:, i * k + j]) for j in range(k)]
-        t = [r2(yt, pt[:, i * k + j]) for j in range(k)]
+    for n in names:
+        v = [r2(yv, pv[:, block.column(n, j)]) for j in range(k)]
+        t = [r2(yt, pt[:, block.column(n, j)]) for j in range(k)]
         models[n] = {"val_r2": _f(np.mean(v)), "test_r2": _f(np.mean(t)), "test_r2_min": _f(min(t)),
                      "test_r2_max": _f(max(t))}
     out = {**facts, "models": models, "statistic": f"mean over {k} within-group shuffles"}
@@ -223,7 +207,7 @@ def _group(ctx, run, boot, r0, lg_extra):
     if ridge:
         n = max(ridge, key=lambda m: models[m]["val_r2"] or -np.inf)
         out["best_ridge"] = {"model": n, **models[n]}
-    pv_l, pt_l = _lgbm_col(run, "real", "group", "val"), _lgbm_col(run, "real", "group", "test")
+    pv_l, pt_l = run.eval.booster("val", "real", "group"), run.eval.booster("test", "real", "group")
     if pv_l is not None:
         out["LightGBM"] = _rec("LightGBM", yv, yt, pv_l, pt_l, boot, n_shuffles=1, **lg_extra)
     r1 = _best(out)
@@ -236,7 +220,7 @@ def _group(ctx, run, boot, r0, lg_extra):
 
 
 def _aggregates(run, boot, r0, lg_extra):
-    av, at = run.eval["val"]["aggregates"], run.eval["test"]["aggregates"]
+    av, at = run.eval.aggregates["val"], run.eval.aggregates["test"]
     yv, yt = run.y["val"], run.y["test"]
     fit = run.agg_fit
     out = {"features": list(AGGREGATE_NAMES), "n_features": len(AGGREGATE_NAMES),
@@ -263,24 +247,20 @@ def _permutation(ctx, run):
                      "p = (C + 1) / (n_permutations + 1)",
            "linear": {"n_permutations": int(k), "min_p_value": 1.0 / (k + 1), "models": {}}}
     rows = {(float(r["noise_level"]), r["model"]): r for r in ctx.metrics}
-    if run.eval.get("perm_rss") is not None and k:
-        null = r2_from_rss(run.eval["perm_rss"], total_sum_of_squares(yv))
-        col = 0
-        for lv in run.levels:
-            for n in ctx.fits[lv].names:
-                obs = rows[(float(lv), n)]["val_r2"]
-                out["linear"]["models"][f"L={lv:g} {n}"] = {"noise_level": float(lv), "model": n,
-                                                            **_null_stats(obs, null[col:col + k])}
-                col += k
+    if run.eval.perm_rss is not None and k:
+        # the permuted fits' columns: level by level, model by model, k permutations each
+        flat = r2_from_rss(run.eval.perm_rss, total_sum_of_squares(yv))
+        keys = [(float(lv), n) for lv in run.levels for n in ctx.fits[lv].names]
+        nulls = {key: flat[i * k:(i + 1) * k] for i, key in enumerate(keys)}
+        for (lv, n), null in nulls.items():
+            out["linear"]["models"][f"L={lv:g} {n}"] = {"noise_level": lv, "model": n,
+                                                        **_null_stats(rows[(lv, n)]["val_r2"], null)}
         prim = best_by_val(ctx.metrics, level=run.ref)
-        i = ctx.fits[run.ref].names.index(prim) + run.levels.index(run.ref) * len(ctx.fits[run.ref].names)
         out["linear"]["figure_model"] = f"L={run.ref:g} {prim}"
-        out["linear"]["figure_null"] = [float(v) for v in null[i * k:(i + 1) * k]]
-    names = run.eval_layout["lgbm"]["real"]
-    if "permutation_reference" in names:
-        pred = run.eval["val"]["lgbm"]["real"]
-        obs = r2(yv, pred[:, names.index("permutation_reference")])
-        null = [r2(yv, pred[:, names.index(f"permutation_{i}")]) for i in range(len(run.perm_boosters))]
+        out["linear"]["figure_null"] = [float(v) for v in nulls[(float(run.ref), prim)]]
+    if run.eval.layout.has_booster("real", "permutation_reference"):
+        obs = r2(yv, run.eval.booster("val", "real", "permutation_reference"))
+        null = [r2(yv, run.eval.booster("val", "real", f"permutation_{i}")) for i in range(len(run.perm_boosters))]
         out["lightgbm"] = {"n_permutations": len(null), "n_train_rows": run.lgbm_rows.get("permutation"),
                            "min_p_value": 1.0 / (len(null) + 1), **_null_stats(obs, null),
                            "null": [float(v) for v in null],

@@ -12,6 +12,7 @@ import numpy as np
 from dask import delayed
 
 from daudit.checks.partials import accumulate_train, eval_partial, train_partial
+from daudit.checks.records import EvalLayout, EvalOutputs
 from daudit.checks.transforms import mask_from_error
 from daudit.engine.streaming import fold_graph, row_offsets
 
@@ -66,18 +67,13 @@ def eval_pass_graphs(splits: dict, plan, *, with_mask: bool) -> list:
     return out
 
 
-def gather_eval(parts: list, n_val_chunks: int) -> dict:
-    """Concatenate eval partials: {'val'|'test': {'pred': {kind: (n, a)}, 'lgbm': {...},
-    'aggregates': (n, 10) | None}, 'perm_rss': (K,) | None}."""
-    out = {}
+def gather_eval(parts: list, n_val_chunks: int, layout: EvalLayout) -> EvalOutputs:
+    """Concatenate the eval partials of val then test chunks (in row order) into `EvalOutputs`."""
+    pred, lgbm, aggregates = {}, {}, {}
     for name, chunk in (("val", parts[:n_val_chunks]), ("test", parts[n_val_chunks:])):
-        rec = {"pred": {}, "lgbm": {}, "aggregates": None}
-        for key in ("pred", "lgbm"):
-            for kind in chunk[0][key]:
-                rec[key][kind] = np.concatenate([c[key][kind] for c in chunk])
-        if chunk[0]["aggregates"] is not None:
-            rec["aggregates"] = np.concatenate([c["aggregates"] for c in chunk])
-        out[name] = rec
+        pred[name] = {kind: np.concatenate([c["pred"][kind] for c in chunk]) for kind in chunk[0]["pred"]}
+        lgbm[name] = {kind: np.concatenate([c["lgbm"][kind] for c in chunk]) for kind in chunk[0]["lgbm"]}
+        aggregates[name] = (np.concatenate([c["aggregates"] for c in chunk])
+                            if chunk[0]["aggregates"] is not None else None)
     rss = [c["perm_rss"] for c in parts[:n_val_chunks] if c["perm_rss"] is not None]
-    out["perm_rss"] = np.sum(rss, axis=0) if rss else None
-    return out
+    return EvalOutputs(layout, pred, lgbm, aggregates, np.sum(rss, axis=0) if rss else None)

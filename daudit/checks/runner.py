@@ -20,27 +20,18 @@ import dask
 import numpy as np
 
 from daudit.checks import lgbm as lg
-from daudit.checks.partials import EvalPlan, TrainConfig
-from daudit.checks.passes import (
-    eval_pass_graphs,
-    gather_eval,
-    mask_blocks,
-    train_pass_graph,
-)
-from daudit.checks.permutation import (
-    group_codes,
-    label_permutations,
-    permute_within_groups,
-    solve_many,
-)
+from daudit.checks.partials import EvalPlan, TrainConfig, TrainPartial
+from daudit.checks.passes import eval_pass_graphs, gather_eval, mask_blocks, train_pass_graph
+from daudit.checks.permutation import group_codes, label_permutations, permute_within_groups, solve_many
+from daudit.checks.records import EvalLayout, EvalOutputs, LinearStack
 from daudit.checks.transforms import shuffle_chunk
 from daudit.core.progress import Bar, compute
 from daudit.engine.cluster import main_budget
 from daudit.engine.streaming import fold_lanes, row_offsets
-from daudit.models.linear import decompose, fit_family, fit_family_dense
+from daudit.models.linear import LinearFamilyFit, decompose, fit_family, fit_family_dense
 from daudit.models.stats import CenteredStats
 
-__all__ = ["CheckRun", "execute", "checks_rng"]
+__all__ = ["CheckRun", "CheckPlan", "execute", "checks_rng"]
 
 log = logging.getLogger("daudit")
 _CHECKS_STREAM = 4  # issue number: the checks' own stream of the spec seed
@@ -52,6 +43,24 @@ def checks_rng(seed: int) -> np.random.Generator:
 
 
 @dataclass
+class CheckPlan:
+    """What the train pass and the refits will do, drawn before any pass.
+
+    perms (n, K) permuted train labels; group_y (n, G) within-group shuffles or None; extra: both
+    as the pass's extra target columns (or None); keep: train chunks read for LightGBM refits;
+    offsets (n_chunks + 1,) row offsets of the train chunks; cfg: the train pass configuration.
+    """
+
+    perms: np.ndarray
+    group_y: np.ndarray | None
+    extra: np.ndarray | None
+    keep: list
+    offsets: np.ndarray
+    cfg: TrainConfig
+    use_lgbm: bool
+
+
+@dataclass
 class CheckRun:
     """Everything the checks computed, before it is turned into the summary's numbers."""
 
@@ -59,25 +68,23 @@ class CheckRun:
     levels: list
     y: dict  # split -> labels
     seconds: dict = field(default_factory=dict)
-    shuffled_fit: object = None  # LinearFamilyFit on the shuffled input (at ref)
-    mask_fit: object = None
+    shuffled_fit: LinearFamilyFit | None = None  # on the shuffled input (at ref)
+    mask_fit: LinearFamilyFit | None = None
     mask_cols: np.ndarray | None = None
     mask_facts: dict = field(default_factory=dict)
     mask_source: str = ""
-    agg_fit: object = None
-    group_fit: object = None  # LinearFamilyFit with k = n group shuffles
+    agg_fit: LinearFamilyFit | None = None
+    group_fit: LinearFamilyFit | None = None  # k = n group shuffles
     group_facts: dict = field(default_factory=dict)
     perm_fits: dict = field(default_factory=dict)  # level -> LinearFamilyFit (k = n perms)
     n_perm_linear: int = 0
-    boosters: dict = field(default_factory=dict)  # name -> Booster
+    boosters: dict = field(default_factory=dict)  # role -> Booster
     perm_boosters: list = field(default_factory=list)
     lgbm_rows: dict = field(default_factory=dict)
-    refit_plan: object = None  # lgbm.RefitPlan
-    train_partial: object = None
-    eval: dict = field(default_factory=dict)
-    eval_layout: dict = field(default_factory=dict)  # kind -> [(label, start, stop)]
-    need_original: bool = False
-    original_keys: list = field(default_factory=list)
+    refit_plan: lg.RefitPlan | None = None
+    train_partial: TrainPartial | None = None
+    eval: EvalOutputs | None = None
+    need_original: bool = False  # the audit's own predictions were recomputed in the eval pass
 
 
 def _kept_rows(split, keep, y: np.ndarray, offsets: np.ndarray, cap: int, *, with_mask: bool):
@@ -111,23 +118,134 @@ def _shuffle_rows(x, keys, sizes, seed):
     return out
 
 
-def _stack(models):
-    """[(label, coef (q, a), intercept (a,))] -> (coef (q, sum a), intercept, layout)."""
-    if not models:
-        return None, []
-    coefs, icpts, layout, col = [], [], [], 0
-    for label, c, b in models:
-        coefs.append(c)
-        icpts.append(b)
-        layout.append((label, col, col + c.shape[1]))
-        col += c.shape[1]
-    return (np.ascontiguousarray(np.concatenate(coefs, axis=1)), np.concatenate(icpts)), layout
-
-
-def _fit_columns(fit, level):
+def _fit_columns(fit: LinearFamilyFit, level: float):
     """(coef (p, m*k), intercept (m*k,)) of a LinearFamilyFit acting on the unscaled input."""
     m, p, k = fit.coef.shape
     return level * fit.coef.transpose(1, 0, 2).reshape(p, m * k), fit.intercept.reshape(m * k)
+
+
+def _group_plan(train, s, ytr, rng, run: CheckRun):
+    """Within-group shuffles of the train labels (n, G), or None (facts go to ``run``)."""
+    if not s.group_shuffle:
+        return None
+    lab = train.labels
+    if "mag" not in lab.columns or "snr" not in lab.columns:
+        run.group_facts = {"skipped": "the params table has no mag and snr columns"}
+        return None
+    codes, edges = group_codes(lab["mag"].to_numpy(), lab["snr"].to_numpy(), s.group_mag_bins, s.group_snr_bins)
+    group_y = permute_within_groups(ytr, codes, s.n_group_shuffles, rng)
+    sizes = np.bincount(codes)
+    run.group_facts = {"n_groups": int(np.count_nonzero(sizes)), "edges": edges,
+                       "min_group_size": int(sizes[sizes > 0].min()), "n_shuffles": s.n_group_shuffles,
+                       "mag_bins": s.group_mag_bins, "snr_bins": s.group_snr_bins}
+    return group_y
+
+
+def _plan(ctx, run: CheckRun, rng: np.random.Generator) -> CheckPlan:
+    """Draw the permutations, group shuffles and LightGBM refit chunks (in this order of ``rng``)."""
+    spec, s = ctx.spec, ctx.spec.sanity
+    train = ctx.splits["train"]
+    ytr = train.y
+    perms = label_permutations(ytr, s.n_permutations_linear, rng)
+    run.n_perm_linear = perms.shape[1]
+    group_y = _group_plan(train, s, ytr, rng, run)
+    extra = np.hstack([perms] + ([group_y] if group_y is not None else []))
+    extra = extra if extra.shape[1] else None
+    use_lgbm = ctx.booster is not None and ctx.lgbm_params is not None
+    off = row_offsets(train.error)
+    keep = []
+    if use_lgbm:
+        run.refit_plan = lg.refit_plan(train.n_pixels, main_budget(spec.compute.memory_limit, train.n_pixels),
+                                       s.lightgbm_rows)
+        log.info("sanity checks, LightGBM refits: %s", run.refit_plan.reason)
+        total = 0
+        for c in rng.permutation(len(off) - 1):
+            if total >= run.refit_plan.rows:
+                break
+            keep.append(int(c))
+            total += int(off[c + 1] - off[c])
+    x_mean = ctx.train_stats.x_mean
+    cfg = TrainConfig(seed=spec.seed, level=run.ref, shuffle=s.wavelength_shuffle, mask=s.mask_only,
+                      aggregates=s.aggregate_stats, x_shift=x_mean,
+                      shuffle_shift=np.full(train.n_pixels, x_mean.mean()),
+                      y_shift=np.array([ytr[: int(off[1])].mean()]),
+                      extra_shift=None if extra is None else extra.mean(axis=0))
+    run.mask_source = ("the file's mask array" if train.mask is not None
+                       else "derived: non-finite or non-positive error")
+    return CheckPlan(perms, group_y, extra, keep, off, cfg, use_lgbm)
+
+
+def _train_pass(ctx, run: CheckRun, plan: CheckPlan) -> None:
+    t = time.time()
+    with warnings.catch_warnings():
+        # The permuted labels (n x ~211 float32, ~85 MB at 100k rows) travel with the graph once;
+        # distributed's "large graph" hint is expected here and says nothing about correctness.
+        warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+        with _section(ctx, "sanity: train pass"):
+            graph = train_pass_graph(ctx.splits["train"], ctx.splits["train"].y, plan.extra, plan.cfg,
+                                     with_mask=ctx.spec.sanity.mask_only, lanes=fold_lanes(ctx.scheduler))
+            (run.train_partial,) = compute(
+                graph, desc="sanity checks: train pass (shuffled Gram, mask Gram, X^T Y_perm, aggregates)")
+    run.seconds["train_pass"] = time.time() - t
+    run.seconds["train_pass_chunk_seconds"] = dict(run.train_partial.seconds)
+
+
+def _mask_refit(ctx, run: CheckRun, y_shift: float) -> None:
+    """The linear family on the mask columns that vary (from the train pass's mask Gram)."""
+    mg, ytr, p = run.train_partial.mask, ctx.splits["train"].y, ctx.splits["train"].n_pixels
+    used = (mg.sum_x > 0) & (mg.sum_x < mg.n)
+    run.mask_cols = mg.cols[used]
+    run.mask_facts = {"n_pixels_ever_masked": int(len(mg.cols)), "n_pixels_used": int(used.sum()),
+                      "masked_fraction": float(mg.sum_x.sum() / (mg.n * p))}
+    if not used.any():
+        return
+    sxx, sxy, mx = mg.centered(float((ytr - y_shift).sum()), y_shift)
+    sel = np.flatnonzero(used)
+    yc = ytr - ytr.mean()
+    st = CenteredStats(mg.n, mx[sel], np.array([ytr.mean()]), sxx[np.ix_(sel, sel)], sxy[sel, None],
+                       np.array([float(yc @ yc)]))
+    run.mask_fit = fit_family(decompose(st), ctx.spec.alphas, include_ols=ctx.spec.include_ols, noise_level=1.0)
+
+
+def _linear_refits(ctx, run: CheckRun, plan: CheckPlan) -> None:
+    """Shuffled, mask and aggregate families; the permuted and group-shuffled labels' fits."""
+    t_lin = t = time.time()
+    tp, alphas, ols = run.train_partial, ctx.spec.alphas, ctx.spec.include_ols
+    if tp.shuffled is not None:
+        run.shuffled_fit = fit_family(decompose(tp.shuffled), alphas, include_ols=ols, noise_level=run.ref)
+    run.seconds["shuffled_eigh_and_solve"] = time.time() - t
+    if tp.mask is not None:
+        _mask_refit(ctx, run, float(plan.cfg.y_shift[0]))
+    if tp.aggregates is not None:
+        run.agg_fit = fit_family_dense(tp.aggregates, ctx.splits["train"].y, alphas, include_ols=ols)
+    if tp.cross is not None:
+        sxy, syy, ymean = tp.cross.centered()
+        k = run.n_perm_linear
+        t = time.time()
+        for lv in run.levels:
+            run.perm_fits[lv] = solve_many(ctx.eigen, ctx.train_stats, sxy[:, :k], syy[:k], ymean[:k], alphas,
+                                           include_ols=ols, level=lv, rcond=ctx.fits[lv].rcond)
+        run.seconds["permuted_linear_solve"] = time.time() - t
+        if plan.group_y is not None:
+            run.group_fit = solve_many(ctx.eigen, ctx.train_stats, sxy[:, k:], syy[k:], ymean[k:], alphas,
+                                       include_ols=ols, level=run.ref, rcond=ctx.fits[run.ref].rcond)
+    run.seconds["linear_refits"] = time.time() - t_lin
+    tp.shuffled = tp.mask = tp.cross = None  # the Gram matrices are spent: free them before the refits
+
+
+def _eval_pass(ctx, run: CheckRun) -> None:
+    t = time.time()
+    layout, plan = _eval_plan(ctx, run)
+    parts = eval_pass_graphs(ctx.splits, plan, with_mask=plan.mask_cols is not None)
+    with _section(ctx, "sanity: val/test pass"):
+        done = compute(*parts, desc="sanity checks: val/test pass (check models, permutation null)")
+    run.eval = gather_eval(list(done), len(ctx.splits["val"].error.chunks[0]), layout)
+    secs = {}
+    for c in done:
+        for key, v in c["seconds"].items():
+            secs[key] = secs.get(key, 0.0) + v
+    run.seconds["eval_pass"] = time.time() - t
+    run.seconds["eval_pass_chunk_seconds"] = secs
 
 
 def execute(ctx, rng: np.random.Generator) -> CheckRun:
@@ -136,126 +254,17 @@ def execute(ctx, rng: np.random.Generator) -> CheckRun:
     ``rng`` (from `checks_rng`) draws the permutations and subsamples; the wavelength shuffle
     uses per-chunk generators from (seed, split, chunk index) instead.
     """
-
-    spec, s = ctx.spec, ctx.spec.sanity
-    levels = [lv for lv in spec.noise_levels if not ctx.fits[lv].degenerate]
-    ref = max(levels)
-    train = ctx.splits["train"]
-    ytr = train.y
-    run = CheckRun(ref=ref, levels=levels, y={k: v.y for k, v in ctx.splits.items()})
-
-    # ---- plan: extra target columns, LightGBM rows
-    perms = label_permutations(ytr, s.n_permutations_linear, rng)
-    run.n_perm_linear = perms.shape[1]
-    group_y = None
-    if s.group_shuffle:
-        lab = train.labels
-        if "mag" in lab.columns and "snr" in lab.columns:
-            codes, edges = group_codes(lab["mag"].to_numpy(), lab["snr"].to_numpy(), s.group_mag_bins,
-                                       s.group_snr_bins)
-            group_y = permute_within_groups(ytr, codes, s.n_group_shuffles, rng)
-            sizes = np.bincount(codes)
-            run.group_facts = {"n_groups": int(np.count_nonzero(sizes)), "edges": edges,
-                               "min_group_size": int(sizes[sizes > 0].min()), "n_shuffles": s.n_group_shuffles,
-                               "mag_bins": s.group_mag_bins, "snr_bins": s.group_snr_bins}
-        else:
-            run.group_facts = {"skipped": "the params table has no mag and snr columns"}
-    extra = np.hstack([perms] + ([group_y] if group_y is not None else []))
-    extra = extra if extra.shape[1] else None
-    use_lgbm = ctx.booster is not None and getattr(ctx, "lgbm_params", None) is not None
-    off = row_offsets(train.error)
-    keep = ()
-    if use_lgbm:
-
-        run.refit_plan = lg.refit_plan(train.n_pixels, main_budget(spec.compute.memory_limit, train.n_pixels),
-                                       s.lightgbm_rows)
-        log.info("sanity checks, LightGBM refits: %s", run.refit_plan.reason)
-        order, total, keep = rng.permutation(len(off) - 1), 0, []
-        for c in order:
-            if total >= run.refit_plan.rows:
-                break
-            keep.append(int(c))
-            total += int(off[c + 1] - off[c])
-    p = train.n_pixels
-    x_mean = ctx.train_stats.x_mean
-    y_shift = np.array([ytr[: int(off[1])].mean()])
-    cfg = TrainConfig(seed=spec.seed, level=ref, shuffle=s.wavelength_shuffle, mask=s.mask_only,
-                      aggregates=s.aggregate_stats, x_shift=x_mean, shuffle_shift=np.full(p, x_mean.mean()),
-                      y_shift=y_shift, extra_shift=None if extra is None else extra.mean(axis=0))
-
-    run.mask_source = ("the file's mask array" if train.mask is not None
-                       else "derived: non-finite or non-positive error")
-
-    # ---- train pass
+    levels = [lv for lv in ctx.spec.noise_levels if not ctx.fits[lv].degenerate]
+    run = CheckRun(ref=max(levels), levels=levels, y={k: v.y for k, v in ctx.splits.items()})
+    plan = _plan(ctx, run, rng)
+    _train_pass(ctx, run, plan)
+    _linear_refits(ctx, run, plan)
     t = time.time()
-    with warnings.catch_warnings():
-        # The permuted labels (n x ~211 float32, ~85 MB at 100k rows) travel with the graph once;
-        # distributed's "large graph" hint is expected here and says nothing about correctness.
-        warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
-        with _section(ctx, "sanity: train pass"):
-            (tp,) = compute(train_pass_graph(train, ytr, extra, cfg, with_mask=s.mask_only,
-                                             lanes=fold_lanes(getattr(ctx, "scheduler", None))),
-                            desc="sanity checks: train pass (shuffled Gram, mask Gram, X^T Y_perm, aggregates)")
-    run.train_partial = tp
-    run.seconds["train_pass"] = time.time() - t
-    run.seconds["train_pass_chunk_seconds"] = dict(tp.seconds)
-
-    # ---- linear refits
-    t_lin = t = time.time()
-    alphas, ols = spec.alphas, spec.include_ols
-    if tp.shuffled is not None:
-        run.shuffled_fit = fit_family(decompose(tp.shuffled), alphas, include_ols=ols, noise_level=ref)
-    run.seconds["shuffled_eigh_and_solve"] = time.time() - t
-    if tp.mask is not None:
-        mg = tp.mask
-        used = (mg.sum_x > 0) & (mg.sum_x < mg.n)
-        run.mask_cols = mg.cols[used]
-        run.mask_facts = {"n_pixels_ever_masked": int(len(mg.cols)), "n_pixels_used": int(used.sum()),
-                          "masked_fraction": float(mg.sum_x.sum() / (mg.n * p))}
-        if used.any():
-            sxx, sxy, mx = mg.centered(float((ytr - y_shift[0]).sum()), float(y_shift[0]))
-            sel = np.flatnonzero(used)
-            yc = ytr - ytr.mean()
-            st = CenteredStats(mg.n, mx[sel], np.array([ytr.mean()]), sxx[np.ix_(sel, sel)], sxy[sel, None],
-                               np.array([float(yc @ yc)]))
-            run.mask_fit = fit_family(decompose(st), alphas, include_ols=ols, noise_level=1.0)
-    if tp.aggregates is not None:
-        run.agg_fit = fit_family_dense(tp.aggregates, ytr, alphas, include_ols=ols)
-    if tp.cross is not None:
-        sxy, syy, ymean = tp.cross.centered()
-        k = run.n_perm_linear
-        t = time.time()
-        for lv in levels:
-            run.perm_fits[lv] = solve_many(ctx.eigen, ctx.train_stats, sxy[:, :k], syy[:k], ymean[:k], alphas,
-                                           include_ols=ols, level=lv, rcond=ctx.fits[lv].rcond)
-        run.seconds["permuted_linear_solve"] = time.time() - t
-        if group_y is not None:
-            run.group_fit = solve_many(ctx.eigen, ctx.train_stats, sxy[:, k:], syy[k:], ymean[k:], alphas,
-                                       include_ols=ols, level=ref, rcond=ctx.fits[ref].rcond)
-    run.seconds["linear_refits"] = time.time() - t_lin
-    tp.shuffled = tp.mask = tp.cross = None  # the Gram matrices are spent: free them before the refits
-
-    # ---- LightGBM refits on in-memory subsamples
-    t = time.time()
-    if use_lgbm and keep:
+    if plan.use_lgbm and plan.keep:
         with _section(ctx, "sanity: lightgbm refits"):
-            _lightgbm_refits(ctx, run, keep, off, group_y, rng)
+            _lightgbm_refits(ctx, run, plan.keep, plan.offsets, plan.group_y, rng)
     run.seconds["lightgbm_refits"] = time.time() - t
-
-    # ---- eval pass (val + test)
-    t = time.time()
-    run.eval_layout, plan = _eval_plan(ctx, run, spec)
-    parts = eval_pass_graphs(ctx.splits, plan, with_mask=plan.mask_cols is not None)
-    n_val = len(ctx.splits["val"].error.chunks[0])
-    with _section(ctx, "sanity: val/test pass"):
-        done = compute(*parts, desc="sanity checks: val/test pass (check models, permutation null)")
-    run.eval = gather_eval(list(done), n_val)
-    secs = {}
-    for c in done:
-        for key, v in c["seconds"].items():
-            secs[key] = secs.get(key, 0.0) + v
-    run.seconds["eval_pass"] = time.time() - t
-    run.seconds["eval_pass_chunk_seconds"] = secs
+    _eval_pass(ctx, run)
     return run
 
 
@@ -305,52 +314,52 @@ def _section(ctx, name: str):
     return section(name) if section is not None else contextlib.nullcontext()
 
 
-def _eval_plan(ctx, run: CheckRun, spec):
-    ref = run.ref
-    fit_ref = ctx.fits[ref]
-    lin = {"real": [], "shuffled": [], "mask": []}
-    preds = getattr(ctx, "predictions", None) or {}
-    test_pred = preds.get("test") or getattr(ctx, "test_predictions", None) or {}
-    val_pred = preds.get("val") or {}
-    run.original_keys = [(float(lv), n) for lv in run.levels for n in ctx.fits[lv].names]
-    run.need_original = not all(k in test_pred and k in val_pred for k in run.original_keys)
+def _linear_stacks(ctx, run: CheckRun) -> dict:
+    """The linear check models stacked per input (the audit's own only when not predicted yet)."""
+    ref, fit_ref = run.ref, ctx.fits[run.ref]
+    stacks = {kind: LinearStack() for kind in ("real", "shuffled", "mask")}
+    have = ctx.predictions
+    keys = [(float(lv), n) for lv in run.levels for n in ctx.fits[lv].names]
+    run.need_original = not all(k in have["test"] and k in have["val"] for k in keys)
     if run.need_original:  # recompute the audit's own predictions in this pass
         for lv in run.levels:
-            lin["real"].append((("original", lv), *_fit_columns(ctx.fits[lv], lv)))
+            stacks["real"].add("original", lv, ctx.fits[lv].names, *_fit_columns(ctx.fits[lv], lv))
     if run.group_fit is not None:
-        lin["real"].append((("group", ref), *_fit_columns(run.group_fit, ref)))
+        stacks["real"].add("group", ref, run.group_fit.names, *_fit_columns(run.group_fit, ref),
+                           k=run.group_fit.coef.shape[2])
     if run.shuffled_fit is not None:
-        lin["shuffled"].append((("unrefitted", ref), *_fit_columns(fit_ref, ref)))
-        lin["shuffled"].append((("shuffled", ref), *_fit_columns(run.shuffled_fit, ref)))
+        stacks["shuffled"].add("unrefitted", ref, fit_ref.names, *_fit_columns(fit_ref, ref))
+        stacks["shuffled"].add("shuffled", ref, run.shuffled_fit.names, *_fit_columns(run.shuffled_fit, ref))
     if run.mask_fit is not None:
-        lin["mask"].append((("mask", 1.0), *_fit_columns(run.mask_fit, 1.0)))
-    linear, layout = {}, {}
-    for kind, models in lin.items():
-        linear[kind], layout[kind] = _stack(models)
-    boosters = {"real": [], "shuffled": [], "mask": []}
-    blayout = {"real": [], "shuffled": [], "mask": []}
+        stacks["mask"].add("mask", 1.0, run.mask_fit.names, *_fit_columns(run.mask_fit, 1.0))
+    return stacks
 
-    def add(kind, name, b):
-        if b is not None:
-            blayout[kind].append(name)
-            boosters[kind].append(b)
 
+def _booster_roles(ctx, run: CheckRun) -> dict:
+    """input -> [(role, booster)] in column order (missing boosters left out)."""
     b = run.boosters
-    add("real", "same_rows", b.get("same_rows"))
-    add("real", "group", b.get("group"))
-    add("real", "permutation_reference", b.get("permutation_reference"))
-    for i, pb in enumerate(run.perm_boosters):
-        add("real", f"permutation_{i}", pb)
-    if run.shuffled_fit is not None or "shuffled" in b:
-        add("shuffled", "unrefitted", ctx.booster)
-        add("shuffled", "shuffled", b.get("shuffled"))
-    add("mask", "mask", b.get("mask"))
+    real = [("same_rows", b.get("same_rows")), ("group", b.get("group")),
+            ("permutation_reference", b.get("permutation_reference"))]
+    real += [(f"permutation_{i}", pb) for i, pb in enumerate(run.perm_boosters)]
+    shuffled = ([("unrefitted", ctx.booster), ("shuffled", b.get("shuffled"))]
+                if run.shuffled_fit is not None or "shuffled" in b else [])
+    out = {"real": real, "shuffled": shuffled, "mask": [("mask", b.get("mask"))]}
+    return {kind: [(role, bst) for role, bst in pairs if bst is not None] for kind, pairs in out.items()}
+
+
+def _eval_plan(ctx, run: CheckRun) -> tuple[EvalLayout, EvalPlan]:
+    """Where each check model's columns go (`EvalLayout`) and what every eval chunk computes."""
+    stacks = _linear_stacks(ctx, run)
+    roles = _booster_roles(ctx, run)
+    layout = EvalLayout(linear={k: tuple(st.blocks) for k, st in stacks.items()},
+                        boosters={k: tuple(r for r, _ in pairs) for k, pairs in roles.items()})
     perm_coef = perm_icpt = None
     if run.perm_fits:
         cols = [_fit_columns(run.perm_fits[lv], lv) for lv in run.levels]
         perm_coef = np.ascontiguousarray(np.concatenate([c for c, _ in cols], axis=1), dtype=np.float32)
         perm_icpt = np.concatenate([i for _, i in cols])
-    mask_cols = run.mask_cols if (run.mask_fit is not None or "mask" in b) else None
-    plan = EvalPlan(seed=spec.seed, level=ref, linear=linear, boosters=boosters, mask_cols=mask_cols,
+    mask_cols = run.mask_cols if (run.mask_fit is not None or "mask" in run.boosters) else None
+    plan = EvalPlan(seed=ctx.spec.seed, level=run.ref, linear={k: st.matrices() for k, st in stacks.items()},
+                    boosters={k: [bst for _, bst in pairs] for k, pairs in roles.items()}, mask_cols=mask_cols,
                     perm_coef=perm_coef, perm_intercept=perm_icpt, aggregates=run.agg_fit is not None)
-    return {"linear": layout, "lgbm": blayout}, plan
+    return layout, plan
