@@ -44,17 +44,11 @@ __all__ = ["run_deleak"]
 log = logging.getLogger("daudit")
 
 
-def _passes(ctx, dspec, strategies):
-    """The three passes and the model fits; returns a dict of everything the summary needs."""
-
-    spec, splits = ctx.spec, ctx.splits
-    chunk = spec.compute.chunk_rows
-    flux = {k: ps.flux_array(s, chunk) for k, s in splits.items()}
-    train = splits["train"]
+def _train_statistics(ctx, dspec, strategies, flux) -> dict:
+    """Template pass, templates, fused pass: every strategy's train statistics and features."""
+    train, ids = ctx.splits["train"], [s.id for s in strategies]
     e0, f0, y0 = ps.first_blocks(train, flux["train"])
     y_shift = np.column_stack([y0, ps.st.snr(e0, f0)]).mean(axis=0)
-    ids = [s.id for s in strategies]
-
     with ctx.stage("template pass"):
         stats0, counts_train = compute(ps.template_pass(train, flux["train"], x_shift=e0.mean(axis=0),
                                                         y_shift=y_shift),
@@ -62,11 +56,9 @@ def _passes(ctx, dspec, strategies):
     with ctx.stage("templates"):
         k = max([s.param for s in strategies if s.id.startswith("S2b")] or [1])
         templates = templates_from_stats(stats0.centered(), k)
-
     n = train.n_rows
-    n_wide = min(dspec.wide_lightgbm_rows, n)
-    wide_rows = np.sort(ctx.rng.choice(n, size=n_wide, replace=False)) if any(s.wide for s in strategies) \
-        else np.empty(0, np.int64)
+    wide_rows = (np.sort(ctx.rng.choice(n, size=min(dspec.wide_lightgbm_rows, n), replace=False))
+                 if any(s.wide for s in strategies) else np.empty(0, np.int64))
     first = block_features(strategies, e0, f0, templates)
     shifts = {sid: first[sid].mean(axis=0) for sid in ids}
     with ctx.stage("fused pass"):
@@ -77,28 +69,40 @@ def _passes(ctx, dspec, strategies):
     stats = dict(stats or {})
     if "S0" in ids:
         stats["S0"] = stats0
-    stats = {sid: stats[sid] for sid in ids}
+    return {"stats": {sid: stats[sid] for sid in ids}, "templates": templates, "small": small, "wide": wide,
+            "snr_train": snr_train, "wide_rows": wide_rows, "counts_train": counts_train}
 
+
+def _lightgbm_fits(ctx, strategies, tr: dict, slices: dict):
+    """LightGBM per strategy and target: (boosters, seconds, params, train R² per strategy)."""
+    spec, train = ctx.spec, ctx.splits["train"]
+    if spec.lightgbm is None:
+        return {}, {}, None, {}
+    params = lightgbm_params(spec.lightgbm, seed=spec.seed)
+    y_train = np.column_stack([train.y, tr["snr_train"]])
+    x_by = {s.id: (tr["wide"][s.id] if s.wide else tr["small"][:, slices[s.id]]) for s in strategies}
+    t_by = {s.id: (y_train[tr["wide_rows"]] if s.wide else y_train) for s in strategies}
+    with ctx.stage("lightgbm fits"):
+        boosters, secs = fit_lightgbm(x_by, t_by, params, progress=lambda sid: log.info("LightGBM fitted: %s", sid))
+        train_r2 = {sid: np.array([r2(t_by[sid][:, j], b.predict(np.asarray(x_by[sid], np.float32)))
+                                   for j, b in enumerate(boosters[sid])]) for sid in boosters}
+    return boosters, secs, params, train_r2
+
+
+def _passes(ctx, dspec, strategies):
+    """The three passes and the model fits; returns a dict of everything the summary needs."""
+    splits = ctx.splits
+    flux = {k: ps.flux_array(s, ctx.spec.compute.chunk_rows) for k, s in splits.items()}
+    tr = _train_statistics(ctx, dspec, strategies, flux)
     with ctx.stage("ridge fits"):
-        ridge = fit_ridge(stats, spec.alphas)
+        ridge = fit_ridge(tr["stats"], ctx.spec.alphas)
     slices = ps.stack_small(strategies)
-    y_train = np.column_stack([train.y, snr_train])
-    boosters, lgb_secs, params, lgb_train_r2 = {}, {}, None, {}
-    if spec.lightgbm is not None:
-        params = lightgbm_params(spec.lightgbm, seed=spec.seed)
-        x_by = {s.id: (wide[s.id] if s.wide else small[:, slices[s.id]]) for s in strategies}
-        t_by = {s.id: (y_train[wide_rows] if s.wide else y_train) for s in strategies}
-        with ctx.stage("lightgbm fits"):
-            boosters, lgb_secs = fit_lightgbm(x_by, t_by, params,
-                                              progress=lambda sid: log.info("LightGBM fitted: %s", sid))
-            lgb_train_r2 = {sid: np.array([r2(t_by[sid][:, j], b.predict(np.asarray(x_by[sid], np.float32)))
-                                           for j, b in enumerate(boosters[sid])]) for sid in boosters}
-    del wide
-
+    boosters, lgb_secs, params, lgb_train_r2 = _lightgbm_fits(ctx, strategies, tr, slices)
+    tr["wide"] = None  # the wide strategies' rows are spent: free them before the prediction pass
     wide_ids = [s.id for s in strategies if s.wide]
     graphs = []
     for name in ("val", "test"):
-        graphs += _pred_graphs(ps, splits[name], flux[name], strategies, templates, ridge, boosters,
+        graphs += _pred_graphs(ps, splits[name], flux[name], strategies, tr["templates"], ridge, boosters,
                                wide_ids, n_check=dspec.n_check_rows if name == "test" else 0)
     with ctx.stage("prediction pass"):
         done = compute(*graphs, quality_counts_graph(splits["val"]), quality_counts_graph(splits["test"]),
@@ -110,10 +114,10 @@ def _passes(ctx, dspec, strategies):
         truth[name] = np.column_stack([splits[name].y, snr_s])
         if name == "test":
             check = chk
-    return {"templates": templates, "stats": stats, "ridge": ridge, "boosters": boosters,
+    return {"templates": tr["templates"], "stats": tr["stats"], "ridge": ridge, "boosters": boosters,
             "lgb_secs": lgb_secs, "lgb_params": params, "lgb_train_r2": lgb_train_r2, "preds": preds, "truth": truth,
-            "snr_train": snr_train, "wide_rows": wide_rows, "check": check,
-            "counts": {"train": counts_train, "val": done[-2], "test": done[-1]}}
+            "snr_train": tr["snr_train"], "wide_rows": tr["wide_rows"], "check": check,
+            "counts": {"train": tr["counts_train"], "val": done[-2], "test": done[-1]}}
 
 
 def _pred_graphs(ps, split, flux, strategies, templates, ridge, boosters, wide_ids, *, n_check):

@@ -56,6 +56,38 @@ def split_facts(split, counts, snr) -> dict:
     return out
 
 
+def _gate(dspec, dec: dict, dec_ridge: dict, lead: dict) -> dict:
+    """The MVP-0.2 gate: the decision over strategies, its Ridge-only twin, the lead strategy's numbers."""
+    rec = dec["recommended"]
+    return {
+        "name": GATE_NAME, "mvp": MVP, "threshold": dspec.logg_threshold,
+        "logg_threshold": dspec.logg_threshold, "snr_threshold": dspec.snr_threshold,
+        "tie_tolerance": dspec.tie_tolerance, "verdict": dec["verdict"], "recommended": rec,
+        "passing": dec["passing"], "tied": dec["tied"],
+        "ridge_only": {"verdict": dec_ridge["verdict"], "recommended": dec_ridge["recommended"],
+                       "passing": dec_ridge["passing"]},
+        "best_model": lead["id"], "best_test_r2": lead["logg_r2"], "best_snr_r2": lead["snr_r2"],
+        "ci95": lead["logg_ci95"], "borderline": bool(lead["logg_ci95"][0] < dspec.logg_threshold
+                                                      <= lead["logg_ci95"][1]),
+        "rule": "log_g R2 (test, highest over models) < logg_threshold and SNR R2 (test, highest "
+                "over models) > snr_threshold; recommended: the passing strategy with the highest SNR R2, "
+                "ties to fewer features",
+    }
+
+
+def _lightgbm(res: dict, strategies, n_train: int) -> dict | None:
+    """How LightGBM was fitted (the wide strategies on a seeded subsample of train rows)."""
+    if res["lgb_params"] is None:
+        return None
+    wide = [s.id for s in strategies if s.wide]
+    n_wide = int(len(res["wide_rows"]))
+    return {"params": res["lgb_params"], "fit_seconds": res["lgb_secs"], "n_train_rows": n_train,
+            "wide_strategies": wide, "wide_n_train_rows_used": n_wide, "wide_subsampled": bool(n_wide < n_train),
+            "wide_reason": f"strategies with one column per pixel ({', '.join(wide)}) are fitted on a seeded "
+                           f"random subsample of {n_wide} of {n_train} train rows; "
+                           "the small strategies on every train row"}
+
+
 def build_summary(ctx, dspec, strategies, res, per_strategy, started) -> dict:
     spec = ctx.spec
     train = ctx.splits["train"]
@@ -79,30 +111,8 @@ def build_summary(ctx, dspec, strategies, res, per_strategy, started) -> dict:
     # the figure of merit of the gate: the recommended strategy, else the least leaky that keeps SNR
     keepers = [r for r in per_strategy if r["pass_snr"]] or per_strategy
     lead = by[rec] if rec else min(keepers, key=lambda r: (r["logg_r2"], r["n_features"]))
-    gate = {
-        "name": GATE_NAME, "mvp": MVP, "threshold": dspec.logg_threshold,
-        "logg_threshold": dspec.logg_threshold, "snr_threshold": dspec.snr_threshold,
-        "tie_tolerance": dspec.tie_tolerance, "verdict": dec["verdict"], "recommended": rec,
-        "passing": dec["passing"], "tied": dec["tied"],
-        "ridge_only": {"verdict": dec_ridge["verdict"], "recommended": dec_ridge["recommended"],
-                       "passing": dec_ridge["passing"]},
-        "best_model": lead["id"], "best_test_r2": lead["logg_r2"], "best_snr_r2": lead["snr_r2"],
-        "ci95": lead["logg_ci95"], "borderline": bool(lead["logg_ci95"][0] < dspec.logg_threshold
-                                                      <= lead["logg_ci95"][1]),
-        "rule": "log_g R2 (test, highest over models) < logg_threshold and SNR R2 (test, highest "
-                "over models) > snr_threshold; recommended: the passing strategy with the highest SNR R2, "
-                "ties to fewer features",
-    }
-    lgb = None
-    if res["lgb_params"] is not None:
-        wide = [s.id for s in strategies if s.wide]
-        lgb = {"params": res["lgb_params"], "fit_seconds": res["lgb_secs"],
-               "n_train_rows": train.n_rows, "wide_strategies": wide,
-               "wide_n_train_rows_used": int(len(res["wide_rows"])),
-               "wide_subsampled": bool(len(res["wide_rows"]) < train.n_rows),
-               "wide_reason": f"strategies with one column per pixel ({', '.join(wide)}) are fitted on a seeded "
-                              f"random subsample of {len(res['wide_rows'])} of {train.n_rows} train rows; "
-                              "the small strategies on every train row"}
+    gate = _gate(dspec, dec, dec_ridge, lead)
+    lgb = _lightgbm(res, strategies, train.n_rows)
     snr = {"train": res["snr_train"], "val": res["truth"]["val"][:, 1], "test": res["truth"]["test"][:, 1]}
     return {
         "schema_version": SCHEMA_VERSION,
