@@ -1,0 +1,157 @@
+"""The result schema: a real run's summary validates; damaged ones give one line through every reader."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import r2_score
+
+from daudit.core.errors import DauditError
+from daudit.core.schema import SCHEMA_VERSION, SchemaError, load_summary, read_summary, validate, write_summary
+from daudit.models.metrics import bootstrap_r2, r2, regression_metrics
+from daudit.models.selection import GATE_THRESHOLD, best_by_test, best_by_val, gate_verdict
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+
+from test_history import make_summary  # noqa: E402  (a valid summary of the current schema)
+
+
+def _cli(*args, cwd):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "daudit", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=120)
+
+
+def _one_line_exit_2(proc):
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    errors = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(errors) == 1 and errors[0].startswith("daudit: error: "), proc.stderr
+
+
+def _good() -> dict:
+    return make_summary("LOGG-ERR-BASE-01", finished="2025-12-26T10:00:00Z", test_r2=0.5, verdict="FAIL")
+
+
+DAMAGE = {
+    "garbage": lambda p: p.write_bytes(b"\x00\xffnot json at all"),
+    "truncated": lambda p: p.write_text(json.dumps(_good())[:500]),
+    "older schema": lambda p: p.write_text(json.dumps({k: v for k, v in _good().items() if k != "schema_version"})),
+    "newer schema": lambda p: p.write_text(json.dumps({**_good(), "schema_version": SCHEMA_VERSION + 1})),
+    "wrong type": lambda p: p.write_text(json.dumps({**_good(), "gate": {**_good()["gate"], "best_test_r2": "high"}})),
+    "not an object": lambda p: p.write_text("[1, 2, 3]"),
+}
+
+
+@pytest.fixture(params=list(DAMAGE))
+def damaged_run(request, tmp_path):
+    run = tmp_path / "results" / "LOGG-ERR-BASE-01"
+    run.mkdir(parents=True)
+    (run / "run.log").write_text("log\n")
+    (run / "report.md").write_text("# report\n")
+    DAMAGE[request.param](run / "summary.json")
+    return run
+
+
+def test_show_list_publish_on_a_damaged_summary_give_one_line_and_exit_2(damaged_run, tmp_path):
+    before = (damaged_run / "summary.json").read_bytes()
+    _one_line_exit_2(_cli("show", str(damaged_run), cwd=tmp_path))
+    _one_line_exit_2(_cli("show", "LOGG-ERR-BASE-01", cwd=tmp_path))
+    listed = _cli("list", cwd=tmp_path)
+    _one_line_exit_2(listed)
+    assert "unreadable" in listed.stdout
+    kc = tmp_path / "kc"
+    kc.mkdir()
+    _one_line_exit_2(_cli("publish", str(damaged_run), "--knowledge-center", str(kc), cwd=tmp_path))
+    assert (damaged_run / "summary.json").read_bytes() == before and not any(kc.iterdir())
+
+
+def test_load_summary_names_the_file_and_the_key(tmp_path):
+    path = tmp_path / "summary.json"
+    DAMAGE["wrong type"](path)
+    with pytest.raises(DauditError, match=r"summary.json: not a readable daudit summary \(gate.best_test_r2: "
+                                          r"expected float"):
+        load_summary(path)
+
+
+def test_a_real_run_summary_validates_and_reads_back(tmp_path):
+    from pfsspec_factory import write_spec, write_split_set
+
+    from daudit.audit.pipeline import run_audit
+    from daudit.core.spec import load_spec
+
+    paths = write_split_set(tmp_path / "data", n_train=300, n_val=100, n_test=100, p=16)
+    spec = load_spec(write_spec(tmp_path / "spec.yaml", paths, output_dir=tmp_path / "out"))
+    summary = run_audit(spec, output_dir=tmp_path / "out", echo=lambda *a: None)
+    back = read_summary(tmp_path / "out" / "summary.json")
+    assert back["schema_version"] == SCHEMA_VERSION and back["kind"] == "audit"
+    assert back["gate"] == json.loads(json.dumps(summary["gate"]))
+
+
+def test_write_summary_refuses_a_summary_that_breaks_the_schema(tmp_path):
+    bad = {**_good(), "metrics": [{"model": "OLS"}]}
+    with pytest.raises(RuntimeError, match=r"metrics\[0\]\.\w+: missing"):
+        write_summary(tmp_path / "summary.json", bad)
+    assert not (tmp_path / "summary.json").exists()
+
+
+@pytest.mark.parametrize("value, tp, ok", [
+    (1.5, float, True), (True, float, False), (float("nan"), float, False), (None, float | None, True),
+    ("x", float | None, False), ([1, 2], list[int], True), ([1, "a"], list[int], False),
+    ({"a": 1.0}, dict[str, float], True),
+])
+def test_validate_scalars_unions_and_containers(value, tp, ok):
+    if ok:
+        validate(tp, value)
+    else:
+        with pytest.raises(SchemaError):
+            validate(tp, value)
+
+
+# ------------------------------------------------------------------ one R², one bootstrap, one gate, one "best"
+def test_r2_is_sklearns_and_undefined_for_constant_labels():
+    rng = np.random.default_rng(0)
+    y, p = rng.normal(size=200), rng.normal(size=(200, 3))
+    assert r2(y, p[:, 0]) == pytest.approx(r2_score(y, p[:, 0]), rel=1e-12)
+    np.testing.assert_allclose(regression_metrics(y, p)["r2"], [r2_score(y, p[:, j]) for j in range(3)], rtol=1e-12)
+    assert np.isnan(r2(np.ones(10), np.zeros(10)))
+
+
+def test_bootstrap_is_paired_percentile_of_resampled_r2():
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=300)
+    pred = np.column_stack([y + 0.5 * rng.normal(size=300), rng.normal(size=300)])
+    ci = bootstrap_r2(y, pred, 200, np.random.default_rng(7), batch=50)
+    # the oracle: the same resamples drawn one by one, R² by scikit-learn, numpy percentiles
+    draw = np.random.default_rng(7)
+    idx = np.concatenate([draw.integers(0, 300, size=(50, 300)) for _ in range(4)])
+    scores = np.array([[r2_score(y[i], pred[i, j]) for j in range(2)] for i in idx])
+    np.testing.assert_allclose(ci, np.quantile(scores, [0.025, 0.975], axis=0).T, rtol=1e-10)
+
+
+def test_gate_verdict_threshold_and_nan():
+    assert gate_verdict(GATE_THRESHOLD - 1e-9) == "PASS"
+    assert gate_verdict(GATE_THRESHOLD) == "FAIL" and gate_verdict(0.9) == "FAIL"
+    assert gate_verdict(float("nan")) == "FAIL"  # a statistic that is not a number is never a PASS
+
+
+def _row(level, model, val, test, degenerate=False):
+    return {"noise_level": level, "model": model, "alpha": None, "train_r2": test, "val_r2": val,
+            "test_r2": test, "test_mae": 0.1, "test_rmse": 0.2, "degenerate": degenerate}
+
+
+def test_best_by_test_and_by_val_against_a_direct_search():
+    rows = [_row(0.0, "OLS", 0.0, 0.99, degenerate=True), _row(1.0, "OLS", 0.30, 0.20),
+            _row(1.0, "Ridge_1", 0.40, 0.10), _row(0.5, "Ridge_1", 0.20, 0.35), _row(1.0, "LightGBM", 0.5, 0.3)]
+    live = [r for r in rows if not r["degenerate"]]
+    assert best_by_test(rows)["model"] == max(live, key=lambda r: r["test_r2"])["model"] == "Ridge_1"
+    assert best_by_test(rows)["noise_level"] == 0.5
+    assert best_by_val(rows, level=1.0) == "Ridge_1"  # linear models only, at that level
+    assert best_by_test(rows, lambda r: r["model"] == "nothing") is None
