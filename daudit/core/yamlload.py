@@ -108,8 +108,9 @@ def parse_yaml(text: str, *, src: str) -> Any:
     Raises `DauditError` ``spec SRC: ...`` (one line) for invalid YAML, duplicate keys, alias
     bombs, recursive aliases and documents nested too deeply.
     """
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text)  # its reader already refuses control characters
         return loader.get_single_data()
     except _SpecError as err:
         raise DauditError(f"spec {src}: {err}") from err
@@ -119,7 +120,8 @@ def parse_yaml(text: str, *, src: str) -> Any:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise DauditError(f"spec {src}: not valid YAML ({first})") from err
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def read_yaml(path: str | Path) -> Any:
