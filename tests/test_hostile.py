@@ -418,3 +418,121 @@ def test_zarr_copy_holds_only_the_rows_the_spec_uses(tmp_path, data):
     assert cli("run", "--config", spec, cwd=tmp_path, env=env).returncode == 0
     shapes = sorted(zarr.open_array(str(p), mode="r").shape for p in (tmp_path / "cache" / "zarr").glob("*.zarr"))
     assert shapes == [(50, 32), (50, 32), (100, 32)]
+
+
+# ------------------------------------------------------------------------------ the pieces, in process
+
+
+def test_no_verdict_when_a_test_r2_is_not_finite():
+    from daudit.core.errors import DauditError
+    from daudit.models.selection import check_gate_defined
+
+    def row(model, r2, degenerate=False, level=1.0):
+        return {"model": model, "noise_level": level, "test_r2": r2, "degenerate": degenerate}
+
+    check_gate_defined([row("OLS", 0.01), row("LightGBM", -0.2), row("OLS", float("nan"), True, 0.0)])
+    for rows in ([row("OLS", 0.01), row("LightGBM", float("nan"))], [row("OLS", None)],
+                 [row("OLS", float("inf"))], [row("OLS", 0.0, True, 0.0)]):
+        with pytest.raises(DauditError, match="no Gate-1 verdict"):
+            check_gate_defined(rows)
+
+
+def test_zarr_copy_is_checked_against_its_source(tmp_path, monkeypatch):
+    """Even if a changed file kept its whole key (as if identity and times could be forged), the
+    sampled rows of the copy differ from the source and the copy is rebuilt."""
+    import zarr
+
+    from daudit.data import cache as cache_mod
+
+    err = np.arange(40 * 8, dtype=np.float32).reshape(40, 8)
+    path = write_pfsspec(tmp_path / "f.h5", err, {"log_g": np.arange(40.0)})
+    zc = cache_mod.ZarrCache(tmp_path / "cache")
+    store = zc.get(str(path), ERROR_KEY, chunk_rows=16)
+    key = cache_mod.source_key(str(path), ERROR_KEY)
+    with h5py.File(path, "r+") as f:
+        f[ERROR_KEY][-1] = -1.0
+    monkeypatch.setattr(cache_mod, "source_key", lambda p, k: key)
+    again = zc.get(str(path), ERROR_KEY, chunk_rows=16)
+    assert again == store
+    np.testing.assert_array_equal(zarr.open_array(str(again), mode="r")[-1], np.full(8, -1.0, np.float32))
+
+
+def test_source_key_changes_with_content_even_when_size_and_mtime_are_restored(tmp_path):
+    from daudit.data.cache import source_key
+
+    path = write_pfsspec(tmp_path / "f.h5", np.ones((40, 8), np.float32), {"log_g": np.arange(40.0)})
+    before = source_key(str(path), ERROR_KEY)
+    st = os.stat(path)
+    with h5py.File(path, "r+") as f:
+        f[ERROR_KEY][3] = 2.0
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    after = source_key(str(path), ERROR_KEY)
+    assert (after["size"], after["mtime_ns"]) == (before["size"], before["mtime_ns"])
+    assert after["ctime_ns"] != before["ctime_ns"] or after["fingerprint"] != before["fingerprint"]
+    assert after["fingerprint"] != before["fingerprint"]  # a small file is fingerprinted whole
+
+
+def test_default_cache_is_never_written_beside_an_installed_package(tmp_path, monkeypatch):
+    from daudit.data import cache as cache_mod
+
+    installed = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
+    installed.mkdir(parents=True)
+    (installed / "pyproject.toml").write_text("")  # even a stray pyproject.toml there is not a checkout
+    monkeypatch.setattr(cache_mod, "REPO_ROOT", installed)
+    monkeypatch.delenv("DAUDIT_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_mod.default_cache_dir() == tmp_path / "xdg" / "daudit"
+    monkeypatch.setenv("DAUDIT_CACHE_DIR", str(tmp_path / "mine"))
+    assert cache_mod.default_cache_dir() == tmp_path / "mine"
+    monkeypatch.delenv("DAUDIT_CACHE_DIR")
+    monkeypatch.setattr(cache_mod, "REPO_ROOT", REPO)  # a source checkout keeps its data_cache/
+    assert cache_mod.default_cache_dir() == REPO / "data_cache"
+
+
+@pytest.mark.parametrize("value, expected", [
+    (":0", ("127.0.0.1", 0)), ("0", ("127.0.0.1", 0)), (8787, ("127.0.0.1", 8787)),
+    ("0.0.0.0:0", ("0.0.0.0", 0)), ("localhost:8787", ("localhost", 8787)), ("10.1.2.3:80", ("10.1.2.3", 80)),
+    ("", None), ("banana", None), ("127.0.0.1:99999", None), ("[::1]:0", None), ("http://x:1", None),
+    ("a b:1", None), (True, None), (None, None), ("999.1.1.1:1", None),
+])
+def test_dashboard_addresses(value, expected):
+    from daudit.core.addresses import parse_dashboard_address
+
+    if expected is None:
+        with pytest.raises(ValueError):
+            parse_dashboard_address(value)
+    else:
+        assert parse_dashboard_address(value) == expected
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("10.0.0.5:8786", "tcp://10.0.0.5:8786"), ("tcp://head:8786", "tcp://head:8786"), ("tls://h.example:1", None),
+    ("foo:bar", None), ("tcp://nowhere", None), ("tcp://h:0", None), ("ftp://h:1", None), (":8786", None), (3, None),
+])
+def test_scheduler_addresses(value, expected):
+    from daudit.core.addresses import parse_scheduler_address
+
+    if value == "tls://h.example:1":
+        assert parse_scheduler_address(value) == value
+    elif expected is None:
+        with pytest.raises(ValueError):
+            parse_scheduler_address(value)
+    else:
+        assert parse_scheduler_address(value) == expected
+
+
+def test_yaml_reader_limits():
+    from daudit.core.errors import DauditError
+    from daudit.core.yamlload import parse_yaml
+
+    assert parse_yaml("a: 1e-3\nb: 2.5E+4\nc: x1e3\n", src="s") == {"a": 0.001, "b": 25000.0, "c": "x1e3"}
+    assert parse_yaml("base: &b {x: 1, y: 2}\nc: {<<: *b, x: 3}\n", src="s")["c"] == {"x": 3, "y": 2}
+    assert parse_yaml("- &a [1]\n- *a\n", src="s") == [[1], [1]]  # a few aliases are fine
+    for text, needle in [("a: 1\nb: 2\na: 3\n", "key 'a' is given twice (lines 1 and 3)"),
+                         ("a: &a [*a]\n", "refers to the node that contains it"),
+                         ("a: &x [1,1,1,1,1,1,1,1,1,1]\n" + "".join(
+                             f"l{i}: &x{i} [{', '.join([f'*x{i - 1}' if i > 1 else '*x'] * 10)}]\n" for i in range(1, 6)),
+                          "expand to more than 100,000 values"),
+                         ("\x00", "not valid YAML")]:
+        with pytest.raises(DauditError, match=re.escape(needle)):
+            parse_yaml(text, src="s")

@@ -19,7 +19,8 @@ _KINDS = ((stat.S_ISREG, "regular file"), (stat.S_ISDIR, "directory"), (stat.S_I
 
 def file_kind(path: str | os.PathLike) -> str:
     """``"missing"``, ``"regular file"``, ``"directory"``, ``"FIFO (named pipe)"``, ``"character device"``,
-    ``"block device"``, ``"socket"`` or ``"unreadable"`` (e.g. a symlink loop); symlinks are followed."""
+    ``"block device"``, ``"socket"`` or ``"path that cannot be followed"`` (e.g. a symlink loop);
+    symlinks are followed. Each reads well after "a": ``f"{path} is a {file_kind(path)}"``."""
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
@@ -27,7 +28,7 @@ def file_kind(path: str | os.PathLike) -> str:
     except NotADirectoryError:
         return "missing"
     except OSError:
-        return "unreadable"
+        return "path that cannot be followed (a symlink loop?)"
     for test, name in _KINDS:
         if test(mode):
             return name

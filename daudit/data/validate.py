@@ -28,12 +28,13 @@ from daudit.data.cache import source_key
 from daudit.data.layout import ERROR_KEY
 
 __all__ = ["validate_splits", "select_rows", "split_overlaps", "empty_rows_graph", "drop_empty_rows",
-           "emit_warnings", "value_range_graph", "check_value_range"]
+           "emit_warnings", "value_range_graph", "check_value_range", "check_enough_rows"]
 
 log = logging.getLogger("daudit")
 
 LABEL_SPREAD = (1e-100, 1e100)  # std of the label: its square, summed over rows, stays a normal float64
 LABEL_RELATIVE_SPREAD = 1e-12  # std / max |label|: below it float64 cannot resolve the label's variation
+MIN_EVAL_ROWS = 30  # rows of val and of test: fewer make a held-out R2 (and a PASS) a matter of chance
 
 
 def select_rows(split, keep: np.ndarray):
@@ -145,12 +146,29 @@ def validate_splits(spec, splits: dict, *, drop_bad_labels: bool = False) -> dic
         splits[name] = s
         counts[name] = {k: v for k, v in notes.items() if k != "warnings"}
         warnings += notes["warnings"]
+    check_enough_rows(splits)
     for a, b, path, n in split_overlaps(splits):
         msg = (f"WARNING: {a} and {b} splits both read the first {n} rows of {path}: the audit would test on "
                f"training rows and overstate R2; give each split its own file")
         splits[b].notes["warnings"].append(msg)
         warnings.append(msg)
     return {"warnings": warnings, "counts": counts}
+
+
+def check_enough_rows(splits: dict) -> None:
+    """Refuse splits too small for a verdict: train must have more rows than pixels (with no
+    more, the linear models fit any labels exactly and show nothing on held-out rows), val and
+    test at least `MIN_EVAL_ROWS`."""
+    train = splits.get("train")
+    if train is not None and train.n_rows <= train.n_pixels:
+        raise DauditError(f"train split: {train.n_rows} rows for {train.n_pixels} pixels: with no more rows than "
+                          "pixels the linear models can fit any labels exactly and show no leak on held-out rows, so "
+                          f"a PASS would mean nothing; audit at least {train.n_pixels + 1} rows (data.num_samples)")
+    for name in ("val", "test"):
+        if name in splits and splits[name].n_rows < MIN_EVAL_ROWS:
+            raise DauditError(f"{name} split: {splits[name].n_rows} rows; an R2 on fewer than {MIN_EVAL_ROWS} held-out "
+                              "rows is a matter of chance, so no verdict is given: audit more rows "
+                              "(data.num_test_samples)")
 
 
 def _check_not_constant(split, name: str, param: str):
@@ -266,6 +284,7 @@ def drop_empty_rows(splits: dict, *, cache=None, noise_levels=()) -> dict:
         s.notes["n_dropped_all_nan_rows"] = n
         splits[name] = s
         out[name] = n
+    check_enough_rows(splits)
     return out
 
 
