@@ -126,6 +126,20 @@ def test_user_files_in_a_previous_results_folder_are_never_deleted(data, tmp_pat
     assert cli("run", "--config", spec, cwd=tmp_path).returncode == 0
 
 
+def test_simulate_never_replaces_data_it_did_not_write(data, tmp_path):
+    real = tmp_path / "real"
+    (real / "train").mkdir(parents=True)
+    (real / "train" / "dataset.h5").write_bytes(Path(data["train"]).read_bytes())
+    before = snapshot(real)
+    assert_one_line_error(cli("simulate", "--out", real, "--train", 50, "--val", 40, "--test", 40, "--quiet",
+                              cwd=tmp_path), "was not written by daudit's simulator", "nothing was changed")
+    assert snapshot(real) == before
+    sim = tmp_path / "sim"
+    for n in (50, 60):  # its own files it replaces
+        assert cli("simulate", "--out", sim, "--train", n, "--val", 40, "--test", 40, "--quiet",
+                   cwd=tmp_path).returncode == 0
+
+
 # ------------------------------------------------------------------------------ signals
 
 
