@@ -532,7 +532,9 @@ FALSE_PASS = {"zero_noise_level_only", "params_more_rows", "params_fewer_rows", 
 # entry point in this process (`daudit.app.cli.main`), sparing a fresh interpreter's imports.
 IN_PROCESS = {"params_explicit_index", "error_float64_underflows_float32", "noise_level_underflows_float32",
               "labels_too_small", "labels_offset_beyond_precision", "same_file_through_a_symlink",
-              "mask_in_one_shard_only", "wave_scalar", "mask_is_a_group", "too_few_test_rows"}
+              "mask_in_one_shard_only", "wave_scalar", "mask_is_a_group", "too_few_test_rows",
+              "error_is_an_external_link", "data_path_is_a_device", "planted_leak_control",
+              "inf_labels", "missing_wave_key", "truncated_hdf5", "glob_matches_nothing", "all_labels_nan"}
 
 
 def _run_case(args):
