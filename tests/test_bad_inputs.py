@@ -1,8 +1,9 @@
 """Every bad input through the real CLI: exit code 2, one line naming what, where and the fix.
 
 Each case builds its files, then all cases run as subprocesses (`python -m daudit run`) a few at
-a time; each parametrized test checks one case's exit code, message and that nothing was left
-in the output folder. Inputs that are accepted with a warning (fewer rows than asked, splits
+a time (a few further members of a class already covered that way run through the same entry
+point, `daudit.app.cli.main`, in this process: `IN_PROCESS`); each parametrized test checks one
+case's exit code, message and that nothing was left in the output folder. Inputs that are accepted with a warning (fewer rows than asked, splits
 that share rows, rows with an all-NaN error, bad labels with --drop-bad-labels) exit 0 and say so.
 The table in docs/bad-inputs.md lists the same cases.
 """
@@ -159,8 +160,8 @@ def case_all_nan_error_rows(root, data):
 
 
 def case_every_error_row_nan(root, data):
-    p = write_pfsspec(root / "allnanerr.h5", np.full((20, 32), np.nan, np.float32), _labels(20))
-    return _spec(root, dict(data, val=p)), [], 2, ["val split: all 20 rows have an error with no finite pixel"]
+    p = write_pfsspec(root / "allnanerr.h5", np.full((40, 32), np.nan, np.float32), _labels(40))
+    return _spec(root, dict(data, val=p)), [], 2, ["val split: all 40 rows have an error with no finite pixel"]
 
 
 def case_integer_dtype(root, data):
@@ -259,14 +260,306 @@ def case_output_dir_foreign_files(root, data):
     return _spec(root, data), ["--output-dir", str(root / "mine")], 2, ["not empty and holds no daudit results"]
 
 
+# --- issue 16: classes that once gave a false PASS, a traceback, unbounded work or silent acceptance.
+# The data of every case carries a planted leak (`linear_leak_dataset`: OLS test R2 about 0.7), so a
+# case that is not refused must say FAIL; none of the false-PASS cases may say PASS (`FALSE_PASS`).
+
+
+def _leak(n=600, p=32, seed=0):
+    return linear_leak_dataset(n, p, seed=seed)
+
+
+def _edit_spec(spec, old, new):
+    text = spec.read_text()
+    assert old in text, (old, text)
+    spec.write_text(text.replace(old, new))
+    return spec
+
+
+def case_planted_leak_control(root, data):
+    """The data every case is built on: the planted leak is found (so a refusal hides no PASS)."""
+    return _spec(root, data), [], 0, ["Gate-1 FAIL"]
+
+
+def case_zero_noise_level_only(root, data):
+    return _spec(root, data, levels=(0.0,)), [], 2, ["'noise_levels' has no level above 0", "never counts"]
+
+
+def case_params_more_rows(root, data):
+    err, logg = _leak()
+    lab = _labels(650, log_g=np.concatenate([logg, np.full(50, 3.0)]))
+    p = _raw_h5(root / "long.h5", {WAVE_KEY: np.linspace(7100, 8850, 32), ERROR_KEY: err}, lab)
+    return _with_train(root, data, p), [], 2, ["params table has 650 rows but 600 spectra are stored",
+                                               "cannot be matched"]
+
+
+def case_params_explicit_index(root, data):
+    """A longer table whose index names each spectrum's row is aligned by that index (and says so)."""
+    err, logg = _leak()
+    order = np.random.default_rng(3).permutation(650)  # rows 600..649 name no spectrum
+    logg_all = np.concatenate([logg, np.full(50, 99.0)])
+    df = pd.DataFrame({k: v[order] for k, v in _labels(650, log_g=logg_all).items()}, index=order)
+    path = root / "indexed.h5"
+    df.to_hdf(path, key="params", format="table", mode="w")
+    with h5py.File(path, "a") as f:
+        f.create_dataset(WAVE_KEY, data=np.linspace(7100, 8850, 32))
+        f.create_dataset(ERROR_KEY, data=err)
+    return _with_train(root, data, path), [], 0, ["labels matched to spectra by the table's index", "Gate-1 FAIL"]
+
+
+def case_error_float64_overflows_float32(root, data):
+    err, logg = _leak()
+    err = err.astype(np.float64)
+    err[5, 3] = 1e39
+    p = _raw_h5(root / "big.h5", {WAVE_KEY: np.linspace(7100, 8850, 32), ERROR_KEY: err}, _labels(600, log_g=logg))
+    return _with_train(root, data, p), [], 2, ["an error value of 1e+39", "exceeds float32"]
+
+
+def case_error_float64_underflows_float32(root, data):
+    err, logg = _leak()
+    p = _raw_h5(root / "tiny.h5", {WAVE_KEY: np.linspace(7100, 8850, 32), ERROR_KEY: err.astype(np.float64) * 1e-40},
+                _labels(600, log_g=logg))
+    return _with_train(root, data, p), [], 2, ["below float32's smallest normal number"]
+
+
+def case_noise_level_overflows_float32(root, data):
+    return _spec(root, data, levels=(1.0, 1e200)), [], 2, ["times noise level 1e+200 exceeds float32"]
+
+
+def case_noise_level_underflows_float32(root, data):
+    return _spec(root, data, levels=(1e-200,)), [], 2, ["times noise level 1e-200 is below float32"]
+
+
+def case_labels_too_large(root, data):
+    err, logg = _leak()
+    p = write_pfsspec(root / "huge_labels.h5", err, _labels(600, log_g=logg * 1e200))
+    return _with_train(root, data, p), [], 2, ["the 'log_g' label varies by", "rescale or recenter the label"]
+
+
+def case_labels_too_small(root, data):
+    err, logg = _leak(200, seed=2)
+    p = write_pfsspec(root / "tiny_labels.h5", err, _labels(200, log_g=logg * 1e-200))
+    return _spec(root, dict(data, test=p)), [], 2, ["test split: the 'log_g' label varies by"]
+
+
+def case_labels_offset_beyond_precision(root, data):
+    err, logg = _leak()
+    p = write_pfsspec(root / "offset_labels.h5", err, _labels(600, log_g=1e10 + logg * 1e-3))
+    return _with_train(root, data, p), [], 2, ["the 'log_g' label varies by"]
+
+
+def case_fewer_train_rows_than_pixels(root, data):
+    spec = _spec(root, data)
+    return (_edit_spec(spec, "  param: log_g", "  param: log_g\n  num_samples: 32"), [], 2,
+            ["train split: 32 rows for 32 pixels", "a PASS would mean nothing", "at least 33 rows"])
+
+
+def case_too_few_test_rows(root, data):
+    spec = _spec(root, data)
+    return (_edit_spec(spec, "  param: log_g", "  param: log_g\n  num_test_samples: 12"), [], 2,
+            ["val split: 12 rows; an R2 on fewer than 30 held-out rows"])
+
+
+def case_same_file_listed_twice(root, data):
+    spec = _spec(root, data)
+    return (_edit_spec(spec, f"train_path: {str(data['train'])!r}",
+                       f"train_path: [{str(data['train'])!r}, {str(data['train'])!r}]"), [], 2,
+            ["is listed twice", "count twice"])
+
+
+def case_same_file_through_a_symlink(root, data):
+    (root / "link.h5").symlink_to(data["train"])
+    spec = _spec(root, data)
+    return (_edit_spec(spec, f"train_path: {str(data['train'])!r}",
+                       f"train_path: [{str(data['train'])!r}, {str(root / 'link.h5')!r}]"), [], 2, ["is listed twice"])
+
+
+def case_mask_wrong_shape(root, data):
+    err, logg = _leak()
+    p = write_pfsspec(root / "mask.h5", err, _labels(600, log_g=logg))
+    with h5py.File(p, "a") as f:
+        f.create_dataset("dataset/arrays/mask/value", data=np.zeros((600, 16), np.uint8))
+    return _with_train(root, data, p), [], 2, ["the mask array has shape (600, 16)", "error array is (600, 32)"]
+
+
+def case_mask_in_one_shard_only(root, data):
+    err, logg = _leak()
+    a = write_pfsspec(root / "a.h5", err[:300], _labels(300, log_g=logg[:300]), mask=np.zeros((300, 32), np.uint8))
+    b = write_pfsspec(root / "b.h5", err[300:], _labels(300, log_g=logg[300:]))
+    spec = _spec(root, data)
+    return (_edit_spec(spec, f"train_path: {str(data['train'])!r}", f"train_path: [{str(a)!r}, {str(b)!r}]"), [], 2,
+            ["b.h5 lacks a mask array but", "a.h5 has one"])
+
+
+def case_wave_2d(root, data):
+    p = _raw_h5(root / "wave2d.h5", {WAVE_KEY: np.ones((2, 32)), ERROR_KEY: np.ones((10, 32), np.float32)},
+                _labels(10))
+    return _with_train(root, data, p), [], 2, ["spectrumdataset/wave has shape (2, 32)", "1-D array of wavelengths"]
+
+
+def case_wave_scalar(root, data):
+    p = _raw_h5(root / "wave0d.h5", {WAVE_KEY: np.float64(7000.0), ERROR_KEY: np.ones((10, 32), np.float32)},
+                _labels(10))
+    return _with_train(root, data, p), [], 2, ["spectrumdataset/wave has shape ()"]
+
+
+def case_error_is_a_group(root, data):
+    p = _raw_h5(root / "group.h5", {WAVE_KEY: np.linspace(7100, 8850, 32),
+                                    ERROR_KEY + "/inner": np.ones((10, 32), np.float32)}, _labels(10))
+    return _with_train(root, data, p), [], 2, ["dataset/arrays/error/value is a group, not an array"]
+
+
+def case_error_is_an_external_link(root, data):
+    err, logg = _leak()
+    target = write_pfsspec(root / "target.h5", err, _labels(600, log_g=logg))
+    p = _raw_h5(root / "linked.h5", {WAVE_KEY: np.linspace(7100, 8850, 32)}, _labels(600, log_g=logg))
+    with h5py.File(p, "a") as f:
+        f[ERROR_KEY] = h5py.ExternalLink(str(target), ERROR_KEY)
+    return _with_train(root, data, p), [], 2, ["is an external link to", "give the file that holds the arrays"]
+
+
+def case_mask_is_a_group(root, data):
+    err, logg = _leak()
+    p = write_pfsspec(root / "maskgroup.h5", err, _labels(600, log_g=logg))
+    with h5py.File(p, "a") as f:
+        f.create_group("dataset/arrays/mask/value")
+    return _with_train(root, data, p), [], 2, ["dataset/arrays/mask/value is a group, not an array"]
+
+
+def case_declared_1e8_rows(root, data):
+    """A small file whose error array declares 1e8 rows (unwritten chunks): refused in a blink."""
+    p = root / "declared.h5"
+    pd.DataFrame(_labels(600)).to_hdf(p, key="params", format="table", mode="w")
+    with h5py.File(p, "a") as f:
+        f.create_dataset(WAVE_KEY, data=np.linspace(7100, 8850, 32))
+        ds = f.create_dataset(ERROR_KEY, shape=(10**8, 32), chunks=(64, 32), dtype=np.float32)
+        ds[:600] = _leak()[0]
+    spec = _with_train(root, data, p)
+    spec.write_text(spec.read_text().replace("  param: log_g", "  param: log_g\n  num_samples: 600"))
+    return spec, [], 2, ["params table has 600 rows but 100000000 spectra are stored"]
+
+
+def case_scheduler_not_an_address(root, data):
+    return (_spec(root, data, scheduler="'foo:bar'"), [], 2,
+            ["'compute.scheduler' must be local, threads, synchronous or a scheduler address"])
+
+
+def case_scheduler_flag_not_an_address(root, data):
+    return _spec(root, data), ["--scheduler", "tcp://nowhere"], 2, ["'--scheduler' must be local", "tcp://nowhere"]
+
+
+def case_dashboard_not_an_address(root, data):
+    spec = _spec(root, data, scheduler="local")
+    return (_edit_spec(spec, "memory_limit: 2GB", "memory_limit: 2GB, dashboard_address: banana"), [], 2,
+            ["'compute.dashboard_address': the port 'banana' is not a number"])
+
+
+def case_lightgbm_only(root, data):
+    spec = _spec(root, data, lightgbm=True)
+    spec.write_text(spec.read_text().replace("  - type: LinearRegression\n", "")
+                    .replace("  - type: Ridge\n    alpha: [0.001, 0.1, 10.0]\n", ""))
+    return spec, [], 2, ["'models' has no LinearRegression or Ridge entry"]
+
+
+def case_memory_limit_inf(root, data):
+    return (_edit_spec(_spec(root, data), "memory_limit: 2GB", "memory_limit: .inf"), [], 2,
+            ["'compute.memory_limit' must be a finite size"])
+
+
+def case_memory_limit_half(root, data):
+    return (_edit_spec(_spec(root, data), "memory_limit: 2GB", "memory_limit: 0.5"), [], 2,
+            ["'compute.memory_limit' is 0.5, read as 0.5 bytes"])
+
+
+def case_memory_limit_flag_half(root, data):
+    return _spec(root, data), ["--memory-limit", "0.5"], 2, ["'--memory-limit' must be at least 256MB"]
+
+
+def case_duplicate_yaml_keys(root, data):
+    spec = _spec(root, data)
+    spec.write_text(spec.read_text() + "seed: 7\n")
+    return spec, [], 2, ["key 'seed' is given twice", "keep one"]
+
+
+def case_yaml_alias_bomb(root, data):
+    spec = _spec(root, data)
+    levels = ["&a0 [x, x, x, x, x, x, x, x, x, x]"] + [
+        f"&a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    spec.write_text(spec.read_text() + f"repo_path: [{', '.join(levels)}]\n")
+    return spec, [], 2, ["aliases expand to more than 100,000 values"]
+
+
+def case_spec_too_large(root, data):
+    spec = _spec(root, data)
+    spec.write_text(spec.read_text() + "# padding\n" * 200_000)
+    return spec, [], 2, ["larger than 1024 KiB"]
+
+
+def case_spec_is_a_fifo(root, data):
+    os.mkfifo(root / "spec.fifo")
+    return root / "spec.fifo", [], 2, ["spec.fifo is a FIFO (named pipe), not a regular file"]
+
+
+def case_data_path_is_a_fifo(root, data):
+    os.mkfifo(root / "data.fifo")
+    return _with_train(root, data, root / "data.fifo"), [], 2, ["data.fifo is a FIFO (named pipe), not a regular file"]
+
+
+def case_data_path_is_a_device(root, data):
+    return _with_train(root, data, Path("/dev/zero")), [], 2, ["/dev/zero is a character device, not a regular file"]
+
+
+def case_output_dir_with_user_results_files(root, data):
+    mine = root / "mine"
+    mine.mkdir()
+    for name in ("metrics.csv", "summary.json", "run.log", "notes.md"):
+        (mine / name).write_text(f"the user's own {name}\n")
+    return _spec(root, data), ["--output-dir", str(mine)], 2, ["not empty and holds no daudit results",
+                                                                "nothing was changed"]
+
+
 CASES = {name[5:]: fn for name, fn in sorted(globals().items()) if name.startswith("case_")}
-PASSING = {"nan_labels_dropped", "all_nan_error_rows", "num_samples_beyond_file", "same_file_overlapping_rows"}
+PASSING = {"nan_labels_dropped", "all_nan_error_rows", "num_samples_beyond_file", "same_file_overlapping_rows",
+           "params_explicit_index", "planted_leak_control"}
+# Inputs that once gave "Gate-1 PASS" on leaking data (issue 16); every case's data has a planted leak.
+FALSE_PASS = {"zero_noise_level_only", "params_more_rows", "params_fewer_rows", "error_float64_overflows_float32",
+              "error_float64_underflows_float32", "noise_level_overflows_float32", "noise_level_underflows_float32",
+              "labels_too_large", "labels_too_small", "labels_offset_beyond_precision", "same_file_listed_twice",
+              "mask_wrong_shape", "params_explicit_index", "fewer_train_rows_than_pixels", "too_few_test_rows"}
+
+
+# Further members of a class that already has a case run in a subprocess go through the same
+# entry point in this process (`daudit.app.cli.main`), sparing a fresh interpreter's imports.
+IN_PROCESS = {"params_explicit_index", "error_float64_underflows_float32", "noise_level_underflows_float32",
+              "labels_too_small", "labels_offset_beyond_precision", "same_file_through_a_symlink",
+              "mask_in_one_shard_only", "wave_scalar", "mask_is_a_group", "too_few_test_rows",
+              "error_is_an_external_link", "data_path_is_a_device", "planted_leak_control",
+              "inf_labels", "missing_wave_key", "truncated_hdf5", "glob_matches_nothing", "all_labels_nan"}
 
 
 def _run_case(args):
     name, spec, extra, root = args
     cmd = [sys.executable, "-m", "daudit", "run", "--config", str(spec), *extra]
     return name, subprocess.run(cmd, capture_output=True, text=True, cwd=root, timeout=300)
+
+
+def _run_in_process(args):
+    import contextlib
+    import io
+    import signal
+
+    from daudit.app.cli import main as cli_main
+
+    name, spec, extra, root = args
+    out, err, cwd, term = io.StringIO(), io.StringIO(), os.getcwd(), signal.getsignal(signal.SIGTERM)
+    try:
+        os.chdir(root)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = cli_main(["run", "--config", str(spec), *extra])
+    finally:
+        os.chdir(cwd)
+        signal.signal(signal.SIGTERM, term)  # the CLI's handler is for its own process
+    return name, subprocess.CompletedProcess(["daudit", "run"], rc, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="module")
@@ -281,7 +574,8 @@ def outcomes(tmp_path_factory):
         expected[name] = (rc, needles, root)
         jobs.append((name, spec, extra, root))
     with ThreadPoolExecutor(max_workers=4) as pool:  # mostly waiting on imports and disk
-        done = dict(pool.map(_run_case, jobs))
+        done = dict(pool.map(_run_case, [j for j in jobs if j[0] not in IN_PROCESS]))
+    done.update(_run_in_process(j) for j in jobs if j[0] in IN_PROCESS)
     return {name: (done[name],) + expected[name] for name in CASES}
 
 
@@ -304,6 +598,17 @@ def test_bad_input_via_cli(name, outcomes):
         assert (root / "out" / "summary.json").is_file()
     if name == "unsafe_yaml_tag":
         assert not (root / "pwned").exists()
+
+
+@pytest.mark.parametrize("name", sorted(FALSE_PASS))
+def test_false_pass_classes_never_pass_on_a_planted_leak(name, outcomes):
+    proc, rc, _, root = outcomes[name]
+    assert "Gate-1 PASS" not in proc.stdout + proc.stderr
+    summary = root / "out" / "summary.json"
+    if rc == 0:
+        assert json.loads(summary.read_text())["gate"]["verdict"] == "FAIL"
+    else:
+        assert not summary.exists()
 
 
 def test_debug_shows_the_traceback(tmp_path):

@@ -1,19 +1,25 @@
 """Command-line entry point: parse, dispatch, turn `DauditError` into one line and exit 2.
 
 Each sub-command lives in its own module exposing ``configure_parser(parser)`` and
-``main(args) -> int``; no numerical work happens here.
+``main(args) -> int``; no numerical work happens here. Whatever happens, the user sees one line:
+a refused input exits 2, Ctrl-C 130 and SIGTERM 143 (after the run's cleanup), and an error
+daudit did not foresee exits 1 with its one-line cause (``--debug`` shows the traceback).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 from daudit._version import __version__
 from daudit.core.errors import EXIT_BAD_INPUT, DauditError
+from daudit.core.signals import Interrupted, exit_code, handle_termination
 
-__all__ = ["main", "COMMANDS"]
+__all__ = ["main", "COMMANDS", "EXIT_INTERNAL"]
+
+EXIT_INTERNAL = 1  # an error daudit did not foresee (a bug): one line, the traceback with --debug
 
 # name -> (module, one-line help)
 COMMANDS = {
@@ -54,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     from daudit.engine.memory import tune_allocator  # lazy: the engine package is not needed to parse
 
     tune_allocator()
+    handle_termination()  # SIGTERM unwinds like Ctrl-C: staging folder and lock are removed
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -68,8 +75,18 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
-        print("daudit: interrupted", file=sys.stderr)
-        return 130
+        print("daudit: interrupted (SIGINT); unfinished results were removed", file=sys.stderr)
+        return exit_code(signal.SIGINT)
+    except Interrupted as err:
+        print(f"daudit: {err}; unfinished results were removed", file=sys.stderr)
+        return exit_code(err.signum)
+    except Exception as err:  # noqa: BLE001 - the last line of defence: one line, never a traceback
+        if args.debug:
+            raise
+        first = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
+        print(f"daudit: error: unexpected {type(err).__name__}{': ' + first if first else ''} (a daudit bug; "
+              "rerun with --debug for the traceback and report it)", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ subfolders of the results directory and one level deeper (``results/<group>/<exp
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -102,7 +103,7 @@ def _record_from_summary(path: Path, summary: dict) -> RunRecord:
         r2 = _get(summary, "best", "test_r2")
     n_train = _get(summary, "data", "splits", "train", "n_rows")
     when = (_parse_time(summary.get("finished_utc")) or _parse_time(summary.get("started_utc"))
-            or _parse_time(summary.get("date")) or (path / _SUMMARY).stat().st_mtime)
+            or _parse_time(summary.get("date")) or _mtime(path / _SUMMARY))
     return RunRecord(
         path=path,
         status=str(summary.get("status") or "finished"),
@@ -117,19 +118,27 @@ def _record_from_summary(path: Path, summary: dict) -> RunRecord:
     )
 
 
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
 def _record(path: Path) -> RunRecord | None:
     summary_path = path / _SUMMARY
-    if summary_path.is_file():
+    if os.path.lexists(summary_path) and not summary_path.is_dir():
         try:
             summary = schema.read_summary(summary_path)
         except (OSError, schema.SchemaError) as err:
+            problem = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
             return RunRecord(path=path, status="unreadable", experiment_id=path.name,
-                             sort_time=summary_path.stat().st_mtime, problem=str(err))
+                             sort_time=_mtime(summary_path), problem=problem)
         return _record_from_summary(path, summary)
     log = path / _LOG
     if log.is_file():
         return RunRecord(path=path, status="incomplete", experiment_id=path.name,
-                         sort_time=log.stat().st_mtime)
+                         sort_time=_mtime(log))
     return None
 
 
@@ -160,16 +169,31 @@ def find_runs(results_dir="results") -> list[RunRecord]:
     own = _record(root)
     if own is not None:
         records.append(own)
-    for child in sorted(p for p in root.iterdir() if p.is_dir()):
+    try:
+        children = _subfolders(root, strict=True)
+    except OSError as err:
+        raise DauditError(f"{root}: cannot be listed ({err.strerror or err}); check its permissions") from err
+    for child in children:
         rec = _record(child)
         if rec is not None:
             records.append(rec)
             continue
-        for grandchild in sorted(p for p in child.iterdir() if p.is_dir()):
+        for grandchild in _subfolders(child):
             rec = _record(grandchild)
             if rec is not None:
                 records.append(rec)
     return sorted(records, key=lambda r: (-r.sort_time, str(r.path)))
+
+
+def _subfolders(folder: Path, *, strict: bool = False) -> list[Path]:
+    """Sorted subfolders (not links to them: a link could loop or lead anywhere); an unreadable
+    folder has none unless ``strict``."""
+    try:
+        return sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink())
+    except OSError:
+        if strict:
+            raise
+        return []
 
 
 def load_summary(run_dir) -> dict:
@@ -181,7 +205,7 @@ def load_summary(run_dir) -> dict:
         The file is missing (the run is unfinished), damaged, or of another schema version.
     """
     path = Path(run_dir) / _SUMMARY
-    if not path.is_file():
+    if not os.path.lexists(path) or path.is_dir():
         state = ("unfinished or failed (run.log is there; see `python -m daudit status`)"
                  if (Path(run_dir) / _LOG).is_file() else "not a run folder")
         raise DauditError(f"{path}: missing, the run is {state}; pick a finished run "
@@ -393,9 +417,16 @@ def format_summary(summary: dict, *, run_dir=None, n_top_pixels: int = 10) -> st
         files = [(k, v) for k, v in outputs.items() if isinstance(v, str)]
         files += [(f"figure {k}", v) for k, v in (outputs.get("figures") or {}).items()]
         for label, rel in files:
-            missing = run_dir is not None and not (Path(run_dir) / rel).exists()
+            missing = run_dir is not None and not _exists(Path(run_dir), rel)
             out.append(f"  {label:<24} {rel}" + ("  (missing)" if missing else ""))
     return "\n".join(out)
+
+
+def _exists(run_dir: Path, rel: str) -> bool:
+    try:
+        return (run_dir / rel).exists()
+    except (OSError, ValueError):  # a name with a NUL byte, or too long: not a file of the run
+        return False
 
 
 def _indent(text: str, prefix: str = "  ") -> str:

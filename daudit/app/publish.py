@@ -30,6 +30,7 @@ from pathlib import Path, PurePosixPath
 from daudit.app.history import load_summary
 from daudit.core.artifacts import atomic_write_bytes
 from daudit.core.errors import DauditError
+from daudit.core.files import file_kind
 
 __all__ = [
     "PublishResult",
@@ -62,6 +63,9 @@ _MD_IMG_LINK_RE = re.compile(r"\]\((?:\./)?img/([^)\s]+)")
 _HTML_IMG_LINK_RE = re.compile(r"""(src=["'])(?:\./)?img/([^"']+)""")
 _HEADING_RE = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?[ \t#]*$")
 _FENCE_RE = re.compile(r"^ {0,3}(```|~~~)")
+_MARKER_ID_RE = re.compile(r"<!-- daudit:(.+?):begin -->")
+_REPORT_NAME_RE = re.compile(r"exp_(.+)_\d{8}\.md")
+_EXP_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 @dataclass(frozen=True)
@@ -115,7 +119,7 @@ def report_filename(experiment_id: str, date: str) -> str:
     str
         For example ``"exp_logg_err_base_01_20251226.md"``.
     """
-    slug = re.sub(r"[^a-z0-9]+", "_", str(experiment_id).lower()).strip("_")
+    slug = _slug(experiment_id)
     if not slug:
         raise DauditError(
             f"summary.json: experiment_id {experiment_id!r} has no letters or digits; "
@@ -354,6 +358,9 @@ def _read_summary(result_dir: Path) -> dict:
         )
     if not summary.get("experiment_id"):
         raise DauditError(f"{path}: no experiment_id; rerun the audit with this daudit version")
+    if not _EXP_ID_RE.fullmatch(summary["experiment_id"]):
+        raise DauditError(f"{path}: experiment_id {summary['experiment_id'][:60]!r} is not letters, digits, '.', "
+                          "'_' or '-'; it would name files and markers in the knowledge center: rerun the audit")
     return summary
 
 
@@ -418,6 +425,9 @@ def _atomic_write(path: Path, data: bytes) -> None:
     atomic_write_bytes(path, data)
 
 def _new_backup_root(kc: Path) -> Path:
+    if (kc / BACKUP_DIR).is_symlink() or not _inside(kc, kc / BACKUP_DIR):
+        raise DauditError(f"{kc / BACKUP_DIR}: is a symbolic link; publish keeps its backups inside the knowledge "
+                          "center: remove the link and publish again")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     root = kc / BACKUP_DIR / stamp
     n = 1
@@ -437,12 +447,89 @@ def _safe_img_relpath(rel: str, result_dir: Path) -> PurePosixPath:
     return path
 
 
+def _inside(root: Path, path: Path) -> bool:
+    """Whether ``path`` (symlinks resolved) lies inside ``root`` (resolved)."""
+    try:
+        Path(os.path.realpath(path)).relative_to(os.path.realpath(root))
+    except ValueError:
+        return False
+    return True
+
+
+def _run_file(result_dir: Path, rel: str, what: str) -> Path:
+    """A file the summary names, refused unless it is a regular file inside the run folder.
+
+    A summary could name any path (``../../.ssh/id_rsa``, or a symlink in img/ pointing out):
+    publish copies nothing from outside the run it publishes.
+    """
+    if not isinstance(rel, str) or not rel or "\0" in rel or PurePosixPath(rel).is_absolute():
+        raise DauditError(f"{result_dir / 'summary.json'}: the {what} is named {rel!r}, not a file of the run; "
+                          "rerun the audit to rewrite its summary")
+    src = result_dir / rel
+    if not _inside(result_dir, src):
+        raise DauditError(f"{src}: the run's {what} lies outside the run folder {result_dir} (a '..' or a symbolic "
+                          "link); publish copies only files of the run itself")
+    kind = file_kind(src)
+    if kind != "regular file":
+        state = "missing" if kind == "missing" else f"a {kind}, not a regular file"
+        raise DauditError(f"{src}: {state}, but the run lists it as its {what}; rerun the audit (or its figures) "
+                          "so that every file it names exists")
+    return src
+
+
+def _check_targets(kc: Path, rels) -> None:
+    """Every file publish would write lies inside the knowledge center (symlinks resolved) and is
+    a regular file or new; refused with one line otherwise, before anything is written."""
+    for rel in rels:
+        target = kc / rel
+        if not _inside(kc, target):
+            raise DauditError(f"{target}: resolves to {os.path.realpath(target)}, outside the knowledge center "
+                              f"{os.path.realpath(kc)} (a symbolic link on the way); publish writes only inside it")
+        if target.is_symlink() or file_kind(target) not in ("missing", "regular file"):
+            raise DauditError(f"{target}: is a symbolic link or not a regular file; publish replaces only regular "
+                              "files: remove it or publish elsewhere")
+
+
+def _check_collisions(kc: Path, plan: dict, exp_id: str) -> None:
+    """Refuse publishing over another experiment's files.
+
+    Two ids that differ only in case or punctuation (``LOGG-ERR-BASE-01``, ``logg_err_base_01``)
+    share a report name and figure names; the hub and roadmap markers tell whose they are. A
+    figure name another experiment's published report links to is not overwritten either.
+    """
+    slug = _slug(exp_id)
+    for doc in (HUB_PATH, ROADMAP_PATH):
+        path = kc / doc
+        text = path.read_bytes().decode("utf-8", "replace") if file_kind(path) == "regular file" else ""
+        for other in dict.fromkeys(_MARKER_ID_RE.findall(text)):
+            if other != exp_id and _slug(other) == slug:
+                raise DauditError(f"{kc}: experiment id {exp_id!r} and the published {other!r} differ only in case "
+                                  f"or punctuation and would publish to the same files (exp_{slug}_*.md); give the "
+                                  "run a distinct experiment_id")
+    figures = {PurePosixPath(rel).relative_to(IMG_DIR).as_posix(): rel for rel in plan if rel.startswith(IMG_DIR + "/")}
+    exp_dir = kc / EXP_DIR
+    reports = sorted(exp_dir.glob("exp_*.md")) if exp_dir.is_dir() else []
+    for report in reports:
+        m = _REPORT_NAME_RE.fullmatch(report.name)
+        if m is None or m.group(1) == slug or file_kind(report) != "regular file":
+            continue
+        linked = set(image_links(report.read_bytes().decode("utf-8", "replace").replace("../img/", "img/")))
+        for name in sorted(linked & set(figures)):
+            target = kc / figures[name]
+            if target.is_file() and target.read_bytes() != plan[figures[name]]:
+                raise DauditError(f"{target}: the published report {report.name} of another experiment shows this "
+                                  f"figure; publishing {exp_id} would replace it: give the run's figures distinct "
+                                  "names (plots[].save)")
+
+
+def _slug(experiment_id: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", str(experiment_id).lower()).strip("_")
+
+
 def _plan(result_dir: Path, kc: Path, summary: dict, *, hub_section: str,
           roadmap_section: str) -> dict[str, bytes]:
     """Map every knowledge-center file (POSIX path relative to `kc`) to its new content."""
-    report_src = result_dir / (summary.get("outputs") or {}).get("report", "report.md")
-    if not report_src.is_file():
-        raise DauditError(f"{report_src}: missing; the run's report is needed to publish it")
+    report_src = _run_file(result_dir, (summary.get("outputs") or {}).get("report", "report.md"), "report")
     try:
         # Bytes, not read_text: universal newlines would silently turn CRLF into LF.
         report_text = report_src.read_bytes().decode("utf-8")
@@ -455,12 +542,7 @@ def _plan(result_dir: Path, kc: Path, summary: dict, *, hub_section: str,
     plan: dict[str, bytes] = {}
     for rel in dict.fromkeys(figures + image_links(report_text)):
         rel_path = _safe_img_relpath(rel, result_dir)
-        src = result_dir / "img" / Path(*rel_path.parts)
-        if not src.is_file():
-            raise DauditError(
-                f"{src}: missing, but the run lists it as a figure; rerun the audit (or its "
-                "figures) so that every linked image exists"
-            )
+        src = _run_file(result_dir, str(PurePosixPath("img", rel_path)), "figure")
         plan[f"{IMG_DIR}/{rel_path}"] = src.read_bytes()
 
     exp_id = summary["experiment_id"]
@@ -542,8 +624,11 @@ def publish_run(
             "pass the repository root (or --force to publish anyway)"
         )
 
+    _check_targets(kc, [HUB_PATH, ROADMAP_PATH])  # read by the plan: checked first
     plan = _plan(result_dir, kc, summary, hub_section=hub_section,
                  roadmap_section=roadmap_section)
+    _check_targets(kc, plan)
+    _check_collisions(kc, plan, summary["experiment_id"])
     to_change = [rel for rel, data in plan.items()
                  if not (kc / rel).is_file() or (kc / rel).read_bytes() != data]
     if is_git and not force:

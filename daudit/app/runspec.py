@@ -9,7 +9,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from daudit.core.spec import DEFAULT_SPEC_PATH, AuditSpec, load_spec, parse_bytes, parse_spec
+from daudit.core.spec import DEFAULT_SPEC_PATH, AuditSpec, load_spec, parse_bytes, parse_scheduler, parse_spec
 
 __all__ = ["resolve_spec", "ensure_demo"]
 
@@ -25,7 +25,7 @@ def resolve_spec(args) -> tuple[AuditSpec, bool]:
         spec = dataclasses.replace(spec, experiment_id=args.exp_id)
     compute = spec.compute
     if args.scheduler:
-        compute = dataclasses.replace(compute, scheduler=args.scheduler)
+        compute = dataclasses.replace(compute, scheduler=parse_scheduler(args.scheduler))
     if args.memory_limit:
         compute = dataclasses.replace(compute, memory_limit=parse_bytes(args.memory_limit, "--memory-limit"))
     if args.device:

@@ -33,7 +33,7 @@ from daudit.models.importance import importance_summary, importance_table
 from daudit.models.linear import decompose, fit_family
 from daudit.models.metrics import metrics_rows
 from daudit.models.passes import gram_graph
-from daudit.models.selection import best_by_val
+from daudit.models.selection import best_by_val, check_gate_defined
 from daudit.models.stats import GramStats
 from daudit.output.staging import staged_output
 from daudit.output.writers import write_figures, write_report, write_tables
@@ -224,12 +224,13 @@ def run_audit(spec: AuditSpec, *, output_dir: Path, echo=print, drop_bad_labels:
         with dask_context(spec.compute, echo=echo) as sched:
             ctx.scheduler = sched
             with ctx.stage("row check"):
-                drop_empty_rows(ctx.splits, cache=stats_cache(spec))
+                drop_empty_rows(ctx.splits, cache=stats_cache(spec), noise_levels=spec.noise_levels)
             (train_counts,) = _fit_linear(ctx, [quality_counts_graph(ctx.splits["train"])])
             _fit_lightgbm(ctx)
             preds, levels, extra = _predict(ctx, [quality_counts_graph(ctx.splits[k]) for k in ("val", "test")])
             counts = {"train": train_counts, "val": extra[0], "test": extra[1]}
             ctx.metrics = _metrics(ctx, preds, levels)
+            check_gate_defined(ctx.metrics)  # no verdict from NaN or infinite R2
             imp_table, imp_summary = _importance(ctx)
             ctx.sanity = _run_checks(ctx)
         with ctx.stage("artifacts"):

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from daudit.core.errors import DauditError
+from daudit.core.files import is_regular_file
 
 __all__ = ["atomic_write_text", "atomic_write_bytes", "write_json", "RunLock", "to_jsonable", "pid_alive", "read_pid"]
 
@@ -123,14 +124,20 @@ class RunLock:
 
 def read_pid(path: Path) -> int | None:
     """The PID written in a lock or PID file, or None when it is missing or unreadable."""
+    if not is_regular_file(path):
+        return None
     try:
-        return int(path.read_text().split()[0])
+        with open(path, "rb") as fh:  # a lock or PID file is one short line: read no more
+            pid = int(fh.read(64).split()[0])
     except (OSError, ValueError, IndexError):
         return None
+    return pid if pid > 0 else None  # 0 or -N would name a process group to os.kill
 
 
 def pid_alive(pid: int) -> bool:
     """Whether process ``pid`` is running (a zombie, or a child that already exited, is not)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False  # os.kill(0 or -N) would test a whole process group
     try:
         os.waitpid(pid, os.WNOHANG)  # reap it if it is our own finished child
     except ChildProcessError:

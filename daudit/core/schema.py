@@ -23,6 +23,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 from daudit.core.artifacts import to_jsonable, write_json
 from daudit.core.errors import DauditError
+from daudit.core.files import file_kind
 
 __all__ = [
     "SCHEMA_VERSION", "SUMMARY_FILE", "AuditSummary", "DeleakSummary", "RunSummary", "Gate", "MetricsRow",
@@ -289,15 +290,33 @@ def _type_of(summary) -> type:
     return _BY_KIND[kind]
 
 
+MAX_SUMMARY_BYTES = 64 * 2**20  # a summary is a few hundred KB; a larger file is not one
+
+
 def read_summary(path: str | Path) -> AuditSummary | DeleakSummary:
-    """Read and check ``path`` (a summary.json); `SchemaError` or `OSError` when it is not one."""
+    """Read and check ``path`` (a summary.json); `SchemaError` or `OSError` when it is not one.
+
+    Only a regular file of at most `MAX_SUMMARY_BYTES` is read: a FIFO would block, a device
+    never end.
+    """
     path = Path(path)
+    kind = file_kind(path)
+    if kind == "missing":
+        raise FileNotFoundError(2, "No such file or directory", str(path))
+    if kind != "regular file":
+        raise SchemaError("", f"a {kind}, not a regular file")
+    with open(path, "rb") as fh:
+        raw = fh.read(MAX_SUMMARY_BYTES + 1)
+    if len(raw) > MAX_SUMMARY_BYTES:
+        raise SchemaError("", f"larger than {MAX_SUMMARY_BYTES // 2**20} MiB")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as err:
         raise SchemaError("", "not UTF-8 text") from err
     except json.JSONDecodeError as err:
         raise SchemaError("", f"not valid JSON ({err.msg} at line {err.lineno})") from err
+    except RecursionError as err:
+        raise SchemaError("", "nested too deeply") from err
     validate(_type_of(data), data)
     return data
 

@@ -8,19 +8,20 @@ bad values are refused with one line naming the key and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from daudit.core.addresses import LOCAL_SCHEDULERS, parse_dashboard_address, parse_scheduler_address
 from daudit.core.errors import DauditError
+from daudit.core.yamlload import read_yaml
 
 __all__ = [
     "AuditSpec", "DataSpec", "InputSpec", "LightGBMSpec", "PlotSpec", "ComputeSpec",
-    "SanitySpec", "load_spec", "parse_spec", "parse_bytes", "DEFAULT_SPEC_PATH",
+    "SanitySpec", "load_spec", "parse_spec", "parse_bytes", "parse_scheduler", "DEFAULT_SPEC_PATH",
 ]
 
 DEFAULT_SPEC_PATH = Path(__file__).resolve().parents[2] / "pipelines" / "logg_err_base_01.yaml"
@@ -122,9 +123,19 @@ class AuditSpec:
 _TOP_KEYS = ("experiment_id", "repo_path", "data", "input", "models", "noise_levels", "seed",
              "plots", "compute", "sanity", "output_dir", "author")
 
+# Bounds on what a spec may ask for: each multiplies the work or the memory of a run, and a typo
+# (an extra digit) should be refused in a blink rather than run for days.
+MAX_LIST = 64  # noise levels, Ridge alphas
+MAX_SEED = 2**31 - 1  # LightGBM's seed is a 32-bit integer
+MIN_MEMORY = 256 * 2**20
+MAX_MEMORY = 2**60
+_SANITY_MAX = {"n_permutations_linear": 100_000, "n_permutations_lightgbm": 10_000, "n_bootstrap": 100_000,
+               "n_group_shuffles": 10_000, "group_mag_bins": 1_000, "group_snr_bins": 1_000,
+               "lightgbm_rows": 100_000_000, "lightgbm_permutation_rows": 100_000_000}
+
 
 def _fail(where: str, msg: str):
-    raise DauditError(f"spec {where}: {msg}")
+    raise DauditError(f"spec {where}: {msg}" if where else msg)
 
 
 def _check_keys(mapping, allowed, where, src):
@@ -136,7 +147,7 @@ def _check_keys(mapping, allowed, where, src):
             _fail(src, f"unknown key '{name}'; allowed: {', '.join(allowed)}")
 
 
-def _num(value, where, src, *, kind=float, lo=None, lo_open=False, allow_none=False):
+def _num(value, where, src, *, kind=float, lo=None, lo_open=False, hi=None, allow_none=False):
     if value is None and allow_none:
         return None
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**63:
@@ -150,16 +161,20 @@ def _num(value, where, src, *, kind=float, lo=None, lo_open=False, allow_none=Fa
         _fail(src, f"'{where}' must be finite, got {value!r}")
     if lo is not None and (value <= lo if lo_open else value < lo):
         _fail(src, f"'{where}' must be {'>' if lo_open else '>='} {lo}, got {value!r}")
+    if hi is not None and value > hi:
+        _fail(src, f"'{where}' must be <= {hi:,}, got {value!r}")
     return value
 
 
 def _paths(value, where, src, base: Path | None):
     if isinstance(value, (str, Path)):
         value = [value]
-    if not isinstance(value, list) or not value or not all(isinstance(v, (str, Path)) for v in value):
+    if not isinstance(value, list) or not value or not all(isinstance(v, (str, Path)) and str(v) for v in value):
         _fail(src, f"'{where}' must be a path, a glob or a list of paths, got {value!r}")
     out = []
     for v in value:
+        if "\0" in str(v):
+            _fail(src, f"'{where}' holds a NUL character, which no path can contain")
         p = Path(str(v)).expanduser()
         if not p.is_absolute() and base is not None:
             p = base / p
@@ -167,18 +182,34 @@ def _paths(value, where, src, base: Path | None):
     return tuple(out)
 
 
+_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P": 1024**5}
+
+
 def parse_bytes(value, where="compute.memory_limit", src="") -> int:
-    """'4GB', '512MB', '1.5GiB' or a number of bytes -> int bytes."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return int(value)
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtT]i?[bB]?|[bB]?)\s*", str(value))
-    if not m:
+    """'4GB', '512MB', '1.5GiB' or a whole number of bytes -> int bytes, within
+    [`MIN_MEMORY`, `MAX_MEMORY`].
+
+    A bare number is bytes, so ``0.5`` or ``.inf`` are refused (one line) rather than read as 0
+    bytes or overflowing; ``src`` names the spec in the message (empty: a command-line option).
+    """
+    if isinstance(value, bool):
         _fail(src, f"'{where}' must be a size like 4GB or 512MB, got {value!r}")
-    unit = m.group(2).upper().rstrip("B").rstrip("I")
-    scale = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}[unit]
-    out = int(float(m.group(1)) * scale)
-    if out <= 0:
-        _fail(src, f"'{where}' must be positive, got {value!r}")
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            _fail(src, f"'{where}' must be a finite size like 4GB, got {value!r}")
+        if not float(value).is_integer() or value < MIN_MEMORY:
+            _fail(src, f"'{where}' is {value!r}, read as {value!r} bytes (below the minimum of 256MB); "
+                       "give a size with a unit, e.g. 4GB")
+        out = int(value)
+    else:
+        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtTpP]i?[bB]?|[bB]?)\s*", str(value))
+        if not m:
+            _fail(src, f"'{where}' must be a size like 4GB or 512MB, got {value!r}")
+        out = int(float(m.group(1)) * _UNITS[m.group(2).upper().rstrip("B").rstrip("I")])
+        if out < MIN_MEMORY:
+            _fail(src, f"'{where}' must be at least 256MB, got {value!r}")
+    if out > MAX_MEMORY:
+        _fail(src, f"'{where}' must be at most 1 EiB, got {value!r}")
     return out
 
 
@@ -202,14 +233,20 @@ def _parse_models(models, src):
         elif t == "LightGBM":
             _check_keys(m, ("type", "n_estimators", "max_depth", "learning_rate"), where, src)
             lgbm = LightGBMSpec(
-                n_estimators=_num(m.get("n_estimators", 100), f"{where}.n_estimators", src, kind=int, lo=1),
-                max_depth=_num(m.get("max_depth", 6), f"{where}.max_depth", src, kind=int, lo=-1),
+                n_estimators=_num(m.get("n_estimators", 100), f"{where}.n_estimators", src, kind=int, lo=1,
+                                  hi=100_000),
+                max_depth=_num(m.get("max_depth", 6), f"{where}.max_depth", src, kind=int, lo=-1, hi=1_000),
                 learning_rate=_num(m.get("learning_rate", 0.1), f"{where}.learning_rate", src, lo=0, lo_open=True),
             )
         else:
             _fail(src, f"'{where}.type' must be one of {', '.join(_MODEL_TYPES)}, got {t!r}")
     if len(set(alphas)) != len(alphas):
         _fail(src, f"'models' Ridge alphas repeat: {alphas}")
+    if len(alphas) > MAX_LIST:
+        _fail(src, f"'models' lists {len(alphas)} Ridge alphas; at most {MAX_LIST}")
+    if not include_ols and not alphas:
+        _fail(src, "'models' has no LinearRegression or Ridge entry; the audit's importance and sanity checks "
+                   "are built on the linear family: add '- type: Ridge' (alpha: [1.0]) or '- type: LinearRegression'")
     return include_ols, tuple(sorted(alphas)), lgbm
 
 
@@ -228,24 +265,14 @@ def _bool(v, where, src):
     return v
 
 
-def parse_spec(raw: Any, *, base_dir: Path | None = None, source: str = "<spec>") -> AuditSpec:
-    """Validate a loaded YAML mapping and build the `AuditSpec`."""
-    src = source
-    if not isinstance(raw, dict):
-        _fail(src, f"the top level must be a mapping of keys ({', '.join(_TOP_KEYS)})")
-    _check_keys(raw, _TOP_KEYS, "", src)
-    exp_id = raw.get("experiment_id")
-    if not isinstance(exp_id, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", exp_id):
-        _fail(src, f"'experiment_id' must be letters, digits, '.', '_' or '-' (no path), got {exp_id!r}")
-
-    d = raw.get("data")
+def _parse_data(d, src, base_dir) -> DataSpec:
     if d is None:
         _fail(src, "'data' is missing: give data.train_path, data.val_path and data.test_path")
     _check_keys(d, [f.name for f in dataclasses.fields(DataSpec)], "data", src)
     for k in ("train_path", "val_path", "test_path"):
         if k not in d:
             _fail(src, f"'data.{k}' is missing")
-    data = DataSpec(
+    return DataSpec(
         source=str(d.get("source", "")),
         train_path=_paths(d["train_path"], "data.train_path", src, base_dir),
         val_path=_paths(d["val_path"], "data.val_path", src, base_dir),
@@ -255,7 +282,10 @@ def parse_spec(raw: Any, *, base_dir: Path | None = None, source: str = "<spec>"
         split=str(d.get("split", "")),
         param=str(d.get("param", "log_g")),
     )
-    inp = raw.get("input") or {}
+
+
+def _parse_input(inp, data: DataSpec, src) -> InputSpec:
+    inp = inp or {}
     _check_keys(inp, ("X", "y"), "input", src)
     x = inp.get("X", "error")
     if x not in _INPUTS:
@@ -263,100 +293,144 @@ def parse_spec(raw: Any, *, base_dir: Path | None = None, source: str = "<spec>"
     y = str(inp.get("y", data.param))
     if y != data.param:
         _fail(src, f"'input.y' ({y!r}) and 'data.param' ({data.param!r}) must name the same label")
+    return InputSpec(X=x, y=y)
 
-    include_ols, alphas, lgbm = _parse_models(raw.get("models"), src)
 
-    levels = raw.get("noise_levels", [1.0])
+def _parse_levels(levels, src) -> tuple:
     if not isinstance(levels, list) or not levels:
         _fail(src, f"'noise_levels' must be a non-empty list of numbers >= 0, got {levels!r}")
+    if len(levels) > MAX_LIST:
+        _fail(src, f"'noise_levels' lists {len(levels)} levels; at most {MAX_LIST}")
     levels = tuple(_num(v, "noise_levels", src, lo=0) for v in levels)
     if len(set(levels)) != len(levels):
         _fail(src, f"'noise_levels' repeat: {list(levels)}")
+    if not any(lv > 0 for lv in levels):
+        _fail(src, f"'noise_levels' has no level above 0, got {list(levels)}: level 0 makes the input identically "
+                   "zero, so it never counts for the verdict; add a level such as 1.0")
+    return levels
 
-    seed = _num(raw.get("seed", 42), "seed", src, kind=int, lo=0)
 
+def _parse_plots(raw, src) -> tuple:
     plots = []
-    if not isinstance(raw.get("plots") or [], list):
-        _fail(src, f"'plots' must be a list of {{type, save}} mappings, got {raw.get('plots')!r}")
-    for i, p in enumerate(raw.get("plots") or []):
+    if not isinstance(raw or [], list):
+        _fail(src, f"'plots' must be a list of {{type, save}} mappings, got {raw!r}")
+    for i, p in enumerate(raw or []):
         _check_keys(p, ("type", "desc", "save"), f"plots[{i}]", src)
         if p.get("type") not in _PLOT_TYPES:
             _fail(src, f"'plots[{i}].type' must be one of {', '.join(_PLOT_TYPES)}, got {p.get('type')!r}")
         save = str(p.get("save") or f"{p['type']}.png")
-        if "/" in save or "\\" in save or save.startswith(".") or not save.endswith(".png"):
+        if "/" in save or "\\" in save or "\0" in save or save.startswith(".") or not save.endswith(".png"):
             _fail(src, f"'plots[{i}].save' must be a plain .png file name, got {save!r}")
         plots.append(PlotSpec(type=p["type"], desc=str(p.get("desc", "")), save=save))
+    return tuple(plots)
 
-    def _sched(v, w):
-        if not isinstance(v, str) or not (v in ("local", "threads", "synchronous") or "://" in v or ":" in v):
-            _fail(src, f"'{w}' must be local, threads, synchronous or a scheduler address, got {v!r}")
-        return v
 
-    def _device(v, w):
+def parse_scheduler(v, w="--scheduler", src="") -> str:
+    """``local``, ``threads``, ``synchronous`` or a scheduler address normalised to
+    ``PROTOCOL://HOST:PORT``; one `DauditError` line otherwise (``src``: the spec, or empty for an option)."""
+    if isinstance(v, str) and v.strip() in LOCAL_SCHEDULERS:
+        return v.strip()
+    try:
+        return parse_scheduler_address(v)
+    except ValueError as err:
+        _fail(src, f"'{w}' must be local, threads, synchronous or a scheduler address: {err}")
+
+
+def _dashboard(v, w, src):
+    try:
+        host, port = parse_dashboard_address(v)
+    except ValueError as err:
+        _fail(src, f"'{w}': {err}")
+    return f"{host}:{port}"
+
+
+def _parse_compute(raw, src) -> ComputeSpec:
+    def device(v, w):
         if v not in ("cpu", "cuda"):
             _fail(src, f"'{w}' must be cpu or cuda, got {v!r}")
         return v
 
-    compute = _parse_section(ComputeSpec, raw.get("compute"), "compute", src, {
+    return _parse_section(ComputeSpec, raw, "compute", src, {
         "memory_limit": lambda v, w: parse_bytes(v, w, src),
-        "chunk_rows": lambda v, w: _num(v, w, src, kind=int, lo=16),
-        "scheduler": _sched,
-        "n_workers": lambda v, w: _num(v, w, src, kind=int, lo=1, allow_none=True),
-        "dashboard_address": lambda v, w: str(v),
-        "device": _device,
+        "chunk_rows": lambda v, w: _num(v, w, src, kind=int, lo=16, hi=1_000_000),
+        "scheduler": lambda v, w: parse_scheduler(v, w, src),
+        "n_workers": lambda v, w: _num(v, w, src, kind=int, lo=1, hi=1_024, allow_none=True),
+        "dashboard_address": lambda v, w: _dashboard(v, w, src),
+        "device": device,
         "zarr_cache": lambda v, w: _bool(v, w, src),
         "stats_cache": lambda v, w: _bool(v, w, src),
     })
 
-    def _bins(v, w):
+
+def _parse_sanity(raw, src) -> SanitySpec:
+    def bins(v, w):
         if not isinstance(v, list) or not v:
             _fail(src, f"'{w}' must be a list of increasing numbers, got {v!r}")
+        if len(v) > MAX_LIST:
+            _fail(src, f"'{w}' lists {len(v)} edges; at most {MAX_LIST}")
         out = tuple(_num(x, w, src) for x in v)
         if list(out) != sorted(set(out)):
             _fail(src, f"'{w}' must be strictly increasing, got {v!r}")
         return out
 
-    sanity = _parse_section(SanitySpec, raw.get("sanity"), "sanity", src, {
-        "enabled": lambda v, w: _bool(v, w, src),
-        "wavelength_shuffle": lambda v, w: _bool(v, w, src),
-        "group_shuffle": lambda v, w: _bool(v, w, src),
-        "group_mag_bins": lambda v, w: _num(v, w, src, kind=int, lo=1),
-        "group_snr_bins": lambda v, w: _num(v, w, src, kind=int, lo=1),
-        "mask_only": lambda v, w: _bool(v, w, src),
-        "aggregate_stats": lambda v, w: _bool(v, w, src),
-        "n_permutations_linear": lambda v, w: _num(v, w, src, kind=int, lo=0),
-        "n_permutations_lightgbm": lambda v, w: _num(v, w, src, kind=int, lo=0),
-        "n_bootstrap": lambda v, w: _num(v, w, src, kind=int, lo=0),
-        "lightgbm_rows": lambda v, w: _num(v, w, src, kind=int, lo=100),
-        "lightgbm_permutation_rows": lambda v, w: _num(v, w, src, kind=int, lo=100),
-        "n_group_shuffles": lambda v, w: _num(v, w, src, kind=int, lo=1),
-        "snr_bins": _bins,
+    def count(lo):
+        return lambda v, w: _num(v, w, src, kind=int, lo=lo, hi=_SANITY_MAX[w.split(".")[-1]])
+
+    def flag(v, w):
+        return _bool(v, w, src)
+
+    return _parse_section(SanitySpec, raw, "sanity", src, {
+        "enabled": flag, "wavelength_shuffle": flag, "group_shuffle": flag, "mask_only": flag,
+        "aggregate_stats": flag,
+        "group_mag_bins": count(1), "group_snr_bins": count(1),
+        "n_permutations_linear": count(0), "n_permutations_lightgbm": count(0), "n_bootstrap": count(0),
+        "lightgbm_rows": count(100), "lightgbm_permutation_rows": count(100), "n_group_shuffles": count(1),
+        "snr_bins": bins,
         "variability_threshold": lambda v, w: _num(v, w, src, lo=0, lo_open=True),
     })
 
-    out_dir = raw.get("output_dir")
-    if out_dir is not None:
-        p = Path(str(out_dir)).expanduser()
-        out_dir = os.path.normpath(str(p if p.is_absolute() or base_dir is None else base_dir / p))
+
+def _parse_output_dir(out_dir, src, base_dir):
+    if out_dir is None:
+        return None
+    if not isinstance(out_dir, (str, Path)) or not str(out_dir) or "\0" in str(out_dir):
+        _fail(src, f"'output_dir' must be a folder path, got {out_dir!r}")
+    p = Path(str(out_dir)).expanduser()
+    return os.path.normpath(str(p if p.is_absolute() or base_dir is None else base_dir / p))
+
+
+def _optional_text(value, where, src):
+    if value is None or isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return None if value is None else str(value)
+    _fail(src, f"'{where}' must be text, got {type(value).__name__}")
+
+
+def parse_spec(raw: Any, *, base_dir: Path | None = None, source: str = "<spec>") -> AuditSpec:
+    """Validate a loaded YAML mapping and build the `AuditSpec` (one `DauditError` line if not)."""
+    src = source
+    if not isinstance(raw, dict):
+        _fail(src, f"the top level must be a mapping of keys ({', '.join(_TOP_KEYS)})")
+    _check_keys(raw, _TOP_KEYS, "", src)
+    exp_id = raw.get("experiment_id")
+    if not isinstance(exp_id, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", exp_id):
+        _fail(src, f"'experiment_id' must be letters, digits, '.', '_' or '-' (no path), got {exp_id!r}")
+    data = _parse_data(raw.get("data"), src, base_dir)
+    include_ols, alphas, lgbm = _parse_models(raw.get("models"), src)
     return AuditSpec(
-        experiment_id=exp_id, data=data, input=InputSpec(X=x, y=y), include_ols=include_ols,
-        alphas=alphas, lightgbm=lgbm, noise_levels=levels, seed=seed, plots=tuple(plots),
-        compute=compute, sanity=sanity, output_dir=out_dir, author=str(raw.get("author", "daudit")),
-        repo_path=raw.get("repo_path"), source_path=source,
+        experiment_id=exp_id, data=data, input=_parse_input(raw.get("input"), data, src), include_ols=include_ols,
+        alphas=alphas, lightgbm=lgbm, noise_levels=_parse_levels(raw.get("noise_levels", [1.0]), src),
+        seed=_num(raw.get("seed", 42), "seed", src, kind=int, lo=0, hi=MAX_SEED),
+        plots=_parse_plots(raw.get("plots"), src), compute=_parse_compute(raw.get("compute"), src),
+        sanity=_parse_sanity(raw.get("sanity"), src),
+        output_dir=_parse_output_dir(raw.get("output_dir"), src, base_dir),
+        author=_optional_text(raw.get("author", "daudit"), "author", src) or "daudit",
+        repo_path=_optional_text(raw.get("repo_path"), "repo_path", src), source_path=source,
     )
 
 
 def load_spec(path: str | Path) -> AuditSpec:
-    """Read a spec with YAML's safe loader; relative data paths are taken from the file's folder."""
-
+    """Read a spec (`daudit.core.yamlload.read_yaml`: safe, bounded, no duplicate keys); relative
+    data paths are taken from the file's folder."""
     path = Path(path)
-    if not path.is_file():
-        raise DauditError(f"spec file not found: {path} (give --config PATH to a YAML spec)")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except RecursionError as err:
-        raise DauditError(f"spec {path}: not valid YAML (nested too deeply)") from err
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DauditError(f"spec {path}: not valid YAML ({first})") from err
+    raw = read_yaml(path)
     return parse_spec(raw, base_dir=path.resolve().parent, source=str(path))

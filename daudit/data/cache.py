@@ -1,9 +1,13 @@
 """On-disk caches under ``data_cache/``: zarr copies of HDF5 arrays and sufficient statistics.
 
-Both are keyed by what they were made from (source path, size, modification time, rows taken,
-transformation), written to a temporary name and renamed when complete, and validated on every
-use against a manifest of per-file sizes and CRC32 checksums. A cache that is stale, truncated
-or corrupted is rebuilt, never used.
+Both are keyed by what they were made from: the source file's path, identity and change time
+(device, inode, ``st_ctime_ns``, which ``os.utime`` cannot set back), size and modification time,
+and a fingerprint of sampled blocks of its content; the rows taken and the transformation. They
+are written to a temporary name and renamed when complete, and validated on every use against a
+manifest of per-file sizes and CRC32 checksums; a zarr copy is also compared with its source on
+sampled rows. A cache that is stale, truncated or corrupted is rebuilt, never used.
+
+`default_cache_dir` is the one place that decides where the caches live.
 """
 
 from __future__ import annotations
@@ -28,18 +32,58 @@ from daudit.data.layout import REPO_ROOT
 __all__ = ["source_key", "ZarrCache", "StatsCache", "default_cache_dir"]
 
 log = logging.getLogger("daudit")
-_FORMAT = 1
+_FORMAT = 2  # 2: identity, change time and content fingerprint in the key; rows copied
+
+
+_FINGERPRINT_BLOCKS = 16  # blocks of 64 KiB read from a file for its fingerprint (the whole file up to 1 MiB)
+_BLOCK = 64 * 1024
+_fingerprints: dict = {}
+
+
+def _is_source_checkout(root: Path) -> bool:
+    """True when the package runs from a source checkout (``pip install -e`` or the repo itself),
+    False when it is installed into site-packages."""
+    return (root / "pyproject.toml").is_file() and not {"site-packages", "dist-packages"} & set(root.parts)
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("DAUDIT_CACHE_DIR", REPO_ROOT / "data_cache"))
+    """``$DAUDIT_CACHE_DIR``; else ``data_cache/`` of the source checkout; else, for an installed
+    package, the user's cache folder (``$XDG_CACHE_HOME/daudit``, default ``~/.cache/daudit``),
+    never a folder beside the installed package."""
+    if os.environ.get("DAUDIT_CACHE_DIR"):
+        return Path(os.environ["DAUDIT_CACHE_DIR"])
+    if _is_source_checkout(REPO_ROOT):
+        return REPO_ROOT / "data_cache"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "daudit"
+
+
+def fingerprint(path: str, st: os.stat_result | None = None) -> str:
+    """SHA-256 (24 hex digits) of the size and of `_FINGERPRINT_BLOCKS` blocks spread evenly over
+    the file, first and last included (the whole file when small); cached per file state."""
+    st = st or os.stat(path)
+    state = (os.path.abspath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    if state in _fingerprints:
+        return _fingerprints[state]
+    h = hashlib.sha256(str(st.st_size).encode())
+    with open(path, "rb") as fh:
+        if st.st_size <= _FINGERPRINT_BLOCKS * _BLOCK:
+            h.update(fh.read())
+        else:
+            last = st.st_size - _BLOCK
+            for i in range(_FINGERPRINT_BLOCKS):
+                fh.seek(last * i // (_FINGERPRINT_BLOCKS - 1))
+                h.update(fh.read(_BLOCK))
+    _fingerprints[state] = h.hexdigest()[:24]
+    return _fingerprints[state]
 
 
 def source_key(path: str, dataset_key: str) -> dict:
-    """What a cached copy of ``path``/``dataset_key`` depends on."""
+    """What a cached copy of ``path``/``dataset_key`` depends on: the file's identity (device,
+    inode), its change and modification times, its size and a fingerprint of its content."""
     st = os.stat(path)
-    return {"path": os.path.abspath(path), "dataset": dataset_key, "size": st.st_size,
-            "mtime_ns": st.st_mtime_ns, "format": _FORMAT}
+    return {"path": os.path.abspath(path), "dataset": dataset_key, "dev": st.st_dev, "ino": st.st_ino,
+            "size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns,
+            "fingerprint": fingerprint(path, st), "format": _FORMAT}
 
 
 def _digest(obj) -> str:
@@ -82,7 +126,11 @@ def _seal(tmp: Path, final: Path, key: dict, extra: dict | None = None):
 
 
 class ZarrCache:
-    """Row-chunked zarr copies (Blosc LZ4) of 2-D HDF5 datasets, for parallel reads by workers."""
+    """Row-chunked zarr copies (Blosc LZ4) of 2-D HDF5 datasets, for parallel reads by workers.
+
+    A copy holds the first rows of the dataset that a run uses (not the whole file) and is reused
+    by any later run that needs at most as many rows.
+    """
 
     def __init__(self, root: Path | None = None):
         self.root = Path(root or default_cache_dir()) / "zarr"
@@ -90,35 +138,58 @@ class ZarrCache:
     def _dir(self, key: dict) -> Path:
         return self.root / f"{Path(key['path']).stem}-{_digest(key)}.zarr"
 
-    def get(self, path: str, dataset_key: str, *, chunk_rows: int) -> Path:
-        """Path of a zarr store equal to the HDF5 dataset, copied first if no valid copy exists."""
+    def get(self, path: str, dataset_key: str, *, chunk_rows: int, n_rows: int | None = None) -> Path:
+        """Path of a zarr store equal to the first ``n_rows`` rows (None: all) of the HDF5 dataset,
+        copied first if no valid copy exists."""
         key = source_key(path, dataset_key)
         final = self._dir(key)
-        if final.exists() and _valid(final, key):
-            return final
         if final.exists():
-            log.warning("zarr cache %s is stale or damaged: rebuilding it", final)
+            rows = _rows_of(final)
+            if _valid(final, key) and rows is not None and rows >= (n_rows or _n_rows(path, dataset_key)) \
+                    and _matches_source(final, path, dataset_key, rows):
+                return final
+            log.warning("zarr cache %s is stale, damaged or too short: rebuilding it", final)
         self.sweep_stale(self.root)
-        self._build(path, dataset_key, key, final, chunk_rows=chunk_rows)
+        self._drop_older_copies(key, keep=final)
+        self._build(path, dataset_key, key, final, chunk_rows=chunk_rows, n_rows=n_rows)
         return final
 
-    def _build(self, path, dataset_key, key, final: Path, *, chunk_rows: int):
+    def _drop_older_copies(self, key: dict, *, keep: Path):
+        """Remove copies of the same source file made from an earlier state of it (stale forever)."""
+        for old in self.root.glob(f"{Path(key['path']).stem}-*.zarr"):
+            if old == keep:
+                continue
+            try:
+                meta = json.loads((old / "daudit-manifest.json").read_text())
+            except (OSError, ValueError):
+                continue
+            old_key = meta.get("key") if isinstance(meta, dict) else None
+            same = isinstance(old_key, dict) and old_key.get("path") == key["path"]
+            if same and old_key.get("dataset") == key["dataset"]:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def _build(self, path, dataset_key, key, final: Path, *, chunk_rows: int, n_rows: int | None):
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
         if tmp.exists():
             shutil.rmtree(tmp)
-        with h5py.File(path, "r") as f:
-            ds = f[dataset_key]
-            n, p = ds.shape
-            z = zarr.create_array(str(tmp), shape=(n, p), chunks=(min(chunk_rows, max(n, 1)), p), dtype=ds.dtype,
-                                  compressors=BloscCodec(cname="lz4", clevel=1, shuffle="bitshuffle"))
-            step = z.chunks[0]
-            with Bar((n + step - 1) // step, f"zarr cache {Path(path).name}", unit="chunk") as bar:
-                for start in range(0, n, step):
-                    z[start:start + step] = ds[start:start + step]
-                    bar.update()
-        _seal(tmp, final, key)
-        log.info("zarr cache written: %s", final)
+        try:
+            with h5py.File(path, "r") as f:
+                ds = f[dataset_key]
+                n = ds.shape[0] if n_rows is None else min(int(n_rows), ds.shape[0])
+                p = ds.shape[1]
+                z = zarr.create_array(str(tmp), shape=(n, p), chunks=(min(chunk_rows, max(n, 1)), p), dtype=ds.dtype,
+                                      compressors=BloscCodec(cname="lz4", clevel=1, shuffle="bitshuffle"))
+                step = z.chunks[0]
+                with Bar((n + step - 1) // step, f"zarr cache {Path(path).name}", unit="chunk") as bar:
+                    for start in range(0, n, step):
+                        z[start:min(start + step, n)] = ds[start:min(start + step, n)]
+                        bar.update()
+            _seal(tmp, final, key, {"rows": n})
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)  # Ctrl-C, SIGTERM or a read error: no half copy left
+            raise
+        log.info("zarr cache written: %s (%d rows)", final, n)
 
     @staticmethod
     def sweep_stale(root: Path):
@@ -127,6 +198,33 @@ class ZarrCache:
             pid = tmp.name.rsplit("-", 1)[-1]
             if pid.isdigit() and not pid_alive(int(pid)):
                 shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _rows_of(store: Path) -> int | None:
+    try:
+        rows = json.loads((store / "daudit-manifest.json").read_text()).get("rows")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return rows if isinstance(rows, int) and not isinstance(rows, bool) else None
+
+
+def _n_rows(path: str, dataset_key: str) -> int:
+    with h5py.File(path, "r") as f:
+        return int(f[dataset_key].shape[0])
+
+
+def _matches_source(store: Path, path: str, dataset_key: str, rows: int, n_samples: int = 5) -> bool:
+    """Whether sampled rows (first, last and evenly between) of the copy equal the source's, bit for bit."""
+    if rows <= 0:
+        return True
+    picks = sorted({int(i) for i in np.linspace(0, rows - 1, n_samples)})
+    try:
+        z = zarr.open_array(str(store), mode="r")
+        with h5py.File(path, "r") as f:
+            ds = f[dataset_key]
+            return all(np.asarray(z[i]).tobytes() == np.asarray(ds[i]).tobytes() for i in picks)
+    except Exception:  # noqa: BLE001 - an unreadable copy is simply not valid: it is rebuilt
+        return False
 
 
 class StatsCache:
@@ -156,6 +254,10 @@ class StatsCache:
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir()
-        np.savez(tmp / "stats.npz", **{k: np.asarray(v) for k, v in arrays.items()})
-        _seal(tmp, d, key)
+        try:
+            np.savez(tmp / "stats.npz", **{k: np.asarray(v) for k, v in arrays.items()})
+            _seal(tmp, d, key)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)  # no half-written cache left behind
+            raise
         return d

@@ -6,6 +6,7 @@ row chunks aligned with the HDF5 chunking, so a 19 GB file is never loaded whole
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import h5py
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from daudit.core.errors import DauditError
+from daudit.core.files import file_kind
 from daudit.data.layout import ERROR_KEY, FLUX_KEY, MASK_KEY, PARAM_COLUMNS, WAVE_KEY
 
 __all__ = ["inspect_file", "format_inspection"]
@@ -21,16 +23,20 @@ _SNR_PERCENTILES = (5, 50, 95)
 
 
 def _open(path: Path):
-    if not path.exists():
+    kind = file_kind(path)
+    if kind == "missing":
         raise DauditError(f"inspect: no such file: {path}; check the path")
-    if path.is_dir():
+    if kind == "directory":
         raise DauditError(f"inspect: {path} is a directory; pass the .h5 files inside it")
+    if kind != "regular file":
+        raise DauditError(f"inspect: {path} is a {kind}, not a regular file; pass a pfsspec dataset.h5")
     try:
         if not h5py.is_hdf5(path):
             raise DauditError(f"inspect: {path} is not an HDF5 file; pass a pfsspec dataset.h5")
         return h5py.File(path, "r")
-    except OSError as err:
-        raise DauditError(f"inspect: cannot read {path} ({err}); check the file") from err
+    except (OSError, ValueError, RuntimeError) as err:
+        first = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
+        raise DauditError(f"inspect: cannot read {path} ({first}); check the file") from err
 
 
 def _datasets(f):
@@ -53,8 +59,10 @@ def _datasets(f):
 def _params(path: Path):
     try:
         df = pd.read_hdf(path)
-    except (ValueError, KeyError, TypeError, OSError, ImportError) as err:
+    except Exception as err:  # noqa: BLE001 - reported on its line of the output, never a traceback
         return None, f"{type(err).__name__}: {err}".splitlines()[0]
+    if not isinstance(df, pd.DataFrame):
+        return None, f"the pandas object is a {type(df).__name__}, not a table"
     return df, None
 
 
@@ -80,10 +88,44 @@ def _stream(f, n_rows, chunk_rows):
         with np.errstate(invalid="ignore", divide="ignore"):
             counts["error_nonpositive"] += int((er <= 0).sum())
             ratio = np.where(er > 0, fl / np.where(er > 0, er, 1), np.nan)
-        snr[start:stop] = np.nanmedian(ratio, axis=1) if bad.any() else np.median(ratio, axis=1)
+        with warnings.catch_warnings():  # a row with no valid pixel has no S/N: NaN, not a warning
+            warnings.simplefilter("ignore", RuntimeWarning)
+            snr[start:stop] = np.nanmedian(ratio, axis=1) if bad.any() else np.median(ratio, axis=1)
         if mask is not None:
             counts["mask_nonzero"] += int(np.count_nonzero(mask[start:stop]))
     return counts, snr
+
+
+def _array(f, key: str, path: Path):
+    """The dataset at ``key``, refused (one line) when it is a group, a broken link or another file's."""
+    try:
+        link = f.get(key, getlink=True)
+        obj = f.get(key)
+    except (KeyError, ValueError, RuntimeError, OSError) as err:
+        raise DauditError(f"inspect: {path}: {key} cannot be opened ({type(err).__name__}); repair the file") from err
+    if isinstance(link, h5py.ExternalLink):
+        raise DauditError(f"inspect: {path}: {key} is an external link to {link.filename}; inspect that file")
+    if not isinstance(obj, h5py.Dataset):
+        raise DauditError(f"inspect: {path}: {key} is a {type(obj).__name__.lower()}, not an array; "
+                          "it is not a pfsspec dataset (see docs/internals.md)")
+    return obj
+
+
+def _layout(f, path: Path):
+    """(wave (n_pix,), n_rows, n_pix) after checking the keys and shapes of a pfsspec file."""
+    missing = [k for k in (WAVE_KEY, FLUX_KEY, ERROR_KEY) if k not in f]
+    if missing:
+        raise DauditError(f"inspect: {path} lacks {', '.join(missing)}; "
+                          "it is not a pfsspec dataset (see docs/internals.md)")
+    wave_ds, flux, error = (_array(f, k, path) for k in (WAVE_KEY, FLUX_KEY, ERROR_KEY))
+    if flux.ndim != 2 or error.shape != flux.shape or wave_ds.shape != (flux.shape[-1],) \
+            or wave_ds.dtype.kind not in "fiu" or error.dtype.kind not in "fiu" or flux.dtype.kind not in "fiu":
+        raise DauditError(f"inspect: {path} has inconsistent shapes or types (wave {wave_ds.shape} {wave_ds.dtype}, "
+                          f"flux {flux.shape} {flux.dtype}, error {error.shape} {error.dtype})")
+    if MASK_KEY in f and _array(f, MASK_KEY, path).shape != error.shape:
+        raise DauditError(f"inspect: {path}: the mask array has shape {f[MASK_KEY].shape} but the error array is "
+                          f"{error.shape}")
+    return np.asarray(wave_ds[()], dtype=np.float64), int(flux.shape[0]), int(flux.shape[1])
 
 
 def inspect_file(path, *, max_rows=None, chunk_rows=1024) -> dict:
@@ -109,38 +151,23 @@ def inspect_file(path, *, max_rows=None, chunk_rows=1024) -> dict:
     Raises
     ------
     DauditError
-        Missing file, not HDF5, or no wave / flux / error arrays.
+        Missing file, not a regular HDF5 file, no wave / flux / error arrays, arrays of the
+        wrong kind or shape, a negative ``max_rows``.
     """
-
     path = Path(path)
+    if max_rows is not None and int(max_rows) < 0:
+        raise DauditError(f"inspect: --max-rows must be 0 or more, got {max_rows}")
     with _open(path) as f:
         datasets, pandas_groups = _datasets(f)
-        missing = [k for k in (WAVE_KEY, FLUX_KEY, ERROR_KEY) if k not in f]
-        if missing:
-            raise DauditError(f"inspect: {path} lacks {', '.join(missing)}; "
-                              "it is not a pfsspec dataset (see docs/internals.md)")
-        wave = f[WAVE_KEY][()]
-        n_rows, n_pix = f[FLUX_KEY].shape
-        if f[ERROR_KEY].shape != (n_rows, n_pix) or wave.shape != (n_pix,):
-            raise DauditError(f"inspect: {path} has inconsistent shapes (wave {wave.shape}, "
-                              f"flux {f[FLUX_KEY].shape}, error {f[ERROR_KEY].shape})")
-        attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
+        wave, n_rows, n_pix = _layout(f, path)
+        attrs = {k: _attr(v) for k, v in f.attrs.items()}
         rows = n_rows if max_rows is None else min(n_rows, int(max_rows))
         counts, snr = _stream(f, rows, chunk_rows)
     df, params_error = _params(path)
-    info = {
-        "path": str(path),
-        "size_bytes": path.stat().st_size,
-        "datasets": datasets,
-        "pandas_groups": pandas_groups,
-        "attrs": attrs,
-        "wave": {"n": int(wave.size), "min": float(wave.min()), "max": float(wave.max()),
-                 "step": float(np.median(np.diff(wave))) if wave.size > 1 else float("nan")},
-        "n_rows": int(n_rows),
-        "n_pix": int(n_pix),
-        "rows_scanned": rows,
-        "has_mask": any(name == MASK_KEY for name, *_ in datasets),
-        "counts": counts,
+    return {
+        "path": str(path), "size_bytes": path.stat().st_size, "datasets": datasets, "pandas_groups": pandas_groups,
+        "attrs": attrs, "wave": _wave_facts(wave), "n_rows": n_rows, "n_pix": n_pix, "rows_scanned": rows,
+        "has_mask": any(name == MASK_KEY for name, *_ in datasets), "counts": counts,
         "snr_percentiles": _percentiles(snr),
         "params_columns": None if df is None else list(df.columns),
         "params_rows": None if df is None else len(df),
@@ -149,7 +176,18 @@ def inspect_file(path, *, max_rows=None, chunk_rows=1024) -> dict:
         "params_snr_percentiles": (
             _percentiles(df["snr"].to_numpy()) if df is not None and "snr" in df else None),
     }
-    return info
+
+
+def _attr(value):
+    value = value.item() if hasattr(value, "item") and getattr(value, "size", 1) == 1 else value
+    return value if isinstance(value, (str, int, float, bool)) else str(value)[:200]
+
+
+def _wave_facts(wave: np.ndarray) -> dict:
+    fin = wave[np.isfinite(wave)]
+    return {"n": int(wave.size), "min": float(fin.min()) if fin.size else float("nan"),
+            "max": float(fin.max()) if fin.size else float("nan"),
+            "step": float(np.median(np.diff(wave))) if wave.size > 1 else float("nan")}
 
 
 def _percentiles(values):

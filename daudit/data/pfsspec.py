@@ -19,6 +19,7 @@ import pandas as pd
 from dask.base import tokenize
 
 from daudit.core.errors import DauditError
+from daudit.core.files import file_kind
 from daudit.data.layout import ERROR_KEY, MASK_KEY, WAVE_KEY
 
 __all__ = ["SpectraSplit", "load_pfsspec", "expand_paths", "fill_nan_nearest", "clean_error", "H5Rows"]
@@ -90,7 +91,11 @@ def clean_error(block: np.ndarray) -> np.ndarray:
 
 
 def expand_paths(paths, *, where: str = "path") -> list[str]:
-    """Expand globs (sorted) and check that every file exists."""
+    """Expand globs (sorted) and check that every file exists, is a regular file and is listed once.
+
+    A FIFO or a device would block or never end when opened, and the same file listed twice (also
+    through a glob or a symlink) would count its rows twice: all are refused with one line.
+    """
     out = []
     for p in paths:
         if any(ch in p for ch in "*?["):
@@ -100,11 +105,20 @@ def expand_paths(paths, *, where: str = "path") -> list[str]:
             out.extend(hits)
         else:
             out.append(os.path.expanduser(p))
+    seen = {}
     for p in out:
-        if not os.path.exists(p):
+        kind = file_kind(p)
+        if kind == "missing":
             raise DauditError(f"{where}: file not found: {p} (check the path in the spec)")
-        if os.path.isdir(p):
+        if kind == "directory":
             raise DauditError(f"{where}: {p} is a directory; give the dataset.h5 file inside it")
+        if kind != "regular file":
+            raise DauditError(f"{where}: {p} is a {kind}, not a regular file; give the dataset.h5 file itself")
+        st = os.stat(p)
+        if (st.st_dev, st.st_ino) in seen:
+            raise DauditError(f"{where}: {p} is listed twice (also as {seen[(st.st_dev, st.st_ino)]}); its rows would "
+                              "count twice: list each file once")
+        seen[(st.st_dev, st.st_ino)] = p
     return out
 
 
@@ -148,18 +162,152 @@ class SpectraSplit:
 def _open_checked(path: str, where: str):
     try:
         f = h5py.File(path, "r")
-    except OSError as err:
+    except (OSError, ValueError, RuntimeError) as err:
         raise DauditError(f"{where}: {path} is not a readable HDF5 file ({err.__class__.__name__}: "
-                          f"{str(err).splitlines()[0][:120]})") from err
+                          f"{str(err).splitlines()[0][:120] if str(err) else ''})") from err
     return f
 
 
 def _read_labels(path: str, where: str):
     try:
-        return pd.read_hdf(path)
-    except (ValueError, KeyError, OSError, TypeError) as err:
-        raise DauditError(f"{where}: cannot read the params table of {path} with pandas.read_hdf "
-                          f"({str(err).splitlines()[0][:160]})") from err
+        tab = pd.read_hdf(path)
+    except Exception as err:  # noqa: BLE001 - pandas/PyTables raise many types for one cause: no readable table
+        first = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
+        raise DauditError(f"{where}: cannot read the params table of {path} with pandas.read_hdf ({first})") from err
+    if not isinstance(tab, pd.DataFrame):
+        raise DauditError(f"{where}: the pandas object in {path} is a {type(tab).__name__}, not a params table")
+    return tab
+
+
+def _keys_present(f) -> str:
+    keys = []
+    try:
+        f.visititems(lambda k, obj: keys.append(k) if isinstance(obj, h5py.Dataset) else None)
+    except (KeyError, ValueError, RuntimeError, OSError):
+        pass  # a damaged file: name what was found before the damage
+    return ", ".join(keys[:12]) or "none"
+
+
+def _array(f, key: str, path: str, where: str, *, required: bool = True):
+    """The HDF5 dataset at ``key`` in this file, or None when absent and not ``required``.
+
+    Refused with one line: a group or a link that leads nowhere where an array is expected, and
+    arrays held in another file (an external link or a virtual dataset): the caches fingerprint
+    this file, so data read from elsewhere could change unseen.
+    """
+    parts = key.split("/")
+    for i in range(1, len(parts) + 1):
+        sub = "/".join(parts[:i])
+        try:
+            link = f.get(sub, getlink=True)
+        except (KeyError, ValueError, RuntimeError, OSError):
+            link = None
+        if link is None:
+            if required:
+                raise DauditError(f"{where}: {path} lacks {key}; datasets present: {_keys_present(f)} "
+                                  "(is it a pfsspec dataset?)")
+            return None
+        if isinstance(link, h5py.ExternalLink):
+            raise DauditError(f"{where}: {path}: {sub} is an external link to {link.filename}:{link.path}; give the "
+                              "file that holds the arrays itself (daudit checks files it reads for changes)")
+    try:
+        obj = f[key]
+    except (KeyError, ValueError, RuntimeError, OSError) as err:
+        raise DauditError(f"{where}: {path}: {key} is a link that leads nowhere ({type(err).__name__}); "
+                          "repair the file") from err
+    if not isinstance(obj, h5py.Dataset):
+        raise DauditError(f"{where}: {path}: {key} is a {type(obj).__name__.lower()}, not an array")
+    if obj.is_virtual:
+        raise DauditError(f"{where}: {path}: {key} is a virtual dataset mapped from other files; give the files "
+                          "that hold the arrays")
+    return obj
+
+
+def _read_wave(f, path: str, where: str) -> np.ndarray:
+    ds = _array(f, WAVE_KEY, path, where)
+    if ds.ndim != 1 or ds.shape[0] < 1 or ds.dtype.kind not in "fiu":
+        raise DauditError(f"{where}: {path}: {WAVE_KEY} has shape {ds.shape} and dtype {ds.dtype}; expected a "
+                          "1-D array of wavelengths (Angstrom), one per pixel")
+    w = np.asarray(ds[()], dtype=np.float64)
+    if not np.isfinite(w).all():
+        raise DauditError(f"{where}: {path}: {WAVE_KEY} holds {int((~np.isfinite(w)).sum())} non-finite "
+                          "wavelengths; every pixel needs one")
+    return w
+
+
+@dataclass
+class _FileLayout:
+    """What one file holds: rows, pixels, the error and mask dtypes (checked, file closed)."""
+
+    wave: np.ndarray
+    n_rows: int
+    err_dtype: np.dtype
+    mask_dtype: np.dtype | None
+
+
+def _read_layout(path: str, where: str, *, with_mask: bool) -> _FileLayout:
+    with _open_checked(path, where) as f:
+        w = _read_wave(f, path, where)
+        err_ds = _array(f, ERROR_KEY, path, where)
+        if err_ds.ndim != 2 or err_ds.shape[1] != w.shape[0]:
+            raise DauditError(f"{where}: {path}: error array shape {err_ds.shape} does not match "
+                              f"the wavelength grid of {w.shape[0]} pixels")
+        if err_ds.dtype.kind != "f":
+            raise DauditError(f"{where}: {path}: error array has dtype {err_ds.dtype}, expected "
+                              f"floating point (float32)")
+        mask_ds = _array(f, MASK_KEY, path, where, required=False) if with_mask else None
+        if mask_ds is not None and (mask_ds.shape != err_ds.shape or mask_ds.dtype.kind not in "biuf"):
+            raise DauditError(f"{where}: {path}: the mask array has shape {mask_ds.shape} and dtype "
+                              f"{mask_ds.dtype} but the error array is {err_ds.shape}; a mask needs one number "
+                              "per error value (fix or remove dataset/arrays/mask/value)")
+        return _FileLayout(w, int(err_ds.shape[0]), err_ds.dtype, None if mask_ds is None else mask_ds.dtype)
+
+
+def _explicit_rows(tab, n_rows: int):
+    """Positions in ``tab`` of spectra 0..n_rows-1 named by an explicit integer index, or None.
+
+    The default index (0, 1, ... len-1) names nothing, so it never aligns a table of another length.
+    """
+    idx = tab.index
+    if idx.dtype.kind not in "iu" or not idx.is_unique or np.array_equal(idx.to_numpy(), np.arange(len(tab))):
+        return None
+    want = np.arange(n_rows)
+    pos = idx.get_indexer(want)
+    return None if (pos < 0).any() else pos
+
+
+def _labels_for(path: str, where: str, param: str, n_file: int, take: int) -> tuple[object, list]:
+    """The first ``take`` rows of the params table, aligned with the file's ``n_file`` spectra.
+
+    A table with one row per spectrum is read in order (as the user's loader does). One of another
+    length is aligned only by an explicit index naming each spectrum's row (with a warning), and
+    refused otherwise: taking its first rows would pair spectra with other stars' labels.
+    """
+    tab = _read_labels(path, where)
+    if param not in tab.columns:
+        raise DauditError(f"{where}: {path}: param {param!r} not in the params table; columns: "
+                          f"{', '.join(map(str, tab.columns))}")
+    if len(tab) == n_file:
+        return tab.iloc[:take], []
+    pos = _explicit_rows(tab, n_file)
+    if pos is None:
+        why = "truncated file?" if len(tab) < n_file else "which row belongs to which spectrum?"
+        raise DauditError(f"{where}: {path}: params table has {len(tab)} rows but {n_file} spectra are stored "
+                          f"({why}); the labels cannot be matched to the spectra: write one table row per "
+                          "spectrum, or index the table by spectrum row")
+    note = (f"{where}: {path}: params table has {len(tab)} rows for {n_file} spectra; labels matched to spectra "
+            "by the table's index")
+    return tab.iloc[pos[:take]], [note]
+
+
+def _reader(path: str, key: str, take: int, n_pix: int, dtype, chunk_rows: int, zarr_cache=None):
+    """Row-chunked Dask array of the first ``take`` rows of ``key`` (HDF5, or its zarr copy)."""
+    if zarr_cache is not None:
+        return da.from_zarr(str(zarr_cache.get(path, key, chunk_rows=chunk_rows, n_rows=take)))[:take]
+    chunks = (min(chunk_rows, max(take, 1)), n_pix)
+    name = f"{key.split('/')[-2]}-{_token(path)}-{take}"
+    return da.from_array(H5Rows(path, key, (take, n_pix), dtype), chunks=chunks, asarray=True, fancy=False,
+                         meta=np.empty((0, 0), dtype=dtype), name=name)
 
 
 def load_pfsspec(paths, *, n_rows: int | None, param: str, chunk_rows: int = 2048,
@@ -177,77 +325,55 @@ def load_pfsspec(paths, *, n_rows: int | None, param: str, chunk_rows: int = 204
     param : str
         Label column of the params table (e.g. ``log_g``).
     zarr_cache : daudit.data.cache.ZarrCache, optional
-        Read the error arrays from validated zarr copies (made on first use) instead of HDF5.
+        Read the error arrays from validated zarr copies (made on first use, of the rows used
+        only) instead of HDF5.
     """
-
     where = f"{name} split"
     files = expand_paths(paths, where=where)
-    wave, parts, masks, labels, rows_per_file = None, [], [], [], []
+    wave, parts, masks, labels, rows_per_file, notes = None, [], [], [], [], []
     remaining = n_rows
     for path in files:
         if remaining is not None and remaining <= 0:
             break
-        with _open_checked(path, where) as f:
-            missing = [k for k in (WAVE_KEY, ERROR_KEY) if k not in f]
-            if missing:
-                keys = []
-                f.visit(lambda k: keys.append(k) if hasattr(f[k], "shape") else None)
-                raise DauditError(f"{where}: {path} lacks {', '.join(missing)}; datasets present: "
-                                  f"{', '.join(keys[:12]) or 'none'} (is it a pfsspec dataset?)")
-            w = np.asarray(f[WAVE_KEY][()], dtype=np.float64)
-            err_ds = f[ERROR_KEY]
-            if err_ds.ndim != 2 or err_ds.shape[1] != w.shape[0]:
-                raise DauditError(f"{where}: {path}: error array shape {err_ds.shape} does not match "
-                                  f"the wavelength grid of {w.shape[0]} pixels")
-            if err_ds.dtype.kind != "f":
-                raise DauditError(f"{where}: {path}: error array has dtype {err_ds.dtype}, expected "
-                                  f"floating point (float32)")
-            if wave is None:
-                wave = w
-            elif w.shape != wave.shape or not np.allclose(w, wave):
-                raise DauditError(f"{where}: {path} has a different wavelength grid from {files[0]}")
-            n_file = err_ds.shape[0]
-            mask_ok = with_mask and MASK_KEY in f and f[MASK_KEY].shape == err_ds.shape
-            mask_dtype = f[MASK_KEY].dtype if mask_ok else None
-            err_dtype = err_ds.dtype
-        take = n_file if remaining is None else min(n_file, remaining)
+        lay = _read_layout(path, where, with_mask=with_mask)
+        if wave is None:
+            wave = lay.wave
+        elif lay.wave.shape != wave.shape or not np.allclose(lay.wave, wave):
+            raise DauditError(f"{where}: {path} has a different wavelength grid from {files[0]}")
+        take = lay.n_rows if remaining is None else min(lay.n_rows, remaining)
         if take == 0:  # an empty file adds no rows (pandas cannot even store its empty table)
             rows_per_file.append(0)
             continue
-        tab = _read_labels(path, where)
-        if param not in tab.columns:
-            raise DauditError(f"{where}: {path}: param {param!r} not in the params table; columns: "
-                              f"{', '.join(map(str, tab.columns))}")
-        if len(tab) < take:
-            raise DauditError(f"{where}: {path}: params table has {len(tab)} rows but {take} spectra "
-                              f"are needed (truncated file?)")
-        chunks = (min(chunk_rows, max(take, 1)), w.shape[0])
-        if zarr_cache is not None:
-            arr = da.from_zarr(str(zarr_cache.get(path, ERROR_KEY, chunk_rows=chunk_rows)))
-        else:
-            arr = da.from_array(H5Rows(path, ERROR_KEY, (n_file, w.shape[0]), err_dtype),
-                                chunks=chunks, asarray=True, fancy=False,
-                                meta=np.empty((0, 0), dtype=err_dtype), name=f"error-{_token(path)}")
-        parts.append(arr[:take])
-        if mask_ok:
-            masks.append(da.from_array(H5Rows(path, MASK_KEY, (n_file, w.shape[0]), mask_dtype),
-                                       chunks=chunks, asarray=True, fancy=False,
-                                       meta=np.empty((0, 0), dtype=mask_dtype),
-                                       name=f"mask-{_token(path)}")[:take])
-        labels.append(tab.iloc[:take])
+        tab, file_notes = _labels_for(path, where, param, lay.n_rows, take)
+        parts.append(_reader(path, ERROR_KEY, take, wave.shape[0], lay.err_dtype, chunk_rows, zarr_cache))
+        if lay.mask_dtype is not None:
+            masks.append(_reader(path, MASK_KEY, take, wave.shape[0], lay.mask_dtype, chunk_rows))
+        if bool(masks) != (lay.mask_dtype is not None) or len(masks) not in (0, len(parts)):
+            raise DauditError(f"{where}: {path} {'has' if lay.mask_dtype is not None else 'lacks'} a mask array but "
+                              f"{files[0]} {'lacks' if lay.mask_dtype is not None else 'has'} one; give shards "
+                              "of one layout")
+        labels.append(tab)
+        notes += file_notes
         rows_per_file.append(take)
         if remaining is not None:
             remaining -= take
+    return _assemble(name, files, wave, parts, masks, labels, rows_per_file, notes, param=param,
+                     n_rows=n_rows, clamp=clamp, chunk_rows=chunk_rows)
+
+
+def _assemble(name, files, wave, parts, masks, labels, rows_per_file, notes, *, param, n_rows, clamp,
+              chunk_rows) -> SpectraSplit:
+    """The split from its per-file pieces: concatenated, rechunked, labels as float64."""
+    where = f"{name} split"
     total = sum(rows_per_file)
     if total == 0:
         raise DauditError(f"{where}: no rows to read in {', '.join(files)} (empty split)")
     if n_rows is not None and total < n_rows and not clamp:
         raise DauditError(f"{where}: {n_rows} rows requested but the files hold {total}")
-
     error = da.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
     error = error.rechunk((chunk_rows, error.shape[1]))
     mask = None
-    if len(masks) == len(parts):
+    if masks:
         mask = (da.concatenate(masks, axis=0) if len(masks) > 1 else masks[0]).rechunk(error.chunks)
     lab = pd.concat(labels, ignore_index=True) if len(labels) > 1 else labels[0].reset_index(drop=True)
     try:
@@ -255,11 +381,12 @@ def load_pfsspec(paths, *, n_rows: int | None, param: str, chunk_rows: int = 204
     except (TypeError, ValueError) as err:
         raise DauditError(f"{where}: param {param!r} has dtype {lab[param].dtype}, not numbers "
                           f"({str(err).splitlines()[0][:80]}); choose a numeric column in data.param") from err
+    if y.ndim != 1:
+        raise DauditError(f"{where}: param {param!r} names {y.shape[1]} columns of the params table; give one")
     return SpectraSplit(name=name, paths=files, wave=wave, error_raw=error, mask=mask, labels=lab,
-                        y=y, param=param, rows_per_file=rows_per_file)
+                        y=y, param=param, rows_per_file=rows_per_file, notes={"warnings": notes} if notes else {})
 
 
 def _token(path: str) -> str:
     st = os.stat(path)
-
-    return tokenize(os.path.abspath(path), st.st_size, st.st_mtime_ns)
+    return tokenize(os.path.abspath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)

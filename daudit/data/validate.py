@@ -28,9 +28,13 @@ from daudit.data.cache import source_key
 from daudit.data.layout import ERROR_KEY
 
 __all__ = ["validate_splits", "select_rows", "split_overlaps", "empty_rows_graph", "drop_empty_rows",
-           "emit_warnings"]
+           "emit_warnings", "value_range_graph", "check_value_range", "check_enough_rows"]
 
 log = logging.getLogger("daudit")
+
+LABEL_SPREAD = (1e-100, 1e100)  # std of the label: its square, summed over rows, stays a normal float64
+LABEL_RELATIVE_SPREAD = 1e-12  # std / max |label|: below it float64 cannot resolve the label's variation
+MIN_EVAL_ROWS = 30  # rows of val and of test: fewer make a held-out R2 (and a PASS) a matter of chance
 
 
 def select_rows(split, keep: np.ndarray):
@@ -116,7 +120,7 @@ def validate_splits(spec, splits: dict, *, drop_bad_labels: bool = False) -> dic
     warnings, counts = [], {}
     for name in list(splits):
         s = splits[name]
-        notes = {"n_rows_read": s.n_rows, "n_dropped_bad_labels": 0, "warnings": []}
+        notes = {"n_rows_read": s.n_rows, "n_dropped_bad_labels": 0, "warnings": list(s.notes.get("warnings", []))}
         n_req = wanted.get(name)
         if n_req is not None and s.n_rows < n_req:
             key = "data.num_samples" if name == "train" else "data.num_test_samples"
@@ -137,10 +141,12 @@ def validate_splits(spec, splits: dict, *, drop_bad_labels: bool = False) -> dic
             notes["n_dropped_bad_labels"] = n_bad
             notes["warnings"].append(f"{what}: dropped (--drop-bad-labels)")
         _check_not_constant(s, name, param)
+        _check_label_scale(s, name, param)
         s.notes.update(notes)
         splits[name] = s
         counts[name] = {k: v for k, v in notes.items() if k != "warnings"}
         warnings += notes["warnings"]
+    check_enough_rows(splits)
     for a, b, path, n in split_overlaps(splits):
         msg = (f"WARNING: {a} and {b} splits both read the first {n} rows of {path}: the audit would test on "
                f"training rows and overstate R2; give each split its own file")
@@ -149,11 +155,45 @@ def validate_splits(spec, splits: dict, *, drop_bad_labels: bool = False) -> dic
     return {"warnings": warnings, "counts": counts}
 
 
+def check_enough_rows(splits: dict) -> None:
+    """Refuse splits too small for a verdict: train must have more rows than pixels (with no
+    more, the linear models fit any labels exactly and show nothing on held-out rows), val and
+    test at least `MIN_EVAL_ROWS`."""
+    train = splits.get("train")
+    if train is not None and train.n_rows <= train.n_pixels:
+        raise DauditError(f"train split: {train.n_rows} rows for {train.n_pixels} pixels: with no more rows than "
+                          "pixels the linear models can fit any labels exactly and show no leak on held-out rows, so "
+                          f"a PASS would mean nothing; audit at least {train.n_pixels + 1} rows (data.num_samples)")
+    for name in ("val", "test"):
+        if name in splits and splits[name].n_rows < MIN_EVAL_ROWS:
+            raise DauditError(f"{name} split: {splits[name].n_rows} rows; an R2 on fewer than {MIN_EVAL_ROWS} held-out "
+                              "rows is a matter of chance, so no verdict is given: audit more rows "
+                              "(data.num_test_samples)")
+
+
 def _check_not_constant(split, name: str, param: str):
     y = split.y
     if y.size and float(np.ptp(y)) == 0.0:
         raise DauditError(f"{name} split: the {param!r} label is constant ({y[0]:g}) over all {y.size} rows, "
                           "so R2 is undefined; check data.param and that the split files are the right ones")
+
+
+def _check_label_scale(split, name: str, param: str):
+    """Refuse labels whose spread float64 sums of squares cannot carry (every R² would be NaN or 0)."""
+    y = split.y
+    if not y.size:
+        return
+    with np.errstate(all="ignore"):
+        top = float(np.max(np.abs(y)))
+        spread = float(np.std(y - np.mean(y)))
+    ok = (np.isfinite(spread) and LABEL_SPREAD[0] <= spread <= LABEL_SPREAD[1] and top <= LABEL_SPREAD[1]
+          and spread >= LABEL_RELATIVE_SPREAD * top)
+    if not ok:
+        raise DauditError(f"{name} split: the {param!r} label varies by {spread:.3g} (std) with values up to "
+                          f"{top:.3g}: "
+                          f"R2 needs a spread between {LABEL_SPREAD[0]:g} and {LABEL_SPREAD[1]:g} and at least "
+                          f"{LABEL_RELATIVE_SPREAD:g} of the largest value (float64 sums of squares); rescale or "
+                          "recenter the label")
 
 
 def _empty_rows_block(block):
@@ -165,47 +205,91 @@ def empty_rows_graph(split):
     return split.error_raw.map_blocks(_empty_rows_block, drop_axis=1, dtype=bool)
 
 
-def drop_empty_rows(splits: dict, *, cache=None) -> dict:
-    """The streamed row check: drop rows whose error has no finite pixel, in every split.
+def _range_block(block):
+    a = np.abs(np.asarray(block, dtype=np.float64))
+    a = a[np.isfinite(a)]
+    pos = a[a > 0]
+    return np.array([[a.max() if a.size else np.nan, pos.min() if pos.size else np.nan]])
+
+
+def value_range_graph(split):
+    """Lazy float64 (n_chunks, 2): per row chunk, the largest finite |error| and the smallest
+    positive one (NaN where none), read from the stored values before any conversion."""
+    x = split.error_raw
+    return x.map_blocks(_range_block, dtype=np.float64, chunks=(tuple(1 for _ in x.chunks[0]), (2,)))
+
+
+def check_value_range(name: str, split, ranges: np.ndarray, noise_levels) -> None:
+    """Refuse error values that do not survive float32, the dtype the models see, at any noise level.
+
+    ``ranges`` (n_chunks, 2) from `value_range_graph`. The input at level L is ``L * error`` in
+    float32 (level 1 is the error itself): above 3.4e38 it becomes inf, and below 1.2e-38 a
+    denormal or 0, silently changing what the models are fitted on.
+    """
+    with np.errstate(all="ignore"):
+        top, low = np.nanmax(ranges[:, 0]), np.nanmin(ranges[:, 1])
+    f32 = np.finfo(np.float32)
+    files = ", ".join(split.paths)
+    for level in sorted({1.0, *(float(lv) for lv in noise_levels if lv > 0)}):
+        at = "" if level == 1.0 else f" times noise level {level:g}"
+        if np.isfinite(top) and top * level > f32.max:
+            raise DauditError(f"{name} split: an error value of {top:.3g} in {files}{at} exceeds float32 "
+                              f"({f32.max:.3g}), the dtype daudit computes in, and would become inf; rescale the "
+                              "error array" + (" or lower the noise level" if at else ""))
+        if np.isfinite(low) and low * level < f32.tiny:
+            raise DauditError(f"{name} split: an error value of {low:.3g} in {files}{at} is below float32's "
+                              f"smallest normal number ({f32.tiny:.3g}) and would be rounded to a denormal or 0; "
+                              "rescale the error array" + (" or raise the noise level" if at else ""))
+
+
+def _flagged_rows(splits: dict, cache) -> tuple[dict, dict]:
+    """Per split: the rows with no finite error value and the value ranges (cached when possible)."""
+    names = list(splits)
+    key = _flags_key(splits) if cache is not None else None
+    hit = cache.load(key) if cache is not None else None
+    if hit is not None:
+        return ({n: hit[n].astype(bool) for n in names}, {n: hit[f"range_{n}"] for n in names})
+    done = compute(*[empty_rows_graph(splits[n]) for n in names], *[value_range_graph(splits[n]) for n in names],
+                   desc="row check (rows with no finite error, value range)")
+    flags, ranges = dict(zip(names, done[:len(names)])), dict(zip(names, done[len(names):]))
+    if cache is not None:
+        cache.save(key, {**flags, **{f"range_{n}": r for n, r in ranges.items()}})
+    return flags, ranges
+
+
+def drop_empty_rows(splits: dict, *, cache=None, noise_levels=()) -> dict:
+    """The streamed row check: drop rows whose error has no finite pixel, in every split, and
+    refuse error values float32 cannot hold at level 1 or any of ``noise_levels``
+    (`check_value_range`).
 
     ``cache`` : optional `daudit.data.cache.StatsCache`, keeps the per-row flags keyed by the source
     files and the rows read, so a rerun does not read the spectra for this check again.
     Replaces ``splits`` entries in place; returns ``{name: n_dropped_all_nan_rows}``.
     """
-
-    names = list(splits)
-    flags, key = {}, None
-    if cache is not None:
-        key = _flags_key(splits)
-        hit = cache.load(key)
-        if hit is not None:
-            flags = {n: hit[n].astype(bool) for n in names}
-    if not flags:
-        flags = dict(zip(names, compute(*[empty_rows_graph(splits[n]) for n in names],
-                                        desc="row check (rows with no finite error)")))
-        if cache is not None:
-            cache.save(key, flags)
+    flags, ranges = _flagged_rows(splits, cache)
     out = {}
-    for name in names:
+    for name in list(splits):
         s, empty = splits[name], np.asarray(flags[name], dtype=bool)
         n = int(empty.sum())
         if n == s.n_rows:
             raise DauditError(f"{name} split: all {n} rows have an error with no finite pixel (all NaN); nothing "
                               f"to audit in {', '.join(s.paths)}")
+        check_value_range(name, s, np.asarray(ranges[name], dtype=np.float64), noise_levels)
         if n:
             s = select_rows(s, ~empty)
-            msg = (f"{name} split: {n} rows have an error with no finite pixel (first: {_where_row(splits[name], int(np.flatnonzero(empty)[0]))}); "
-                   "dropped")
+            first = _where_row(splits[name], int(np.flatnonzero(empty)[0]))
+            msg = f"{name} split: {n} rows have an error with no finite pixel (first: {first}); dropped"
             s.notes.setdefault("warnings", []).append(msg)
             emit_warnings([msg])
         s.notes["n_dropped_all_nan_rows"] = n
         splits[name] = s
         out[name] = n
+    check_enough_rows(splits)
     return out
 
 
 def _flags_key(splits: dict) -> dict:
-    key = {"name": "empty-rows"}
+    key = {"name": "empty-rows", "version": 2}  # 2: with the value ranges
     for name, s in splits.items():
         rows = np.arange(s.n_rows) if s.row_index is None else np.asarray(s.row_index, dtype=np.int64)
         key[name] = {"files": [source_key(p, ERROR_KEY) for p in s.paths], "rows_per_file": list(s.rows_per_file),

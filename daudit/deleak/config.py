@@ -10,10 +10,9 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from daudit.core.errors import DauditError
 from daudit.core.spec import parse_spec
+from daudit.core.yamlload import read_yaml
 from daudit.deleak.strategies import parse_strategy
 
 __all__ = ["DeleakSpec", "parse_deleak", "load_deleak_spec", "DEFAULT_DELEAK_SPEC_PATH"]
@@ -86,13 +85,7 @@ def load_deleak_spec(path):
     """Read a spec file: ``(AuditSpec, DeleakSpec)``; relative paths from the file's folder."""
 
     path = Path(path)
-    if not path.is_file():
-        raise DauditError(f"spec file not found: {path} (give --config PATH to a YAML spec)")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DauditError(f"spec {path}: not valid YAML ({first})") from err
+    raw = read_yaml(path)  # safe, bounded, no duplicate keys: the same reader as `run`
     if not isinstance(raw, dict):
         raise DauditError(f"spec {path}: the top level must be a mapping of keys")
     deleak = parse_deleak(raw.pop("deleak", None), str(path))

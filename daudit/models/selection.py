@@ -5,14 +5,18 @@
 - `best_by_val`: the highest **validation** R² within a family at one level: an honest model
   choice (test untouched), used for the importance ("primary") model and the checks' best Ridge.
 - `gate_verdict`: the seed's rule, PASS when the gate statistic is below `GATE_THRESHOLD`.
+- `check_gate_defined`: no verdict at all unless every model at every level > 0 has a finite
+  test R² (the gate statistic is their maximum, undefined when one of them is).
 """
 
 from __future__ import annotations
 
 import math
 
+from daudit.core.errors import DauditError
+
 __all__ = ["GATE_THRESHOLD", "GATE_NAME", "gate_verdict", "best_by_test", "best_by_val", "best_rows",
-           "is_linear", "is_ridge", "BEST_KEYS"]
+           "is_linear", "is_ridge", "BEST_KEYS", "check_gate_defined"]
 
 GATE_NAME = "Gate-1"
 GATE_THRESHOLD = 0.05  # the seed's Gate-1 rule: PASS if error-only R² < 0.05
@@ -65,3 +69,19 @@ def best_rows(rows) -> dict:
         "best_linear": best_by_test(rows, lambda r: is_linear(r["model"])),
         "best_lightgbm": best_by_test(rows, lambda r: r["model"] == "LightGBM"),
     }
+
+
+def check_gate_defined(rows) -> None:
+    """Refuse (`DauditError`) a verdict whose statistic is undefined.
+
+    The gate statistic is the highest test R² over every model at every level > 0; when one of
+    them is NaN or infinite (labels or inputs the arithmetic cannot carry) the maximum is not
+    known, and a PASS read off the others could hide the very model that leaks.
+    """
+    live = [r for r in rows if not r["degenerate"]]
+    bad = [r for r in live if r["test_r2"] is None or not math.isfinite(float(r["test_r2"]))]
+    if not live or bad:
+        which = ", ".join(f"{r['model']} at level {float(r['noise_level']):g}" for r in bad[:4]) or "no model"
+        raise DauditError(f"no {GATE_NAME} verdict: the test R2 of {which} is not a finite number "
+                          f"({len(bad)} of {len(live)} fits), so the best test R2 is undefined; check the labels "
+                          "and error values for extreme magnitudes (rescale them) and rerun")

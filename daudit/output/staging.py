@@ -3,31 +3,45 @@
 Everything a run writes goes to a staging folder beside the output folder and is swapped in at
 the end, with ``summary.json`` written last, so an interrupted run never leaves outputs that look
 finished and earlier results stay intact until the new ones are complete.
+
+daudit moves or deletes only what it made. Every folder it makes (the staging folder, hence
+every output folder) holds a marker, `MARKER`, which lists each file daudit wrote there and its
+SHA-256 once the run is complete. An existing output folder without the marker is refused; the
+``<out>.previous`` folder that a swap would delete is deleted only when it holds exactly the
+files its marker lists, unchanged; anything else is refused with one line and left as it is.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
-from daudit.core.artifacts import RunLock, pid_alive, read_pid
+from daudit.core.artifacts import RunLock, atomic_write_text, pid_alive, read_pid
 from daudit.core.errors import DauditError
+from daudit.core.signals import deferred_signals
 
 __all__ = ["resolve_output_dir", "check_output_dir", "check_not_in_use", "staging_dir", "swap_in", "OutputLock",
-           "setup_log", "staged_output"]
+           "setup_log", "staged_output", "MARKER", "is_owned", "unowned_files", "seal"]
 
 log = logging.getLogger("daudit")
+
+MARKER = ".daudit-output.json"  # in every folder daudit makes: proof that it may move or delete it
+_MARKER_TAG = "daudit output folder"
 
 
 def resolve_output_dir(spec, override: str | None) -> Path:
     """The output folder of ``spec`` (an `AuditSpec`): ``--output-dir``, else the spec's
-    ``output_dir``, else ``results/<experiment_id>``; absolute."""
+    ``output_dir``, else ``results/<experiment_id>``; absolute, ``..`` and symlinks resolved (the
+    staging folder must sit beside the real folder for the final rename)."""
     out = Path(override or spec.output_dir or Path("results") / spec.experiment_id).expanduser()
-    return out.absolute()
+    return Path(os.path.realpath(out))
+
 
 def setup_log(path: Path):
     handler = logging.FileHandler(path, encoding="utf-8")
@@ -37,40 +51,107 @@ def setup_log(path: Path):
     return handler
 
 
-def staging_dir(out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for old in out.parent.glob(f".{out.name}.staging-*"):
-        pid = old.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not pid_alive(int(pid)):
-            shutil.rmtree(old, ignore_errors=True)  # left by a killed run
-    st = out.parent / f".{out.name}.staging-{os.getpid()}"
-    if st.exists():
-        shutil.rmtree(st)
-    st.mkdir()
-    return st
+# ----------------------------------------------------------------------------- ownership
 
 
-def swap_in(staging: Path, out: Path) -> Path | None:
-    """Replace ``out`` by ``staging``; earlier results move to ``<out>.previous``."""
-    prev = None
-    if out.exists():
-        prev = out.parent / f"{out.name}.previous"
-        if prev.exists():
-            shutil.rmtree(prev)
-        os.replace(out, prev)
-    os.replace(staging, out)
-    return prev
+def _read_marker(folder: Path) -> dict | None:
+    path = folder / MARKER
+    try:
+        if not path.is_file() or path.stat().st_size > 16 * 2**20:
+            return None
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) and meta.get("written_by") == _MARKER_TAG else None
+
+
+def is_owned(folder: Path) -> bool:
+    """Whether ``folder`` carries daudit's marker (it made the folder)."""
+    return _read_marker(Path(folder)) is not None
+
+
+def _write_marker(folder: Path, files: dict | None) -> None:
+    atomic_write_text(folder / MARKER, json.dumps({"written_by": _MARKER_TAG, "format": 1, "files": files},
+                                                  indent=1, sort_keys=True) + "\n")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _entries(folder: Path):
+    """(relative POSIX path, path) of every non-directory entry below ``folder`` but the marker."""
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
+            path = Path(root) / name
+            rel = path.relative_to(folder).as_posix()
+            if rel != MARKER:
+                yield rel, path
+
+
+def seal(folder: Path) -> None:
+    """Record in the marker every file of ``folder`` with its SHA-256 (the run is complete)."""
+    _write_marker(folder, {rel: _sha256(path) for rel, path in _entries(folder) if path.is_file()})
+
+
+def unowned_files(folder: Path) -> list[str]:
+    """Files of ``folder`` that daudit did not write or that changed since (relative paths)."""
+    meta = _read_marker(folder)
+    listed = (meta or {}).get("files") or {}
+    out = []
+    for rel, path in _entries(folder):
+        if path.is_symlink() or not path.is_file() or listed.get(rel) != _sha256(path):
+            out.append(rel)
+    return sorted(out)
+
+
+def _is_empty_dir(folder: Path) -> bool:
+    try:
+        return folder.is_dir() and not folder.is_symlink() and next(os.scandir(folder), None) is None
+    except OSError:
+        return False
+
+
+def _previous(out: Path) -> Path:
+    return out.parent / f"{out.name}.previous"
+
+
+def _check_previous(out: Path) -> None:
+    """Refuse when the swap would have to delete a ``<out>.previous`` daudit does not own."""
+    prev = _previous(out)
+    if not os.path.lexists(prev) or _is_empty_dir(prev):
+        return
+    if prev.is_symlink() or not prev.is_dir():
+        raise DauditError(f"{prev} exists and is not a folder daudit made; the swap would replace it: move it away "
+                          "or choose another --output-dir (nothing was changed)")
+    foreign = unowned_files(prev)
+    if foreign:
+        raise DauditError(f"{prev} holds {len(foreign)} file(s) daudit did not write or that changed since "
+                          f"(e.g. {foreign[0]}); the next swap would delete them: move them out of {prev.name} "
+                          "or choose another --output-dir (nothing was changed)")
 
 
 def check_output_dir(out: Path):
-    """Refuse a folder that exists, is not empty and does not hold daudit results."""
-    if out.exists():
+    """Refuse (one line, nothing changed) an output path daudit may not write, move or delete.
+
+    Refused: a path that is not a folder; a non-empty folder without daudit's marker (a project,
+    a folder of notes, results of another tool or of an older daudit); a ``<out>.previous`` that
+    holds anything daudit did not write; a folder that cannot be written.
+    """
+    out = Path(out)
+    if os.path.lexists(out):
         if not out.is_dir():
             raise DauditError(f"output path {out} exists and is not a directory; choose another --output-dir")
-        names = {p.name for p in out.iterdir()}
-        if names and not names & {"summary.json", "run.log", "metrics.csv"}:
-            raise DauditError(f"output directory {out} is not empty and holds no daudit results; "
-                              "choose another --output-dir (nothing was changed)")
+        if not _is_empty_dir(out):
+            if not is_owned(out):
+                raise DauditError(f"output directory {out} is not empty and holds no daudit results (no {MARKER} "
+                                  "marker): daudit moves or deletes only folders it made; choose another "
+                                  "--output-dir (nothing was changed)")
+            _check_previous(out)
     parent = out.parent
     while not parent.exists():
         parent = parent.parent
@@ -97,6 +178,50 @@ def check_not_in_use(out: Path) -> None:
                           "wait for it or choose another --output-dir")
 
 
+# ----------------------------------------------------------------------------- staging and swap
+
+
+def staging_dir(out: Path) -> Path:
+    """A fresh staging folder beside ``out``, marked as daudit's; stale ones of dead runs removed."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for old in out.parent.glob(f".{out.name}.staging-*"):
+        pid = old.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not pid_alive(int(pid)) and is_owned(old):
+            shutil.rmtree(old, ignore_errors=True)  # left by a killed run
+    st = out.parent / f".{out.name}.staging-{os.getpid()}"
+    if os.path.lexists(st):
+        if not is_owned(st):
+            raise DauditError(f"{st} exists and daudit did not make it; remove it or choose another --output-dir")
+        shutil.rmtree(st)
+    st.mkdir()
+    _write_marker(st, None)
+    return st
+
+
+def swap_in(staging: Path, out: Path) -> Path | None:
+    """Replace ``out`` by ``staging``; earlier results move to ``<out>.previous``.
+
+    Ownership is checked again here (the run may have taken hours): a ``<out>`` or
+    ``<out>.previous`` that is not daudit's is refused (`DauditError`) and left untouched.
+    """
+    seal(staging)
+    prev = None
+    if os.path.lexists(out):
+        if _is_empty_dir(out):
+            out.rmdir()
+        elif out.is_dir() and not out.is_symlink() and is_owned(out):
+            _check_previous(out)
+            prev = _previous(out)
+            if os.path.lexists(prev):
+                shutil.rmtree(prev)  # holds only what daudit wrote there (checked just above)
+            os.replace(out, prev)
+        else:
+            raise DauditError(f"output directory {out} changed during the run and is no longer daudit's; "
+                              "nothing was moved (choose another --output-dir)")
+    os.replace(staging, out)
+    return prev
+
+
 class OutputLock:
     """The PID lock of an output folder, kept beside it (the folder itself is swapped)."""
 
@@ -109,16 +234,23 @@ class OutputLock:
         return self._lock.acquire()
 
     def __exit__(self, *exc):
-        self._lock.release()
+        with deferred_signals():
+            self._lock.release()
+
+
+def _discard(staging: Path) -> None:
+    with deferred_signals():
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 @contextlib.contextmanager
 def staged_output(out: Path, *, echo=print):
     """Yield a staging folder for a run's results; swap it in as ``out`` when the block succeeds.
 
-    Checks ``out`` first, holds its PID lock, logs to ``<staging>/run.log``. On a `DauditError`
-    or a file-system error (e.g. a full disk) the staging folder is removed and ``out`` is left
-    untouched; earlier results move to ``<out>.previous`` only once the new ones are complete.
+    Checks ``out`` first, holds its PID lock, logs to ``<staging>/run.log``. On any exception,
+    Ctrl-C or SIGTERM (`daudit.core.signals.Interrupted`) the staging folder is removed, the lock
+    released and ``out`` left untouched; a file-system error (e.g. a full disk) becomes one
+    `DauditError` line. Earlier results move to ``<out>.previous`` only once the new ones are complete.
     """
     out = Path(out)
     check_output_dir(out)
@@ -127,17 +259,27 @@ def staged_output(out: Path, *, echo=print):
         handler = setup_log(staging / "run.log")
         try:
             yield staging
-        except DauditError:
-            shutil.rmtree(staging, ignore_errors=True)  # bad input or full disk: leave nothing behind
+        except BaseException as err:
+            _discard(staging)  # bad input, a bug, a full disk, Ctrl-C or SIGTERM: leave nothing behind
+            if isinstance(err, OSError):
+                raise _fs_error(err, out) from err
             raise
-        except OSError as err:  # e.g. a full disk while a figure is written
-            shutil.rmtree(staging, ignore_errors=True)
-            where = f" on {err.filename}" if err.filename else ""
-            raise DauditError(f"file system error{where}: {err.strerror or err}; the previous results in {out} "
-                              "are untouched (free disk space or fix permissions, then rerun)") from err
         finally:
             log.removeHandler(handler)
             handler.close()
-        prev = swap_in(staging, out)
+        try:
+            with deferred_signals():
+                prev = swap_in(staging, out)
+        except BaseException as err:
+            _discard(staging)
+            if isinstance(err, OSError):
+                raise _fs_error(err, out) from err
+            raise
         if prev is not None:
             echo(f"previous results kept in {prev}")
+
+
+def _fs_error(err: OSError, out: Path) -> DauditError:
+    where = f" on {err.filename}" if err.filename else ""
+    return DauditError(f"file system error{where}: {err.strerror or err}; the previous results in {out} "
+                       "are untouched (free disk space or fix permissions, then rerun)")

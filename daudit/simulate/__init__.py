@@ -17,6 +17,7 @@ import os
 import sys
 from pathlib import Path
 
+import h5py
 import numpy as np
 from tqdm import tqdm
 
@@ -98,8 +99,31 @@ def _check_sizes(n_train, n_val, n_test, n_shards):
         )
 
 
+def _simulated(path: Path) -> bool:
+    """Whether ``path`` is a file this generator wrote (its root attribute says so), or its own
+    ``.partial`` left by a killed run."""
+    if path.name.endswith(".partial") and path.is_file() and not path.is_symlink():
+        return True
+    try:
+        with h5py.File(path, "r") as f:
+            return f.attrs.get("generator") == "daudit.simulate"
+    except (OSError, ValueError, RuntimeError):
+        return False
+
+
+def _check_only_simulated_files(out_dir: Path) -> None:
+    """Refuse (one line, nothing written) an ``out_dir`` whose split folders hold dataset files
+    the generator did not write: it replaces its own files only, never the user's data."""
+    for split in SPLITS:
+        for p in sorted((out_dir / split).glob("dataset*.h5*")) if (out_dir / split).is_dir() else []:
+            if p.is_symlink() or not _simulated(p):
+                raise DauditError(f"simulate: {p} was not written by daudit's simulator and would be replaced; "
+                                  "choose another --out (nothing was changed)")
+
+
 def _clear_split(split_dir: Path, *, keep: set[str]):
-    """Remove a stale shard index and simulator files of another layout from ``split_dir``."""
+    """Remove a stale shard index and simulator files of another layout from ``split_dir``
+    (`_check_only_simulated_files` has checked that they are the simulator's)."""
     (split_dir / SHARD_INDEX).unlink(missing_ok=True)
     for p in split_dir.glob("dataset*.h5*"):
         if p.name not in keep:
@@ -151,6 +175,7 @@ def simulate_dataset(
     _check_sizes(n_train, n_val, n_test, n_shards)
     sizes = {"train": int(n_train), "val": int(n_val), "test": int(n_test)}
     out_dir = Path(out_dir)
+    _check_only_simulated_files(out_dir)
     templates = build_templates()
     children = np.random.SeedSequence(int(seed)).spawn(len(SPLITS))
     written: dict[str, list[Path]] = {}

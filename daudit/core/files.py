@@ -1,0 +1,49 @@
+"""What a path names (a regular file, a directory, a FIFO, a device...), found without opening it.
+
+Opening a FIFO blocks until something writes to it and reading a device such as ``/dev/zero``
+never ends, so every path a user gives (data files, specs, run files) is checked with `file_kind`
+before it is opened; only regular files are read.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+__all__ = ["file_kind", "is_regular_file", "special_file_problem"]
+
+_KINDS = ((stat.S_ISREG, "regular file"), (stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO (named pipe)"),
+          (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"))
+
+
+def file_kind(path: str | os.PathLike) -> str:
+    """``"missing"``, ``"regular file"``, ``"directory"``, ``"FIFO (named pipe)"``, ``"character device"``,
+    ``"block device"``, ``"socket"`` or ``"path that cannot be followed"`` (e.g. a symlink loop);
+    symlinks are followed. Each reads well after "a": ``f"{path} is a {file_kind(path)}"``."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "missing"
+    except NotADirectoryError:
+        return "missing"
+    except OSError:
+        return "path that cannot be followed (a symlink loop?)"
+    for test, name in _KINDS:
+        if test(mode):
+            return name
+    return "special file"
+
+
+def is_regular_file(path: str | os.PathLike) -> bool:
+    """True when ``path`` is (a symlink to) a regular file."""
+    return file_kind(path) == "regular file"
+
+
+def special_file_problem(path: str | os.PathLike) -> str | None:
+    """``"PATH is a FIFO (named pipe), not a regular file"`` for anything that exists but is neither a
+    regular file nor a directory; None otherwise."""
+    kind = file_kind(path)
+    if kind in ("missing", "regular file", "directory"):
+        return None
+    return f"{Path(path)} is a {kind}, not a regular file"

@@ -1,0 +1,75 @@
+"""SIGTERM raised as an exception like SIGINT, and sections that a signal must not cut in half.
+
+`Interrupted` is what `handle_termination` makes SIGTERM raise, so that ``kill PID`` unwinds
+the run through the same cleanup as Ctrl-C (staging folder and lock removed; see
+`daudit.output.staging`). `deferred_signals` holds SIGINT and SIGTERM back while a few renames
+or a cleanup run, and delivers them afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+
+__all__ = ["Interrupted", "handle_termination", "deferred_signals", "exit_code"]
+
+_CAUGHT = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(BaseException):
+    """Raised in the main thread when the process receives SIGTERM (a BaseException, like
+    KeyboardInterrupt, so that ``except Exception`` blocks do not swallow it)."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"terminated by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted(signum)
+
+
+def handle_termination() -> bool:
+    """Make SIGTERM raise `Interrupted` in the main thread; returns whether it was installed.
+
+    Left alone where SIGTERM is already handled or ignored by whoever started the process.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return False
+    signal.signal(signal.SIGTERM, _raise_interrupted)
+    return True
+
+
+def exit_code(signum: int) -> int:
+    """The shell's convention: 128 + the signal number (130 for SIGINT, 143 for SIGTERM)."""
+    return 128 + int(signum)
+
+
+@contextlib.contextmanager
+def deferred_signals():
+    """Hold SIGINT and SIGTERM back while the block runs; deliver the first one afterwards.
+
+    For the few renames that swap results in and for cleanups: a second Ctrl-C must not leave
+    half of them done. A no-op outside the main thread (only it can set handlers).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = {}
+    for sig in _CAUGHT:
+        handler = signal.getsignal(sig)
+        if handler in (signal.SIG_IGN, None):
+            continue
+        previous[sig] = handler
+        signal.signal(sig, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if pending:
+            signal.raise_signal(pending[0])
