@@ -112,7 +112,7 @@ def split_facts(split, counts) -> dict:
 def build_summary(ctx, started, counts, imp_summary, figures_out) -> dict:
     from daudit import __version__
     from daudit.report import leakage_degree
-    from daudit.results import best_rows
+    from daudit.results import best_rows, linear_summary
 
     spec = ctx.spec
     best = best_rows(ctx.metrics)
@@ -133,14 +133,15 @@ def build_summary(ctx, started, counts, imp_summary, figures_out) -> dict:
                  "splits": {k: split_facts(ctx.splits[k], counts[k]) for k in ("train", "val", "test")}},
         "noise_levels": list(spec.noise_levels), "alphas": list(spec.alphas),
         "metrics": ctx.metrics, **best, "gate": gate,
-        "linear": {lv: {"rcond": f.rcond, "degenerate": f.degenerate, "notes": f.notes}
-                   for lv, f in ((str(k), v) for k, v in ctx.fits.items())},
         "importance": imp_summary,
         "scheduler": ctx.scheduler,
         "versions": package_versions(),
         "outputs": {"report": "report.md", "metrics": "metrics.csv", "importance": "importance.csv",
                     "log": "run.log", "figures": figures_out},
     }
+    if ctx.eigen is not None:
+        summary["linear"], summary["linear_scale"] = linear_summary(
+            ctx.fits, ctx.eigen, ctx.linear_checks, ctx.ols_sensitivity_summary)
     if plan is not None:
         summary["lightgbm"] = {"n_train_rows_used": plan.n_rows_used, "n_train_rows": plan.n_rows,
                                "subsampled": plan.subsampled, "reason": plan.reason,
