@@ -12,6 +12,7 @@ from daudit.report.format import (
     _best_txt, _concentration, _count, _image, _imp, _isnum, _line_words, _lv, _pct, _pixel_list, _primary,
     _r, _require, _row, _rows_by_level, _truthy, _w, _where, leakage_degree,
 )
+from daudit.report.linear import ols_cutoff_driven, ols_sensitivity_words, resolution_appendix, scale_lines
 from daudit.report.sanity import _render_sanity
 
 _N_TOP_TEXT = 5  # top pixels quoted in the running text (the appendix lists all top-k)
@@ -118,6 +119,7 @@ def _design(summary, ctx):
         "### 2.2 模型",
         "- LinearRegression (OLS)",
         f"- Ridge (alpha = {alphas})",
+        *scale_lines(summary),
         "- LightGBM" + (f"（{_params(lgb.get('params'))}）" if lgb.get("params") else ""),
         "",
         "### 2.3 Sanity Checks",
@@ -153,7 +155,14 @@ def _fig1_observation(summary, ctx):
     ols = _row(summary, ctx["ref"], "OLS")
     if ols is not None:
         gap = (ols["train_r2"] - ols["test_r2"]) if _isnum(ols["train_r2"]) and _isnum(ols["test_r2"]) else 0
-        verdict = "训练集明显高于测试集，说明 OLS 在高维 error 输入上有过拟合" if gap > 0.01 else "训练集与测试集接近，没有明显过拟合"
+        driven = ols_cutoff_driven(summary)
+        if driven:
+            verdict = (f"但这个数值由分辨阈值决定（{ols_sensitivity_words(summary)}），"
+                       "训练集与测试集的差距不能解释为过拟合")
+        else:
+            verdict = "训练集明显高于测试集，说明 OLS 在高维 error 输入上有过拟合" if gap > 0.01 else "训练集与测试集接近，没有明显过拟合"
+            if driven is False:
+                verdict += f"（{ols_sensitivity_words(summary)}，对截断不敏感）"
         obs.append(f"OLS（L={_lv(ctx['ref'])}）train R² = {_r(ols['train_r2'])}，test R² = {_r(ols['test_r2'])}：{verdict}")
     if ctx["has_zero"]:
         z = ctx["levels"][ctx["zero"]]
@@ -249,7 +258,12 @@ def _insights(summary, ctx):
                  "泄露结论不依赖于噪声水平（L>0），重要性只需在一个参考水平上解释"))
     ols = _row(summary, ctx["ref"], "OLS")
     br = summary.get("best_ridge")
-    if ols is not None and br:
+    if ols is not None and br and ols_cutoff_driven(summary):
+        rows.append(("OLS 的数值由分辨阈值决定，不反映过拟合或正则化的作用",
+                     f"OLS（L={_lv(ctx['ref'])}）test R² = {_r(ols['test_r2'])}；{ols_sensitivity_words(summary)}；"
+                     f"最佳 Ridge test R² = {_r(br['test_r2'])}（{_where(br)}）",
+                     "不以 OLS 与 Ridge 的差距解读泛化；线性泄露评估以最佳 Ridge 为准"))
+    elif ols is not None and br:
         better = br["test_r2"] > ols["test_r2"]
         rows.append(("正则化" + ("改善了" if better else "没有改善") + "线性模型的泛化",
                      f"OLS（L={_lv(ctx['ref'])}）test R² = {_r(ols['test_r2'])}；最佳 Ridge test R² = {_r(br['test_r2'])}（{_where(br)}）",
@@ -344,6 +358,9 @@ def _appendix(summary, ctx):
             "| 度量 | 类型 | Top-{0} 占比 |".format(ctx["top_k"]), "|------|------|------|"]
     for n, m in (imp.get("models") or {}).items():
         out.append(f"| {n} | {m.get('kind', '-')} | {_pct(m.get('top_k_share'))} |")
+    res = resolution_appendix(summary)
+    if res:
+        out += [""] + res
     timings = summary.get("timings") or {}
     if _isnum(timings.get("total_seconds")):
         out += ["", f"运行总耗时 {timings['total_seconds']:.1f} s。"]
