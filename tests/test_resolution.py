@@ -140,3 +140,28 @@ def test_train_r2_mismatch_is_an_internal_error():
         check_train_r2(1.0, names, [0.5, 0.4], [0.5, 0.4 + 3e-6])
     with pytest.raises(DauditInternalError):
         check_train_r2(1.0, names, [0.5, float("nan")], [0.5, 0.4])
+
+
+@pytest.mark.parametrize("k", [-10, 0, 6])
+def test_deleak_ridge_uses_the_same_threshold(k):
+    """deleak's standardised Ridge: the train R2 it reports is its coefficients' R2, and it equals
+    the oracle's Ridge on the standardised features truncated at the audit's rule."""
+    from daudit.deleak.evaluate import ridge_standardized_path
+
+    data = _splits(1e16, scale=10.0**k)
+    x32, y = data["train"]
+    y2 = np.column_stack([y, -2 * y + 1])
+    stats = _stats(x32, y2).centered()
+    fits = ridge_standardized_path(stats, ALPHAS)
+    x = x32.astype(np.float64)
+    scale = x.std(axis=0)
+    zst = _stats(x / scale, y)  # the standardised input (values as precise as the float32 error)
+    rank = resolution(decompose(zst, input_dtype=np.float32)).rank
+    assert rank < P // 2
+    predict, _, _ = svd_oracle((x - x.mean(0)) / scale, y, rank, ALPHAS)
+    for i, fit in enumerate(fits):
+        pred = fit.predict(x)
+        np.testing.assert_allclose([r2(y2[:, j], pred[:, j]) for j in range(2)], fit.train_r2, rtol=0, atol=TOL)
+        for xx, _ in data.values():
+            ref = predict((xx.astype(np.float64) - x.mean(0)) / scale)[:, i]
+            assert np.max(np.abs(fit.predict(xx)[:, 0] - ref)) <= TOL * y.std(), ALPHAS[i]

@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from daudit.deleak.evaluate import (bootstrap_r2_ci, fit_lightgbm_dense, permutation_pvalue,
-                                    r2_score, ridge_standardized)
+                                    r2_score, ridge_standardized_path)
 
 __all__ = ["TARGETS", "fit_ridge", "fit_lightgbm", "predict_small", "metric_rows", "strategy_rows"]
 
@@ -18,14 +18,15 @@ TARGETS = ("log_g", "snr")
 
 
 def fit_ridge(stats_by_id: dict, alphas) -> dict:
-    """(id, model name) -> `RidgeFit` from each strategy's `GramStats`."""
+    """(id, model name) -> `RidgeFit` from each strategy's `GramStats`: one eigendecomposition per
+    strategy, every alpha zero below the audit's resolution threshold (`daudit.linear.resolution`;
+    the features are computed from the float32 error and flux, so float32 precision)."""
     from daudit.linear import model_name
 
     out = {}
     for sid, stats in stats_by_id.items():
-        c = stats.centered()
-        for a in alphas:
-            out[(sid, model_name(a))] = ridge_standardized(c, a)
+        for a, fit in zip(alphas, ridge_standardized_path(stats.centered(), list(alphas))):
+            out[(sid, model_name(a))] = fit
     return out
 
 
