@@ -165,3 +165,20 @@ def test_deleak_ridge_uses_the_same_threshold(k):
         for xx, _ in data.values():
             ref = predict((xx.astype(np.float64) - x.mean(0)) / scale)[:, i]
             assert np.max(np.abs(fit.predict(xx)[:, 0] - ref)) <= TOL * y.std(), ALPHAS[i]
+
+
+def test_gpu_decompose_builds_the_same_record(monkeypatch):
+    """decompose_cuda goes through the same record builder (threshold terms included); the device
+    is replaced by numpy here, so this runs without a GPU (tests/test_gpu.py compares on one)."""
+    import daudit.gpu as gpu
+
+    class NumpyOps:
+        to_dev = staticmethod(np.asarray)
+        to_host = staticmethod(np.asarray)
+        eigh = staticmethod(np.linalg.eigh)
+
+    monkeypatch.setattr(gpu, "_ops", lambda name=None: NumpyOps())
+    stats = _stats(*_splits(1e9)["train"])
+    cpu, dev = decompose(stats, input_dtype=np.float32), gpu.decompose_cuda(stats, input_dtype=np.float32)
+    assert resolution(dev) == resolution(cpu)
+    assert dev.input_roundoff == cpu.input_roundoff == 2.0**-24
