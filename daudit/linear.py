@@ -277,7 +277,9 @@ def fit_family(eg: GramEigen, alphas, *, include_ols: bool = True, noise_level: 
     res = resolution(eg, threshold_factor)
     resolved = eg.eigvals > res.threshold
     filters = [_filter(eg.eigvals, resolved, a) for a in spec]
-    coef = np.stack([eg.eigvecs @ (f[:, None] * eg.z) for f in filters])  # (m, p, k)
+    # one product for every model (eigvecs read once): (p, p) @ (p, m * k) -> (m, p, k)
+    fz = np.stack(filters, axis=1)[:, :, None] * eg.z[:, None, :]
+    coef = np.ascontiguousarray((eg.eigvecs @ fz.reshape(p, m * k)).reshape(p, m, k).transpose(1, 0, 2))
     intercept = eg.y_mean[None, :] - np.einsum("p,mpk->mk", eg.x_mean, coef)
     rss = np.stack([np.maximum(eg.syy - _explained(eg, f), 0.0) for f in filters])
     lam = eg.eigvals[resolved]
