@@ -285,8 +285,9 @@ def fit_family(eg: GramEigen, alphas, *, include_ols: bool = True, noise_level: 
     lam = eg.eigvals[resolved]
     dof = np.array([lam.size if a is None else float(np.sum(lam / (lam + a))) for a in spec], dtype=np.float64)
     below = np.array([a is not None and a < res.threshold for a in spec])
-    notes = [f"{n}: alpha below the resolution threshold {res.threshold:.3g}, equals OLS on the resolved "
-             "directions" for n, b in zip(names, below) if b]
+    notes = [f"{n}: alpha below the resolution threshold {res.threshold:.3g}: close to OLS on the resolved "
+             f"directions (relative shrinkage < {a / (res.threshold + a):.2g} on each)"
+             for n, a, b in zip(names, spec, below) if b]
     return LinearFamilyFit(names, alpha_arr, coef, intercept, rss, eg.syy.copy(), eg.n, resolution=res,
                            effective_dof=dof, below_resolution=below, x_mean=eg.x_mean.copy(), notes=notes)
 
