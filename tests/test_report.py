@@ -258,3 +258,14 @@ def test_ols_wording_follows_the_sensitivity():
     fig1 = stable.split("### Fig 1")[1].split("### Fig 2")[0]
     assert "对截断不敏感" in fig1 and "由分辨阈值决定" not in stable.split("## 📎 附录")[0]
     assert any(s in fig1 for s in story[:2])
+
+
+def test_cutoff_consequence_follows_the_direction_of_the_change():
+    summary = make_fake_summary(verdict="FAIL", ols_cutoff="driven")
+    text = render_report(summary)  # the fake's lower threshold gives a LOWER OLS test R2
+    assert "主要是数值噪声" in text and "保守估计" not in text
+    ols = next(r for r in summary["metrics"] if r["model"] == "OLS" and r["noise_level"] == 1.0)
+    summary["linear_scale"]["ols_sensitivity"]["factors"]["x0.1"]["test_r2"] = ols["test_r2"] + 0.03
+    text = render_report(summary)
+    assert "保守估计" in text and "主要是数值噪声" not in text
+    assert numbers_not_in_summary(text, summary) == []

@@ -6,7 +6,8 @@ alphas mean; the OLS sensitivity (test R2 at the threshold x0.1 and x10) decides
 report may interpret the OLS number at all (`ols_cutoff_driven`).
 """
 
-__all__ = ["scale_lines", "ols_cutoff_driven", "ols_sensitivity_words", "resolution_appendix"]
+__all__ = ["scale_lines", "ols_cutoff_driven", "ols_sensitivity_words", "ols_cutoff_consequence",
+           "resolution_appendix"]
 
 from daudit.report.format import _imp, _isnum, _lv, _r
 
@@ -36,6 +37,25 @@ def ols_sensitivity_words(summary):
     parts = [f"阈值 ×{_lv(v['factor'])} 时 test R² = {_r(v['test_r2'])}（分辨秩 {int(v['resolved_rank'])}）"
              for v in (sens.get("factors") or {}).values()]
     return "，".join(parts)
+
+
+def ols_cutoff_consequence(summary, ols_test_r2):
+    """What a cut-off-driven OLS means for the leakage number, in words ("" when not driven).
+
+    A lower threshold with a higher held-out R2 means the cut directions still carry leaked
+    signal (held-out R2 is evidence of leakage whatever the fit's precision): the reported best
+    number is then a conservative estimate. Otherwise the lower threshold only adds noise.
+    """
+    sens = _sens(summary)
+    if not ols_cutoff_driven(summary) or not _isnum(ols_test_r2):
+        return ""
+    higher = [v for v in (sens.get("factors") or {}).values()
+              if v["factor"] < 1 and v["test_r2"] > ols_test_r2 + sens["tolerance"]]
+    if higher:
+        v = max(higher, key=lambda r: r["test_r2"])
+        return (f"阈值 ×{_lv(v['factor'])} 时 OLS 的 test R² 升至 {_r(v['test_r2'])}，被截去的方向中仍含泄露信号，"
+                "因此本报告的最佳 test R² 是泄露程度的保守估计（这些方向的数值精度达不到分辨阈值的要求，不作为报告值）")
+    return "更低的阈值没有提高 OLS 的 test R²，被截去的方向主要是数值噪声"
 
 
 def scale_lines(summary):

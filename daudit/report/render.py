@@ -12,7 +12,8 @@ from daudit.report.format import (
     _best_txt, _concentration, _count, _image, _imp, _isnum, _line_words, _lv, _pct, _pixel_list, _primary,
     _r, _require, _row, _rows_by_level, _truthy, _w, _where, leakage_degree,
 )
-from daudit.report.linear import ols_cutoff_driven, ols_sensitivity_words, resolution_appendix, scale_lines
+from daudit.report.linear import (ols_cutoff_consequence, ols_cutoff_driven, ols_sensitivity_words,
+                                  resolution_appendix, scale_lines)
 from daudit.report.sanity import _render_sanity
 
 _N_TOP_TEXT = 5  # top pixels quoted in the running text (the appendix lists all top-k)
@@ -157,8 +158,8 @@ def _fig1_observation(summary, ctx):
         gap = (ols["train_r2"] - ols["test_r2"]) if _isnum(ols["train_r2"]) and _isnum(ols["test_r2"]) else 0
         driven = ols_cutoff_driven(summary)
         if driven:
-            verdict = (f"但这个数值由分辨阈值决定（{ols_sensitivity_words(summary)}），"
-                       "训练集与测试集的差距不能解释为过拟合")
+            verdict = (f"这个数值由分辨阈值决定（{ols_sensitivity_words(summary)}），"
+                       "其训练集与测试集的差距不能解释为过拟合")
         else:
             verdict = "训练集明显高于测试集，说明 OLS 在高维 error 输入上有过拟合" if gap > 0.01 else "训练集与测试集接近，没有明显过拟合"
             if driven is False:
@@ -262,7 +263,8 @@ def _insights(summary, ctx):
         rows.append(("OLS 的数值由分辨阈值决定，不反映过拟合或正则化的作用",
                      f"OLS（L={_lv(ctx['ref'])}）test R² = {_r(ols['test_r2'])}；{ols_sensitivity_words(summary)}；"
                      f"最佳 Ridge test R² = {_r(br['test_r2'])}（{_where(br)}）",
-                     "不以 OLS 与 Ridge 的差距解读泛化；线性泄露评估以最佳 Ridge 为准"))
+                     "不以 OLS 与 Ridge 的差距解读泛化；" + (ols_cutoff_consequence(summary, ols["test_r2"])
+                                                        or "线性泄露评估以最佳 Ridge 为准")))
     elif ols is not None and br:
         better = br["test_r2"] > ols["test_r2"]
         rows.append(("正则化" + ("改善了" if better else "没有改善") + "线性模型的泛化",
@@ -294,6 +296,9 @@ def _conclusion(summary, ctx):
         words, hit_lines, _ = _line_words(rec.get("top_pixels") or [])
         findings.append(f"- {name} 的 Top-{ctx['top_k']} 像素贡献 {_pct(rec['top_k_share'])} 的总重要性，"
                         f"其中{words}位于参考谱线核心附近。")
+    if best["model"] == "OLS" and ols_cutoff_driven(summary):
+        findings.append(f"- 最佳模型 OLS 的 test R² 随分辨阈值变化（{ols_sensitivity_words(summary)}）；"
+                        f"{ols_cutoff_consequence(summary, best['test_r2'])}。")
     if ctx["has_zero"]:
         findings.append(f"- L={_lv(ctx['zero'])} 时输入恒为零，所有模型退化为截距，这一水平不提供泄露信息。")
     if gate.get("borderline"):
