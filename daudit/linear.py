@@ -38,8 +38,10 @@ the centred X truncated at the same rank to ``a eps64 lambda_max / tau`` of the 
 ``a = 0.62`` on the demo's real spectra (8192 x 4096: 3.9e-7 of the label spread, 1.3e-7 of the
 predictions, 1.3e-9 in R2). At ``tau / 10`` the same comparison gives 3.7e-6: RHO cannot be
 loosened without breaking the 1e-6 agreement, and directions just above ``tau`` are accurate.
-For float32 input ``tau_data >= 16 eps64 lambda_max`` always; on error spectra, whose mean
-dominates, ``tau_data`` is usually the larger term.
+For float32 input ``tau_data >= 16 eps64 lambda_max`` always, and it is the larger term when
+``||X||_F^2 > 1e5 lambda_max`` (a mean far above the spread, e.g. the synthetic spectra of the
+tests); on the demo data the spread dominates (``||X||_F^2 = 3 lambda_max``) and ``tau_gram``
+binds.
 
 A noise level ``L`` scales the input, ``X_L = L X``: ``lambda -> L^2 lambda``, ``z -> L z``,
 ``x_mean -> L x_mean``, ``||X||_F^2 -> L^2 ||X||_F^2`` (see `GramEigen.scaled`); both terms of
