@@ -81,8 +81,8 @@ def daudit_linear(paths, n, tmp: Path) -> float:
     with dask.config.set(scheduler="threads"):
         ctx = pipeline.AuditContext(spec=spec, splits=pipeline.open_data(spec), rng=np.random.default_rng(0))
         pipeline._fit_linear(ctx, [])
-        preds, levels, _ = pipeline._predict(ctx)
-        ctx.metrics = pipeline._metrics(ctx, preds, levels)
+        preds, layout, _ = pipeline._predict(ctx)
+        ctx.metrics = pipeline._metrics(ctx, preds, layout)
     return time.perf_counter() - t0
 
 

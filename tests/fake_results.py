@@ -144,8 +144,49 @@ def _record(row):
         "model": str(row["model"]), "noise_level": float(row["noise_level"])}
 
 
+def _fake_linear(rng, metrics, ols_cutoff):
+    """summary["linear"] and summary["linear_scale"]: thresholds, ranks, dof, OLS sensitivity.
+
+    ols_cutoff : "stable" (OLS test R2 moves < 0.01 at the threshold x0.1 / x10) or "driven".
+    """
+    lam_max, p = 1.24e7, N_PIXELS
+    tau = 3.6e-10 * lam_max
+    eig = lam_max * np.logspace(0, -16, p)
+    per_level = {}
+    for level in NOISE_LEVELS:
+        names = _model_names()[:-1]
+        if level == 0:
+            per_level[str(level)] = {"degenerate": True, "notes": [], "models": {
+                n: {"alpha": None if n == "OLS" else float(n.split("_")[1]), "effective_dof": 0.0,
+                    "below_resolution": None} for n in names}}
+            continue
+        lam, t = eig * level**2, tau * level**2
+        kept = lam[lam > t]
+        models = {"OLS": {"alpha": None, "effective_dof": float(kept.size), "below_resolution": None}}
+        for a in ALPHAS:
+            models[f"Ridge_{a:g}"] = {"alpha": a, "effective_dof": float(np.sum(kept / (kept + a))),
+                                      "below_resolution": bool(a < t)}
+        per_level[str(level)] = {"degenerate": False, "notes": [], "threshold": t, "data_term": 48 * 2.0**-52 * lam[0],
+                                 "gram_term": t, "lambda_max": float(lam[0]), "resolved_rank": int(kept.size),
+                                 "n_directions": p, "models": models,
+                                 "train_r2_check": {"max_abs_diff": 3e-9, "tolerance": 1e-6}}
+    ols = metrics[(metrics.model == "OLS") & (metrics.noise_level > 0)].iloc[0]
+    move = 0.004 if ols_cutoff == "stable" else 0.37
+    factors = {}
+    for f, sign in ((0.1, -1), (10.0, 1)):
+        factors[f"x{f:g}"] = {"factor": f, "threshold": tau * f, "resolved_rank": int(np.sum(eig > tau * f)),
+                              "train_r2": float(ols.train_r2) - 0.01 * sign,
+                              "val_r2": float(ols.val_r2) + sign * move, "test_r2": float(ols.test_r2) + sign * move}
+    sens = {"factors": factors, "max_abs_change_test_r2": move, "tolerance": 0.01, "stable": ols_cutoff == "stable"}
+    scale = {"noise_level": 1.0, "median_pixel_mean_error": float(rng.uniform(0.02, 0.03)),
+             **{k: per_level["1.0"][k] for k in ("threshold", "data_term", "gram_term", "lambda_max",
+                                                 "resolved_rank", "n_directions")},
+             "input_roundoff": 2.0**-24, "gram_error": 16.0, "eigen_rel_accuracy": 1e-5, "ols_sensitivity": sens}
+    return per_level, scale
+
+
 def make_fake_summary(*, seed=0, verdict="PASS", sanity=False, author=None, ols_test_r2=None,
-                      top_k=40, borderline=False):
+                      top_k=40, borderline=False, ols_cutoff=None):
     """A summary.json dict of a finished run (JSON round-tripped, so only plain types).
 
     Parameters
@@ -161,6 +202,9 @@ def make_fake_summary(*, seed=0, verdict="PASS", sanity=False, author=None, ols_
     top_k : int
     borderline : bool
         Mark the gate as borderline and give a 95% interval.
+    ols_cutoff : {None, "stable", "driven"}
+        Add ``linear`` / ``linear_scale`` (issue 14) with an OLS that is stable under the
+        threshold x0.1 / x10, or one whose test R2 is set by the cut-off. None: absent (older runs).
 
     Returns
     -------
@@ -227,6 +271,8 @@ def make_fake_summary(*, seed=0, verdict="PASS", sanity=False, author=None, ols_
                     "figures": {key: f"img/{stem}_{key}.png"
                                 for key in ("r2_models", "importance_spectrum", "importance_hist")}},
     }
+    if ols_cutoff is not None:
+        summary["linear"], summary["linear_scale"] = _fake_linear(rng, metrics, ols_cutoff)
     if sanity:
         summary["sanity"] = {"shuffle": {"original_r2": best_r2, "shuffled_r2": float(rng.normal(0, 0.002)),
                                          "n_permutations": 20},

@@ -7,6 +7,7 @@ import pytest
 from fake_results import make_fake_summary
 
 from daudit.output.report import leakage_degree, numbers_not_in_summary, render_report
+from daudit.output.report.format import _imp
 from daudit.output.report.numbers import numeric_tokens
 
 HEADINGS = [
@@ -217,4 +218,54 @@ def test_top_k_covering_every_pixel_is_not_called_concentrated():
     summary["data"]["n_pixels"] = 32
     text = render_report(summary)
     assert "集中度无从判断" in text and "高度集中" not in text
+    assert numbers_not_in_summary(text, summary) == []
+
+
+# ------------------------------------------------------------- linear resolution (issue 14)
+@pytest.mark.parametrize("verdict", ["PASS", "FAIL"])
+@pytest.mark.parametrize("ols_cutoff", ["stable", "driven"])
+def test_resolution_section_numbers_and_flags(verdict, ols_cutoff):
+    summary = make_fake_summary(verdict=verdict, ols_cutoff=ols_cutoff, sanity=True)
+    text = render_report(summary)
+    assert numbers_not_in_summary(text, summary) == []
+    design = text.split("### 2.2 模型")[1].split("### 2.3")[0]
+    scale = summary["linear_scale"]
+    assert f"λ_max = {_imp(scale['lambda_max'])}" in design and f"τ = {_imp(scale['threshold'])}" in design
+    assert f"分辨秩 {scale['resolved_rank']} / {scale['n_directions']}" in design
+    table = text.split("### 6.4 线性模型的数值分辨率")[1]
+    for lv, rec in summary["linear"].items():
+        if rec["degenerate"]:
+            continue
+        for name, m in rec["models"].items():
+            flag = "是（接近 OLS）" if m["below_resolution"] else ("否" if m["below_resolution"] is False else "-")
+            row = (f"| {float(lv):g} | {name} | {_imp(rec['lambda_max'])} | {_imp(rec['threshold'])} | "
+                   f"{rec['resolved_rank']} / {rec['n_directions']} | {m['effective_dof']:.1f} | {flag} |")
+            assert row in table
+    below = [f"{n}（L={float(lv):g}）" for lv, rec in summary["linear"].items()
+             for n, m in rec["models"].items() if m["below_resolution"]]
+    assert below and all(b in design for b in below)  # the flag is stated, not only a number
+
+
+def test_ols_wording_follows_the_sensitivity():
+    """No overfitting / regularisation story when the OLS number is set by the cut-off."""
+    story = ("说明 OLS 在高维 error 输入上有过拟合", "训练集与测试集接近", "正则化改善了", "正则化没有改善")
+    driven = render_report(make_fake_summary(verdict="FAIL", ols_cutoff="driven"))
+    fig1 = driven.split("### Fig 1")[1].split("### Fig 2")[0]
+    insights = driven.split("## 💡 关键洞见")[1].split("## 📝")[0]
+    assert not any(s in fig1 + insights for s in story)
+    assert "由分辨阈值决定" in fig1 and "由分辨阈值决定" in insights
+    stable = render_report(make_fake_summary(verdict="FAIL", ols_cutoff="stable"))
+    fig1 = stable.split("### Fig 1")[1].split("### Fig 2")[0]
+    assert "对截断不敏感" in fig1 and "由分辨阈值决定" not in stable.split("## 📎 附录")[0]
+    assert any(s in fig1 for s in story[:2])
+
+
+def test_cutoff_consequence_follows_the_direction_of_the_change():
+    summary = make_fake_summary(verdict="FAIL", ols_cutoff="driven")
+    text = render_report(summary)  # the fake's lower threshold gives a LOWER OLS test R2
+    assert "主要是数值噪声" in text and "保守估计" not in text
+    ols = next(r for r in summary["metrics"] if r["model"] == "OLS" and r["noise_level"] == 1.0)
+    summary["linear_scale"]["ols_sensitivity"]["factors"]["x0.1"]["test_r2"] = ols["test_r2"] + 0.03
+    text = render_report(summary)
+    assert "保守估计" in text and "主要是数值噪声" not in text
     assert numbers_not_in_summary(text, summary) == []

@@ -31,6 +31,7 @@ from daudit.models.dask_boosting import cluster_client, fit_lightgbm_dask
 from daudit.models.gpu import GramAccumulator, decompose_cuda
 from daudit.models.importance import importance_summary, importance_table
 from daudit.models.linear import decompose, fit_family
+from daudit.models.linear_checks import check_train_r2, ols_sensitivity
 from daudit.models.metrics import metrics_rows
 from daudit.models.passes import gram_graph
 from daudit.models.selection import best_by_val, check_gate_defined
@@ -38,9 +39,11 @@ from daudit.models.stats import GramStats
 from daudit.output.staging import staged_output
 from daudit.output.writers import write_figures, write_report, write_tables
 
-__all__ = ["run_audit", "AuditContext", "open_data"]
+__all__ = ["run_audit", "AuditContext", "open_data", "OLS_SENSITIVITY_FACTORS"]
 
 log = logging.getLogger("daudit")
+
+OLS_SENSITIVITY_FACTORS = (0.1, 10.0)  # OLS refitted at the resolution threshold times these
 
 
 def _fit_linear(ctx: AuditContext, counts_graphs):
@@ -67,9 +70,9 @@ def _fit_linear(ctx: AuditContext, counts_graphs):
                 cache.save(key, {"n": stats.n, "counts": counts[0], **{k: getattr(stats, k) for k in _GRAM_FIELDS}})
     with ctx.stage("eigendecomposition"):
         if ctx.spec.compute.device == "cuda":
-            ctx.eigen = decompose_cuda(stats)
+            ctx.eigen = decompose_cuda(stats, input_dtype=x.dtype)
         else:
-            ctx.eigen = decompose(stats)
+            ctx.eigen = decompose(stats, input_dtype=x.dtype)
     ctx.train_stats = stats.centered()
     for level in ctx.spec.noise_levels:
         t0 = time.time()
@@ -78,6 +81,10 @@ def _fit_linear(ctx: AuditContext, counts_graphs):
         ctx.fits[level].solve_seconds = time.time() - t0
         for note in ctx.fits[level].notes:
             log.warning("noise level %g: %s", level, note)
+    if ctx.spec.include_ols:
+        # OLS is scale invariant: one fit per factor (on the unscaled input) serves every level > 0
+        ctx.ols_sensitivity = {f: fit_family(ctx.eigen, [], include_ols=True, threshold_factor=f)
+                               for f in OLS_SENSITIVITY_FACTORS}
     return counts
 
 
@@ -133,17 +140,38 @@ def _fit_lightgbm(ctx: AuditContext):
     log.info("LightGBM: trained %s on %d rows", ctx.lgbm_backend["backend"], ctx.lgbm_plan.n_rows_used)
 
 
-def _predict(ctx: AuditContext, extra_graphs=()):
-    """One streamed pass per split for all linear models at all levels (and LightGBM)."""
+def _linear_columns(ctx: AuditContext):
+    """Every linear model of the prediction pass as columns acting on the unscaled input.
 
+    Returns (coef (p, c), intercept (c,), layout) with layout = {key: slice of columns}; keys are
+    ``("level", L)`` for the family at level L > 0 and ``("ols", factor)`` for the OLS
+    sensitivity fits. (None, None, {}) when every level is degenerate.
+    """
     levels = [lv for lv in ctx.spec.noise_levels if not ctx.fits[lv].degenerate]
+    if not levels:
+        return None, None, {}
     # Level-L models act on L * x: fold L into the coefficients so one product serves all.
-    coef = np.concatenate([lv * ctx.fits[lv].coef[:, :, 0].T for lv in levels], axis=1) if levels else None
-    icpt = np.concatenate([ctx.fits[lv].intercept[:, 0] for lv in levels]) if levels else None
+    parts = [(("level", lv), lv * ctx.fits[lv].coef[:, :, 0].T, ctx.fits[lv].intercept[:, 0]) for lv in levels]
+    parts += [(("ols", f), fit.coef[:, :, 0].T, fit.intercept[:, 0]) for f, fit in ctx.ols_sensitivity.items()]
+    layout, col = {}, 0
+    for key, c, _ in parts:
+        layout[key] = slice(col, col + c.shape[1])
+        col += c.shape[1]
+    return (np.concatenate([c for _, c, _ in parts], axis=1), np.concatenate([b for _, _, b in parts]), layout)
+
+
+def _predict(ctx: AuditContext, extra_graphs=()):
+    """One streamed pass per split for all linear models at all levels (and LightGBM).
+
+    Returns (preds, layout, extra results): preds[split] = {"linear": (n, c) or None,
+    "lightgbm": (n, 1) or None}; layout maps the linear columns (see `_linear_columns`).
+    """
+
+    coef, icpt, layout = _linear_columns(ctx)
     graphs = []
     for name in ("train", "val", "test"):
         x = ctx.splits[name].error
-        graphs.append(predict_graph(x, coef, icpt) if levels else None)
+        graphs.append(predict_graph(x, coef, icpt) if layout else None)
         if ctx.booster is not None:
             # inside the task (not a graph key) and rebuilt at most once per process: measured
             # +0.6 GiB for this pass against +2.1 GiB with delayed(booster) (bench/memory_probe.py)
@@ -158,13 +186,15 @@ def _predict(ctx: AuditContext, extra_graphs=()):
     preds = {}
     for i, name in enumerate(("train", "val", "test")):
         preds[name] = {"linear": out[2 * i], "lightgbm": out[2 * i + 1]}
-    return preds, levels, done
+    return preds, layout, done
 
 
-def _metrics(ctx: AuditContext, preds, levels):
+def _metrics(ctx: AuditContext, preds, layout):
+    """metrics.csv rows from the predictions of every split (train included), checked against the
+    statistics (`daudit.models.linear_checks.check_train_r2`); also fills ``ctx.linear_checks``."""
     y = {k: s.y for k, s in ctx.splits.items()}
     ymean = ctx.splits["train"].y.mean()
-    rows, col = [], 0
+    rows = []
     lgbm_secs = ctx.timings.get("lightgbm fit")
     for level in ctx.spec.noise_levels:
         fit = ctx.fits[level]
@@ -172,15 +202,16 @@ def _metrics(ctx: AuditContext, preds, levels):
         if fit.degenerate:
             p = {k: np.full((len(v), m), ymean) for k, v in y.items()}
         else:
-            p = {k: preds[k]["linear"][:, col:col + m] for k in y}
-            col += m
+            p = {k: preds[k]["linear"][:, layout[("level", level)]] for k in y}
         for split in ("val", "test"):
             for i, name in enumerate(fit.names):
                 ctx.predictions[split][(float(level), name)] = p[split][:, i]
         per_model = [getattr(fit, "solve_seconds", 0.0) / m] * m
-        rows += metrics_rows(level, fit.names, fit.alphas, y, p,
-                             train_from_stats=(fit.train_r2[:, 0], fit.train_rmse[:, 0]),
-                             fit_seconds=per_model, degenerate=fit.degenerate)
+        new = metrics_rows(level, fit.names, fit.alphas, y, p, fit_seconds=per_model, degenerate=fit.degenerate,
+                           resolved_rank=fit.resolved_rank, effective_dof=fit.effective_dof,
+                           below_resolution=None if fit.degenerate else fit.below_resolution)
+        ctx.linear_checks[level] = check_train_r2(level, fit.names, [r["train_r2"] for r in new], fit.train_r2[:, 0])
+        rows += new
         if ctx.spec.lightgbm is not None:
             deg = level == 0 or ctx.booster is None
             p = {k: (np.full(len(v), ymean) if deg else preds[k]["lightgbm"][:, 0]) for k, v in y.items()}
@@ -189,6 +220,18 @@ def _metrics(ctx: AuditContext, preds, levels):
             rows += metrics_rows(level, ["LightGBM"], [None], y, {k: v[:, None] for k, v in p.items()},
                                  fit_seconds=[0.0 if deg else lgbm_secs], degenerate=deg)
     return rows
+
+
+def _ols_sensitivity(ctx: AuditContext, preds, layout) -> dict | None:
+    """OLS at the resolution threshold x0.1 and x10 (summary["linear_scale"]["ols_sensitivity"])."""
+    keys = [k for k in layout if k[0] == "ols"]
+    if not keys:
+        return None
+    y = {k: s.y for k, s in ctx.splits.items()}
+    base = next((r for r in ctx.metrics if r["model"] == "OLS" and not r["degenerate"]), None)
+    variants = {f: (ctx.ols_sensitivity[f], {k: preds[k]["linear"][:, layout[("ols", f)]][:, 0] for k in y})
+                for _, f in keys}
+    return ols_sensitivity(base, variants, y)
 
 
 def _importance(ctx: AuditContext):
@@ -227,10 +270,12 @@ def run_audit(spec: AuditSpec, *, output_dir: Path, echo=print, drop_bad_labels:
                 drop_empty_rows(ctx.splits, cache=stats_cache(spec), noise_levels=spec.noise_levels)
             (train_counts,) = _fit_linear(ctx, [quality_counts_graph(ctx.splits["train"])])
             _fit_lightgbm(ctx)
-            preds, levels, extra = _predict(ctx, [quality_counts_graph(ctx.splits[k]) for k in ("val", "test")])
+            preds, layout, extra = _predict(ctx, [quality_counts_graph(ctx.splits[k]) for k in ("val", "test")])
             counts = {"train": train_counts, "val": extra[0], "test": extra[1]}
-            ctx.metrics = _metrics(ctx, preds, levels)
+            ctx.metrics = _metrics(ctx, preds, layout)
             check_gate_defined(ctx.metrics)  # no verdict from NaN or infinite R2
+            ctx.ols_sensitivity_summary = _ols_sensitivity(ctx, preds, layout)
+            del preds
             imp_table, imp_summary = _importance(ctx)
             ctx.sanity = _run_checks(ctx)
         with ctx.stage("artifacts"):

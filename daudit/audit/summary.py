@@ -11,6 +11,7 @@ import platform
 
 from daudit._version import __version__
 from daudit.core.schema import SCHEMA_VERSION
+from daudit.models.linear_checks import linear_summary
 from daudit.models.selection import GATE_NAME, GATE_THRESHOLD, best_rows, gate_verdict
 from daudit.output.report import leakage_degree
 
@@ -75,14 +76,16 @@ def build_summary(ctx, started: str, counts: dict, imp_summary, figures_out: dic
                  "splits": {k: split_facts(ctx.splits[k], counts[k]) for k in ("train", "val", "test")}},
         "noise_levels": list(spec.noise_levels), "alphas": list(spec.alphas),
         "metrics": ctx.metrics, **best, "gate": _gate(best["best"], ctx.sanity),
-        "linear": {str(lv): {"rcond": f.rcond, "degenerate": f.degenerate, "notes": f.notes}
-                   for lv, f in ctx.fits.items()},
+        "linear": {str(lv): {"degenerate": f.degenerate, "notes": list(f.notes)} for lv, f in ctx.fits.items()},
         "importance": imp_summary,
         "scheduler": ctx.scheduler,
         "versions": package_versions(),
         "outputs": {"report": "report.md", "metrics": "metrics.csv", "importance": "importance.csv",
                     "log": "run.log", "figures": figures_out},
     }
+    if ctx.eigen is not None:
+        summary["linear"], summary["linear_scale"] = linear_summary(
+            ctx.fits, ctx.eigen, ctx.linear_checks, ctx.ols_sensitivity_summary)
     if ctx.lgbm_plan is not None:
         summary["lightgbm"] = _lightgbm(ctx)
     if ctx.sanity is not None:

@@ -67,8 +67,11 @@ def p_value(observed: float, null: np.ndarray) -> float:
 
 
 def solve_many(eigen, centered, sxy: np.ndarray, syy: np.ndarray, y_mean: np.ndarray, alphas, *,
-               include_ols: bool, level: float, rcond: float | None = None):
+               include_ols: bool, level: float):
     """The linear family for many target columns from the real input's decomposition.
+
+    The eigenvectors, eigenvalues and so the resolution threshold and the resolved directions
+    are the real fit's (`daudit.models.linear.resolution`): the null models live on the same subspace.
 
     Parameters
     ----------
@@ -83,5 +86,4 @@ def solve_many(eigen, centered, sxy: np.ndarray, syy: np.ndarray, y_mean: np.nda
     """
 
     eg = eigen.with_targets(centered.with_y(sxy, syy, y_mean))
-    kw = {} if rcond is None or not np.isfinite(rcond) else {"rcond": rcond}
-    return fit_family(eg, alphas, include_ols=include_ols, noise_level=level, **kw)
+    return fit_family(eg, alphas, include_ols=include_ols, noise_level=level)

@@ -204,7 +204,9 @@ def _mask_refit(ctx, run: CheckRun, y_shift: float) -> None:
     yc = ytr - ytr.mean()
     st = CenteredStats(mg.n, mx[sel], np.array([ytr.mean()]), sxx[np.ix_(sel, sel)], sxy[sel, None],
                        np.array([float(yc @ yc)]))
-    run.mask_fit = fit_family(decompose(st), ctx.spec.alphas, include_ols=ctx.spec.include_ols, noise_level=1.0)
+    # 0/1 values are exact: only the Gram term of the threshold
+    run.mask_fit = fit_family(decompose(st, input_dtype=np.uint8), ctx.spec.alphas, include_ols=ctx.spec.include_ols,
+                              noise_level=1.0)
 
 
 def _linear_refits(ctx, run: CheckRun, plan: CheckPlan) -> None:
@@ -212,23 +214,27 @@ def _linear_refits(ctx, run: CheckRun, plan: CheckPlan) -> None:
     t_lin = t = time.time()
     tp, alphas, ols = run.train_partial, ctx.spec.alphas, ctx.spec.include_ols
     if tp.shuffled is not None:
-        run.shuffled_fit = fit_family(decompose(tp.shuffled), alphas, include_ols=ols, noise_level=run.ref)
+        # the same threshold rule as the audit's fit (float32 values, shuffled within each row)
+        run.shuffled_fit = fit_family(decompose(tp.shuffled, input_dtype=ctx.splits["train"].error.dtype), alphas,
+                                      include_ols=ols, noise_level=run.ref)
     run.seconds["shuffled_eigh_and_solve"] = time.time() - t
     if tp.mask is not None:
         _mask_refit(ctx, run, float(plan.cfg.y_shift[0]))
     if tp.aggregates is not None:
-        run.agg_fit = fit_family_dense(tp.aggregates, ctx.splits["train"].y, alphas, include_ols=ols)
+        # aggregates are float64 numbers computed from the float32 error: float32 precision
+        run.agg_fit = fit_family_dense(tp.aggregates, ctx.splits["train"].y, alphas, include_ols=ols,
+                                       input_dtype=ctx.splits["train"].error.dtype)
     if tp.cross is not None:
         sxy, syy, ymean = tp.cross.centered()
         k = run.n_perm_linear
         t = time.time()
         for lv in run.levels:
             run.perm_fits[lv] = solve_many(ctx.eigen, ctx.train_stats, sxy[:, :k], syy[:k], ymean[:k], alphas,
-                                           include_ols=ols, level=lv, rcond=ctx.fits[lv].rcond)
+                                           include_ols=ols, level=lv)
         run.seconds["permuted_linear_solve"] = time.time() - t
         if plan.group_y is not None:
             run.group_fit = solve_many(ctx.eigen, ctx.train_stats, sxy[:, k:], syy[k:], ymean[k:], alphas,
-                                       include_ols=ols, level=run.ref, rcond=ctx.fits[run.ref].rcond)
+                                       include_ols=ols, level=run.ref)
     run.seconds["linear_refits"] = time.time() - t_lin
     tp.shuffled = tp.mask = tp.cross = None  # the Gram matrices are spent: free them before the refits
 

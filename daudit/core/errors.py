@@ -1,6 +1,6 @@
 """The one exception type that the CLI turns into a one-line message and exit code 2."""
 
-__all__ = ["DauditError", "EXIT_BAD_INPUT"]
+__all__ = ["DauditError", "DauditInternalError", "EXIT_BAD_INPUT"]
 
 EXIT_BAD_INPUT = 2
 
@@ -10,4 +10,12 @@ class DauditError(Exception):
 
     The CLI prints ``daudit: error: <message>`` and exits with code 2; the traceback is shown
     only with ``--debug``. Raise it ``from`` the low-level exception so the cause is kept.
+    """
+
+
+class DauditInternalError(RuntimeError):
+    """A broken internal invariant: a bug in daudit, never a property of the input.
+
+    Not caught by the CLI (the traceback is the report); e.g. a train R2 from the statistics that
+    disagrees with the R2 of the reported coefficients' predictions.
     """

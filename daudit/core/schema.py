@@ -51,6 +51,9 @@ class MetricsRow(TypedDict):
     test_rmse: float | None
     fit_seconds: float | None
     degenerate: bool
+    resolved_rank: NotRequired[int | None]  # eigen-directions above the resolution threshold
+    effective_dof: NotRequired[float | None]  # sum(lambda / (lambda + alpha)) over resolved directions
+    alpha_below_resolution: NotRequired[bool | None]  # Ridge only: alpha below the threshold (= OLS there)
 
 
 class BestRecord(TypedDict):
@@ -162,7 +165,8 @@ class AuditSummary(RunSummary):
     best_ridge: BestRecord | None
     best_linear: BestRecord | None
     best_lightgbm: BestRecord | None
-    linear: dict[str, dict[str, Any]]
+    linear: dict[str, dict[str, Any]]  # per noise level: resolution threshold, rank, dof, checks
+    linear_scale: NotRequired[dict[str, Any]]  # the input's scale, resolution, OLS sensitivity
     importance: Importance | None
     scheduler: dict[str, Any]
     lightgbm: NotRequired[dict[str, Any]]

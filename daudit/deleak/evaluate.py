@@ -3,7 +3,8 @@
 * `ridge_standardized`: scikit-learn's ``make_pipeline(StandardScaler(), Ridge(alpha))`` solved
   from streamed sufficient statistics. Standardising divides feature j by its train standard
   deviation d_j, so with D = diag(d): S_zz = D^-1 S_xx D^-1 and S_zy = D^-1 S_xy; the fit on z
-  is mapped back to coefficients on x. No in-memory refit is needed.
+  (the audit's spectral filter on the resolved directions of S_zz, `daudit.models.linear`) is mapped
+  back to coefficients on x. No in-memory refit is needed.
 * `permutation_pvalue`: held-out R2 of fixed predictions against permuted labels (the model is
   kept, only the pairing of predictions and labels is broken).
 * `decide`: the user's pass rule and the recommended strategy.
@@ -15,11 +16,13 @@ from dataclasses import dataclass
 
 import lightgbm as lgb
 import numpy as np
-import scipy.linalg
 
+from daudit.models.linear import decompose, fit_family
 from daudit.models.metrics import regression_metrics
+from daudit.models.stats import CenteredStats
 
-__all__ = ["RidgeFit", "ridge_standardized", "fit_lightgbm_dense", "permutation_pvalue", "decide"]
+__all__ = ["RidgeFit", "ridge_standardized", "ridge_standardized_path", "fit_lightgbm_dense", "permutation_pvalue",
+           "decide"]
 
 _EPS = np.finfo(np.float64).eps
 
@@ -39,19 +42,27 @@ class RidgeFit:
         return np.asarray(x, np.float64) @ self.coef + self.intercept
 
 
-def ridge_standardized(stats, alpha: float) -> RidgeFit:
-    """Ridge(alpha) with intercept on standardised features, from `CenteredStats`.
+def ridge_standardized_path(stats, alphas, *, input_dtype=np.float32) -> list:
+    """Ridge(alpha) with intercept on standardised features for every alpha, from `CenteredStats`.
 
     Parameters
     ----------
     stats : daudit.models.stats.CenteredStats
         S_xx (p, p), S_xy (p, k), S_yy (k,), means and n of the train features and targets.
-    alpha : float > 0
+    alphas : sequence of float > 0
+    input_dtype : dtype the features' values are as precise as (the error is stored as float32)
+
+    Returns
+    -------
+    list of RidgeFit, one per alpha.
 
     Notes
     -----
     Like scikit-learn's StandardScaler (population std, ``ddof=0``), a feature whose variance
-    is zero up to rounding keeps scale 1 (its standardised column is zero).
+    is zero up to rounding keeps scale 1 (its standardised column is zero). One eigendecomposition
+    of S_zz serves every alpha, and every fit is zero on the eigen-directions below the audit's
+    resolution threshold (`daudit.models.linear.resolution`), so the train R2 from the statistics is
+    the R2 of the returned coefficients.
     """
 
     n = stats.n
@@ -59,14 +70,20 @@ def ridge_standardized(stats, alpha: float) -> RidgeFit:
     std = np.sqrt(var)
     const = std <= 10 * _EPS * np.maximum(np.abs(stats.x_mean), 1.0)
     scale = np.where(const, 1.0, std)
-    szz = stats.sxx / np.outer(scale, scale)
-    szy = stats.sxy / scale[:, None]
-    cz = scipy.linalg.solve(szz + alpha * np.eye(szz.shape[0]), szy, assume_a="pos")
-    coef = cz / scale[:, None]
-    intercept = stats.y_mean - stats.x_mean @ coef
-    rss = stats.syy - 2 * np.einsum("pk,pk->k", cz, szy) + np.einsum("pk,pk->k", cz, szz @ cz)
-    tss = np.where(stats.syy > 0, stats.syy, np.inf)
-    return RidgeFit(coef, intercept, 1.0 - np.maximum(rss, 0.0) / tss, scale, float(alpha))
+    z = CenteredStats(n, stats.x_mean / scale, stats.y_mean, stats.sxx / np.outer(scale, scale),
+                      stats.sxy / scale[:, None], stats.syy)
+    fam = fit_family(decompose(z, input_dtype=input_dtype), alphas, include_ols=False)
+    out = []
+    for i, a in enumerate(alphas):
+        coef = fam.coef[i] / scale[:, None]
+        intercept = stats.y_mean - stats.x_mean @ coef
+        out.append(RidgeFit(coef, intercept, fam.train_r2[i], scale, float(a)))
+    return out
+
+
+def ridge_standardized(stats, alpha: float, **kwargs) -> RidgeFit:
+    """`ridge_standardized_path` for one alpha."""
+    return ridge_standardized_path(stats, [alpha], **kwargs)[0]
 
 
 def fit_lightgbm_dense(x: np.ndarray, y: np.ndarray, params: dict):

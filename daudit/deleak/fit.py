@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from daudit.deleak.evaluate import fit_lightgbm_dense, permutation_pvalue, ridge_standardized
+from daudit.deleak.evaluate import fit_lightgbm_dense, permutation_pvalue, ridge_standardized_path
 from daudit.models.linear import model_name
 from daudit.models.metrics import bootstrap_r2, regression_metrics
 
@@ -21,13 +21,13 @@ TARGETS = ("log_g", "snr")
 
 
 def fit_ridge(stats_by_id: dict, alphas) -> dict:
-    """(id, model name) -> `RidgeFit` from each strategy's `GramStats`."""
-
+    """(id, model name) -> `RidgeFit` from each strategy's `GramStats`: one eigendecomposition per
+    strategy, every alpha zero below the audit's resolution threshold (`daudit.models.linear.resolution`;
+    the features are computed from the float32 error and flux, so float32 precision)."""
     out = {}
     for sid, stats in stats_by_id.items():
-        c = stats.centered()
-        for a in alphas:
-            out[(sid, model_name(a))] = ridge_standardized(c, a)
+        for a, fit in zip(alphas, ridge_standardized_path(stats.centered(), list(alphas))):
+            out[(sid, model_name(a))] = fit
     return out
 
 

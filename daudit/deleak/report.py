@@ -132,7 +132,7 @@ def _design(s):
     lines += [
         f"- 置信区间: test/val 上 {st['n_bootstrap']} 次 bootstrap 重采样的百分位区间",
         f"- 置换检验: 固定模型预测，打乱 test 标签 {st['n_permutations']} 次，得到 log_g R² 的单侧 p 值",
-        f"- 数据遍历: 训练集两遍（模板一遍；所有策略的充分统计量融合为一遍），验证/测试集一遍",
+        "- 数据遍历: 训练集两遍（模板一遍；所有策略的充分统计量融合为一遍），验证/测试集一遍",
         "", "### 2.4 判定规则",
         f"- 通过: log_g R² < {_lv(g['logg_threshold'])} 且 SNR R² > {_lv(g['snr_threshold'])}（test，取所有模型中最高值，对泄露是保守的）",
         f"- 推荐: 通过者中 SNR R² 最高者；差距在 {_lv(g['tie_tolerance'])} 以内视为并列，并列时取特征更少者",

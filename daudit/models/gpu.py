@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from daudit.core.errors import DauditError
-from daudit.models.linear import GramEigen
+from daudit.models.linear import GramEigen, eigen_from
 from daudit.models.stats import CenteredStats, GramStats
 
 __all__ = ["backend_name", "GramAccumulator", "decompose_cuda"]
@@ -105,13 +105,12 @@ class GramAccumulator:
                          xtx=xtx, xty=xty, yty=yty)
 
 
-def decompose_cuda(stats: GramStats | CenteredStats, *, backend: str | None = None) -> GramEigen:
-    """`daudit.models.linear.decompose` with ``eigh`` on the GPU (float64)."""
+def decompose_cuda(stats: GramStats | CenteredStats, *, backend: str | None = None,
+                   input_dtype=np.float32) -> GramEigen:
+    """`daudit.models.linear.decompose` with ``eigh`` on the GPU (float64); the same `GramEigen`
+    record, built by the same `daudit.models.linear.eigen_from` (so the same resolution threshold)."""
     ops = _ops(backend)
     if isinstance(stats, GramStats):
         stats = stats.centered()
     w, v = ops.eigh(ops.to_dev(stats.sxx))
-    w, v = ops.to_host(w), ops.to_host(v)
-    return GramEigen(n=stats.n, eigvals=np.maximum(w, 0.0), eigvecs=v, z=v.T @ stats.sxy,
-                     syy=np.asarray(stats.syy, dtype=np.float64), x_mean=stats.x_mean,
-                     y_mean=np.asarray(stats.y_mean, dtype=np.float64))
+    return eigen_from(stats, ops.to_host(w), ops.to_host(v), input_dtype=input_dtype)

@@ -11,8 +11,10 @@ import numpy as np
 __all__ = ["r2_from_rss", "r2", "total_sum_of_squares", "regression_metrics", "bootstrap_r2", "metrics_rows",
            "METRIC_COLUMNS"]
 
+# New columns go at the end, so readers that index the older columns keep working.
 METRIC_COLUMNS = ["noise_level", "model", "alpha", "train_r2", "train_mae", "train_rmse", "val_r2",
-                  "val_mae", "val_rmse", "test_r2", "test_mae", "test_rmse", "fit_seconds", "degenerate"]
+                  "val_mae", "val_rmse", "test_r2", "test_mae", "test_rmse", "fit_seconds", "degenerate",
+                  "resolved_rank", "effective_dof", "alpha_below_resolution"]
 
 
 def r2_from_rss(rss, tss):
@@ -96,13 +98,13 @@ def bootstrap_r2(y: np.ndarray, preds: np.ndarray, n_resamples: int, rng: np.ran
     return np.nanquantile(scores, [a, 1.0 - a], axis=0).T
 
 
-def metrics_rows(level: float, names, alphas, y: dict, preds: dict, *, train_from_stats=None,
-                 fit_seconds=None, degenerate: bool = False) -> list[dict]:
-    """One metrics.csv row per model at one noise level.
+def metrics_rows(level: float, names, alphas, y: dict, preds: dict, *, fit_seconds=None, degenerate: bool = False,
+                 resolved_rank=None, effective_dof=None, below_resolution=None) -> list[dict]:
+    """One metrics.csv row per model at one noise level, every metric from the predictions (train included).
 
     y : {'train'|'val'|'test': (n,)}; preds : {split: (n, m)} in the order of ``names``.
-    train_from_stats : optional (r2 (m,), rmse (m,)) computed from sufficient statistics; they
-    take precedence over the train predictions for R² and RMSE.
+    resolved_rank : int, shared by the linear models of the level (None for LightGBM);
+    effective_dof : (m,) floats; below_resolution : (m,) bools (alpha below the threshold).
     """
     rows = [{"noise_level": float(level), "model": n,
              "alpha": (None if a is None or a != a else float(a)), "degenerate": bool(degenerate)}
@@ -112,10 +114,11 @@ def metrics_rows(level: float, names, alphas, y: dict, preds: dict, *, train_fro
         for i, row in enumerate(rows):
             for k in ("r2", "mae", "rmse"):
                 row[f"{split}_{k}"] = float(m[k][i])
-    if train_from_stats is not None:
-        r2s, rmse = train_from_stats
-        for i, row in enumerate(rows):
-            row["train_r2"], row["train_rmse"] = float(r2s[i]), float(rmse[i])
     for i, row in enumerate(rows):
         row["fit_seconds"] = float(fit_seconds[i]) if fit_seconds is not None else None
+        row["resolved_rank"] = None if resolved_rank is None else int(resolved_rank)
+        row["effective_dof"] = None if effective_dof is None else float(effective_dof[i])
+        ridge = row["alpha"] is not None
+        row["alpha_below_resolution"] = (bool(below_resolution[i]) if ridge and below_resolution is not None
+                                         else None)
     return rows

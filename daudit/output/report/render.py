@@ -29,6 +29,13 @@ from daudit.output.report.format import (
     _where,
     leakage_degree,
 )
+from daudit.output.report.linear import (
+    ols_cutoff_consequence,
+    ols_cutoff_driven,
+    ols_sensitivity_words,
+    resolution_appendix,
+    scale_lines,
+)
 from daudit.output.report.sanity import _render_sanity
 
 _N_TOP_TEXT = 5  # top pixels quoted in the running text (the appendix lists all top-k)
@@ -135,6 +142,7 @@ def _design(summary, ctx):
         "### 2.2 模型",
         "- LinearRegression (OLS)",
         f"- Ridge (alpha = {alphas})",
+        *scale_lines(summary),
         "- LightGBM" + (f"（{_params(lgb.get('params'))}）" if lgb.get("params") else ""),
         "",
         "### 2.3 Sanity Checks",
@@ -170,7 +178,14 @@ def _fig1_observation(summary, ctx):
     ols = _row(summary, ctx["ref"], "OLS")
     if ols is not None:
         gap = (ols["train_r2"] - ols["test_r2"]) if _isnum(ols["train_r2"]) and _isnum(ols["test_r2"]) else 0
-        verdict = "训练集明显高于测试集，说明 OLS 在高维 error 输入上有过拟合" if gap > 0.01 else "训练集与测试集接近，没有明显过拟合"
+        driven = ols_cutoff_driven(summary)
+        if driven:
+            verdict = (f"这个数值由分辨阈值决定（{ols_sensitivity_words(summary)}），"
+                       "其训练集与测试集的差距不能解释为过拟合")
+        else:
+            verdict = "训练集明显高于测试集，说明 OLS 在高维 error 输入上有过拟合" if gap > 0.01 else "训练集与测试集接近，没有明显过拟合"
+            if driven is False:
+                verdict += f"（{ols_sensitivity_words(summary)}，对截断不敏感）"
         obs.append(f"OLS（L={_lv(ctx['ref'])}）train R² = {_r(ols['train_r2'])}，test R² = {_r(ols['test_r2'])}：{verdict}")
     if ctx["has_zero"]:
         z = ctx["levels"][ctx["zero"]]
@@ -224,12 +239,29 @@ def _figures_section(summary, ctx):
 """
 
 
+def _ols_ridge_insight(summary, ctx, br):
+    """The OLS-against-Ridge row of the insights table (None without both)."""
+    ols = _row(summary, ctx["ref"], "OLS")
+    if ols is None or not br:
+        return None
+    where = f"OLS（L={_lv(ctx['ref'])}）test R² = {_r(ols['test_r2'])}"
+    if ols_cutoff_driven(summary):
+        return ("OLS 的数值由分辨阈值决定，不反映过拟合或正则化的作用",
+                f"{where}；{ols_sensitivity_words(summary)}；最佳 Ridge test R² = {_r(br['test_r2'])}（{_where(br)}）",
+                "不以 OLS 与 Ridge 的差距解读泛化；" + (ols_cutoff_consequence(summary, ols["test_r2"])
+                                                   or "线性泄露评估以最佳 Ridge 为准"))
+    better = br["test_r2"] > ols["test_r2"]
+    return ("正则化" + ("改善了" if better else "没有改善") + "线性模型的泛化",
+            f"{where}；最佳 Ridge test R² = {_r(br['test_r2'])}（{_where(br)}）",
+            "线性泄露评估以最佳 Ridge 为准" if better else "线性泄露评估可直接以 OLS 为准")
+
+
 def _insights(summary, ctx):
     gate, best = summary["gate"], summary["best"]
     thr = _lv(gate["threshold"])
     rows = []
     if ctx["passed"]:
-        decision = f"error vector 可以直接作为 gate 输入，进入 Gate-2"
+        decision = "error vector 可以直接作为 gate 输入，进入 Gate-2"
     else:
         decision = "error vector 不能直接使用，进入 MVP-0.2（去泄露）"
     rows.append((f"error-only 泄露程度为{ctx['degree']}",
@@ -264,13 +296,10 @@ def _insights(summary, ctx):
         same += f"；L={_lv(ctx['zero'])} 输入恒为零而退化"
     rows.append((f"噪声水平只改变输入的尺度：{same}", "；".join(evid) or "n/a",
                  "泄露结论不依赖于噪声水平（L>0），重要性只需在一个参考水平上解释"))
-    ols = _row(summary, ctx["ref"], "OLS")
     br = summary.get("best_ridge")
-    if ols is not None and br:
-        better = br["test_r2"] > ols["test_r2"]
-        rows.append(("正则化" + ("改善了" if better else "没有改善") + "线性模型的泛化",
-                     f"OLS（L={_lv(ctx['ref'])}）test R² = {_r(ols['test_r2'])}；最佳 Ridge test R² = {_r(br['test_r2'])}（{_where(br)}）",
-                     "线性泄露评估以最佳 Ridge 为准" if better else "线性泄露评估可直接以 OLS 为准"))
+    ols_row = _ols_ridge_insight(summary, ctx, br)
+    if ols_row:
+        rows.append(ols_row)
     bl = summary.get("best_lightgbm")
     nonlin = bool(bl and br) and bl["test_r2"] > br["test_r2"]
     if bl and br:
@@ -297,6 +326,9 @@ def _conclusion(summary, ctx):
         words, hit_lines, _ = _line_words(rec.get("top_pixels") or [])
         findings.append(f"- {name} 的 Top-{ctx['top_k']} 像素贡献 {_pct(rec['top_k_share'])} 的总重要性，"
                         f"其中{words}位于参考谱线核心附近。")
+    if best["model"] == "OLS" and ols_cutoff_driven(summary):
+        findings.append(f"- 最佳模型 OLS 的 test R² 随分辨阈值变化（{ols_sensitivity_words(summary)}）；"
+                        f"{ols_cutoff_consequence(summary, best['test_r2'])}。")
     if ctx["has_zero"]:
         findings.append(f"- L={_lv(ctx['zero'])} 时输入恒为零，所有模型退化为截距，这一水平不提供泄露信息。")
     if gate.get("borderline"):
@@ -361,6 +393,9 @@ def _appendix(summary, ctx):
             "| 度量 | 类型 | Top-{0} 占比 |".format(ctx["top_k"]), "|------|------|------|"]
     for n, m in (imp.get("models") or {}).items():
         out.append(f"| {n} | {m.get('kind', '-')} | {_pct(m.get('top_k_share'))} |")
+    res = resolution_appendix(summary)
+    if res:
+        out += [""] + res
     timings = summary.get("timings") or {}
     if _isnum(timings.get("total_seconds")):
         out += ["", f"运行总耗时 {timings['total_seconds']:.1f} s。"]
