@@ -149,12 +149,10 @@ def positions_text(summary) -> str:
     none = kinds.get("none") or {}
     if none.get("count"):
         parts.append(f"{none['count']} 个不在任何目录特征内（期望 {none['expected']:.1f} 个）")
-    where = max(("telluric", "sky", "stellar", "none"), key=lambda k: (kinds.get(k) or {}).get("count", 0))
-    story = {"telluric": "最易变的位置主要是大气吸收带：那里的 σ 随大气透过率（空气质量、水汽）在光谱之间变化",
-             "sky": "最易变的位置主要是天光发射区：那里的 σ 随天空背景在光谱之间变化",
-             "stellar": "最易变的位置主要是恒星谱线：那里的 σ 随谱线深度在光谱之间变化",
-             "none": "最易变的位置大多不在目录特征内"}[where]
-    out = f"最易变的 {comp['n']} 个像素中，" + "，".join(parts) + f"。{story}；易变本身不等于泄露。"
+    over = [k for k in ("telluric", "sky", "stellar", "none") if _over_chance(kinds.get(k) or {})]
+    story = (f"最易变的位置集中在{'、'.join(_KIND_WORDS[k] for k in over)}（计数明显超过随机期望）" if over
+             else "最易变的像素在各类波长特征中的分布与随机选取相近")
+    out = f"最易变的 {comp['n']} 个像素中，" + "，".join(parts) + f"。{story}；易变本身不等于泄露，模型是否读取它们见下面的重合检验。"
     for name, o in (v.get("overlap") or {}).items():
         nul = o.get("null")
         if nul:
@@ -167,6 +165,15 @@ def positions_text(summary) -> str:
         out += (f" 与 LightGBM（置换子样本上的真实标签拟合，按增益）最重要的像素重合 {lg['count']} 个，{rel}"
                 f" {lg['n_permutations']} 次置换的 95% 分位 {lg['null_q95']:.1f} 个。")
     return out
+
+
+_OVER_CHANCE = 1.5  # a kind of feature "holds" the most variable pixels above this multiple of chance
+_KIND_WORDS = {**KIND_ZH, "none": "目录特征以外"}
+
+
+def _over_chance(k: dict) -> bool:
+    """More of the pixels in this kind than a random set would have (and at least five)."""
+    return k.get("count", 0) >= 5 and k.get("count", 0) > _OVER_CHANCE * k.get("expected", 0.0)
 
 
 def importance_decision(summary) -> str:
