@@ -106,7 +106,7 @@ class AuditSpec:
     compute: ComputeSpec = ComputeSpec()
     sanity: SanitySpec = SanitySpec()
     output_dir: str | None = None
-    author: str = "daudit"
+    author: str | None = None  # the report's Author line; None: the report says it is not set
     repo_path: str | None = None
     source_path: str | None = None  # where the spec was read from
 
@@ -341,7 +341,8 @@ def parse_spec(raw: Any, *, base_dir: Path | None = None, source: str = "<spec>"
     return AuditSpec(
         experiment_id=exp_id, data=data, input=InputSpec(X=x, y=y), include_ols=include_ols,
         alphas=alphas, lightgbm=lgbm, noise_levels=levels, seed=seed, plots=tuple(plots),
-        compute=compute, sanity=sanity, output_dir=out_dir, author=str(raw.get("author", "daudit")),
+        compute=compute, sanity=sanity, output_dir=out_dir,
+        author=None if raw.get("author") in (None, "") else str(raw["author"]),
         repo_path=raw.get("repo_path"), source_path=source,
     )
 
