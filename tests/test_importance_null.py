@@ -67,9 +67,10 @@ def test_region_excess_finds_the_planted_band_only():
     above = {r["key"] for r in out["regions"] if r["above_null"]}
     assert "o2_a" in above
     a = by_key("o2_a")
-    for key in above:  # anything else called lies inside the planted band (K I lines in the A band)
-        f = by_key(key)
-        assert f.lo < a.hi and a.lo < f.hi, key
+    for r in out["regions"]:  # anything else called lies inside the planted band (K I lines in the A band)
+        if r["above_null"]:
+            f = by_key(r["feature"])
+            assert f.lo < a.hi and a.lo < f.hi, r["key"]
     o2 = next(r for r in out["regions"] if r["key"] == "o2_a")
     total = obs.sum()
     assert o2["share"] == pytest.approx(obs[band].sum() / total)
@@ -103,3 +104,16 @@ def test_overlap_null_counts_directly():
     counts = [len(set(ref) & set(np.argsort(-null[:, j])[:40].tolist())) for j in range(30)]
     assert out["null_mean"] == pytest.approx(np.mean(counts))
     assert out["above_null"]
+
+
+def test_a_band_whose_excess_sits_in_its_lines_is_not_a_telluric_signal():
+    rng = np.random.default_rng(6)
+    null = _noise(rng, (P, K))
+    obs = _noise(rng, (P,))
+    pix = feature_pixels(WAVE)
+    obs[pix["ki_7665"]] *= 25  # the excess sits in the K I line inside the O2 A band
+    regions = {r["key"]: r for r in region_excess(obs, null, WAVE)["regions"]}
+    assert regions["ki_7665"]["above_null"]
+    rest = regions["o2_a:no_lines"]
+    assert rest["feature"] == "o2_a" and rest["without_lines"] and not rest["above_null"]
+    assert rest["n_pixels"] == int((pix["o2_a"] & ~pix["ki_7665"] & ~pix["ki_7699"]).sum())

@@ -21,7 +21,7 @@ import numpy as np
 from daudit.checks.permutation import p_value
 from daudit.data.catalogue import CATALOGUE, by_key, feature_pixels
 
-__all__ = ["abs_importance_null", "top_k_shares", "share_null", "familywise_t", "region_excess",
+__all__ = ["abs_importance_null", "top_k_shares", "share_null", "familywise_t", "region_units", "region_excess",
            "pixel_excess", "overlap_null", "LEVEL"]
 
 LEVEL = 0.95  # "above the null" = above this quantile of the null
@@ -91,6 +91,30 @@ def _shares(imp: np.ndarray, masks: np.ndarray) -> np.ndarray:
     return (masks.astype(np.float64) @ imp) / np.where(total > 0, total, 1.0)
 
 
+NO_LINES = ":no_lines"  # key suffix of a band without its stellar-line windows
+
+
+def region_units(wave, features=CATALOGUE) -> dict[str, tuple[object, np.ndarray]]:
+    """The units of the region test: {key: (catalogue feature, bool pixels (p,))}.
+
+    Every catalogue feature on the grid, and, for each telluric or sky band that holds stellar
+    lines, the band without their windows (key ``<band>:no_lines``): a band whose excess sits
+    only in the lines inside it (Ca II in the OH (6-2) range, K I in the O2 A band) is then not
+    mistaken for a telluric or sky signal.
+    """
+    pix = feature_pixels(wave, features)
+    lines = np.zeros(len(np.asarray(wave)), dtype=bool)
+    for key, m in pix.items():
+        if by_key(key).kind == "stellar":
+            lines |= m
+    units = {key: (by_key(key), m) for key, m in pix.items()}
+    for key, m in pix.items():
+        rest = m & ~lines
+        if by_key(key).kind != "stellar" and rest.any() and rest.sum() < m.sum():
+            units[key + NO_LINES] = (by_key(key), rest)
+    return units
+
+
 def region_excess(observed: np.ndarray, null: np.ndarray, wave: np.ndarray, features=CATALOGUE) -> dict:
     """Each catalogue region's share of the importance against its family-wise permutation null.
 
@@ -103,23 +127,25 @@ def region_excess(observed: np.ndarray, null: np.ndarray, wave: np.ndarray, feat
     -------
     dict
         {"threshold_t": the family-wise threshold on the standardised share, "regions": [one
-        record per region on the grid: key, kind, name, lo, hi, n_pixels, share, null_mean,
-        null_sd, null_q95, threshold (= null_mean + threshold_t x null_sd, a share), t,
-        above_null]}, regions sorted by t, largest first.
+        record per unit of `region_units`: key, feature (its catalogue key), without_lines, kind,
+        name, name_zh, lo, hi, n_pixels, share, null_mean, null_sd, null_q95, threshold
+        (= null_mean + threshold_t x null_sd, a share), t, above_null]}, sorted by t, largest first.
     """
-    pix = feature_pixels(wave, features)
-    keys = list(pix)
+    units = region_units(wave, features)
+    keys = list(units)
     if not keys:
         return {"threshold_t": None, "regions": []}
-    masks = np.stack([pix[k] for k in keys])
+    masks = np.stack([units[k][1] for k in keys])
     obs = _shares(np.asarray(observed, dtype=np.float64), masks)
     nul = _shares(np.asarray(null, dtype=np.float64), masks)
     tval, mean, sd, thr = familywise_t(obs, nul)
     q95 = np.quantile(nul, LEVEL, axis=1)
     regions = []
     for i, key in enumerate(keys):
-        f = by_key(key)
-        regions.append({"key": key, "kind": f.kind, "name": f.name, "name_zh": f.name_zh, "lo": f.lo, "hi": f.hi,
+        f, rest = units[key][0], key.endswith(NO_LINES)
+        regions.append({"key": key, "feature": f.key, "without_lines": rest, "kind": f.kind,
+                        "name": f.name + (" without stellar-line windows" if rest else ""),
+                        "name_zh": f.name_zh + ("（不含其中的恒星谱线窗口）" if rest else ""), "lo": f.lo, "hi": f.hi,
                         "n_pixels": int(masks[i].sum()), "share": float(obs[i]), "null_mean": float(mean[i]),
                         "null_sd": float(sd[i]), "null_q95": float(q95[i]), "threshold": _f(mean[i] + thr * sd[i]),
                         "t": _f(tval[i]), "above_null": bool(tval[i] > thr)})

@@ -18,13 +18,14 @@ Everything is read from the summary; every number is a summary value in the repo
 
 from __future__ import annotations
 
-__all__ = ["importance_null", "concentration_text", "region_text", "group_text", "positions_text",
+__all__ = ["importance_null", "concentration_text", "region_text", "group_text", "positions_text", "peak_text",
            "lightgbm_share_text", "regions_above", "feature_names", "pixel_feature_names", "importance_decision"]
 
 from daudit.data.catalogue import KIND_ZH, by_key, pixel_features
-from daudit.output.report.format import _pct, _r, _w
+from daudit.output.report.format import _pct, _primary as _primary_of, _r, _w
 
 _N_GROUPS = 6  # pixel groups named in the running text (the appendix lists them all)
+_N_PEAKS = 3  # tallest pixels whose place the running text gives
 
 
 def importance_null(summary) -> dict:
@@ -64,11 +65,23 @@ def concentration_text(summary) -> tuple[str, bool | None]:
             f"（{s['n_permutations']} 次标签置换的同一模型）的 95% 分位为 {_pct(s['null_q95'])}，p = {_r(s['p_value'])}")
     if s["above_null"]:
         return f"是：{head}；重要性比无泄露时更集中", True
-    return f"否：{head}；与无泄露一致，不能据此说重要性集中在特定 {s['k']} 个位置", False
+    return f"否：{head}；就 Top-{s['k']} 占比而言与无泄露一致，不能据此说重要性集中在特定 {s['k']} 个位置", False
+
+
+def _feature(r) -> str:
+    """The catalogue key of a region unit (a band without its line windows is its band's)."""
+    return r.get("feature", r["key"])
 
 
 def _overlaps(region, others) -> list[str]:
-    return [o["key"] for o in others if o["key"] != region["key"] and o["lo"] < region["hi"] and region["lo"] < o["hi"]]
+    """Catalogue keys of the other units whose range overlaps ``region`` (lines only for a whole band)."""
+    out = []
+    for o in others:
+        f = _feature(o)
+        if (f != _feature(region) and f not in out and not o.get("without_lines") and o["lo"] < region["hi"]
+                and region["lo"] < o["hi"] and not (region.get("without_lines") and o["kind"] == "stellar")):
+            out.append(f)
+    return out
 
 
 def region_text(summary) -> str:
@@ -82,7 +95,7 @@ def region_text(summary) -> str:
                 "与无泄露一致。")
     parts = []
     for r in above:
-        also = _overlaps(r, above) + [k for k in _overlaps(r, reg["regions"]) if k not in {a["key"] for a in above}]
+        also = _overlaps(r, reg["regions"])
         extra = f"，与 {feature_names(also)} 重叠" if also else ""
         parts.append(f"{r['name_zh']}（{KIND_ZH[r['kind']]}{extra}）：占比 {_pct(r['share'])}，阈值 "
                      f"{_pct(r['threshold'])}（零分布均值 {_pct(r['null_mean'])}）")
@@ -108,6 +121,44 @@ def group_text(summary, n: int = _N_GROUPS) -> str:
     more = "；其余各组见 §6.3" if len(groups) > n else ""
     return (f"{px['n_above']} 个像素的重要性高于逐像素的族校正置换零分布阈值，连成 {px['n_groups']} 组，"
             f"按重要性占比排序：" + "、".join(named) + more + "。")
+
+
+def peak_text(summary, n: int = _N_PEAKS) -> str:
+    """Where the tallest importance peaks sit, and whether their region and pixels beat the null.
+
+    A tall peak is not evidence by itself: pixels whose error varies a lot between spectra get
+    large importance from a fit to permuted labels too. Each catalogue region holding one of the
+    ``n`` tallest pixels is given with its share against its null; pixels outside the catalogue
+    with their per-pixel verdict.
+    """
+    lin = _lin(summary)
+    name, rec = _primary_of(summary)
+    if not lin.get("regions") or not rec or name != lin.get("model"):
+        return ""
+    peaks = (rec.get("top_pixels") or [])[:n]
+    regions = {r["key"]: r for r in lin["regions"].get("regions") or []}
+    above_px = set((lin.get("pixels") or {}).get("above") or [])
+    seen, parts = [], []
+    for p in peaks:
+        keys = [f.key for f in pixel_features(p["wavelength"]) if f.key in regions]
+        for key in keys:
+            if key not in seen:
+                seen.append(key)
+        if not keys:
+            flag = "高于" if int(p["pixel"]) in above_px else "不高于"
+            parts.append(f"{_w(p['wavelength'])} Å 不在任何目录特征内，其重要性{flag}逐像素的族校正零分布阈值")
+    for key in seen:
+        r = regions[key]
+        at = "、".join(f"{_w(p['wavelength'])} Å" for p in peaks
+                      if key in {f.key for f in pixel_features(p["wavelength"])})
+        if r["above_null"]:
+            verdict = f"高于族校正阈值 {_pct(r['threshold'])}（零分布均值 {_pct(r['null_mean'])}）"
+        else:
+            below = "，甚至低于零分布均值" if r["share"] <= r["null_mean"] else "，零分布均值"
+            verdict = (f"不高于阈值 {_pct(r['threshold'])}{below} {_pct(r['null_mean'])}：标签置换后的拟合在这里"
+                       "同样给出这样的峰，不能据此把它当作泄露位置")
+        parts.append(f"{at} 位于 {r['name_zh']}，该区域占总重要性的 {_pct(r['share'])}，{verdict}")
+    return (f"重要性最高的 {len(peaks)} 个像素：" + "；".join(parts) + "。") if parts else ""
 
 
 def lightgbm_share_text(summary) -> str:
@@ -185,13 +236,25 @@ def importance_decision(summary) -> str:
     if not above:
         return ("重要性在谱线、大气吸收带和天光区域都与无泄露一致" if passed else
                 "重要性在谱线、大气吸收带和天光区域都与无泄露一致；去泄露不能只靠屏蔽某些波长区域")
-    kinds = {r["kind"] for r in above}
+    kinds = _evidence_kinds(above, _lin(summary)["regions"]["regions"])
     out = []
     if "stellar" in kinds:
         out.append("恒星谱线处的 σ 反映谱线深度（光子噪声随 flux 变化），泄露至少部分经由这些谱线；去泄露时优先处理它们")
     if "telluric" in kinds:
-        out.append("大气吸收带内的 σ 同时受大气透过率和恒星流量影响；去泄露时检查这些吸收带（与其中的恒星谱线区分开）")
+        out.append("大气吸收带在去掉其中的恒星谱线窗口后仍高于零分布：该带内的 σ 与标签相关，去泄露时需检查这些吸收带")
     if "sky" in kinds:
-        out.append("天光发射区的 σ 主要由天空背景决定；其重要性说明天光强弱与标签相关，需检查观测条件与标签的关联")
+        out.append("天光发射区在去掉其中的恒星谱线窗口后仍高于零分布：天光强弱与标签相关，需检查观测条件与标签的关联")
+    if not out:
+        out.append("高于零分布的大气吸收带或天光区域在去掉其中的恒星谱线窗口后不再高于零分布：它们的超出来自其中的谱线")
     return "；".join(out)
+
+
+def _evidence_kinds(above, regions) -> set[str]:
+    """Kinds of feature the excess can be attributed to: a band counts only without its line windows."""
+    split = {r["feature"] for r in regions if r.get("without_lines")}
+    kinds = set()
+    for r in above:
+        if r["kind"] == "stellar" or r.get("without_lines") or _feature(r) not in split:
+            kinds.add(r["kind"])
+    return kinds
 

@@ -32,6 +32,7 @@ from daudit.output.report.importance import (
     group_text,
     importance_decision,
     lightgbm_share_text,
+    peak_text,
     positions_text,
     region_text,
     regions_above,
@@ -216,8 +217,8 @@ def _fig2_observation(summary, ctx):
     if not rec:
         return "summary 中没有重要性结果。"
     answer, _ = concentration_text(summary)
-    parts = [f"{answer}。", region_text(summary), group_text(summary), lightgbm_share_text(summary),
-             positions_text(summary)]
+    parts = [f"{answer}。", region_text(summary), peak_text(summary), group_text(summary),
+             lightgbm_share_text(summary), positions_text(summary)]
     return " ".join(p for p in parts if p) + f" 各重要性度量的 Top-{ctx['top_k']} 占比与零分布见 §6.3。"
 
 
