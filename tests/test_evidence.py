@@ -130,9 +130,9 @@ def test_lightgbm_null_states_its_resolution(pixel_run):
     assert lg["min_p_value"] == pytest.approx(1 / (n + 1)) and lg["p_value"] >= lg["min_p_value"]
     text = _report(pixel_run)
     if lg["p_value"] <= lg["min_p_value"]:
-        assert f"p = {lg['min_p_value']:.4f}（{n} 次置换所能给出的最小值" in text
+        assert f"p ≤ {lg['min_p_value']:.4f}（{n} 次置换所能给出的最小值" in text
     # never a p below the resolution anywhere in the report's LightGBM sentences
-    for m in re.finditer(r"LightGBM[^。；|\n]*?p = (0\.\d{4})", text):
+    for m in re.finditer(r"LightGBM[^。；|\n]*?p [=≤] (0\.\d{4})", text):
         assert float(m.group(1)) >= lg["min_p_value"] - 5e-5
 
 

@@ -91,7 +91,9 @@ def test_pixel_excess_groups_and_names_the_planted_run():
     assert g["pixel_lo"] == 300 and g["pixel_hi"] == 305 and g["n_above"] == 6
     expect = [k for k, m in feature_pixels(WAVE).items() if m[300:306].any()]
     assert g["features"] == expect
-    np.testing.assert_allclose(out["threshold"], null.mean(axis=1) + out["threshold_t"] * null.std(axis=1, ddof=1))
+    shares = null / null.sum(axis=0)
+    expect = (shares.mean(axis=1) + out["threshold_t"] * shares.std(axis=1, ddof=1)) * obs.sum()
+    np.testing.assert_allclose(out["threshold"], expect)
 
 
 def test_overlap_null_counts_directly():

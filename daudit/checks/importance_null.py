@@ -167,11 +167,14 @@ def _runs(flags: np.ndarray, gap: int) -> list[tuple[int, int]]:
 
 def pixel_excess(observed: np.ndarray, null: np.ndarray, wave: np.ndarray, *, gap: int = 1,
                  features=CATALOGUE) -> dict:
-    """Pixels whose importance is above the family-wise permutation null, grouped into runs.
+    """Pixels whose share of the importance is above the family-wise permutation null, grouped into runs.
 
     observed : (p,) importance; null : (p, K) importance of the permuted fits; wave : (p,) Å.
-    Adjacent above-null pixels (and those separated by at most ``gap`` pixels) form one group;
-    each group lists the catalogue features its wavelengths touch.
+    Each pixel's statistic is its share of the total importance, like the regions' and the
+    top-40's: a fit to permuted labels can have larger coefficients overall than the real fit,
+    so raw importances are not comparable, shares are. Adjacent above-null pixels (and those
+    separated by at most ``gap`` pixels) form one group; each group lists the catalogue
+    features its wavelengths touch.
 
     Returns
     -------
@@ -179,13 +182,17 @@ def pixel_excess(observed: np.ndarray, null: np.ndarray, wave: np.ndarray, *, ga
         {"threshold_t", "n_above", "n_groups", "above": sorted pixel indices, "null_mean": (p,) ndarray,
         "threshold": (p,) ndarray (importance units), "groups": [{"pixel_lo", "pixel_hi",
         "wave_lo", "wave_hi", "n_above", "share", "max_t", "features"}]}, groups by share,
-        largest first. The two arrays are for importance.csv and the figure, not summary.json.
+        largest first. The two arrays (the null's mean share and the threshold share of each
+        pixel, times this run's total importance, so in its units) are for importance.csv and the
+        figure, not summary.json.
     """
     imp = np.asarray(observed, dtype=np.float64)
     wave = np.asarray(wave, dtype=np.float64)
-    tval, mean, sd, thr = familywise_t(imp, null)
-    above = tval > thr
     total = imp.sum() if imp.sum() > 0 else 1.0
+    nul = np.asarray(null, dtype=np.float64)
+    nul = nul / np.where(nul.sum(axis=0) > 0, nul.sum(axis=0), 1.0)
+    tval, mean, sd, thr = familywise_t(imp / total, nul)
+    above = tval > thr
     pix = feature_pixels(wave, features)
     groups = []
     for a, b in _runs(above, gap):
@@ -199,7 +206,7 @@ def pixel_excess(observed: np.ndarray, null: np.ndarray, wave: np.ndarray, *, ga
     groups.sort(key=lambda g: -g["share"])
     return {"threshold_t": _f(thr), "n_above": int(above.sum()), "n_groups": len(groups),
             "above": [int(i) for i in np.flatnonzero(above)],
-            "null_mean": mean, "threshold": mean + thr * sd, "groups": groups}
+            "null_mean": mean * total, "threshold": (mean + thr * sd) * total, "groups": groups}
 
 
 def overlap_null(pixels, observed: np.ndarray, null: np.ndarray, *, k: int = 40) -> dict:

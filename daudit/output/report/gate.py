@@ -53,7 +53,7 @@ def lightgbm_p_text(p, n, floor) -> str:
     if not _isnum(p):
         return ""
     if _isnum(floor) and p <= floor:
-        return f"p = {_r(p)}（{n} 次置换所能给出的最小值：真实 p 可能更小，这个检验分辨不出）"
+        return f"p ≤ {_r(p)}（{n} 次置换所能给出的最小值：真实 p 可能更小，这个检验分辨不出）"
     return f"p = {_r(p)}（{n} 次置换，分辨率 {_r(floor)}）"
 
 

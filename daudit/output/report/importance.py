@@ -175,7 +175,7 @@ def lightgbm_share_text(summary) -> str:
             parts.append(f"按{word}的 Top-{s['k']} 占比 {_pct(s['observed'])}：这些树用到的像素不超过 {s['k']} 个，"
                          "占比在零分布中也是如此，不能据此判断集中度")
             continue
-        p = (f"p = {_r(s['p_value'])}，已是 {s['n_permutations']} 次置换能给出的最小值" if s["p_value"] <= s["min_p_value"]
+        p = (f"p ≤ {_r(s['p_value'])}，{s['n_permutations']} 次置换能给出的最小值" if s["p_value"] <= s["min_p_value"]
              else f"p = {_r(s['p_value'])}")
         verdict = "高于" if s["above_null"] else "不高于"
         parts.append(f"按{word}的 Top-{s['k']} 占比 {_pct(s['observed'])}，{verdict}零分布 95% 分位 {_pct(s['null_q95'])}（{p}）")
