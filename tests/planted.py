@@ -10,21 +10,43 @@ from __future__ import annotations
 import numpy as np
 from pfsspec_factory import write_pfsspec, write_spec
 
-__all__ = ["leak_pixels", "pixel_leak", "scale_leak", "null_error", "write_planted", "N_LEAK",
-           "label_mask", "random_mask"]
+__all__ = ["leak_pixels", "band_pixels", "wave_grid", "pixel_leak", "scale_leak", "null_error", "permuted_pixel_leak",
+           "write_planted", "N_LEAK", "LEAK_BAND", "label_mask", "random_mask"]
 
 WORLD_SEED = 2024
 N_LEAK = 40
 
 
+WAVE_RANGE = (7100.0, 8850.0)  # the grid of `pfsspec_factory.write_pfsspec`
+LEAK_BAND = (7594.0, 7700.0)  # the planted region: the telluric O2 A band (from the literature, not the catalogue)
+
+
+def wave_grid(p: int) -> np.ndarray:
+    """The wavelengths (Å) of the planted files' p pixels."""
+    return np.linspace(*WAVE_RANGE, p)
+
+
 def _world(p):
+    """(template (p,), the 40 leak pixels): every pixel of LEAK_BAND, then random others."""
     w = np.random.default_rng(WORLD_SEED)
-    return w.uniform(0.5, 1.5, p), np.sort(w.choice(p, N_LEAK, replace=False))
+    template = w.uniform(0.5, 1.5, p)
+    wave = wave_grid(p)
+    band = np.flatnonzero((wave >= LEAK_BAND[0]) & (wave <= LEAK_BAND[1]))[:N_LEAK]
+    rest = np.setdiff1d(np.arange(p), band)
+    others = w.choice(rest, N_LEAK - len(band), replace=False)
+    return template, np.sort(np.concatenate([band, others]))
 
 
 def leak_pixels(p: int) -> np.ndarray:
-    """The 40 pixels that carry the planted leak in `pixel_leak`."""
+    """The 40 pixels that carry the planted leak in `pixel_leak`: the O2 A band's and random others."""
     return _world(p)[1]
+
+
+def band_pixels(p: int) -> np.ndarray:
+    """The planted pixels inside LEAK_BAND (a contiguous run)."""
+    wave = wave_grid(p)
+    pix = leak_pixels(p)
+    return pix[(wave[pix] >= LEAK_BAND[0]) & (wave[pix] <= LEAK_BAND[1])]
 
 
 def _base(n, p, rng, template):
@@ -58,6 +80,12 @@ def null_error(n, p, *, seed=0):
     rng = np.random.default_rng(seed)
     logg = rng.uniform(1.0, 5.0, n)
     return _base(n, p, rng, template).astype(np.float32), logg
+
+
+def permuted_pixel_leak(n, p, *, seed=0):
+    """`pixel_leak` with its labels permuted across rows: the same error vectors, no leak left."""
+    err, logg = pixel_leak(n, p, seed=seed)
+    return err, np.random.default_rng(1000 + seed).permutation(logg)
 
 
 SANITY_TEST_SETTINGS = ("sanity: {n_permutations_linear: 200, n_permutations_lightgbm: 20, n_bootstrap: 1000, "

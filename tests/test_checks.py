@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from planted import N_LEAK, label_mask, leak_pixels, null_error, pixel_leak, random_mask, scale_leak, write_planted
+from planted import N_LEAK, leak_pixels
 
 from daudit.checks.bootstrap import r2_in_bins
 from daudit.checks.partials import combine_cross, combine_mask, cross_stats, mask_gram
@@ -108,29 +108,7 @@ def test_variability_helpers():
 
 
 # ---------------------------------------------------------------- the pipeline on planted sets
-def _run(tmp_path_factory, name, maker, mask=None):
-    from daudit.audit.pipeline import run_audit
-    from daudit.core.spec import load_spec
-
-    root = tmp_path_factory.mktemp(name)
-    spec = write_planted(root, maker, mask=mask)
-    summary = run_audit(load_spec(spec), output_dir=root / "out", echo=lambda *a: None)
-    return summary, root / "out"
-
-
-@pytest.fixture(scope="module")
-def pixel_run(tmp_path_factory):
-    return _run(tmp_path_factory, "pixel", pixel_leak)
-
-
-@pytest.fixture(scope="module")
-def scale_run(tmp_path_factory):
-    return _run(tmp_path_factory, "scale", scale_leak, mask=label_mask)
-
-
-@pytest.fixture(scope="module")
-def null_run(tmp_path_factory):
-    return _run(tmp_path_factory, "null", null_error, mask=random_mask)
+# (the runs are the session fixtures pixel_run, scale_run, null_run of conftest.py)
 
 
 def _best_check(block):
@@ -138,7 +116,7 @@ def _best_check(block):
 
 
 def test_pixel_leak_found_and_shuffle_collapses_it(pixel_run):
-    summary, _ = pixel_run
+    summary = pixel_run.summary
     san = summary["sanity"]
     imp = summary["importance"]
     top = {p["pixel"] for p in imp["models"][imp["primary"]]["top_pixels"]}
@@ -159,7 +137,7 @@ def test_pixel_leak_found_and_shuffle_collapses_it(pixel_run):
 
 
 def test_scale_leak_survives_shuffle_and_aggregates_capture_it(scale_run):
-    summary, out = scale_run
+    summary = scale_run.summary
     san = summary["sanity"]
     r0 = _best_check(san["original"])
     assert r0 > 0.5
@@ -176,7 +154,7 @@ def test_scale_leak_survives_shuffle_and_aggregates_capture_it(scale_run):
 
 
 def test_null_set_passes(null_run):
-    summary, out = null_run
+    summary = null_run.summary
     san = summary["sanity"]
     assert all(r["test_r2"] < 0.02 for r in summary["metrics"])
     assert all(m["p_value"] > 0.05 for m in san["permutation"]["linear"]["models"].values())
@@ -194,12 +172,12 @@ def test_null_set_passes(null_run):
 def test_outputs_written_and_report_consistent(scale_run):
     from daudit.output.report import numbers_not_in_summary
 
-    summary, out = scale_run
+    out = scale_run.out
     on_disk = json.loads((out / "summary.json").read_text())
     assert on_disk["sanity"]["gate"]["ci95"] == on_disk["gate"]["ci95"]
-    png = out / summary["outputs"]["figures"]["sanity_checks"]
+    png = out / on_disk["outputs"]["figures"]["sanity_checks"]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     report = (out / "report.md").read_text()
     assert numbers_not_in_summary(report, on_disk) == []
-    for words in ("打乱后重新拟合", "未重新拟合", "Mask-only", "Label-permutation null", "Bootstrap", "40 个位置"):
+    for words in ("打乱后重新拟合", "未重新拟合", "Mask-only", "Label-permutation null", "Bootstrap", "40 positions"):
         assert words in report

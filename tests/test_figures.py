@@ -91,3 +91,70 @@ def test_overwrite_is_atomic_replace(tmp_path):
     figures.plot_r2_models(make_fake_metrics_frame(), path)
     assert path.read_bytes()[:8] == PNG_MAGIC
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r2.png"]
+
+
+# ---------------------------------------------------------------- issue 15: text, clipping, legends, the catalogue
+def _keep_figure(monkeypatch, module):
+    """Make `module._save` keep the figure (and still write it) so that a test can inspect it."""
+    kept = {}
+    real = module._save
+
+    def save(fig, path):
+        kept["fig"] = fig
+        fig.canvas.draw()
+        kept["renderer"] = fig.canvas.get_renderer()
+        kept["texts"] = [t.get_text() for t in fig.findobj(lambda o: hasattr(o, "get_text"))]
+        kept["legend_boxes"] = [(ax, ax.get_legend().get_window_extent(kept["renderer"]))
+                                for ax in fig.axes if ax.get_legend() is not None]
+        return real(fig, path)
+
+    monkeypatch.setattr(module, "_save", save)
+    return kept
+
+
+def test_clip_label_never_prints_an_absurd_number():
+    assert figures.clip_label(-0.3149) == "-0.31"
+    assert figures.clip_label(-1855767.77) == "< -100"
+
+
+def _sanity(ols_r2):
+    rng = np.random.default_rng(0)
+    rec = lambda v: {"test_r2": v, "test_ci95": [v - 0.02, v + 0.02], "model": "Ridge_1"}  # noqa: E731
+    null = rng.normal(0, 0.01, 200).tolist()
+    return {"threshold": 0.05, "reference_noise_level": 1.0,
+            "original": {"OLS": rec(ols_r2), "best_ridge": rec(0.31), "LightGBM": rec(0.35)},
+            "wavelength_shuffle": {"refit": {"OLS": rec(0.01), "best_ridge": rec(0.02)},
+                                   "unrefitted": {"OLS": rec(-3.0e6), "best_ridge": rec(-40.0)}},
+            "permutation": {"linear": {"figure_model": "L=1 Ridge_1", "figure_null": null, "n_permutations": 200,
+                                       "models": {"L=1 Ridge_1": {"observed_test_r2": 0.31, "p_value": 1 / 201}}},
+                            "lightgbm": {"null": rng.normal(0, 0.02, 20).tolist(), "observed_test_r2": 0.33,
+                                         "p_value": 1 / 21, "min_p_value": 1 / 21, "n_train_rows": 3000}}}
+
+
+def test_sanity_figure_text_clipping_and_legends(tmp_path, monkeypatch):
+    from daudit.output import sanity_figure
+
+    kept = _keep_figure(monkeypatch, sanity_figure)
+    sanity_figure.plot_sanity_checks(_sanity(-1855767.77), tmp_path / "sanity.png")
+    texts = " | ".join(kept["texts"])
+    assert "R2" not in texts and "R²" in texts  # one spelling, as in the other figures
+    assert "1855767" not in texts and "3000000" not in texts and "< -100" in texts
+    left, right = kept["fig"].axes[:2]
+    assert any(p.get_hatch() == "///" for p in left.patches)  # clipped bars are hatched
+    assert "p ≤ 0.0476" in texts  # LightGBM's p at its resolution is a bound
+    box = dict((id(ax), b) for ax, b in kept["legend_boxes"])[id(right)]
+    axes_box = right.get_window_extent(kept["renderer"])
+    assert box.y1 <= axes_box.y0  # the permutation legend sits below the histogram, never over it
+    assert "test R²" in right.get_xlabel()  # the same split as the bars on the left
+
+
+def test_importance_spectrum_shades_the_catalogue_and_draws_the_null(tmp_path, monkeypatch):
+    wave, mean_error, importance = make_fake_importance(verdict="FAIL")
+    imp = importance["Ridge_1_abs_coef_x_std"]
+    kept = _keep_figure(monkeypatch, figures)
+    figures.plot_importance_spectrum(wave, imp, mean_error, np.argsort(-imp)[:40], tmp_path / "s.png",
+                                     label="Ridge_1", threshold=np.full_like(imp, np.quantile(imp, 0.99)))
+    texts = kept["texts"]
+    for label in ("telluric absorption", "night-sky emission (OH, O2)", "stellar lines",
+                  "permutation null: family-wise 95% threshold", "above the null"):
+        assert label in texts, label

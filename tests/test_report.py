@@ -5,6 +5,7 @@ import re
 
 import pytest
 from fake_results import make_fake_summary
+from report_language import english_runs
 
 from daudit.output.report import leakage_degree, numbers_not_in_summary, render_report
 from daudit.output.report.format import _imp
@@ -53,8 +54,10 @@ def test_status_and_gate_box_match_verdict(rendered):
     assert ("**Status:** ❌ FAIL" in text) is not passed
     assert _box(text, PASS_LINE) is passed
     assert _box(text, FAIL_LINE) is not passed
-    # the only unticked box left is the Gate line that does not apply
-    assert text.count("- [ ]") == 1 and text.count("- [x]") == 2  # H1 and one Gate line
+    # a ticked box means "verified": H1 only when it holds; exactly one Gate line
+    (h1,) = re.findall(r"^- \[( |x)\] H1: .* → (成立|不成立)", text, re.M)
+    assert (h1 == ("x", "成立")) is passed and (h1 == (" ", "不成立")) is not passed
+    assert text.count("- [x]") == 1 + passed and text.count("- [ ]") == 2 - passed
 
 
 def test_key_numbers(rendered):
@@ -100,8 +103,8 @@ def test_data_section_and_noise_semantics(rendered):
     data = text.split("### 2.1 数据")[1].split("### 2.2")[0]
     assert "训练集: 100k，验证集: 10k，测试集: 10k" in data
     assert "4096 维" in data and "X_L = L·σ" in data
-    assert "LightGBM 对输入的正缩放不变" in data and "100000 / 100000 行" in data
-    assert summary["lightgbm"]["reason"] in data
+    assert "LightGBM 对输入的正缩放不变" in data and "训练使用全部 100000 行" in data
+    assert summary["lightgbm"]["reason"] not in data  # the plan's English reason is rebuilt in Chinese
     assert str(summary["data"]["splits"]["train"]["n_nan_filled"]) in data
     assert "degenerate" in data
     assert "alpha = 0.001, 0.01, 0.1, 1, 10, 100" in text
@@ -135,7 +138,7 @@ def test_every_number_is_in_summary(verdict, options):
 
 
 def test_author_line():
-    assert "**Author:** daudit |" in render_report(make_fake_summary())
+    assert "**Author:** 未填写（在 spec 中设置 `author:`） |" in render_report(make_fake_summary())
     assert "**Author:** Viska Wei |" in render_report(make_fake_summary(author="Viska Wei"))
 
 
@@ -232,7 +235,7 @@ def test_resolution_section_numbers_and_flags(verdict, ols_cutoff):
     scale = summary["linear_scale"]
     assert f"λ_max = {_imp(scale['lambda_max'])}" in design and f"τ = {_imp(scale['threshold'])}" in design
     assert f"分辨秩 {scale['resolved_rank']} / {scale['n_directions']}" in design
-    table = text.split("### 6.4 线性模型的数值分辨率")[1]
+    table = text.split("### 6.4 Numerical Resolution of the Linear Models")[1]
     for lv, rec in summary["linear"].items():
         if rec["degenerate"]:
             continue
@@ -269,3 +272,7 @@ def test_cutoff_consequence_follows_the_direction_of_the_change():
     text = render_report(summary)
     assert "保守估计" in text and "主要是数值噪声" not in text
     assert numbers_not_in_summary(text, summary) == []
+@pytest.mark.parametrize("options", [{}, {"verdict": "FAIL"}, {"sanity": True, "borderline": True}])
+def test_no_english_runs_in_chinese_sentences(options):
+    summary = make_fake_summary(**options)
+    assert english_runs(render_report(summary), summary) == []

@@ -92,4 +92,4 @@ def test_flags_sensitivity_and_report(run):
     assert ranks[0] > summary["linear_scale"]["resolved_rank"] > ranks[1]
     report = (out / "report.md").read_text()
     assert numbers_not_in_summary(report, summary) == []
-    assert "### 6.4 线性模型的数值分辨率" in report and "OLS 截断敏感性" in report
+    assert "### 6.4 Numerical Resolution of the Linear Models" in report and "OLS 截断敏感性" in report

@@ -242,7 +242,8 @@ def _importance(ctx: AuditContext):
         return None, None
     x_std = ref * np.sqrt(ctx.train_stats.x_var)
     gain = ctx.booster.feature_importance("gain") if ctx.booster is not None else None
-    table = importance_table(train.wave, ctx.train_stats.x_mean, fit.names, fit.coef[:, :, 0], x_std, gain)
+    split = ctx.booster.feature_importance("split") if ctx.booster is not None else None
+    table = importance_table(train.wave, ctx.train_stats.x_mean, fit.names, fit.coef[:, :, 0], x_std, gain, split)
     primary = best_by_val(ctx.metrics, level=ref)
     summ = importance_summary(table, train.wave, fit.names, primary=primary)
     summ["reference_noise_level"] = ref
@@ -278,6 +279,7 @@ def run_audit(spec: AuditSpec, *, output_dir: Path, echo=print, drop_bad_labels:
             del preds
             imp_table, imp_summary = _importance(ctx)
             ctx.sanity = _run_checks(ctx)
+            _add_null_columns(imp_table, ctx.sanity)
         with ctx.stage("artifacts"):
             write_tables(staging, ctx.metrics, imp_table)
             figs = write_figures(staging, plots=spec.plots, prefix=spec.prefix, metrics=ctx.metrics,
@@ -293,6 +295,15 @@ def run_audit(spec: AuditSpec, *, output_dir: Path, echo=print, drop_bad_labels:
         log.info("finished in %.1fs: Gate-1 %s (best test R2 %.4f, %s)", ctx.timings["total"],
                  summary["gate"]["verdict"], summary["gate"]["best_test_r2"], summary["gate"]["best_model"])
     return summary
+
+
+def _add_null_columns(imp_table, sanity) -> None:
+    """Move the checks' per-pixel importance null (arrays, not summary numbers) into importance.csv."""
+    arrays = (sanity or {}).pop("_pixel_null", None)
+    if arrays is None or imp_table is None:
+        return
+    imp_table[f"{arrays['model']}_null_mean"] = np.asarray(arrays["null_mean"], dtype=np.float64)
+    imp_table[f"{arrays['model']}_null_threshold"] = np.asarray(arrays["threshold"], dtype=np.float64)
 
 
 def _run_checks(ctx: AuditContext):

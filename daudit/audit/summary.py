@@ -12,7 +12,7 @@ import platform
 from daudit._version import __version__
 from daudit.core.schema import SCHEMA_VERSION
 from daudit.models.linear_checks import linear_summary
-from daudit.models.selection import GATE_NAME, GATE_THRESHOLD, best_rows, gate_verdict
+from daudit.models.selection import GATE_NAME, GATE_THRESHOLD, best_rows, gate_verdict, is_ridge, select_by_val
 from daudit.output.report import leakage_degree
 
 __all__ = ["build_summary", "package_versions", "split_facts"]
@@ -45,8 +45,14 @@ def _gate(best: dict, sanity: dict | None) -> dict:
             "verdict": gate_verdict(best["test_r2"]), "borderline": False, "ci95": None,
             "leakage_degree": leakage_degree(best["test_r2"])}
     if sanity is not None:
-        gate.update({k: v for k, v in (sanity.get("gate") or {}).items() if k in ("ci95", "borderline")})
+        gate.update({k: v for k, v in (sanity.get("gate") or {}).items() if k in _GATE_FROM_CHECKS})
     return gate
+
+
+# what the checks add to the gate: the selection-aware interval, the val-selected model, the nulls
+_GATE_FROM_CHECKS = ("ci95", "borderline", "ci95_method", "n_candidates", "ci95_best_model", "val_selected",
+                     "p_value_familywise", "familywise_n_models", "familywise_n_permutations",
+                     "familywise_min_p_value", "lightgbm_p_value", "lightgbm_n_permutations", "lightgbm_min_p_value")
 
 
 def _lightgbm(ctx) -> dict:
@@ -76,6 +82,8 @@ def build_summary(ctx, started: str, counts: dict, imp_summary, figures_out: dic
                  "splits": {k: split_facts(ctx.splits[k], counts[k]) for k in ("train", "val", "test")}},
         "noise_levels": list(spec.noise_levels), "alphas": list(spec.alphas),
         "metrics": ctx.metrics, **best, "gate": _gate(best["best"], ctx.sanity),
+        "selected_by_val": {"best": select_by_val(ctx.metrics),
+                            "ridge": select_by_val(ctx.metrics, lambda r: is_ridge(r["model"]))},
         "linear": {str(lv): {"degenerate": f.degenerate, "notes": list(f.notes)} for lv, f in ctx.fits.items()},
         "importance": imp_summary,
         "scheduler": ctx.scheduler,

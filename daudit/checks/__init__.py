@@ -7,13 +7,15 @@ mutated), every check configured in ``spec.sanity`` and returns ``summary["sanit
   also the unrefitted models applied to shuffled inputs, labelled as such;
 - group shuffle: train labels permuted within mag x SNR groups, refitted, evaluated on real data;
 - mask-only and aggregate-statistics inputs;
-- label-permutation null (p-values of every model's validation R2), bootstrap 95% intervals of
-  every test R2, the Gate-1 verdict with its interval, leakage by SNR, and the "40 positions"
-  variability analysis.
+- label-permutation null (p-values of every model's test R2 and the family-wise p of the best
+  linear model), bootstrap 95% intervals of every test R2 and of the selected maximum, the
+  Gate-1 verdict with its interval, leakage by SNR, the permutation nulls of the importance
+  statistics, and the "40 positions" variability analysis.
 
 Two streamed passes in all (train; val + test). Modules: `transforms` (per-chunk numpy),
 `partials` (per-chunk records), `passes` (Dask wiring), `permutation`, `bootstrap`, `lgbm`,
-`variability`, `runner` (orchestration), `assemble` (numbers), `figure`, `report`.
+`variability`, `importance_null` (nulls of the importance statistics), `runner` (orchestration),
+`assemble` (numbers).
 """
 
 from __future__ import annotations
@@ -37,8 +39,10 @@ def run_sanity_checks(ctx) -> dict:
     Returns
     -------
     dict
-        See `daudit.checks.assemble.assemble`; ``sanity["gate"]`` holds ``ci95`` and
-        ``borderline`` for the pipeline's Gate-1 record. When every noise level is degenerate
+        See `daudit.checks.assemble.assemble`; ``sanity["gate"]`` holds ``ci95``, ``borderline``
+        and the other gate fields for the pipeline's Gate-1 record; ``sanity["_pixel_null"]``
+        holds numpy arrays (per-pixel null mean and threshold) that the pipeline moves into
+        importance.csv before the summary is written. When every noise level is degenerate
         (identically zero input) the checks are skipped and the dict says why.
     """
 

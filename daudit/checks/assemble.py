@@ -11,16 +11,45 @@ import math
 import numpy as np
 
 from daudit.checks.bootstrap import r2_in_bins
+from daudit.checks.importance_null import abs_importance_null, overlap_null, pixel_excess, region_excess, share_null
 from daudit.checks.permutation import p_value
 from daudit.checks.transforms import AGGREGATE_NAMES
 from daudit.checks.variability import relative_spread, variability_summary
-from daudit.models.metrics import bootstrap_r2, r2, r2_from_rss, total_sum_of_squares
-from daudit.models.selection import GATE_THRESHOLD, best_by_val, best_rows, gate_verdict
+from daudit.data.catalogue import composition
+from daudit.models.metrics import (
+    bootstrap_r2,
+    bootstrap_r2_scores,
+    percentile_interval,
+    r2,
+    r2_from_rss,
+    total_sum_of_squares,
+)
+from daudit.models.selection import (
+    GATE_THRESHOLD,
+    best_by_val,
+    best_rows,
+    gate_candidates,
+    gate_verdict,
+    interval_of_max,
+    max_null,
+    pick_by_val,
+    select_by_val,
+)
 
-__all__ = ["assemble", "THRESHOLD", "EFFECT_TOLERANCE"]
+__all__ = ["assemble", "gate_rng", "THRESHOLD", "EFFECT_TOLERANCE", "GATE_STREAM"]
 
 THRESHOLD = GATE_THRESHOLD  # Gate-1: PASS when the best test R2 < 0.05 (one constant, models.selection)
 EFFECT_TOLERANCE = 0.05  # "survives" a check when its R2 stays within this of the original
+GATE_STREAM = (4, 1)  # spawn key of the gate's bootstrap generator (the checks' stream is (4,))
+TOP_K = 40  # the seed's "40 positions"
+
+
+def gate_rng(seed: int) -> np.random.Generator:
+    """The generator of the test-set bootstrap (every model's interval and the gate's), from the spec seed.
+
+    Its own stream, so that the resamples do not depend on how many draws the other checks made.
+    """
+    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=GATE_STREAM))
 
 
 def _f(x):
@@ -61,9 +90,8 @@ def _family(names, yv, yt, pv, pt, boot, **extra):
     if "OLS" in names:
         i = names.index("OLS")
         out["OLS"] = _rec("OLS", yv, yt, pv[:, i], pt[:, i], boot, **extra)
-    ridge = [i for i, n in enumerate(names) if n.startswith("Ridge")]
-    if ridge:
-        i = max(ridge, key=lambda j: out["models"][names[j]]["val_r2"] or -np.inf)
+    i = pick_by_val(names, [out["models"][n]["val_r2"] for n in names])
+    if i is not None:
         out["best_ridge"] = _rec(names[i], yv, yt, pv[:, i], pt[:, i], boot, **extra)
     return out
 
@@ -168,21 +196,19 @@ def assemble(ctx, run, rng: np.random.Generator) -> dict:
         out["aggregate_stats"] = _aggregates(run, boot, r0, lg_extra)
     out["permutation"] = _permutation(ctx, run)
     boot.run(s.n_bootstrap, rng)
+    keys, scores = _test_scores(ctx, test, yt, s.n_bootstrap)
     out["bootstrap"] = {"n_resamples": int(s.n_bootstrap), "level": 0.95, "method": "percentile, paired over models",
-                        "test_r2_ci95": _all_ci(ctx, test, yt, s.n_bootstrap, rng)}
+                        "resampling": f"numpy default_rng(SeedSequence(seed, spawn_key={GATE_STREAM})); "
+                                      "resample b takes rows integers(0, n, n)",
+                        "test_r2_ci95": _all_ci(keys, scores, test, yt)}
+    out["gate"] = _gate(ctx, keys, scores, out)
     best = best_rows(ctx.metrics)["best"]
-    ci = out["bootstrap"]["test_r2_ci95"].get(f"L={best['noise_level']:g} {best['model']}", {}).get("ci95")
-    lo, hi = (ci or [None, None])
-    perm = out["permutation"]["linear"]["models"].get(f"L={best['noise_level']:g} {best['model']}") or (
-        out["permutation"].get("lightgbm") if best["model"] == "LightGBM" else None) or {}
-    out["gate"] = {"best_model": best["model"], "best_noise_level": float(best["noise_level"]),
-                   "best_test_r2": _f(best["test_r2"]),
-                   "verdict": gate_verdict(best["test_r2"]),
-                   "ci95": [lo, hi] if lo is not None else None,
-                   "borderline": bool(lo is not None and hi is not None and lo < THRESHOLD <= hi),
-                   "p_value": perm.get("p_value")}
     out["snr"] = _snr(ctx, s, best, test, yt)
+    null, pixels = _importance_null(ctx, run)
+    out["importance_null"] = null
     out["variability"] = _variability(ctx, run, s)
+    if pixels is not None:
+        out["_pixel_null"] = pixels  # arrays for importance.csv and the figure; the pipeline pops them
     return out
 
 
@@ -203,10 +229,9 @@ def _group(ctx, run, boot, r0, lg_extra):
     out = {**facts, "models": models, "statistic": f"mean over {k} within-group shuffles"}
     if "OLS" in models:
         out["OLS"] = {"model": "OLS", **models["OLS"]}
-    ridge = [n for n in names if n.startswith("Ridge")]
-    if ridge:
-        n = max(ridge, key=lambda m: models[m]["val_r2"] or -np.inf)
-        out["best_ridge"] = {"model": n, **models[n]}
+    i = pick_by_val(names, [models[n]["val_r2"] for n in names])
+    if i is not None:
+        out["best_ridge"] = {"model": names[i], **models[names[i]]}
     pv_l, pt_l = run.eval.booster("val", "real", "group"), run.eval.booster("test", "real", "group")
     if pv_l is not None:
         out["LightGBM"] = _rec("LightGBM", yv, yt, pv_l, pt_l, boot, n_shuffles=1, **lg_extra)
@@ -236,45 +261,99 @@ def _aggregates(run, boot, r0, lg_extra):
 
 def _null_stats(observed, null):
     null = np.asarray(null, dtype=np.float64)
-    return {"observed_val_r2": _f(observed), "p_value": p_value(observed, null), "null_mean": _f(null.mean()),
+    return {"observed_test_r2": _f(observed), "p_value": p_value(observed, null), "null_mean": _f(null.mean()),
             "null_std": _f(null.std()), "null_q95": _f(np.quantile(null, 0.95)), "null_max": _f(null.max())}
 
 
+def _familywise(keys, rows, nulls, k: int) -> dict:
+    """p-value of the best linear test R² against the best of each permutation's linear fits."""
+    obs = np.array([_finite(rows[key]["test_r2"]) for key in keys])
+    null_max = max_null(np.column_stack([nulls[key] for key in keys]))
+    best = int(np.argmax(obs))
+    return {"statistic": "maximum test R2 over the linear models at every noise level > 0",
+            "n_models": len(keys), "n_permutations": int(k), "observed_max": _f(obs[best]),
+            "observed_model": f"L={keys[best][0]:g} {keys[best][1]}",
+            "p_value": p_value(obs[best], null_max), "min_p_value": 1.0 / (k + 1),
+            "null_mean": _f(null_max.mean()), "null_q95": _f(np.quantile(null_max, 0.95)),
+            "null_max": [float(v) for v in null_max]}
+
+
+def _finite(x):
+    x = _f(x)
+    return -np.inf if x is None else x
+
+
 def _permutation(ctx, run):
-    yv = run.y["val"]
+    yt = run.y["test"]
     k = run.n_perm_linear
-    out = {"method": "permutation_test_score: refit on permuted train labels, score on val; "
-                     "p = (C + 1) / (n_permutations + 1)",
+    out = {"method": "permutation_test_score: refit on permuted train labels, score on test; "
+                     "p = (C + 1) / (n_permutations + 1)", "split": "test",
            "linear": {"n_permutations": int(k), "min_p_value": 1.0 / (k + 1), "models": {}}}
     rows = {(float(r["noise_level"]), r["model"]): r for r in ctx.metrics}
     if run.eval.perm_rss is not None and k:
         # the permuted fits' columns: level by level, model by model, k permutations each
-        flat = r2_from_rss(run.eval.perm_rss, total_sum_of_squares(yv))
+        flat = r2_from_rss(run.eval.perm_rss, total_sum_of_squares(yt))
         keys = [(float(lv), n) for lv in run.levels for n in ctx.fits[lv].names]
         nulls = {key: flat[i * k:(i + 1) * k] for i, key in enumerate(keys)}
         for (lv, n), null in nulls.items():
             out["linear"]["models"][f"L={lv:g} {n}"] = {"noise_level": lv, "model": n,
-                                                        **_null_stats(rows[(lv, n)]["val_r2"], null)}
+                                                        **_null_stats(rows[(lv, n)]["test_r2"], null)}
+        out["linear"]["familywise"] = _familywise(keys, rows, nulls, k)
         prim = best_by_val(ctx.metrics, level=run.ref)
         out["linear"]["figure_model"] = f"L={run.ref:g} {prim}"
         out["linear"]["figure_null"] = [float(v) for v in nulls[(float(run.ref), prim)]]
     if run.eval.layout.has_booster("real", "permutation_reference"):
-        obs = r2(yv, run.eval.booster("val", "real", "permutation_reference"))
-        null = [r2(yv, run.eval.booster("val", "real", f"permutation_{i}")) for i in range(len(run.perm_boosters))]
+        obs = r2(yt, run.eval.booster("test", "real", "permutation_reference"))
+        null = [r2(yt, run.eval.booster("test", "real", f"permutation_{i}")) for i in range(len(run.perm_boosters))]
         out["lightgbm"] = {"n_permutations": len(null), "n_train_rows": run.lgbm_rows.get("permutation"),
                            "min_p_value": 1.0 / (len(null) + 1), **_null_stats(obs, null),
+                           "at_resolution": bool(p_value(obs, null) <= 1.0 / (len(null) + 1)),
                            "null": [float(v) for v in null],
                            "note": "observed = the same LightGBM refitted on the same subsample with the true labels"}
     return out
 
 
-def _all_ci(ctx, test, yt, n, rng):
+def _test_scores(ctx, test, yt, n):
+    """(keys, scores (n, m)): every model's test R² on the gate generator's resamples (paired)."""
     keys = [(float(r["noise_level"]), r["model"]) for r in ctx.metrics if (float(r["noise_level"]), r["model"]) in test]
     if not keys:
-        return {}
-    ci = bootstrap_r2(yt, np.column_stack([test[k] for k in keys]), n, rng)
+        return keys, np.empty((0, 0))
+    return keys, bootstrap_r2_scores(yt, np.column_stack([test[k] for k in keys]), n, gate_rng(ctx.spec.seed))
+
+
+def _all_ci(keys, scores, test, yt):
+    ci = percentile_interval(scores) if keys else []
     return {f"L={lv:g} {m}": {"noise_level": lv, "model": m, "test_r2": _f(r2(yt, test[(lv, m)])),
                               "ci95": [_f(ci[i, 0]), _f(ci[i, 1])]} for i, (lv, m) in enumerate(keys)}
+
+
+def _gate(ctx, keys, scores, out) -> dict:
+    """Gate-1 with its uncertainty: the selection-aware interval, the val-selected model, the nulls."""
+    best = best_rows(ctx.metrics)["best"]
+    cand = {(float(r["noise_level"]), r["model"]) for r in gate_candidates(ctx.metrics)}
+    cols = [i for i, key in enumerate(keys) if key in cand]
+    lo, hi = interval_of_max(scores[:, cols]) if cols else (float("nan"), float("nan"))
+    ci = out["bootstrap"]["test_r2_ci95"]
+    one = (ci.get(f"L={best['noise_level']:g} {best['model']}") or {}).get("ci95")
+    vs = select_by_val(ctx.metrics)
+    lin = out["permutation"]["linear"].get("familywise") or {}
+    lg = out["permutation"].get("lightgbm") or {}
+    ok = _f(lo) is not None and _f(hi) is not None
+    return {"best_model": best["model"], "best_noise_level": float(best["noise_level"]),
+            "best_test_r2": _f(best["test_r2"]), "verdict": gate_verdict(best["test_r2"]),
+            "ci95": [_f(lo), _f(hi)] if ok else None,
+            "ci95_method": (f"percentile bootstrap of the maximum test R2 over {len(cols)} models, the best "
+                            f"re-selected in each of {scores.shape[0]} resamples (predictions fixed)"),
+            "n_candidates": len(cols), "ci95_best_model": one,
+            "borderline": bool(ok and lo < THRESHOLD <= hi),
+            "val_selected": None if vs is None else {
+                "model": vs["model"], "noise_level": float(vs["noise_level"]), "val_r2": _f(vs["val_r2"]),
+                "test_r2": _f(vs["test_r2"]),
+                "ci95": (ci.get(f"L={vs['noise_level']:g} {vs['model']}") or {}).get("ci95")},
+            "p_value_familywise": lin.get("p_value"), "familywise_n_models": lin.get("n_models"),
+            "familywise_n_permutations": lin.get("n_permutations"), "familywise_min_p_value": lin.get("min_p_value"),
+            "lightgbm_p_value": lg.get("p_value"), "lightgbm_n_permutations": lg.get("n_permutations"),
+            "lightgbm_min_p_value": lg.get("min_p_value")}
 
 
 def _snr(ctx, s, best, test, yt):
@@ -291,15 +370,65 @@ def _snr(ctx, s, best, test, yt):
             "quartiles": r2_in_bins(yt, test[key], snr, q, ["Q1", "Q2", "Q3", "Q4"])}
 
 
-def _variability(ctx, run, s):
-    tp = run.train_partial
-    spread = relative_spread(tp.norm_n, tp.norm_sum, tp.norm_sq)
+def _primary_importance(ctx, run):
+    """(model name, |coef| * std (p,), the same of every permuted fit (p, K) or None) at the reference level."""
     ref = run.ref
     prim = best_by_val(ctx.metrics, level=ref)
     fit = ctx.fits[ref]
-    imp = np.abs(fit.coef[fit.names.index(prim), :, 0]) * ref * np.sqrt(ctx.train_stats.x_var)
-    important = {prim: np.argsort(-imp, kind="stable")[:40]}
+    x_std = ref * np.sqrt(ctx.train_stats.x_var)
+    imp = np.abs(fit.coef[fit.names.index(prim), :, 0]) * x_std
+    pf = run.perm_fits.get(ref)
+    null = abs_importance_null(pf.coef[pf.names.index(prim)], x_std) if pf is not None and run.n_perm_linear else None
+    return prim, imp, null
+
+
+def _lgbm_importance_null(run) -> dict | None:
+    """Top-40 share of LightGBM's split counts and gain: the true-label refit against the permutation refits."""
+    ref = run.boosters.get("permutation_reference")
+    if ref is None or not run.perm_boosters:
+        return None
+    out = {"n_permutations": len(run.perm_boosters), "n_train_rows": run.lgbm_rows.get("permutation"),
+           "observed": "the same LightGBM refitted with the true labels on the permutation subsample"}
+    for kind in ("split", "gain"):
+        null = np.column_stack([b.feature_importance(kind) for b in run.perm_boosters]).astype(np.float64)
+        out[kind] = share_null(ref.feature_importance(kind).astype(np.float64), null, k=TOP_K)
+    return out
+
+
+def _importance_null(ctx, run):
+    """``sanity["importance_null"]`` and the per-pixel arrays (null mean, family-wise threshold) or None."""
+    wave = ctx.splits["train"].wave
+    prim, imp, null = _primary_importance(ctx, run)
+    out = {"level": 0.95, "top_k": TOP_K, "lightgbm": _lgbm_importance_null(run)}
+    if null is None:
+        out["linear"] = None
+        return out, None
+    pixels = pixel_excess(imp, null, wave)
+    arrays = {"model": prim, "null_mean": pixels.pop("null_mean"), "threshold": pixels.pop("threshold")}
+    out["linear"] = {"model": prim, "noise_level": float(run.ref), "kind": "abs_coef_x_std",
+                     "n_permutations": int(null.shape[1]), "top_k_share": share_null(imp, null, k=TOP_K),
+                     "regions": region_excess(imp, null, wave), "pixels": pixels}
+    return out, arrays
+
+
+def _variability(ctx, run, s):
+    tp = run.train_partial
+    spread = relative_spread(tp.norm_n, tp.norm_sum, tp.norm_sq)
+    wave = ctx.splits["train"].wave
+    prim, imp, null = _primary_importance(ctx, run)
+    important = {prim: np.argsort(-imp, kind="stable")[:TOP_K]}
     if ctx.booster is not None:
-        important["LightGBM"] = np.argsort(-ctx.booster.feature_importance("gain"), kind="stable")[:40]
-    return variability_summary(spread, ctx.splits["train"].wave, s.variability_threshold, top_k=40,
-                               important=important)
+        important["LightGBM"] = np.argsort(-ctx.booster.feature_importance("gain"), kind="stable")[:TOP_K]
+    out = variability_summary(spread, wave, s.variability_threshold, top_k=TOP_K, important=important)
+    top = [p["pixel"] for p in out["top_pixels"]]
+    out["composition"] = composition(top, wave)
+    if null is not None:
+        out["overlap"][prim]["null"] = overlap_null(top, imp, null, k=TOP_K)
+    ref = run.boosters.get("permutation_reference")
+    if ref is not None and run.perm_boosters:
+        gain = np.column_stack([b.feature_importance("gain") for b in run.perm_boosters]).astype(np.float64)
+        out["overlap_lightgbm_null"] = {
+            "observed": "LightGBM refitted with the true labels on the permutation subsample (gain)",
+            "n_permutations": len(run.perm_boosters),
+            **overlap_null(top, ref.feature_importance("gain").astype(np.float64), gain, k=TOP_K)}
+    return out

@@ -3,7 +3,7 @@
 Train pass: `train_partial` maps one chunk to a `TrainPartial` (shuffled Gram, mask Gram, X^T Y
 for the label permutations and group shuffles, aggregate features, median-normalised sums);
 `accumulate_train` adds one into a running total in place, in a fixed order. Eval pass: `eval_partial` maps one val/test chunk to the predictions of every check model
-(and, on val, the residual sums of squares of every permuted linear model).
+(and, on test, the residual sums of squares of every permuted linear model).
 """
 
 from __future__ import annotations
@@ -251,7 +251,7 @@ class EvalPlan:
     ``mask``: the mask columns ``mask_cols``) a linear block ``coef`` (p or c, a) and
     ``intercept`` (a,) that already include the noise level, and a list of LightGBM boosters.
     ``perm_coef`` (p, K) and ``perm_intercept`` (K,) are the permuted linear models whose
-    residual sums of squares are taken on val only.
+    residual sums of squares are taken on test only (the split the gate reads).
     """
 
     seed: int
@@ -273,7 +273,7 @@ def eval_partial(block, raw, mask, y, split: str, chunk_index: int, plan: EvalPl
     """Predictions of the check models for one val/test chunk.
 
     block (rows, p) cleaned error; raw (rows, p) the stored error (for a derived mask) or None;
-    mask (rows, p) or None; y (rows,) labels (used on val for the permuted models' RSS).
+    mask (rows, p) or None; y (rows,) labels (used on test for the permuted models' RSS).
     Returns {'pred': {kind: (rows, a)}, 'lgbm': {kind: (rows, b)}, 'perm_rss': (K,) or None,
     'aggregates': (rows, 10) or None}.
     """
@@ -294,7 +294,7 @@ def eval_partial(block, raw, mask, y, split: str, chunk_index: int, plan: EvalPl
         bs = plan.boosters.get(kind) or []
         if bs:
             out["lgbm"][kind] = np.column_stack([b.predict(get(), num_threads=1) for b in bs])
-    if split == "val" and plan.perm_coef is not None:
+    if split == "test" and plan.perm_coef is not None:
         with clock("permuted_linear_rss"):
             # float32 product (a null distribution needs no more), residuals in float64
             res = np.asarray(y, dtype=np.float64)[:, None] - ((x @ plan.perm_coef).astype(np.float64)

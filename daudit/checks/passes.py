@@ -75,5 +75,5 @@ def gather_eval(parts: list, n_val_chunks: int, layout: EvalLayout) -> EvalOutpu
         lgbm[name] = {kind: np.concatenate([c["lgbm"][kind] for c in chunk]) for kind in chunk[0]["lgbm"]}
         aggregates[name] = (np.concatenate([c["aggregates"] for c in chunk])
                             if chunk[0]["aggregates"] is not None else None)
-    rss = [c["perm_rss"] for c in parts[:n_val_chunks] if c["perm_rss"] is not None]
+    rss = [c["perm_rss"] for c in parts[n_val_chunks:] if c["perm_rss"] is not None]
     return EvalOutputs(layout, pred, lgbm, aggregates, np.sum(rss, axis=0) if rss else None)

@@ -85,10 +85,10 @@ class EvalLayout:
 
 @dataclass
 class EvalOutputs:
-    """The gathered eval pass: predictions per split, plus the permuted models' val RSS.
+    """The gathered eval pass: predictions per split, plus the permuted models' test RSS.
 
     pred / lgbm : {split: {input: (n, a)}}; aggregates : {split: (n, 10) or None};
-    perm_rss : (K,) residual sums of squares of the permuted linear models on val, or None.
+    perm_rss : (K,) residual sums of squares of the permuted linear models on test, or None.
     """
 
     layout: EvalLayout

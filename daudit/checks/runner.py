@@ -3,7 +3,7 @@
 Two streamed passes in all: ONE over train (wavelength-shuffled Gram, mask Gram, X^T Y for every
 label permutation and group shuffle, aggregate features, median-normalised sums, and the rows of
 a few chunks for LightGBM refits) and ONE over val + test (predictions of every check model and
-the validation residuals of every permuted linear model). Everything else is in memory.
+the test residuals of every permuted linear model). Everything else is in memory.
 The numbers are assembled by `daudit.checks.assemble`.
 """
 

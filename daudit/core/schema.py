@@ -26,8 +26,8 @@ from daudit.core.errors import DauditError
 from daudit.core.files import file_kind
 
 __all__ = [
-    "SCHEMA_VERSION", "SUMMARY_FILE", "AuditSummary", "DeleakSummary", "RunSummary", "Gate", "MetricsRow",
-    "BestRecord", "validate", "load_summary", "read_summary", "write_summary", "SchemaError",
+    "SCHEMA_VERSION", "SUMMARY_FILE", "AuditSummary", "DeleakSummary", "RunSummary", "Gate", "ValSelected",
+    "MetricsRow", "BestRecord", "validate", "load_summary", "read_summary", "write_summary", "SchemaError",
 ]
 
 SCHEMA_VERSION = 1
@@ -69,8 +69,25 @@ class BestRecord(TypedDict):
     test_rmse: float | None
 
 
+class ValSelected(TypedDict):
+    """The model with the best validation R² (`daudit.models.selection.select_by_val`) and its test R²."""
+
+    model: str
+    noise_level: float
+    val_r2: float | None
+    test_r2: float | None
+    ci95: list[float | None] | None
+
+
 class Gate(TypedDict):
-    """The verdict: ``best_test_r2`` against ``threshold`` (PASS when below)."""
+    """The verdict: ``best_test_r2`` against ``threshold`` (PASS when below).
+
+    With the sanity checks: ``ci95`` is the selection-aware interval (bootstrap of the maximum
+    over the ``n_candidates`` models, re-selected in each resample), ``ci95_best_model`` the
+    plain interval of the model that won; ``p_value_familywise`` compares the best linear test
+    R² with the best linear fit of each label permutation; ``lightgbm_p_value`` is LightGBM's
+    own permutation p, whose resolution is ``lightgbm_min_p_value`` = 1 / (permutations + 1).
+    """
 
     name: str
     threshold: float
@@ -81,6 +98,17 @@ class Gate(TypedDict):
     ci95: list[float | None] | None
     best_noise_level: NotRequired[float]
     leakage_degree: NotRequired[str]
+    ci95_method: NotRequired[str]
+    n_candidates: NotRequired[int]
+    ci95_best_model: NotRequired[list[float | None] | None]
+    val_selected: NotRequired[ValSelected | None]
+    p_value_familywise: NotRequired[float | None]
+    familywise_n_models: NotRequired[int | None]
+    familywise_n_permutations: NotRequired[int | None]
+    familywise_min_p_value: NotRequired[float | None]
+    lightgbm_p_value: NotRequired[float | None]
+    lightgbm_n_permutations: NotRequired[int | None]
+    lightgbm_min_p_value: NotRequired[float | None]
 
 
 class SplitFacts(TypedDict):
@@ -165,6 +193,7 @@ class AuditSummary(RunSummary):
     best_ridge: BestRecord | None
     best_linear: BestRecord | None
     best_lightgbm: BestRecord | None
+    selected_by_val: NotRequired[dict[str, BestRecord | None]]
     linear: dict[str, dict[str, Any]]  # per noise level: resolution threshold, rank, dof, checks
     linear_scale: NotRequired[dict[str, Any]]  # the input's scale, resolution, OLS sensitivity
     importance: Importance | None

@@ -107,7 +107,7 @@ class AuditSpec:
     compute: ComputeSpec = ComputeSpec()
     sanity: SanitySpec = SanitySpec()
     output_dir: str | None = None
-    author: str = "daudit"
+    author: str | None = None  # the report's Author line; None: the report says it is not set
     repo_path: str | None = None
     source_path: str | None = None  # where the spec was read from
 
@@ -423,7 +423,7 @@ def parse_spec(raw: Any, *, base_dir: Path | None = None, source: str = "<spec>"
         plots=_parse_plots(raw.get("plots"), src), compute=_parse_compute(raw.get("compute"), src),
         sanity=_parse_sanity(raw.get("sanity"), src),
         output_dir=_parse_output_dir(raw.get("output_dir"), src, base_dir),
-        author=_optional_text(raw.get("author", "daudit"), "author", src) or "daudit",
+        author=_optional_text(raw.get("author"), "author", src) or None,
         repo_path=_optional_text(raw.get("repo_path"), "repo_path", src), source_path=source,
     )
 

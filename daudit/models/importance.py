@@ -1,4 +1,4 @@
-"""Pixel importance: |coef|, |coef| * std(x) for linear models, gain for LightGBM; top-k shares."""
+"""Pixel importance: |coef|, |coef| * std(x) for linear models, split count and gain for LightGBM; top-k shares."""
 
 from __future__ import annotations
 
@@ -34,10 +34,12 @@ def top_pixels(importance: np.ndarray, wave: np.ndarray, k: int = 40) -> list[di
             for r, i in enumerate(order)]
 
 
-def importance_table(wave, mean_error, names, coef, x_std, lgbm_gain=None):
+def importance_table(wave, mean_error, names, coef, x_std, lgbm_gain=None, lgbm_split=None):
     """Columns of importance.csv as an ordered dict of (p,) arrays.
 
-    coef : (m, p) coefficients at the reference noise level; x_std : (p,) input spread there.
+    coef : (m, p) coefficients at the reference noise level; x_std : (p,) input spread there;
+    lgbm_gain, lgbm_split : (p,) LightGBM's total gain and split count per pixel (the latter is
+    what scikit-learn's ``feature_importances_`` reports by default), or None.
     """
     cols = {"pixel": np.arange(len(wave)), "wavelength": np.asarray(wave), "mean_error": np.asarray(mean_error)}
     for name, c in zip(names, coef):
@@ -46,6 +48,8 @@ def importance_table(wave, mean_error, names, coef, x_std, lgbm_gain=None):
         cols[f"{name}_abs_coef_x_std"] = a_std
     if lgbm_gain is not None:
         cols["LightGBM_gain"] = np.asarray(lgbm_gain, dtype=np.float64)
+    if lgbm_split is not None:
+        cols["LightGBM_split"] = np.asarray(lgbm_split, dtype=np.float64)
     return cols
 
 
@@ -57,8 +61,8 @@ def importance_summary(table: dict, wave, names, *, primary: str, top_k: int = 4
             key = name if kind == "abs_coef_x_std" else f"{name}:abs_coef"
             models[key] = {"kind": kind, "top_k_share": top_k_share(imp, top_k),
                            "top_pixels": top_pixels(imp, wave, n_top)}
-    if "LightGBM_gain" in table:
-        imp = table["LightGBM_gain"]
-        models["LightGBM"] = {"kind": "gain", "top_k_share": top_k_share(imp, top_k),
-                              "top_pixels": top_pixels(imp, wave, n_top)}
+    for col, key, kind in (("LightGBM_gain", "LightGBM", "gain"), ("LightGBM_split", "LightGBM:split", "split")):
+        if col in table:
+            models[key] = {"kind": kind, "top_k_share": top_k_share(table[col], top_k),
+                           "top_pixels": top_pixels(table[col], wave, n_top)}
     return {"top_k": top_k, "primary": primary, "models": models}

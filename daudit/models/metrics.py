@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["r2_from_rss", "r2", "total_sum_of_squares", "regression_metrics", "bootstrap_r2", "metrics_rows",
-           "METRIC_COLUMNS"]
+__all__ = ["r2_from_rss", "r2", "total_sum_of_squares", "regression_metrics", "bootstrap_r2", "bootstrap_r2_scores",
+           "percentile_interval", "metrics_rows", "METRIC_COLUMNS"]
 
 # New columns go at the end, so readers that index the older columns keep working.
 METRIC_COLUMNS = ["noise_level", "model", "alpha", "train_r2", "train_mae", "train_rmse", "val_r2",
@@ -60,6 +60,52 @@ def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict:
     return {k: float(v[0]) for k, v in out.items()} if one else out
 
 
+def bootstrap_r2_scores(y: np.ndarray, preds: np.ndarray, n_resamples: int, rng: np.random.Generator,
+                        *, batch: int = 100) -> np.ndarray:
+    """R² of every column of ``preds`` on each of ``n_resamples`` bootstrap resamples of the rows.
+
+    Every column is scored on the same resamples (paired), so statistics across columns, such
+    as the best column of each resample (`daudit.models.selection.interval_of_max`), are well
+    defined. Resample ``b`` draws its rows with ``rng.integers(0, n, size=n)``, one resample
+    after the other.
+
+    Parameters
+    ----------
+    y : ndarray (n,)
+    preds : ndarray (n,) or (n, m)
+    n_resamples : int           resamples of the n rows (with replacement)
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    ndarray (n_resamples, m)
+        R² per resample and column (NaN where a resample's labels are constant).
+    """
+    y = np.asarray(y, dtype=np.float64)
+    p = np.asarray(preds, dtype=np.float64)
+    p = p[:, None] if p.ndim == 1 else p
+    n, m = p.shape
+    scores = np.empty((max(int(n_resamples), 0), m))
+    for start in range(0, len(scores), batch):
+        idx = np.stack([rng.integers(0, n, size=n) for _ in range(min(batch, len(scores) - start))])
+        yb = y[idx]
+        tss = np.sum((yb - yb.mean(axis=1, keepdims=True)) ** 2, axis=1)
+        for j in range(m):
+            res = yb - p[idx, j]
+            scores[start:start + len(idx), j] = r2_from_rss(np.einsum("ij,ij->i", res, res), tss)
+    return scores
+
+
+def percentile_interval(scores: np.ndarray, level: float = 0.95) -> np.ndarray:
+    """Percentile interval of each column of ``scores`` (B, m): (m, 2), NaN when B is 0."""
+    scores = np.asarray(scores, dtype=np.float64)
+    scores = scores[:, None] if scores.ndim == 1 else scores
+    if scores.shape[0] == 0 or not np.isfinite(scores).any():
+        return np.full((scores.shape[1], 2), np.nan)
+    a = (1.0 - level) / 2.0
+    return np.nanquantile(scores, [a, 1.0 - a], axis=0).T
+
+
 def bootstrap_r2(y: np.ndarray, preds: np.ndarray, n_resamples: int, rng: np.random.Generator,
                  *, level: float = 0.95, batch: int = 100) -> np.ndarray:
     """Percentile bootstrap interval of the R² of every column of ``preds``.
@@ -80,22 +126,11 @@ def bootstrap_r2(y: np.ndarray, preds: np.ndarray, n_resamples: int, rng: np.ran
     ndarray (m, 2)
         Lower and upper percentile of the resampled R² (NaN when ``n_resamples`` is 0).
     """
-    y = np.asarray(y, dtype=np.float64)
     p = np.asarray(preds, dtype=np.float64)
-    p = p[:, None] if p.ndim == 1 else p
-    n, m = p.shape
-    if n_resamples <= 0 or n < 2:
+    m = 1 if p.ndim == 1 else p.shape[1]
+    if n_resamples <= 0 or len(p) < 2:
         return np.full((m, 2), np.nan)
-    scores = np.empty((n_resamples, m))
-    for start in range(0, n_resamples, batch):
-        idx = rng.integers(0, n, size=(min(batch, n_resamples - start), n))
-        yb = y[idx]
-        tss = np.sum((yb - yb.mean(axis=1, keepdims=True)) ** 2, axis=1)
-        for j in range(m):
-            res = yb - p[idx, j]
-            scores[start:start + len(idx), j] = r2_from_rss(np.einsum("ij,ij->i", res, res), tss)
-    a = (1.0 - level) / 2.0
-    return np.nanquantile(scores, [a, 1.0 - a], axis=0).T
+    return percentile_interval(bootstrap_r2_scores(y, p, n_resamples, rng, batch=batch), level)
 
 
 def metrics_rows(level: float, names, alphas, y: dict, preds: dict, *, fit_seconds=None, degenerate: bool = False,

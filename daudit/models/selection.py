@@ -2,8 +2,12 @@
 
 - `best_by_test`: the highest **test** R² over every model at every noise level > 0. The gate
   uses it: for a leakage audit the most pessimistic held-out number is the conservative one.
-- `best_by_val`: the highest **validation** R² within a family at one level: an honest model
-  choice (test untouched), used for the importance ("primary") model and the checks' best Ridge.
+  Because it is a maximum over many models picked on the test set, its uncertainty is that of
+  the maximum: `interval_of_max` re-selects the best model in every bootstrap resample, and
+  `max_null` takes the maximum over the models of every permutation's fits (family-wise null).
+- `best_by_val` / `select_by_val` / `pick_by_val`: the highest **validation** R²: an honest
+  model choice (test untouched), used for the importance ("primary") model, the checks' Ridge
+  of each family, and the "val-selected" model shown beside the gate.
 - `gate_verdict`: the seed's rule, PASS when the gate statistic is below `GATE_THRESHOLD`.
 - `check_gate_defined`: no verdict at all unless every model at every level > 0 has a finite
   test R² (the gate statistic is their maximum, undefined when one of them is).
@@ -13,15 +17,21 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from daudit.core.errors import DauditError
 
 __all__ = ["GATE_THRESHOLD", "GATE_NAME", "gate_verdict", "best_by_test", "best_by_val", "best_rows",
-           "is_linear", "is_ridge", "BEST_KEYS", "check_gate_defined"]
+           "select_by_val", "pick_by_val", "gate_candidates", "interval_of_max", "max_null",
+           "is_linear", "is_ridge", "BEST_KEYS", "SELECTION_WORDS", "check_gate_defined"]
 
 GATE_NAME = "Gate-1"
 GATE_THRESHOLD = 0.05  # the seed's Gate-1 rule: PASS if error-only R² < 0.05
 
 BEST_KEYS = ("model", "noise_level", "alpha", "train_r2", "val_r2", "test_r2", "test_mae", "test_rmse")
+
+# How each "best" was chosen, in the words of the report (one phrase per rule).
+SELECTION_WORDS = {"test": "按 test R² 选出", "val": "按验证集 R² 选出"}
 
 
 def is_ridge(model: str) -> bool:
@@ -42,23 +52,50 @@ def _finite(v) -> float:
     return v if math.isfinite(v) else -math.inf
 
 
-def best_by_test(rows, keep=lambda r: True) -> dict | None:
-    """The row with the highest test R² (ties: higher val R²) among ``keep`` rows.
+def gate_candidates(rows, keep=lambda r: True) -> list[dict]:
+    """The rows the gate maximises over: ``keep`` rows that are not degenerate (noise level 0).
 
-    Degenerate rows (noise level 0: identically zero input) count only when nothing else is
-    left. Returns the row's `BEST_KEYS`, or None when no row is kept.
+    Degenerate rows (identically zero input) count only when nothing else is left.
     """
-    cand = [r for r in rows if keep(r) and not r["degenerate"]] or [r for r in rows if keep(r)]
+    return [r for r in rows if keep(r) and not r["degenerate"]] or [r for r in rows if keep(r)]
+
+
+def best_by_test(rows, keep=lambda r: True) -> dict | None:
+    """The row with the highest test R² (ties: higher val R²) among `gate_candidates`.
+
+    Returns the row's `BEST_KEYS`, or None when no row is kept.
+    """
+    cand = gate_candidates(rows, keep)
     if not cand:
         return None
     r = max(cand, key=lambda r: (_finite(r["test_r2"]), _finite(r["val_r2"])))
     return {k: r[k] for k in BEST_KEYS}
 
 
+def select_by_val(rows, keep=lambda r: True) -> dict | None:
+    """The row with the highest validation R² (ties: the earlier row) among `gate_candidates`.
+
+    The honest counterpart of `best_by_test`: chosen without looking at the test set, so its
+    test R² is an unbiased estimate for the chosen model. Returns its `BEST_KEYS` or None.
+    """
+    cand = gate_candidates(rows, keep)
+    if not cand:
+        return None
+    r = max(cand, key=lambda r: _finite(r["val_r2"]))
+    return {k: r[k] for k in BEST_KEYS}
+
+
+def pick_by_val(names, val_r2, keep=is_ridge) -> int | None:
+    """Index of the ``keep`` name with the highest validation R² (``val_r2`` in ``names`` order)."""
+    cand = [i for i, n in enumerate(names) if keep(n)]
+    return max(cand, key=lambda i: _finite(val_r2[i])) if cand else None
+
+
 def best_by_val(rows, *, level: float, keep=is_linear) -> str | None:
     """Name of the model with the highest validation R² among ``keep`` models at ``level``."""
-    cand = [r for r in rows if float(r["noise_level"]) == float(level) and keep(r["model"])]
-    return max(cand, key=lambda r: _finite(r["val_r2"]))["model"] if cand else None
+    cand = [r for r in rows if float(r["noise_level"]) == float(level)]
+    i = pick_by_val([r["model"] for r in cand], [r["val_r2"] for r in cand], keep)
+    return None if i is None else cand[i]["model"]
 
 
 def best_rows(rows) -> dict:
@@ -85,3 +122,39 @@ def check_gate_defined(rows) -> None:
         raise DauditError(f"no {GATE_NAME} verdict: the test R2 of {which} is not a finite number "
                           f"({len(bad)} of {len(live)} fits), so the best test R2 is undefined; check the labels "
                           "and error values for extreme magnitudes (rescale them) and rerun")
+def interval_of_max(scores: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of the best R² when the best model is re-selected in every resample.
+
+    Parameters
+    ----------
+    scores : ndarray (B, m)
+        R² of each of m candidate models on each of B bootstrap resamples of the test rows
+        (`daudit.models.metrics.bootstrap_r2_scores`, predictions fixed).
+    level : float
+
+    Returns
+    -------
+    (lo, hi)
+        Percentiles of ``max over models`` per resample: the interval of the statistic
+        `best_by_test` reports, selection included. NaN when there are no resamples.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 2 or s.shape[0] == 0 or s.shape[1] == 0:
+        return float("nan"), float("nan")
+    best = np.max(np.where(np.isfinite(s), s, -np.inf), axis=1)
+    best = best[np.isfinite(best)]
+    if best.size == 0:
+        return float("nan"), float("nan")
+    a = (1.0 - level) / 2.0
+    lo, hi = np.quantile(best, [a, 1.0 - a])
+    return float(lo), float(hi)
+
+
+def max_null(null: np.ndarray) -> np.ndarray:
+    """The family-wise null of a maximum over models: each permutation's best model.
+
+    null : ndarray (K, m), the score of each of m models refitted on each of K permuted labels.
+    Returns (K,): the maximum over the m models of each permutation (NaN scores ignored).
+    """
+    z = np.asarray(null, dtype=np.float64)
+    return np.max(np.where(np.isfinite(z), z, -np.inf), axis=1)

@@ -1,11 +1,11 @@
-"""PNG figures of a finished audit: R2 per model, importance spectrum, importance distribution.
+"""PNG figures of a finished audit: R² per model, importance spectrum, importance distribution.
 
 The functions take finished results (the metrics table, importance arrays) and draw them; they
 never recompute a model or a metric. Every figure is written to a temporary file in the target
 directory and moved into place with `os.replace`, so a reader never sees a partial PNG.
 """
 
-__all__ = ["plot_r2_models", "plot_importance_spectrum", "plot_importance_hist", "DEFAULT_LINES"]
+__all__ = ["plot_r2_models", "plot_importance_spectrum", "plot_importance_hist", "DEFAULT_LINES", "clip_label"]
 
 import os
 import tempfile
@@ -20,13 +20,22 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from daudit.output.report.constants import DEFAULT_LINES, R2_AXIS_FLOOR  # noqa: E402
+from daudit.data.catalogue import CATALOGUE  # noqa: E402
+from daudit.output.report.constants import CLIP_LABEL_LIMIT, DEFAULT_LINES, R2_AXIS_FLOOR, WEAK_LINES  # noqa: E402
 
 DPI = 130
 _SPLIT_COLORS = {"train": "#4c72b0", "val": "#dd8452", "test": "#55a868"}
 _GATE_COLOR = "#c0392b"
 _LINE_COLOR = "#2e8b57"
 _HIST_DYNAMIC_RANGE = 1e-6  # histogram bins span [max * this, max]; smaller values are pooled
+_BAND_COLORS = {"telluric": "#9ecae1", "sky": "#cbc9e2"}  # shaded ranges of the catalogue
+_BAND_LABELS = {"telluric": "telluric absorption", "sky": "night-sky emission (OH, O2)"}
+_NULL_COLOR = "#ff7f0e"
+
+
+def clip_label(value: float) -> str:
+    """The text on a bar clipped at the axis floor: its value, or "< -100" when that says nothing."""
+    return f"{value:.2f}" if value > CLIP_LABEL_LIMIT else f"< {CLIP_LABEL_LIMIT:g}"
 
 
 def _save(fig, path):
@@ -55,7 +64,7 @@ def _as_bool(values):
 
 
 def plot_r2_models(metrics, path, *, threshold=0.05, title=None, floor=R2_AXIS_FLOOR):
-    """Bar chart of train/val/test R2 of every model, one panel per noise level.
+    """Bar chart of train/val/test R² of every model, one panel per noise level.
 
     Parameters
     ----------
@@ -65,12 +74,12 @@ def plot_r2_models(metrics, path, *, threshold=0.05, title=None, floor=R2_AXIS_F
     path : str or path-like
         Output PNG.
     threshold : float, default=0.05
-        The Gate-1 R2 threshold, drawn as a dashed line.
+        The Gate-1 R² threshold, drawn as a dashed line.
     title : str, optional
         Figure title; a default one is used when None.
     floor : float, default=-0.2
-        Lower limit of the R2 axis when some R2 is below it. Clipped bars are hatched and
-        annotated with their value, so negative R2 stays visible without squashing the rest.
+        Lower limit of the R² axis when some R² is below it. Clipped bars are hatched and
+        labelled with their value, so negative R² stays visible without squashing the rest.
 
     Returns
     -------
@@ -118,7 +127,7 @@ def plot_r2_models(metrics, path, *, threshold=0.05, title=None, floor=R2_AXIS_F
                 if was_clipped:
                     bar.set_hatch("///")
                     bar.set_edgecolor("black")
-                    ax.annotate(f"{value:.2f}", (xi, bottom), xytext=(0, 3),
+                    ax.annotate(clip_label(value), (xi, bottom), xytext=(0, 3),
                                 textcoords="offset points", rotation=90, ha="center",
                                 va="bottom", fontsize=8,
                                 bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none"))
@@ -143,7 +152,7 @@ def plot_r2_models(metrics, path, *, threshold=0.05, title=None, floor=R2_AXIS_F
                               label=f"Gate-1 threshold R² = {threshold:g}"))
     if (np.isfinite(values) & (values < bottom)).any():
         handles.append(Patch(facecolor="white", edgecolor="black", hatch="///",
-                             label=f"clipped at {bottom:g} (value annotated)"))
+                             label=f"clipped at {bottom:g} (hatched)"))
     fig.suptitle(title or "Error-only R² across models (input: error vector only)", fontsize=13)
     fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=9.5,
                bbox_to_anchor=(0.5, 0.945), frameon=False)
@@ -169,9 +178,43 @@ def _line_groups(lines, wmin, wmax, min_sep):
     return labels
 
 
+def _shade_bands(ax, features, wmin, wmax):
+    """Shade the catalogue's telluric and sky ranges inside [wmin, wmax]; legend handles of those drawn."""
+    drawn = {}
+    for f in features:
+        if f.kind in _BAND_COLORS and f.hi >= wmin and f.lo <= wmax:
+            lo, hi = max(f.lo, wmin), min(f.hi, wmax)
+            ax.axvspan(lo, hi, color=_BAND_COLORS[f.kind], alpha=0.35, lw=0, zorder=0)
+            ax.text(0.5 * (lo + hi), 0.015 if f.kind == "telluric" else 0.06, f.name.rsplit(" ", 2)[0],
+                    transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=7, color="0.3")
+            drawn[f.kind] = Patch(color=_BAND_COLORS[f.kind], alpha=0.5, label=_BAND_LABELS[f.kind])
+    return [drawn[k] for k in ("telluric", "sky") if k in drawn]
+
+
+def _draw_lines(ax, lines, weak, wmin, wmax):
+    """Labelled strong lines (dotted) and unlabelled weak ones (short ticks at the top)."""
+    groups = _line_groups(lines, wmin, wmax, 0.015 * (wmax - wmin))
+    for centre, members, text in groups:
+        for wl in members:
+            ax.axvline(wl, color=_LINE_COLOR, ls=":", lw=1.0, alpha=0.9, zorder=1)
+        ax.text(centre, 0.985, text, transform=ax.get_xaxis_transform(), rotation=90,
+                ha="center", va="top", fontsize=8, color=_LINE_COLOR,
+                bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
+    ticks = [wl for _, wl in weak if wmin <= wl <= wmax]
+    for wl in ticks:
+        ax.axvline(wl, ymin=0.93, ymax=1.0, color=_LINE_COLOR, lw=0.8, alpha=0.7, zorder=1)
+    out = []
+    if groups:
+        out.append(plt.Line2D([], [], color=_LINE_COLOR, ls=":", label="stellar lines"))
+    if ticks:
+        out.append(plt.Line2D([], [], color=_LINE_COLOR, lw=0.8, label="weaker stellar lines (Fe I, ...)"))
+    return out
+
+
 def plot_importance_spectrum(wave, importance, mean_error, top_idx, path, *, label,
-                             lines=DEFAULT_LINES, title=None):
-    """Pixel importance against wavelength, with the mean error spectrum and reference lines.
+                             lines=DEFAULT_LINES, weak_lines=WEAK_LINES, features=CATALOGUE,
+                             threshold=None, title=None):
+    """Pixel importance against wavelength, with the mean error, the catalogue and the null.
 
     Parameters
     ----------
@@ -187,9 +230,14 @@ def plot_importance_spectrum(wave, importance, mean_error, top_idx, path, *, lab
         Output PNG.
     label : str
         Name of the importance measure, used in the axis label and title.
-    lines : sequence of (str, float), default=DEFAULT_LINES
-        Reference lines (name, Angstrom); those inside the wavelength range are drawn and
-        labelled (lines closer than about 1.5% of the range share one label).
+    lines, weak_lines : sequence of (str, float)
+        Stellar lines (name, Angstrom): ``lines`` drawn and labelled (lines closer than about 1.5%
+        of the range share one label), ``weak_lines`` as unlabelled ticks.
+    features : sequence of `daudit.data.catalogue.Feature`
+        Telluric and sky ranges among them are shaded.
+    threshold : array-like, shape (n_pixels,), optional
+        The family-wise permutation-null threshold of each pixel (importance units); drawn as a
+        dashed line, and the pixels above it are circled.
     title : str, optional
 
     Returns
@@ -197,7 +245,7 @@ def plot_importance_spectrum(wave, importance, mean_error, top_idx, path, *, lab
     pathlib.Path
         `path`.
 
-    Long because one figure's layout (curves, markers, reference lines, twin axis, legend) reads best top to bottom in one place.
+    Long because one figure's layout (curves, markers, catalogue, null, twin axis, legend) reads best top to bottom.
     """
     wave = np.asarray(wave, float)
     importance = np.asarray(importance, float)
@@ -206,7 +254,7 @@ def plot_importance_spectrum(wave, importance, mean_error, top_idx, path, *, lab
     if not (wave.shape == importance.shape == mean_error.shape) or wave.ndim != 1:
         raise ValueError(f"wave, importance, mean_error must be 1-D of one length; got "
                          f"{wave.shape}, {importance.shape}, {mean_error.shape}")
-    fig, ax = plt.subplots(figsize=(12, 5.2))
+    fig, ax = plt.subplots(figsize=(12, 5.4))
     ax2 = ax.twinx()
     ax.set_zorder(ax2.get_zorder() + 1)
     ax.patch.set_visible(False)
@@ -215,34 +263,39 @@ def plot_importance_spectrum(wave, importance, mean_error, top_idx, path, *, lab
     imp_line, = ax.plot(wave, importance, color="#1f4e79", lw=0.7, label="pixel importance")
     top = ax.scatter(wave[top_idx], importance[top_idx], s=22, color="#d62728", zorder=4,
                      edgecolor="white", linewidth=0.5, label=f"top-{len(top_idx)} pixels")
+    handles = [imp_line, top]
     peak = np.nanmax(importance) if np.isfinite(importance).any() else 1.0
+    if threshold is not None:
+        thr = np.asarray(threshold, float)
+        null_line, = ax.plot(wave, thr, color=_NULL_COLOR, ls="--", lw=0.9,
+                             label="permutation null: family-wise 95% threshold")
+        above = np.flatnonzero(importance > thr)
+        handles.append(null_line)
+        if above.size:
+            handles.append(ax.scatter(wave[above], importance[above], s=60, facecolor="none", edgecolor="black",
+                                      linewidth=0.8, zorder=5, label="above the null"))
+        peak = max(peak, np.nanmax(thr) if np.isfinite(thr).any() else peak)
+    handles.append(err_line)
     ax.set_ylim(0 if np.nanmin(importance) >= 0 else np.nanmin(importance), peak * 1.45)
     if np.isfinite(mean_error).any():  # keep error spikes below the line labels too
         e_lo, e_hi = np.nanmin(mean_error), np.nanmax(mean_error)
         ax2.set_ylim(max(0.0, e_lo - 0.05 * (e_hi - e_lo)), e_lo + 1.45 * (e_hi - e_lo))
     wmin, wmax = float(np.nanmin(wave)), float(np.nanmax(wave))
     ax.set_xlim(wmin, wmax)
-    handles = [imp_line, top, err_line]
-    groups = _line_groups(lines, wmin, wmax, 0.015 * (wmax - wmin))
-    for centre, members, text in groups:
-        for wl in members:
-            ax.axvline(wl, color=_LINE_COLOR, ls=":", lw=1.0, alpha=0.9, zorder=1)
-        ax.text(centre, 0.985, text, transform=ax.get_xaxis_transform(), rotation=90,
-                ha="center", va="top", fontsize=8, color=_LINE_COLOR,
-                bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
-    if groups:
-        handles.append(plt.Line2D([], [], color=_LINE_COLOR, ls=":", label="reference lines"))
+    handles += _shade_bands(ax2, features, wmin, wmax)
+    handles += _draw_lines(ax, lines, weak_lines, wmin, wmax)
     ax.set_xlabel("Wavelength (Å)", fontsize=11)
     ax.set_ylabel("pixel importance", fontsize=11)
     ax2.set_ylabel("mean error σ (flux units)", fontsize=11, color="0.4")
     ax2.tick_params(axis="y", colors="0.4")
-    ax.legend(handles=handles, loc="upper left", fontsize=9, framealpha=0.9)
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=4, fontsize=8.5,
+              frameon=False)
     ax.set_title(title or f"Pixel importance against wavelength\n{label}", fontsize=12)
     fig.tight_layout()
     return _save(fig, path)
 
 
-def plot_importance_hist(importance, path, *, top_k=40, label, top_k_share=None, title=None):
+def plot_importance_hist(importance, path, *, top_k=40, label, top_k_share=None, null_q95=None, title=None):
     """Distribution of pixel importance (log x) and the cumulative share of sorted pixels.
 
     Parameters
@@ -258,6 +311,8 @@ def plot_importance_hist(importance, path, *, top_k=40, label, top_k_share=None,
     top_k_share : float, optional
         The top-k share from the summary, annotated as is; when None the share is read off the
         cumulative curve drawn here (the same quantity).
+    null_q95 : float, optional
+        The 95th percentile of the top-k share under permuted labels, marked at rank top_k.
     title : str, optional
 
     Returns
@@ -312,6 +367,9 @@ def plot_importance_hist(importance, path, *, top_k=40, label, top_k_share=None,
     ax2.plot(rank, rank / imp.size, color="0.5", ls="--", lw=1.0, label="uniform importance")
     ax2.axvline(top_k, color="#d62728", ls=":", lw=1.0)
     ax2.plot([top_k], [share], "o", color="#d62728", zorder=4)
+    if null_q95 is not None:
+        ax2.plot([top_k], [null_q95], marker="_", markersize=22, mew=2.5, ls="none", color=_NULL_COLOR, zorder=5,
+                 label=f"permutation null, 95th percentile: {null_q95 * 100:.1f}%")
     # text above-left of the point while the curve is low; below it (left or right of the point,
     # whichever side has room on the log axis) when the curve is high
     low = share < 0.7

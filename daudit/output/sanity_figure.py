@@ -1,4 +1,4 @@
-"""The sanity-check figure: test R2 of each check next to the original, and the permutation null.
+"""The sanity-check figure: test R² of each check next to the original, and the permutation null.
 
 Drawn from ``summary["sanity"]`` only (nothing is recomputed); written atomically like every
 daudit figure (temporary file in the target folder, then `os.replace`).
@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from daudit.output.figures import _save  # noqa: E402
+from daudit.output.figures import _save, clip_label  # noqa: E402
 from daudit.output.report.constants import R2_AXIS_FLOOR  # noqa: E402
 
 # (key in sanity, sub-key, label on the axis)
@@ -29,7 +29,8 @@ CONDITIONS = (
     ("mask_only", None, "Mask only"),
     ("aggregate_stats", None, "10 aggregate\nstatistics"),
 )
-_MODELS = (("OLS", "OLS", "#4c72b0"), ("best_ridge", "best Ridge", "#55a868"), ("LightGBM", "LightGBM", "#dd8452"))
+_MODELS = (("OLS", "OLS", "#4c72b0"), ("best_ridge", "Ridge (val-selected)", "#55a868"),
+           ("LightGBM", "LightGBM", "#dd8452"))
 _GATE_COLOR = "#c0392b"
 
 
@@ -43,7 +44,7 @@ def _record(sanity, key, sub):
 def _bars(ax, sanity, threshold, floor):
     labels, xs = [], []
     width = 0.26
-    lowest = 0.0
+    lowest, clipped = 0.0, False
     for ci, (key, sub, label) in enumerate(CONDITIONS):
         block = _record(sanity, key, sub)
         if not block:
@@ -62,26 +63,33 @@ def _bars(ax, sanity, threshold, floor):
             shown = max(v, floor)
             lowest = min(lowest, shown)
             pos = x + (mi - 1) * width
-            ax.bar(pos, shown, width, color=color, edgecolor="black", linewidth=0.4)
+            bar = ax.bar(pos, shown, width, color=color, edgecolor="black", linewidth=0.4)[0]
             ci = rec.get("test_ci95")
             if ci and ci[0] is not None and ci[1] is not None and v > floor:
                 lo, hi = max(ci[0], floor), max(ci[1], floor)
                 ax.errorbar(pos, v, yerr=[[v - lo], [hi - v]], fmt="none", ecolor="black", capsize=2, lw=0.8)
             if v < floor:
-                ax.annotate(f"{v:.2f}", (pos, floor), xytext=(0, 3), textcoords="offset points", ha="center",
-                            va="bottom", fontsize=7, rotation=90)
-    gate = ax.axhline(threshold, color=_GATE_COLOR, ls="--", lw=1.0, label=f"Gate-1 threshold R2 = {threshold:g}")
+                clipped = True
+                bar.set_hatch("///")
+                ax.annotate(clip_label(v), (pos, floor), xytext=(0, 3), textcoords="offset points", ha="center",
+                            va="bottom", fontsize=7, rotation=90,
+                            bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none"))
+    gate = ax.axhline(threshold, color=_GATE_COLOR, ls="--", lw=1.0, label=f"Gate-1 threshold R² = {threshold:g}")
     ax.axhline(0.0, color="black", lw=0.6)
     ax.set_xticks(xs)
     ax.set_xticklabels(labels, fontsize=8)
-    ax.set_ylabel("test R2 (bars: 95% bootstrap CI)")
+    ax.set_ylabel("test R² (error bars: 95% bootstrap CI)")
     top = max([threshold * 2] + [p.get_height() for p in ax.patches])
     ax.set_ylim(min(lowest, -0.05) * 1.1, max(1.0, top) * 1.2 if top > 0.5 else top * 1.4 + 0.02)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for _, _, c in _MODELS]
-    ax.legend(handles + [gate], [n for _, n, _ in _MODELS] + [gate.get_label()], fontsize=8, loc="upper center", ncol=4)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for _, _, c in _MODELS] + [gate]
+    names = [n for _, n, _ in _MODELS] + [gate.get_label()]
+    if clipped:
+        handles.append(plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="black", hatch="///"))
+        names.append(f"clipped at R² = {floor:g}")
+    ax.legend(handles, names, fontsize=8, loc="upper center", ncol=3)
     noise = sanity.get("reference_noise_level")
-    ax.set_title(f"Sanity checks: test R2 per check (noise level L = {noise:g})" if noise is not None
-                 else "Sanity checks: test R2 per check", fontsize=10)
+    ax.set_title(f"Sanity checks: test R² per check (noise level L = {noise:g})" if noise is not None
+                 else "Sanity checks: test R² per check", fontsize=10)
 
 
 def _null(ax, sanity):
@@ -94,7 +102,7 @@ def _null(ax, sanity):
         null = np.asarray(lin["figure_null"], dtype=float)
         rec = (lin.get("models") or {}).get(name, {})
         ax.hist(null, bins=30, color="#4c72b0", alpha=0.6, label=f"{name}: {len(null)} permutations")
-        obs = rec.get("observed_val_r2")
+        obs = rec.get("observed_test_r2")
         if obs is not None:
             ax.axvline(obs, color="#1f3b73", lw=2, label=f"{name} observed = {obs:.4f} (p = {rec['p_value']:.4f})")
             obs_vals.append(obs)
@@ -104,10 +112,13 @@ def _null(ax, sanity):
         null = np.asarray(lg["null"], dtype=float)
         ax.hist(null, bins=15, color="#dd8452", alpha=0.6,
                 label=f"LightGBM ({lg.get('n_train_rows')} rows): {len(null)} permutations")
-        if lg.get("observed_val_r2") is not None:
-            ax.axvline(lg["observed_val_r2"], color="#8c3b0c", lw=2, ls="--",
-                       label=f"LightGBM observed = {lg['observed_val_r2']:.4f} (p = {lg['p_value']:.4f})")
-            obs_vals.append(lg["observed_val_r2"])
+        obs = lg.get("observed_test_r2")
+        if obs is not None:
+            bound = "≤" if lg["p_value"] <= lg["min_p_value"] else "="
+            ax.axvline(obs, color="#8c3b0c", lw=2, ls="--",
+                       label=f"LightGBM observed = {obs:.4f} (p {bound} {lg['p_value']:.4f}, "
+                             f"{len(null)} permutations)")
+            obs_vals.append(obs)
         drawn = True
     if not drawn:
         ax.text(0.5, 0.5, "no permutation null in this run", ha="center", va="center", transform=ax.transAxes)
@@ -117,10 +128,10 @@ def _null(ax, sanity):
     if obs_vals:
         pad = 0.05 * (max(hi, *obs_vals) - min(lo, *obs_vals))
         ax.set_xlim(min(lo, *obs_vals) - pad, max(hi, *obs_vals) + pad)
-    ax.set_xlabel("validation R2 after refitting on permuted train labels")
+    ax.set_xlabel("test R² after refitting on permuted train labels")
     ax.set_ylabel("permutations")
-    ax.set_title("Label-permutation null vs observed", fontsize=10)
-    ax.legend(fontsize=7, loc="upper center")
+    ax.set_title("Label-permutation null vs observed (test R², as on the left)", fontsize=10)
+    ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1, frameon=False)
 
 
 def plot_sanity_checks(sanity: dict, path, *, threshold: float | None = None,
@@ -136,7 +147,8 @@ def plot_sanity_checks(sanity: dict, path, *, threshold: float | None = None,
     threshold : float, optional
         Gate-1 threshold (default ``sanity["threshold"]``, else 0.05).
     floor : float
-        Lowest R2 drawn; lower bars are cut there and their value is written on them.
+        Lowest R² drawn; lower bars are cut there, hatched, and labelled with their value (or
+        "< -100" when the value would be meaningless).
 
     Returns
     -------

@@ -69,9 +69,11 @@ def write_figures(staging: Path, *, plots, prefix: str, metrics: list[dict], wav
             label = f"{primary} |coef| x std(error), noise level {imp_summary['reference_noise_level']:g}"
             if plot.type == "feature_importance_spectrum":
                 top = np.argsort(-imp, kind="stable")[: imp_summary["top_k"]]
-                figures.plot_importance_spectrum(wave, imp, imp_table["mean_error"], top, path, label=label)
+                figures.plot_importance_spectrum(wave, imp, imp_table["mean_error"], top, path, label=label,
+                                                 threshold=imp_table.get(f"{primary}_null_threshold"))
             else:
-                figures.plot_importance_hist(imp, path, top_k=imp_summary["top_k"], label=label)
+                figures.plot_importance_hist(imp, path, top_k=imp_summary["top_k"], label=label,
+                                             null_q95=_null_q95(sanity, primary))
         else:
             continue
         out[plot.type] = f"img/{name}"
@@ -80,6 +82,12 @@ def write_figures(staging: Path, *, plots, prefix: str, metrics: list[dict], wav
         plot_sanity_checks(sanity, img / name)
         out["sanity_checks"] = f"img/{name}"
     return out
+
+
+def _null_q95(sanity, model):
+    """The 95th percentile of ``model``'s top-k share under permuted labels, or None."""
+    lin = ((sanity or {}).get("importance_null") or {}).get("linear") or {}
+    return lin["top_k_share"]["null_q95"] if lin.get("model") == model else None
 
 
 def write_report(staging: Path, summary: dict) -> None:

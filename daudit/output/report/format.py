@@ -10,7 +10,6 @@ __all__ = ["leakage_degree"]
 import math
 
 from daudit.core.errors import DauditError
-from daudit.output.report.constants import line_label, nearest_line
 
 _DEGREES = (
     (0.05, "无/可忽略 (negligible)"),
@@ -157,47 +156,3 @@ def _primary(summary):
     if name not in models:
         name = next(iter(models), None)
     return name, models.get(name)
-
-
-# ---------------------------------------------------------------- sentences from numbers
-def _line_words(top_pixels):
-    """How many top pixels sit at a reference line, in words, and the lines hit."""
-    hits = [nearest_line(p["wavelength"]) for p in top_pixels]
-    n_hit = sum(h is not None for h in hits)
-    frac = n_hit / len(hits) if hits else 0.0
-    if n_hit == 0:
-        words = "没有一个"
-    elif n_hit == len(hits):
-        words = "全部"
-    elif frac > 0.6:
-        words = "多数"
-    elif frac >= 0.4:
-        words = "约一半"
-    else:
-        words = "少数"
-    lines = []
-    for h in hits:
-        if h is not None and line_label(*h) not in lines:
-            lines.append(line_label(*h))
-    return words, lines, frac
-
-
-def _concentration(share, top_k, n_pixels):
-    """Answer to "is importance concentrated in ~top_k pixels?" and its words."""
-    if not n_pixels or top_k >= n_pixels:
-        return "无法判断", f"Top-{top_k} 已覆盖全部 {n_pixels} 个像素，集中度无从判断"
-    uniform = top_k / n_pixels
-    if share >= 0.5:
-        return "是", f"高度集中：Top-{top_k} 像素贡献了过半的总重要性"
-    if uniform and share >= 5 * uniform:
-        return "部分", f"部分集中：Top-{top_k} 像素的占比远高于均匀分布的期望，但总重要性的大部分仍分散在其余像素"
-    return "否", "基本分散：Top-{0} 像素的占比接近均匀分布的期望".format(top_k)
-
-
-def _pixel_list(top_pixels, n):
-    parts = []
-    for p in top_pixels[:n]:
-        hit = nearest_line(p["wavelength"])
-        near = f"（{line_label(*hit)} 附近）" if hit else ""
-        parts.append(f"{_w(p['wavelength'])} Å{near}")
-    return "、".join(parts)

@@ -106,7 +106,7 @@ def resolution_appendix(summary):
                         f"{int(rec['resolved_rank'])} / {int(rec['n_directions'])} | {m['effective_dof']:.1f} | {flag} |")
     if not rows:
         return []
-    out = ["### 6.4 线性模型的数值分辨率", "",
+    out = ["### 6.4 Numerical Resolution of the Linear Models", "",
            "每个噪声水平的最大特征值、分辨阈值 τ 与分辨秩，以及每个模型的有效自由度 Σ λ/(λ+α)（只对已分辨方向求和；OLS 的有效自由度等于分辨秩）。", "",
            "| L | Model | λ_max | τ | 分辨秩 | 有效自由度 | α 低于 τ |",
            "|---|-------|-------|---|--------|------------|----------|", *rows]

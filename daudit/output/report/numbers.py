@@ -10,7 +10,7 @@ __all__ = ["numbers_not_in_summary", "numeric_tokens"]
 import math
 import re
 
-from daudit.output.report.constants import DEFAULT_LINES, line_label
+from daudit.data.catalogue import feature_labels
 
 # A number not glued to a letter, digit, underscore or dot on its left (so "Top-40" gives 40,
 # "Ridge_0.1" gives nothing); an optional sign only where the left side is not alphanumeric.
@@ -38,7 +38,7 @@ _SKIP_PATTERNS = [
 
 
 def _strip_identifiers(text, summary):
-    literal = {line_label(name, wl) for name, wl in DEFAULT_LINES}
+    literal = set(feature_labels())
     for key in ("experiment_id", "date"):
         if isinstance(summary.get(key), str):
             literal.add(summary[key])
@@ -174,8 +174,8 @@ def numbers_not_in_summary(report_text, summary):
     -----
     Skipped: markdown headings, the '#' column of tables, image links and file names, the
     experiment id, the date, ISO timestamps, version strings, model names, and the template's
-    fixed identifiers (``Gate-1``, ``MVP-0.1``, ``Fig 1``, ``H1``, ``§DG1``, reference line labels
-    such as ``Ca II 8542.1``). A token with ``d`` decimals matches a summary value ``v`` when
+    fixed identifiers (``Gate-1``, ``MVP-0.1``, ``Fig 1``, ``H1``, ``§DG1``, catalogue labels such as
+    ``Ca II 8542.1`` or ``O2 A 吸收带（7594–7700 Å）``). A token with ``d`` decimals matches a summary value ``v`` when
     ``f"{v:.{d}f}"`` equals it; ``"14.9%"`` matches ``f"{v * 100:.1f}"``; an integer must equal an
     integer (or integral float) value exactly; ``"100k"`` means 100000 exactly; a token that appears
     verbatim inside a summary string (a path, a reason) matches too.

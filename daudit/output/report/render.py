@@ -7,18 +7,15 @@ printed is a summary value formatted with a fixed number of decimals, so that
 
 __all__ = ["render_report", "leakage_degree"]
 
-from daudit.output.report.constants import R2_AXIS_FLOOR, line_label, nearest_line
+from daudit.output.report.appendix import importance_appendix
+from daudit.output.report.constants import R2_AXIS_FLOOR
 from daudit.output.report.format import (
     _best_txt,
-    _concentration,
     _count,
     _image,
-    _imp,
     _isnum,
-    _line_words,
     _lv,
     _pct,
-    _pixel_list,
     _primary,
     _r,
     _require,
@@ -29,6 +26,17 @@ from daudit.output.report.format import (
     _where,
     leakage_degree,
 )
+from daudit.output.report.gate import interval_text, pvalue_text, selection_text, val_selected_text
+from daudit.output.report.importance import (
+    concentration_text,
+    group_text,
+    importance_decision,
+    lightgbm_share_text,
+    peak_text,
+    positions_text,
+    region_text,
+    regions_above,
+)
 from daudit.output.report.linear import (
     ols_cutoff_consequence,
     ols_cutoff_driven,
@@ -37,14 +45,13 @@ from daudit.output.report.linear import (
     scale_lines,
 )
 from daudit.output.report.sanity import _render_sanity
-
-_N_TOP_TEXT = 5  # top pixels quoted in the running text (the appendix lists all top-k)
+from daudit.output.report.words import checks_that_ran, lightgbm_rows_text
 
 
 # ---------------------------------------------------------------- sections
 def _header(summary, passed):
     spec = summary.get("spec") or {}
-    author = spec.get("author") or "daudit"
+    author = spec.get("author") or "未填写（在 spec 中设置 `author:`）"
     status = "✅ PASS" if passed else "❌ FAIL"
     return f"""# 📗 {summary['experiment_id']}: Error-Only Leakage Baseline
 
@@ -65,30 +72,57 @@ def _header(summary, passed):
 """
 
 
+def _lgbm_cell(summary, ctx):
+    """LightGBM's key number: tied to one level only when the levels disagree."""
+    rows = [r for L, rs in ctx["levels"].items() if L != ctx["zero"] for r in rs if r["model"] == "LightGBM"]
+    rec = summary.get("best_lightgbm")
+    if rec and len(rows) > 1 and len({_r(r["test_r2"]) for r in rows}) == 1:
+        return f"{_r(rec['test_r2'])}（LightGBM，所有 L>{_lv(ctx['zero'])} 相同：同一次拟合）"
+    return _best_txt(rec)
+
+
+def _ridge_cell(summary):
+    """Ridge's key number: the test-selected best and, beside it, the validation-selected one."""
+    rec = summary.get("best_ridge")
+    if not rec:
+        return _best_txt(rec)
+    out = f"{_r(rec['test_r2'])}（{_where(rec)}，按 test R² 选出）"
+    vs = (summary.get("selected_by_val") or {}).get("ridge")
+    if vs:
+        out += f"；按验证集 R² 选出：{_r(vs['test_r2'])}（{_where(vs)}）"
+    return out
+
+
+def _gate_phrase(gate):
+    """The gate statistic's interval, the val-selected model and the nulls, as one clause list."""
+    return "；".join(x for x in (interval_text(gate), val_selected_text(gate), pvalue_text(gate)) if x)
+
+
 def _overview(summary, ctx):
     best, gate = summary["best"], summary["gate"]
     thr = _lv(gate["threshold"])
-    h1 = "✅ 成立" if ctx["passed"] else "❌ 不成立"
-    borderline = "（接近阈值，属于临界结果）" if gate.get("borderline") else ""
-    ci = gate.get("ci95")
-    ci_txt = f"，置信区间 ci95 = [{_r(ci[0])}, {_r(ci[1])}]" if ci else ""
+    box, h1 = ("[x]", "成立") if ctx["passed"] else ("[ ]", "不成立")
+    borderline = "；区间跨过阈值，属于临界结果" if gate.get("borderline") else ""
+    extra = _gate_phrase(gate)
+    answer, _ = concentration_text(summary)
     name, rec = ctx["primary"]
-    share_row = (f"{_pct(rec['top_k_share'])}（{name}，{rec.get('kind', '-')}，L={_lv(ctx['ref'])}）"
+    share_row = (f"{_pct(rec['top_k_share'])}（{name}，{rec.get('kind', '-')}，L={_lv(ctx['ref'])}）；集中吗？{answer}"
                  if rec else "n/a（本次运行没有重要性结果）")
+    ci = interval_text(gate)
     return f"""## ⚡ 核心结论速览
 
-**一句话**: error-only 最佳 test R² = {_r(best['test_r2'])}（{_where(best)}），泄露程度 = {ctx['degree']}；{gate['name']} {'通过' if ctx['passed'] else '未通过'}。
+**一句话**: error-only 最佳 test R² = {_r(best['test_r2'])}（{_where(best)}，{selection_text(gate)}），泄露程度 = {ctx['degree']}；{gate['name']} {'通过' if ctx['passed'] else '未通过'}。
 
-**假设验证**:
-- [x] H1: error vector 预测 logg 的 R² < {thr} → {h1}：所有 L>{_lv(ctx['zero'])} 的模型中最佳 test R² = {_r(best['test_r2'])}（{_where(best)}）{ci_txt}{borderline}
+**假设验证**（勾选 = 本次数据验证成立；箭头后为结果）:
+- {box} H1: error vector 预测 logg 的 R² < {thr} → {h1}：所有 L>{_lv(ctx['zero'])} 的模型中最佳 test R² = {_r(best['test_r2'])}（{_where(best)}）{('；' + extra) if extra else ''}{borderline}
 
 **关键数字**:
 | 指标 | 值 |
 |------|---|
-| error-only R² (Ridge best) | {_best_txt(summary.get('best_ridge'))} |
-| error-only R² (LightGBM) | {_best_txt(summary.get('best_lightgbm'))} |
+| error-only R² (Ridge best) | {_ridge_cell(summary)} |
+| error-only R² (LightGBM) | {_lgbm_cell(summary, ctx)} |
 | Top-{ctx['top_k']} 像素贡献占比 | {share_row} |
-| 全部模型最佳 test R² | {_r(best['test_r2'])}（{_where(best)}），{gate['name']} 阈值 {thr} |
+| 全部模型最佳 test R² | {_r(best['test_r2'])}（{_where(best)}，{selection_text(gate)}），{gate['name']} 阈值 {thr}{('；' + ci) if ci else ''} |
 
 ---
 
@@ -130,11 +164,9 @@ def _design(summary, ctx):
         "- 本次运行不含 L=0（输入恒为零的退化情形）。",
     ]
     if lgb:
-        used, total = lgb.get("n_train_rows_used"), lgb.get("n_train_rows")
-        how = "子采样" if lgb.get("subsampled") else "全部训练行"
         lines.append(
             f"- LightGBM 对输入的正缩放不变（树的分裂只依赖特征取值的排序），因此所有 L>{_lv(ctx['zero'])} "
-            f"共用同一次拟合；训练使用 {used} / {total} 行（{how}），原因：{lgb.get('reason', 'n/a')}。")
+            f"共用同一次拟合；{lightgbm_rows_text(lgb)}。")
     lines += [
         "- OLS 对输入缩放不变；Ridge(α) 在水平 L 上等价于 Ridge(α/L²) 在单位噪声水平上，"
         "因此不同 L 的 Ridge 结果相当于在更宽的 α 网格上扫描。",
@@ -146,11 +178,8 @@ def _design(summary, ctx):
         "- LightGBM" + (f"（{_params(lgb.get('params'))}）" if lgb.get("params") else ""),
         "",
         "### 2.3 Sanity Checks",
-        "- Shuffle Test: 打乱波长对齐，检验是否依赖位置信息",
-        "- Mask-only Test: 只用 mask 位置，检验是否是泄露源",
+        *checks_that_ran(summary),
     ]
-    if not summary.get("sanity"):
-        lines.append("- 注: 本次运行尚未包含 sanity checks，结果见后续运行。")
     return "\n".join(lines) + "\n\n---\n"
 
 
@@ -193,9 +222,19 @@ def _fig1_observation(summary, ctx):
         obs.append(f"L={_lv(ctx['zero'])} 面板为退化情形（输入恒为零），所有模型只剩截距，test R² = "
                    + "、".join(tests))
     if ctx["min_r2"] is not None and ctx["min_r2"] < 0:
-        clipped = "，低于坐标轴下限的柱子被截断并在图中标注了数值" if ctx["min_r2"] < R2_AXIS_FLOOR else ""
+        clipped = "，低于坐标轴下限的柱子被截断并以斜线标出（数值见 §6.1）" if ctx["min_r2"] < R2_AXIS_FLOOR else ""
         obs.append(f"负 R² 表示不如常数预测；最低的 R² 为 {_r(ctx['min_r2'])}（{ctx['min_where']}）{clipped}")
     return "；".join(obs) + "。"
+
+
+def _fig2_observation(summary, ctx):
+    _, rec = ctx["primary"]
+    if not rec:
+        return "summary 中没有重要性结果。"
+    answer, _ = concentration_text(summary)
+    parts = [f"{answer}。", region_text(summary), peak_text(summary), group_text(summary),
+             lightgbm_share_text(summary), positions_text(summary)]
+    return " ".join(p for p in parts if p) + f" 各重要性度量的 Top-{ctx['top_k']} 占比与零分布见 §6.3。"
 
 
 def _figures_section(summary, ctx):
@@ -204,19 +243,11 @@ def _figures_section(summary, ctx):
     top_k = ctx["top_k"]
     name, rec = ctx["primary"]
     fig3, _ = _render_sanity(summary)
+    what = _KIND_WORDS.get((rec or {}).get("kind"), "重要性")
     ref = _lv(ctx["ref"])
-    if rec:
-        tp = rec.get("top_pixels") or []
-        answer, conc = _concentration(rec["top_k_share"], top_k, summary["data"]["n_pixels"])
-        words, hit_lines, _ = _line_words(tp)
-        lines_txt = f"，涉及 {'、'.join(hit_lines)}" if hit_lines else ""
-        fig2_obs = (f"{answer}。{name} 的 Top-{top_k} 像素占总重要性的 {_pct(rec['top_k_share'])}，{conc}。"
-                    f"重要性最高的像素位于 {_pixel_list(tp, _N_TOP_TEXT)}；Top-{top_k} 中{words}像素落在参考谱线核心附近{lines_txt}。")
-        others = [n for n in ctx["imp"].get("models") or {} if n != name]
-        if others:
-            fig2_obs += " 其他重要性度量的 Top-{0} 占比见 §6.3。".format(top_k)
-    else:
-        fig2_obs = "summary 中没有重要性结果。"
+    has_null = bool(((summary.get("sanity") or {}).get("importance_null") or {}).get("linear"))
+    null_words = "；橙色虚线为逐像素的族校正置换零分布阈值，高于它的像素以黑圈标出" if has_null else ""
+    hist_null = "及其置换零分布的 95% 分位" if has_null else ""
     return f"""## 📊 实验图表
 
 ### Fig 1: Error-Only R² Across Models
@@ -226,11 +257,11 @@ def _figures_section(summary, ctx):
 
 ### Fig 2: Feature Importance Spectrum
 {_image(summary, 'importance_spectrum', 'importance')}
-**描述**: 参考噪声水平 L={ref} 下 {name} 的逐像素重要性随波长（Å）的分布，灰线为平均 error 谱（右轴），红点为 Top-{top_k} 像素，竖线标出 Ca II、Na I、K I、Mg I 参考谱线。
+**描述**: 参考噪声水平 L={ref} 下 {name} 的逐像素{what}随波长（Å）的分布；灰线为平均 error 谱（右轴），红点为 Top-{top_k} 像素{null_words}；点线为恒星谱线，浅蓝色区域为大气吸收带，浅紫色区域为天光发射区（取自波长特征目录 `daudit.data.catalogue`）。
 
 {_image(summary, 'importance_hist', 'importance_hist')}
-**描述**: 重要性分布（对数横轴）以及按重要性从高到低排序的累计占比曲线，标注了 Top-{top_k} 的占比。
-**关键观察**: 高重要性像素是否集中在特定 {top_k} 个位置？{fig2_obs}
+**描述**: 重要性分布（对数横轴）以及按重要性从高到低排序的累计占比曲线，标注了 Top-{top_k} 的占比{hist_null}。
+**关键观察**: 高重要性像素是否集中在特定 {top_k} 个位置？{_fig2_observation(summary, ctx)}
 
 ### Fig 3: Sanity Check Results
 {fig3}
@@ -256,30 +287,22 @@ def _ols_ridge_insight(summary, ctx, br):
             "线性泄露评估以最佳 Ridge 为准" if better else "线性泄露评估可直接以 OLS 为准")
 
 
-def _insights(summary, ctx):
-    gate, best = summary["gate"], summary["best"]
-    thr = _lv(gate["threshold"])
-    rows = []
-    if ctx["passed"]:
-        decision = "error vector 可以直接作为 gate 输入，进入 Gate-2"
-    else:
-        decision = "error vector 不能直接使用，进入 MVP-0.2（去泄露）"
-    rows.append((f"error-only 泄露程度为{ctx['degree']}",
-                 f"最佳 test R² = {_r(best['test_r2'])}（{_where(best)}），阈值 {thr}", decision))
-    name, rec = ctx["primary"]
-    if rec:
-        tp = rec.get("top_pixels") or []
-        answer, conc = _concentration(rec["top_k_share"], ctx["top_k"], summary["data"]["n_pixels"])
-        words, hit_lines, frac = _line_words(tp)
-        where = f"Top-{ctx['top_k']} 中{words}像素位于参考谱线核心附近"
-        if frac >= 0.4:
-            dec = "泄露主要经由谱线处的 error（σ 随 flux 变化而反映谱线深度），去泄露时优先处理这些谱线区域"
-        else:
-            dec = "重要性不以已知谱线为中心，去泄露不能只靠屏蔽谱线区域"
-        rows.append((f"重要性{conc.split('：')[0]}；{where}",
-                     f"{name} Top-{ctx['top_k']} 占比 {_pct(rec['top_k_share'])}；最高像素 {_pixel_list(tp, 3)}",
-                     dec))
-    # noise-level scaling: OLS and LightGBM are scale invariant, check that the numbers agree
+_KIND_WORDS = {"abs_coef_x_std": "重要性（按验证集 R² 选出的线性模型的 |coef|·std）",
+               "abs_coef": "重要性（|coef|）", "gain": "重要性（LightGBM 增益）", "split": "重要性（LightGBM 分裂次数）"}
+
+
+def _level_rows(ctx):
+    """The best test R² at each noise level > 0, as (level, row)."""
+    out = []
+    for L, rows in ctx["levels"].items():
+        if L > ctx["zero"]:
+            r = max(rows, key=lambda r: r["test_r2"] if _isnum(r["test_r2"]) else -1e300)
+            out.append((L, r))
+    return out
+
+
+def _levels_insight(ctx, thr):
+    """Does the verdict depend on the noise level? One row from the best model of each level."""
     evid, differ = [], []
     for model in ("OLS", "LightGBM"):
         rs = [r for L, rows_ in ctx["levels"].items() if L > ctx["zero"] for r in rows_ if r["model"] == model]
@@ -290,68 +313,133 @@ def _insights(summary, ctx):
                 differ.append(model)
     same = ("缩放不变的模型（OLS、LightGBM）在所有 L>0 上结果相同" if not differ else
             f"理论上缩放不变，但 {'、'.join(differ)} 的结果随 L 略有变化（数值精度或拟合设置）")
+    per = _level_rows(ctx)
+    evid.append("各水平最佳 test R²：" + "、".join(f"{_r(r['test_r2'])}（{r['model']}，L={_lv(L)}）" for L, r in per))
+    below = {_isnum(r["test_r2"]) and r["test_r2"] < float(thr) for _, r in per}
+    if len(below) == 1:
+        dec = f"每个 L>0 上的最佳 test R² 都{'低于' if below == {True} else '不低于'}阈值：结论不依赖于噪声水平"
+    else:
+        dec = "不同噪声水平上的结论不同：按最不利的水平判定，并报告每个水平的结果"
     if ctx["has_zero"]:
         z = ctx["levels"][ctx["zero"]]
         evid.append(f"L={_lv(ctx['zero'])} 全部模型 test R² = " + "、".join(sorted({_r(r['test_r2']) for r in z})))
         same += f"；L={_lv(ctx['zero'])} 输入恒为零而退化"
-    rows.append((f"噪声水平只改变输入的尺度：{same}", "；".join(evid) or "n/a",
-                 "泄露结论不依赖于噪声水平（L>0），重要性只需在一个参考水平上解释"))
-    br = summary.get("best_ridge")
-    ols_row = _ols_ridge_insight(summary, ctx, br)
+    return (f"噪声水平只改变输入的尺度：{same}", "；".join(evid) or "n/a", dec)
+
+
+def _nonlinear_insight(summary):
+    """LightGBM against the best Ridge: what one LightGBM setting can and cannot show."""
+    bl, br = summary.get("best_lightgbm"), summary.get("best_ridge")
+    if not (bl and br):
+        return None
+    cis = ((summary.get("sanity") or {}).get("bootstrap") or {}).get("test_r2_ci95") or {}
+    c1 = (cis.get(f"L={bl['noise_level']:g} LightGBM") or {}).get("ci95")
+    c2 = (cis.get(f"L={br['noise_level']:g} {br['model']}") or {}).get("ci95")
+    ev = f"LightGBM test R² = {_r(bl['test_r2'])}；最佳 Ridge test R² = {_r(br['test_r2'])}（{_where(br)}）"
+    overlap = None
+    if c1 and c2 and all(_isnum(v) for v in (*c1, *c2)):
+        ev += f"；95% 区间 [{_r(c1[0])}, {_r(c1[1])}] 与 [{_r(c2[0])}, {_r(c2[1])}]"
+        overlap = c1[0] <= c2[1] and c2[0] <= c1[1]
+    if bl["test_r2"] > br["test_r2"]:
+        head = "非线性模型（LightGBM，单一参数设置）捕捉到了更多泄露信息" + ("，但两者区间重叠" if overlap else "")
+        dec = "线性审计低估了泄露；去泄露后需用非线性模型复核"
+    else:
+        head = "本次的 LightGBM 设置没有超过线性模型" + ("（两者区间重叠）" if overlap else "")
+        dec = "只试了一种 LightGBM 设置，不能据此断定线性审计已给出泄露上限；去泄露后仍应用非线性模型复核"
+    return head, ev, dec
+
+
+def _insights(summary, ctx):
+    gate, best = summary["gate"], summary["best"]
+    thr = _lv(gate["threshold"])
+    rows = []
+    if ctx["passed"]:
+        decision = "error vector 可以直接作为 gate 输入，进入 Gate-2"
+    else:
+        decision = "error vector 不能直接使用，进入 MVP-0.2（去泄露）"
+    if gate.get("borderline"):
+        decision += "；区间跨过阈值，需更多数据确认"
+    rows.append((f"error-only 泄露程度为{ctx['degree']}",
+                 f"最佳 test R² = {_r(best['test_r2'])}（{_where(best)}），阈值 {thr}"
+                 + (f"；{_gate_phrase(gate)}" if _gate_phrase(gate) else ""), decision))
+    name, rec = ctx["primary"]
+    if rec:
+        answer, above = concentration_text(summary)
+        regions = regions_above(summary)
+        head = {True: "重要性比无泄露时更集中", False: "重要性不比无泄露时更集中", None: "重要性集中度无法判断"}[above]
+        head += ("；高于零分布的区域：" + "、".join(r["name_zh"] for r in regions) if regions
+                 else "；没有目录区域高于零分布")
+        rows.append((head, answer, importance_decision(summary)))
+    rows.append(_levels_insight(ctx, gate["threshold"]))
+    ols_row = _ols_ridge_insight(summary, ctx, summary.get("best_ridge"))
     if ols_row:
         rows.append(ols_row)
-    bl = summary.get("best_lightgbm")
-    nonlin = bool(bl and br) and bl["test_r2"] > br["test_r2"]
-    if bl and br:
-        rows.append(("非线性模型" + ("捕捉到了更多" if nonlin else "没有捕捉到更多") + "泄露信息",
-                     f"LightGBM test R² = {_r(bl['test_r2'])}；最佳 Ridge test R² = {_r(br['test_r2'])}",
-                     "去泄露后需用非线性模型复核" if nonlin else "线性审计已足以界定泄露上限"))
+    nl = _nonlinear_insight(summary)
+    if nl:
+        rows.append(nl)
     out = ["## 💡 关键洞见", "", "| # | 洞见 | 证据 | 决策影响 |", "|---|------|------|----------|"]
     out += [f"| {i} | {a} | {b} | {c} |" for i, (a, b, c) in enumerate(rows, 1)]
     return "\n".join(out) + "\n\n---\n"
 
 
+# species whose lines in this range are classic surface-gravity indicators of cool stars
+_GRAVITY_SENSITIVE = ("Ca", "Na", "Mg", "K")
+
+
+def _findings(summary, ctx):
+    gate, best = summary["gate"], summary["best"]
+    name, rec = ctx["primary"]
+    extra = _gate_phrase(gate)
+    out = [
+        f"- 以 error vector（{int(summary['data']['n_pixels'])} 维）为唯一输入预测 log_g，最佳 test R² = "
+        f"{_r(best['test_r2'])}（{_where(best)}，{selection_text(gate)}），test MAE = {_r(best['test_mae'])}，"
+        f"test RMSE = {_r(best['test_rmse'])}；泄露程度: {ctx['degree']}。" + (f" {extra}。" if extra else ""),
+        f"- 最佳 Ridge test R² = {_ridge_cell(summary)}；LightGBM test R² = {_lgbm_cell(summary, ctx)}。",
+    ]
+    if rec:
+        answer, _ = concentration_text(summary)
+        regions = regions_above(summary)
+        where = ("高于零分布的目录区域：" + "、".join(r["name_zh"] for r in regions) if regions
+                 else "没有目录区域（谱线、大气吸收带、天光发射区）的重要性高于零分布")
+        out.append(f"- 重要性是否集中在特定 {ctx['top_k']} 个位置？{answer}；{where}。")
+    if best["model"] == "OLS" and ols_cutoff_driven(summary):
+        out.append(f"- 最佳模型 OLS 的 test R² 随分辨阈值变化（{ols_sensitivity_words(summary)}）；"
+                   f"{ols_cutoff_consequence(summary, best['test_r2'])}。")
+    if ctx["has_zero"]:
+        out.append(f"- L={_lv(ctx['zero'])} 时输入恒为零，所有模型退化为截距，这一水平不提供泄露信息。")
+    if gate.get("borderline"):
+        out.append("- 最佳 R² 的选择校正区间跨过阈值，结论属于临界情形，需要更多数据确认。")
+    return out
+
+
+def _implications(summary, ctx):
+    if ctx["passed"]:
+        out = ["- error vector 对 log_g 几乎不携带信息，可直接作为 gate 输入进入 Gate-2。",
+               "- 仍建议在新的数据批次上重复本审计。"]
+    else:
+        out = ["- error vector 携带 log_g 信息，直接用于 gate 会让 gate 学到标签泄露；先进入 MVP-0.2 去泄露。",
+               "- 去泄露候选：按光谱中位数归一化 error、只使用标量 SNR 摘要，或屏蔽高于零分布的波长区域，"
+               "然后用同一审计复核 R² 是否低于阈值。"]
+    if _primary(summary)[1]:
+        out.append(f"- 重要性的位置：{importance_decision(summary)}。")
+    stellar = [r for r in regions_above(summary) if r["kind"] == "stellar"]
+    if stellar:
+        gravity = [r["name_zh"] for r in stellar if r["name_zh"].split(" ")[0] in _GRAVITY_SENSITIVE]
+        why = (f"其中 {'、'.join(gravity)} 对表面重力敏感，这是泄露的一个可能物理来源" if gravity else
+               "这些谱线本身不以对表面重力敏感著称，泄露可能经由与 log_g 相关的其他参数")
+        out.append(f"- 高于零分布的恒星谱线（{'、'.join(r['name_zh'] for r in stellar)}）：光子噪声下 σ 随 flux 变化，"
+                   f"error 谱会印上谱线深度；{why}。")
+    return out
+
+
 def _conclusion(summary, ctx):
     gate, best = summary["gate"], summary["best"]
     thr = _lv(gate["threshold"])
-    name, rec = ctx["primary"]
-    findings = [
-        f"- 以 error vector（{int(summary['data']['n_pixels'])} 维）为唯一输入预测 log_g，最佳 test R² = "
-        f"{_r(best['test_r2'])}（{_where(best)}），test MAE = {_r(best['test_mae'])}，test RMSE = {_r(best['test_rmse'])}；"
-        f"泄露程度: {ctx['degree']}。",
-        f"- 最佳 Ridge test R² = {_best_txt(summary.get('best_ridge'))}；"
-        f"LightGBM test R² = {_best_txt(summary.get('best_lightgbm'))}。",
-    ]
-    if rec:
-        words, hit_lines, _ = _line_words(rec.get("top_pixels") or [])
-        findings.append(f"- {name} 的 Top-{ctx['top_k']} 像素贡献 {_pct(rec['top_k_share'])} 的总重要性，"
-                        f"其中{words}位于参考谱线核心附近。")
-    if best["model"] == "OLS" and ols_cutoff_driven(summary):
-        findings.append(f"- 最佳模型 OLS 的 test R² 随分辨阈值变化（{ols_sensitivity_words(summary)}）；"
-                        f"{ols_cutoff_consequence(summary, best['test_r2'])}。")
-    if ctx["has_zero"]:
-        findings.append(f"- L={_lv(ctx['zero'])} 时输入恒为零，所有模型退化为截距，这一水平不提供泄露信息。")
-    if gate.get("borderline"):
-        findings.append("- 最佳 R² 接近阈值，结论属于临界情形，需要更多数据或置信区间确认。")
     pass_box, fail_box = ("[x]", "[ ]") if ctx["passed"] else ("[ ]", "[x]")
-    if ctx["passed"]:
-        implications = [
-            "- error vector 对 log_g 几乎不携带信息，可直接作为 gate 输入进入 Gate-2。",
-            "- 仍建议在新的数据批次上重复本审计，并在 sanity checks 完成后复核。",
-        ]
-    else:
-        implications = [
-            "- error vector 携带 log_g 信息，直接用于 gate 会让 gate 学到标签泄露；先进入 MVP-0.2 去泄露。",
-            "- 去泄露候选：按光谱中位数归一化 error、屏蔽高重要性像素所在的谱线区域、或只使用标量 SNR 摘要，"
-            "然后用同一审计复核 R² 是否低于阈值。",
-        ]
-    if rec and _line_words(rec.get("top_pixels") or [])[2] >= 0.4:
-        implications.append("- 高重要性像素集中在参考吸收线处（其中 Ca II 三重线与 Na I 双线对表面重力敏感）：光子噪声下 σ 随 flux "
-                            "变化，error 谱会印上谱线深度，这很可能是泄露的物理来源。")
     return f"""## 📝 结论
 
 ### 5.1 核心发现
-{chr(10).join(findings)}
+{chr(10).join(_findings(summary, ctx))}
 
 ### 5.2 {gate['name']} 判定
 - {pass_box} 通过 (R² < {thr}) → 进入 Gate-2
@@ -360,7 +448,7 @@ def _conclusion(summary, ctx):
 最佳 test R² = {_r(best['test_r2'])}（{_where(best)}）→ {'通过' if ctx['passed'] else '未通过'}。
 
 ### 5.3 设计启示
-{chr(10).join(implications)}
+{chr(10).join(_implications(summary, ctx))}
 
 ---
 """
@@ -378,21 +466,7 @@ def _appendix(summary, ctx):
                        f"{_r(r['test_mae'])} | {_r(r['test_rmse'])} |")
     _, sanity = _render_sanity(summary)
     out += ["", "### 6.2 Sanity Check 详细结果", "", sanity, ""]
-    imp = ctx["imp"]
-    name, rec = ctx["primary"]
-    out += [f"### 6.3 Top-{ctx['top_k']} 像素", "",
-            f"重要性度量: {name}（{(rec or {}).get('kind', '-')}，参考噪声水平 L={_lv(ctx['ref'])}）。" if rec
-            else "本次运行没有重要性结果（参考噪声水平的输入退化或未计算）。", "",
-            "| Rank | Pixel | Wavelength (Å) | Importance | 附近谱线 |",
-            "|------|-------|----------------|------------|----------|"]
-    for p in (rec or {}).get("top_pixels") or []:
-        hit = nearest_line(p["wavelength"])
-        out.append(f"| {int(p['rank'])} | {int(p['pixel'])} | {_w(p['wavelength'])} | "
-                   f"{_imp(p['importance'])} | {line_label(*hit) if hit else '-'} |")
-    out += ["", "各重要性度量的 Top-{0} 占比：".format(ctx["top_k"]), "",
-            "| 度量 | 类型 | Top-{0} 占比 |".format(ctx["top_k"]), "|------|------|------|"]
-    for n, m in (imp.get("models") or {}).items():
-        out.append(f"| {n} | {m.get('kind', '-')} | {_pct(m.get('top_k_share'))} |")
+    out += importance_appendix(summary, ctx["top_k"], ctx["ref"])
     res = resolution_appendix(summary)
     if res:
         out += [""] + res

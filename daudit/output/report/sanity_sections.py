@@ -9,9 +9,14 @@ from __future__ import annotations
 
 __all__ = ["render_sanity_sections"]
 
+from daudit.data.catalogue import KIND_ZH
 from daudit.output.report.format import _image, _isnum, _lv, _pct, _r, _w
+from daudit.output.report.gate import interval_text, lightgbm_p_text, pvalue_text, selection_text, val_selected_text
+from daudit.output.report.importance import pixel_feature_names
+from daudit.output.report.words import zh
 
-_HEAD = (("OLS", "OLS"), ("best_ridge", "最佳 Ridge"), ("LightGBM", "LightGBM"))
+_KIND_WORDS = {**KIND_ZH, "none": "不在目录特征内"}
+_HEAD = (("OLS", "OLS"), ("best_ridge", "Ridge（按验证集选出）"), ("LightGBM", "LightGBM"))
 
 _EFFECT = {
     "wavelength_shuffle": {
@@ -31,7 +36,7 @@ _EFFECT = {
     "capture": {
         "captured": "该输入单独就能达到与原始 error 相当的 R²：它足以解释泄露",
         "partly_captured": "该输入单独的 R² 高于阈值但低于原始 R²：它解释了一部分泄露",
-        "no_leak": "该输入单独的 R² 低于阈值：它本身不是泄露来源",
+        "no_leak": "该输入单独的 R² 低于阈值：单靠它不足以越过阈值",
         "no_varying_mask": "训练集中没有任何像素被 mask（或 mask 处处相同），mask 不可能携带信息",
         "not_run": "未运行",
     },
@@ -56,6 +61,26 @@ def _cell(rec):
     return f"{_r(rec['test_r2'])}{_ci(rec)}{name}"
 
 
+def _best_record(block):
+    """The record of a check block with the highest test R² (the one its effect is judged by)."""
+    recs = [block.get(k) for k, _ in _HEAD if isinstance(block.get(k), dict) and _isnum(block[k].get("test_r2"))]
+    return max(recs, key=lambda r: r["test_r2"]) if recs else None
+
+
+def _capture(block):
+    """The conclusion of a capture check (mask-only, aggregates), with its interval when below the threshold."""
+    effect = block["effect"]
+    text = _EFFECT["capture"][effect]
+    rec = _best_record(block)
+    ci = (rec or {}).get("test_ci95")
+    if effect == "no_leak" and ci and _isnum(ci[0]):
+        if ci[0] > 0:
+            text += f"；但最佳的 {rec['model']} 区间下限 {_r(ci[0])} 大于 0：它携带少量信息"
+        else:
+            text += f"；最佳的 {rec['model']} 区间包含 0，没有检测到它携带信息"
+    return text
+
+
 def _row(label, block, conclusion=""):
     cells = " | ".join(_cell((block or {}).get(k)) for k, _ in _HEAD)
     return f"| {label} | {cells} | {conclusion} |"
@@ -74,15 +99,25 @@ def _table(san):
         out.append(_row("mag × SNR 组内打乱标签", gs, _EFFECT["group_shuffle"][gs["effect"]]))
     mo = san.get("mask_only")
     if mo:
-        out.append(_row("Mask-only", mo, _EFFECT["capture"][mo["effect"]]))
+        out.append(_row("Mask-only", mo, _capture(mo)))
     ag = san.get("aggregate_stats")
     if ag:
-        out.append(_row(f"{ag['n_features']} 个聚合统计量", ag, _EFFECT["capture"][ag["effect"]]))
+        out.append(_row(f"{ag['n_features']} 个聚合统计量", ag, _capture(ag)))
     return out
 
 
+def _gate_sentence(summary, gate):
+    verdict = "通过" if gate["verdict"] == "PASS" else "未通过"
+    parts = [f"最佳模型 {gate['best_model']}（L={_lv(gate['best_noise_level'])}，{selection_text(gate)}）test R² = "
+             f"{_r(gate['best_test_r2'])}，{summary['gate']['name']} {verdict}"]
+    parts += [x for x in (interval_text(gate), val_selected_text(gate), pvalue_text(gate)) if x]
+    if gate.get("borderline"):
+        parts.append("选择校正区间跨过阈值，属于临界结果")
+    return "；".join(parts)
+
+
 def _fig3(summary, san):
-    gate = san.get("gate") or {}
+    gate = summary["gate"] if "n_candidates" in summary["gate"] else {**summary["gate"], **(san.get("gate") or {})}
     perm = san.get("permutation") or {}
     lin, lg = perm.get("linear") or {}, perm.get("lightgbm") or {}
     boot = san.get("bootstrap") or {}
@@ -91,20 +126,15 @@ def _fig3(summary, san):
         null_txt.append(f"{lin['figure_model']} 的 {lin['n_permutations']} 次置换")
     if lg:
         null_txt.append(f"LightGBM（{lg['n_train_rows']} 行子样本）的 {lg['n_permutations']} 次置换")
-    desc = (f"**描述**: 左图为原始模型与每项 sanity check 的 test R²（OLS、按验证集选出的最佳 Ridge、LightGBM；"
+    desc = (f"**描述**: 左图为原始模型与每项 sanity check 的 test R²（OLS、按验证集选出的 Ridge、LightGBM；"
             f"误差棒为 {boot.get('n_resamples')} 次 bootstrap 的 {_level(boot)} 置信区间；参考噪声水平 "
-            f"L={_lv(san['reference_noise_level'])}），红色虚线为 {summary['gate']['name']} 阈值 R² = "
-            f"{san['threshold']}。右图为标签置换零分布（" + "、".join(null_txt or ["本次运行没有置换检验"])
-            + "）的验证集 R²，竖线为真实标签下的观测值。")
+            f"L={_lv(san['reference_noise_level'])}；低于坐标轴下限的柱子被截断并以斜线标出），红色虚线为 "
+            f"{summary['gate']['name']} 阈值 R² = {san['threshold']}。右图为标签置换零分布（"
+            + "、".join(null_txt or ["本次运行没有置换检验"])
+            + "）的 test R²，竖线为真实标签下同一模型的 test R²（与左图同一划分）。")
     obs = []
-    if gate:
-        verdict = "通过" if gate["verdict"] == "PASS" else "未通过"
-        ci = gate.get("ci95")
-        ci_txt = f"，95% 置信区间 [{_r(ci[0])}, {_r(ci[1])}]" if ci else ""
-        p_txt = f"，置换检验 p = {_r(gate['p_value'])}" if _isnum(gate.get("p_value")) else ""
-        border = "；区间跨过阈值，属于临界结果" if gate.get("borderline") else ""
-        obs.append(f"最佳模型 {gate['best_model']}（L={_lv(gate['best_noise_level'])}）test R² = "
-                   f"{_r(gate['best_test_r2'])}{ci_txt}{p_txt}，{summary['gate']['name']} {verdict}{border}")
+    if gate.get("best_model"):
+        obs.append(_gate_sentence(summary, gate))
     for key, words in (("wavelength_shuffle", "wavelength_shuffle"), ("group_shuffle", "group_shuffle")):
         blk = san.get(key) or {}
         if blk.get("effect") in _EFFECT[words] and blk.get("effect") != "not_run":
@@ -112,7 +142,7 @@ def _fig3(summary, san):
     for key, name in (("mask_only", "Mask-only"), ("aggregate_stats", "聚合统计量")):
         blk = san.get(key) or {}
         if blk.get("effect"):
-            obs.append(f"{name}：{_EFFECT['capture'][blk['effect']]}")
+            obs.append(f"{name}：{_capture(blk)}")
     lines = [_image(summary, "sanity_checks", "sanity_checks"), desc, "", *_table(san), "",
              "**关键观察**: " + "；".join(obs) + "。"]
     return "\n".join(lines)
@@ -123,7 +153,7 @@ def _shuffle_text(san):
     if not ws:
         return ["**Shuffle Test**: 未运行（spec 中 sanity.wavelength_shuffle 为 false）。"]
     orig, ref, un = san["original"], ws["refit"], ws["unrefitted"]
-    out = ["**Shuffle Test**（每条光谱的像素各自随机打乱，训练/验证/测试集都打乱；打乱由 (seed, split, chunk) 决定，可复现）:"]
+    out = ["**Shuffle Test**（每条光谱的像素各自随机打乱，训练/验证/测试集都打乱；打乱由 `(seed, split, chunk)` 决定，可复现）:"]
     for k, label in _HEAD:
         if k in orig or k in ref:
             out.append(f"- {label}: 原始 R² = {_cell(orig.get(k))}；打乱后重新拟合 R² = {_cell(ref.get(k))}；"
@@ -143,7 +173,8 @@ def _shuffle_text(san):
 def _group_text(san):
     gs = san.get("group_shuffle") or {}
     if gs.get("effect") in (None, "not_run"):
-        return [f"**Group Shuffle Test**: 未运行（{gs.get('skipped', 'spec 中 sanity.group_shuffle 为 false')}）。"]
+        why = zh(gs["skipped"]) if gs.get("skipped") else "spec 中 sanity.group_shuffle 为 false"
+        return [f"**Group Shuffle Test**: 未运行（{why}）。"]
     out = [f"**Group Shuffle Test**（训练集标签在 {gs['mag_bins']} 个 mag 分位区间 × {gs['snr_bins']} 个 SNR 分位区间"
            f"组成的 {gs['n_groups']} 个组内打乱，最小组 {gs['min_group_size']} 行；线性模型取 {gs['n_shuffles']} 次打乱的平均，"
            "LightGBM 打乱一次；在真实验证/测试集上评估）:"]
@@ -164,14 +195,14 @@ def _mask_text(san):
     if not mo:
         return ["**Mask-only Test**: 未运行（spec 中 sanity.mask_only 为 false）。"]
     out = ["**Mask-only Test**（输入为二值 mask，去掉训练集中恒定的列）:",
-           f"- mask 来源: {mo['source']}；训练集中至少被 mask 一次的像素 {mo['n_pixels_ever_masked']} 个，"
+           f"- mask 来源: {zh(mo['source'])}；训练集中至少被 mask 一次的像素 {mo['n_pixels_ever_masked']} 个，"
            f"非恒定、用作输入的像素 {mo['n_pixels_used']} 个，被 mask 的像素占比 {_pct(mo['masked_fraction'])}"]
     for k, label in _HEAD:
         if mo.get(k):
             out.append(f"- Mask-only R²（{label}）: {_cell(mo[k])}")
     if not any(mo.get(k) for k, _ in _HEAD):
         out.append("- Mask-only R²: 无可用输入（没有变化的 mask 列），模型只能是截距")
-    out.append(f"- 结论: {_EFFECT['capture'][mo['effect']]}。")
+    out.append(f"- 结论: {_capture(mo)}。")
     return out
 
 
@@ -179,11 +210,11 @@ def _agg_text(san):
     ag = san.get("aggregate_stats")
     if not ag:
         return ["**Aggregate Statistics Test**: 未运行。"]
-    out = [f"**Aggregate Statistics Test**（每条光谱 {ag['n_features']} 个数: {', '.join(ag['features'])}）:"]
+    out = [f"**Aggregate Statistics Test**（每条光谱 {ag['n_features']} 个数: {', '.join(f'`{f}`' for f in ag['features'])}）:"]
     for k, label in _HEAD:
         if ag.get(k):
             out.append(f"- {label}: test R² = {_cell(ag[k])}")
-    out.append(f"- 结论: {_EFFECT['capture'][ag['effect']]}。")
+    out.append(f"- 结论: {_capture(ag)}。")
     return out
 
 
@@ -191,19 +222,26 @@ def _perm_text(san):
     perm = san.get("permutation") or {}
     lin, lg = perm.get("linear") or {}, perm.get("lightgbm")
     out = [f"**Label-permutation null**（与 scikit-learn permutation_test_score 相同：在置换后的训练标签上重新拟合，"
-           f"在验证集上评分，p = (C + 1) / (置换次数 + 1)，C 为置换得分不低于观测值的次数；线性模型 "
+           f"在测试集上评分，p = (C + 1) / (置换次数 + 1)，C 为置换得分不低于观测值的次数；线性模型 "
            f"{lin.get('n_permutations', 0)} 次置换，复用同一次特征分解，p 的下限 {_r(lin.get('min_p_value'))}）:", "",
-           "| 模型 | 观测 val R² | p 值 | 零分布均值 | 零分布 95% 分位 | 零分布最大值 |",
-           "|------|-------------|------|------------|-----------------|--------------|"]
+           "| 模型 | 观测 test R² | p 值 | 零分布均值 | 零分布 95% 分位 | 零分布最大值 |",
+           "|------|--------------|------|------------|-----------------|--------------|"]
     for name, m in (lin.get("models") or {}).items():
-        out.append(f"| {name} | {_r(m['observed_val_r2'])} | {_r(m['p_value'])} | {_r(m['null_mean'])} | "
+        out.append(f"| {name} | {_r(m['observed_test_r2'])} | {_r(m['p_value'])} | {_r(m['null_mean'])} | "
                    f"{_r(m['null_q95'])} | {_r(m['null_max'])} |")
     if lg:
         out.append(f"| LightGBM（{lg['n_train_rows']} 行子样本，{lg['n_permutations']} 次置换） | "
-                   f"{_r(lg['observed_val_r2'])} | {_r(lg['p_value'])} | {_r(lg['null_mean'])} | "
+                   f"{_r(lg['observed_test_r2'])} | {_r(lg['p_value'])} | {_r(lg['null_mean'])} | "
                    f"{_r(lg['null_q95'])} | {_r(lg['null_max'])} |")
-        out += ["", f"LightGBM 的观测值是同一 LightGBM 在同一子样本上用真实标签重新拟合的验证集 R²，p 的下限为 "
-                    f"{_r(lg['min_p_value'])}。"]
+    fw = lin.get("familywise")
+    if fw:
+        out += ["", f"族校正（最佳模型的 p 值）：观测的最佳线性 test R² = {_r(fw['observed_max'])}（{fw['observed_model']}），"
+                    f"每次置换取 {fw['n_models']} 个线性模型与噪声水平组合中的最大 test R² 作为零分布（均值 {_r(fw['null_mean'])}，"
+                    f"95% 分位 {_r(fw['null_q95'])}），p = {_r(fw['p_value'])}。单个模型的 p 值没有计入按 test 选最佳这一步，"
+                    "判定以族校正 p 为准。"]
+    if lg:
+        out += ["", f"LightGBM 的观测值是同一 LightGBM 在同一子样本上用真实标签重新拟合的 test R²；"
+                    f"{lightgbm_p_text(lg['p_value'], lg['n_permutations'], lg['min_p_value'])}。"]
     return out
 
 
@@ -217,11 +255,12 @@ def _boot_text(san):
         out.append(f"| {name} | {_r(r['test_r2'])} | [{_r(ci[0])}, {_r(ci[1])}] |")
     g = san.get("gate") or {}
     if g:
-        ci = g.get("ci95")
-        out += ["", f"Gate-1 判定: 最佳 test R² = {_r(g['best_test_r2'])}（{g['best_model']}，L={_lv(g['best_noise_level'])}）"
-                    + (f"，95% 区间 [{_r(ci[0])}, {_r(ci[1])}]" if ci else "")
+        sel = interval_text(g)
+        out += ["", f"Gate-1 判定: 最佳 test R² = {_r(g['best_test_r2'])}（{g['best_model']}，L={_lv(g['best_noise_level'])}，"
+                    f"{selection_text(g)}）" + (f"，{sel}" if sel else "")
                     + f" → {'PASS' if g['verdict'] == 'PASS' else 'FAIL'}"
-                    + ("（区间跨过阈值，临界）" if g.get("borderline") else "（区间不跨过阈值）" if ci else "") + "。"]
+                    + ("（选择校正区间跨过阈值，临界）" if g.get("borderline") else "（选择校正区间不跨过阈值）" if sel else "")
+                    + "。"]
     return out
 
 
@@ -229,24 +268,32 @@ def _variability_text(san):
     v = san.get("variability")
     if not v:
         return []
-    out = [f"**\"40 个位置\"问题**（每条 error 除以自身中位数后，逐像素计算训练集上的相对离散度 std/mean；"
+    out = [f"**The \"40 positions\" question**（每条 error 除以自身中位数后，逐像素计算训练集上的相对离散度 std/mean；"
            f"阈值 {v['threshold']}）:",
            f"- 相对离散度超过阈值的像素: {v['n_above_threshold']} / {v['n_pixels']}（{_pct(v['fraction_above_threshold'])}）；"
            f"相对离散度中位数 {_r(v['median_spread'])}，最大 {_r(v['max_spread'])}"]
     for name, o in (v.get("overlap") or {}).items():
+        nul = o.get("null")
+        ref = (f"；置换零分布 95% 分位 {nul['null_q95']:.1f} 个，p = {_r(nul['p_value'])}" if nul
+               else "；没有零分布（主模型是 LightGBM 时见下一行）")
         out.append(f"- 最易变的 {v['top_k']} 个像素与 {name} 最重要的 {o['k']} 个像素重合 {o['count']} 个"
-                   f"（Jaccard = {_r(o['jaccard'])}）")
-    out += ["", "| Rank | Pixel | Wavelength (Å) | 相对离散度 |", "|------|-------|----------------|------------|"]
+                   f"（Jaccard = {_r(o['jaccard'])}{ref}）")
+    comp = (v.get("composition") or {}).get("kinds") or {}
+    if comp:
+        out.append("- 所属波长特征（一个像素可同时属于两类）: " + "；".join(
+            f"{_KIND_WORDS[k]} {c['count']} 个（随机期望 {c['expected']:.1f} 个）" for k, c in comp.items()))
+    out += ["", "| Rank | Pixel | Wavelength (Å) | 相对离散度 | 目录特征 |", "|------|-------|----------------|------------|----------|"]
     for p in v.get("top_pixels") or []:
-        out.append(f"| {p['rank']} | {p['pixel']} | {_w(p['wavelength'])} | {_r(p['relative_spread'])} |")
+        out.append(f"| {p['rank']} | {p['pixel']} | {_w(p['wavelength'])} | {_r(p['relative_spread'])} | "
+                   f"{pixel_feature_names(p['wavelength'])} |")
     return out
 
 
 def _snr_text(san):
     s = san.get("snr") or {}
     if s.get("skipped") or not s:
-        return [f"**按 SNR 的泄露**: 未计算（{s.get('skipped', 'n/a')}）。"]
-    out = [f"**按 SNR 的泄露**（最佳模型 {s['model']}，L={_lv(s['noise_level'])}，测试集）:", "",
+        return [f"**Leakage by SNR**: 未计算（{zh(s.get('skipped'))}）。"]
+    out = [f"**Leakage by SNR**（最佳模型 {s['model']}，L={_lv(s['noise_level'])}，测试集）:", "",
            "| SNR 区间 | 行数 | Test R² |", "|----------|------|---------|"]
     for b in s["bins"]:
         out.append(f"| {b['bin']} | {b['n']} | {_r(b['test_r2']) if b['test_r2'] is not None else 'n/a（行数不足）'} |")
@@ -268,7 +315,7 @@ def render_sanity_sections(summary: dict) -> tuple[str, str]:
     """
     san = summary["sanity"]
     if san.get("skipped"):
-        text = f"本次运行跳过了 sanity checks：{san['skipped']}。"
+        text = f"本次运行跳过了 sanity checks：{zh(san['skipped'])}。"
         return text, text
     parts = [_shuffle_text(san), _group_text(san), _mask_text(san), _agg_text(san), _perm_text(san),
              _boot_text(san), _variability_text(san), _snr_text(san)]
