@@ -7,6 +7,7 @@ that look finished and the previous results stay intact until the new ones are c
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import logging
@@ -17,7 +18,8 @@ import numpy as np
 
 from daudit.audit.context import AuditContext
 from daudit.audit.summary import build_summary
-from daudit.checks import run_sanity_checks
+from daudit.checks import TrainStats, finish_train, prepare, run_sanity_checks, train_cache_fields, train_pass
+from daudit.checks.passes import train_pass_graph
 from daudit.core.progress import Bar, compute
 from daudit.core.schema import write_summary
 from daudit.core.spec import AuditSpec
@@ -44,27 +46,9 @@ log = logging.getLogger("daudit")
 
 
 def _fit_linear(ctx: AuditContext, counts_graphs):
-    train = ctx.splits["train"]
-    x = train.error
-    cache = stats_cache(ctx.spec)
-    key = stats_cache_key(train, "gram-error", chunk_rows=ctx.spec.compute.chunk_rows)
-    hit = cache.load(key) if cache is not None else None
+    """The train pass (shared with the checks), the eigendecomposition and every linear fit."""
     with ctx.stage("statistics pass"):
-        if hit is not None:
-            log.info("statistics pass: reused cached sufficient statistics")
-            stats = GramStats(n=int(hit["n"]), **{k: hit[k] for k in _GRAM_FIELDS})
-            counts = [hit["counts"]]
-        elif ctx.spec.compute.device == "cuda":
-            stats = _gram_on_gpu(x, train.y)
-            counts = list(compute(*counts_graphs, desc="NaN / non-positive counts"))
-        else:
-            shift = first_block_shift(x)
-            y0 = np.array([train.y[: x.chunks[0][0]].mean()])
-            stats, *counts = compute(gram_graph(x, train.y, x_shift=shift, y_shift=y0,
-                                                lanes=fold_lanes(ctx.scheduler)), *counts_graphs,
-                                     desc="statistics pass (X^T X, X^T y)")
-            if cache is not None:
-                cache.save(key, {"n": stats.n, "counts": counts[0], **{k: getattr(stats, k) for k in _GRAM_FIELDS}})
+        stats, counts = _train_statistics(ctx, counts_graphs)
     with ctx.stage("eigendecomposition"):
         if ctx.spec.compute.device == "cuda":
             ctx.eigen = decompose_cuda(stats)
@@ -79,6 +63,55 @@ def _fit_linear(ctx: AuditContext, counts_graphs):
         for note in ctx.fits[level].notes:
             log.warning("noise level %g: %s", level, note)
     return counts
+
+
+def _train_statistics(ctx: AuditContext, counts_graphs):
+    """The audit's `GramStats` and the checks' `TrainStats` (``ctx.check_train``) from ONE pass
+    over train, or from the statistics cache; returns (GramStats, train quality counts)."""
+    train, plan = ctx.splits["train"], ctx.check_plan
+    x = train.error
+    cache = stats_cache(ctx.spec)
+    key = stats_cache_key(train, "gram-error", chunk_rows=ctx.spec.compute.chunk_rows)
+    ckey = {**stats_cache_key(train, "checks-train", chunk_rows=ctx.spec.compute.chunk_rows),
+            **train_cache_fields(plan)} if plan is not None else None
+    hit = cache.load(key) if cache is not None else None
+    chit = cache.load(ckey) if cache is not None and plan is not None else None
+    if chit is not None:
+        log.info("statistics pass: reused the checks' cached train statistics")
+        ctx.check_train = TrainStats.from_arrays(chit)
+    need_checks = plan is not None and chit is None
+    if hit is not None:
+        log.info("statistics pass: reused cached sufficient statistics")
+        stats = GramStats(n=int(hit["n"]), **{k: hit[k] for k in _GRAM_FIELDS})
+        counts = [hit["counts"]]
+        if need_checks:
+            ctx.check_train = train_pass(ctx, plan)
+    elif ctx.spec.compute.device == "cuda":
+        stats = _gram_on_gpu(x, train.y)
+        counts = list(compute(*counts_graphs, desc="NaN / non-positive counts"))
+        if need_checks:
+            ctx.check_train = train_pass(ctx, plan)
+    elif need_checks:  # the one pass: the audit's statistics and the checks' together
+        t = time.time()
+        cfg = dataclasses.replace(plan.cfg, gram=True)
+        graph = train_pass_graph(train, cfg, group_y=plan.group_y, with_mask=ctx.spec.sanity.mask_only,
+                                 lanes=fold_lanes(ctx.scheduler))
+        tp, *counts = compute(graph, *counts_graphs,
+                              desc="train pass (X^T X, X^T y and the checks' statistics)")
+        stats, tp.gram = tp.gram, None
+        ctx.check_train = finish_train(tp, plan.cfg)
+        ctx.check_train.seconds["pass"] = time.time() - t
+    else:
+        shift = plan.cfg.x_shift if plan is not None else first_block_shift(x)
+        y0 = np.array([train.y[: x.chunks[0][0]].mean()])
+        stats, *counts = compute(gram_graph(x, train.y, x_shift=shift, y_shift=y0,
+                                            lanes=fold_lanes(ctx.scheduler)), *counts_graphs,
+                                 desc="statistics pass (X^T X, X^T y)")
+    if cache is not None and hit is None:
+        cache.save(key, {"n": stats.n, "counts": counts[0], **{k: getattr(stats, k) for k in _GRAM_FIELDS}})
+    if cache is not None and need_checks:
+        cache.save(ckey, ctx.check_train.to_arrays())
+    return stats, counts
 
 
 def _gram_on_gpu(x, y):
@@ -225,6 +258,7 @@ def run_audit(spec: AuditSpec, *, output_dir: Path, echo=print, drop_bad_labels:
             ctx.scheduler = sched
             with ctx.stage("row check"):
                 drop_empty_rows(ctx.splits, cache=stats_cache(spec))
+            ctx.check_plan = prepare(ctx)
             (train_counts,) = _fit_linear(ctx, [quality_counts_graph(ctx.splits["train"])])
             _fit_lightgbm(ctx)
             preds, levels, extra = _predict(ctx, [quality_counts_graph(ctx.splits[k]) for k in ("val", "test")])

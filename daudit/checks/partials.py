@@ -1,30 +1,23 @@
-"""What one row chunk contributes to the sanity checks' two passes (pure numpy, no Dask).
+"""The checks' records of sums (mask Gram, cross statistics) and the eval pass's chunk function.
 
-Train pass: `train_partial` maps one chunk to a `TrainPartial` (shuffled Gram, mask Gram, X^T Y
-for the label permutations and group shuffles, aggregate features, median-normalised sums);
-`accumulate_train` adds one into a running total in place, in a fixed order. Eval pass: `eval_partial` maps one val/test chunk to the predictions of every check model
-(and, on val, the residual sums of squares of every permuted linear model).
+`MaskGram` and `CrossStats` are what the train pass (`daudit.checks.train_chunk`) leaves for the
+mask-only fit and the permutation null; `eval_partial` maps one val/test chunk to the predictions
+of every check model (and, on val, the residual sums of squares of every permuted linear model).
+Pure numpy, no Dask.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from daudit.checks.transforms import (
-    aggregate_features,
-    mask_from_error,
-    median_normalised,
-    shuffle_chunk,
-)
-from daudit.models.stats import GramStats, accumulate_stats, chunk_stats
+from daudit.checks.transforms import aggregate_features, mask_from_error, shuffle_chunk
 
 __all__ = [
-    "MaskGram", "CrossStats", "TrainPartial", "TrainConfig", "EvalPlan",
-    "mask_gram", "combine_mask", "cross_stats", "combine_cross", "train_partial", "accumulate_train",
+    "MaskGram", "CrossStats", "EvalPlan", "mask_gram", "combine_mask", "cross_stats", "combine_cross",
     "eval_partial",
 ]
 
@@ -128,104 +121,7 @@ def combine_cross(a: CrossStats, b: CrossStats) -> CrossStats:
                       a.xty + b.xty, a.yty + b.yty)
 
 
-# ---------------------------------------------------------------- train pass
-@dataclass(frozen=True)
-class TrainConfig:
-    """What every train chunk needs besides its data (shared by all chunks of the pass)."""
-
-    seed: int
-    level: float  # reference noise level: checks see ``level * error``
-    shuffle: bool
-    mask: bool
-    aggregates: bool
-    x_shift: np.ndarray  # (p,) for the cross statistics (the train column means)
-    shuffle_shift: np.ndarray  # (p,) for the shuffled Gram
-    y_shift: np.ndarray  # (1,)
-    extra_shift: np.ndarray | None  # (k,) for the extra targets
-
-
-@dataclass
-class TrainPartial:
-    n: int
-    shuffled: GramStats | None = None
-    mask: MaskGram | None = None
-    cross: CrossStats | None = None
-    aggregates: np.ndarray | None = None  # (rows, 10) in row order
-    norm_n: np.ndarray | None = None  # (p,) rows with a positive median
-    norm_sum: np.ndarray | None = None  # (p,) sum of error / median
-    norm_sq: np.ndarray | None = None  # (p,) sum of (error / median)^2
-    seconds: dict = field(default_factory=dict)  # seconds per part, summed over chunks
-
-
-def train_partial(block, mask, y, extra, chunk_index: int, cfg: TrainConfig) -> TrainPartial:
-    """One train chunk. block (rows, p) cleaned error; mask (rows, p) or None; y (rows,);
-    extra (rows, k) permuted / group-shuffled labels or None."""
-    x = np.asarray(block, dtype=np.float32)
-    y2 = np.asarray(y, dtype=np.float64)[:, None]
-    out = TrainPartial(n=x.shape[0])
-    clock = _Clock(out.seconds)
-    if cfg.shuffle:
-        with clock("shuffled_gram"):
-            xs = shuffle_chunk(x, seed=cfg.seed, split="train", chunk_index=chunk_index)
-            out.shuffled = chunk_stats(xs, y2, x_shift=cfg.shuffle_shift, y_shift=cfg.y_shift)
-    if cfg.mask and mask is not None:
-        with clock("mask_gram"):
-            out.mask = mask_gram(mask, y2[:, 0], float(cfg.y_shift[0]))
-    if extra is not None:
-        with clock("xty_extra_targets"):
-            out.cross = cross_stats(x, extra, x_shift=cfg.x_shift, y_shift=cfg.extra_shift)
-    if cfg.aggregates:
-        with clock("aggregates"):
-            out.aggregates = aggregate_features(cfg.level * x)
-    with clock("median_normalised"):
-        r = median_normalised(x)
-        ok = np.isfinite(r)
-        r0 = np.where(ok, r, 0.0)
-        out.norm_n, out.norm_sum = ok.sum(axis=0), r0.sum(axis=0, dtype=np.float64)
-        out.norm_sq = np.einsum("ij,ij->j", r0, r0, dtype=np.float64)
-    return out
-
-
-def _add(a, b, fn):
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return fn(a, b)
-
-
-def accumulate_train(acc: TrainPartial, part: TrainPartial) -> TrainPartial:
-    """``acc + part`` written into ``acc`` (``acc``'s rows first); for a fold that owns ``acc``."""
-    acc.n += part.n
-    acc.shuffled = _add(acc.shuffled, part.shuffled, accumulate_stats)
-    acc.mask = _add(acc.mask, part.mask, _accumulate_mask)
-    acc.cross = _add(acc.cross, part.cross, _accumulate_cross)
-    if acc.aggregates is not None:
-        acc.aggregates = np.concatenate([acc.aggregates, part.aggregates])
-    for name in ("norm_n", "norm_sum", "norm_sq"):
-        np.add(getattr(acc, name), getattr(part, name), out=getattr(acc, name))
-    for k, v in part.seconds.items():
-        acc.seconds[k] = acc.seconds.get(k, 0.0) + v
-    return acc
-
-
-def _accumulate_mask(a: MaskGram, b: MaskGram) -> MaskGram:
-    if not np.array_equal(a.cols, b.cols):
-        return combine_mask(a, b)
-    a.n += b.n
-    for name in ("sum_x", "xtx", "xty"):
-        np.add(getattr(a, name), getattr(b, name), out=getattr(a, name))
-    return a
-
-
-def _accumulate_cross(a: CrossStats, b: CrossStats) -> CrossStats:
-    a.n += b.n
-    for name in ("sum_x", "sum_y", "xty", "yty"):
-        np.add(getattr(a, name), getattr(b, name), out=getattr(a, name))
-    return a
-
-
-class _Clock:
+class Clock:
     """Adds the wall time of a ``with`` block to ``store[name]``."""
 
     def __init__(self, store: dict):
@@ -286,7 +182,7 @@ def eval_partial(block, raw, mask, y, split: str, chunk_index: int, plan: EvalPl
         xm = _mask_input(raw, mask, plan.mask_cols)
         inputs["mask"] = lambda: xm
     out = {"pred": {}, "lgbm": {}, "perm_rss": None, "aggregates": None, "seconds": {}}
-    clock = _Clock(out["seconds"])
+    clock = Clock(out["seconds"])
     for kind, get in inputs.items():
         lin = plan.linear.get(kind)
         if lin is not None:

@@ -1,7 +1,8 @@
-"""Dask wiring of the sanity checks' two passes (the chunk functions live in `partials`).
+"""Dask wiring of the checks' passes (the chunk functions live in `train_chunk` and `partials`).
 
-Train pass: `partials.train_partial` of every row chunk, folded in a fixed order (one
-accumulator, see `daudit.engine.streaming.fold_graph`).
+Train pass: `train_chunk.train_partial` of every row chunk, folded in a fixed order (one
+accumulator per lane, see `daudit.engine.streaming.fold_graph`); with ``cfg.gram`` the same pass
+also accumulates the audit's own statistics, so train is read once for both.
 Eval pass: one delayed `partials.eval_partial` per val/test chunk, concatenated in row order.
 Both are returned as graphs for the caller to run in ONE `daudit.core.progress.compute` call each.
 """
@@ -11,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 from dask import delayed
 
-from daudit.checks.partials import accumulate_train, eval_partial, train_partial
+from daudit.checks.partials import eval_partial
 from daudit.checks.records import EvalLayout, EvalOutputs
+from daudit.checks.train_chunk import accumulate_train, train_partial
 from daudit.checks.transforms import mask_from_error
 from daudit.engine.streaming import fold_graph, row_offsets
 
@@ -25,24 +27,29 @@ def mask_blocks(split):
     return [m.blocks[i] for i in range(m.numblocks[0])], "file" if split.mask is not None else "derived"
 
 
-def train_pass_graph(split, y: np.ndarray, extra: np.ndarray | None, cfg, *, with_mask: bool, lanes: int = 1):
-    """Delayed `TrainPartial` of the whole train split.
+def train_pass_graph(split, cfg, *, group_y: np.ndarray | None = None, with_mask: bool, lanes: int = 1):
+    """Delayed `TrainPartial` of the whole train split (see `daudit.checks.train_chunk`).
 
-    y : (n,) labels; extra : (n, k) extra targets (permutations, group shuffles) or None.
+    cfg : `TrainConfig`; group_y : (n, G) within-group shuffled labels or None. The permuted
+    labels are computed inside each chunk's task from ``cfg.perm_keys`` and the labels, which
+    travel once as one graph key.
     """
 
     off = row_offsets(split.error)
     n_chunks = len(off) - 1
-    masks = mask_blocks(split)[0] if with_mask else [None] * n_chunks
+    masks = mask_blocks(split)[0] if with_mask and cfg.checks else [None] * n_chunks
     c = delayed(cfg, traverse=False)
+    y = np.asarray(split.y, dtype=np.float64)
+    y_all = delayed(y, traverse=False)
+    group = None if group_y is None else np.ascontiguousarray(group_y, dtype=np.float64)
     args = []
     for i in range(n_chunks):
-        lo, hi = off[i], off[i + 1]
-        ex = None if extra is None else np.ascontiguousarray(extra[lo:hi], dtype=np.float32)
-        args.append((split.error.blocks[i], masks[i], y[lo:hi], ex, i, c))
+        lo, hi = int(off[i]), int(off[i + 1])
+        g = None if group is None else group[lo:hi]
+        args.append((split.error.blocks[i], masks[i], y[lo:hi], g, lo, i, c, y_all))
     # one lane per worker (`streaming.fold_lanes`): in one process the chunk's BLAS products use
     # every core already, the next chunks are read meanwhile, and a second accumulator would
-    # cost another shuffled and mask Gram (268 MB)
+    # cost another set of Gram matrices
     return fold_graph(train_partial, args, accumulate_train, lanes=lanes)
 
 

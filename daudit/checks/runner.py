@@ -1,37 +1,46 @@
 """Orchestration of the sanity checks: plan, train pass, refits, eval pass (issue 4).
 
-Two streamed passes in all: ONE over train (wavelength-shuffled Gram, mask Gram, X^T Y for every
-label permutation and group shuffle, aggregate features, median-normalised sums, and the rows of
-a few chunks for LightGBM refits) and ONE over val + test (predictions of every check model and
-the validation residuals of every permuted linear model). Everything else is in memory.
-The numbers are assembled by `daudit.checks.assemble`.
+`prepare` draws everything random before any pass (label permutations, group shuffles, the
+LightGBM refit chunks), so that the ONE streamed pass over train serves the audit and the
+checks together (`daudit.checks.passes.train_pass_graph` with ``cfg.gram``; the audit's
+pipeline runs it). `execute` then fits every check from the finished `TrainStats`, refits
+LightGBM, and makes ONE pass over val + test (predictions of every check model and the
+validation residuals of every permuted linear model). The numbers are assembled by
+`daudit.checks.assemble`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import logging
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import dask
 import numpy as np
 
 from daudit.checks import lgbm as lg
-from daudit.checks.partials import EvalPlan, TrainConfig, TrainPartial
+from daudit.checks.partials import EvalPlan
 from daudit.checks.passes import eval_pass_graphs, gather_eval, mask_blocks, train_pass_graph
-from daudit.checks.permutation import group_codes, label_permutations, permute_within_groups, solve_many
+from daudit.checks.permutation import (
+    PermutationKeys,
+    group_codes,
+    label_permutations,
+    permute_within_groups,
+    solve_many,
+)
 from daudit.checks.records import EvalLayout, EvalOutputs, LinearStack
+from daudit.checks.train_chunk import TrainConfig, TrainStats, finish_train
 from daudit.checks.transforms import shuffle_chunk
 from daudit.core.progress import Bar, compute
 from daudit.engine.cluster import main_budget
-from daudit.engine.streaming import fold_lanes, row_offsets
+from daudit.engine.streaming import first_block_shift, fold_lanes, row_offsets
 from daudit.models.linear import LinearFamilyFit, decompose, fit_family, fit_family_dense
 from daudit.models.stats import CenteredStats
 
-__all__ = ["CheckRun", "CheckPlan", "execute", "checks_rng"]
+__all__ = ["CheckRun", "CheckPlan", "prepare", "train_pass", "train_cache_fields", "execute", "checks_rng"]
 
 log = logging.getLogger("daudit")
 _CHECKS_STREAM = 4  # issue number: the checks' own stream of the spec seed
@@ -40,24 +49,6 @@ _CHECKS_STREAM = 4  # issue number: the checks' own stream of the spec seed
 def checks_rng(seed: int) -> np.random.Generator:
     """The one generator of the checks, derived from the spec seed (independent of other stages)."""
     return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(_CHECKS_STREAM,)))
-
-
-@dataclass
-class CheckPlan:
-    """What the train pass and the refits will do, drawn before any pass.
-
-    perms (n, K) permuted train labels; group_y (n, G) within-group shuffles or None; extra: both
-    as the pass's extra target columns (or None); keep: train chunks read for LightGBM refits;
-    offsets (n_chunks + 1,) row offsets of the train chunks; cfg: the train pass configuration.
-    """
-
-    perms: np.ndarray
-    group_y: np.ndarray | None
-    extra: np.ndarray | None
-    keep: list
-    offsets: np.ndarray
-    cfg: TrainConfig
-    use_lgbm: bool
 
 
 @dataclass
@@ -82,9 +73,30 @@ class CheckRun:
     perm_boosters: list = field(default_factory=list)
     lgbm_rows: dict = field(default_factory=dict)
     refit_plan: lg.RefitPlan | None = None
-    train_partial: TrainPartial | None = None
+    train_partial: TrainStats | None = None
     eval: EvalOutputs | None = None
     need_original: bool = False  # the audit's own predictions were recomputed in the eval pass
+
+
+@dataclass
+class CheckPlan:
+    """What the train pass and the refits will do, drawn before any pass.
+
+    rng: the checks' generator, continued by the refits and the bootstrap; perm_keys: the linear
+    label permutations; group_y (n, G) within-group shuffles or None; keep: train chunks read
+    for the LightGBM refits; offsets (n_chunks + 1,) row offsets of the train chunks; cfg: the
+    train pass configuration (checks only; the pipeline adds the audit's statistics); run: the
+    `CheckRun` started with the plan's facts.
+    """
+
+    rng: np.random.Generator
+    perm_keys: PermutationKeys
+    group_y: np.ndarray | None
+    keep: list
+    offsets: np.ndarray
+    cfg: TrainConfig
+    use_lgbm: bool
+    run: CheckRun
 
 
 def _kept_rows(split, keep, y: np.ndarray, offsets: np.ndarray, cap: int, *, with_mask: bool):
@@ -141,17 +153,22 @@ def _group_plan(train, s, ytr, rng, run: CheckRun):
     return group_y
 
 
-def _plan(ctx, run: CheckRun, rng: np.random.Generator) -> CheckPlan:
-    """Draw the permutations, group shuffles and LightGBM refit chunks (in this order of ``rng``)."""
+def prepare(ctx) -> CheckPlan | None:
+    """Draw the permutations, group shuffles and LightGBM refit chunks (in this order of the
+    checks' generator) before the train pass; None when the checks are off or every noise level
+    is 0. Needs only the spec and the opened (row-checked) splits."""
     spec, s = ctx.spec, ctx.spec.sanity
+    ref = max(spec.noise_levels)
+    if not s.enabled or ref <= 0:
+        return None
+    rng = checks_rng(spec.seed)
     train = ctx.splits["train"]
     ytr = train.y
-    perms = label_permutations(ytr, s.n_permutations_linear, rng)
-    run.n_perm_linear = perms.shape[1]
+    run = CheckRun(ref=ref, levels=[], y={k: v.y for k, v in ctx.splits.items()})
+    keys = PermutationKeys.draw(len(ytr), s.n_permutations_linear, rng)
+    run.n_perm_linear = len(keys)
     group_y = _group_plan(train, s, ytr, rng, run)
-    extra = np.hstack([perms] + ([group_y] if group_y is not None else []))
-    extra = extra if extra.shape[1] else None
-    use_lgbm = ctx.booster is not None and ctx.lgbm_params is not None
+    use_lgbm = spec.lightgbm is not None
     off = row_offsets(train.error)
     keep = []
     if use_lgbm:
@@ -164,30 +181,36 @@ def _plan(ctx, run: CheckRun, rng: np.random.Generator) -> CheckPlan:
                 break
             keep.append(int(c))
             total += int(off[c + 1] - off[c])
-    x_mean = ctx.train_stats.x_mean
-    cfg = TrainConfig(seed=spec.seed, level=run.ref, shuffle=s.wavelength_shuffle, mask=s.mask_only,
-                      aggregates=s.aggregate_stats, x_shift=x_mean,
-                      shuffle_shift=np.full(train.n_pixels, x_mean.mean()),
-                      y_shift=np.array([ytr[: int(off[1])].mean()]),
-                      extra_shift=None if extra is None else extra.mean(axis=0))
+    shift = first_block_shift(train.error)
+    cfg = TrainConfig(seed=spec.seed, level=ref, shuffle=s.wavelength_shuffle, mask=s.mask_only,
+                      aggregates=s.aggregate_stats, x_shift=shift, y_shift=np.array([ytr[: int(off[1])].mean()]),
+                      shuffle_shift=float(shift.mean()), perm_keys=keys if len(keys) else None)
     run.mask_source = ("the file's mask array" if train.mask is not None
                        else "derived: non-finite or non-positive error")
-    return CheckPlan(perms, group_y, extra, keep, off, cfg, use_lgbm)
+    return CheckPlan(rng, keys, group_y, keep, off, cfg, use_lgbm, run)
 
 
-def _train_pass(ctx, run: CheckRun, plan: CheckPlan) -> None:
+def train_cache_fields(plan: CheckPlan) -> dict:
+    """What the checks' train statistics depend on beyond the train data (for the cache key)."""
+    c = plan.cfg
+    digest = hashlib.sha256()
+    for arr in (c.x_shift, c.y_shift, plan.perm_keys.keys, plan.group_y):
+        if arr is not None:
+            digest.update(np.ascontiguousarray(arr).tobytes())
+    return {"seed": c.seed, "level": c.level, "shuffle": c.shuffle, "mask": c.mask, "aggregates": c.aggregates,
+            "shuffle_shift": c.shuffle_shift, "arrays": digest.hexdigest(), "version": 2}
+
+
+def train_pass(ctx, plan: CheckPlan) -> TrainStats:
+    """The checks-only train pass (when the audit's statistics came from the cache)."""
     t = time.time()
-    with warnings.catch_warnings():
-        # The permuted labels (n x ~211 float32, ~85 MB at 100k rows) travel with the graph once;
-        # distributed's "large graph" hint is expected here and says nothing about correctness.
-        warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
-        with _section(ctx, "sanity: train pass"):
-            graph = train_pass_graph(ctx.splits["train"], ctx.splits["train"].y, plan.extra, plan.cfg,
-                                     with_mask=ctx.spec.sanity.mask_only, lanes=fold_lanes(ctx.scheduler))
-            (run.train_partial,) = compute(
-                graph, desc="sanity checks: train pass (shuffled Gram, mask Gram, X^T Y_perm, aggregates)")
-    run.seconds["train_pass"] = time.time() - t
-    run.seconds["train_pass_chunk_seconds"] = dict(run.train_partial.seconds)
+    with _section(ctx, "sanity: train pass"):
+        graph = train_pass_graph(ctx.splits["train"], plan.cfg, group_y=plan.group_y,
+                                 with_mask=ctx.spec.sanity.mask_only, lanes=fold_lanes(ctx.scheduler))
+        (tp,) = compute(graph, desc="sanity checks: train pass (shuffled Gram, mask Gram, X^T Y_perm, aggregates)")
+    out = finish_train(tp, plan.cfg)
+    out.seconds["pass"] = time.time() - t
+    return out
 
 
 def _mask_refit(ctx, run: CheckRun, y_shift: float) -> None:
@@ -248,21 +271,21 @@ def _eval_pass(ctx, run: CheckRun) -> None:
     run.seconds["eval_pass_chunk_seconds"] = secs
 
 
-def execute(ctx, rng: np.random.Generator) -> CheckRun:
-    """Run both passes and every refit; see the module docstring.
-
-    ``rng`` (from `checks_rng`) draws the permutations and subsamples; the wavelength shuffle
-    uses per-chunk generators from (seed, split, chunk index) instead.
-    """
+def execute(ctx, plan: CheckPlan, train: TrainStats) -> CheckRun:
+    """Every refit and the val/test pass, from the finished train statistics; see the module
+    docstring. ``plan.rng`` continues with the LightGBM subsamples (then the bootstrap); the
+    wavelength shuffle uses per-chunk generators from (seed, split, chunk index) instead."""
     levels = [lv for lv in ctx.spec.noise_levels if not ctx.fits[lv].degenerate]
-    run = CheckRun(ref=max(levels), levels=levels, y={k: v.y for k, v in ctx.splits.items()})
-    plan = _plan(ctx, run, rng)
-    _train_pass(ctx, run, plan)
+    run = plan.run
+    run.ref, run.levels = max(levels), levels
+    run.train_partial = train
+    run.seconds["train_pass"] = train.seconds.pop("pass", 0.0)
+    run.seconds["train_pass_chunk_seconds"] = {k: v for k, v in train.seconds.items() if k != "gram"}
     _linear_refits(ctx, run, plan)
     t = time.time()
-    if plan.use_lgbm and plan.keep:
+    if plan.use_lgbm and plan.keep and ctx.booster is not None and ctx.lgbm_params is not None:
         with _section(ctx, "sanity: lightgbm refits"):
-            _lightgbm_refits(ctx, run, plan.keep, plan.offsets, plan.group_y, rng)
+            _lightgbm_refits(ctx, run, plan.keep, plan.offsets, plan.group_y, plan.rng)
     run.seconds["lightgbm_refits"] = time.time() - t
     _eval_pass(ctx, run)
     return run
