@@ -60,6 +60,8 @@ def run_sanity_checks(ctx) -> dict:
     out = assemble(ctx, run, plan.rng)
     run.seconds["assemble_bootstrap"] = time.time() - t
     run.seconds["total"] = time.time() - t0
+    if run.refit_plan is not None:
+        out["plan"] = {"lightgbm_refits": {**run.refit_plan.to_dict(), "null": dict(run.null_stopped)}}
     out["timings"] = {k: (round(v, 3) if isinstance(v, float) else {kk: round(vv, 3) for kk, vv in v.items()})
                       for k, v in run.seconds.items()}
     return out

@@ -15,6 +15,7 @@ import contextlib
 import functools
 import hashlib
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -22,6 +23,7 @@ import dask
 import numpy as np
 
 from daudit.checks import lgbm as lg
+from daudit.checks import lgbm_plan as lgp
 from daudit.checks.partials import EvalPlan
 from daudit.checks.passes import eval_pass_graphs, gather_eval, mask_blocks, train_pass_graph
 from daudit.checks.permutation import (
@@ -38,6 +40,7 @@ from daudit.core.progress import Bar, compute
 from daudit.engine.cluster import main_budget
 from daudit.engine.streaming import first_block_shift, fold_lanes, row_offsets
 from daudit.models.linear import LinearFamilyFit, decompose, fit_family, fit_family_dense
+from daudit.models.metrics import r2
 from daudit.models.stats import CenteredStats
 
 __all__ = ["CheckRun", "CheckPlan", "prepare", "train_pass", "train_cache_fields", "execute", "checks_rng"]
@@ -72,7 +75,8 @@ class CheckRun:
     boosters: dict = field(default_factory=dict)  # role -> Booster
     perm_boosters: list = field(default_factory=list)
     lgbm_rows: dict = field(default_factory=dict)
-    refit_plan: lg.RefitPlan | None = None
+    refit_plan: lgp.RefitPlan | None = None
+    null_stopped: dict = field(default_factory=dict)  # the LightGBM null's stopping rule
     train_partial: TrainStats | None = None
     eval: EvalOutputs | None = None
     need_original: bool = False  # the audit's own predictions were recomputed in the eval pass
@@ -83,8 +87,8 @@ class CheckPlan:
     """What the train pass and the refits will do, drawn before any pass.
 
     rng: the checks' generator, continued by the refits and the bootstrap; perm_keys: the linear
-    label permutations; group_y (n, G) within-group shuffles or None; keep: train chunks read
-    for the LightGBM refits; offsets (n_chunks + 1,) row offsets of the train chunks; cfg: the
+    label permutations; group_y (n, G) within-group shuffles or None; offsets (n_chunks + 1,)
+    row offsets of the train chunks (the LightGBM refits read some); cfg: the
     train pass configuration (checks only; the pipeline adds the audit's statistics); run: the
     `CheckRun` started with the plan's facts.
     """
@@ -92,7 +96,6 @@ class CheckPlan:
     rng: np.random.Generator
     perm_keys: PermutationKeys
     group_y: np.ndarray | None
-    keep: list
     offsets: np.ndarray
     cfg: TrainConfig
     use_lgbm: bool
@@ -170,24 +173,13 @@ def prepare(ctx) -> CheckPlan | None:
     group_y = _group_plan(train, s, ytr, rng, run)
     use_lgbm = spec.lightgbm is not None
     off = row_offsets(train.error)
-    keep = []
-    if use_lgbm:
-        run.refit_plan = lg.refit_plan(train.n_pixels, main_budget(spec.compute.memory_limit, train.n_pixels),
-                                       s.lightgbm_rows)
-        log.info("sanity checks, LightGBM refits: %s", run.refit_plan.reason)
-        total = 0
-        for c in rng.permutation(len(off) - 1):
-            if total >= run.refit_plan.rows:
-                break
-            keep.append(int(c))
-            total += int(off[c + 1] - off[c])
     shift = first_block_shift(train.error)
     cfg = TrainConfig(seed=spec.seed, level=ref, shuffle=s.wavelength_shuffle, mask=s.mask_only,
                       aggregates=s.aggregate_stats, x_shift=shift, y_shift=np.array([ytr[: int(off[1])].mean()]),
                       shuffle_shift=float(shift.mean()), perm_keys=keys if len(keys) else None)
     run.mask_source = ("the file's mask array" if train.mask is not None
                        else "derived: non-finite or non-positive error")
-    return CheckPlan(rng, keys, group_y, keep, off, cfg, use_lgbm, run)
+    return CheckPlan(rng, keys, group_y, off, cfg, use_lgbm, run)
 
 
 def train_cache_fields(plan: CheckPlan) -> dict:
@@ -283,51 +275,100 @@ def execute(ctx, plan: CheckPlan, train: TrainStats) -> CheckRun:
     run.seconds["train_pass_chunk_seconds"] = {k: v for k, v in train.seconds.items() if k != "gram"}
     _linear_refits(ctx, run, plan)
     t = time.time()
-    if plan.use_lgbm and plan.keep and ctx.booster is not None and ctx.lgbm_params is not None:
+    if plan.use_lgbm and ctx.booster is not None and ctx.lgbm_params is not None:
         with _section(ctx, "sanity: lightgbm refits"):
-            _lightgbm_refits(ctx, run, plan.keep, plan.offsets, plan.group_y, plan.rng)
+            _lightgbm_refits(ctx, run, plan)
     run.seconds["lightgbm_refits"] = time.time() - t
     _eval_pass(ctx, run)
     return run
 
 
-def _lightgbm_refits(ctx, run: CheckRun, keep, off, group_y, rng):
-    """Refit the audit's LightGBM on the kept train chunks: same rows, shuffled, mask, aggregates,
-    group shuffle, and the label-permutation null (fills ``run.boosters`` and friends)."""
+def _refit_plan(ctx, run: CheckRun) -> lgp.RefitPlan:
+    """The refits' `RefitPlan` for this run (time budget from the audit's own fit, memory budget)."""
+    spec, s, train = ctx.spec, ctx.spec.sanity, ctx.splits["train"]
+    main = ctx.lgbm_plan
+    return lgp.plan_refits(
+        n_train=train.n_rows, n_features=train.n_pixels,
+        n_mask=0 if run.mask_cols is None else len(run.mask_cols), main_rows=main.n_rows_used,
+        main_sample=main.bin_construct_sample_cnt, trees=spec.lightgbm.n_estimators, max_rows=s.lightgbm_rows,
+        max_null_rows=s.lightgbm_permutation_rows, n_permutations=s.n_permutations_lightgbm,
+        threads=os.cpu_count() or 1, budget_bytes=main_budget(spec.compute.memory_limit, train.n_pixels))
 
-    spec, s = ctx.spec, ctx.spec.sanity
-    ytr, tp = ctx.splits["train"].y, run.train_partial
-    keys, sizes, xs, ms, ys, rows = _kept_rows(ctx.splits["train"], keep, ytr, off, run.refit_plan.rows,
-                                               with_mask=s.mask_only)
+
+def _keep_chunks(off: np.ndarray, rows: int, rng: np.random.Generator) -> list:
+    """Train chunks for the refits: a seeded random order, until ``rows`` rows are covered."""
+    keep, total = [], 0
+    for c in rng.permutation(len(off) - 1):
+        if total >= rows:
+            break
+        keep.append(int(c))
+        total += int(off[c + 1] - off[c])
+    return keep
+
+
+def _val_r2(ctx, boosters) -> list:
+    """Validation R2 of each booster, val streamed chunk by chunk (for the null's stopping rule)."""
+    val = ctx.splits["val"]
+    preds = [[] for _ in boosters]
+    for i in range(val.error.numblocks[0]):
+        block = np.asarray(val.error.blocks[i].compute(scheduler="synchronous"), dtype=np.float32)
+        for j, b in enumerate(boosters):
+            preds[j].append(b.predict(block))
+    return [r2(val.y, np.concatenate(p)) for p in preds]
+
+
+def _lightgbm_refits(ctx, run: CheckRun, plan: CheckPlan):
+    """Refit the audit's LightGBM on kept train chunks as `_refit_plan` sizes them: same rows,
+    group shuffle, shuffled, mask, aggregates (at once, see `daudit.checks.lgbm.run_jobs`), then
+    the label-permutation null (fills ``run.boosters`` and friends)."""
+
+    spec, s, rng = ctx.spec, ctx.spec.sanity, plan.rng
+    ytr, tp, p = ctx.splits["train"].y, run.train_partial, ctx.splits["train"].n_pixels
+    rp = run.refit_plan = _refit_plan(ctx, run)
+    log.info("sanity checks, LightGBM refits: %s", rp.reason)
+    keys, sizes, xs, ms, ys, rows = _kept_rows(ctx.splits["train"], _keep_chunks(plan.offsets, rp.rows, rng), ytr,
+                                               plan.offsets, rp.rows, with_mask=s.mask_only)
     run.lgbm_rows = {"checks": int(len(ys))}
-    params = ctx.lgbm_params
-    fit = functools.partial(lg.fit_dense, params=params, bin_sample=run.refit_plan.bin_sample)
-    n_fits = (1 + s.wavelength_shuffle + (run.mask_cols is not None and len(run.mask_cols) > 0)
-              + (tp.aggregates is not None) + (group_y is not None) + 1 + s.n_permutations_lightgbm)
-    with Bar(n_fits, "sanity checks: LightGBM refits", unit="fit") as bar:
-        run.boosters["same_rows"] = fit(xs, ys)
-        bar.update()
-        if s.wavelength_shuffle:
-            run.boosters["shuffled"] = fit(_shuffle_rows(xs, keys, sizes, spec.seed), ys)
-            bar.update()
-        if run.mask_cols is not None and len(run.mask_cols) and ms is not None:
-            run.boosters["mask"] = fit(ms[:, run.mask_cols].astype(np.float32), ys)
-            bar.update()
-        del ms
-        if tp.aggregates is not None:
-            run.boosters["aggregates"] = fit(tp.aggregates[rows].astype(np.float32), ys)
-            bar.update()
-        if group_y is not None:
-            run.boosters["group"] = fit(xs, group_y[rows, 0])
-            bar.update()
-        n_p = min(s.lightgbm_permutation_rows, len(ys))
+    params, rounds = lg.train_params(ctx.lgbm_params, rp, n_features=p)
+    jobs = {"same_rows": functools.partial(_same_and_group, xs, ys, None if plan.group_y is None
+                                           else plan.group_y[rows, 0], params, rounds)}
+    if s.wavelength_shuffle:
+        jobs["shuffled"] = lambda: lg.fit_on(lg.build_dataset(_shuffle_rows(xs, keys, sizes, spec.seed), ys, params),
+                                             params, rounds)
+    if run.mask_cols is not None and len(run.mask_cols) and ms is not None:
+        xm = ms[:, run.mask_cols].astype(np.float32)
+        pm, _ = lg.train_params(ctx.lgbm_params, rp, n_features=xm.shape[1])
+        jobs["mask"] = lambda: lg.fit_on(lg.build_dataset(xm, ys, pm), pm, rounds)
+    if tp.aggregates is not None:
+        xa = tp.aggregates[rows].astype(np.float32)
+        pa, _ = lg.train_params(ctx.lgbm_params, rp, n_features=xa.shape[1])
+        jobs["aggregates"] = lambda: lg.fit_on(lg.build_dataset(xa, ys, pa), pa, rounds)
+    with Bar(len(jobs) + (plan.group_y is not None) + 1 + rp.n_permutations, "sanity checks: LightGBM refits",
+             unit="fit") as bar:
+        done = lg.run_jobs(jobs, rp.threads, progress=bar)
+        same, group = done.pop("same_rows")
+        run.boosters.update({"same_rows": same, **({"group": group} if group is not None else {}), **done})
+        del ms, jobs
+        n_p = min(rp.null_rows, len(ys))
         sel = np.sort(rng.choice(len(ys), size=n_p, replace=False))
         yp = ys[sel]
-        ref_b, run.perm_boosters = lg.fit_permutations(
-            xs[sel], yp, label_permutations(yp, s.n_permutations_lightgbm, rng), params, progress=bar,
-            bin_sample=run.refit_plan.bin_sample)
-        run.boosters["permutation_reference"] = ref_b
-        run.lgbm_rows["permutation"] = int(n_p)
+        ref_b, run.perm_boosters, stopped = lg.fit_null(
+            xs[sel], yp, label_permutations(yp, rp.n_permutations, rng), params, rounds, threads=rp.threads,
+            stop_after=rp.stop_after, val_r2=functools.partial(_val_r2, ctx),
+            reference=same if n_p == len(ys) else None, progress=bar)
+    run.boosters["permutation_reference"] = ref_b
+    run.lgbm_rows["permutation"] = int(n_p)
+    run.null_stopped = {"n_fitted": len(run.perm_boosters), "planned": rp.n_permutations, "stopped_early": stopped}
+
+
+def _same_and_group(xs, ys, group, params, rounds):
+    """The same-rows refit and, on the same binned rows with the group-shuffled labels, the group refit."""
+    ds = lg.build_dataset(xs, ys, params)
+    same = lg.fit_on(ds, params, rounds)
+    if group is None:
+        return same, None
+    ds.set_label(np.asarray(group, dtype=np.float64))
+    return same, lg.fit_on(ds, params, rounds)
 
 
 def _section(ctx, name: str):
