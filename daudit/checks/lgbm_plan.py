@@ -101,8 +101,8 @@ class RefitPlan:
 
 def _cost(rows, null_rows, n_perm, p, n_mask, ff, bins, cap, trees):
     s, sn = min(rows, cap), min(null_rows, cap)
-    check = 3 * fit_seconds(rows, p, bins=bins, feature_fraction=ff, trees=trees, sample=s)  # same rows, shuffled, group
-    check -= fit_seconds(0, p, sample=s)  # the group refit shares the same rows' Dataset
+    # same rows, shuffled, group; the group refit shares the same rows' Dataset (binned once)
+    check = 3 * fit_seconds(rows, p, bins=bins, feature_fraction=ff, trees=trees, sample=s) - C_BIN * s * p
     mask = fit_seconds(rows, n_mask, bins=2, feature_fraction=ff, trees=trees, sample=s)
     null = fit_seconds(null_rows, p, bins=bins, feature_fraction=ff, trees=trees, sample=sn) + \
         n_perm * fit_seconds(null_rows, p, bins=bins, feature_fraction=ff, trees=trees)
