@@ -52,9 +52,13 @@ def _fit_linear(ctx: AuditContext, counts_graphs):
     with ctx.stage("eigendecomposition"):
         if ctx.spec.compute.device == "cuda":
             ctx.eigen = decompose_cuda(stats)
+            ctx.train_stats = stats.centered(in_place=True).without_sxx()
         else:
-            ctx.eigen = decompose(stats)
-    ctx.train_stats = stats.centered()
+            # one p x p matrix: the raw sums become S_xx, which the eigendecomposition overwrites
+            centered = stats.centered(in_place=True)
+            ctx.train_stats = centered.without_sxx()  # keeps the diagonal (the pixel variances)
+            ctx.eigen = decompose(centered, overwrite=True)
+            del stats, centered
     for level in ctx.spec.noise_levels:
         t0 = time.time()
         ctx.fits[level] = fit_family(ctx.eigen, ctx.spec.alphas, include_ols=ctx.spec.include_ols,

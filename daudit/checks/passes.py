@@ -3,11 +3,13 @@
 Train pass: `train_chunk.train_partial` of every row chunk, folded in a fixed order (one
 accumulator per lane, see `daudit.engine.streaming.fold_graph`); with ``cfg.gram`` the same pass
 also accumulates the audit's own statistics, so train is read once for both.
-Eval pass: one delayed `partials.eval_partial` per val/test chunk, concatenated in row order.
-Both are returned as graphs for the caller to run in ONE `daudit.core.progress.compute` call each.
+Eval pass: `partials.eval_partial` of every val/test chunk, computed in this process (`eval_pass`),
+concatenated in row order.
 """
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from dask import delayed
@@ -18,7 +20,7 @@ from daudit.checks.train_chunk import accumulate_train, train_partial
 from daudit.checks.transforms import mask_from_error
 from daudit.engine.streaming import fold_graph, row_offsets
 
-__all__ = ["mask_blocks", "train_pass_graph", "eval_pass_graphs", "gather_eval"]
+__all__ = ["mask_blocks", "train_pass_graph", "eval_pass", "gather_eval"]
 
 
 def mask_blocks(split):
@@ -53,25 +55,36 @@ def train_pass_graph(split, cfg, *, group_y: np.ndarray | None = None, with_mask
     return fold_graph(train_partial, args, accumulate_train, lanes=lanes)
 
 
-def eval_pass_graphs(splits: dict, plan, *, with_mask: bool) -> list:
-    """Delayed `eval_partial` outputs of val then test chunks, as a flat list."""
+def _read(block) -> np.ndarray | None:
+    return None if block is None else np.asarray(block.compute(scheduler="synchronous"))
 
-    p = delayed(plan, traverse=False)
-    part = delayed(eval_partial, pure=True)
-    out = []
+
+def eval_pass(splits: dict, plan, *, with_mask: bool, threads: int = 2, progress=None) -> list:
+    """`eval_partial` outputs of val then test chunks, as a flat list in row order.
+
+    Computed here rather than as a Dask graph: the plan (every check model, ~25 boosters and the
+    permuted coefficients) then never travels as a graph key (it cost 2.4 GiB that way), and at
+    most ``threads`` chunks are in memory at once. Val and test are small (10k rows each).
+    """
+
+    jobs = []
     for name in ("val", "test"):
         s = splits[name]
         off = row_offsets(s.error)
-        blocks = s.error.to_delayed().ravel()
-        if with_mask and s.mask is not None:
-            masks, raws = list(s.mask.to_delayed().ravel()), [None] * len(blocks)
-        elif with_mask:
-            masks, raws = [None] * len(blocks), list(s.error_raw.to_delayed().ravel())
-        else:
-            masks, raws = [None] * len(blocks), [None] * len(blocks)
-        for i, b in enumerate(blocks):
-            out.append(part(b, raws[i], masks[i], s.y[off[i]:off[i + 1]], name, i, p))
-    return out
+        for i in range(len(off) - 1):
+            mask = s.mask.blocks[i] if with_mask and s.mask is not None else None
+            raw = s.error_raw.blocks[i] if with_mask and s.mask is None else None
+            jobs.append((s.error.blocks[i], raw, mask, s.y[off[i]:off[i + 1]], name, i))
+
+    def one(job):
+        block, raw, mask, y, name, i = job
+        out = eval_partial(_read(block), _read(raw), _read(mask), y, name, i, plan)
+        if progress is not None:
+            progress.update(1)
+        return out
+
+    with ThreadPoolExecutor(max_workers=max(1, int(threads))) as pool:
+        return list(pool.map(one, jobs))
 
 
 def gather_eval(parts: list, n_val_chunks: int, layout: EvalLayout) -> EvalOutputs:

@@ -25,7 +25,7 @@ import numpy as np
 from daudit.checks import lgbm as lg
 from daudit.checks import lgbm_plan as lgp
 from daudit.checks.partials import EvalPlan
-from daudit.checks.passes import eval_pass_graphs, gather_eval, mask_blocks, train_pass_graph
+from daudit.checks.passes import eval_pass, gather_eval, mask_blocks, train_pass_graph
 from daudit.checks.permutation import (
     PermutationKeys,
     group_codes,
@@ -41,7 +41,7 @@ from daudit.engine.cluster import main_budget
 from daudit.engine.streaming import first_block_shift, fold_lanes, row_offsets
 from daudit.models.linear import LinearFamilyFit, decompose, fit_family, fit_family_dense
 from daudit.models.metrics import r2
-from daudit.models.stats import CenteredStats
+from daudit.models.stats import CenteredStats, center_gram
 
 __all__ = ["CheckRun", "CheckPlan", "prepare", "train_pass", "train_cache_fields", "execute", "checks_rng"]
 
@@ -212,14 +212,23 @@ def _mask_refit(ctx, run: CheckRun, y_shift: float) -> None:
     run.mask_cols = mg.cols[used]
     run.mask_facts = {"n_pixels_ever_masked": int(len(mg.cols)), "n_pixels_used": int(used.sum()),
                       "masked_fraction": float(mg.sum_x.sum() / (mg.n * p))}
+    n_rows = mg.n
     if not used.any():
         return
-    sxx, sxy, mx = mg.centered(float((ytr - y_shift).sum()), y_shift)
     sel = np.flatnonzero(used)
+    mx = mg.sum_x / mg.n
+    dy = float((ytr - y_shift).sum()) / mg.n
+    sxy = mg.xty - mg.n * mx * dy
+    # S_xx of the used columns only, centred in place: one float64 matrix, which the
+    # eigendecomposition then overwrites; the float32 counts are freed first
+    sub = mg.xtx if len(sel) == mg.xtx.shape[0] else mg.xtx[np.ix_(sel, sel)]
+    sxx = sub.astype(np.float64)
+    run.train_partial.mask = mg = sub = None
+    center_gram(sxx, n_rows, mx[sel], out=sxx)
     yc = ytr - ytr.mean()
-    st = CenteredStats(mg.n, mx[sel], np.array([ytr.mean()]), sxx[np.ix_(sel, sel)], sxy[sel, None],
-                       np.array([float(yc @ yc)]))
-    run.mask_fit = fit_family(decompose(st), ctx.spec.alphas, include_ols=ctx.spec.include_ols, noise_level=1.0)
+    st = CenteredStats(n_rows, mx[sel], np.array([ytr.mean()]), sxx, sxy[sel, None], np.array([float(yc @ yc)]))
+    run.mask_fit = fit_family(decompose(st, overwrite=True), ctx.spec.alphas, include_ols=ctx.spec.include_ols,
+                              noise_level=1.0)
 
 
 def _linear_refits(ctx, run: CheckRun, plan: CheckPlan) -> None:
@@ -227,7 +236,10 @@ def _linear_refits(ctx, run: CheckRun, plan: CheckPlan) -> None:
     t_lin = t = time.time()
     tp, alphas, ols = run.train_partial, ctx.spec.alphas, ctx.spec.include_ols
     if tp.shuffled is not None:
-        run.shuffled_fit = fit_family(decompose(tp.shuffled), alphas, include_ols=ols, noise_level=run.ref)
+        shuffled, tp.shuffled = tp.shuffled, None  # the decomposition consumes it
+        run.shuffled_fit = fit_family(decompose(shuffled, overwrite=True), alphas, include_ols=ols,
+                                      noise_level=run.ref)
+        del shuffled
     run.seconds["shuffled_eigh_and_solve"] = time.time() - t
     if tp.mask is not None:
         _mask_refit(ctx, run, float(plan.cfg.y_shift[0]))
@@ -251,9 +263,10 @@ def _linear_refits(ctx, run: CheckRun, plan: CheckPlan) -> None:
 def _eval_pass(ctx, run: CheckRun) -> None:
     t = time.time()
     layout, plan = _eval_plan(ctx, run)
-    parts = eval_pass_graphs(ctx.splits, plan, with_mask=plan.mask_cols is not None)
-    with _section(ctx, "sanity: val/test pass"):
-        done = compute(*parts, desc="sanity checks: val/test pass (check models, permutation null)")
+    n_chunks = sum(ctx.splits[k].error.numblocks[0] for k in ("val", "test"))
+    with _section(ctx, "sanity: val/test pass"), Bar(n_chunks, "sanity checks: val/test pass", unit="chunk") as bar:
+        done = eval_pass(ctx.splits, plan, with_mask=plan.mask_cols is not None, threads=min(os.cpu_count() or 1, 4),
+                         progress=bar)
     run.eval = gather_eval(list(done), len(ctx.splits["val"].error.chunks[0]), layout)
     secs = {}
     for c in done:

@@ -223,7 +223,8 @@ def _accumulate_cross(a: CrossStats, b: CrossStats) -> CrossStats:
 @dataclass
 class TrainStats:
     """The checks' train statistics, finished: shuffled `GramStats` (float32 ``xtx``), the mask
-    Gram over the pixels ever masked (`MaskGram`), cross statistics, aggregates, normalised sums."""
+    Gram over the pixels ever masked (`MaskGram`, float32 counts), cross statistics, aggregates,
+    normalised sums."""
 
     n: int
     shuffled: GramStats | None = None
@@ -275,9 +276,9 @@ def finish_train(tp: TrainPartial, cfg: TrainConfig) -> TrainStats:
     if tp.mask is not None:
         m = tp.mask
         cols = np.flatnonzero(m.sum_x > 0)
-        xtx = m.full()
-        out.mask = MaskGram(n=m.n, cols=cols, sum_x=m.sum_x[cols], xtx=xtx[np.ix_(cols, cols)].astype(np.float64),
-                            xty=m.xty[cols])
+        xtx = m.full()  # float32 counts, exact
+        xtx = xtx if len(cols) == len(m.sum_x) else xtx[np.ix_(cols, cols)]
+        out.mask = MaskGram(n=m.n, cols=cols, sum_x=m.sum_x[cols], xtx=xtx, xty=m.xty[cols])
         m.xtx = None
     tp.shuffled = tp.mask = None
     return out

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import scipy.linalg
 
 from daudit.models.metrics import r2_from_rss
 from daudit.models.stats import CenteredStats, GramStats, chunk_stats
@@ -68,11 +69,15 @@ class GramEigen:
         return replace(self, z=self.eigvecs.T @ stats.sxy, syy=stats.syy, y_mean=stats.y_mean)
 
 
-def decompose(stats: CenteredStats | GramStats) -> GramEigen:
-    """One symmetric eigendecomposition of ``S_xx`` (numpy.linalg.eigh, LAPACK syevd)."""
+def decompose(stats: CenteredStats | GramStats, *, overwrite: bool = False) -> GramEigen:
+    """One symmetric eigendecomposition of ``S_xx`` (LAPACK syevd, through scipy: the numbers of
+    numpy.linalg.eigh with half its workspace, 1 p x p matrix instead of 3 beside the input;
+    ``overwrite``: also reuse ``S_xx`` itself, which is then spent)."""
     if isinstance(stats, GramStats):
-        stats = stats.centered()
-    eigvals, eigvecs = np.linalg.eigh(stats.sxx)
+        stats = stats.centered(in_place=overwrite)
+    a = stats.sxx.T if overwrite and stats.sxx.flags.c_contiguous else stats.sxx  # symmetric: .T is the
+    # same matrix, in the Fortran order LAPACK overwrites without a copy
+    eigvals, eigvecs = scipy.linalg.eigh(a, driver="evd", overwrite_a=overwrite, check_finite=False)
     return GramEigen(
         n=stats.n, eigvals=np.maximum(eigvals, 0.0), eigvecs=eigvecs,
         z=eigvecs.T @ stats.sxy, syy=np.asarray(stats.syy, dtype=np.float64),

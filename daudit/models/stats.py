@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["GramStats", "CenteredStats", "chunk_stats", "combine_stats", "accumulate_stats", "reduce_stats"]
+__all__ = ["GramStats", "CenteredStats", "center_gram", "chunk_stats", "combine_stats", "accumulate_stats",
+           "reduce_stats"]
 
 
 @dataclass
@@ -49,14 +50,18 @@ class GramStats:
     def n_features(self) -> int:
         return self.x_shift.shape[0]
 
-    def centered(self) -> "CenteredStats":
-        """Aggregate: the statistics centred on the column means (the fit's input)."""
+    def centered(self, *, in_place: bool = False) -> "CenteredStats":
+        """Aggregate: the statistics centred on the column means (the fit's input).
+
+        ``S_xx`` is computed in row blocks (no p x p temporary) and, with ``in_place``, into
+        ``xtx`` itself (float64 only; this record is spent afterwards): one p x p matrix in all.
+        """
         if self.n < 1:
             raise ValueError("GramStats holds no rows; nothing to aggregate")
         dx = self.sum_x / self.n
         dy = self.sum_y / self.n
-        sxx = self.xtx - self.n * np.outer(dx, dx)
-        sxx = 0.5 * (sxx + sxx.T)  # exact symmetry for eigh
+        out = self.xtx if in_place and self.xtx.dtype == np.float64 else np.empty(self.xtx.shape)
+        sxx = center_gram(self.xtx, self.n, dx, out=out)
         sxy = self.xty - self.n * np.outer(dx, dy)
         syy = self.yty - self.n * dy * dy
         return CenteredStats(
@@ -67,23 +72,49 @@ class GramStats:
 
 @dataclass
 class CenteredStats:
-    """Centred sufficient statistics: ``S_xx`` (p, p), ``S_xy`` (p, k), ``S_yy`` (k,)."""
+    """Centred sufficient statistics: ``S_xx`` (p, p), ``S_xy`` (p, k), ``S_yy`` (k,).
+
+    ``sxx`` may be None once the eigendecomposition has consumed it (`without_sxx`); its diagonal
+    ``sxx_diag`` (p,) is kept for the per-feature variances.
+    """
 
     n: int
     x_mean: np.ndarray
     y_mean: np.ndarray
-    sxx: np.ndarray
+    sxx: np.ndarray | None
     sxy: np.ndarray
     syy: np.ndarray
+    sxx_diag: np.ndarray | None = None
 
     @property
     def x_var(self) -> np.ndarray:
         """Per-feature population variance, shape (p,)."""
-        return np.maximum(np.diag(self.sxx), 0.0) / self.n
+        d = np.diag(self.sxx) if self.sxx is not None else self.sxx_diag
+        return np.maximum(d, 0.0) / self.n
 
     def with_y(self, sxy: np.ndarray, syy: np.ndarray, y_mean: np.ndarray) -> "CenteredStats":
         """The same ``S_xx`` with other targets (label permutations reuse the Gram matrix)."""
-        return CenteredStats(self.n, self.x_mean, y_mean, self.sxx, sxy, syy)
+        return CenteredStats(self.n, self.x_mean, y_mean, self.sxx, sxy, syy, self.sxx_diag)
+
+    def without_sxx(self) -> "CenteredStats":
+        """This record keeping only the diagonal of ``S_xx`` (p x p bytes freed)."""
+        diag = np.diag(self.sxx).copy() if self.sxx is not None else self.sxx_diag
+        return CenteredStats(self.n, self.x_mean, self.y_mean, None, self.sxy, self.syy, diag)
+
+
+def center_gram(xtx: np.ndarray, n: float, dx: np.ndarray, *, out: np.ndarray, block: int = 256) -> np.ndarray:
+    """``0.5 (S + S^T)`` with ``S = xtx - n dx dx^T``, written into ``out`` (may be ``xtx``) in row
+    blocks: the same numbers as the whole-matrix expression, without its three p x p temporaries."""
+    p = xtx.shape[0]
+    for i0 in range(0, p, block):
+        i1 = min(i0 + block, p)
+        out[i0:i1] = xtx[i0:i1] - n * np.outer(dx[i0:i1], dx)
+    for i0 in range(0, p, block):  # symmetrise: the lower blocks see the upper ones already centred
+        i1 = min(i0 + block, p)
+        avg = 0.5 * (out[i0:i1, i0:] + out[i0:, i0:i1].T)
+        out[i0:i1, i0:] = avg
+        out[i0:, i0:i1] = avg.T
+    return out
 
 
 def _as_2d_y(y: np.ndarray) -> np.ndarray:
