@@ -259,6 +259,15 @@ def case_output_dir_foreign_files(root, data):
     return _spec(root, data), ["--output-dir", str(root / "mine")], 2, ["not empty and holds no daudit results"]
 
 
+def case_memory_limit_below_minimum(root, data):
+    from daudit.audit.memory_plan import minimum_limit
+
+    need = minimum_limit(32, chunk_rows=128, checks=False, lightgbm=False)  # what this spec needs
+    return _spec(root, data), ["--memory-limit", "100MB"], 2, [
+        "compute.memory_limit 0.10 GiB is below what an audit of 32 pixels needs",
+        f"the smallest limit it can honour is {need / 2**30:.2f} GiB"]
+
+
 CASES = {name[5:]: fn for name, fn in sorted(globals().items()) if name.startswith("case_")}
 PASSING = {"nan_labels_dropped", "all_nan_error_rows", "num_samples_beyond_file", "same_file_overlapping_rows"}
 

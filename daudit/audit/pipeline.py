@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from daudit.audit.context import AuditContext
+from daudit.audit.memory_plan import check_memory_limit
 from daudit.audit.summary import build_summary
 from daudit.checks import TrainStats, finish_train, prepare, run_sanity_checks, train_cache_fields, train_pass
 from daudit.checks.passes import train_pass_graph
@@ -255,6 +256,7 @@ def run_audit(spec: AuditSpec, *, output_dir: Path, echo=print, drop_bad_labels:
         log.info("daudit run %s -> %s", spec.experiment_id, out)
         ctx = AuditContext(spec=spec, splits={}, rng=np.random.default_rng(spec.seed), memory=monitor)
         with ctx.stage("open data"):
+            min_limit = check_memory_limit(spec)  # before any copy or pass: one line if too small
             ctx.splits = open_data(spec, drop_bad_labels=drop_bad_labels)
         for k, s in ctx.splits.items():
             echo(f"{k}: {s.n_rows} spectra x {s.n_pixels} pixels from {len(s.paths)} file(s)")
@@ -279,6 +281,8 @@ def run_audit(spec: AuditSpec, *, output_dir: Path, echo=print, drop_bad_labels:
         summary = build_summary(ctx, started, counts, imp_summary, figs)
         summary["timings"] = {"total_seconds": ctx.timings["total"], "stages": dict(ctx.timings),
                               "peak_rss_gib": {k: round(v / 2**30, 2) for k, v in monitor.peaks.items()}}
+        summary["memory"] = {"limit_bytes": spec.compute.memory_limit, "minimum_limit_bytes": min_limit,
+                             "peak_bytes": monitor.peak}
         summary["finished_utc"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         write_report(staging, summary)
         write_summary(staging / "summary.json", summary)  # last: its presence means finished

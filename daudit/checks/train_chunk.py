@@ -143,7 +143,7 @@ def train_partial(block, mask, y, group, start: int, chunk_index: int, cfg: Trai
     if cfg.gram:
         with clock("gram"):
             out.gram = chunk_stats(x, np.asarray(y, dtype=np.float64)[:, None], x_shift=cfg.x_shift,
-                                   y_shift=cfg.y_shift)
+                                   y_shift=cfg.y_shift, defer=True)
     if not cfg.checks:
         return out
     if cfg.shuffle:
@@ -157,7 +157,7 @@ def train_partial(block, mask, y, group, start: int, chunk_index: int, cfg: Trai
     extra = _extra_targets(y_all, np.arange(start, start + x.shape[0]), group, cfg)
     if extra is not None:
         with clock("xty_extra_targets"):
-            out.cross = _cross(x, extra, cfg)
+            out.cross = _cross(x, extra, cfg, out.gram)
     if cfg.aggregates:
         with clock("aggregates"):
             out.aggregates = aggregate_features(cfg.level * x)
@@ -170,11 +170,15 @@ def train_partial(block, mask, y, group, start: int, chunk_index: int, cfg: Trai
     return out
 
 
-def _cross(x: np.ndarray, extra: np.ndarray, cfg: TrainConfig) -> CrossStats:
-    """``(x - c)^T (Y - d)`` in float32 (chunk sums in float64): a null needs no more digits."""
-    xc = x.astype(np.float64) - cfg.x_shift
-    sum_x = xc.sum(axis=0)
-    xc = xc.astype(np.float32)
+def _cross(x: np.ndarray, extra: np.ndarray, cfg: TrainConfig, gram: GramStats | None) -> CrossStats:
+    """``(x - c)^T (Y - d)`` in float32 (chunk sums in float64): a null needs no more digits.
+    ``gram``: this chunk's deferred statistics about the same shift (its centred rows are reused)."""
+    if gram is not None and gram.pending is not None:
+        sum_x, xc = gram.sum_x.copy(), gram.pending.astype(np.float32)  # a copy: both are summed in place
+    else:
+        xc = np.subtract(x, cfg.x_shift, dtype=np.float64)
+        sum_x = xc.sum(axis=0)
+        xc = xc.astype(np.float32)
     yc = extra - cfg.y_shift[0]
     xty = (xc.T @ yc.astype(np.float32)).astype(np.float64)
     k = extra.shape[1]
@@ -263,7 +267,9 @@ class TrainStats:
 
 
 def finish_train(tp: TrainPartial, cfg: TrainConfig) -> TrainStats:
-    """The checks' `TrainStats` of a finished pass (the audit's ``gram`` stays in ``tp``)."""
+    """The checks' `TrainStats` of a finished pass (the audit's ``gram`` stays in ``tp``, settled)."""
+    if tp.gram is not None:
+        tp.gram.settle()
     out = TrainStats(n=tp.n, cross=tp.cross, aggregates=tp.aggregates, norm_n=tp.norm_n, norm_sum=tp.norm_sum,
                      norm_sq=tp.norm_sq, seconds=dict(tp.seconds))
     ys = np.asarray(cfg.y_shift, dtype=np.float64)

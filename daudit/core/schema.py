@@ -77,6 +77,8 @@ class Gate(TypedDict):
     ci95: list[float | None] | None
     best_noise_level: NotRequired[float]
     leakage_degree: NotRequired[str]
+    lightgbm_backend: NotRequired[str]  # "in-process" | "lightgbm.dask (N workers)"
+    lightgbm_backend_note: NotRequired[str]
 
 
 class SplitFacts(TypedDict):
@@ -166,6 +168,7 @@ class AuditSummary(RunSummary):
     scheduler: dict[str, Any]
     lightgbm: NotRequired[dict[str, Any]]
     sanity: NotRequired[dict[str, Any]]
+    memory: NotRequired[dict[str, Any]]  # limit_bytes, minimum_limit_bytes (None: width unknown), peak_bytes
 
 
 class DeleakGate(TypedDict):
