@@ -28,7 +28,7 @@ from daudit.data.splits import open_data, quality_counts_graph, stats_cache, sta
 from daudit.data.validate import drop_empty_rows
 from daudit.engine.cluster import dask_context, main_budget
 from daudit.engine.memory import RssMonitor
-from daudit.engine.streaming import first_block_shift, fold_lanes, predict_graph
+from daudit.engine.streaming import first_block_shift, fold_lanes, gather_graph, predict_block
 from daudit.models.boosting import SharedBooster, fit_lightgbm, lightgbm_params, plan_lightgbm, predict_block_lgbm
 from daudit.models.dask_boosting import cluster_client, fit_lightgbm_dask
 from daudit.models.gpu import GramAccumulator, decompose_cuda
@@ -171,32 +171,36 @@ def _fit_lightgbm(ctx: AuditContext):
     log.info("LightGBM: trained %s on %d rows", ctx.lgbm_backend["backend"], ctx.lgbm_plan.n_rows_used)
 
 
+def _predict_chunk(block, coef, icpt, booster):
+    """Linear predictions (rows, m) and LightGBM's (rows, 1) of one chunk, read once for both."""
+    x = np.asarray(block)
+    lin = predict_block(x, coef, icpt) if coef is not None else None
+    return lin, (predict_block_lgbm(x, booster) if booster is not None else None)
+
+
 def _predict(ctx: AuditContext, extra_graphs=()):
-    """One streamed pass per split for all linear models at all levels (and LightGBM)."""
+    """One streamed pass per split for all linear models at all levels (and LightGBM); reads
+    gated like every fold (`daudit.engine.streaming.gather_graph`), so blocks never pile up."""
 
     levels = [lv for lv in ctx.spec.noise_levels if not ctx.fits[lv].degenerate]
     # Level-L models act on L * x: fold L into the coefficients so one product serves all.
     coef = np.concatenate([lv * ctx.fits[lv].coef[:, :, 0].T for lv in levels], axis=1) if levels else None
     icpt = np.concatenate([ctx.fits[lv].intercept[:, 0] for lv in levels]) if levels else None
-    graphs = []
-    for name in ("train", "val", "test"):
-        x = ctx.splits[name].error
-        graphs.append(predict_graph(x, coef, icpt) if levels else None)
-        if ctx.booster is not None:
-            # inside the task (not a graph key) and rebuilt at most once per process: measured
-            # +0.6 GiB for this pass against +2.1 GiB with delayed(booster) (bench/memory_probe.py)
-            lgbm = functools.partial(predict_block_lgbm, booster=SharedBooster(ctx.booster))
-            graphs.append(x.map_blocks(lgbm, dtype=np.float64, chunks=(x.chunks[0], (1,)), meta=np.empty((0, 0))))
-        else:
-            graphs.append(None)
-    todo = [g for g in graphs if g is not None] + list(extra_graphs)
+    # inside the task (not a graph key) and rebuilt at most once per process: measured +0.6 GiB
+    # for this pass against +2.1 GiB with delayed(booster) (bench/memory_probe.py)
+    booster = SharedBooster(ctx.booster) if ctx.booster is not None else None
+    fn = functools.partial(_predict_chunk, coef=None if coef is None else np.ascontiguousarray(coef), icpt=icpt,
+                           booster=booster)
+    names = ("train", "val", "test")
+    graphs = [gather_graph(ctx.splits[name].error, fn, lanes=fold_lanes(ctx.scheduler)) for name in names]
     with ctx.stage("prediction pass"):
-        done = list(compute(*todo, desc="prediction pass (train, val, test)"))
-    out = [done.pop(0) if g is not None else None for g in graphs]
+        done = list(compute(*graphs, *extra_graphs, desc="prediction pass (train, val, test)"))
     preds = {}
-    for i, name in enumerate(("train", "val", "test")):
-        preds[name] = {"linear": out[2 * i], "lightgbm": out[2 * i + 1]}
-    return preds, levels, done
+    for name, parts in zip(names, done[:3]):
+        lin = np.concatenate([a for a, _ in parts]) if levels else None
+        lgb = np.concatenate([b for _, b in parts]) if ctx.booster is not None else None
+        preds[name] = {"linear": lin, "lightgbm": lgb}
+    return preds, levels, done[3:]
 
 
 def _metrics(ctx: AuditContext, preds, levels):

@@ -6,11 +6,14 @@ in a fixed order, so the numbers do not depend on the scheduler or the worker co
 
 from __future__ import annotations
 
+import functools
+
 import dask.array as da
 import numpy as np
 from dask import delayed
 
-__all__ = ["row_offsets", "first_block_shift", "predict_graph", "tree_reduce", "fold_graph", "fold_lanes"]
+__all__ = ["row_offsets", "first_block_shift", "predict_graph", "predict_block", "gather_graph", "tree_reduce",
+           "fold_graph", "fold_lanes"]
 
 
 def row_offsets(x) -> np.ndarray:
@@ -113,8 +116,28 @@ def fold_lanes(scheduler: dict | None) -> int:
     return max(1, int((scheduler or {}).get("n_workers") or 1))
 
 
-def _predict_block(block, coef, intercept):
+def predict_block(block, coef, intercept):
+    """``block @ coef + intercept`` in float64: block (rows, p), coef (p, m), intercept (m,)."""
     return np.asarray(block, dtype=np.float64) @ coef + intercept
+
+
+def _one(fn, block):
+    return [fn(block)]
+
+
+def _extend(acc: list, part: list) -> list:
+    acc.extend(part)
+    return acc
+
+
+def gather_graph(x, fn, *, lanes: int = 1, prefetch: int = 2):
+    """Delayed list of ``fn(block)`` for every row chunk of ``x`` (dask (n, p)), in row order.
+
+    Like `fold_graph` (reads gated ``prefetch`` chunks behind the fold, so a slow consumer never
+    lets read blocks pile up); each chunk is read once even when ``fn`` computes several things.
+    """
+    step = functools.partial(_one, fn)
+    return fold_graph(step, [(x.blocks[i],) for i in range(x.numblocks[0])], _extend, lanes=lanes, prefetch=prefetch)
 
 
 def predict_graph(x, coef: np.ndarray, intercept: np.ndarray):
@@ -125,5 +148,5 @@ def predict_graph(x, coef: np.ndarray, intercept: np.ndarray):
 
     coef = np.ascontiguousarray(coef, dtype=np.float64)
     c, b = delayed(coef), delayed(np.asarray(intercept, dtype=np.float64))
-    return x.map_blocks(_predict_block, c, b, dtype=np.float64,
+    return x.map_blocks(predict_block, c, b, dtype=np.float64,
                         chunks=(x.chunks[0], (coef.shape[1],)), meta=np.empty((0, 0)))
