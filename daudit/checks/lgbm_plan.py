@@ -104,8 +104,8 @@ def _cost(rows, null_rows, n_perm, p, n_mask, ff, bins, cap, trees):
     # same rows, shuffled, group; the group refit shares the same rows' Dataset (binned once)
     check = 3 * fit_seconds(rows, p, bins=bins, feature_fraction=ff, trees=trees, sample=s) - C_BIN * s * p
     mask = fit_seconds(rows, n_mask, bins=2, feature_fraction=ff, trees=trees, sample=s)
-    null = fit_seconds(null_rows, p, bins=bins, feature_fraction=ff, trees=trees, sample=sn) + \
-        n_perm * fit_seconds(null_rows, p, bins=bins, feature_fraction=ff, trees=trees)
+    null = (fit_seconds(null_rows, p, bins=bins, feature_fraction=ff, trees=trees, sample=sn)
+            + n_perm * fit_seconds(null_rows, p, bins=bins, feature_fraction=ff, trees=trees)) if n_perm else 0.0
     return check + mask + null
 
 
@@ -159,8 +159,9 @@ def plan_refits(*, n_train: int, n_features: int, n_mask: int, main_rows: int, m
     ff, bins, cap, t, note = choice
     threads = max([1] + [n for n in range(1, threads + 1) if _bytes(rows, p, bins, cap, n) <= budget_bytes])
     sample = min(rows, cap)
-    why = (f"{rows} rows for the checks, {null_rows} for the permutation null ({k} permutations: p can reach "
-           f"1/{k + 1}{' < ' + str(ALPHA) if k >= k_min else ''}), feature_fraction {ff:g}, max_bin {bins}, "
+    null = (f"{null_rows} for the permutation null ({k} permutations: p can reach 1/{k + 1}"
+            f"{' < ' + str(ALPHA) if k >= k_min else ''})" if k else "no permutation null (the spec asks for none)")
+    why = (f"{rows} rows for the checks, {null}, feature_fraction {ff:g}, max_bin {bins}, "
            f"bin boundaries from {sample} rows; predicted {t:.0f} s against a budget of {budget:.0f} s "
            f"({TIME_SHARE:g} x the audit's own fit, at least {MIN_BUDGET:g}; reference seconds): {note}; "
            f"{threads} single-threaded fits at once")

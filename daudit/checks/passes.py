@@ -16,7 +16,7 @@ from dask import delayed
 
 from daudit.checks.partials import eval_partial
 from daudit.checks.records import EvalLayout, EvalOutputs
-from daudit.checks.train_chunk import accumulate_train, train_partial
+from daudit.checks.train_chunk import accumulate_train, train_into
 from daudit.checks.transforms import mask_from_error
 from daudit.engine.streaming import fold_graph, row_offsets
 
@@ -52,7 +52,7 @@ def train_pass_graph(split, cfg, *, group_y: np.ndarray | None = None, with_mask
     # one lane per worker (`streaming.fold_lanes`): in one process the chunk's BLAS products use
     # every core already, the next chunks are read meanwhile, and a second accumulator would
     # cost another set of Gram matrices
-    return fold_graph(train_partial, args, accumulate_train, lanes=lanes)
+    return fold_graph(train_into, args, accumulate_train, lanes=lanes, into=True)
 
 
 def _read(block) -> np.ndarray | None:

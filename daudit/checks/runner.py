@@ -349,29 +349,41 @@ def _lightgbm_refits(ctx, run: CheckRun, plan: CheckPlan):
         jobs["shuffled"] = lambda: lg.fit_on(lg.build_dataset(_shuffle_rows(xs, keys, sizes, spec.seed), ys, params),
                                              params, rounds)
     if run.mask_cols is not None and len(run.mask_cols) and ms is not None:
-        xm = ms[:, run.mask_cols].astype(np.float32)
-        pm, _ = lg.train_params(ctx.lgbm_params, rp, n_features=xm.shape[1])
-        jobs["mask"] = lambda: lg.fit_on(lg.build_dataset(xm, ys, pm), pm, rounds)
+        cols = run.mask_cols
+        pm, _ = lg.train_params(ctx.lgbm_params, rp, n_features=len(cols))
+        jobs["mask"] = functools.partial(_fit_columns_of, ms, cols, ys, pm, rounds)
     if tp.aggregates is not None:
         xa = tp.aggregates[rows].astype(np.float32)
         pa, _ = lg.train_params(ctx.lgbm_params, rp, n_features=xa.shape[1])
         jobs["aggregates"] = lambda: lg.fit_on(lg.build_dataset(xa, ys, pa), pa, rounds)
-    with Bar(len(jobs) + (plan.group_y is not None) + 1 + rp.n_permutations, "sanity checks: LightGBM refits",
+    with Bar(len(jobs) + (1 + rp.n_permutations if rp.n_permutations else 0), "sanity checks: LightGBM refits",
              unit="fit") as bar:
         done = lg.run_jobs(jobs, rp.threads, progress=bar)
         same, group = done.pop("same_rows")
         run.boosters.update({"same_rows": same, **({"group": group} if group is not None else {}), **done})
-        del ms, jobs
-        n_p = min(rp.null_rows, len(ys))
-        sel = np.sort(rng.choice(len(ys), size=n_p, replace=False))
-        yp = ys[sel]
-        ref_b, run.perm_boosters, stopped = lg.fit_null(
-            xs[sel], yp, label_permutations(yp, rp.n_permutations, rng), params, rounds, threads=rp.threads,
-            stop_after=rp.stop_after, val_r2=functools.partial(_val_r2, ctx),
-            reference=same if n_p == len(ys) else None, progress=bar)
+        jobs = ms = None  # the inputs' copies are spent
+        if rp.n_permutations > 0:
+            _lightgbm_null(ctx, run, xs, ys, same, params, rounds, bar, rng)
+
+
+def _lightgbm_null(ctx, run: CheckRun, xs, ys, same, params, rounds, bar, rng):
+    """The LightGBM label-permutation null on a subsample of the refit rows (see `lg.fit_null`)."""
+    rp = run.refit_plan
+    n_p = min(rp.null_rows, len(ys))
+    sel = np.sort(rng.choice(len(ys), size=n_p, replace=False))
+    yp = ys[sel]
+    ref_b, run.perm_boosters, stopped = lg.fit_null(
+        xs[sel], yp, label_permutations(yp, rp.n_permutations, rng), params, rounds, threads=rp.threads,
+        stop_after=rp.stop_after, val_r2=functools.partial(_val_r2, ctx),
+        reference=same if n_p == len(ys) else None, progress=bar)
     run.boosters["permutation_reference"] = ref_b
     run.lgbm_rows["permutation"] = int(n_p)
     run.null_stopped = {"n_fitted": len(run.perm_boosters), "planned": rp.n_permutations, "stopped_early": stopped}
+
+
+def _fit_columns_of(m, cols, ys, params, rounds):
+    """A refit on the columns ``cols`` of ``m`` (their float32 copy lives only while it is binned)."""
+    return lg.fit_on(lg.build_dataset(m[:, cols].astype(np.float32), ys, params), params, rounds)
 
 
 def _same_and_group(xs, ys, group, params, rounds):

@@ -25,8 +25,8 @@ from daudit.checks.transforms import aggregate_features, median_normalised, shuf
 from daudit.models.stats import GramStats, accumulate_stats, chunk_stats
 from daudit.models.symgram import mirror_lower, syrk_into
 
-__all__ = ["TrainConfig", "TrainPartial", "TrainStats", "SymSums", "train_partial", "accumulate_train",
-           "finish_train"]
+__all__ = ["TrainConfig", "TrainPartial", "TrainStats", "SymSums", "train_partial", "train_into",
+           "accumulate_train", "finish_train"]
 
 
 @dataclass(frozen=True)
@@ -65,9 +65,12 @@ class SymSums:
     rows: np.ndarray | None = None
 
     @classmethod
-    def of(cls, z: np.ndarray, yc: np.ndarray) -> "SymSums":
+    def of(cls, z: np.ndarray, yc: np.ndarray, rows: int = 256) -> "SymSums":
         """The pending partial of one chunk: z (rows, p) float32, yc (rows,) centred labels."""
-        return cls(z.shape[0], z.sum(axis=0, dtype=np.float64), yc @ z.astype(np.float64), rows=z)
+        xty = np.zeros(z.shape[1])
+        for i in range(0, z.shape[0], rows):  # float64 products in row blocks (small temporaries)
+            xty += yc[i:i + rows] @ z[i:i + rows].astype(np.float64)
+        return cls(z.shape[0], z.sum(axis=0, dtype=np.float64), xty, rows=z)
 
     def settle(self) -> "SymSums":
         """Add the pending rows into an accumulator of its own."""
@@ -102,7 +105,8 @@ class TrainPartial:
 
     gram: the audit's `GramStats` (or None); shuffled, mask: `SymSums` of the shuffled input
     (shifted by ``shuffle_shift``) and of the 0/1 mask; cross: ``X^T Y`` of the extra targets;
-    y_sum, y_sq: sums of (y - y_shift) and its square; aggregates (rows, 10) in row order.
+    y_sum, y_sq: sums of (y - y_shift) and its square; aggregates: list of (rows, 10) blocks in
+    row order.
     """
 
     n: int
@@ -112,7 +116,7 @@ class TrainPartial:
     cross: CrossStats | None = None
     y_sum: float = 0.0
     y_sq: float = 0.0
-    aggregates: np.ndarray | None = None
+    aggregates: list | None = None
     norm_n: np.ndarray | None = None  # (p,) rows with a positive median
     norm_sum: np.ndarray | None = None  # (p,) sum of error / median
     norm_sq: np.ndarray | None = None  # (p,) sum of (error / median)^2
@@ -130,7 +134,15 @@ def _extra_targets(y_all, rows: np.ndarray, group, cfg: TrainConfig):
 
 
 def train_partial(block, mask, y, group, start: int, chunk_index: int, cfg: TrainConfig, y_all) -> TrainPartial:
-    """One train chunk.
+    """One train chunk's sums on their own (`train_into` a new total)."""
+    return train_into(None, block, mask, y, group, start, chunk_index, cfg, y_all)
+
+
+def train_into(acc: TrainPartial | None, block, mask, y, group, start: int, chunk_index: int, cfg: TrainConfig,
+               y_all) -> TrainPartial:
+    """Add one train chunk into ``acc`` (None: start a total), piece by piece: each piece's
+    temporaries are added and freed before the next is made, so a chunk costs about one float64
+    copy of itself in memory, whatever the number of checks.
 
     block (rows, p) cleaned error; mask (rows, p) or None; y (rows,) labels; group (rows, G)
     group-shuffled labels or None; start: the chunk's first row; y_all (n,) every train label
@@ -138,49 +150,74 @@ def train_partial(block, mask, y, group, start: int, chunk_index: int, cfg: Trai
     """
     x = np.asarray(block, dtype=np.float32)
     yc = np.asarray(y, dtype=np.float64) - cfg.y_shift[0]
-    out = TrainPartial(n=x.shape[0], y_sum=float(yc.sum()), y_sq=float(yc @ yc))
-    clock = Clock(out.seconds)
+    acc = TrainPartial(n=0) if acc is None else acc
+    acc.n += x.shape[0]
+    acc.y_sum += float(yc.sum())
+    acc.y_sq += float(yc @ yc)
+    clock = Clock(acc.seconds)
+    if cfg.checks and cfg.aggregates:
+        with clock("aggregates"):
+            acc.aggregates = (acc.aggregates or []) + [aggregate_features(cfg.level * x)]
+    if cfg.checks:
+        with clock("median_normalised"):
+            _normalised_sums(x, acc)
+    gram = None
     if cfg.gram:
         with clock("gram"):
-            out.gram = chunk_stats(x, np.asarray(y, dtype=np.float64)[:, None], x_shift=cfg.x_shift,
-                                   y_shift=cfg.y_shift, defer=True)
-    if not cfg.checks:
-        return out
-    if cfg.shuffle:
+            gram = chunk_stats(x, np.asarray(y, dtype=np.float64)[:, None], x_shift=cfg.x_shift,
+                               y_shift=cfg.y_shift, defer=True)
+    extra = _extra_targets(y_all, np.arange(start, start + x.shape[0]), group, cfg) if cfg.checks else None
+    if extra is not None:
+        with clock("xty_extra_targets"):
+            acc.cross = _add(acc.cross, _cross(x, extra, cfg, gram), _accumulate_cross)
+    if gram is not None:
+        with clock("gram"):
+            acc.gram = gram.settle() if acc.gram is None else accumulate_stats(acc.gram, gram)
+            del gram
+    if cfg.checks and cfg.shuffle:
         with clock("shuffled_gram"):
             xs = shuffle_chunk(x, seed=cfg.seed, split="train", chunk_index=chunk_index)
             xs -= np.float32(cfg.shuffle_shift)
-            out.shuffled = SymSums.of(xs, yc)
-    if cfg.mask and mask is not None:
+            acc.shuffled = _sym_add(acc.shuffled, SymSums.of(xs, yc))
+            del xs
+    if cfg.checks and cfg.mask and mask is not None:
         with clock("mask_gram"):
-            out.mask = SymSums.of((np.asarray(mask) != 0).astype(np.float32), yc)
-    extra = _extra_targets(y_all, np.arange(start, start + x.shape[0]), group, cfg)
-    if extra is not None:
-        with clock("xty_extra_targets"):
-            out.cross = _cross(x, extra, cfg, out.gram)
-    if cfg.aggregates:
-        with clock("aggregates"):
-            out.aggregates = aggregate_features(cfg.level * x)
-    with clock("median_normalised"):
-        r = median_normalised(x)
+            acc.mask = _sym_add(acc.mask, SymSums.of((np.asarray(mask) != 0).astype(np.float32), yc))
+    return acc
+
+
+def _sym_add(acc: SymSums | None, part: SymSums) -> SymSums:
+    return part.settle() if acc is None else acc.absorb(part)
+
+
+def _normalised_sums(x: np.ndarray, out: TrainPartial, rows: int = 256) -> None:
+    """Add, per pixel: rows with a positive median, sums of error / median and of its square (in
+    row blocks, so the float64 ratios stay small)."""
+    p = x.shape[1]
+    if out.norm_n is None:
+        out.norm_n, out.norm_sum, out.norm_sq = np.zeros(p, dtype=np.int64), np.zeros(p), np.zeros(p)
+    for i in range(0, x.shape[0], rows):
+        r = median_normalised(x[i:i + rows])
         ok = np.isfinite(r)
         r0 = np.where(ok, r, 0.0)
-        out.norm_n, out.norm_sum = ok.sum(axis=0), r0.sum(axis=0, dtype=np.float64)
-        out.norm_sq = np.einsum("ij,ij->j", r0, r0, dtype=np.float64)
-    return out
+        out.norm_n += ok.sum(axis=0)
+        out.norm_sum += r0.sum(axis=0, dtype=np.float64)
+        out.norm_sq += np.einsum("ij,ij->j", r0, r0, dtype=np.float64)
 
 
 def _cross(x: np.ndarray, extra: np.ndarray, cfg: TrainConfig, gram: GramStats | None) -> CrossStats:
     """``(x - c)^T (Y - d)`` in float32 (chunk sums in float64): a null needs no more digits.
     ``gram``: this chunk's deferred statistics about the same shift (its centred rows are reused)."""
     if gram is not None and gram.pending is not None:
-        sum_x, xc = gram.sum_x.copy(), gram.pending.astype(np.float32)  # a copy: both are summed in place
+        sum_x, xc = gram.sum_x.copy(), gram.pending  # a copy: both sums are added up in place
     else:
         xc = np.subtract(x, cfg.x_shift, dtype=np.float64)
         sum_x = xc.sum(axis=0)
-        xc = xc.astype(np.float32)
     yc = extra - cfg.y_shift[0]
-    xty = (xc.T @ yc.astype(np.float32)).astype(np.float64)
+    yc32 = yc.astype(np.float32)
+    xty = np.zeros((x.shape[1], extra.shape[1]))
+    for i in range(0, x.shape[0], 256):  # float32 products in row blocks (small temporaries)
+        xty += (xc[i:i + 256].astype(np.float32).T @ yc32[i:i + 256]).astype(np.float64)
     k = extra.shape[1]
     return CrossStats(x.shape[0], cfg.x_shift, np.full(k, cfg.y_shift[0]), sum_x, yc.sum(axis=0), xty,
                       np.einsum("ij,ij->j", yc, yc))
@@ -208,7 +245,7 @@ def accumulate_train(acc: TrainPartial, part: TrainPartial) -> TrainPartial:
     acc.mask = _add(acc.mask, part.mask, _absorb)
     acc.cross = _add(acc.cross, part.cross, _accumulate_cross)
     if acc.aggregates is not None:
-        acc.aggregates = np.concatenate([acc.aggregates, part.aggregates])
+        acc.aggregates = acc.aggregates + part.aggregates  # lists of row blocks, in row order
     for name in ("norm_n", "norm_sum", "norm_sq"):
         if getattr(acc, name) is not None:
             np.add(getattr(acc, name), getattr(part, name), out=getattr(acc, name))
@@ -246,7 +283,8 @@ class TrainStats:
         for part in ("shuffled", "mask", "cross"):
             rec = getattr(self, part)
             if rec is not None:
-                out.update({f"{part}.{f.name}": np.asarray(getattr(rec, f.name)) for f in fields(rec)})
+                out.update({f"{part}.{f.name}": np.asarray(getattr(rec, f.name)) for f in fields(rec)
+                            if getattr(rec, f.name) is not None})
         for name in ("aggregates", "norm_n", "norm_sum", "norm_sq"):
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
@@ -258,7 +296,7 @@ class TrainStats:
         out = cls(n=int(arrays["n"]))
         for part, kind in kinds.items():
             if f"{part}.n" in arrays:
-                vals = {f.name: arrays[f"{part}.{f.name}"] for f in fields(kind)}
+                vals = {f.name: arrays[f"{part}.{f.name}"] for f in fields(kind) if f"{part}.{f.name}" in arrays}
                 vals["n"] = int(vals["n"])
                 setattr(out, part, kind(**vals))
         for name in ("aggregates", "norm_n", "norm_sum", "norm_sq"):
@@ -270,7 +308,8 @@ def finish_train(tp: TrainPartial, cfg: TrainConfig) -> TrainStats:
     """The checks' `TrainStats` of a finished pass (the audit's ``gram`` stays in ``tp``, settled)."""
     if tp.gram is not None:
         tp.gram.settle()
-    out = TrainStats(n=tp.n, cross=tp.cross, aggregates=tp.aggregates, norm_n=tp.norm_n, norm_sum=tp.norm_sum,
+    agg = None if tp.aggregates is None else np.concatenate(tp.aggregates)
+    out = TrainStats(n=tp.n, cross=tp.cross, aggregates=agg, norm_n=tp.norm_n, norm_sum=tp.norm_sum,
                      norm_sq=tp.norm_sq, seconds=dict(tp.seconds))
     ys = np.asarray(cfg.y_shift, dtype=np.float64)
     if tp.shuffled is not None:

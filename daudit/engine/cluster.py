@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 
 import dask
 from distributed import Client, LocalCluster
@@ -84,9 +85,12 @@ def dask_context(compute, *, echo=print):
                                                                  256 * 2**20)
         with dask.config.set(cfg):
             try:
-                # Scheduler and workers listen on 127.0.0.1 only (TCP also for the in-process
-                # worker, so the dashboard link names 127.0.0.1 rather than the host's address).
-                net = {"host": "127.0.0.1", "protocol": "tcp://"}
+                # Worker processes talk TCP on 127.0.0.1 only. The in-process worker talks to the
+                # scheduler in memory (inproc: results are handed over, not serialised; over TCP
+                # the train pass's 270 MB result was copied twice, +0.35 GiB at the end of the pass),
+                # and its dashboards listen on 127.0.0.1 only.
+                net = ({"protocol": "inproc://", "worker_dashboard_address": "127.0.0.1:0"} if in_process
+                       else {"host": "127.0.0.1", "protocol": "tcp://"})
                 cluster = LocalCluster(
                     n_workers=n_workers, threads_per_worker=threads, processes=not in_process,
                     memory_limit=worker_mem, dashboard_address=compute.dashboard_address,
@@ -103,7 +107,10 @@ def dask_context(compute, *, echo=print):
             raise DauditError(f"cannot reach the Dask scheduler at {sched} ({err}); check the address "
                               "or use compute.scheduler: local") from err
         cluster = None
-    info = {"kind": "local-cluster" if cluster else "external", "dashboard": client.dashboard_link,
+    link = client.dashboard_link
+    if cluster is not None and compute.n_workers is None:  # inproc names the host; it listens on 127.0.0.1
+        link = re.sub(r"^http://[^:/]+", "http://127.0.0.1", link)
+    info = {"kind": "local-cluster" if cluster else "external", "dashboard": link,
             "n_workers": len(client.scheduler_info().get("workers", {})), "address": client.scheduler.address}
     echo(f"Dask scheduler {info['address']} ({info['n_workers']} worker(s)); dashboard: {info['dashboard']}")
     try:

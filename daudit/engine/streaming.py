@@ -57,6 +57,10 @@ def _fold_step(acc, step, merge, *args):
     return part if acc is None else merge(acc, part)
 
 
+def _fold_into(acc, step, merge, *args):
+    return step(acc, *args)
+
+
 class _Block:
     """A row block of a Dask array, carried unevaluated into a task (Dask does not look inside)."""
 
@@ -74,7 +78,7 @@ def _read(block: _Block, *gate):
     return np.asarray(block.array.compute(scheduler="synchronous"))
 
 
-def fold_graph(step, chunk_args: list, merge, lanes: int = 1, prefetch: int = 2):
+def fold_graph(step, chunk_args: list, merge, lanes: int = 1, prefetch: int = 2, into: bool = False):
     """Delayed fold of ``step(*args)`` over the row chunks, in a fixed order.
 
     ``chunk_args`` holds one tuple of arguments per chunk; an argument that is a Dask array (a
@@ -86,11 +90,14 @@ def fold_graph(step, chunk_args: list, merge, lanes: int = 1, prefetch: int = 2)
     into ``lanes`` contiguous runs folded side by side and merged in order at the end (the
     result never depends on the scheduler or the worker count). ``merge(acc, part)`` may update
     ``acc`` in place and return it: each accumulator is consumed by exactly one later task.
+    With ``into``, ``step(acc, *args)`` adds the chunk into ``acc`` itself (None for a lane's first
+    chunk) and returns it, so no partial of the chunk ever exists whole; ``merge`` then only
+    joins the lanes.
     """
 
     if not chunk_args:
         raise ValueError("no chunks to fold")
-    fold = delayed(_fold_step, pure=True)
+    fold = delayed(_fold_into if into else _fold_step, pure=True)
     read = delayed(_read, pure=True)
     lanes = max(1, min(int(lanes), len(chunk_args)))
     bounds = np.linspace(0, len(chunk_args), lanes + 1).round().astype(int)
