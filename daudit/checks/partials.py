@@ -165,36 +165,53 @@ def _mask_input(raw, mask, cols):
     return m[:, cols].astype(np.float32)
 
 
-def eval_partial(block, raw, mask, y, split: str, chunk_index: int, plan: EvalPlan) -> dict:
+def eval_partial(block, raw, mask, y, split: str, chunk_index: int, plan: EvalPlan, *, rows: int = 512) -> dict:
     """Predictions of the check models for one val/test chunk.
 
     block (rows, p) cleaned error; raw (rows, p) the stored error (for a derived mask) or None;
     mask (rows, p) or None; y (rows,) labels (used on val for the permuted models' RSS).
     Returns {'pred': {kind: (rows, a)}, 'lgbm': {kind: (rows, b)}, 'perm_rss': (K,) or None,
-    'aggregates': (rows, 10) or None}.
+    'aggregates': (rows, 10) or None}. The products run over ``rows`` rows at a time (the inputs
+    are made for the whole chunk, so the shuffle is the chunk's), keeping temporaries small.
     """
     x = np.asarray(block, dtype=np.float32)
-    inputs = {"real": lambda: x}
+    inputs = {"real": x}
     if plan.linear.get("shuffled") is not None or plan.boosters.get("shuffled"):
-        xs = shuffle_chunk(x, seed=plan.seed, split=split, chunk_index=chunk_index)
-        inputs["shuffled"] = lambda: xs
+        inputs["shuffled"] = shuffle_chunk(x, seed=plan.seed, split=split, chunk_index=chunk_index)
     if plan.mask_cols is not None:
-        xm = _mask_input(raw, mask, plan.mask_cols)
-        inputs["mask"] = lambda: xm
+        inputs["mask"] = _mask_input(raw, mask, plan.mask_cols)
+    parts = [_eval_rows({k: v[i:i + rows] for k, v in inputs.items()},
+                        np.asarray(y, dtype=np.float64)[i:i + rows], split, plan) for i in range(0, x.shape[0], rows)]
+    out = {"pred": {}, "lgbm": {}, "perm_rss": None, "aggregates": None, "seconds": {}}
+    for key in ("pred", "lgbm"):
+        for kind in parts[0][key]:
+            out[key][kind] = np.concatenate([q[key][kind] for q in parts])
+    if parts[0]["perm_rss"] is not None:
+        out["perm_rss"] = np.sum([q["perm_rss"] for q in parts], axis=0)
+    if parts[0]["aggregates"] is not None:
+        out["aggregates"] = np.concatenate([q["aggregates"] for q in parts])
+    for q in parts:
+        for k, v in q["seconds"].items():
+            out["seconds"][k] = out["seconds"].get(k, 0.0) + v
+    return out
+
+
+def _eval_rows(inputs: dict, y: np.ndarray, split: str, plan: EvalPlan) -> dict:
+    """`eval_partial` on some rows: inputs {kind: (rows, q) float32}, y (rows,)."""
     out = {"pred": {}, "lgbm": {}, "perm_rss": None, "aggregates": None, "seconds": {}}
     clock = Clock(out["seconds"])
-    for kind, get in inputs.items():
+    for kind, x in inputs.items():
         lin = plan.linear.get(kind)
         if lin is not None:
-            out["pred"][kind] = np.asarray(get(), dtype=np.float64) @ lin[0] + lin[1]
+            out["pred"][kind] = np.asarray(x, dtype=np.float64) @ lin[0] + lin[1]
         bs = plan.boosters.get(kind) or []
         if bs:
-            out["lgbm"][kind] = np.column_stack([b.predict(get(), num_threads=1) for b in bs])
+            out["lgbm"][kind] = np.column_stack([b.predict(x, num_threads=1) for b in bs])
+    x = inputs["real"]
     if split == "val" and plan.perm_coef is not None:
         with clock("permuted_linear_rss"):
             # float32 product (a null distribution needs no more), residuals in float64
-            res = np.asarray(y, dtype=np.float64)[:, None] - ((x @ plan.perm_coef).astype(np.float64)
-                                                              + plan.perm_intercept)
+            res = y[:, None] - ((x @ plan.perm_coef).astype(np.float64) + plan.perm_intercept)
             out["perm_rss"] = np.einsum("ij,ij->j", res, res)
     if plan.aggregates:
         out["aggregates"] = aggregate_features(plan.level * x)
