@@ -4,8 +4,9 @@ A run's peak is set by p x p float64 matrices (``P = 8 p^2`` bytes, 134 MB at 40
 no plan can shrink; everything else (LightGBM's rows, the checks' refits) is planned to fit the
 limit. Per stage, in this process and its Dask workers (measured on the demo data, bench/RESULTS.md):
 
-- train pass: the Gram accumulator and one chunk's product (2 P), the checks' float32 shuffled
-  and mask Grams (P), and the chunks in flight (about 24 bytes per value of a row chunk);
+- train pass: the Gram accumulator (P; each chunk goes straight into it, no chunk product), the
+  checks' float32 shuffled and mask Grams (P), and the chunks in flight (about 24 bytes per
+  value of a row chunk: measured 0.19 GiB at 2048 x 4096);
 - the audit's eigendecomposition: S_xx, LAPACK's eigenvectors and workspace (2 P), the checks'
   Grams still waiting (P);
 - the checks' eigendecompositions: the audit's eigenvectors, one check's S_xx, the other
@@ -13,9 +14,10 @@ limit. Per stage, in this process and its Dask workers (measured on the demo dat
 - LightGBM: the audit's eigenvectors and the checks' Grams (2 P) plus LightGBM's planned budget
   (at least `daudit.engine.cluster.main_budget`'s floor).
 
-`minimum_limit` is the largest of these above `BASE` (libraries, the in-process Dask worker),
-divided by `HEADROOM` for allocator slack; `check_memory_limit` refuses a smaller limit with one
-line before any data is copied or read.
+`minimum_limit` is the largest of these above `BASE` (libraries, the in-process Dask worker:
+0.31 GiB measured after the row check), divided by `HEADROOM` for allocator slack;
+`check_memory_limit` refuses a smaller limit with one line before any data is copied or read.
+At 4096 pixels with the checks and LightGBM: 0.90 GiB, so a 1 GB node is honoured; at 8192: 2.3 GiB.
 """
 
 from __future__ import annotations
@@ -41,11 +43,11 @@ def minimum_limit(n_features: int, *, chunk_rows: int, checks: bool, lightgbm: b
     big = 8.0 * p * p
     held = big if checks else 0.0  # the checks' two float32 Grams, waiting for their fits
     chunks = 24.0 * min(int(chunk_rows), 4096) * p
-    stages = [2 * big + held + chunks, 2 * big + held]
+    stages = [big + held + chunks, 2 * big + held]
     if checks:
         stages.append(3.5 * big)
-    if lightgbm:
-        stages.append(big + held + _LGBM_FLOOR)
+    if lightgbm:  # the plan's floor, or what LightGBM needs for 20k rows and a 10k bin sample if less
+        stages.append(big + held + min(_LGBM_FLOOR, (1.2 * 20_000 + 18 * 10_000) * p))
     return int((BASE + max(stages)) / HEADROOM)
 
 
