@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.daudit-installed
+# the code before issue 17, measured beside this checkout by `make bench`
+BENCH_BASELINE ?= 515b280
 
 .PHONY: install demo test bench clean-cache
 
@@ -22,10 +24,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-## make bench: speed and memory against scikit-learn (about an hour); writes bench/RESULTS.md
+## make bench: speed and memory against scikit-learn and the baseline commit (about 1.5 hours); writes
+## bench/RESULTS.md (bench/cluster_1m.py, the 1M x 4096 run on 4 workers, takes hours: run it on its own)
 bench: $(STAMP)
 	$(BIN)/python bench/memory_probe.py
-	$(BIN)/python bench/run_bench.py
+	$(BIN)/python bench/run_bench.py --baseline $(BENCH_BASELINE)
 
 clean-cache:
 	rm -rf data_cache/zarr data_cache/stats

@@ -8,8 +8,8 @@ Cases:
 - prediction pass (linear models + LightGBM on train/val/test) on daudit's default in-process
   Dask worker: the booster as a graph key against daudit's `SharedBooster` inside the task,
   with and without `daudit.engine.memory.tune_allocator` (glibc trim threshold 64 KiB);
-- the sanity checks' train pass at 100k rows: one lane with reads gated two chunks ahead (the
-  default), two lanes, and one lane with ungated reads;
+- the train pass the audit and the checks share, at 100k rows: one lane with reads gated two
+  chunks ahead (the default), two lanes, and one lane with ungated reads;
 - LightGBM's peak against the plan's memory model (`daudit.models.boosting._bytes`).
 """
 
@@ -62,8 +62,8 @@ def _cluster():
 
     off = {"distributed.worker.memory.target": False, "distributed.worker.memory.spill": False,
            "distributed.worker.memory.pause": False, "distributed.worker.memory.terminate": False}
-    with dask.config.set(off):
-        cluster = LocalCluster(n_workers=1, threads_per_worker=os.cpu_count(), processes=False,
+    with dask.config.set(off):  # as daudit's default: one in-process worker, in-memory comms
+        cluster = LocalCluster(n_workers=1, threads_per_worker=os.cpu_count(), processes=False, protocol="inproc://",
                                dashboard_address=None, silence_logs=logging.ERROR)
     return Client(cluster)
 
@@ -81,10 +81,10 @@ def case_pred(mode: str) -> dict:
     import numpy as np
     from dask import delayed
 
-    from daudit.data.splits import quality_counts_graph
-    from daudit.models.boosting import SharedBooster, predict_block_lgbm
     from daudit.core.progress import compute
+    from daudit.data.splits import quality_counts_graph
     from daudit.engine.streaming import predict_graph
+    from daudit.models.boosting import SharedBooster, predict_block_lgbm
 
     splits = _splits()
     probe = _Peak()
@@ -112,32 +112,37 @@ def case_pred(mode: str) -> dict:
 
 
 def case_train(lanes: int, prefetch: int) -> dict:
+    """The train pass the audit and the checks share (X^T X and every check's sums), 100k rows."""
     from daudit.engine.memory import tune_allocator
 
     tune_allocator()
     import numpy as np
 
     from daudit.checks import passes
-    from daudit.checks.partials import TrainConfig
+    from daudit.checks.permutation import PermutationKeys
+    from daudit.checks.train_chunk import TrainConfig
     from daudit.core.progress import compute
-    from daudit.engine.streaming import fold_graph
+    from daudit.engine.streaming import first_block_shift, fold_graph
 
     splits = _splits()
     tr = splits["train"]
-    p, y = tr.n_pixels, tr.y
-    extra = np.random.default_rng(0).permuted(np.repeat(y[:, None], 211, axis=1), axis=0).astype(np.float32)
-    cfg = TrainConfig(seed=42, level=1.0, shuffle=True, mask=True, aggregates=True, x_shift=np.ones(p),
-                      shuffle_shift=np.ones(p), y_shift=np.array([y.mean()]), extra_shift=extra.mean(axis=0))
+    y = tr.y
+    rng = np.random.default_rng(0)
+    shift = first_block_shift(tr.error)
+    cfg = TrainConfig(seed=42, level=1.0, shuffle=True, mask=True, aggregates=True, x_shift=shift,
+                      y_shift=np.array([y.mean()]), shuffle_shift=float(shift.mean()),
+                      perm_keys=PermutationKeys.draw(len(y), 200, rng), gram=True)
+    group = rng.permuted(np.repeat(y[:, None], 10, axis=1), axis=0)
 
-    def patched(step, args, merge, **_):  # the pass's own graph with other fold settings
-        return fold_graph(step, args, merge, lanes=lanes, prefetch=prefetch)
+    def patched(step, args, merge, **kw):  # the pass's own graph with other fold settings
+        return fold_graph(step, args, merge, lanes=lanes, prefetch=prefetch, into=kw.get("into", False))
 
     passes.fold_graph = patched
     probe = _Peak()
     client = _cluster()
     probe.start()
     t0 = time.perf_counter()
-    compute(passes.train_pass_graph(tr, y, extra, cfg, with_mask=True), desc="train pass")
+    compute(passes.train_pass_graph(tr, cfg, group_y=group, with_mask=True), desc="train pass")
     out = {"seconds": time.perf_counter() - t0, "peak_above_gib": probe.above()}
     client.close()
     return out
@@ -196,7 +201,8 @@ def main():
                                    (2, 2, "two lanes, reads gated 2 chunks ahead"),
                                    (1, 10**6, "one lane, reads not gated")):
         r = _run(["train", str(lanes), str(prefetch)])
-        lines.append(f"| sanity train pass, 100k rows | {label} | {r['seconds']:.1f} | {r['peak_above_gib']:.2f} |")
+        lines.append(f"| the train pass (audit's X^T X and the checks' sums), 100k rows | {label} | "
+                     f"{r['seconds']:.1f} | {r['peak_above_gib']:.2f} |")
         print(lines[-1], flush=True)
     lines += ["", "LightGBM (100 trees, depth 6) on n x 4096 float32 rows: peak against the plan's model "
               "`1.2 n p + 18 s p + 8*255*16 p` (s = bin sample):", "",

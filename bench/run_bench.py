@@ -7,8 +7,10 @@ Sections (all measured in this one run, on this machine):
    noise level L, LinearRegression and each Ridge(alpha) fitted separately on the in-memory
    array L * X, with val/test predictions. Each level is timed on its own, so the table also
    gives the ratio against one level.
-2. `python -m daudit run` end to end on the demo data: cold caches and warm caches, wall time
-   and the peak RSS of the whole process tree; the same with compute.memory_limit: 1GB.
+2. `python -m daudit run` end to end, this checkout and (``--baseline``) an earlier commit in the
+   same run: the demo cold, warm and with compute.memory_limit: 1GB; the first 3000/600/600
+   spectra (what users try first), also with --quick. Wall time, audit and checks time (their
+   ratio), the peak RSS of the whole process tree, and the issue-17 targets read off them.
 3. Demo data generation (python -m daudit simulate, default sizes, into a temporary folder).
 
 Writes bench/RESULTS.md (older sections from other benchmark files are appended unchanged).
@@ -36,12 +38,12 @@ ALPHAS = [0.001, 0.01, 0.1, 1.0, 10.0, 100.0]
 LEVELS = [0.0, 0.5, 1.0]
 
 
-def timed_process(cmd, env=None) -> tuple[float, int, int]:
+def timed_process(cmd, env=None, cwd=ROOT) -> tuple[float, int, int]:
     """(wall seconds, peak RSS of the process tree in bytes, exit code)."""
     from daudit.engine.memory import tree_rss
 
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})},
+    proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **(env or {})},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak = 0
     while proc.poll() is None:
@@ -128,6 +130,125 @@ def median(v):
     return float(np.median(v))
 
 
+AUDIT_STAGES = ("open data", "row check", "statistics pass", "eigendecomposition", "lightgbm fit", "prediction pass")
+
+
+def split_time(s: dict) -> tuple[float, float]:
+    """(audit seconds, checks seconds) of a summary: the checks' stage, plus their share of the
+    train pass the two share (by the chunk seconds of its parts), which the audit's gives up."""
+    st = s["timings"]["stages"]
+    audit = sum(st.get(k, 0.0) for k in AUDIT_STAGES)
+    checks = st.get("sanity checks", 0.0)
+    san = (s.get("sanity") or {}).get("timings") or {}
+    parts = san.get("train_pass_chunk_seconds") or {}
+    if "gram" in parts:  # the shared pass (issue 17): move the checks' share out of the audit's time
+        share = st.get("statistics pass", 0.0) * (1 - parts["gram"] / max(sum(parts.values()), 1e-9))
+        audit, checks = audit - share, checks + share
+    return audit, checks
+
+
+def _small_spec(tmp: Path, rows: int) -> Path:
+    """The demo spec on the first ``rows`` / ``rows // 5`` / ``rows // 5`` spectra (what a user tries first)."""
+    from daudit.core.spec import DEFAULT_SPEC_PATH
+    from daudit.data.layout import DEMO_DIR
+
+    text = DEFAULT_SPEC_PATH.read_text().replace("../data_cache/demo", str(DEMO_DIR))
+    text = text.replace("num_samples: 100000", f"num_samples: {rows}")
+    text = text.replace("num_test_samples: 10000", f"num_test_samples: {rows // 5}")
+    text = text.replace('dashboard_address: "127.0.0.1:8787"', 'dashboard_address: "127.0.0.1:0"')
+    path = tmp / f"small_{rows}.yaml"
+    path.write_text(text)
+    return path
+
+
+def _baseline_tree(tmp: Path, ref: str) -> Path:
+    base = tmp / "baseline"
+    base.mkdir()
+    archive = subprocess.run(["git", "archive", ref], cwd=ROOT, check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
+    (base / "data_cache").mkdir(exist_ok=True)
+    from daudit.data.layout import DEMO_DIR
+
+    if not (base / "data_cache" / "demo").exists():
+        (base / "data_cache" / "demo").symlink_to(DEMO_DIR.resolve())
+    return base
+
+
+def _case(code: Path, label: str, extra: list, cache: Path, out: Path) -> dict:
+    env = {"DAUDIT_CACHE_DIR": str(cache), "PYTHONPATH": str(code)}
+    shutil.rmtree(out, ignore_errors=True)
+    wall, peak, rc = timed_process([sys.executable, "-m", "daudit", "run", "--output-dir", str(out), *extra], env,
+                                   cwd=code)
+    s = json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else None
+    res = {"label": label, "wall": wall, "peak": peak, "rc": rc, "summary": s}
+    print(label, f"{wall:.0f} s", f"{peak / 2**30:.2f} GiB", rc, flush=True)
+    return res
+
+
+def _row(r: dict) -> str:
+    s = r["summary"]
+    if s is None:
+        return f"| {r['label']} | {r['wall']:.0f} | | | | {r['peak'] / 2**30:.2f} | {r['rc']} | |"
+    audit, checks = split_time(s)
+    st = s["timings"]["stages"]
+    detail = ", ".join(f"{k} {v:.0f}" for k, v in st.items() if k != "total")
+    peaks = ", ".join(f"{k} {v:.2f}" for k, v in s["timings"].get("peak_rss_gib", {}).items())
+    return (f"| {r['label']} | {r['wall']:.0f} | {audit:.0f} | {checks:.0f} | {checks / max(audit, 1e-9):.2f} | "
+            f"{r['peak'] / 2**30:.2f} | {r['rc']} | stages (s): {detail}; peak by stage (GiB): {peaks} |")
+
+
+def end_to_end(tmp: Path, baseline: str | None) -> list:
+    """Long because it is the end-to-end table: every case, then the targets read off it."""
+    codes = [("this checkout", ROOT)] + ([(f"baseline {baseline}", _baseline_tree(tmp, baseline))] if baseline else [])
+    small = _small_spec(tmp, 3000)
+    runs = []
+    for name, code in codes:
+        c = tmp / f"cache-{len(runs)}"
+        runs.append(_case(code, f"{name}: demo, cold caches", [], c, tmp / "out"))
+        if code == ROOT:
+            runs.append(_case(code, f"{name}: demo, warm caches", [], c, tmp / "out"))
+        runs.append(_case(code, f"{name}: demo, compute.memory_limit 1GB, cold", ["--memory-limit", "1GB"],
+                          tmp / f"cache1g-{len(runs)}", tmp / "out"))
+        runs.append(_case(code, f"{name}: 3000/600/600, cold", ["--config", str(small)], tmp / f"cs-{len(runs)}",
+                          tmp / "out"))
+        if code == ROOT:
+            runs.append(_case(code, f"{name}: 3000/600/600 --quick, cold", ["--config", str(small), "--quick"],
+                              tmp / f"cs-{len(runs)}", tmp / "out"))
+    lines = ["## `python -m daudit run` end to end (demo data present; full spec with sanity checks)", "",
+             "audit = open data, row check, statistics pass, eigendecomposition, LightGBM fit, prediction pass; "
+             "checks = the sanity-check stage plus the checks' share of the train pass (this checkout shares one "
+             "pass between the two: its wall time is split by the chunk seconds of the parts). Load average at "
+             f"the start of this section: {os.getloadavg()[0]:.1f}.", "",
+             "| case | wall s | audit s | checks s | checks / audit | peak RSS of the process tree (GiB) | exit | "
+             "detail |", "|---|---|---|---|---|---|---|---|"]
+    lines += [_row(r) for r in runs]
+    by = {r["label"]: r for r in runs}
+
+    def ratio(label):
+        r = by.get(label)
+        if not r or r["summary"] is None:
+            return float("nan")
+        a, c = split_time(r["summary"])
+        return c / a
+
+    new = "this checkout"
+    cold, small_r = by[f"{new}: demo, cold caches"], ratio(f"{new}: 3000/600/600, cold")
+    one_gb = by[f"{new}: demo, compute.memory_limit 1GB, cold"]
+    lines += ["", "Targets (issue 17), this checkout" + (f" against {baseline} measured in this run" if baseline else "")
+              + ":", "",
+              f"- checks / audit on the demo <= 0.75: {ratio(f'{new}: demo, cold caches'):.2f} "
+              + (f"(baseline {ratio(f'baseline {baseline}: demo, cold caches'):.2f})" if baseline else ""),
+              f"- checks / audit on 3000/600/600 <= 1.0: {small_r:.2f}"
+              + (f" (baseline {ratio(f'baseline {baseline}: 3000/600/600, cold'):.2f})" if baseline else "")
+              + f"; with --quick {ratio(f'{new}: 3000/600/600 --quick, cold'):.2f}",
+              f"- full demo spec <= 240 s cold: {cold['wall']:.0f} s"
+              + (f" (baseline {by[f'baseline {baseline}: demo, cold caches']['wall']:.0f} s)" if baseline else ""),
+              f"- memory_limit 1GB: process-tree peak <= 1.0 GiB: {one_gb['peak'] / 2**30:.2f} GiB, exit {one_gb['rc']}"
+              + (f" (baseline {by[f'baseline {baseline}: demo, compute.memory_limit 1GB, cold']['peak'] / 2**30:.2f} GiB)"
+                 if baseline else ""), ""]
+    return lines
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10000,30000,100000")
@@ -136,6 +257,8 @@ def main():
     ap.add_argument("--skip-linear", action="store_true",
                     help="re-measure the rest; copy the linear-family section from the existing --out file")
     ap.add_argument("--skip-simulate", action="store_true")
+    ap.add_argument("--baseline", default=None, help="commit whose `daudit run` is measured beside this checkout's "
+                    "(the code before issue 17: 515b280)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"))
     args = ap.parse_args()
     paths = ensure_demo()
@@ -177,39 +300,9 @@ def main():
                   f"{last_ratio[1]:.1f}x against the scikit-learn script doing the same three levels "
                   f"({'met' if last_ratio[1] >= 8 else 'NOT met'}); {last_ratio[2]:.1f}x against scikit-learn fitting "
                   "one level only.", ""]
-    # 2. end to end
+    # 2. end to end, this checkout and the baseline commit in the same run
     if not args.skip_e2e:
-        lines += ["## `python -m daudit run` end to end (demo data present, 100k/10k/10k, full spec with sanity checks)", "",
-                  "| case | wall s | peak RSS of the process tree (GiB) | exit |", "|---|---|---|---|"]
-        out = tmp / "e2e"
-        cache = tmp / "cache"
-        results = []
-        for case, extra, env in (("cold caches (zarr copy + statistics pass)", [], {"DAUDIT_CACHE_DIR": str(cache)}),
-                                 ("warm caches (second run)", [], {"DAUDIT_CACHE_DIR": str(cache)}),
-                                 ("compute.memory_limit: 1GB, cold caches", ["--memory-limit", "1GB"],
-                                  {"DAUDIT_CACHE_DIR": str(tmp / "cache1g")})):
-            wall, peak, rc = timed_process([sys.executable, "-m", "daudit", "run", "--output-dir", str(out), *extra], env)
-            lgbm = ""
-            summ = out / "summary.json"
-            if summ.exists():
-                s = json.loads(summ.read_text())
-                lg = s.get("lightgbm", {})
-                refit = s.get("sanity", {}).get("lightgbm_refits") or {}
-                lgbm = (f"; LightGBM {lg.get('n_train_rows_used')} rows, bin sample {lg.get('bin_construct_sample_cnt')}, "
-                        f"fit {lg.get('fit_seconds', 0):.0f} s; sanity refits {refit.get('n_train_rows')} rows, bin sample "
-                        f"{refit.get('bin_construct_sample_cnt')}; stages: " +
-                        ", ".join(f"{k} {v:.0f} s" for k, v in s["timings"]["stages"].items()) +
-                        "; peak RSS by stage (GiB): " +
-                        ", ".join(f"{k} {v:.2f}" for k, v in s["timings"].get("peak_rss_gib", {}).items()))
-            lines.append(f"| {case}{lgbm} | {wall:.0f} | {peak / 2**30:.2f} | {rc} |")
-            print(lines[-1], flush=True)
-            results.append((wall, peak, rc))
-        (w0, p0, _), (_, _, _), (_, p1, rc1) = results
-        lines += ["", f"Targets (issue 5): full spec under 10 minutes: {w0:.0f} s ({'met' if w0 < 600 else 'NOT met'}); "
-                  f"peak RSS under 3 GB with the default limit: {p0 / 2**30:.2f} GiB = {p0 / 1e9:.2f} GB "
-                  f"({'met' if p0 < 3e9 else 'NOT met'}); "
-                  f"completes with memory_limit 1GB: exit {rc1}, peak {p1 / 2**30:.2f} GiB "
-                  f"({'within' if p1 < 2**30 else 'NOT within'} the limit).", ""]
+        lines += end_to_end(tmp, args.baseline)
     # 3. simulate
     if not args.skip_simulate:
         sim = tmp / "sim"
@@ -218,7 +311,8 @@ def main():
                   f"wall {wall:.0f} s, peak RSS {peak / 2**30:.2f} GiB, exit {rc}", ""]
         print(lines[-2], flush=True)
     shutil.rmtree(tmp, ignore_errors=True)
-    for extra in ("memory_RESULTS.md", "gpu_RESULTS.md", "checks_RESULTS.md", "simulate_RESULTS.md"):
+    for extra in ("cluster_RESULTS.md", "backends_RESULTS.md", "before_after_RESULTS.md", "memory_RESULTS.md",
+                  "gpu_RESULTS.md", "checks_RESULTS.md", "simulate_RESULTS.md"):
         p = ROOT / "bench" / extra
         if p.exists():
             lines += [f"## From bench/{extra}", "", p.read_text().strip(), ""]

@@ -518,6 +518,15 @@ def case_output_dir_with_user_results_files(root, data):
                                                                 "nothing was changed"]
 
 
+def case_memory_limit_below_minimum(root, data):
+    from daudit.audit.memory_plan import minimum_limit
+
+    need = minimum_limit(32, chunk_rows=128, checks=False, lightgbm=False)  # what this spec needs
+    return _spec(root, data), ["--memory-limit", "300MB"], 2, [  # above the 256MB floor, below the need
+        "compute.memory_limit 0.29 GiB is below what an audit of 32 pixels needs",
+        f"the smallest limit it can honour is {need / 2**30:.2f} GiB"]
+
+
 CASES = {name[5:]: fn for name, fn in sorted(globals().items()) if name.startswith("case_")}
 PASSING = {"nan_labels_dropped", "all_nan_error_rows", "num_samples_beyond_file", "same_file_overlapping_rows",
            "params_explicit_index", "planted_leak_control"}

@@ -181,3 +181,54 @@ def test_outputs_written_and_report_consistent(scale_run):
     assert numbers_not_in_summary(report, on_disk) == []
     for words in ("打乱后重新拟合", "未重新拟合", "Mask-only", "Label-permutation null", "Bootstrap", "40 positions"):
         assert words in report
+
+
+def test_refit_plan_follows_the_time_budget_and_the_null_resolution():
+    from daudit.checks.lgbm_plan import ALPHA, fit_seconds, plan_refits
+
+    def plan(n, **kw):
+        args = dict(n_train=n, n_features=4096, n_mask=4096, main_rows=n, main_sample=200_000, trees=100,
+                    max_rows=20_000, max_null_rows=3_000, n_permutations=20, threads=2, budget_bytes=2**33)
+        return plan_refits(**{**args, **kw})
+
+    big, small = plan(100_000), plan(3_000)
+    # the demo's budget (half its own 100k-row fit) affords richer refits than a 3,000-row audit's
+    assert big.seconds <= big.budget_seconds and big.rows == 20_000 and big.null_rows == 3_000
+    assert (big.feature_fraction, big.max_bin) >= (small.feature_fraction, small.max_bin)
+    assert big.budget_seconds == pytest.approx(0.5 * fit_seconds(100_000, 4096, sample=100_000), abs=0.05)
+    assert "over the time budget" in small.reason and small.rows == 2_000 and small.null_rows == 1_000
+    # K: what p < alpha needs (1 / (K + 1) < 0.05), not more; fewer only when the spec asks for fewer
+    assert big.n_permutations == 20 and 1 / (big.n_permutations + 1) < ALPHA
+    assert plan(100_000, n_permutations=200).n_permutations == 20
+    assert plan(100_000, n_permutations=5).n_permutations == 5
+    # narrow inputs keep every feature in every tree; wide ones may not
+    assert big.params(10)["feature_fraction"] == 1.0 and big.params(4096)["feature_fraction"] == big.feature_fraction
+
+
+def test_null_stops_after_enough_exceedances_and_keeps_order():
+    import lightgbm as lgb
+
+    from daudit.checks import lgbm as lg
+    from daudit.checks.lgbm_plan import plan_refits
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(300, 8)).astype(np.float32)
+    y = rng.normal(size=300)  # no signal: permuted fits reach the observed R2 early
+    rp = plan_refits(n_train=300, n_features=8, n_mask=0, main_rows=300, main_sample=300, trees=5, max_rows=300,
+                     max_null_rows=300, n_permutations=20, threads=2, budget_bytes=2**30)
+    params, _ = lg.train_params({"objective": "regression", "max_depth": 2, "learning_rate": 0.1,
+                                 "random_state": 1, "n_estimators": 5}, rp, n_features=8)
+    xv, yv = rng.normal(size=(200, 8)).astype(np.float32), rng.normal(size=200)
+
+    def val_r2(bs):
+        return [r2(yv, b.predict(xv)) for b in bs]
+
+    perms = np.column_stack([y[rng.permutation(300)] for _ in range(20)])
+    runs = [lg.fit_null(x, y, perms, params, 5, threads=t, stop_after=3, val_r2=val_r2) for t in (1, 3)]
+    (ref, null, stopped), (ref3, null3, _) = runs
+    obs = val_r2([ref])[0]
+    scores = np.array(val_r2(null))
+    assert stopped and len(null) < 20 and (scores >= obs).sum() == 3 and scores[-1] >= obs
+    # the same boosters whatever the number of threads: one thread each, bins shared
+    assert len(null3) == len(null) and all(a.model_to_string() == b.model_to_string() for a, b in zip(null, null3))
+    assert isinstance(ref3, lgb.Booster)

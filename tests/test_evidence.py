@@ -15,6 +15,7 @@ import pytest
 from planted import LEAK_BAND, band_pixels, leak_pixels, wave_grid
 from report_language import english_runs
 
+from daudit.checks.permutation import PermutationKeys
 from daudit.data.catalogue import CATALOGUE, by_key, feature_labels
 from daudit.output.report import numbers_not_in_summary
 
@@ -85,7 +86,7 @@ def _direct_familywise(run):
     k = s["sanity"]["permutation"]["linear"]["n_permutations"]
     y_train, y_test = run.y["train"], run.y["test"]
     rng = np.random.default_rng(np.random.SeedSequence(SEED, spawn_key=(4,)))  # the checks' generator
-    perms = np.column_stack([y_train[rng.permutation(len(y_train))] for _ in range(k)])
+    perms = PermutationKeys.draw(len(y_train), k, rng).matrix(y_train)  # the checks' keyed permutations
     x_train, x_test = _read_error(run.root, "train"), _read_error(run.root, "test")
     tss = np.sum((y_test - y_test.mean()) ** 2)
     scores = []

@@ -18,7 +18,7 @@ def test_rss_monitor_sees_an_allocation_inside_its_section():
 
 
 def test_budgets_shrink_with_the_limit_and_refits_fit_them():
-    from daudit.checks.lgbm import refit_plan
+    from daudit.checks.lgbm_plan import MIN_ROWS, plan_refits
     from daudit.engine.cluster import TARGET_SHARE, main_budget, resident_bytes
     from daudit.models.boosting import _bytes, plan_lightgbm
 
@@ -26,13 +26,17 @@ def test_budgets_shrink_with_the_limit_and_refits_fit_them():
     b4, b2, b1 = (main_budget(g * 2**30, p) for g in (4, 2, 1))
     assert b4 > b2 >= b1 == 256 * 2**20
     assert b4 + resident_bytes(p) <= TARGET_SHARE * 4 * 2**30 + 1
-    for budget in (b4, b2, 2**30):
-        r = refit_plan(p, budget, 20_000)
+
+    def refits(budget):
+        return plan_refits(n_train=100_000, n_features=p, n_mask=p, main_rows=100_000, main_sample=200_000,
+                           trees=100, max_rows=20_000, max_null_rows=3_000, n_permutations=20, threads=2,
+                           budget_bytes=budget)
+
+    for budget in (b4, b2, 2**30, b1):
+        r = refits(budget)
         assert r.bin_sample <= min(r.rows, 10_000)
-        assert r.estimated_bytes <= budget or r.rows == 2_000  # the floor may exceed a tiny budget
-    assert 10_000 <= refit_plan(p, b4, 20_000).rows < 20_000  # the default budget: most of the spec's 20k rows
-    assert refit_plan(p, 4 * b4, 20_000).rows == 20_000
-    assert refit_plan(p, b1, 20_000).rows == 2_000  # floor
+        assert r.estimated_bytes <= budget or (r.rows == MIN_ROWS and r.threads == 1)  # the floor may not fit
+    assert refits(b4).rows == 20_000 and refits(b1).rows == MIN_ROWS
     plan = plan_lightgbm([2048] * 48 + [1696], p, b4, rng=np.random.default_rng(0))
     assert plan.n_rows_used == 100_000 and _bytes(100_000, plan.bin_construct_sample_cnt, p) <= b4
 

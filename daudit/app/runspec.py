@@ -15,8 +15,8 @@ __all__ = ["resolve_spec", "ensure_demo"]
 
 
 def resolve_spec(args) -> tuple[AuditSpec, bool]:
-    """(spec with ``--exp-id``, ``--scheduler``, ``--memory-limit``, ``--device`` applied, whether it
-    is the built-in demo spec)."""
+    """(spec with ``--exp-id``, ``--scheduler``, ``--memory-limit``, ``--device`` and ``--quick``
+    applied, whether it is the built-in demo spec)."""
     spec = load_spec(args.config or DEFAULT_SPEC_PATH)
     if args.exp_id:
         # re-validate the id through the same rules as the spec file
@@ -30,7 +30,8 @@ def resolve_spec(args) -> tuple[AuditSpec, bool]:
         compute = dataclasses.replace(compute, memory_limit=parse_bytes(args.memory_limit, "--memory-limit"))
     if args.device:
         compute = dataclasses.replace(compute, device=args.device)
-    return dataclasses.replace(spec, compute=compute), args.config is None
+    sanity = spec.sanity.quick() if getattr(args, "quick", False) else spec.sanity
+    return dataclasses.replace(spec, compute=compute, sanity=sanity), args.config is None
 
 
 def ensure_demo(spec: AuditSpec, demo_dir: Path) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from lightgbm import Booster
 
+from daudit.checks import CheckPlan, TrainStats
 from daudit.core.spec import AuditSpec
 from daudit.data.pfsspec import SpectraSplit
 from daudit.engine.memory import RssMonitor
@@ -49,6 +50,8 @@ class AuditContext:
     predictions: dict[str, dict] = field(default_factory=lambda: {"val": {}, "test": {}})
     sanity: dict | None = None
     memory: RssMonitor | None = None  # while a run is going
+    check_plan: CheckPlan | None = None  # drawn before the train pass the checks share
+    check_train: TrainStats | None = None  # the checks' statistics from that pass
 
     @contextmanager
     def stage(self, name: str):

@@ -7,6 +7,7 @@ that look finished and the previous results stay intact until the new ones are c
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import logging
@@ -16,8 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from daudit.audit.context import AuditContext
+from daudit.audit.memory_plan import check_memory_limit
 from daudit.audit.summary import build_summary
-from daudit.checks import run_sanity_checks
+from daudit.checks import TrainStats, finish_train, prepare, run_sanity_checks, train_cache_fields, train_pass
+from daudit.checks.passes import train_pass_graph
 from daudit.core.progress import Bar, compute
 from daudit.core.schema import write_summary
 from daudit.core.spec import AuditSpec
@@ -25,7 +28,7 @@ from daudit.data.splits import open_data, quality_counts_graph, stats_cache, sta
 from daudit.data.validate import drop_empty_rows
 from daudit.engine.cluster import dask_context, main_budget
 from daudit.engine.memory import RssMonitor
-from daudit.engine.streaming import first_block_shift, fold_lanes, predict_graph
+from daudit.engine.streaming import first_block_shift, fold_lanes, gather_graph, predict_block
 from daudit.models.boosting import SharedBooster, fit_lightgbm, lightgbm_params, plan_lightgbm, predict_block_lgbm
 from daudit.models.dask_boosting import cluster_client, fit_lightgbm_dask
 from daudit.models.gpu import GramAccumulator, decompose_cuda
@@ -47,33 +50,20 @@ OLS_SENSITIVITY_FACTORS = (0.1, 10.0)  # OLS refitted at the resolution threshol
 
 
 def _fit_linear(ctx: AuditContext, counts_graphs):
-    train = ctx.splits["train"]
-    x = train.error
-    cache = stats_cache(ctx.spec)
-    key = stats_cache_key(train, "gram-error", chunk_rows=ctx.spec.compute.chunk_rows)
-    hit = cache.load(key) if cache is not None else None
+    """The train pass (shared with the checks), the eigendecomposition and every linear fit."""
     with ctx.stage("statistics pass"):
-        if hit is not None:
-            log.info("statistics pass: reused cached sufficient statistics")
-            stats = GramStats(n=int(hit["n"]), **{k: hit[k] for k in _GRAM_FIELDS})
-            counts = [hit["counts"]]
-        elif ctx.spec.compute.device == "cuda":
-            stats = _gram_on_gpu(x, train.y)
-            counts = list(compute(*counts_graphs, desc="NaN / non-positive counts"))
-        else:
-            shift = first_block_shift(x)
-            y0 = np.array([train.y[: x.chunks[0][0]].mean()])
-            stats, *counts = compute(gram_graph(x, train.y, x_shift=shift, y_shift=y0,
-                                                lanes=fold_lanes(ctx.scheduler)), *counts_graphs,
-                                     desc="statistics pass (X^T X, X^T y)")
-            if cache is not None:
-                cache.save(key, {"n": stats.n, "counts": counts[0], **{k: getattr(stats, k) for k in _GRAM_FIELDS}})
+        stats, counts = _train_statistics(ctx, counts_graphs)
+    dtype = ctx.splits["train"].error.dtype  # sets the data term of the resolution threshold
     with ctx.stage("eigendecomposition"):
         if ctx.spec.compute.device == "cuda":
-            ctx.eigen = decompose_cuda(stats, input_dtype=x.dtype)
+            ctx.eigen = decompose_cuda(stats, input_dtype=dtype)
+            ctx.train_stats = stats.centered(in_place=True).without_sxx()
         else:
-            ctx.eigen = decompose(stats, input_dtype=x.dtype)
-    ctx.train_stats = stats.centered()
+            # one p x p matrix: the raw sums become S_xx, which the eigendecomposition overwrites
+            centered = stats.centered(in_place=True)
+            ctx.train_stats = centered.without_sxx()  # keeps the diagonal (the pixel variances)
+            ctx.eigen = decompose(centered, input_dtype=dtype, overwrite=True)
+            del stats, centered
     for level in ctx.spec.noise_levels:
         t0 = time.time()
         ctx.fits[level] = fit_family(ctx.eigen, ctx.spec.alphas, include_ols=ctx.spec.include_ols,
@@ -86,6 +76,55 @@ def _fit_linear(ctx: AuditContext, counts_graphs):
         ctx.ols_sensitivity = {f: fit_family(ctx.eigen, [], include_ols=True, threshold_factor=f)
                                for f in OLS_SENSITIVITY_FACTORS}
     return counts
+
+
+def _train_statistics(ctx: AuditContext, counts_graphs):
+    """The audit's `GramStats` and the checks' `TrainStats` (``ctx.check_train``) from ONE pass
+    over train, or from the statistics cache; returns (GramStats, train quality counts)."""
+    train, plan = ctx.splits["train"], ctx.check_plan
+    x = train.error
+    cache = stats_cache(ctx.spec)
+    key = stats_cache_key(train, "gram-error", chunk_rows=ctx.spec.compute.chunk_rows)
+    ckey = {**stats_cache_key(train, "checks-train", chunk_rows=ctx.spec.compute.chunk_rows),
+            **train_cache_fields(plan)} if plan is not None else None
+    hit = cache.load(key) if cache is not None else None
+    chit = cache.load(ckey) if cache is not None and plan is not None else None
+    if chit is not None:
+        log.info("statistics pass: reused the checks' cached train statistics")
+        ctx.check_train = TrainStats.from_arrays(chit)
+    need_checks = plan is not None and chit is None
+    if hit is not None:
+        log.info("statistics pass: reused cached sufficient statistics")
+        stats = GramStats(n=int(hit["n"]), **{k: hit[k] for k in _GRAM_FIELDS})
+        counts = [hit["counts"]]
+        if need_checks:
+            ctx.check_train = train_pass(ctx, plan)
+    elif ctx.spec.compute.device == "cuda":
+        stats = _gram_on_gpu(x, train.y)
+        counts = list(compute(*counts_graphs, desc="NaN / non-positive counts"))
+        if need_checks:
+            ctx.check_train = train_pass(ctx, plan)
+    elif need_checks:  # the one pass: the audit's statistics and the checks' together
+        t = time.time()
+        cfg = dataclasses.replace(plan.cfg, gram=True)
+        graph = train_pass_graph(train, cfg, group_y=plan.group_y, with_mask=ctx.spec.sanity.mask_only,
+                                 lanes=fold_lanes(ctx.scheduler))
+        tp, *counts = compute(graph, *counts_graphs,
+                              desc="train pass (X^T X, X^T y and the checks' statistics)")
+        stats, tp.gram = tp.gram, None
+        ctx.check_train = finish_train(tp, plan.cfg)
+        ctx.check_train.seconds["pass"] = time.time() - t
+    else:
+        shift = plan.cfg.x_shift if plan is not None else first_block_shift(x)
+        y0 = np.array([train.y[: x.chunks[0][0]].mean()])
+        stats, *counts = compute(gram_graph(x, train.y, x_shift=shift, y_shift=y0,
+                                            lanes=fold_lanes(ctx.scheduler)), *counts_graphs,
+                                 desc="statistics pass (X^T X, X^T y)")
+    if cache is not None and hit is None:
+        cache.save(key, {"n": stats.n, "counts": counts[0], **{k: getattr(stats, k) for k in _GRAM_FIELDS}})
+    if cache is not None and need_checks:
+        cache.save(ckey, ctx.check_train.to_arrays())
+    return stats, counts
 
 
 def _gram_on_gpu(x, y):
@@ -160,33 +199,36 @@ def _linear_columns(ctx: AuditContext):
     return (np.concatenate([c for _, c, _ in parts], axis=1), np.concatenate([b for _, _, b in parts]), layout)
 
 
+def _predict_chunk(block, coef, icpt, booster):
+    """Linear predictions (rows, m) and LightGBM's (rows, 1) of one chunk, read once for both."""
+    x = np.asarray(block)
+    lin = predict_block(x, coef, icpt) if coef is not None else None
+    return lin, (predict_block_lgbm(x, booster) if booster is not None else None)
+
+
 def _predict(ctx: AuditContext, extra_graphs=()):
-    """One streamed pass per split for all linear models at all levels (and LightGBM).
+    """One streamed pass per split for all linear models at all levels (and LightGBM); reads
+    gated like every fold (`daudit.engine.streaming.gather_graph`), so blocks never pile up.
 
     Returns (preds, layout, extra results): preds[split] = {"linear": (n, c) or None,
     "lightgbm": (n, 1) or None}; layout maps the linear columns (see `_linear_columns`).
     """
-
     coef, icpt, layout = _linear_columns(ctx)
-    graphs = []
-    for name in ("train", "val", "test"):
-        x = ctx.splits[name].error
-        graphs.append(predict_graph(x, coef, icpt) if layout else None)
-        if ctx.booster is not None:
-            # inside the task (not a graph key) and rebuilt at most once per process: measured
-            # +0.6 GiB for this pass against +2.1 GiB with delayed(booster) (bench/memory_probe.py)
-            lgbm = functools.partial(predict_block_lgbm, booster=SharedBooster(ctx.booster))
-            graphs.append(x.map_blocks(lgbm, dtype=np.float64, chunks=(x.chunks[0], (1,)), meta=np.empty((0, 0))))
-        else:
-            graphs.append(None)
-    todo = [g for g in graphs if g is not None] + list(extra_graphs)
+    # inside the task (not a graph key) and rebuilt at most once per process: measured +0.6 GiB
+    # for this pass against +2.1 GiB with delayed(booster) (bench/memory_probe.py)
+    booster = SharedBooster(ctx.booster) if ctx.booster is not None else None
+    fn = functools.partial(_predict_chunk, coef=None if coef is None else np.ascontiguousarray(coef), icpt=icpt,
+                           booster=booster)
+    names = ("train", "val", "test")
+    graphs = [gather_graph(ctx.splits[name].error, fn, lanes=fold_lanes(ctx.scheduler)) for name in names]
     with ctx.stage("prediction pass"):
-        done = list(compute(*todo, desc="prediction pass (train, val, test)"))
-    out = [done.pop(0) if g is not None else None for g in graphs]
+        done = list(compute(*graphs, *extra_graphs, desc="prediction pass (train, val, test)"))
     preds = {}
-    for i, name in enumerate(("train", "val", "test")):
-        preds[name] = {"linear": out[2 * i], "lightgbm": out[2 * i + 1]}
-    return preds, layout, done
+    for name, parts in zip(names, done[:3]):
+        lin = np.concatenate([a for a, _ in parts]) if layout else None
+        lgb = np.concatenate([b for _, b in parts]) if ctx.booster is not None else None
+        preds[name] = {"linear": lin, "lightgbm": lgb}
+    return preds, layout, done[3:]
 
 
 def _metrics(ctx: AuditContext, preds, layout):
@@ -262,6 +304,7 @@ def run_audit(spec: AuditSpec, *, output_dir: Path, echo=print, drop_bad_labels:
         log.info("daudit run %s -> %s", spec.experiment_id, out)
         ctx = AuditContext(spec=spec, splits={}, rng=np.random.default_rng(spec.seed), memory=monitor)
         with ctx.stage("open data"):
+            min_limit = check_memory_limit(spec)  # before any copy or pass: one line if too small
             ctx.splits = open_data(spec, drop_bad_labels=drop_bad_labels)
         for k, s in ctx.splits.items():
             echo(f"{k}: {s.n_rows} spectra x {s.n_pixels} pixels from {len(s.paths)} file(s)")
@@ -269,6 +312,7 @@ def run_audit(spec: AuditSpec, *, output_dir: Path, echo=print, drop_bad_labels:
             ctx.scheduler = sched
             with ctx.stage("row check"):
                 drop_empty_rows(ctx.splits, cache=stats_cache(spec), noise_levels=spec.noise_levels)
+            ctx.check_plan = prepare(ctx)
             (train_counts,) = _fit_linear(ctx, [quality_counts_graph(ctx.splits["train"])])
             _fit_lightgbm(ctx)
             preds, layout, extra = _predict(ctx, [quality_counts_graph(ctx.splits[k]) for k in ("val", "test")])
@@ -289,6 +333,8 @@ def run_audit(spec: AuditSpec, *, output_dir: Path, echo=print, drop_bad_labels:
         summary = build_summary(ctx, started, counts, imp_summary, figs)
         summary["timings"] = {"total_seconds": ctx.timings["total"], "stages": dict(ctx.timings),
                               "peak_rss_gib": {k: round(v / 2**30, 2) for k, v in monitor.peaks.items()}}
+        summary["memory"] = {"limit_bytes": spec.compute.memory_limit, "minimum_limit_bytes": min_limit,
+                             "peak_bytes": monitor.peak}
         summary["finished_utc"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         write_report(staging, summary)
         write_summary(staging / "summary.json", summary)  # last: its presence means finished

@@ -39,11 +39,24 @@ def split_facts(split, counts) -> dict:
             "n_nan_filled": c[0], "n_nonfinite_after_fill": c[1], "n_nonpositive": c[2], **split.notes}
 
 
-def _gate(best: dict, sanity: dict | None) -> dict:
+# How far a LightGBM fit of another backend may land (bench/RESULTS.md, "LightGBM backends").
+BACKEND_NOTES = {
+    "in-process": "trained in one process: the same trees on any machine with the same plan",
+    "lightgbm.dask": ("trained data-parallel across Dask workers (bin boundaries from one shared sample): the "
+                      "trees may differ from an in-process fit on the same rows in about the third decimal of R2"),
+}
+
+
+def _gate(best: dict, sanity: dict | None, backend: dict | None = None) -> dict:
     gate = {"name": GATE_NAME, "threshold": GATE_THRESHOLD, "best_test_r2": best["test_r2"],
             "best_model": best["model"], "best_noise_level": best["noise_level"],
             "verdict": gate_verdict(best["test_r2"]), "borderline": False, "ci95": None,
             "leakage_degree": leakage_degree(best["test_r2"])}
+    if backend:  # read a verdict near the threshold with the backend that trained LightGBM
+        name = backend.get("backend", "in-process")
+        gate["lightgbm_backend"] = name
+        gate["lightgbm_backend_note"] = BACKEND_NOTES["lightgbm.dask" if name.startswith("lightgbm.dask")
+                                                      else "in-process"]
     if sanity is not None:
         gate.update({k: v for k, v in (sanity.get("gate") or {}).items() if k in _GATE_FROM_CHECKS})
     return gate
@@ -81,7 +94,7 @@ def build_summary(ctx, started: str, counts: dict, imp_summary, figures_out: dic
                  "wave_max": float(train.wave.max()),
                  "splits": {k: split_facts(ctx.splits[k], counts[k]) for k in ("train", "val", "test")}},
         "noise_levels": list(spec.noise_levels), "alphas": list(spec.alphas),
-        "metrics": ctx.metrics, **best, "gate": _gate(best["best"], ctx.sanity),
+        "metrics": ctx.metrics, **best, "gate": _gate(best["best"], ctx.sanity, ctx.lgbm_backend),
         "selected_by_val": {"best": select_by_val(ctx.metrics),
                             "ridge": select_by_val(ctx.metrics, lambda r: is_ridge(r["model"]))},
         "linear": {str(lv): {"degenerate": f.degenerate, "notes": list(f.notes)} for lv, f in ctx.fits.items()},

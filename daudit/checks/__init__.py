@@ -12,10 +12,11 @@ mutated), every check configured in ``spec.sanity`` and returns ``summary["sanit
   Gate-1 verdict with its interval, leakage by SNR, the permutation nulls of the importance
   statistics, and the "40 positions" variability analysis.
 
-Two streamed passes in all (train; val + test). Modules: `transforms` (per-chunk numpy),
-`partials` (per-chunk records), `passes` (Dask wiring), `permutation`, `bootstrap`, `lgbm`,
-`variability`, `importance_null` (nulls of the importance statistics), `runner` (orchestration),
-`assemble` (numbers).
+Two streamed passes in all: the pass over train that the audit's statistics share (the
+pipeline calls `prepare` before it and keeps the finished `TrainStats`), and one over val + test.
+Modules: `transforms` (per-chunk numpy), `train_chunk` and `partials` (per-chunk records),
+`passes` (Dask wiring), `permutation`, `bootstrap`, `lgbm`, `variability`, `importance_null`
+(nulls of the importance statistics), `runner` (orchestration), `assemble` (numbers).
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from __future__ import annotations
 import time
 
 from daudit.checks.assemble import assemble
-from daudit.checks.runner import checks_rng, execute
+from daudit.checks.runner import CheckPlan, execute, prepare, train_cache_fields, train_pass
+from daudit.checks.train_chunk import TrainStats, finish_train
 
-__all__ = ["run_sanity_checks"]
+__all__ = ["run_sanity_checks", "prepare", "train_pass", "train_cache_fields", "finish_train", "CheckPlan",
+           "TrainStats"]
 
 
 def run_sanity_checks(ctx) -> dict:
@@ -34,7 +37,9 @@ def run_sanity_checks(ctx) -> dict:
     Parameters
     ----------
     ctx : daudit.audit.pipeline.AuditContext
-        After the linear fits, LightGBM, the prediction pass and the metrics. Read only.
+        After the linear fits, LightGBM, the prediction pass and the metrics. Read only. Its
+        ``check_plan`` and ``check_train`` come from the shared train pass; without them the
+        checks draw their plan and make their own pass over train.
 
     Returns
     -------
@@ -49,12 +54,17 @@ def run_sanity_checks(ctx) -> dict:
     t0 = time.time()
     if not any(not ctx.fits[lv].degenerate for lv in ctx.spec.noise_levels):
         return {"skipped": "every noise level is degenerate (identically zero input): nothing to check"}
-    rng = checks_rng(ctx.spec.seed)
-    run = execute(ctx, rng)
+    plan, train = getattr(ctx, "check_plan", None), getattr(ctx, "check_train", None)
+    if plan is None or train is None:
+        plan = prepare(ctx)
+        train = train_pass(ctx, plan)
+    run = execute(ctx, plan, train)
     t = time.time()
-    out = assemble(ctx, run, rng)
+    out = assemble(ctx, run, plan.rng)
     run.seconds["assemble_bootstrap"] = time.time() - t
     run.seconds["total"] = time.time() - t0
+    if run.refit_plan is not None:
+        out["plan"] = {"lightgbm_refits": {**run.refit_plan.to_dict(), "null": dict(run.null_stopped)}}
     out["timings"] = {k: (round(v, 3) if isinstance(v, float) else {kk: round(vv, 3) for kk, vv in v.items()})
                       for k, v in run.seconds.items()}
     return out

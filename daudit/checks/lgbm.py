@@ -1,130 +1,117 @@
 """LightGBM refits of the sanity checks on in-memory train subsamples (no Dask).
 
-The checks refit the audit's LightGBM (same parameters) on at most ``sanity.lightgbm_rows``
-train rows, fewer when `refit_plan` finds the memory budget too small for them, and the
-label-permutation null on a smaller subsample. The permutation refits share
-one binned `lightgbm.Dataset`: bin boundaries do not depend on the labels, so only the labels
-are swapped between fits (`Dataset.set_label`), which saves the binning of every refit.
+Every refit uses the audit's trees, depth and learning rate with the settings of the checks'
+`daudit.checks.lgbm_plan.RefitPlan` (rows, max_bin, feature fraction, bin sample), single-
+threaded, so a refit gives the same booster on any machine; `run_jobs` runs several at once.
+Datasets are binned one at a time (binning holds the bin sample, the largest transient) and
+shared where only the labels differ: the same rows and the group shuffle share one, and the
+permutation null bins its rows once and gives each thread a Dataset with the same bin
+boundaries (``reference=``), swapping labels between fits (`Dataset.set_label`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import lightgbm as lgb
 import numpy as np
 
-from daudit.models.boosting import (
-    _HIST,
-    _PER_ROW,
-    _PER_SAMPLE,
-    _release_memory,
-    histogram_pool_mb,
-)
+from daudit.checks.lgbm_plan import RefitPlan
+from daudit.models.boosting import _release_memory
 
-__all__ = ["RefitPlan", "refit_plan", "train_params", "fit_dense", "fit_permutations"]
+__all__ = ["train_params", "build_dataset", "fit_on", "run_jobs", "fit_null"]
 
-_REFIT_SAMPLE = 10_000  # bin boundaries of the refits from at most this many rows (stable for 255 bins)
-_MIN_REFIT_ROWS = 2_000
-# bytes per value held beside LightGBM's own data during the refits: the kept float32 rows, one
-# float32 transformed copy (shuffled, mask or aggregates) and the uint8 mask
-_HELD = 9.0
+_BINNING = threading.Lock()  # one bin sample at a time: binning is the refits' largest transient
 
 
-@dataclass(frozen=True)
-class RefitPlan:
-    rows: int  # train rows kept for the refits
-    bin_sample: int  # bin_construct_sample_cnt of every refit
-    estimated_bytes: int
-    budget_bytes: int
-    reason: str
-
-
-def refit_plan(n_features: int, budget_bytes: int, max_rows: int) -> RefitPlan:
-    """Rows and bin sample of the refits so that the kept rows and a LightGBM fit on them fit
-    ``budget_bytes`` (see `daudit.models.boosting` for LightGBM's part); at least 2,000 rows."""
-
-    p = int(n_features)
-    free = budget_bytes - _HIST * p
-    per_row = (_HELD + _PER_ROW) * p
-
-    def est(rows, s):
-        return int(per_row * rows + _PER_SAMPLE * s * p + _HIST * p)
-
-    rows = int((free - _PER_SAMPLE * _REFIT_SAMPLE * p) / per_row)
-    if rows < _REFIT_SAMPLE:  # then every row is in the bin sample
-        rows = int(free / (per_row + _PER_SAMPLE * p))
-    rows = max(min(rows, int(max_rows)), min(_MIN_REFIT_ROWS, int(max_rows)))
-    s = min(rows, _REFIT_SAMPLE)
-    why = ("sanity.lightgbm_rows" if rows == max_rows
-           else f"the memory budget ({budget_bytes / 2**30:.2f} GiB)")
-    return RefitPlan(rows, s, est(rows, s), int(budget_bytes),
-                     f"{rows} train rows (limited by {why}), bin boundaries from {s} rows")
-
-
-def train_params(params: dict, *, n_rows: int, n_features: int, bin_sample: int | None = None) -> tuple[dict, int]:
-    """Booster parameters and number of rounds from `daudit.models.boosting.lightgbm_params` output.
-
-    ``bin_sample``: rows LightGBM samples for bin boundaries (default: all, up to 200,000).
-    """
-
+def train_params(params: dict, plan: RefitPlan, *, n_features: int) -> tuple[dict, int]:
+    """Booster parameters and number of rounds for an input of ``n_features`` columns: the
+    audit's (`daudit.models.boosting.lightgbm_params` output) with the plan's max_bin, feature
+    fraction, bin sample and one thread."""
     out = {
         "objective": params["objective"], "max_depth": params["max_depth"],
-        "learning_rate": params["learning_rate"], "seed": params["random_state"],
-        "num_threads": 0 if params.get("n_jobs", -1) == -1 else params["n_jobs"], "verbose": -1,
-        "bin_construct_sample_cnt": int(min(n_rows, bin_sample or 200_000)),
-        "histogram_pool_size": histogram_pool_mb(n_features),
+        "learning_rate": params["learning_rate"], "seed": params["random_state"], "verbose": -1,
+        **plan.params(n_features),
+        "histogram_pool_size": max(4, -(-8 * plan.max_bin * 16 * int(n_features) // 2**20)),
     }
     return out, int(params["n_estimators"])
 
 
-def _dataset(x: np.ndarray, y: np.ndarray, p: dict):
+def build_dataset(x: np.ndarray, y: np.ndarray, params: dict, *, reference=None) -> lgb.Dataset:
+    """A constructed (binned) Dataset of x (n, q) float32 and labels y (n,); with ``reference``
+    its bin boundaries are the reference's (nothing is binned again)."""
+    ds_params = {k: params[k] for k in ("max_bin", "bin_construct_sample_cnt", "seed", "verbose")}
     ds = lgb.Dataset(np.ascontiguousarray(x, dtype=np.float32), label=np.asarray(y, dtype=np.float64),
-                     params={"bin_construct_sample_cnt": p["bin_construct_sample_cnt"], "verbose": -1,
-                             "seed": p["seed"]},
-                     free_raw_data=True)
-    return ds.construct()
+                     params=ds_params, reference=reference, free_raw_data=True)
+    if reference is not None:
+        return ds.construct()
+    with _BINNING:
+        return ds.construct()
 
 
-def fit_dense(x: np.ndarray, y: np.ndarray, params: dict, *, bin_sample: int | None = None):
-    """One LightGBM fit. x (n, q) float32, y (n,). Returns a `lightgbm.Booster`."""
-
-    p, rounds = train_params(params, n_rows=len(y), n_features=x.shape[1], bin_sample=bin_sample)
-    booster = lgb.train(p, _dataset(x, y, p), num_boost_round=rounds)
-    booster.free_dataset()  # keep only the trees: the binned data is not needed to predict
-    _release_memory()  # else freed bin samples pile up in the allocator from fit to fit
-    return booster
+def fit_on(ds: lgb.Dataset, params: dict, rounds: int) -> lgb.Booster:
+    """One booster on a constructed Dataset (the Dataset stays usable for other labels)."""
+    return lgb.train(params, ds, num_boost_round=rounds, keep_training_booster=False).free_dataset()
 
 
-def fit_permutations(x: np.ndarray, y: np.ndarray, y_perm: np.ndarray, params: dict, *, progress=None,
-                     bin_sample: int | None = None):
-    """The reference fit on true labels and one fit per permuted label column.
+def run_jobs(jobs: dict, threads: int, progress=None) -> dict:
+    """Run ``{role: callable -> Booster}`` with ``threads`` at once; ``{role: Booster}``."""
+    out = {}
+    with ThreadPoolExecutor(max_workers=max(1, int(threads))) as pool:
+        futures = {role: pool.submit(job) for role, job in jobs.items()}
+        for role, fut in futures.items():
+            out[role] = fut.result()
+            if progress is not None:
+                progress.update(1)
+    _release_memory()
+    return out
+
+
+def fit_null(x: np.ndarray, y: np.ndarray, y_perm: np.ndarray, params: dict, rounds: int, *, threads: int,
+             stop_after: int, val_r2, reference=None, progress=None):
+    """The label-permutation null with sequential stopping.
 
     Parameters
     ----------
-    x : ndarray (n, q) float32
-    y : ndarray (n,)
-    y_perm : ndarray (n, k)   permuted labels, one column per permutation
-    params : dict             `daudit.models.boosting.lightgbm_params` output
+    x : ndarray (n, q) float32;  y : ndarray (n,);  y_perm : ndarray (n, K) permuted labels
+    val_r2 : callable, list of Booster -> validation R2 of each (n_val rows, streamed)
+    reference : Booster or None  the reference fit on (x, y) when the caller has it already
+    stop_after : int  stop once this many permuted fits score at least the reference's R2
 
     Returns
     -------
-    reference : lightgbm.Booster
-    permuted : list of k lightgbm.Booster
+    reference : Booster;  permuted : list of L <= K Boosters (in permutation order);
+    stopped : bool (True when L < K because of the stopping rule)
     """
 
-    p, rounds = train_params(params, n_rows=len(y), n_features=x.shape[1], bin_sample=bin_sample)
-    ds = _dataset(x, y, p)
-    reference = lgb.train(p, ds, num_boost_round=rounds).free_dataset()
-    if progress is not None:
-        progress.update(1)
-    boosters = []
-    for j in range(y_perm.shape[1]):
-        ds.set_label(np.asarray(y_perm[:, j], dtype=np.float64))
-        boosters.append(lgb.train(p, ds, num_boost_round=rounds).free_dataset())
+    base = build_dataset(x, y, params)
+    if reference is None:
+        reference = fit_on(base, params, rounds)
         if progress is not None:
             progress.update(1)
-    del ds
+    observed = val_r2([reference])[0]
+    k, threads = y_perm.shape[1], max(1, min(int(threads), y_perm.shape[1] or 1))
+    sets = [base] + [build_dataset(x, y, params, reference=base) for _ in range(threads - 1)]
+    boosters, scores = [], []
 
+    def one(j, ds):
+        ds.set_label(np.asarray(y_perm[:, j], dtype=np.float64))
+        return fit_on(ds, params, rounds)
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for lo in range(0, k, threads):
+            batch = list(pool.map(one, range(lo, min(lo + threads, k)), sets))
+            boosters += batch
+            scores += list(val_r2(batch))
+            if progress is not None:
+                progress.update(len(batch))
+            reached = np.cumsum(np.asarray(scores) >= observed)
+            if reached[-1] >= stop_after:  # the first L with stop_after exceedances, in permutation order
+                n_keep = int(np.argmax(reached >= stop_after)) + 1
+                del sets, base
+                _release_memory()
+                return reference, boosters[:n_keep], n_keep < k
+    del sets, base
     _release_memory()
-    return reference, boosters
+    return reference, boosters, False

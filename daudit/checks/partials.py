@@ -1,30 +1,23 @@
-"""What one row chunk contributes to the sanity checks' two passes (pure numpy, no Dask).
+"""The checks' records of sums (mask Gram, cross statistics) and the eval pass's chunk function.
 
-Train pass: `train_partial` maps one chunk to a `TrainPartial` (shuffled Gram, mask Gram, X^T Y
-for the label permutations and group shuffles, aggregate features, median-normalised sums);
-`accumulate_train` adds one into a running total in place, in a fixed order. Eval pass: `eval_partial` maps one val/test chunk to the predictions of every check model
-(and, on test, the residual sums of squares of every permuted linear model).
+`MaskGram` and `CrossStats` are what the train pass (`daudit.checks.train_chunk`) leaves for the
+mask-only fit and the permutation null; `eval_partial` maps one val/test chunk to the predictions
+of every check model (and, on test, the residual sums of squares of every permuted linear model).
+Pure numpy, no Dask.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from daudit.checks.transforms import (
-    aggregate_features,
-    mask_from_error,
-    median_normalised,
-    shuffle_chunk,
-)
-from daudit.models.stats import GramStats, accumulate_stats, chunk_stats
+from daudit.checks.transforms import aggregate_features, mask_from_error, shuffle_chunk
 
 __all__ = [
-    "MaskGram", "CrossStats", "TrainPartial", "TrainConfig", "EvalPlan",
-    "mask_gram", "combine_mask", "cross_stats", "combine_cross", "train_partial", "accumulate_train",
+    "MaskGram", "CrossStats", "EvalPlan", "mask_gram", "combine_mask", "cross_stats", "combine_cross",
     "eval_partial",
 ]
 
@@ -128,104 +121,7 @@ def combine_cross(a: CrossStats, b: CrossStats) -> CrossStats:
                       a.xty + b.xty, a.yty + b.yty)
 
 
-# ---------------------------------------------------------------- train pass
-@dataclass(frozen=True)
-class TrainConfig:
-    """What every train chunk needs besides its data (shared by all chunks of the pass)."""
-
-    seed: int
-    level: float  # reference noise level: checks see ``level * error``
-    shuffle: bool
-    mask: bool
-    aggregates: bool
-    x_shift: np.ndarray  # (p,) for the cross statistics (the train column means)
-    shuffle_shift: np.ndarray  # (p,) for the shuffled Gram
-    y_shift: np.ndarray  # (1,)
-    extra_shift: np.ndarray | None  # (k,) for the extra targets
-
-
-@dataclass
-class TrainPartial:
-    n: int
-    shuffled: GramStats | None = None
-    mask: MaskGram | None = None
-    cross: CrossStats | None = None
-    aggregates: np.ndarray | None = None  # (rows, 10) in row order
-    norm_n: np.ndarray | None = None  # (p,) rows with a positive median
-    norm_sum: np.ndarray | None = None  # (p,) sum of error / median
-    norm_sq: np.ndarray | None = None  # (p,) sum of (error / median)^2
-    seconds: dict = field(default_factory=dict)  # seconds per part, summed over chunks
-
-
-def train_partial(block, mask, y, extra, chunk_index: int, cfg: TrainConfig) -> TrainPartial:
-    """One train chunk. block (rows, p) cleaned error; mask (rows, p) or None; y (rows,);
-    extra (rows, k) permuted / group-shuffled labels or None."""
-    x = np.asarray(block, dtype=np.float32)
-    y2 = np.asarray(y, dtype=np.float64)[:, None]
-    out = TrainPartial(n=x.shape[0])
-    clock = _Clock(out.seconds)
-    if cfg.shuffle:
-        with clock("shuffled_gram"):
-            xs = shuffle_chunk(x, seed=cfg.seed, split="train", chunk_index=chunk_index)
-            out.shuffled = chunk_stats(xs, y2, x_shift=cfg.shuffle_shift, y_shift=cfg.y_shift)
-    if cfg.mask and mask is not None:
-        with clock("mask_gram"):
-            out.mask = mask_gram(mask, y2[:, 0], float(cfg.y_shift[0]))
-    if extra is not None:
-        with clock("xty_extra_targets"):
-            out.cross = cross_stats(x, extra, x_shift=cfg.x_shift, y_shift=cfg.extra_shift)
-    if cfg.aggregates:
-        with clock("aggregates"):
-            out.aggregates = aggregate_features(cfg.level * x)
-    with clock("median_normalised"):
-        r = median_normalised(x)
-        ok = np.isfinite(r)
-        r0 = np.where(ok, r, 0.0)
-        out.norm_n, out.norm_sum = ok.sum(axis=0), r0.sum(axis=0, dtype=np.float64)
-        out.norm_sq = np.einsum("ij,ij->j", r0, r0, dtype=np.float64)
-    return out
-
-
-def _add(a, b, fn):
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return fn(a, b)
-
-
-def accumulate_train(acc: TrainPartial, part: TrainPartial) -> TrainPartial:
-    """``acc + part`` written into ``acc`` (``acc``'s rows first); for a fold that owns ``acc``."""
-    acc.n += part.n
-    acc.shuffled = _add(acc.shuffled, part.shuffled, accumulate_stats)
-    acc.mask = _add(acc.mask, part.mask, _accumulate_mask)
-    acc.cross = _add(acc.cross, part.cross, _accumulate_cross)
-    if acc.aggregates is not None:
-        acc.aggregates = np.concatenate([acc.aggregates, part.aggregates])
-    for name in ("norm_n", "norm_sum", "norm_sq"):
-        np.add(getattr(acc, name), getattr(part, name), out=getattr(acc, name))
-    for k, v in part.seconds.items():
-        acc.seconds[k] = acc.seconds.get(k, 0.0) + v
-    return acc
-
-
-def _accumulate_mask(a: MaskGram, b: MaskGram) -> MaskGram:
-    if not np.array_equal(a.cols, b.cols):
-        return combine_mask(a, b)
-    a.n += b.n
-    for name in ("sum_x", "xtx", "xty"):
-        np.add(getattr(a, name), getattr(b, name), out=getattr(a, name))
-    return a
-
-
-def _accumulate_cross(a: CrossStats, b: CrossStats) -> CrossStats:
-    a.n += b.n
-    for name in ("sum_x", "sum_y", "xty", "yty"):
-        np.add(getattr(a, name), getattr(b, name), out=getattr(a, name))
-    return a
-
-
-class _Clock:
+class Clock:
     """Adds the wall time of a ``with`` block to ``store[name]``."""
 
     def __init__(self, store: dict):
@@ -269,36 +165,53 @@ def _mask_input(raw, mask, cols):
     return m[:, cols].astype(np.float32)
 
 
-def eval_partial(block, raw, mask, y, split: str, chunk_index: int, plan: EvalPlan) -> dict:
+def eval_partial(block, raw, mask, y, split: str, chunk_index: int, plan: EvalPlan, *, rows: int = 512) -> dict:
     """Predictions of the check models for one val/test chunk.
 
     block (rows, p) cleaned error; raw (rows, p) the stored error (for a derived mask) or None;
     mask (rows, p) or None; y (rows,) labels (used on test for the permuted models' RSS).
     Returns {'pred': {kind: (rows, a)}, 'lgbm': {kind: (rows, b)}, 'perm_rss': (K,) or None,
-    'aggregates': (rows, 10) or None}.
+    'aggregates': (rows, 10) or None}. The products run over ``rows`` rows at a time (the inputs
+    are made for the whole chunk, so the shuffle is the chunk's), keeping temporaries small.
     """
     x = np.asarray(block, dtype=np.float32)
-    inputs = {"real": lambda: x}
+    inputs = {"real": x}
     if plan.linear.get("shuffled") is not None or plan.boosters.get("shuffled"):
-        xs = shuffle_chunk(x, seed=plan.seed, split=split, chunk_index=chunk_index)
-        inputs["shuffled"] = lambda: xs
+        inputs["shuffled"] = shuffle_chunk(x, seed=plan.seed, split=split, chunk_index=chunk_index)
     if plan.mask_cols is not None:
-        xm = _mask_input(raw, mask, plan.mask_cols)
-        inputs["mask"] = lambda: xm
+        inputs["mask"] = _mask_input(raw, mask, plan.mask_cols)
+    parts = [_eval_rows({k: v[i:i + rows] for k, v in inputs.items()},
+                        np.asarray(y, dtype=np.float64)[i:i + rows], split, plan) for i in range(0, x.shape[0], rows)]
     out = {"pred": {}, "lgbm": {}, "perm_rss": None, "aggregates": None, "seconds": {}}
-    clock = _Clock(out["seconds"])
-    for kind, get in inputs.items():
+    for key in ("pred", "lgbm"):
+        for kind in parts[0][key]:
+            out[key][kind] = np.concatenate([q[key][kind] for q in parts])
+    if parts[0]["perm_rss"] is not None:
+        out["perm_rss"] = np.sum([q["perm_rss"] for q in parts], axis=0)
+    if parts[0]["aggregates"] is not None:
+        out["aggregates"] = np.concatenate([q["aggregates"] for q in parts])
+    for q in parts:
+        for k, v in q["seconds"].items():
+            out["seconds"][k] = out["seconds"].get(k, 0.0) + v
+    return out
+
+
+def _eval_rows(inputs: dict, y: np.ndarray, split: str, plan: EvalPlan) -> dict:
+    """`eval_partial` on some rows: inputs {kind: (rows, q) float32}, y (rows,)."""
+    out = {"pred": {}, "lgbm": {}, "perm_rss": None, "aggregates": None, "seconds": {}}
+    clock = Clock(out["seconds"])
+    for kind, x in inputs.items():
         lin = plan.linear.get(kind)
         if lin is not None:
-            out["pred"][kind] = np.asarray(get(), dtype=np.float64) @ lin[0] + lin[1]
+            out["pred"][kind] = np.asarray(x, dtype=np.float64) @ lin[0] + lin[1]
         bs = plan.boosters.get(kind) or []
         if bs:
-            out["lgbm"][kind] = np.column_stack([b.predict(get(), num_threads=1) for b in bs])
+            out["lgbm"][kind] = np.column_stack([b.predict(x, num_threads=1) for b in bs])
+    x = inputs["real"]
     if split == "test" and plan.perm_coef is not None:
         with clock("permuted_linear_rss"):
             # float32 product (a null distribution needs no more), residuals in float64
-            res = np.asarray(y, dtype=np.float64)[:, None] - ((x @ plan.perm_coef).astype(np.float64)
-                                                              + plan.perm_intercept)
+            res = y[:, None] - ((x @ plan.perm_coef).astype(np.float64) + plan.perm_intercept)
             out["perm_rss"] = np.einsum("ij,ij->j", res, res)
     if plan.aggregates:
         out["aggregates"] = aggregate_features(plan.level * x)

@@ -1,22 +1,26 @@
-"""Dask wiring of the sanity checks' two passes (the chunk functions live in `partials`).
+"""Dask wiring of the checks' passes (the chunk functions live in `train_chunk` and `partials`).
 
-Train pass: `partials.train_partial` of every row chunk, folded in a fixed order (one
-accumulator, see `daudit.engine.streaming.fold_graph`).
-Eval pass: one delayed `partials.eval_partial` per val/test chunk, concatenated in row order.
-Both are returned as graphs for the caller to run in ONE `daudit.core.progress.compute` call each.
+Train pass: `train_chunk.train_partial` of every row chunk, folded in a fixed order (one
+accumulator per lane, see `daudit.engine.streaming.fold_graph`); with ``cfg.gram`` the same pass
+also accumulates the audit's own statistics, so train is read once for both.
+Eval pass: `partials.eval_partial` of every val/test chunk, computed in this process (`eval_pass`),
+concatenated in row order.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from dask import delayed
 
-from daudit.checks.partials import accumulate_train, eval_partial, train_partial
+from daudit.checks.partials import eval_partial
 from daudit.checks.records import EvalLayout, EvalOutputs
+from daudit.checks.train_chunk import accumulate_train, train_into
 from daudit.checks.transforms import mask_from_error
 from daudit.engine.streaming import fold_graph, row_offsets
 
-__all__ = ["mask_blocks", "train_pass_graph", "eval_pass_graphs", "gather_eval"]
+__all__ = ["mask_blocks", "train_pass_graph", "eval_pass", "gather_eval"]
 
 
 def mask_blocks(split):
@@ -25,46 +29,62 @@ def mask_blocks(split):
     return [m.blocks[i] for i in range(m.numblocks[0])], "file" if split.mask is not None else "derived"
 
 
-def train_pass_graph(split, y: np.ndarray, extra: np.ndarray | None, cfg, *, with_mask: bool, lanes: int = 1):
-    """Delayed `TrainPartial` of the whole train split.
+def train_pass_graph(split, cfg, *, group_y: np.ndarray | None = None, with_mask: bool, lanes: int = 1):
+    """Delayed `TrainPartial` of the whole train split (see `daudit.checks.train_chunk`).
 
-    y : (n,) labels; extra : (n, k) extra targets (permutations, group shuffles) or None.
+    cfg : `TrainConfig`; group_y : (n, G) within-group shuffled labels or None. The permuted
+    labels are computed inside each chunk's task from ``cfg.perm_keys`` and the labels, which
+    travel once as one graph key.
     """
 
     off = row_offsets(split.error)
     n_chunks = len(off) - 1
-    masks = mask_blocks(split)[0] if with_mask else [None] * n_chunks
+    masks = mask_blocks(split)[0] if with_mask and cfg.checks else [None] * n_chunks
     c = delayed(cfg, traverse=False)
+    y = np.asarray(split.y, dtype=np.float64)
+    y_all = delayed(y, traverse=False)
+    group = None if group_y is None else np.ascontiguousarray(group_y, dtype=np.float64)
     args = []
     for i in range(n_chunks):
-        lo, hi = off[i], off[i + 1]
-        ex = None if extra is None else np.ascontiguousarray(extra[lo:hi], dtype=np.float32)
-        args.append((split.error.blocks[i], masks[i], y[lo:hi], ex, i, c))
+        lo, hi = int(off[i]), int(off[i + 1])
+        g = None if group is None else group[lo:hi]
+        args.append((split.error.blocks[i], masks[i], y[lo:hi], g, lo, i, c, y_all))
     # one lane per worker (`streaming.fold_lanes`): in one process the chunk's BLAS products use
     # every core already, the next chunks are read meanwhile, and a second accumulator would
-    # cost another shuffled and mask Gram (268 MB)
-    return fold_graph(train_partial, args, accumulate_train, lanes=lanes)
+    # cost another set of Gram matrices
+    return fold_graph(train_into, args, accumulate_train, lanes=lanes, into=True)
 
 
-def eval_pass_graphs(splits: dict, plan, *, with_mask: bool) -> list:
-    """Delayed `eval_partial` outputs of val then test chunks, as a flat list."""
+def _read(block) -> np.ndarray | None:
+    return None if block is None else np.asarray(block.compute(scheduler="synchronous"))
 
-    p = delayed(plan, traverse=False)
-    part = delayed(eval_partial, pure=True)
-    out = []
+
+def eval_pass(splits: dict, plan, *, with_mask: bool, threads: int = 2, progress=None) -> list:
+    """`eval_partial` outputs of val then test chunks, as a flat list in row order.
+
+    Computed here rather than as a Dask graph: the plan (every check model, ~25 boosters and the
+    permuted coefficients) then never travels as a graph key (it cost 2.4 GiB that way), and at
+    most ``threads`` chunks are in memory at once. Val and test are small (10k rows each).
+    """
+
+    jobs = []
     for name in ("val", "test"):
         s = splits[name]
         off = row_offsets(s.error)
-        blocks = s.error.to_delayed().ravel()
-        if with_mask and s.mask is not None:
-            masks, raws = list(s.mask.to_delayed().ravel()), [None] * len(blocks)
-        elif with_mask:
-            masks, raws = [None] * len(blocks), list(s.error_raw.to_delayed().ravel())
-        else:
-            masks, raws = [None] * len(blocks), [None] * len(blocks)
-        for i, b in enumerate(blocks):
-            out.append(part(b, raws[i], masks[i], s.y[off[i]:off[i + 1]], name, i, p))
-    return out
+        for i in range(len(off) - 1):
+            mask = s.mask.blocks[i] if with_mask and s.mask is not None else None
+            raw = s.error_raw.blocks[i] if with_mask and s.mask is None else None
+            jobs.append((s.error.blocks[i], raw, mask, s.y[off[i]:off[i + 1]], name, i))
+
+    def one(job):
+        block, raw, mask, y, name, i = job
+        out = eval_partial(_read(block), _read(raw), _read(mask), y, name, i, plan)
+        if progress is not None:
+            progress.update(1)
+        return out
+
+    with ThreadPoolExecutor(max_workers=max(1, int(threads))) as pool:
+        return list(pool.map(one, jobs))
 
 
 def gather_eval(parts: list, n_val_chunks: int, layout: EvalLayout) -> EvalOutputs:

@@ -7,7 +7,10 @@ permuted train labels, score it on the untouched validation set, and report
 
 For the linear family the permuted labels are extra target columns: one pass adds their
 ``X^T Y_perm`` to the train statistics and every permuted fit reuses the eigendecomposition of
-the real ``X^T X`` (`solve_many`), so the null costs no extra decomposition.
+the real ``X^T X`` (`solve_many`), so the null costs no extra decomposition. Those permutations
+are keyed pseudo-random permutations (`PermutationKeys`): each row chunk computes its own rows'
+permuted labels from the keys, so no (n, K) matrix of labels is stored or sent to the workers
+(200 permutations of 1M labels would be 0.8 GB).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import numpy as np
 from daudit.models.linear import fit_family
 
 __all__ = [
-    "label_permutations", "group_codes", "permute_within_groups", "p_value", "solve_many",
+    "label_permutations", "group_codes", "permute_within_groups", "p_value", "solve_many", "PermutationKeys",
 ]
 
 
@@ -26,6 +29,78 @@ def label_permutations(y: np.ndarray, n_permutations: int, rng: np.random.Genera
     y = np.asarray(y, dtype=np.float64)
     return np.column_stack([y[rng.permutation(len(y))] for _ in range(n_permutations)]) if n_permutations \
         else np.empty((len(y), 0))
+
+
+def _mix(v: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: a bijective 64-bit hash (numpy uint64 wraps on overflow)."""
+    v = v ^ (v >> np.uint64(30))
+    v = v * np.uint64(0xBF58476D1CE4E5B9)
+    v = v ^ (v >> np.uint64(27))
+    v = v * np.uint64(0x94D049BB133111EB)
+    return v ^ (v >> np.uint64(31))
+
+
+class PermutationKeys:
+    """K pseudo-random permutations of ``range(n)``, each computable for any rows on its own.
+
+    A permutation is a Feistel network of ``ROUNDS`` rounds on ``bits`` = bit length of n - 1
+    (split into halves of ``bits // 2`` and the rest; the round function `_mix` is keyed per
+    permutation and round), restricted to ``range(n)`` by cycle walking (re-apply until the
+    value is below n; the domain is under 2 n, so under two steps on average). Feistel networks
+    with independent pseudo-random round functions are pseudo-random permutations (Luby-Rackoff),
+    which is what a permutation null needs; `tests/test_checks.py` checks that every one is a
+    bijection and that positions spread uniformly.
+
+    Parameters
+    ----------
+    n : int                              size of the permuted range (train rows)
+    keys : ndarray (K, ROUNDS) uint64    round keys, drawn by `draw`
+    """
+
+    ROUNDS = 6
+
+    def __init__(self, n: int, keys: np.ndarray):
+        self.n = int(n)
+        self.keys = np.asarray(keys, dtype=np.uint64).reshape(-1, self.ROUNDS)
+        bits = max(1, (self.n - 1).bit_length())
+        self.widths = (bits // 2, bits - bits // 2)  # (left, right) bits
+
+    @classmethod
+    def draw(cls, n: int, k: int, rng: np.random.Generator) -> "PermutationKeys":
+        """``k`` permutations of ``range(n)`` with round keys from ``rng``."""
+        return cls(n, rng.integers(0, 2**63, size=(int(k), cls.ROUNDS), dtype=np.uint64))
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def _once(self, v: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        """One pass of the network on values ``v`` < 2^bits, each with its round keys ``keys``
+        (v.shape + (ROUNDS,)). The halves swap widths every round; ROUNDS is even."""
+        a, b = self.widths
+        left, right = v >> np.uint64(b), v & np.uint64((1 << b) - 1)
+        for r in range(self.ROUNDS):
+            f = _mix(right ^ keys[..., r]) & np.uint64((1 << a) - 1)
+            left, right = right, left ^ f
+            a, b = b, a
+        return (left << np.uint64(b)) | right
+
+    def indices(self, rows: np.ndarray) -> np.ndarray:
+        """Permuted positions of ``rows`` (m,) under every permutation: int64 (m, K), in ``range(n)``."""
+        v = np.repeat(np.asarray(rows, dtype=np.uint64)[:, None], len(self), axis=1)
+        v = self._once(v, self.keys[None, :, :])
+        out = np.nonzero(v >= np.uint64(self.n))
+        while out[0].size:  # cycle walking, on the values still outside only; ends: each map is a bijection
+            v[out] = self._once(v[out], self.keys[out[1]])
+            out = tuple(a[v[out] >= np.uint64(self.n)] for a in out)
+        return v.astype(np.int64)
+
+    def labels(self, y: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Permuted labels of ``rows``: ``y[perm_j(row)]``, float64 (m, K)."""
+        return np.asarray(y, dtype=np.float64)[self.indices(rows)]
+
+    def matrix(self, y: np.ndarray) -> np.ndarray:
+        """All permuted label columns (n, K) at once (small n only; the passes use `labels`)."""
+        return self.labels(y, np.arange(self.n))
 
 
 def group_codes(mag: np.ndarray, snr: np.ndarray, n_mag: int, n_snr: int):

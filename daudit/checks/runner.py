@@ -1,37 +1,49 @@
 """Orchestration of the sanity checks: plan, train pass, refits, eval pass (issue 4).
 
-Two streamed passes in all: ONE over train (wavelength-shuffled Gram, mask Gram, X^T Y for every
-label permutation and group shuffle, aggregate features, median-normalised sums, and the rows of
-a few chunks for LightGBM refits) and ONE over val + test (predictions of every check model and
-the test residuals of every permuted linear model). Everything else is in memory.
-The numbers are assembled by `daudit.checks.assemble`.
+`prepare` draws everything random before any pass (label permutations, group shuffles, the
+LightGBM refit chunks), so that the ONE streamed pass over train serves the audit and the
+checks together (`daudit.checks.passes.train_pass_graph` with ``cfg.gram``; the audit's
+pipeline runs it). `execute` then fits every check from the finished `TrainStats`, refits
+LightGBM, and makes ONE pass over val + test (predictions of every check model and the
+test residuals of every permuted linear model, the split the gate reads). The numbers are
+assembled by `daudit.checks.assemble`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import logging
+import os
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import dask
 import numpy as np
 
 from daudit.checks import lgbm as lg
-from daudit.checks.partials import EvalPlan, TrainConfig, TrainPartial
-from daudit.checks.passes import eval_pass_graphs, gather_eval, mask_blocks, train_pass_graph
-from daudit.checks.permutation import group_codes, label_permutations, permute_within_groups, solve_many
+from daudit.checks import lgbm_plan as lgp
+from daudit.checks.partials import EvalPlan
+from daudit.checks.passes import eval_pass, gather_eval, mask_blocks, train_pass_graph
+from daudit.checks.permutation import (
+    PermutationKeys,
+    group_codes,
+    label_permutations,
+    permute_within_groups,
+    solve_many,
+)
 from daudit.checks.records import EvalLayout, EvalOutputs, LinearStack
+from daudit.checks.train_chunk import TrainConfig, TrainStats, finish_train
 from daudit.checks.transforms import shuffle_chunk
 from daudit.core.progress import Bar, compute
 from daudit.engine.cluster import main_budget
-from daudit.engine.streaming import fold_lanes, row_offsets
+from daudit.engine.streaming import first_block_shift, fold_lanes, row_offsets
 from daudit.models.linear import LinearFamilyFit, decompose, fit_family, fit_family_dense
-from daudit.models.stats import CenteredStats
+from daudit.models.metrics import r2
+from daudit.models.stats import CenteredStats, center_gram
 
-__all__ = ["CheckRun", "CheckPlan", "execute", "checks_rng"]
+__all__ = ["CheckRun", "CheckPlan", "prepare", "train_pass", "train_cache_fields", "execute", "checks_rng"]
 
 log = logging.getLogger("daudit")
 _CHECKS_STREAM = 4  # issue number: the checks' own stream of the spec seed
@@ -40,24 +52,6 @@ _CHECKS_STREAM = 4  # issue number: the checks' own stream of the spec seed
 def checks_rng(seed: int) -> np.random.Generator:
     """The one generator of the checks, derived from the spec seed (independent of other stages)."""
     return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(_CHECKS_STREAM,)))
-
-
-@dataclass
-class CheckPlan:
-    """What the train pass and the refits will do, drawn before any pass.
-
-    perms (n, K) permuted train labels; group_y (n, G) within-group shuffles or None; extra: both
-    as the pass's extra target columns (or None); keep: train chunks read for LightGBM refits;
-    offsets (n_chunks + 1,) row offsets of the train chunks; cfg: the train pass configuration.
-    """
-
-    perms: np.ndarray
-    group_y: np.ndarray | None
-    extra: np.ndarray | None
-    keep: list
-    offsets: np.ndarray
-    cfg: TrainConfig
-    use_lgbm: bool
 
 
 @dataclass
@@ -81,10 +75,31 @@ class CheckRun:
     boosters: dict = field(default_factory=dict)  # role -> Booster
     perm_boosters: list = field(default_factory=list)
     lgbm_rows: dict = field(default_factory=dict)
-    refit_plan: lg.RefitPlan | None = None
-    train_partial: TrainPartial | None = None
+    refit_plan: lgp.RefitPlan | None = None
+    null_stopped: dict = field(default_factory=dict)  # the LightGBM null's stopping rule
+    train_partial: TrainStats | None = None
     eval: EvalOutputs | None = None
     need_original: bool = False  # the audit's own predictions were recomputed in the eval pass
+
+
+@dataclass
+class CheckPlan:
+    """What the train pass and the refits will do, drawn before any pass.
+
+    rng: the checks' generator, continued by the refits and the bootstrap; perm_keys: the linear
+    label permutations; group_y (n, G) within-group shuffles or None; offsets (n_chunks + 1,)
+    row offsets of the train chunks (the LightGBM refits read some); cfg: the
+    train pass configuration (checks only; the pipeline adds the audit's statistics); run: the
+    `CheckRun` started with the plan's facts.
+    """
+
+    rng: np.random.Generator
+    perm_keys: PermutationKeys
+    group_y: np.ndarray | None
+    offsets: np.ndarray
+    cfg: TrainConfig
+    use_lgbm: bool
+    run: CheckRun
 
 
 def _kept_rows(split, keep, y: np.ndarray, offsets: np.ndarray, cap: int, *, with_mask: bool):
@@ -141,53 +156,53 @@ def _group_plan(train, s, ytr, rng, run: CheckRun):
     return group_y
 
 
-def _plan(ctx, run: CheckRun, rng: np.random.Generator) -> CheckPlan:
-    """Draw the permutations, group shuffles and LightGBM refit chunks (in this order of ``rng``)."""
+def prepare(ctx) -> CheckPlan | None:
+    """Draw the permutations, group shuffles and LightGBM refit chunks (in this order of the
+    checks' generator) before the train pass; None when the checks are off or every noise level
+    is 0. Needs only the spec and the opened (row-checked) splits."""
     spec, s = ctx.spec, ctx.spec.sanity
+    ref = max(spec.noise_levels)
+    if not s.enabled or ref <= 0:
+        return None
+    rng = checks_rng(spec.seed)
     train = ctx.splits["train"]
     ytr = train.y
-    perms = label_permutations(ytr, s.n_permutations_linear, rng)
-    run.n_perm_linear = perms.shape[1]
+    run = CheckRun(ref=ref, levels=[], y={k: v.y for k, v in ctx.splits.items()})
+    keys = PermutationKeys.draw(len(ytr), s.n_permutations_linear, rng)
+    run.n_perm_linear = len(keys)
     group_y = _group_plan(train, s, ytr, rng, run)
-    extra = np.hstack([perms] + ([group_y] if group_y is not None else []))
-    extra = extra if extra.shape[1] else None
-    use_lgbm = ctx.booster is not None and ctx.lgbm_params is not None
+    use_lgbm = spec.lightgbm is not None
     off = row_offsets(train.error)
-    keep = []
-    if use_lgbm:
-        run.refit_plan = lg.refit_plan(train.n_pixels, main_budget(spec.compute.memory_limit, train.n_pixels),
-                                       s.lightgbm_rows)
-        log.info("sanity checks, LightGBM refits: %s", run.refit_plan.reason)
-        total = 0
-        for c in rng.permutation(len(off) - 1):
-            if total >= run.refit_plan.rows:
-                break
-            keep.append(int(c))
-            total += int(off[c + 1] - off[c])
-    x_mean = ctx.train_stats.x_mean
-    cfg = TrainConfig(seed=spec.seed, level=run.ref, shuffle=s.wavelength_shuffle, mask=s.mask_only,
-                      aggregates=s.aggregate_stats, x_shift=x_mean,
-                      shuffle_shift=np.full(train.n_pixels, x_mean.mean()),
-                      y_shift=np.array([ytr[: int(off[1])].mean()]),
-                      extra_shift=None if extra is None else extra.mean(axis=0))
+    shift = first_block_shift(train.error)
+    cfg = TrainConfig(seed=spec.seed, level=ref, shuffle=s.wavelength_shuffle, mask=s.mask_only,
+                      aggregates=s.aggregate_stats, x_shift=shift, y_shift=np.array([ytr[: int(off[1])].mean()]),
+                      shuffle_shift=float(shift.mean()), perm_keys=keys if len(keys) else None)
     run.mask_source = ("the file's mask array" if train.mask is not None
                        else "derived: non-finite or non-positive error")
-    return CheckPlan(perms, group_y, extra, keep, off, cfg, use_lgbm)
+    return CheckPlan(rng, keys, group_y, off, cfg, use_lgbm, run)
 
 
-def _train_pass(ctx, run: CheckRun, plan: CheckPlan) -> None:
+def train_cache_fields(plan: CheckPlan) -> dict:
+    """What the checks' train statistics depend on beyond the train data (for the cache key)."""
+    c = plan.cfg
+    digest = hashlib.sha256()
+    for arr in (c.x_shift, c.y_shift, plan.perm_keys.keys, plan.group_y):
+        if arr is not None:
+            digest.update(np.ascontiguousarray(arr).tobytes())
+    return {"seed": c.seed, "level": c.level, "shuffle": c.shuffle, "mask": c.mask, "aggregates": c.aggregates,
+            "shuffle_shift": c.shuffle_shift, "arrays": digest.hexdigest(), "version": 2}
+
+
+def train_pass(ctx, plan: CheckPlan) -> TrainStats:
+    """The checks-only train pass (when the audit's statistics came from the cache)."""
     t = time.time()
-    with warnings.catch_warnings():
-        # The permuted labels (n x ~211 float32, ~85 MB at 100k rows) travel with the graph once;
-        # distributed's "large graph" hint is expected here and says nothing about correctness.
-        warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
-        with _section(ctx, "sanity: train pass"):
-            graph = train_pass_graph(ctx.splits["train"], ctx.splits["train"].y, plan.extra, plan.cfg,
-                                     with_mask=ctx.spec.sanity.mask_only, lanes=fold_lanes(ctx.scheduler))
-            (run.train_partial,) = compute(
-                graph, desc="sanity checks: train pass (shuffled Gram, mask Gram, X^T Y_perm, aggregates)")
-    run.seconds["train_pass"] = time.time() - t
-    run.seconds["train_pass_chunk_seconds"] = dict(run.train_partial.seconds)
+    with _section(ctx, "sanity: train pass"):
+        graph = train_pass_graph(ctx.splits["train"], plan.cfg, group_y=plan.group_y,
+                                 with_mask=ctx.spec.sanity.mask_only, lanes=fold_lanes(ctx.scheduler))
+        (tp,) = compute(graph, desc="sanity checks: train pass (shuffled Gram, mask Gram, X^T Y_perm, aggregates)")
+    out = finish_train(tp, plan.cfg)
+    out.seconds["pass"] = time.time() - t
+    return out
 
 
 def _mask_refit(ctx, run: CheckRun, y_shift: float) -> None:
@@ -197,15 +212,24 @@ def _mask_refit(ctx, run: CheckRun, y_shift: float) -> None:
     run.mask_cols = mg.cols[used]
     run.mask_facts = {"n_pixels_ever_masked": int(len(mg.cols)), "n_pixels_used": int(used.sum()),
                       "masked_fraction": float(mg.sum_x.sum() / (mg.n * p))}
+    n_rows = mg.n
     if not used.any():
         return
-    sxx, sxy, mx = mg.centered(float((ytr - y_shift).sum()), y_shift)
     sel = np.flatnonzero(used)
+    mx = mg.sum_x / mg.n
+    dy = float((ytr - y_shift).sum()) / mg.n
+    sxy = mg.xty - mg.n * mx * dy
+    # S_xx of the used columns only, centred in place: one float64 matrix, which the
+    # eigendecomposition then overwrites; the float32 counts are freed first
+    sub = mg.xtx if len(sel) == mg.xtx.shape[0] else mg.xtx[np.ix_(sel, sel)]
+    sxx = sub.astype(np.float64)
+    run.train_partial.mask = mg = sub = None
+    center_gram(sxx, n_rows, mx[sel], out=sxx)
     yc = ytr - ytr.mean()
-    st = CenteredStats(mg.n, mx[sel], np.array([ytr.mean()]), sxx[np.ix_(sel, sel)], sxy[sel, None],
-                       np.array([float(yc @ yc)]))
+    st = CenteredStats(n_rows, mx[sel], np.array([ytr.mean()]), sxx, sxy[sel, None], np.array([float(yc @ yc)]))
     # 0/1 values are exact: only the Gram term of the threshold
-    run.mask_fit = fit_family(decompose(st, input_dtype=np.uint8), ctx.spec.alphas, include_ols=ctx.spec.include_ols,
+    run.mask_fit = fit_family(decompose(st, input_dtype=np.uint8, overwrite=True), ctx.spec.alphas,
+                              include_ols=ctx.spec.include_ols,
                               noise_level=1.0)
 
 
@@ -214,9 +238,11 @@ def _linear_refits(ctx, run: CheckRun, plan: CheckPlan) -> None:
     t_lin = t = time.time()
     tp, alphas, ols = run.train_partial, ctx.spec.alphas, ctx.spec.include_ols
     if tp.shuffled is not None:
+        shuffled, tp.shuffled = tp.shuffled, None  # the decomposition consumes it
         # the same threshold rule as the audit's fit (float32 values, shuffled within each row)
-        run.shuffled_fit = fit_family(decompose(tp.shuffled, input_dtype=ctx.splits["train"].error.dtype), alphas,
-                                      include_ols=ols, noise_level=run.ref)
+        run.shuffled_fit = fit_family(decompose(shuffled, input_dtype=ctx.splits["train"].error.dtype,
+                                                overwrite=True), alphas, include_ols=ols, noise_level=run.ref)
+        del shuffled
     run.seconds["shuffled_eigh_and_solve"] = time.time() - t
     if tp.mask is not None:
         _mask_refit(ctx, run, float(plan.cfg.y_shift[0]))
@@ -242,9 +268,10 @@ def _linear_refits(ctx, run: CheckRun, plan: CheckPlan) -> None:
 def _eval_pass(ctx, run: CheckRun) -> None:
     t = time.time()
     layout, plan = _eval_plan(ctx, run)
-    parts = eval_pass_graphs(ctx.splits, plan, with_mask=plan.mask_cols is not None)
-    with _section(ctx, "sanity: val/test pass"):
-        done = compute(*parts, desc="sanity checks: val/test pass (check models, permutation null)")
+    n_chunks = sum(ctx.splits[k].error.numblocks[0] for k in ("val", "test"))
+    with _section(ctx, "sanity: val/test pass"), Bar(n_chunks, "sanity checks: val/test pass", unit="chunk") as bar:
+        done = eval_pass(ctx.splits, plan, with_mask=plan.mask_cols is not None, threads=min(os.cpu_count() or 1, 4),
+                         progress=bar)
     run.eval = gather_eval(list(done), len(ctx.splits["val"].error.chunks[0]), layout)
     secs = {}
     for c in done:
@@ -254,63 +281,126 @@ def _eval_pass(ctx, run: CheckRun) -> None:
     run.seconds["eval_pass_chunk_seconds"] = secs
 
 
-def execute(ctx, rng: np.random.Generator) -> CheckRun:
-    """Run both passes and every refit; see the module docstring.
-
-    ``rng`` (from `checks_rng`) draws the permutations and subsamples; the wavelength shuffle
-    uses per-chunk generators from (seed, split, chunk index) instead.
-    """
+def execute(ctx, plan: CheckPlan, train: TrainStats) -> CheckRun:
+    """Every refit and the val/test pass, from the finished train statistics; see the module
+    docstring. ``plan.rng`` continues with the LightGBM subsamples (then the bootstrap); the
+    wavelength shuffle uses per-chunk generators from (seed, split, chunk index) instead."""
     levels = [lv for lv in ctx.spec.noise_levels if not ctx.fits[lv].degenerate]
-    run = CheckRun(ref=max(levels), levels=levels, y={k: v.y for k, v in ctx.splits.items()})
-    plan = _plan(ctx, run, rng)
-    _train_pass(ctx, run, plan)
+    run = plan.run
+    run.ref, run.levels = max(levels), levels
+    run.train_partial = train
+    # the pass is shared with the audit: its wall time, and how its chunk work split between the
+    # audit's statistics ("gram") and the checks' parts (the checks' share of the pass)
+    run.seconds["train_pass"] = train.seconds.pop("pass", 0.0)
+    run.seconds["train_pass_chunk_seconds"] = dict(train.seconds)
     _linear_refits(ctx, run, plan)
     t = time.time()
-    if plan.use_lgbm and plan.keep:
+    if plan.use_lgbm and ctx.booster is not None and ctx.lgbm_params is not None:
         with _section(ctx, "sanity: lightgbm refits"):
-            _lightgbm_refits(ctx, run, plan.keep, plan.offsets, plan.group_y, rng)
+            _lightgbm_refits(ctx, run, plan)
     run.seconds["lightgbm_refits"] = time.time() - t
     _eval_pass(ctx, run)
     return run
 
 
-def _lightgbm_refits(ctx, run: CheckRun, keep, off, group_y, rng):
-    """Refit the audit's LightGBM on the kept train chunks: same rows, shuffled, mask, aggregates,
-    group shuffle, and the label-permutation null (fills ``run.boosters`` and friends)."""
+def _refit_plan(ctx, run: CheckRun) -> lgp.RefitPlan:
+    """The refits' `RefitPlan` for this run (time budget from the audit's own fit, memory budget)."""
+    spec, s, train = ctx.spec, ctx.spec.sanity, ctx.splits["train"]
+    main = ctx.lgbm_plan
+    return lgp.plan_refits(
+        n_train=train.n_rows, n_features=train.n_pixels,
+        n_mask=0 if run.mask_cols is None else len(run.mask_cols), main_rows=main.n_rows_used,
+        main_sample=main.bin_construct_sample_cnt, trees=spec.lightgbm.n_estimators, max_rows=s.lightgbm_rows,
+        max_null_rows=s.lightgbm_permutation_rows, n_permutations=s.n_permutations_lightgbm,
+        threads=os.cpu_count() or 1, budget_bytes=main_budget(spec.compute.memory_limit, train.n_pixels))
 
-    spec, s = ctx.spec, ctx.spec.sanity
-    ytr, tp = ctx.splits["train"].y, run.train_partial
-    keys, sizes, xs, ms, ys, rows = _kept_rows(ctx.splits["train"], keep, ytr, off, run.refit_plan.rows,
-                                               with_mask=s.mask_only)
+
+def _keep_chunks(off: np.ndarray, rows: int, rng: np.random.Generator) -> list:
+    """Train chunks for the refits: a seeded random order, until ``rows`` rows are covered."""
+    keep, total = [], 0
+    for c in rng.permutation(len(off) - 1):
+        if total >= rows:
+            break
+        keep.append(int(c))
+        total += int(off[c + 1] - off[c])
+    return keep
+
+
+def _val_r2(ctx, boosters) -> list:
+    """Validation R2 of each booster, val streamed chunk by chunk (for the null's stopping rule)."""
+    val = ctx.splits["val"]
+    preds = [[] for _ in boosters]
+    for i in range(val.error.numblocks[0]):
+        block = np.asarray(val.error.blocks[i].compute(scheduler="synchronous"), dtype=np.float32)
+        for j, b in enumerate(boosters):
+            preds[j].append(b.predict(block))
+    return [r2(val.y, np.concatenate(p)) for p in preds]
+
+
+def _lightgbm_refits(ctx, run: CheckRun, plan: CheckPlan):
+    """Refit the audit's LightGBM on kept train chunks as `_refit_plan` sizes them: same rows,
+    group shuffle, shuffled, mask, aggregates (at once, see `daudit.checks.lgbm.run_jobs`), then
+    the label-permutation null (fills ``run.boosters`` and friends)."""
+
+    spec, s, rng = ctx.spec, ctx.spec.sanity, plan.rng
+    ytr, tp, p = ctx.splits["train"].y, run.train_partial, ctx.splits["train"].n_pixels
+    rp = run.refit_plan = _refit_plan(ctx, run)
+    log.info("sanity checks, LightGBM refits: %s", rp.reason)
+    keys, sizes, xs, ms, ys, rows = _kept_rows(ctx.splits["train"], _keep_chunks(plan.offsets, rp.rows, rng), ytr,
+                                               plan.offsets, rp.rows, with_mask=s.mask_only)
     run.lgbm_rows = {"checks": int(len(ys))}
-    params = ctx.lgbm_params
-    fit = functools.partial(lg.fit_dense, params=params, bin_sample=run.refit_plan.bin_sample)
-    n_fits = (1 + s.wavelength_shuffle + (run.mask_cols is not None and len(run.mask_cols) > 0)
-              + (tp.aggregates is not None) + (group_y is not None) + 1 + s.n_permutations_lightgbm)
-    with Bar(n_fits, "sanity checks: LightGBM refits", unit="fit") as bar:
-        run.boosters["same_rows"] = fit(xs, ys)
-        bar.update()
-        if s.wavelength_shuffle:
-            run.boosters["shuffled"] = fit(_shuffle_rows(xs, keys, sizes, spec.seed), ys)
-            bar.update()
-        if run.mask_cols is not None and len(run.mask_cols) and ms is not None:
-            run.boosters["mask"] = fit(ms[:, run.mask_cols].astype(np.float32), ys)
-            bar.update()
-        del ms
-        if tp.aggregates is not None:
-            run.boosters["aggregates"] = fit(tp.aggregates[rows].astype(np.float32), ys)
-            bar.update()
-        if group_y is not None:
-            run.boosters["group"] = fit(xs, group_y[rows, 0])
-            bar.update()
-        n_p = min(s.lightgbm_permutation_rows, len(ys))
-        sel = np.sort(rng.choice(len(ys), size=n_p, replace=False))
-        yp = ys[sel]
-        ref_b, run.perm_boosters = lg.fit_permutations(
-            xs[sel], yp, label_permutations(yp, s.n_permutations_lightgbm, rng), params, progress=bar,
-            bin_sample=run.refit_plan.bin_sample)
-        run.boosters["permutation_reference"] = ref_b
-        run.lgbm_rows["permutation"] = int(n_p)
+    params, rounds = lg.train_params(ctx.lgbm_params, rp, n_features=p)
+    jobs = {"same_rows": functools.partial(_same_and_group, xs, ys, None if plan.group_y is None
+                                           else plan.group_y[rows, 0], params, rounds)}
+    if s.wavelength_shuffle:
+        jobs["shuffled"] = lambda: lg.fit_on(lg.build_dataset(_shuffle_rows(xs, keys, sizes, spec.seed), ys, params),
+                                             params, rounds)
+    if run.mask_cols is not None and len(run.mask_cols) and ms is not None:
+        cols = run.mask_cols
+        pm, _ = lg.train_params(ctx.lgbm_params, rp, n_features=len(cols))
+        jobs["mask"] = functools.partial(_fit_columns_of, ms, cols, ys, pm, rounds)
+    if tp.aggregates is not None:
+        xa = tp.aggregates[rows].astype(np.float32)
+        pa, _ = lg.train_params(ctx.lgbm_params, rp, n_features=xa.shape[1])
+        jobs["aggregates"] = lambda: lg.fit_on(lg.build_dataset(xa, ys, pa), pa, rounds)
+    with Bar(len(jobs) + (1 + rp.n_permutations if rp.n_permutations else 0), "sanity checks: LightGBM refits",
+             unit="fit") as bar:
+        done = lg.run_jobs(jobs, rp.threads, progress=bar)
+        same, group = done.pop("same_rows")
+        run.boosters.update({"same_rows": same, **({"group": group} if group is not None else {}), **done})
+        jobs = ms = None  # the inputs' copies are spent
+        if rp.n_permutations > 0:
+            _lightgbm_null(ctx, run, xs, ys, same, params, rounds, bar, rng)
+
+
+def _lightgbm_null(ctx, run: CheckRun, xs, ys, same, params, rounds, bar, rng):
+    """The LightGBM label-permutation null on a subsample of the refit rows (see `lg.fit_null`)."""
+    rp = run.refit_plan
+    n_p = min(rp.null_rows, len(ys))
+    sel = np.sort(rng.choice(len(ys), size=n_p, replace=False))
+    yp = ys[sel]
+    ref_b, run.perm_boosters, stopped = lg.fit_null(
+        xs[sel], yp, label_permutations(yp, rp.n_permutations, rng), params, rounds, threads=rp.threads,
+        stop_after=rp.stop_after, val_r2=functools.partial(_val_r2, ctx),
+        reference=same if n_p == len(ys) else None, progress=bar)
+    run.boosters["permutation_reference"] = ref_b
+    run.lgbm_rows["permutation"] = int(n_p)
+    run.null_stopped = {"n_fitted": len(run.perm_boosters), "planned": rp.n_permutations, "stopped_early": stopped}
+
+
+def _fit_columns_of(m, cols, ys, params, rounds):
+    """A refit on the columns ``cols`` of ``m`` (their float32 copy lives only while it is binned)."""
+    return lg.fit_on(lg.build_dataset(m[:, cols].astype(np.float32), ys, params), params, rounds)
+
+
+def _same_and_group(xs, ys, group, params, rounds):
+    """The same-rows refit and, on the same binned rows with the group-shuffled labels, the group refit."""
+    ds = lg.build_dataset(xs, ys, params)
+    same = lg.fit_on(ds, params, rounds)
+    if group is None:
+        return same, None
+    ds.set_label(np.asarray(group, dtype=np.float64))
+    return same, lg.fit_on(ds, params, rounds)
 
 
 def _section(ctx, name: str):

@@ -109,6 +109,8 @@ class Gate(TypedDict):
     lightgbm_p_value: NotRequired[float | None]
     lightgbm_n_permutations: NotRequired[int | None]
     lightgbm_min_p_value: NotRequired[float | None]
+    lightgbm_backend: NotRequired[str]  # "in-process" | "lightgbm.dask (N workers)"
+    lightgbm_backend_note: NotRequired[str]
 
 
 class SplitFacts(TypedDict):
@@ -200,6 +202,7 @@ class AuditSummary(RunSummary):
     scheduler: dict[str, Any]
     lightgbm: NotRequired[dict[str, Any]]
     sanity: NotRequired[dict[str, Any]]
+    memory: NotRequired[dict[str, Any]]  # limit_bytes, minimum_limit_bytes (None: width unknown), peak_bytes
 
 
 class DeleakGate(TypedDict):

@@ -21,7 +21,7 @@ from daudit.core.yamlload import read_yaml
 
 __all__ = [
     "AuditSpec", "DataSpec", "InputSpec", "LightGBMSpec", "PlotSpec", "ComputeSpec",
-    "SanitySpec", "load_spec", "parse_spec", "parse_bytes", "parse_scheduler", "DEFAULT_SPEC_PATH",
+    "SanitySpec", "QUICK_SANITY", "load_spec", "parse_spec", "parse_bytes", "parse_scheduler", "DEFAULT_SPEC_PATH",
 ]
 
 DEFAULT_SPEC_PATH = Path(__file__).resolve().parents[2] / "pipelines" / "logg_err_base_01.yaml"
@@ -91,6 +91,16 @@ class SanitySpec:
     n_group_shuffles: int = 10  # within-group label shuffles for the linear family (LightGBM: 1)
     snr_bins: tuple = (2.0, 4.0, 7.0)
     variability_threshold: float = 0.05
+
+    def quick(self) -> "SanitySpec":
+        """``run --quick``: the same checks with lighter nulls and intervals, for first looks at
+        small samples (`QUICK_SANITY`: no LightGBM permutation null, 100 linear permutations,
+        200 bootstrap resamples, 3 group shuffles, LightGBM refits on at most 5,000 rows)."""
+        return dataclasses.replace(self, **QUICK_SANITY)
+
+
+QUICK_SANITY = {"n_permutations_lightgbm": 0, "n_permutations_linear": 100, "n_bootstrap": 200,
+                "n_group_shuffles": 3, "lightgbm_rows": 5000}
 
 
 @dataclass(frozen=True)

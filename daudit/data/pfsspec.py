@@ -57,24 +57,26 @@ def fill_nan_nearest(block: np.ndarray) -> np.ndarray:
     Returns a new float32 array (the input is not modified).
     """
     out = np.array(block, dtype=np.float32, copy=True)
-    bad = ~np.isfinite(out)
-    rows = np.flatnonzero(bad.any(axis=1))
-    if rows.size == 0:
+    if out.size == 0:
         return out
-    sub, sbad = out[rows], bad[rows]
-    p = sub.shape[1]
-    idx = np.arange(p)
-    fwd = np.where(sbad, -1, idx)
-    np.maximum.accumulate(fwd, axis=1, out=fwd)
-    bwd = np.where(sbad, p, idx)[:, ::-1]
-    bwd = np.minimum.accumulate(bwd, axis=1)[:, ::-1]
-    dist_f = np.where(fwd >= 0, idx - fwd, p + 1)
-    dist_b = np.where(bwd < p, bwd - idx, p + 1)
-    src = np.where(dist_f <= dist_b, fwd, bwd)
-    ok = sbad & (np.minimum(dist_f, dist_b) <= p)
-    r, c = np.nonzero(ok)
-    sub[r, c] = sub[r, src[r, c]]
-    out[rows] = sub
+    p = out.shape[1]
+    flat = np.flatnonzero(~np.isfinite(out))
+    if flat.size == 0:
+        return out
+    # Work on the bad values only (a few per row in real spectra): each maximal run of bad
+    # pixels in a row takes its values from the finite pixel just left or right of the run.
+    row, col = np.divmod(flat, p)
+    start = np.ones(flat.size, dtype=bool)
+    start[1:] = (flat[1:] != flat[:-1] + 1) | (col[1:] == 0)
+    run = np.cumsum(start) - 1
+    first = col[start]
+    last = np.append(col[np.flatnonzero(start)[1:] - 1], col[-1])
+    left, right = (first - 1)[run], (last + 1)[run]
+    dist_l = np.where(left >= 0, col - left, p + 1)
+    dist_r = np.where(right < p, right - col, p + 1)
+    ok = np.minimum(dist_l, dist_r) <= p  # rows with no finite pixel stay non-finite
+    src = np.where(dist_l <= dist_r, left, right)
+    out[row[ok], col[ok]] = out[row[ok], src[ok]]
     return out
 
 

@@ -15,12 +15,14 @@ from pathlib import Path
 
 __all__ = ["tree_rss", "RssMonitor", "tune_allocator"]
 
-_M_TRIM_THRESHOLD = -1  # glibc mallopt parameter
+_M_TRIM_THRESHOLD, _M_ARENA_MAX = -1, -8  # glibc mallopt parameters
 TRIM_THRESHOLD = 64 * 1024
+ARENA_MAX = 2  # malloc arenas: each thread otherwise gets its own, which keeps freed blocks
 
 
 def tune_allocator() -> bool:
-    """Let glibc return freed heap memory to the OS at 64 KiB instead of its adaptive threshold.
+    """Let glibc return freed heap memory to the OS at 64 KiB instead of its adaptive threshold,
+    and keep its arenas to `ARENA_MAX` (one per thread by default: each keeps freed chunk buffers).
 
     Dask's nanny sets the same (``MALLOC_TRIM_THRESHOLD_=65536``) for worker processes; daudit's
     default worker runs in the main process, so the main process sets it itself. Its effect on
@@ -30,7 +32,9 @@ def tune_allocator() -> bool:
     """
 
     try:
-        return bool(ctypes.CDLL("libc.so.6").mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_ARENA_MAX, ARENA_MAX)  # before the worker threads start
+        return bool(libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
     except (OSError, AttributeError):
         return False
 

@@ -6,11 +6,14 @@ in a fixed order, so the numbers do not depend on the scheduler or the worker co
 
 from __future__ import annotations
 
+import functools
+
 import dask.array as da
 import numpy as np
 from dask import delayed
 
-__all__ = ["row_offsets", "first_block_shift", "predict_graph", "tree_reduce", "fold_graph", "fold_lanes"]
+__all__ = ["row_offsets", "first_block_shift", "predict_graph", "predict_block", "gather_graph", "tree_reduce",
+           "fold_graph", "fold_lanes"]
 
 
 def row_offsets(x) -> np.ndarray:
@@ -54,6 +57,10 @@ def _fold_step(acc, step, merge, *args):
     return part if acc is None else merge(acc, part)
 
 
+def _fold_into(acc, step, merge, *args):
+    return step(acc, *args)
+
+
 class _Block:
     """A row block of a Dask array, carried unevaluated into a task (Dask does not look inside)."""
 
@@ -71,7 +78,7 @@ def _read(block: _Block, *gate):
     return np.asarray(block.array.compute(scheduler="synchronous"))
 
 
-def fold_graph(step, chunk_args: list, merge, lanes: int = 1, prefetch: int = 2):
+def fold_graph(step, chunk_args: list, merge, lanes: int = 1, prefetch: int = 2, into: bool = False):
     """Delayed fold of ``step(*args)`` over the row chunks, in a fixed order.
 
     ``chunk_args`` holds one tuple of arguments per chunk; an argument that is a Dask array (a
@@ -83,11 +90,14 @@ def fold_graph(step, chunk_args: list, merge, lanes: int = 1, prefetch: int = 2)
     into ``lanes`` contiguous runs folded side by side and merged in order at the end (the
     result never depends on the scheduler or the worker count). ``merge(acc, part)`` may update
     ``acc`` in place and return it: each accumulator is consumed by exactly one later task.
+    With ``into``, ``step(acc, *args)`` adds the chunk into ``acc`` itself (None for a lane's first
+    chunk) and returns it, so no partial of the chunk ever exists whole; ``merge`` then only
+    joins the lanes.
     """
 
     if not chunk_args:
         raise ValueError("no chunks to fold")
-    fold = delayed(_fold_step, pure=True)
+    fold = delayed(_fold_into if into else _fold_step, pure=True)
     read = delayed(_read, pure=True)
     lanes = max(1, min(int(lanes), len(chunk_args)))
     bounds = np.linspace(0, len(chunk_args), lanes + 1).round().astype(int)
@@ -113,8 +123,28 @@ def fold_lanes(scheduler: dict | None) -> int:
     return max(1, int((scheduler or {}).get("n_workers") or 1))
 
 
-def _predict_block(block, coef, intercept):
+def predict_block(block, coef, intercept):
+    """``block @ coef + intercept`` in float64: block (rows, p), coef (p, m), intercept (m,)."""
     return np.asarray(block, dtype=np.float64) @ coef + intercept
+
+
+def _one(fn, block):
+    return [fn(block)]
+
+
+def _extend(acc: list, part: list) -> list:
+    acc.extend(part)
+    return acc
+
+
+def gather_graph(x, fn, *, lanes: int = 1, prefetch: int = 2):
+    """Delayed list of ``fn(block)`` for every row chunk of ``x`` (dask (n, p)), in row order.
+
+    Like `fold_graph` (reads gated ``prefetch`` chunks behind the fold, so a slow consumer never
+    lets read blocks pile up); each chunk is read once even when ``fn`` computes several things.
+    """
+    step = functools.partial(_one, fn)
+    return fold_graph(step, [(x.blocks[i],) for i in range(x.numblocks[0])], _extend, lanes=lanes, prefetch=prefetch)
 
 
 def predict_graph(x, coef: np.ndarray, intercept: np.ndarray):
@@ -125,5 +155,5 @@ def predict_graph(x, coef: np.ndarray, intercept: np.ndarray):
 
     coef = np.ascontiguousarray(coef, dtype=np.float64)
     c, b = delayed(coef), delayed(np.asarray(intercept, dtype=np.float64))
-    return x.map_blocks(_predict_block, c, b, dtype=np.float64,
+    return x.map_blocks(predict_block, c, b, dtype=np.float64,
                         chunks=(x.chunks[0], (coef.shape[1],)), meta=np.empty((0, 0)))

@@ -55,6 +55,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import scipy.linalg
 
 from daudit.models.metrics import r2_from_rss
 from daudit.models.stats import CenteredStats, GramStats, chunk_stats
@@ -149,12 +150,22 @@ def resolution(eg: GramEigen, factor: float = 1.0) -> Resolution:
     return Resolution(tau, data, gram, lam_max, int(np.count_nonzero(eg.eigvals > tau)), int(eg.eigvals.size))
 
 
-def eigen_from(stats: CenteredStats, eigvals: np.ndarray, eigvecs: np.ndarray, *, input_dtype=np.float32) -> GramEigen:
-    """A `GramEigen` from an eigendecomposition of ``stats.sxx`` computed elsewhere (CPU or GPU)."""
+def _x_norm2(stats: CenteredStats) -> float:
+    """||X||_F^2 of the uncentred input, from its centred statistics."""
+    x_mean = np.asarray(stats.x_mean, dtype=np.float64)
+    return float(np.trace(stats.sxx)) + stats.n * float(x_mean @ x_mean)
+
+
+def eigen_from(stats: CenteredStats, eigvals: np.ndarray, eigvecs: np.ndarray, *, input_dtype=np.float32,
+               x_norm2: float | None = None) -> GramEigen:
+    """A `GramEigen` from an eigendecomposition of ``stats.sxx`` computed elsewhere (CPU or GPU).
+
+    ``x_norm2``: ||X||_F^2 when ``stats.sxx`` was overwritten by the decomposition (else from it).
+    """
     eigvals = np.maximum(np.asarray(eigvals, dtype=np.float64), 0.0)
     eigvecs = np.asarray(eigvecs, dtype=np.float64)
     x_mean = np.asarray(stats.x_mean, dtype=np.float64)
-    x_norm2 = float(np.trace(stats.sxx)) + stats.n * float(x_mean @ x_mean)
+    x_norm2 = _x_norm2(stats) if x_norm2 is None else x_norm2
     return GramEigen(
         n=stats.n, eigvals=eigvals, eigvecs=eigvecs, z=eigvecs.T @ stats.sxy,
         syy=np.asarray(stats.syy, dtype=np.float64), x_mean=x_mean,
@@ -163,16 +174,21 @@ def eigen_from(stats: CenteredStats, eigvals: np.ndarray, eigvecs: np.ndarray, *
     )
 
 
-def decompose(stats: CenteredStats | GramStats, *, input_dtype=np.float32) -> GramEigen:
-    """One symmetric eigendecomposition of ``S_xx`` (numpy.linalg.eigh, LAPACK syevd).
+def decompose(stats: CenteredStats | GramStats, *, input_dtype=np.float32, overwrite: bool = False) -> GramEigen:
+    """One symmetric eigendecomposition of ``S_xx`` (LAPACK syevd through scipy: the numbers of
+    numpy.linalg.eigh with half its workspace, one p x p matrix instead of three beside the input).
 
     ``input_dtype``: the dtype the input values were stored in (daudit's error arrays are
-    float32); it sets the data term of the resolution threshold.
+    float32); it sets the data term of the resolution threshold. ``overwrite``: also reuse
+    ``S_xx`` itself, which is then spent.
     """
     if isinstance(stats, GramStats):
-        stats = stats.centered()
-    eigvals, eigvecs = np.linalg.eigh(stats.sxx)
-    return eigen_from(stats, eigvals, eigvecs, input_dtype=input_dtype)
+        stats = stats.centered(in_place=overwrite)
+    x_norm2 = _x_norm2(stats)  # before S_xx may be overwritten
+    a = stats.sxx.T if overwrite and stats.sxx.flags.c_contiguous else stats.sxx  # symmetric: .T is the
+    # same matrix, in the Fortran order LAPACK overwrites without a copy
+    eigvals, eigvecs = scipy.linalg.eigh(a, driver="evd", overwrite_a=overwrite, check_finite=False)
+    return eigen_from(stats, eigvals, eigvecs, input_dtype=input_dtype, x_norm2=x_norm2)
 
 
 def model_name(alpha: float | None) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from daudit.core.errors import DauditError
 
-__all__ = ["configure_parser", "main"]
+__all__ = ["configure_parser", "main", "announce_estimate"]
 
 
 def configure_parser(p):
@@ -28,6 +28,9 @@ def configure_parser(p):
     p.add_argument("--logs-dir", metavar="DIR", default="logs", help="where --detach writes the log and PID (default: logs)")
     p.add_argument("--drop-bad-labels", action="store_true",
                    help="leave out rows whose label is NaN or infinite (counted in summary.json) instead of refusing")
+    p.add_argument("--quick", action="store_true",
+                   help="a first look at a small sample: the same checks with lighter nulls (no LightGBM "
+                        "permutation null, 100 linear permutations, 200 bootstrap resamples)")
 
 
 def main(args) -> int:
@@ -51,6 +54,7 @@ def main(args) -> int:
         ensure_demo(spec, DEMO_DIR)
     if args.knowledge_center and not Path(args.knowledge_center).is_dir():
         raise DauditError(f"--knowledge-center {args.knowledge_center} is not a directory")
+    announce_estimate(spec)
     summary = run_audit(spec, output_dir=out, drop_bad_labels=args.drop_bad_labels)
     g = summary["gate"]
     print(f"Gate-1 {g['verdict']}: best test R2 = {g['best_test_r2']:.4f} ({g['best_model']}, "
@@ -61,3 +65,14 @@ def main(args) -> int:
 
         print(format_publish_result(publish_run(out, args.knowledge_center, force=args.force)))
     return 0
+
+
+def announce_estimate(spec, echo=print) -> None:
+    """Print the run's time estimate at its start: the same estimate as ``run --detach`` (issue 13's
+    estimator replaces `daudit.app.detach.estimate_seconds` when it lands; this is the one call)."""
+    from daudit.app.detach import estimate_seconds  # lazy: `--help` stays free of the detach module
+
+    d = spec.data
+    n = (d.num_samples or 100_000) + 2 * (d.num_test_samples or 10_000)
+    echo(f"estimated run time: about {max(1.0, estimate_seconds(n, 4096) / 60):.0f} min "
+         f"({n} spectra; the estimate `run --detach` prints)")

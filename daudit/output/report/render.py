@@ -123,7 +123,7 @@ def _overview(summary, ctx):
 | error-only R² (LightGBM) | {_lgbm_cell(summary, ctx)} |
 | Top-{ctx['top_k']} 像素贡献占比 | {share_row} |
 | 全部模型最佳 test R² | {_r(best['test_r2'])}（{_where(best)}，{selection_text(gate)}），{gate['name']} 阈值 {thr}{('；' + ci) if ci else ''} |
-
+{_backend_row(gate)}
 ---
 
 ## 🎯 目标
@@ -134,6 +134,17 @@ def _overview(summary, ctx):
 
 ---
 """
+
+
+def _backend_row(gate) -> str:
+    """The LightGBM backend beside the gate (a verdict near the threshold is read with it)."""
+    name = gate.get("lightgbm_backend")
+    if not name:
+        return ""
+    how = ("单进程训练：同一计划在任何机器上得到相同的树" if name == "in-process" else
+           "在 Dask workers 上数据并行训练（分箱边界来自同一份共享样本）：树与单进程训练可能不同，"
+           "R² 约在小数点后第三位上有差别，接近阈值的结论请结合这一点阅读")
+    return f"| LightGBM 后端 | `{name}`：{how} |\n"
 
 
 def _design(summary, ctx):

@@ -1,0 +1,78 @@
+"""The smallest ``compute.memory_limit`` a run can honour for its width, checked before any pass.
+
+A run's peak is set by p x p float64 matrices (``P = 8 p^2`` bytes, 134 MB at 4096 pixels), which
+no plan can shrink; everything else (LightGBM's rows, the checks' refits) is planned to fit the
+limit. Per stage, in this process and its Dask workers (measured on the demo data, bench/RESULTS.md):
+
+- train pass: the Gram accumulator (P; each chunk goes straight into it, no chunk product), the
+  checks' float32 shuffled and mask Grams (P), and the chunks in flight (about 24 bytes per
+  value of a row chunk: measured 0.19 GiB at 2048 x 4096);
+- the audit's eigendecomposition: S_xx, LAPACK's eigenvectors and workspace (2 P), the checks'
+  Grams still waiting (P);
+- the checks' eigendecompositions: the audit's eigenvectors, one check's S_xx, the other
+  check's float32 Gram and the workspace (3.5 P);
+- LightGBM: the audit's eigenvectors and the checks' Grams (2 P) plus LightGBM's planned budget
+  (at least `daudit.engine.cluster.main_budget`'s floor).
+
+`minimum_limit` is the largest of these above `BASE` (libraries, the in-process Dask worker:
+0.31 GiB measured after the row check), divided by `HEADROOM` for allocator slack;
+`check_memory_limit` refuses a smaller limit with one line before any data is copied or read.
+At 4096 pixels with the checks and LightGBM: 0.90 GiB, so a 1 GB node is honoured; at 8192: 2.3 GiB.
+"""
+
+from __future__ import annotations
+
+import h5py
+
+from daudit.core.errors import DauditError
+from daudit.core.spec import AuditSpec
+from daudit.data.layout import ERROR_KEY
+from daudit.data.pfsspec import expand_paths
+
+__all__ = ["minimum_limit", "check_memory_limit", "BASE", "HEADROOM"]
+
+BASE = 320 * 2**20  # Python, numpy, Dask (scheduler + in-process worker), LightGBM, a run's graphs
+HEADROOM = 0.9  # the modelled peak may use this share of the limit
+_LGBM_FLOOR = 256 * 2**20  # `daudit.engine.cluster.main_budget`'s floor
+
+
+def minimum_limit(n_features: int, *, chunk_rows: int, checks: bool, lightgbm: bool) -> int:
+    """Bytes of ``compute.memory_limit`` below which a run over ``n_features`` pixels cannot
+    stay within its limit (see the module docstring)."""
+    p = int(n_features)
+    big = 8.0 * p * p
+    held = big if checks else 0.0  # the checks' two float32 Grams, waiting for their fits
+    chunks = 24.0 * min(int(chunk_rows), 4096) * p
+    stages = [big + held + chunks, 2 * big + held]
+    if checks:
+        stages.append(3.5 * big)
+    if lightgbm:  # the plan's floor, or what LightGBM needs for 20k rows and a 10k bin sample if less
+        stages.append(big + held + min(_LGBM_FLOOR, (1.2 * 20_000 + 18 * 10_000) * p))
+    return int((BASE + max(stages)) / HEADROOM)
+
+
+def _train_width(spec: AuditSpec) -> int | None:
+    """Pixels of the first train file, or None when it cannot be read (`open_data` says why)."""
+    try:
+        path = expand_paths(spec.data.train_path, where="train split")[0]
+        with h5py.File(path, "r") as f:
+            return int(f[ERROR_KEY].shape[1])
+    except (DauditError, OSError, KeyError, IndexError, TypeError, ValueError):
+        return None
+
+
+def check_memory_limit(spec: AuditSpec) -> int | None:
+    """Refuse (`DauditError`, one line) a ``compute.memory_limit`` below `minimum_limit` for the
+    width of the train files; returns that minimum (None when the width is not known yet)."""
+    p = _train_width(spec)
+    if p is None:
+        return None
+    need = minimum_limit(p, chunk_rows=spec.compute.chunk_rows, checks=spec.sanity.enabled,
+                         lightgbm=spec.lightgbm is not None)
+    have = spec.compute.memory_limit
+    if have < need:
+        raise DauditError(f"compute.memory_limit {have / 2**30:.2f} GiB is below what an audit of {p} pixels "
+                          f"needs at its peak (its p x p float64 matrices, {8 * p * p / 2**20:.0f} MiB each); "
+                          f"the smallest limit it can honour is {need / 2**30:.2f} GiB: raise "
+                          f"compute.memory_limit (or --memory-limit) to at least {need / 2**30 + 0.005:.2f}GiB")
+    return need
