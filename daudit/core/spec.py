@@ -17,13 +17,14 @@ from typing import Any
 import yaml
 
 from daudit.core.errors import DauditError
+from daudit.core.paths import builtin_spec
 
 __all__ = [
     "AuditSpec", "DataSpec", "InputSpec", "LightGBMSpec", "PlotSpec", "ComputeSpec",
     "SanitySpec", "load_spec", "parse_spec", "parse_bytes", "DEFAULT_SPEC_PATH",
 ]
 
-DEFAULT_SPEC_PATH = Path(__file__).resolve().parents[2] / "pipelines" / "logg_err_base_01.yaml"
+DEFAULT_SPEC_PATH = builtin_spec("logg_err_base_01.yaml")
 _INPUTS = ("error",)
 _MODEL_TYPES = ("LinearRegression", "Ridge", "LightGBM")
 _PLOT_TYPES = ("r2_bar_chart", "feature_importance_spectrum", "importance_histogram", "sanity_checks")

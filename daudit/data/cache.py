@@ -1,4 +1,4 @@
-"""On-disk caches under ``data_cache/``: zarr copies of HDF5 arrays and sufficient statistics.
+"""On-disk caches (`daudit.core.paths.cache_dir`): zarr copies of HDF5 arrays and sufficient statistics.
 
 Both are keyed by what they were made from (source path, size, modification time, rows taken,
 transformation), written to a temporary name and renamed when complete, and validated on every
@@ -23,7 +23,7 @@ from zarr.codecs import BloscCodec
 
 from daudit.core.artifacts import pid_alive
 from daudit.core.progress import Bar
-from daudit.data.layout import REPO_ROOT
+from daudit.core.paths import cache_dir
 
 __all__ = ["source_key", "ZarrCache", "StatsCache", "default_cache_dir"]
 
@@ -32,7 +32,8 @@ _FORMAT = 1
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("DAUDIT_CACHE_DIR", REPO_ROOT / "data_cache"))
+    """``$DAUDIT_CACHE_DIR``, else ``data_cache/`` of a checkout or the user cache folder (`daudit.core.paths`)."""
+    return cache_dir()
 
 
 def source_key(path: str, dataset_key: str) -> dict:
@@ -113,7 +114,7 @@ class ZarrCache:
             z = zarr.create_array(str(tmp), shape=(n, p), chunks=(min(chunk_rows, max(n, 1)), p), dtype=ds.dtype,
                                   compressors=BloscCodec(cname="lz4", clevel=1, shuffle="bitshuffle"))
             step = z.chunks[0]
-            with Bar((n + step - 1) // step, f"zarr cache {Path(path).name}", unit="chunk") as bar:
+            with Bar((n + step - 1) // step, f"zarr cache {Path(path).name}", unit="chunk", rows=n) as bar:
                 for start in range(0, n, step):
                     z[start:start + step] = ds[start:start + step]
                     bar.update()
