@@ -147,7 +147,7 @@ def run_deleak(spec, dspec, *, output_dir, echo=print) -> dict:
     out = Path(output_dir)
     t_start = time.time()
     started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    with staged_output(out, echo=echo) as staging:
+    with staged_output(out, echo=echo, experiment_id=spec.experiment_id, kind="deleak") as staging:
         log.info("daudit deleak %s -> %s", spec.experiment_id, out)
         ctx = AuditContext(spec=spec, splits={}, rng=np.random.default_rng(spec.seed))
         with ctx.stage("open data"):

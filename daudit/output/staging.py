@@ -14,11 +14,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from daudit.core import runlog
 from daudit.core.artifacts import RunLock, pid_alive, read_pid
 from daudit.core.errors import DauditError
 
 __all__ = ["resolve_output_dir", "check_output_dir", "check_not_in_use", "staging_dir", "swap_in", "OutputLock",
-           "setup_log", "staged_output"]
+           "staged_output"]
 
 log = logging.getLogger("daudit")
 
@@ -29,12 +30,6 @@ def resolve_output_dir(spec, override: str | None) -> Path:
     out = Path(override or spec.output_dir or Path("results") / spec.experiment_id).expanduser()
     return out.absolute()
 
-def setup_log(path: Path):
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    return handler
 
 
 def staging_dir(out: Path) -> Path:
@@ -113,31 +108,56 @@ class OutputLock:
 
 
 @contextlib.contextmanager
-def staged_output(out: Path, *, echo=print):
+def staged_output(out: Path, *, echo=print, experiment_id: str | None = None, kind: str = "audit"):
     """Yield a staging folder for a run's results; swap it in as ``out`` when the block succeeds.
 
-    Checks ``out`` first, holds its PID lock, logs to ``<staging>/run.log``. On a `DauditError`
-    or a file-system error (e.g. a full disk) the staging folder is removed and ``out`` is left
-    untouched; earlier results move to ``<out>.previous`` only once the new ones are complete.
+    Checks ``out`` first and holds its PID lock. The run log is written line by line to
+    ``<parent>/<name>.log`` (readable while the run goes; copied into the results as ``run.log``)
+    and the run's state file beside it follows its stages (`daudit.core.runlog`; ``status`` reads
+    it). On a `DauditError` or a file-system error (e.g. a full disk) the staging folder is
+    removed and ``out`` is left untouched; earlier results move to ``<out>.previous`` only once
+    the new ones are complete.
     """
     out = Path(out)
     check_output_dir(out)
     with OutputLock(out):
         staging = staging_dir(out)
-        handler = setup_log(staging / "run.log")
-        try:
-            yield staging
-        except DauditError:
-            shutil.rmtree(staging, ignore_errors=True)  # bad input or full disk: leave nothing behind
-            raise
-        except OSError as err:  # e.g. a full disk while a figure is written
-            shutil.rmtree(staging, ignore_errors=True)
-            where = f" on {err.filename}" if err.filename else ""
-            raise DauditError(f"file system error{where}: {err.strerror or err}; the previous results in {out} "
-                              "are untouched (free disk space or fix permissions, then rerun)") from err
-        finally:
-            log.removeHandler(handler)
-            handler.close()
+        live = runlog.live_log_path(out)
+        recorder = runlog.RunRecorder(out, experiment_id=experiment_id or out.name, kind=kind)
+        with runlog.run_logging(live) as handler, runlog.recording(recorder):
+            recorder.begin()
+            try:
+                yield staging
+            except BaseException as err:  # noqa: BLE001 - recorded, then raised again
+                _stopped(err, staging, out, recorder)
+            handler.flush()
+            shutil.copyfile(live, staging / "run.log")
         prev = swap_in(staging, out)
+        recorder.end("finished")
         if prev is not None:
             echo(f"previous results kept in {prev}")
+
+
+def _stopped(err: BaseException, staging: Path, out: Path, recorder) -> None:
+    """Record why a run stopped, clean its staging folder on bad input or a file-system error, raise."""
+    if isinstance(err, (DauditError, OSError)):
+        shutil.rmtree(staging, ignore_errors=True)  # bad input or full disk: leave nothing behind
+    if isinstance(err, OSError):  # e.g. a full disk while a figure is written
+        where = f" on {err.filename}" if err.filename else ""
+        bad = DauditError(f"file system error{where}: {err.strerror or err}; the previous results in {out} "
+                          "are untouched (free disk space or fix permissions, then rerun)")
+        log.error("daudit: error: %s", bad, extra=runlog.FILE_ONLY)
+        recorder.end("failed", f"daudit: error: {bad}")
+        raise bad from err
+    if isinstance(err, DauditError):
+        log.error("daudit: error: %s", err, extra=runlog.FILE_ONLY)  # the CLI prints it on stderr
+        recorder.end("failed", f"daudit: error: {err}")
+    elif isinstance(err, (KeyboardInterrupt, SystemExit)):
+        log.warning("daudit: interrupted", extra=runlog.FILE_ONLY)
+        recorder.end("interrupted", "interrupted (Ctrl-C or a stop signal)")
+    else:
+        first = (str(err).strip().splitlines() or [""])[0][:200]
+        log.error("daudit: internal error %s: %s (a bug; the traceback follows in this log)", type(err).__name__, first)
+        log.debug("traceback", exc_info=err)
+        recorder.end("failed", f"internal error {type(err).__name__}: {first} (a bug; see the log)")
+    raise err
