@@ -2,16 +2,31 @@
 
 Does the per-pixel error (sigma) vector of a spectrum secretly carry the label? daudit answers
 that on the full data, streamed through Dask, with statistics that can be trusted.
+
+From Python (e.g. a notebook)::
+
+    import daudit
+    res = daudit.audit("my_spec.yaml", output_dir="results/my-audit")   # -> daudit.AuditResult
+    res.gate["verdict"], res.metrics, res.importance, res.figures
+    daudit.load_result("results/my-audit")                               # a finished run, read back
+    daudit.audit_arrays(X_train, y_train, X_val, y_val, X_test, y_test, wave=wave)
 """
 
 from daudit._version import __version__
 
-__all__ = ["__version__", "quality_features"]
+__all__ = ["__version__", "audit", "audit_arrays", "load_result", "AuditResult", "quality_features"]
+
+_API = {"audit", "audit_arrays", "load_result", "AuditResult"}
 
 
 def __getattr__(name):
+    if name in _API:
+        # lazy: importing daudit must stay cheap (no numpy, dask or LightGBM until a function is used)
+        from daudit.app import api
+
+        return getattr(api, name)
     if name == "quality_features":
-        # lazy: importing daudit must stay cheap (no numpy, dask or LightGBM at import time)
+        # lazy: as above
         from daudit.deleak.features import quality_features
 
         return quality_features

@@ -21,7 +21,7 @@ from daudit.checks import run_sanity_checks
 from daudit.core.progress import Bar, compute
 from daudit.core.schema import write_summary
 from daudit.core.spec import AuditSpec
-from daudit.data.splits import open_data, quality_counts_graph, stats_cache, stats_cache_key
+from daudit.data.splits import check_splits, open_data, quality_counts_graph, stats_cache, stats_cache_key
 from daudit.data.validate import drop_empty_rows
 from daudit.engine.cluster import dask_context, main_budget
 from daudit.engine.memory import RssMonitor
@@ -47,7 +47,7 @@ def _fit_linear(ctx: AuditContext, counts_graphs):
     train = ctx.splits["train"]
     x = train.error
     cache = stats_cache(ctx.spec)
-    key = stats_cache_key(train, "gram-error", chunk_rows=ctx.spec.compute.chunk_rows)
+    key = stats_cache_key(train, "gram-error", chunk_rows=ctx.spec.compute.chunk_rows) if cache is not None else None
     hit = cache.load(key) if cache is not None else None
     with ctx.stage("statistics pass"):
         if hit is not None:
@@ -62,7 +62,7 @@ def _fit_linear(ctx: AuditContext, counts_graphs):
             y0 = np.array([train.y[: x.chunks[0][0]].mean()])
             stats, *counts = compute(gram_graph(x, train.y, x_shift=shift, y_shift=y0,
                                                 lanes=fold_lanes(ctx.scheduler)), *counts_graphs,
-                                     desc="statistics pass (X^T X, X^T y)")
+                                     desc="statistics pass (X^T X, X^T y)", rows=train.n_rows)
             if cache is not None:
                 cache.save(key, {"n": stats.n, "counts": counts[0], **{k: getattr(stats, k) for k in _GRAM_FIELDS}})
     with ctx.stage("eigendecomposition"):
@@ -153,7 +153,8 @@ def _predict(ctx: AuditContext, extra_graphs=()):
             graphs.append(None)
     todo = [g for g in graphs if g is not None] + list(extra_graphs)
     with ctx.stage("prediction pass"):
-        done = list(compute(*todo, desc="prediction pass (train, val, test)"))
+        done = list(compute(*todo, desc="prediction pass (train, val, test)",
+                            rows=sum(s.n_rows for s in ctx.splits.values())))
     out = [done.pop(0) if g is not None else None for g in graphs]
     preds = {}
     for i, name in enumerate(("train", "val", "test")):
@@ -206,21 +207,26 @@ def _importance(ctx: AuditContext):
     return table, summ
 
 
-def run_audit(spec: AuditSpec, *, output_dir: Path, echo=print, drop_bad_labels: bool = False) -> dict:
+def run_audit(spec: AuditSpec, *, output_dir: Path, echo=print, drop_bad_labels: bool = False,
+              splits: dict | None = None) -> dict:
     """Run the whole audit and return the summary (also written as ``summary.json``).
 
     ``drop_bad_labels``: leave out rows with a NaN or infinite label instead of refusing them.
+    ``splits``: the three `SpectraSplit` to audit (e.g. built from in-memory arrays), checked like
+    opened files; default: open ``spec.data``'s files.
     """
     out = Path(output_dir)
     t_start = time.time()
     started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    with staged_output(out, echo=echo) as staging, RssMonitor() as monitor:
+    with staged_output(out, echo=echo, experiment_id=spec.experiment_id) as staging, RssMonitor() as monitor:
         log.info("daudit run %s -> %s", spec.experiment_id, out)
         ctx = AuditContext(spec=spec, splits={}, rng=np.random.default_rng(spec.seed), memory=monitor)
         with ctx.stage("open data"):
-            ctx.splits = open_data(spec, drop_bad_labels=drop_bad_labels)
+            ctx.splits = (open_data(spec, drop_bad_labels=drop_bad_labels) if splits is None
+                          else check_splits(spec, splits, drop_bad_labels=drop_bad_labels))
         for k, s in ctx.splits.items():
-            echo(f"{k}: {s.n_rows} spectra x {s.n_pixels} pixels from {len(s.paths)} file(s)")
+            echo(f"{k}: {s.n_rows} spectra x {s.n_pixels} pixels from {len(s.paths)} "
+                 + ("file(s)" if splits is None else "array(s)"))
         with dask_context(spec.compute, echo=echo) as sched:
             ctx.scheduler = sched
             with ctx.stage("row check"):
