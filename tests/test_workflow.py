@@ -270,3 +270,14 @@ def test_deleak_accepts_the_audit_spec_with_a_note(tmp_path):
     quiet = []
     load_deleak_spec(REPO / "pipelines" / "logg_err_repr_01.yaml", note=quiet.append)
     assert quiet == []
+
+
+def test_deleak_runs_on_the_audit_spec_from_the_command_line(data, tmp_path):
+    spec = small_spec(tmp_path, data, exp_id="AUD-01")
+    proc = daudit("deleak", "--config", spec, cwd=tmp_path)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    notes = [ln for ln in proc.stderr.splitlines() if ln.startswith("daudit: note:")]
+    assert len(notes) == 1 and "skipping LinearRegression" in notes[0] and "AUD-01-DELEAK" in notes[0]
+    summary = json.loads((tmp_path / "results" / "AUD-01-DELEAK" / "summary.json").read_text())
+    assert summary["kind"] == "deleak" and summary["experiment_id"] == "AUD-01-DELEAK"
+    assert not (tmp_path / "results" / "AUD-01").exists()  # the audit's folder is not touched

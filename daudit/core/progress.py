@@ -60,7 +60,7 @@ class Bar:
     Parameters
     ----------
     total : int
-        Units of work (tasks, chunks, trees).
+        Units of work (tasks, chunks, trees); 0 when not known yet (`set_total` gives it later).
     desc : str
         What is being done; starts every log line.
     unit : str
@@ -81,7 +81,10 @@ class Bar:
         self._last_line = self._t0
         self._bar = tqdm(total=self.total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True,
                          mininterval=0.5, disable=None)
-        log.info("%s: started (%d %s)", desc, self.total, unit)
+        if int(total) > 0:
+            log.info("%s: started (%d %s)", desc, self.total, unit)
+        else:
+            log.info("%s: started", desc)
 
     def line(self) -> str:
         """The current progress line."""
@@ -136,11 +139,11 @@ def compute(*graphs, desc: str = "compute", rows: int | None = None):
             def _posttask(self, key, result, dsk, state, worker_id):
                 bar.update()
 
-        with Bar(1, desc, unit="task", rows=rows) as bar, _Cb():
+        with Bar(0, desc, unit="task", rows=rows) as bar, _Cb():
             return dask.compute(*graphs)
 
     futures = client.compute(list(graphs))
-    with Bar(1, desc, unit="task", rows=rows) as bar:
+    with Bar(0, desc, unit="task", rows=rows) as bar:
         done = 0
         while True:
             state = _progress_counts(client, futures)
