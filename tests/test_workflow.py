@@ -281,3 +281,22 @@ def test_deleak_runs_on_the_audit_spec_from_the_command_line(data, tmp_path):
     summary = json.loads((tmp_path / "results" / "AUD-01-DELEAK" / "summary.json").read_text())
     assert summary["kind"] == "deleak" and summary["experiment_id"] == "AUD-01-DELEAK"
     assert not (tmp_path / "results" / "AUD-01").exists()  # the audit's folder is not touched
+
+
+def test_lightgbm_messages_go_to_the_log_not_the_terminal(capfd, caplog):
+    import lightgbm
+    import numpy as np
+
+    from daudit.models.boosting import lightgbm_log_to_debug
+
+    rng = np.random.default_rng(0)
+    ds = lambda: lightgbm.Dataset(rng.random((200, 4)), label=rng.random(200))  # noqa: E731
+    params = {"verbose": 1, "bin_construct_sample_cnt": 10, "num_threads": 1}
+    caplog.set_level("DEBUG", logger="daudit")
+    with lightgbm_log_to_debug():
+        lightgbm.train(params, ds(), 1)
+    inside = capfd.readouterr()
+    assert "[LightGBM]" not in inside.out + inside.err
+    assert any(r.levelname == "DEBUG" and "[LightGBM] [Warning]" in r.getMessage() for r in caplog.records)
+    lightgbm.train(params, ds(), 1)
+    assert "[LightGBM]" in capfd.readouterr().out  # put back as it was

@@ -26,7 +26,14 @@ from daudit.data.validate import drop_empty_rows
 from daudit.engine.cluster import dask_context, main_budget
 from daudit.engine.memory import RssMonitor
 from daudit.engine.streaming import first_block_shift, fold_lanes, predict_graph
-from daudit.models.boosting import SharedBooster, fit_lightgbm, lightgbm_params, plan_lightgbm, predict_block_lgbm
+from daudit.models.boosting import (
+    SharedBooster,
+    fit_lightgbm,
+    lightgbm_log_to_debug,
+    lightgbm_params,
+    plan_lightgbm,
+    predict_block_lgbm,
+)
 from daudit.models.dask_boosting import cluster_client, fit_lightgbm_dask
 from daudit.models.gpu import GramAccumulator, decompose_cuda
 from daudit.models.importance import importance_summary, importance_table
@@ -218,7 +225,8 @@ def run_audit(spec: AuditSpec, *, output_dir: Path, echo=print, drop_bad_labels:
     out = Path(output_dir)
     t_start = time.time()
     started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    with staged_output(out, echo=echo, experiment_id=spec.experiment_id) as staging, RssMonitor() as monitor:
+    with (staged_output(out, echo=echo, experiment_id=spec.experiment_id) as staging, RssMonitor() as monitor,
+          lightgbm_log_to_debug()):
         log.info("daudit run %s -> %s", spec.experiment_id, out)
         ctx = AuditContext(spec=spec, splits={}, rng=np.random.default_rng(spec.seed), memory=monitor)
         with ctx.stage("open data"):

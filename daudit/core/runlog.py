@@ -205,7 +205,7 @@ def run_logging(path: str | Path):
         echo.addFilter(lambda record: not getattr(record, "file_only", False))
         handlers.append(echo)
     old_level = log.level
-    log.setLevel(logging.INFO)
+    log.setLevel(logging.DEBUG)  # the handlers choose: DEBUG into the file, INFO to stderr
     for h in handlers:
         log.addHandler(h)
     wlog = logging.getLogger("py.warnings")
