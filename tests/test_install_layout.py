@@ -49,7 +49,7 @@ def test_installed_layout_runs_from_an_unrelated_folder(site, tmp_path):
     paths = write_split_set(work / "data", n_train=300, n_val=100, n_test=100, p=16)
     spec = write_spec(work / "spec.yaml", paths, output_dir="results/TEST-RUN-01", lightgbm=False,
                       extra="sanity: {enabled: false}")
-    spec.write_text(spec.read_text().replace(f"output_dir: {str('results/TEST-RUN-01')!r}\n", ""))
+    spec.write_text(spec.read_text().replace(f"output_dir: {'results/TEST-RUN-01'!r}\n", ""))
     ran = _run(site, work, home, "run", "--config", "spec.yaml")
     assert ran.returncode == 0 and "Traceback" not in ran.stderr, ran.stderr
     assert (work / "results" / "TEST-RUN-01" / "summary.json").is_file()  # default: results/<EXP> here

@@ -44,7 +44,7 @@ GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COM
 def code_blocks(text: str) -> list[tuple[str, str]]:
     """(language, body) of every fenced code block, in order."""
     return [(m.group(1).strip().lower(), m.group(2)) for m in
-            re.finditer(r"^```([^\n`]*)\n(.*?)^```", text, re.M | re.S)]
+            re.finditer(r"^```([^\n`]*)\n(.*?)^```", text, re.MULTILINE | re.DOTALL)]
 
 
 def shell_commands(text: str) -> list[list[str]]:

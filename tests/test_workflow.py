@@ -80,10 +80,14 @@ def test_detach_returns_at_once_then_status_running_then_finished(data, tmp_path
 
     rc, text, log_now = wait_for(running_in_a_stage)
     assert rc == 0 and f"PID {pid}" in text
-    assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ INFO stage open data: start", log_now, re.M), log_now
+    assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ INFO stage open data: start", log_now, re.MULTILINE), log_now
     assert "\r" not in log_now  # no progress bars in a file
 
-    rc, text = wait_for(lambda: (lambda r: r if "running" not in r[1] else None)(status("TEST-RUN-01", tmp_path)))
+    def done():
+        got = status("TEST-RUN-01", tmp_path)
+        return got if "running" not in got[1] else None
+
+    rc, text = wait_for(done)
     out = tmp_path / "results" / "TEST-RUN-01"
     summary = json.loads((out / "summary.json").read_text())
     verdict = summary["gate"]["verdict"]
@@ -205,7 +209,7 @@ def _reference_run() -> tuple[float, dict]:
     """The measured cold demo run of bench/RESULTS.md: total seconds and per-stage seconds."""
     text = (REPO / "bench" / "RESULTS.md").read_text(encoding="utf-8")
     row = next(ln for ln in text.splitlines() if ln.startswith("| cold caches"))
-    stages = dict((k.strip(), float(v)) for k, v in re.findall(r"([a-z /]+?) (\d+) s(?=,)", row.split("stages:")[1]))
+    stages = {k.strip(): float(v) for k, v in re.findall(r"([a-z /]+?) (\d+) s(?=,)", row.split("stages:")[1])}
     return float(re.search(r"total (\d+) s", row).group(1)), stages
 
 
@@ -290,7 +294,10 @@ def test_lightgbm_messages_go_to_the_log_not_the_terminal(capfd, caplog):
     from daudit.models.boosting import lightgbm_log_to_debug
 
     rng = np.random.default_rng(0)
-    ds = lambda: lightgbm.Dataset(rng.random((200, 4)), label=rng.random(200))  # noqa: E731
+
+    def ds():
+        return lightgbm.Dataset(rng.random((200, 4)), label=rng.random(200))
+
     params = {"verbose": 1, "bin_construct_sample_cnt": 10, "num_threads": 1}
     caplog.set_level("DEBUG", logger="daudit")
     with lightgbm_log_to_debug():

@@ -24,7 +24,7 @@ from daudit.core.errors import DauditError
 from daudit.core.schema import SUMMARY_FILE
 from daudit.core.spec import AuditSpec
 
-__all__ = ["detach", "find_run", "status_of", "estimate_for"]
+__all__ = ["detach", "estimate_for", "find_run", "status_of"]
 
 
 def _logs(logs_dir: str | Path, exp_id: str) -> tuple[Path, Path, Path]:
@@ -79,7 +79,7 @@ def detach(argv: list[str], args) -> int:
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
     pid_path.write_text(f"{proc.pid}\n")
-    started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     meta_path.write_text(json.dumps({"pid": proc.pid, "experiment_id": spec.experiment_id, "output_dir": str(out),
                                      "log": str(log_path), "run_log": str(runlog.live_log_path(out)),
                                      "argv": child_argv, "started_utc": started,

@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 
 from daudit.core.errors import DauditError
 
-__all__ = ["KCLayout", "layout_for", "set_status", "status_text", "DEFAULT_TOPIC", "TOPIC_ENV"]
+__all__ = ["DEFAULT_TOPIC", "TOPIC_ENV", "KCLayout", "layout_for", "set_status", "status_text"]
 
 DEFAULT_TOPIC = "logg/moe"
 DEFAULT_HUB = "moe_snr_hub.md"

@@ -21,8 +21,19 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["PACKAGE_DIR", "source_checkout", "specs_dir", "builtin_spec", "user_cache_dir", "home_dir",
-           "cache_dir", "demo_dir", "runs_dir", "CACHE_ENV", "DEMO_ENV"]
+__all__ = [
+    "CACHE_ENV",
+    "DEMO_ENV",
+    "PACKAGE_DIR",
+    "builtin_spec",
+    "cache_dir",
+    "demo_dir",
+    "home_dir",
+    "runs_dir",
+    "source_checkout",
+    "specs_dir",
+    "user_cache_dir",
+]
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the daudit package folder
 CACHE_ENV = "DAUDIT_CACHE_DIR"

@@ -33,9 +33,23 @@ from daudit.core.errors import DauditError
 from daudit.core.paths import runs_dir
 from daudit.core.timefmt import format_duration
 
-__all__ = ["live_log_path", "state_path", "registry_path", "RunRecorder", "recording", "current", "note_progress",
-           "run_logging", "logging_to_stderr", "RunStatus", "read_state", "run_status", "verdict_line", "LOG_FORMAT",
-           "FILE_ONLY"]
+__all__ = [
+    "FILE_ONLY",
+    "LOG_FORMAT",
+    "RunRecorder",
+    "RunStatus",
+    "current",
+    "live_log_path",
+    "logging_to_stderr",
+    "note_progress",
+    "read_state",
+    "recording",
+    "registry_path",
+    "run_logging",
+    "run_status",
+    "state_path",
+    "verdict_line",
+]
 
 log = logging.getLogger("daudit")
 
@@ -62,7 +76,7 @@ def registry_path(experiment_id: str) -> Path:
 
 
 def _utc(t: float | None = None) -> str:
-    moment = dt.datetime.fromtimestamp(time.time() if t is None else t, dt.timezone.utc)
+    moment = dt.datetime.fromtimestamp(time.time() if t is None else t, dt.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -269,7 +283,7 @@ def read_state(out: str | Path) -> dict | None:
 def _since(utc: str | None) -> float | None:
     try:
         return time.time() - dt.datetime.strptime(utc, "%Y-%m-%dT%H:%M:%SZ").replace(
-            tzinfo=dt.timezone.utc).timestamp()
+            tzinfo=dt.UTC).timestamp()
     except (TypeError, ValueError):
         return None
 

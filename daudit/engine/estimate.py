@@ -22,7 +22,7 @@ import numpy as np
 from daudit.core.spec import AuditSpec
 from daudit.core.timefmt import format_duration
 
-__all__ = ["RunSize", "Estimate", "estimate_seconds", "estimate_run", "machine_speed", "REFERENCE"]
+__all__ = ["REFERENCE", "Estimate", "RunSize", "estimate_run", "estimate_seconds", "machine_speed"]
 
 # Coefficients (seconds per unit on the reference machine), from bench/RESULTS.md's cold demo run:
 # open data 7 s (zarr copy), row check 3 s, statistics pass 34 s, eigendecomposition 6 s,

@@ -7,7 +7,7 @@ from pathlib import Path
 from daudit.core.errors import DauditError
 from daudit.core.paths import builtin_spec, demo_dir
 
-__all__ = ["configure_parser", "main", "EXAMPLES", "template_text"]
+__all__ = ["EXAMPLES", "configure_parser", "main", "template_text"]
 
 # name -> (shipped file, what it is)
 EXAMPLES = {
