@@ -152,7 +152,7 @@ def test_killed_dask_worker_changes_nothing(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert not re.search(r"stage prediction pass: [\d.]+s", log_at_kill), "the streamed passes ended before the kill"
+    assert "stage prediction pass: done in" not in log_at_kill, "the streamed passes ended before the kill"
     assert proc.returncode == 0 and "Traceback" not in stderr, stderr
     disturbed = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert disturbed["data"]["splits"]["train"]["n_rows"] == 40000

@@ -170,13 +170,18 @@ with runlog.run_logging(r"{log}"):
 log.info("after the run: not in the file")
 warnings.warn("outside a run: shown as usual", UserWarning)
 """.format(log=tmp_path / "run.log")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
+    with open(tmp_path / "stderr.txt", "w") as err:  # as under nohup ... 2> file: the log lines echo there
+        proc = subprocess.run([sys.executable, "-c", code], stderr=err, text=True, timeout=60)
+    stderr = (tmp_path / "stderr.txt").read_text()
+    assert proc.returncode == 0, stderr
     text = (tmp_path / "run.log").read_text()
     assert re.search(r"DEBUG warning: .*UserWarning: Sending large graph", text), text
     assert "INFO stage x: start" in text and "after the run" not in text
-    assert "Sending large graph" not in proc.stderr  # stderr is a pipe: log lines, but no warnings
-    assert "INFO stage x: start" in proc.stderr and "outside a run" in proc.stderr
+    assert "Sending large graph" not in stderr  # the log lines, but no warnings
+    assert "INFO stage x: start" in stderr and "outside a run" in stderr
+    # to a pipe (or a terminal) nothing is echoed: a refused run stays one line there
+    piped = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "stage x" not in piped.stderr and "Sending large graph" not in piped.stderr
 
 
 def test_progress_lines_at_most_every_interval_with_rate_rows_and_eta(caplog):

@@ -7,8 +7,8 @@ goes sits beside it, at stable paths::
     results/.LOGG-ERR-BASE-01.state.json         running / finished / failed / interrupted; stage, progress
     <cache_dir>/runs/LOGG-ERR-BASE-01.json       which output folder the newest run of that id writes to
 
-`run_logging` sends the ``daudit`` logger to the log file (and, when stderr is not a terminal,
-as under ``nohup`` or ``--detach``, to stderr as well) and routes Python warnings of libraries
+`run_logging` sends the ``daudit`` logger to the log file (and, when stderr is a file, as under
+``nohup ... > log 2>&1`` or ``--detach``, to stderr as well) and routes Python warnings of libraries
 (e.g. distributed's "Sending large graph") into the log file at DEBUG instead of the terminal.
 `RunRecorder` keeps the state file; `run_status` reads it back, telling a run that was killed
 (its state says running but its process is gone) from one that is still going.
@@ -21,6 +21,7 @@ import datetime as dt
 import json
 import logging
 import os
+import stat
 import sys
 import threading
 import time
@@ -54,7 +55,8 @@ __all__ = [
 log = logging.getLogger("daudit")
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
-FILE_ONLY = {"file_only": True}  # ``extra=`` of a record the stderr echo skips (the CLI says it itself)
+FILE_ONLY = {"file_only": True}
+STDERR_ENV = "DAUDIT_LOG_STDERR"  # ``extra=`` of a record the stderr echo skips (the CLI says it itself)
 STATE_WRITE_INTERVAL = 5.0  # seconds between state-file writes for progress (stage changes write at once)
 
 
@@ -181,14 +183,21 @@ def note_progress(text: str) -> None:
 
 
 def logging_to_stderr() -> bool:
-    """Whether run logs are echoed to stderr: when it is not a terminal (nohup, --detach, a pipe) and
-    not a notebook (whose progress bars already show)."""
-    stream = sys.stderr
+    """Whether run logs are echoed to stderr: when stderr is a file, as under ``nohup ... > log 2>&1``
+    or ``--detach``, so that the file tells how the run goes.
+
+    Not on a terminal (the progress bars show there), a pipe or a notebook, where a refused run
+    stays one line. ``DAUDIT_LOG_STDERR=1`` / ``0`` forces it on / off.
+    """
+    forced = os.environ.get(STDERR_ENV)
+    if forced in ("0", "1"):
+        return forced == "1"
+    if "ipykernel" in sys.modules:
+        return False
     try:
-        tty = stream is not None and stream.isatty()
-    except (AttributeError, ValueError):
-        tty = False
-    return stream is not None and not tty and "ipykernel" not in sys.modules
+        return stat.S_ISREG(os.fstat(sys.stderr.fileno()).st_mode)
+    except (AttributeError, OSError, ValueError):  # no stderr, or one without a file descriptor
+        return False
 
 
 class _AsDebug(logging.Filter):
