@@ -206,7 +206,10 @@ def test_full_disk_while_writing_results_keeps_previous(small, tmp_path, monkeyp
     assert "No space left on device" in err and err.strip().startswith("daudit: error:"), err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert _snapshot(tmp_path / "out") == before  # previous results intact, byte for byte
-    assert not list(tmp_path.glob(".out.*")) and not (tmp_path / "out.previous").exists()
+    assert not [p for p in tmp_path.glob(".out.*") if p.name != ".out.state.json"]
+    assert not (tmp_path / "out.previous").exists()
+    state = json.loads((tmp_path / ".out.state.json").read_text())  # what `status` will say
+    assert state["status"] == "failed" and state["message"] == err.strip()
     assert main(["run", "--config", str(spec)]) == 0  # and the disk freed, the next run works
 
 

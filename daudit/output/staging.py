@@ -31,7 +31,6 @@ def resolve_output_dir(spec, override: str | None) -> Path:
     return out.absolute()
 
 
-
 def staging_dir(out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     for old in out.parent.glob(f".{out.name}.staging-*"):
