@@ -312,3 +312,20 @@ def test_lightgbm_messages_go_to_the_log_not_the_terminal(capfd, caplog):
     assert any(r.levelname == "DEBUG" and "[LightGBM] [Warning]" in r.getMessage() for r in caplog.records)
     lightgbm.train(params, ds(), 1)
     assert "[LightGBM]" in capfd.readouterr().out  # put back as it was
+
+
+def test_progress_rate_leaves_out_the_set_up_before_the_first_unit(caplog):
+    """LightGBM bins for minutes before its first tree: the ETA comes from the trees' own pace."""
+    from daudit.core.progress import Bar
+
+    now = [0.0]
+    caplog.set_level("INFO", logger="daudit")
+    with Bar(100, "boosting", unit="tree", interval=30.0, clock=lambda: now[0]) as bar:
+        now[0] = 600.0  # ten minutes of set-up
+        for _ in range(40):
+            bar.update()
+            now[0] += 2.0  # then a tree every 2 s
+    first = next(r.getMessage() for r in caplog.records if "%" in r.getMessage())
+    assert first.startswith("boosting: 1% (1/100 tree)")  # the first line, right after the set-up
+    later = [r.getMessage() for r in caplog.records if "%" in r.getMessage()][1]
+    assert later == "boosting: 16% (16/100 tree), 0.5 tree/s, ETA 2m 48s"

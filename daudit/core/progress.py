@@ -29,28 +29,28 @@ log = logging.getLogger("daudit")
 PROGRESS_INTERVAL = 30.0  # seconds between progress lines in the log
 
 
-def progress_line(desc: str, done: int, total: int, unit: str, elapsed: float, *, rows: int | None = None) -> str:
+def progress_line(desc: str, done: int, total: int, unit: str, rate: float | None, *,
+                  rows: int | None = None) -> str:
     """One progress line: ``"<desc>: 45% (1234/2741 task), 12.3 task/s, ~5,400 rows/s, ETA 2m 10s"``.
 
     Parameters
     ----------
     done, total : int
         Units finished and planned.
-    elapsed : float
-        Seconds since the work started.
+    rate : float or None
+        Units per second (None: not known yet).
     rows : int, optional
-        Rows of data the whole work covers; gives a rows-per-second rate (rows done are taken as
-        proportional to the units done).
+        Rows of data the whole work covers; gives a rows-per-second rate (rows are taken as
+        spread evenly over the units).
     """
     total = max(int(total), 1)
-    frac = min(done / total, 1.0)
-    parts = [f"{desc}: {100 * frac:.0f}% ({done}/{total} {unit})"]
-    if elapsed > 0 and done > 0:
-        parts.append(f"{done / elapsed:.3g} {unit}/s")
+    parts = [f"{desc}: {100 * min(done / total, 1.0):.0f}% ({done}/{total} {unit})"]
+    if rate:
+        parts.append(f"{rate:.3g} {unit}/s")
         if rows:
-            parts.append(f"~{frac * rows / elapsed:,.0f} rows/s")
+            parts.append(f"~{rate * rows / total:,.0f} rows/s")
         if done < total:
-            parts.append(f"ETA {format_duration(elapsed * (total - done) / done)}")
+            parts.append(f"ETA {format_duration((total - done) / rate)}")
     return ", ".join(parts)
 
 
@@ -79,6 +79,7 @@ class Bar:
         self._clock = clock
         self._n, self._t0 = 0, clock()
         self._last_line = self._t0
+        self._first = None  # (time, units) of the first update: set-up before it (e.g. binning) is not the rate
         self._bar = tqdm(total=self.total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True,
                          mininterval=0.5, disable=None)
         if int(total) > 0:
@@ -86,12 +87,25 @@ class Bar:
         else:
             log.info("%s: started", desc)
 
+    def rate(self) -> float | None:
+        """Units per second since the first update (the time to the first unit is set-up, not rate)."""
+        if self._first is None:
+            return None
+        t, n = self._first
+        span = self._clock() - t
+        if self._n > n and span > 0:
+            return (self._n - n) / span
+        span = self._clock() - self._t0
+        return self._n / span if span > 0 else None
+
     def line(self) -> str:
         """The current progress line."""
-        return progress_line(self.desc, self._n, self.total, self.unit, self._clock() - self._t0, rows=self.rows)
+        return progress_line(self.desc, self._n, self.total, self.unit, self.rate(), rows=self.rows)
 
     def update(self, n: int = 1):
         self._n += n
+        if self._first is None:
+            self._first = (self._clock(), self._n)
         self._bar.update(n)
         now = self._clock()
         if now - self._last_line >= self.interval and self._n < self.total:
