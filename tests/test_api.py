@@ -102,3 +102,13 @@ def test_import_daudit_stays_cheap():
             "assert {'audit', 'audit_arrays', 'load_result', 'AuditResult'} <= set(daudit.__all__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_daudit_audit_is_the_function_even_once_the_audit_layer_is_imported():
+    """``daudit.audit`` names the audit layer's package too; calling it must still run the API."""
+    code = ("import daudit.audit.pipeline, daudit, inspect; "
+            "from daudit.app.api import AuditResult; "
+            "assert daudit.audit.pipeline.run_audit and callable(daudit.audit); "
+            "print(daudit.audit('no-such-spec.yaml'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "spec file not found: no-such-spec.yaml" in out.stderr, out.stderr  # the API ran (and refused)
