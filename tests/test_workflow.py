@@ -42,9 +42,10 @@ def data(tmp_path_factory):
     return write_split_set(tmp_path_factory.mktemp("wf-data"), n_train=600, n_val=200, n_test=200, p=32)
 
 
-def small_spec(folder: Path, data, *, exp_id="TEST-RUN-01", trees=10, extra="") -> Path:
-    spec = write_spec(folder / "spec.yaml", data, output_dir=folder / "results" / exp_id,
-                      extra="sanity: {n_permutations_linear: 20, n_permutations_lightgbm: 2, n_bootstrap: 50}\n" + extra)
+def small_spec(folder: Path, data, *, exp_id="TEST-RUN-01", trees=10, checks=True) -> Path:
+    sanity = ("sanity: {n_permutations_linear: 20, n_permutations_lightgbm: 2, n_bootstrap: 50}" if checks
+              else "sanity: {enabled: false}")
+    spec = write_spec(folder / "spec.yaml", data, output_dir=folder / "results" / exp_id, extra=sanity)
     text = spec.read_text().replace('experiment_id: "TEST-RUN-01"', f'experiment_id: "{exp_id}"')
     spec.write_text(text.replace("n_estimators: 10", f"n_estimators: {trees}"))
     return spec
@@ -128,7 +129,7 @@ def test_status_of_foreground_runs_finished_and_failed(data, tmp_path):
     from daudit.audit.pipeline import run_audit
     from daudit.core.spec import load_spec
 
-    spec = small_spec(tmp_path, data, exp_id="FG-RUN-01")
+    spec = small_spec(tmp_path, data, exp_id="FG-RUN-01", checks=False)
     run_audit(load_spec(spec), output_dir=tmp_path / "results" / "FG-RUN-01", echo=lambda *a: None)  # in the foreground
     rc, text = status("FG-RUN-01", tmp_path)
     assert rc == 0 and "FG-RUN-01: finished - Gate-1" in text
@@ -282,7 +283,8 @@ def test_deleak_accepts_the_audit_spec_with_a_note(tmp_path):
 
 
 def test_deleak_runs_on_the_audit_spec_from_the_command_line(data, tmp_path):
-    spec = small_spec(tmp_path, data, exp_id="AUD-01")
+    spec = small_spec(tmp_path, data, exp_id="AUD-01", checks=False)
+    spec.write_text(spec.read_text() + "deleak: {n_bootstrap: 50, n_permutations: 50}\n")  # quicker nulls
     proc = daudit("deleak", "--config", spec, cwd=tmp_path)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     notes = [ln for ln in proc.stderr.splitlines() if ln.startswith("daudit: note:")]
