@@ -331,3 +331,17 @@ def test_progress_rate_leaves_out_the_set_up_before_the_first_unit(caplog):
     assert first.startswith("boosting: 1% (1/100 tree)")  # the first line, right after the set-up
     later = [r.getMessage() for r in caplog.records if "%" in r.getMessage()][1]
     assert later == "boosting: 16% (16/100 tree), 0.5 tree/s, ETA 2m 48s"
+
+
+def test_core_share_follows_the_load_average(monkeypatch):
+    import os
+
+    from daudit.engine import estimate
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert estimate.core_share() == 1.0
+    monkeypatch.setattr(os, "getloadavg", lambda: (12.0, 0.0, 0.0))
+    assert estimate.core_share() == pytest.approx(2 / 14)  # two cores shared with twelve busy processes
+    monkeypatch.delattr(os, "getloadavg")
+    assert estimate.core_share() == 1.0

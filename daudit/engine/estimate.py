@@ -3,10 +3,16 @@
 The cost of each stage of ``python -m daudit run`` is modelled by what drives it (values read,
 Gram products, eigendecompositions, LightGBM histogram work), with coefficients fitted to the
 stage timings of the demo run on the 2-core reference machine (bench/RESULTS.md: 100k/10k/10k
-x 4096 pixels, cold caches, 383 s). `machine_speed` times a small matrix product here and
-compares it with the same product on the reference machine, so the printed figure follows
-the machine it runs on. It is an estimate: machine load, disk speed and warm caches move the
-real time (a second run reuses the zarr copies and the statistics).
+x 4096 pixels, cold caches, 383 s). `machine_speed` scales them to this machine as it is now:
+the CPU time of a small matrix product against the reference machine's (per-core speed; CPU
+time, unlike wall time, does not grow when other work competes for the cores), the core count
+(as its square root: 16 cores ran the statistics and the eigendecomposition 2 to 2.5x faster
+than 2, bench/gpu_RESULTS.md) and the share of the cores other work leaves free (`core_share`,
+from the load average). On the shared 2-core reference machine at a load average of 12 to 20
+the demo run took 82 minutes; this model, at its start (load average 12), gives 45 (a first
+version that timed the product's wall time printed 11). It is an estimate:
+later load, disk speed and warm caches (a second run reuses the zarr copies and the
+statistics) move the real time.
 
 `estimate_run` is the one entry point: ``run --detach`` prints it, and a run can log it at its
 start.
@@ -14,6 +20,7 @@ start.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -22,7 +29,7 @@ import numpy as np
 from daudit.core.spec import AuditSpec
 from daudit.core.timefmt import format_duration
 
-__all__ = ["REFERENCE", "Estimate", "RunSize", "estimate_run", "estimate_seconds", "machine_speed"]
+__all__ = ["REFERENCE", "Estimate", "RunSize", "core_share", "estimate_run", "estimate_seconds", "machine_speed"]
 
 # Coefficients (seconds per unit on the reference machine), from bench/RESULTS.md's cold demo run:
 # open data 7 s (zarr copy), row check 3 s, statistics pass 34 s, eigendecomposition 6 s,
@@ -39,9 +46,10 @@ REFERENCE = {
     "sanity_gram_per_unit": 70.0 / (100_000 * 4096**2),  # the checks' train pass (two more Grams)
     "sanity_eighs": 6.5,                             # eigendecompositions inside the checks
     "sanity_eval_per_value": 5.0 / (20_000 * 4096),  # the checks' val/test pass
-    # ``a.T @ a`` of a (2048, 1024) float64 array (4.3 GFLOP) on the reference machine's 2 Haswell
-    # cores at their peak (about 73 GFLOP/s); the best seen there under a load average of 8 was 0.10 s
-    "calibration_seconds": 0.06,
+    # CPU seconds of ``a.T @ a`` for a (2048, 1024) float64 array (4.3 GFLOP) on the reference
+    # machine (best of 5; 0.057 to 0.074 s at a load average of 18, wall time 0.17 to 0.20 s)
+    "calibration_cpu_seconds": 0.057,
+    "reference_cores": 2,
 }
 
 
@@ -94,7 +102,7 @@ class Estimate:
         """``"about 6m 20s (estimate: 120,000 spectra x 4096 pixels, this machine at 0.8x the reference)"``."""
         what = f"{self.size.n_rows:,} spectra x {self.size.n_pixels} pixels, " if self.size else ""
         return (f"about {format_duration(self.seconds)} (an estimate from {what}this machine's measured speed "
-                f"{self.speed:.2g}x the reference machine; load and warm caches change it)")
+                f"now, {self.speed:.2g}x the reference machine; load and warm caches change it)")
 
 
 def estimate_seconds(size: RunSize, *, speed: float = 1.0) -> Estimate:
@@ -151,24 +159,40 @@ def run_size(spec: AuditSpec, n_rows: dict, n_pixels: int) -> RunSize:
                    n_permutation_refits=s.n_permutations_lightgbm + (1 if s.n_permutations_lightgbm else 0))
 
 
-_SPEED: list[float] = []
+_BLAS: list[float] = []
+
+
+def core_share() -> float:
+    """The share of this machine's cores a run starting now can expect: ``n / (n + load)``.
+
+    ``load`` is the 1-minute load average (processes running or waiting for a core), ``n`` the
+    core count; 1 where the load average is unknown (Windows).
+    """
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 1.0
+    n = os.cpu_count() or 1
+    return n / (n + max(float(load), 0.0))
 
 
 def machine_speed(*, repeats: int = 5) -> float:
-    """This machine's speed relative to the reference machine (> 1: faster), measured once per process.
+    """This machine's speed relative to the reference machine now (> 1: faster).
 
-    Times ``a.T @ a`` of a (2048, 1024) float64 array (about 4 GFLOP, 0.05 to 0.5 s) ``repeats``
-    times and takes the best, against the same product on the reference machine.
+    ``per-core speed x sqrt(cores / 2) x core_share()``: the per-core speed from the CPU time of
+    ``a.T @ a`` for a (2048, 1024) float64 array, best of ``repeats`` (measured once per
+    process); the share of the cores from the load average (read at every call).
     """
-    if not _SPEED:
+    if not _BLAS:
         a = np.random.default_rng(0).standard_normal((2048, 1024))
         best = float("inf")
         for _ in range(max(int(repeats), 1)):
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             a.T @ a
-            best = min(best, time.perf_counter() - t0)
-        _SPEED.append(REFERENCE["calibration_seconds"] / max(best, 1e-6))
-    return _SPEED[0]
+            best = min(best, time.process_time() - t0)
+        _BLAS.append(REFERENCE["calibration_cpu_seconds"] / max(best, 1e-4))
+    cores = (os.cpu_count() or 1) / REFERENCE["reference_cores"]
+    return _BLAS[0] * cores ** 0.5 * core_share()
 
 
 def estimate_run(spec: AuditSpec, n_rows: dict, n_pixels: int, *, speed: float | None = None) -> Estimate:
