@@ -153,7 +153,8 @@ def _stopped(err: BaseException, staging: Path, out: Path, recorder) -> None:
         recorder.end("failed", f"daudit: error: {err}")
     elif isinstance(err, (KeyboardInterrupt, SystemExit)):
         log.warning("daudit: interrupted", extra=runlog.FILE_ONLY)
-        recorder.end("interrupted", "interrupted (Ctrl-C or a stop signal)")
+        recorder.end("interrupted", "stopped by Ctrl-C (or a stop signal) before it finished; earlier results "
+                                    "are untouched")
     else:
         first = (str(err).strip().splitlines() or [""])[0][:200]
         log.error("daudit: internal error %s: %s (a bug; the traceback follows in this log)", type(err).__name__, first)
