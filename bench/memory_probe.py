@@ -48,10 +48,11 @@ class _Peak:
 
 
 def _splits():
+    from daudit.app.runspec import with_demo_data
     from daudit.audit import pipeline
     from daudit.core.spec import DEFAULT_SPEC_PATH, load_spec
 
-    return pipeline.open_data(load_spec(DEFAULT_SPEC_PATH))
+    return pipeline.open_data(with_demo_data(load_spec(DEFAULT_SPEC_PATH)))
 
 
 def _cluster():

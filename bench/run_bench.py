@@ -53,9 +53,9 @@ def timed_process(cmd, env=None, cwd=ROOT) -> tuple[float, int, int]:
 
 
 def _demo_paths():
-    from daudit.data.layout import DEMO_DIR
+    from daudit.core.paths import demo_dir
 
-    return {k: DEMO_DIR / k / "dataset.h5" for k in ("train", "val", "test")}
+    return {k: demo_dir() / k / "dataset.h5" for k in ("train", "val", "test")}
 
 
 def ensure_demo():

@@ -2,16 +2,54 @@
 
 Does the per-pixel error (sigma) vector of a spectrum secretly carry the label? daudit answers
 that on the full data, streamed through Dask, with statistics that can be trusted.
+
+From Python (e.g. a notebook)::
+
+    import daudit
+    res = daudit.audit("my_spec.yaml", output_dir="results/my-audit")   # -> daudit.AuditResult
+    res.gate["verdict"], res.metrics, res.importance, res.figures
+    daudit.load_result("results/my-audit")                               # a finished run, read back
+    daudit.audit_arrays(X_train, y_train, X_val, y_val, X_test, y_test, wave=wave)
 """
+
+import types as _types
 
 from daudit._version import __version__
 
-__all__ = ["__version__", "quality_features"]
+__all__ = ["__version__", "audit", "audit_arrays", "load_result", "AuditResult", "quality_features"]
+
+_API = {"audit_arrays", "load_result", "AuditResult"}
+
+
+class _CallableAuditPackage(_types.ModuleType):
+    """``daudit.audit`` is the audit layer's package and, called, the API function `daudit.app.api.audit`.
+
+    The name is both: Python sets the attribute ``daudit.audit`` to the subpackage whenever it is
+    imported, so a plain function of that name would be replaced by it; the package is made
+    callable instead (its submodules stay where they are).
+    """
+
+    def __call__(self, spec_or_path=None, output_dir=None, **kwargs):
+        """Run a leakage audit and return its `AuditResult` (see `daudit.app.api.audit`)."""
+        # lazy: the API brings numpy, Dask and LightGBM; importing daudit stays cheap
+        from daudit.app.api import audit
+
+        return audit(spec_or_path, output_dir, **kwargs)
+
+
+from daudit import audit as _audit_layer  # noqa: E402  (the package only: its __init__ is a docstring)
+
+_audit_layer.__class__ = _CallableAuditPackage
 
 
 def __getattr__(name):
+    if name in _API:
+        # lazy: importing daudit must stay cheap (no numpy, dask or LightGBM until a function is used)
+        from daudit.app import api
+
+        return getattr(api, name)
     if name == "quality_features":
-        # lazy: importing daudit must stay cheap (no numpy, dask or LightGBM at import time)
+        # lazy: as above
         from daudit.deleak.features import quality_features
 
         return quality_features

@@ -600,9 +600,14 @@ def test_bad_input_via_cli(name, outcomes):
         lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
         assert lines and lines[-1].startswith("daudit: error: "), proc.stderr
         assert len([ln for ln in lines if ln.startswith("daudit: error")]) == 1
-        # Refused before any output: no results folder, no staging folder, no lock left.
+        # Refused before any output: no results folder, no staging folder, no lock left; only the
+        # run's state (for `status`), which records the same one-line error, when the run had begun.
         assert not (root / "out").exists()
-        assert not list(root.glob(".out.*"))
+        assert not [p for p in root.glob(".out.*") if p.name != ".out.state.json"]
+        state = root / ".out.state.json"
+        if state.exists():
+            recorded = json.loads(state.read_text())
+            assert recorded["status"] == "failed" and recorded["message"] == lines[-1], recorded
     else:
         assert (root / "out" / "summary.json").is_file()
     if name == "unsafe_yaml_tag":

@@ -17,6 +17,28 @@ def test_rss_monitor_sees_an_allocation_inside_its_section():
     assert mon.peaks["alloc"] - base > 250 * 2**20
 
 
+def test_tree_rss_counts_child_processes():
+    """psutil-based readings include a child's memory (the Dask worker processes), on any OS."""
+    import subprocess
+    import sys
+
+    from daudit.engine.memory import tree_rss
+
+    code = ("import sys, numpy as np; a = np.ones(40_000_000); a.sum(); print('ready', flush=True); "
+            "sys.stdin.readline()")  # 320 MB touched, held until told to go
+    before = tree_rss()
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        with_child = tree_rss()
+        alone = tree_rss(child.pid)
+    finally:
+        child.communicate("go\n", timeout=60)
+    assert alone > 300 * 2**20
+    assert with_child - before > 250 * 2**20
+    assert tree_rss(child.pid) == 0  # gone: no reading, no error
+
+
 def test_budgets_shrink_with_the_limit_and_refits_fit_them():
     from daudit.checks.lgbm_plan import MIN_ROWS, plan_refits
     from daudit.engine.cluster import TARGET_SHARE, main_budget, resident_bytes

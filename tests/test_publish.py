@@ -248,7 +248,13 @@ def test_text_outside_the_markers_is_byte_identical(kc, tmp_path, run_dir):
     originals = {rel: (kc / rel).read_text(encoding="utf-8") for rel in (HUB_PATH, ROADMAP_PATH)}
     untouched = snapshot(kc)
     publish_run(run_dir, kc)
-    for rel, original in originals.items():
+    # the one edit outside the markers: MVP-0.1's status follows the verdict (MVP-0.2's line,
+    # which mentions MVP-0.1 in its text, stays)
+    expected = dict(originals)
+    expected[ROADMAP_PATH] = expected[ROADMAP_PATH].replace(
+        "- Status: ⏳ planned", "- Status: ❌ done: Gate-1 FAIL (2025-12-26)", 1)
+    assert "- Status: ⏳ blocked on MVP-0.1" in expected[ROADMAP_PATH]
+    for rel, original in expected.items():
         assert remove_block((kc / rel).read_text(encoding="utf-8")) == original
     after = snapshot(kc)
     for rel, data in untouched.items():
@@ -257,14 +263,15 @@ def test_text_outside_the_markers_is_byte_identical(kc, tmp_path, run_dir):
     git(kc, "add", "-A")
     git(kc, "commit", "-q", "-m", "publish 1")
 
-    # A new run of the same experiment: only the marked blocks change.
+    # A new run of the same experiment: only the marked blocks (and MVP-0.1's status) change.
     first = {rel: (kc / rel).read_text(encoding="utf-8") for rel in originals}
+    first[ROADMAP_PATH] = first[ROADMAP_PATH].replace("❌ done: Gate-1 FAIL", "✅ done: Gate-1 PASS")
     rerun = make_run(tmp_path / "results2", make_summary(test_r2=0.0312, verdict="PASS"))
     publish_run(rerun, kc)
     begin, end = marker_lines(EXP_ID)
     for rel, old in first.items():
         new = (kc / rel).read_text(encoding="utf-8")
-        assert new != old and "PASS" in new and "0.0312" in new
+        assert "PASS" in new and "0.0312" in new
         assert new[:new.index(begin)] == old[:old.index(begin)]
         assert new[new.index(end):] == old[old.index(end):]
 
@@ -283,15 +290,16 @@ def test_backups_are_kept_and_never_dirty_the_repo(kc, run_dir):
 
 
 @needs_git
-def test_missing_hub_and_roadmap_are_created_with_just_the_block(kc, run_dir):
+def test_missing_hub_and_roadmap_are_created_with_a_heading_and_the_block(kc, run_dir):
     git(kc, "rm", "-q", HUB_PATH, ROADMAP_PATH)
     git(kc, "commit", "-q", "-m", "no hub")
     result = publish_run(run_dir, kc)
     begin, end = marker_lines(EXP_ID)
-    for path in (result.hub, result.roadmap):
+    for path, heading in ((result.hub, "## §DG1"), (result.roadmap, "## MVP-0.1")):
         text = path.read_text(encoding="utf-8")
-        assert text.startswith(begin + "\n") and text.endswith(end + "\n")
+        assert text.startswith(heading + "\n\n" + begin + "\n") and text.endswith(end + "\n")
     assert result.backups == ()
+    assert publish_run(run_dir, kc).changed == ()  # the heading is made once
 
 
 @needs_git
@@ -393,3 +401,90 @@ def test_cli_publish_exit_codes(kc, run_dir, tmp_path):
     assert bad.returncode == 2
     lines = bad.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("daudit: error: ") and "summary.json" in lines[0]
+
+
+# ------------------------------------------------------------------------------ issue 13: KC settings
+
+
+def test_hub_without_the_section_gets_its_heading_once():
+    doc = "# Hub\n\n## §DG0 data\n\nrows\n"
+    once = upsert_block(doc, "B", experiment_id="E", section="DG1", heading="## §DG1")
+    begin, end = marker_lines("E")
+    assert once == doc + f"\n## §DG1\n\n{begin}\nB\n{end}\n"
+    assert upsert_block(once, "B2", experiment_id="E", section="DG1", heading="## §DG1") == once.replace("\nB\n", "\nB2\n")
+    # with the section present, no heading is added
+    present = "## §DG1 gate\n\nx\n"
+    assert "## §DG1\n" not in upsert_block(present, "B", experiment_id="E", section="DG1", heading="## §DG1")
+
+
+ROADMAP_TABLE = """# Roadmap
+
+| MVP | Goal | Status | Exp |
+|---|---|---|---|
+| MVP-0.1 | error-only leakage baseline | ⏳ planned | LOGG-ERR-BASE-01 |
+| MVP-0.10 | later | ⏳ | - |
+| MVP-0.2 | de-leak | ⏳ blocked on MVP-0.1 | - |
+
+```
+| MVP-0.1 | in a fence | ⏳ |
+```
+
+## MVP-0.1: baseline
+
+**Status:** ⏳ planned
+"""
+
+
+def test_set_status_changes_the_mvp_row_and_status_line_only():
+    from daudit.app.knowledge_center import set_status
+
+    out = set_status(ROADMAP_TABLE, "MVP-0.1", "✅ done: Gate-1 PASS (2025-12-26)")
+    want = ROADMAP_TABLE.replace(
+        "| MVP-0.1 | error-only leakage baseline | ⏳ planned | LOGG-ERR-BASE-01 |",
+        "| MVP-0.1 | error-only leakage baseline | ✅ done: Gate-1 PASS (2025-12-26) | LOGG-ERR-BASE-01 |").replace(
+        "**Status:** ⏳ planned", "**Status:** ✅ done: Gate-1 PASS (2025-12-26)")
+    assert out == want  # MVP-0.10, MVP-0.2 (whose status mentions MVP-0.1) and the fence are untouched
+    assert set_status(out, "MVP-0.1", "✅ done: Gate-1 PASS (2025-12-26)") == out
+    assert set_status("# nothing here\n", "MVP-0.1", "x") == "# nothing here\n"
+
+
+@needs_git
+def test_roadmap_row_follows_the_verdict_across_reruns(kc, tmp_path, run_dir):
+    (kc / ROADMAP_PATH).write_text(ROADMAP_TABLE, encoding="utf-8")
+    git(kc, "commit", "-qam", "table roadmap")
+    publish_run(run_dir, kc)
+    text = (kc / ROADMAP_PATH).read_text(encoding="utf-8")
+    assert "| MVP-0.1 | error-only leakage baseline | ❌ done: Gate-1 FAIL (2025-12-26) |" in text
+    assert "⏳" not in text.split("| MVP-0.10")[0]
+    git(kc, "add", "-A")
+    git(kc, "commit", "-qm", "published")
+    rerun = make_run(tmp_path / "results2", make_summary(test_r2=0.0312, verdict="PASS"))
+    publish_run(rerun, kc)
+    text = (kc / ROADMAP_PATH).read_text(encoding="utf-8")
+    assert "| ✅ done: Gate-1 PASS (2025-12-26) |" in text and "**Status:** ✅ done: Gate-1 PASS" in text
+    assert "| MVP-0.10 | later | ⏳ | - |" in text
+
+
+@needs_git
+def test_topic_folder_is_a_setting(kc, run_dir, tmp_path):
+    from daudit.app.knowledge_center import layout_for
+
+    topic = kc / "teff" / "gate"
+    topic.mkdir(parents=True)
+    (topic / "gate_hub.md").write_text("# Gate hub\n", encoding="utf-8")
+    git(kc, "add", "-A")
+    git(kc, "commit", "-qm", "another topic")
+    layout = layout_for(kc, topic="teff/gate")
+    assert (layout.hub, layout.roadmap) == ("gate_hub.md", "moe_snr_roadmap.md")  # the one *_hub.md there
+    result = publish_run(run_dir, kc, layout=layout)
+    assert result.report == kc / "teff/gate/exp/exp_logg_err_base_01_20251226.md" and result.report.is_file()
+    assert all(f.parent == kc / "teff/gate/img" for f in result.figures)
+    assert "## §DG1" in (topic / "gate_hub.md").read_text(encoding="utf-8")
+    assert not (kc / REPORT_REL).exists()
+    # through the command line and the environment variable
+    env_run = run_cli("publish", str(run_dir), "--knowledge-center", str(kc), "--topic", "teff/gate",
+                      "--dry-run", cwd=tmp_path)
+    assert env_run.returncode == 0 and "already published" in env_run.stdout, env_run.stderr
+    for bad in ("../outside", "/abs"):
+        with pytest.raises(DauditError, match="inside the knowledge center"):
+            layout_for(kc, topic=bad)

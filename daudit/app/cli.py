@@ -23,10 +23,11 @@ EXIT_INTERNAL = 1  # an error daudit did not foresee (a bug): one line, the trac
 
 # name -> (module, one-line help)
 COMMANDS = {
+    "init": ("daudit.app.commands.init", "write a spec to edit (the user's LOGG-ERR-BASE-01 block) into this folder"),
     "simulate": ("daudit.app.commands.simulate", "write the built-in PFS-like demo dataset"),
     "inspect": ("daudit.app.commands.inspect", "print the layout of pfsspec HDF5 files"),
     "run": ("daudit.app.commands.run", "run a leakage audit (default: LOGG-ERR-BASE-01 on demo data)"),
-    "status": ("daudit.app.commands.status", "say whether a detached run is running, finished or failed"),
+    "status": ("daudit.app.commands.status", "say whether a run is running (stage, progress), finished, failed or killed"),
     "deleak": ("daudit.app.commands.deleak", "compare de-leaked error representations (MVP-0.2)"),
     "publish": ("daudit.app.commands.publish", "copy a finished run into a knowledge-center repository"),
     "list": ("daudit.app.commands.history", "list past runs under a results directory"),
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     handle_termination()  # SIGTERM unwinds like Ctrl-C: staging folder and lock are removed
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command line, for run --detach
     try:
         return int(args._module.main(args) or 0)
     except DauditError as err:

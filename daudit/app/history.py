@@ -18,6 +18,7 @@ from pathlib import Path
 
 from daudit.core import schema
 from daudit.core.errors import DauditError
+from daudit.core.timefmt import format_duration
 
 __all__ = [
     "RunRecord",
@@ -250,19 +251,6 @@ def resolve_run(run, *, results_dir="results") -> Path:
     )
 
 
-def format_duration(seconds: float | None) -> str:
-    """``"42.0 s"``, ``"3m 05s"`` or ``"2h 07m"``; ``"-"`` when unknown."""
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
-
-
 def _table(header: list[str], rows: list[list[str]], *, right: set[int] = frozenset()) -> str:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
 
@@ -327,9 +315,18 @@ def format_summary(summary: dict, *, run_dir=None, n_top_pixels: int = 10) -> st
     -------
     str
     """
-    out: list[str] = []
-    exp_id = summary.get("experiment_id", "?")
-    out.append(f"{exp_id}  ({summary.get('date', '?')}, status {summary.get('status', '?')})")
+    out = _header_lines(summary, run_dir)
+    for part in (_data_lines(summary.get("data") or {}), _gate_lines(summary.get("gate") or {}),
+                 _best_lines(summary), _metrics_lines(summary.get("metrics") or []),
+                 _importance_lines(summary.get("importance") or {}, n_top_pixels),
+                 _timing_lines(summary.get("timings") or {}), _output_lines(summary.get("outputs") or {}, run_dir)):
+        if part:
+            out += ["", *part]
+    return "\n".join(out)
+
+
+def _header_lines(summary: dict, run_dir) -> list[str]:
+    out = [f"{summary.get('experiment_id', '?')}  ({summary.get('date', '?')}, status {summary.get('status', '?')})"]
     if run_dir is not None:
         out.append(f"folder:   {run_dir}")
     if summary.get("started_utc") or summary.get("finished_utc"):
@@ -337,89 +334,101 @@ def format_summary(summary: dict, *, run_dir=None, n_top_pixels: int = 10) -> st
                    f"{summary.get('finished_utc', '?')}")
     if summary.get("daudit_version"):
         out.append(f"daudit:   {summary['daudit_version']}")
+    return out
 
-    data = summary.get("data") or {}
-    if data:
-        out += ["", "Data"]
-        out.append(f"  source: {data.get('source', '?')}   param: {data.get('param', '?')}   "
-                   f"input: {data.get('input', '?')}")
-        if data.get("n_pixels") is not None:
-            out.append(f"  pixels: {data['n_pixels']}  ({_fmt(data.get('wave_min'), '.1f')}-"
-                       f"{_fmt(data.get('wave_max'), '.1f')} A)")
-        for split, info in (data.get("splits") or {}).items():
-            if not isinstance(info, dict):
-                continue
-            rows = info.get("n_rows")
-            rows = f"{rows:,}" if isinstance(rows, int) else "?"
-            extra = ", ".join(f"{k.removeprefix('n_')} {info[k]}" for k in
-                              ("n_nan_filled", "n_nonfinite_after_fill", "n_nonpositive")
-                              if info.get(k))
-            out.append(f"  {split:<5} {rows:>12} rows" + (f"  ({extra})" if extra else ""))
 
-    gate = summary.get("gate") or {}
-    if gate:
-        ci = gate.get("ci95")
-        ci_text = f"  95% CI [{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci and len(ci) == 2 else ""
-        out += ["", f"{gate.get('name', 'Gate')}: {gate.get('verdict', '?')}"
-                    + (" (borderline)" if gate.get("borderline") else "")]
-        out.append(f"  best test R2 {_fmt(gate.get('best_test_r2'))}{ci_text}"
-                   f"  (threshold {gate.get('threshold', '?')}, model "
-                   f"{gate.get('best_model', '?')})")
-        if gate.get("leakage_degree"):
-            out.append(f"  leakage: {gate['leakage_degree']}")
+def _data_lines(data: dict) -> list[str]:
+    if not data:
+        return []
+    out = ["Data", f"  source: {data.get('source', '?')}   param: {data.get('param', '?')}   "
+                   f"input: {data.get('input', '?')}"]
+    if data.get("n_pixels") is not None:
+        out.append(f"  pixels: {data['n_pixels']}  ({_fmt(data.get('wave_min'), '.1f')}-"
+                   f"{_fmt(data.get('wave_max'), '.1f')} A)")
+    for split, info in (data.get("splits") or {}).items():
+        if not isinstance(info, dict):
+            continue
+        rows = info.get("n_rows")
+        rows = f"{rows:,}" if isinstance(rows, int) else "?"
+        extra = ", ".join(f"{k.removeprefix('n_')} {info[k]}" for k in
+                          ("n_nan_filled", "n_nonfinite_after_fill", "n_nonpositive")
+                          if info.get(k))
+        out.append(f"  {split:<5} {rows:>12} rows" + (f"  ({extra})" if extra else ""))
+    return out
 
+
+def _gate_lines(gate: dict) -> list[str]:
+    if not gate:
+        return []
+    ci = gate.get("ci95")
+    ci_text = f"  95% CI [{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci and len(ci) == 2 else ""
+    out = [f"{gate.get('name', 'Gate')}: {gate.get('verdict', '?')}" + (" (borderline)" if gate.get("borderline") else ""),
+           f"  best test R2 {_fmt(gate.get('best_test_r2'))}{ci_text}"
+           f"  (threshold {gate.get('threshold', '?')}, model {gate.get('best_model', '?')})"]
+    if gate.get("leakage_degree"):
+        out.append(f"  leakage: {gate['leakage_degree']}")
+    return out
+
+
+def _best_lines(summary: dict) -> list[str]:
     bests = [(label, summary[key]) for key, label in (
         ("best", "Best model"), ("best_ridge", "Best Ridge"), ("best_lightgbm", "Best LightGBM"))
         if isinstance(summary.get(key), dict) and summary[key]]
-    if bests:
-        out.append("")
-    for label, best in bests:
-        out.append(f"{label + ':':<15}{best.get('model', '?')} at noise "
-                   f"{_fmt(best.get('noise_level'), 'g')}: test R2 {_fmt(best.get('test_r2'))}, "
-                   f"MAE {_fmt(best.get('test_mae'))}, RMSE {_fmt(best.get('test_rmse'))}")
+    return [f"{label + ':':<15}{best.get('model', '?')} at noise "
+            f"{_fmt(best.get('noise_level'), 'g')}: test R2 {_fmt(best.get('test_r2'))}, "
+            f"MAE {_fmt(best.get('test_mae'))}, RMSE {_fmt(best.get('test_rmse'))}" for label, best in bests]
 
-    metrics = [m for m in summary.get("metrics") or [] if isinstance(m, dict)]
-    if metrics:
-        header = ["NOISE", "MODEL", "TRAIN R2", "VAL R2", "TEST R2", "TEST MAE", "TEST RMSE",
-                  "FIT S"]
-        rows = [[_fmt(m.get("noise_level"), "g"), str(m.get("model", "?"))
-                 + (" (degenerate)" if str(m.get("degenerate")).lower() == "true" else ""),
-                 _fmt(m.get("train_r2")), _fmt(m.get("val_r2")), _fmt(m.get("test_r2")),
-                 _fmt(m.get("test_mae")), _fmt(m.get("test_rmse")),
-                 _fmt(m.get("fit_seconds"), ".2f")] for m in metrics]
-        out += ["", "Metrics", _indent(_table(header, rows, right={0, *range(2, 8)}))]
 
-    importance = summary.get("importance") or {}
+def _metrics_lines(metrics: list) -> list[str]:
+    metrics = [m for m in metrics if isinstance(m, dict)]
+    if not metrics:
+        return []
+    header = ["NOISE", "MODEL", "TRAIN R2", "VAL R2", "TEST R2", "TEST MAE", "TEST RMSE", "FIT S"]
+    rows = [[_fmt(m.get("noise_level"), "g"), str(m.get("model", "?"))
+             + (" (degenerate)" if str(m.get("degenerate")).lower() == "true" else ""),
+             _fmt(m.get("train_r2")), _fmt(m.get("val_r2")), _fmt(m.get("test_r2")),
+             _fmt(m.get("test_mae")), _fmt(m.get("test_rmse")),
+             _fmt(m.get("fit_seconds"), ".2f")] for m in metrics]
+    return ["Metrics", _indent(_table(header, rows, right={0, *range(2, 8)}))]
+
+
+def _importance_lines(importance: dict, n_top_pixels: int) -> list[str]:
     primary = importance.get("primary")
     model = _get(importance, "models", primary) if primary else None
-    if isinstance(model, dict):
-        pixels = (model.get("top_pixels") or [])[:n_top_pixels]
-        share = _fmt(model.get("top_k_share"), ".1%")
-        out += ["", f"Top pixels ({primary}, {model.get('kind', '?')}, noise "
-                    f"{_fmt(importance.get('reference_noise_level'), 'g')}; "
-                    f"top-{importance.get('top_k', '?')} share {share})"]
-        if pixels:
-            rows = [[str(p.get("rank", "?")), str(p.get("pixel", "?")),
-                     _fmt(p.get("wavelength"), ".2f"), _fmt(p.get("importance"), ".4g")]
-                    for p in pixels]
-            out.append(_indent(_table(["RANK", "PIXEL", "WAVE (A)", "IMPORTANCE"], rows,
-                                      right={0, 1, 2, 3})))
+    if not isinstance(model, dict):
+        return []
+    pixels = (model.get("top_pixels") or [])[:n_top_pixels]
+    share = _fmt(model.get("top_k_share"), ".1%")
+    out = [f"Top pixels ({primary}, {model.get('kind', '?')}, noise "
+           f"{_fmt(importance.get('reference_noise_level'), 'g')}; "
+           f"top-{importance.get('top_k', '?')} share {share})"]
+    if pixels:
+        rows = [[str(p.get("rank", "?")), str(p.get("pixel", "?")),
+                 _fmt(p.get("wavelength"), ".2f"), _fmt(p.get("importance"), ".4g")]
+                for p in pixels]
+        out.append(_indent(_table(["RANK", "PIXEL", "WAVE (A)", "IMPORTANCE"], rows, right={0, 1, 2, 3})))
+    return out
 
-    timings = summary.get("timings") or {}
-    if timings:
-        out += ["", f"Timings: total {format_duration(_as_float(timings.get('total_seconds')))}"]
-        for stage, seconds in (timings.get("stages") or {}).items():
-            out.append(f"  {stage:<24} {format_duration(_as_float(seconds)):>10}")
 
-    outputs = summary.get("outputs") or {}
-    if outputs:
-        out += ["", "Outputs"]
-        files = [(k, v) for k, v in outputs.items() if isinstance(v, str)]
-        files += [(f"figure {k}", v) for k, v in (outputs.get("figures") or {}).items()]
-        for label, rel in files:
-            missing = run_dir is not None and not _exists(Path(run_dir), rel)
-            out.append(f"  {label:<24} {rel}" + ("  (missing)" if missing else ""))
-    return "\n".join(out)
+def _timing_lines(timings: dict) -> list[str]:
+    if not timings:
+        return []
+    out = [f"Timings: total {format_duration(_as_float(timings.get('total_seconds')))}"]
+    for stage, seconds in (timings.get("stages") or {}).items():
+        out.append(f"  {stage:<24} {format_duration(_as_float(seconds)):>10}")
+    return out
+
+
+def _output_lines(outputs: dict, run_dir) -> list[str]:
+    if not outputs:
+        return []
+    out = ["Outputs"]
+    files = [(k, v) for k, v in outputs.items() if isinstance(v, str)]
+    files += [(f"figure {k}", v) for k, v in (outputs.get("figures") or {}).items()]
+    for label, rel in files:
+        missing = run_dir is not None and not _exists(Path(run_dir), rel)
+        out.append(f"  {label:<24} {rel}" + ("  (missing)" if missing else ""))
+    return out
 
 
 def _exists(run_dir: Path, rel: str) -> bool:

@@ -1,15 +1,18 @@
 """Copy a finished run into the user's knowledge-center repository, exactly and idempotently.
 
-The knowledge center is a git work tree laid out like the user's ``Physics_Informed_AI`` repo::
+The knowledge center is a git work tree laid out like the user's ``Physics_Informed_AI`` repo
+(the topic folder ``logg/moe`` and the file names are a setting: `daudit.app.knowledge_center`)::
 
     logg/moe/exp/exp_<exp_id>_<YYYYMMDD>.md   the report (image links rewritten to ../img/)
     logg/moe/img/<file>.png                   the figures
     logg/moe/moe_snr_hub.md                   §DG1: one marked block per experiment
     logg/moe/moe_snr_roadmap.md               MVP-0.1: one marked block per experiment
 
-Inside the hub and the roadmap daudit owns only the text between its marker comments
-(``<!-- daudit:<EXP-ID>:begin -->`` ... ``<!-- daudit:<EXP-ID>:end -->``); every other byte is
-left as it was. A rerun with the same results changes nothing. Every file that is changed is
+Inside the hub and the roadmap daudit owns the text between its marker comments
+(``<!-- daudit:<EXP-ID>:begin -->`` ... ``<!-- daudit:<EXP-ID>:end -->``), a section heading it
+creates when the section is missing, and the MVP's status in the roadmap, which follows the
+verdict (`daudit.app.knowledge_center.set_status`); every other byte is left as it was. A rerun
+with the same results changes nothing. Every file that is changed is
 first copied under ``<knowledge_center>/.daudit-backup/<UTC timestamp>/``, a folder listed in
 the repository's own ``.git/info/exclude`` so that backups never show up as untracked files.
 
@@ -28,6 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
 from daudit.app.history import load_summary
+from daudit.app.knowledge_center import KCLayout, layout_for, set_status, status_text
 from daudit.core.artifacts import atomic_write_bytes
 from daudit.core.errors import DauditError
 from daudit.core.files import file_kind
@@ -50,11 +54,11 @@ __all__ = [
     "BACKUP_DIR",
 ]
 
-# Knowledge-center layout (POSIX paths relative to its root), as in the user's experiment prompt.
-EXP_DIR = "logg/moe/exp"
-IMG_DIR = "logg/moe/img"
-HUB_PATH = "logg/moe/moe_snr_hub.md"
-ROADMAP_PATH = "logg/moe/moe_snr_roadmap.md"
+# The default knowledge-center layout (POSIX paths relative to its root), as in the user's prompt.
+EXP_DIR = KCLayout().exp_dir
+IMG_DIR = KCLayout().img_dir
+HUB_PATH = KCLayout().hub_path
+ROADMAP_PATH = KCLayout().roadmap_path
 BACKUP_DIR = ".daudit-backup"
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -171,6 +175,7 @@ def upsert_block(
     experiment_id: str,
     section: str | None = None,
     where: str = "document",
+    heading: str | None = None,
 ) -> str:
     """Replace, or insert, the marked block of `experiment_id` in a Markdown document.
 
@@ -188,12 +193,13 @@ def upsert_block(
         the block is appended to the document.
     where : str
         Names the document in error messages.
+    heading : str, optional
+        Written before an appended block when `section` has no heading (e.g. ``"## §DG1"``).
 
     Returns
     -------
     str
-        The new document. Every byte outside the markers is kept; applying the function to
-        its own output returns that output unchanged.
+        The new document. Every byte outside the markers is kept; idempotent.
     """
     begin, end = marker_lines(experiment_id)
     nl = "\r\n" if "\r\n" in text else "\n"
@@ -210,20 +216,21 @@ def upsert_block(
             )
         return text[:i] + block + text[j + len(end):]
 
-    at = _section_end(text, section) if section else len(text)
+    at = _section_end(text, section) if section else None
+    if at is None and section and heading:
+        block = heading + nl + nl + block
+    return _insert(text, len(text) if at is None else at, block, nl)
+
+
+def _insert(text: str, at: int, block: str, nl: str) -> str:
+    """``block`` inserted at offset ``at``, with one blank line before and after it."""
     before, after = text[:at], text[at:]
-    if not before or before.endswith(nl + nl):
-        lead = ""
-    elif before.endswith(nl):
-        lead = nl
-    else:
-        lead = nl + nl
-    trail = nl + (nl if after else "")
-    return before + lead + block + trail + after
+    lead = "" if not before or before.endswith(nl + nl) else (nl if before.endswith(nl) else nl + nl)
+    return before + lead + block + nl + (nl if after else "") + after
 
 
-def _section_end(text: str, section: str) -> int:
-    """Offset where the section of the first heading mentioning `section` ends, else len(text).
+def _section_end(text: str, section: str) -> int | None:
+    """Offset where the section of the first heading mentioning `section` ends; None without one.
 
     The section ends at the next heading of the same or a higher level (outside code fences).
     """
@@ -243,7 +250,7 @@ def _section_end(text: str, section: str) -> int:
                 if level is None and token.search(heading.group(2) or ""):
                     level = this_level
         offset += len(line)
-    return len(text)
+    return len(text) if level is not None else None
 
 
 def _fmt_r2(value) -> str:
@@ -490,7 +497,7 @@ def _check_targets(kc: Path, rels) -> None:
                               "files: remove it or publish elsewhere")
 
 
-def _check_collisions(kc: Path, plan: dict, exp_id: str) -> None:
+def _check_collisions(kc: Path, plan: dict, exp_id: str, layout: KCLayout) -> None:
     """Refuse publishing over another experiment's files.
 
     Two ids that differ only in case or punctuation (``LOGG-ERR-BASE-01``, ``logg_err_base_01``)
@@ -498,7 +505,7 @@ def _check_collisions(kc: Path, plan: dict, exp_id: str) -> None:
     figure name another experiment's published report links to is not overwritten either.
     """
     slug = _slug(exp_id)
-    for doc in (HUB_PATH, ROADMAP_PATH):
+    for doc in (layout.hub_path, layout.roadmap_path):
         path = kc / doc
         text = path.read_bytes().decode("utf-8", "replace") if file_kind(path) == "regular file" else ""
         for other in dict.fromkeys(_MARKER_ID_RE.findall(text)):
@@ -506,8 +513,9 @@ def _check_collisions(kc: Path, plan: dict, exp_id: str) -> None:
                 raise DauditError(f"{kc}: experiment id {exp_id!r} and the published {other!r} differ only in case "
                                   f"or punctuation and would publish to the same files (exp_{slug}_*.md); give the "
                                   "run a distinct experiment_id")
-    figures = {PurePosixPath(rel).relative_to(IMG_DIR).as_posix(): rel for rel in plan if rel.startswith(IMG_DIR + "/")}
-    exp_dir = kc / EXP_DIR
+    figures = {PurePosixPath(rel).relative_to(layout.img_dir).as_posix(): rel for rel in plan
+               if rel.startswith(layout.img_dir + "/")}
+    exp_dir = kc / layout.exp_dir
     reports = sorted(exp_dir.glob("exp_*.md")) if exp_dir.is_dir() else []
     for report in reports:
         m = _REPORT_NAME_RE.fullmatch(report.name)
@@ -526,7 +534,7 @@ def _slug(experiment_id: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", str(experiment_id).lower()).strip("_")
 
 
-def _plan(result_dir: Path, kc: Path, summary: dict, *, hub_section: str,
+def _plan(result_dir: Path, kc: Path, summary: dict, *, layout: KCLayout, hub_section: str,
           roadmap_section: str) -> dict[str, bytes]:
     """Map every knowledge-center file (POSIX path relative to `kc`) to its new content."""
     report_src = _run_file(result_dir, (summary.get("outputs") or {}).get("report", "report.md"), "report")
@@ -543,16 +551,24 @@ def _plan(result_dir: Path, kc: Path, summary: dict, *, hub_section: str,
     for rel in dict.fromkeys(figures + image_links(report_text)):
         rel_path = _safe_img_relpath(rel, result_dir)
         src = _run_file(result_dir, str(PurePosixPath("img", rel_path)), "figure")
-        plan[f"{IMG_DIR}/{rel_path}"] = src.read_bytes()
+        plan[f"{layout.img_dir}/{rel_path}"] = src.read_bytes()
 
     exp_id = summary["experiment_id"]
-    report_rel = f"{EXP_DIR}/{report_filename(exp_id, summary.get('date'))}"
-    img_prefix = os.path.relpath(IMG_DIR, EXP_DIR).replace(os.sep, "/") + "/"
+    report_rel = f"{layout.exp_dir}/{report_filename(exp_id, summary.get('date'))}"
+    img_prefix = os.path.relpath(layout.img_dir, layout.exp_dir).replace(os.sep, "/") + "/"
     plan[report_rel] = rewrite_image_links(report_text, prefix=img_prefix).encode("utf-8")
+    plan.update(_plan_hub_and_roadmap(kc, summary, report_rel, layout=layout, hub_section=hub_section,
+                                      roadmap_section=roadmap_section))
+    return plan
 
-    for doc_rel, render, section in (
-        (HUB_PATH, render_hub_block, hub_section),
-        (ROADMAP_PATH, render_roadmap_block, roadmap_section),
+
+def _plan_hub_and_roadmap(kc: Path, summary: dict, report_rel: str, *, layout: KCLayout, hub_section: str,
+                          roadmap_section: str) -> dict[str, bytes]:
+    """The hub and roadmap with the run's marked blocks (headings made if missing) and the MVP's status."""
+    plan = {}
+    for doc_rel, render, section, heading in (
+        (layout.hub_path, render_hub_block, hub_section, f"## §{hub_section}"),
+        (layout.roadmap_path, render_roadmap_block, roadmap_section, f"## {roadmap_section}"),
     ):
         link = os.path.relpath(report_rel, str(PurePosixPath(doc_rel).parent)).replace(os.sep, "/")
         doc = kc / doc_rel
@@ -560,8 +576,10 @@ def _plan(result_dir: Path, kc: Path, summary: dict, *, hub_section: str,
             text = doc.read_bytes().decode("utf-8") if doc.exists() else ""
         except UnicodeDecodeError as err:
             raise DauditError(f"{doc}: not UTF-8 text; fix its encoding and publish again") from err
-        new = upsert_block(text, render(summary, report_link=link), experiment_id=exp_id,
-                           section=section, where=str(doc))
+        new = upsert_block(text, render(summary, report_link=link), experiment_id=summary["experiment_id"],
+                           section=section, where=str(doc), heading=heading)
+        if doc_rel == layout.roadmap_path:
+            new = set_status(new, roadmap_section, status_text(summary))
         plan[doc_rel] = new.encode("utf-8")
     return plan
 
@@ -574,6 +592,7 @@ def publish_run(
     dry_run: bool = False,
     hub_section: str = "DG1",
     roadmap_section: str = "MVP-0.1",
+    layout: KCLayout | None = None,
 ) -> PublishResult:
     """Publish a finished run into a knowledge-center git repository.
 
@@ -589,29 +608,44 @@ def publish_run(
     dry_run : bool, default=False
         Check and plan only; nothing is written.
     hub_section, roadmap_section : str
-        Heading tokens under which a new marked block goes in the hub and the roadmap
-        (e.g. ``roadmap_section="MVP-0.2"`` for a de-leaking run).
+        Heading tokens of the sections the blocks go in (``"MVP-0.2"`` for a deleak run); the
+        roadmap status of `roadmap_section` follows the verdict.
+    layout : KCLayout, optional
+        Topic folder and file names (default: `daudit.app.knowledge_center.layout_for`).
 
     Returns
     -------
     PublishResult
+        Files whose content would not change are not written (a rerun is a no-op); a file is
+        refused as dirty only when daudit would change it.
 
     Raises
     ------
     DauditError
-        `result_dir` has no summary.json or its status is not ``finished``; a linked figure is
-        missing; `knowledge_center` is not a git work tree or a file to change is dirty (both
-        unless `force`); the markers in the hub or roadmap are broken.
-
-    Notes
-    -----
-    Files whose content would not change are not written, so a rerun is a no-op. A file is
-    refused as dirty only when daudit would change it, so rerunning an uncommitted publish
-    of the same results is allowed.
+        No finished run in `result_dir`; a linked figure is missing; `knowledge_center` is not a
+        git work tree or a file to change is dirty (both unless `force`); broken markers.
     """
-    result_dir = Path(result_dir)
-    kc = Path(knowledge_center)
+    result_dir, kc = Path(result_dir), Path(knowledge_center)
     summary = _read_summary(result_dir)
+    is_git = _check_knowledge_center(kc, force=force)
+    layout = layout or layout_for(kc)
+    plan = _checked_plan(result_dir, kc, summary, layout=layout, hub_section=hub_section,
+                         roadmap_section=roadmap_section)
+    to_change = [rel for rel, data in plan.items() if not (kc / rel).is_file() or (kc / rel).read_bytes() != data]
+    if is_git and not force:
+        _refuse_dirty(kc, to_change)
+    backups, root = _write(kc, plan, to_change, is_git=is_git) if to_change and not dry_run else ([], None)
+    return PublishResult(
+        report=kc / next(r for r in plan if r.startswith(layout.exp_dir + "/")),
+        figures=tuple(kc / r for r in plan if r.startswith(layout.img_dir + "/")),
+        hub=kc / layout.hub_path, roadmap=kc / layout.roadmap_path,
+        changed=tuple(kc / r for r in to_change), backups=tuple(backups),
+        backup_dir=root, dry_run=dry_run,
+    )
+
+
+def _check_knowledge_center(kc: Path, *, force: bool) -> bool:
+    """Whether `kc` is a git work tree; refuse a missing folder, and a non-git one unless `force`."""
     if not kc.is_dir():
         raise DauditError(
             f"{kc}: knowledge center not found; pass --knowledge-center with the root of your "
@@ -623,34 +657,29 @@ def publish_run(
             f"{kc}: not a git work tree, so published changes could not be reviewed or undone; "
             "pass the repository root (or --force to publish anyway)"
         )
+    return is_git
 
-    _check_targets(kc, [HUB_PATH, ROADMAP_PATH])  # read by the plan: checked first
-    plan = _plan(result_dir, kc, summary, hub_section=hub_section,
-                 roadmap_section=roadmap_section)
+
+def _checked_plan(result_dir: Path, kc: Path, summary: dict, *, layout: KCLayout, **sections) -> dict[str, bytes]:
+    """`_plan`, with every target inside the knowledge center and no other experiment's file overwritten."""
+    _check_targets(kc, [layout.hub_path, layout.roadmap_path])  # read by the plan: checked first
+    plan = _plan(result_dir, kc, summary, layout=layout, **sections)
     _check_targets(kc, plan)
-    _check_collisions(kc, plan, summary["experiment_id"])
-    to_change = [rel for rel, data in plan.items()
-                 if not (kc / rel).is_file() or (kc / rel).read_bytes() != data]
-    if is_git and not force:
-        dirty = _dirty(kc, [rel for rel in to_change if (kc / rel).exists()])
-        if dirty:
-            raise DauditError(
-                f"{kc}: uncommitted changes in {', '.join(dirty)}; commit or stash them and "
-                "publish again (or pass --force; the old files are backed up)"
-            )
+    _check_collisions(kc, plan, summary["experiment_id"], layout)
+    return plan
 
-    def result(changed, backups, backup_dir=None):
-        return PublishResult(
-            report=kc / next(r for r in plan if r.startswith(EXP_DIR + "/")),
-            figures=tuple(kc / r for r in plan if r.startswith(IMG_DIR + "/")),
-            hub=kc / HUB_PATH, roadmap=kc / ROADMAP_PATH,
-            changed=tuple(kc / r for r in changed), backups=tuple(backups),
-            backup_dir=backup_dir, dry_run=dry_run,
+
+def _refuse_dirty(kc: Path, to_change: list[str]) -> None:
+    dirty = _dirty(kc, [rel for rel in to_change if (kc / rel).exists()])
+    if dirty:
+        raise DauditError(
+            f"{kc}: uncommitted changes in {', '.join(dirty)}; commit or stash them and "
+            "publish again (or pass --force; the old files are backed up)"
         )
 
-    if dry_run or not to_change:
-        return result(to_change, [])
 
+def _write(kc: Path, plan: dict[str, bytes], to_change: list[str], *, is_git: bool):
+    """Back up the files about to change, then write them: ``(backups, backup folder or None)``."""
     backups, root = [], None
     existing = [rel for rel in to_change if (kc / rel).exists()]
     if existing:
@@ -665,7 +694,7 @@ def publish_run(
     # Figures, then the report, then hub and roadmap: a link is written after its target.
     for rel in to_change:
         _atomic_write(kc / rel, plan[rel])
-    return result(to_change, backups, root)
+    return backups, root
 
 
 def _safe_is_git(kc: Path) -> bool:

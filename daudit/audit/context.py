@@ -11,7 +11,9 @@ import numpy as np
 from lightgbm import Booster
 
 from daudit.checks import CheckPlan, TrainStats
+from daudit.core import runlog
 from daudit.core.spec import AuditSpec
+from daudit.core.timefmt import format_duration
 from daudit.data.pfsspec import SpectraSplit
 from daudit.engine.memory import RssMonitor
 from daudit.models.boosting import LightGBMPlan
@@ -55,15 +57,26 @@ class AuditContext:
 
     @contextmanager
     def stage(self, name: str):
-        """Time a stage, record its peak RSS, log its start and end."""
+        """Time a stage, record its peak RSS, log its start and end (with the run's elapsed time)
+        and tell the run's state file (`daudit.core.runlog`)."""
         t0 = time.time()
-        log.info("stage %s: start", name)
+        rec = runlog.current()
+        log.info("stage %s: start%s", name, _since_start(rec))
+        if rec is not None:
+            rec.stage_started(name)
         with self.section(name):
             yield
         self.timings[name] = round(time.time() - t0, 3)
         peak = (self.memory.peaks.get(name, 0) if self.memory is not None else 0) / 2**30
-        log.info("stage %s: %.1fs, peak RSS of the process tree %.2f GiB", name, self.timings[name], peak)
+        log.info("stage %s: done in %s, peak RSS of the process tree %.2f GiB%s", name,
+                 format_duration(self.timings[name]), peak, _since_start(rec))
+        if rec is not None:
+            rec.stage_ended(name, self.timings[name])
 
     def section(self, name: str):
         """Record the peak RSS while the block runs (no-op without a monitor)."""
         return self.memory.section(name) if self.memory is not None else nullcontext()
+
+
+def _since_start(rec) -> str:
+    return f" (run at {format_duration(rec.elapsed())})" if rec is not None else ""

@@ -24,12 +24,19 @@ from daudit.checks.passes import train_pass_graph
 from daudit.core.progress import Bar, compute
 from daudit.core.schema import write_summary
 from daudit.core.spec import AuditSpec
-from daudit.data.splits import open_data, quality_counts_graph, stats_cache, stats_cache_key
+from daudit.data.splits import check_splits, open_data, quality_counts_graph, stats_cache, stats_cache_key
 from daudit.data.validate import drop_empty_rows
 from daudit.engine.cluster import dask_context, main_budget
 from daudit.engine.memory import RssMonitor
 from daudit.engine.streaming import first_block_shift, fold_lanes, gather_graph, predict_block
-from daudit.models.boosting import SharedBooster, fit_lightgbm, lightgbm_params, plan_lightgbm, predict_block_lgbm
+from daudit.models.boosting import (
+    SharedBooster,
+    fit_lightgbm,
+    lightgbm_log_to_debug,
+    lightgbm_params,
+    plan_lightgbm,
+    predict_block_lgbm,
+)
 from daudit.models.dask_boosting import cluster_client, fit_lightgbm_dask
 from daudit.models.gpu import GramAccumulator, decompose_cuda
 from daudit.models.importance import importance_summary, importance_table
@@ -84,9 +91,11 @@ def _train_statistics(ctx: AuditContext, counts_graphs):
     train, plan = ctx.splits["train"], ctx.check_plan
     x = train.error
     cache = stats_cache(ctx.spec)
-    key = stats_cache_key(train, "gram-error", chunk_rows=ctx.spec.compute.chunk_rows)
-    ckey = {**stats_cache_key(train, "checks-train", chunk_rows=ctx.spec.compute.chunk_rows),
-            **train_cache_fields(plan)} if plan is not None else None
+    key = ckey = None  # in-memory arrays (`daudit.audit_arrays`) have no files to key a cache on
+    if cache is not None:
+        key = stats_cache_key(train, "gram-error", chunk_rows=ctx.spec.compute.chunk_rows)
+        ckey = {**stats_cache_key(train, "checks-train", chunk_rows=ctx.spec.compute.chunk_rows),
+                **train_cache_fields(plan)} if plan is not None else None
     hit = cache.load(key) if cache is not None else None
     chit = cache.load(ckey) if cache is not None and plan is not None else None
     if chit is not None:
@@ -110,7 +119,7 @@ def _train_statistics(ctx: AuditContext, counts_graphs):
         graph = train_pass_graph(train, cfg, group_y=plan.group_y, with_mask=ctx.spec.sanity.mask_only,
                                  lanes=fold_lanes(ctx.scheduler))
         tp, *counts = compute(graph, *counts_graphs,
-                              desc="train pass (X^T X, X^T y and the checks' statistics)")
+                              desc="train pass (X^T X, X^T y and the checks' statistics)", rows=train.n_rows)
         stats, tp.gram = tp.gram, None
         ctx.check_train = finish_train(tp, plan.cfg)
         ctx.check_train.seconds["pass"] = time.time() - t
@@ -119,7 +128,7 @@ def _train_statistics(ctx: AuditContext, counts_graphs):
         y0 = np.array([train.y[: x.chunks[0][0]].mean()])
         stats, *counts = compute(gram_graph(x, train.y, x_shift=shift, y_shift=y0,
                                             lanes=fold_lanes(ctx.scheduler)), *counts_graphs,
-                                 desc="statistics pass (X^T X, X^T y)")
+                                 desc="statistics pass (X^T X, X^T y)", rows=train.n_rows)
     if cache is not None and hit is None:
         cache.save(key, {"n": stats.n, "counts": counts[0], **{k: getattr(stats, k) for k in _GRAM_FIELDS}})
     if cache is not None and need_checks:
@@ -222,7 +231,8 @@ def _predict(ctx: AuditContext, extra_graphs=()):
     names = ("train", "val", "test")
     graphs = [gather_graph(ctx.splits[name].error, fn, lanes=fold_lanes(ctx.scheduler)) for name in names]
     with ctx.stage("prediction pass"):
-        done = list(compute(*graphs, *extra_graphs, desc="prediction pass (train, val, test)"))
+        done = list(compute(*graphs, *extra_graphs, desc="prediction pass (train, val, test)",
+                            rows=sum(s.n_rows for s in ctx.splits.values())))
     preds = {}
     for name, parts in zip(names, done[:3]):
         lin = np.concatenate([a for a, _ in parts]) if layout else None
@@ -292,22 +302,28 @@ def _importance(ctx: AuditContext):
     return table, summ
 
 
-def run_audit(spec: AuditSpec, *, output_dir: Path, echo=print, drop_bad_labels: bool = False) -> dict:
+def run_audit(spec: AuditSpec, *, output_dir: Path, echo=print, drop_bad_labels: bool = False,
+              splits: dict | None = None) -> dict:
     """Run the whole audit and return the summary (also written as ``summary.json``).
 
     ``drop_bad_labels``: leave out rows with a NaN or infinite label instead of refusing them.
+    ``splits``: the three `SpectraSplit` to audit (e.g. built from in-memory arrays), checked like
+    opened files; default: open ``spec.data``'s files.
     """
     out = Path(output_dir)
     t_start = time.time()
     started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    with staged_output(out, echo=echo) as staging, RssMonitor() as monitor:
+    with (staged_output(out, echo=echo, experiment_id=spec.experiment_id) as staging, RssMonitor() as monitor,
+          lightgbm_log_to_debug()):
         log.info("daudit run %s -> %s", spec.experiment_id, out)
         ctx = AuditContext(spec=spec, splits={}, rng=np.random.default_rng(spec.seed), memory=monitor)
         with ctx.stage("open data"):
             min_limit = check_memory_limit(spec)  # before any copy or pass: one line if too small
-            ctx.splits = open_data(spec, drop_bad_labels=drop_bad_labels)
+            ctx.splits = (open_data(spec, drop_bad_labels=drop_bad_labels) if splits is None
+                          else check_splits(spec, splits, drop_bad_labels=drop_bad_labels))
         for k, s in ctx.splits.items():
-            echo(f"{k}: {s.n_rows} spectra x {s.n_pixels} pixels from {len(s.paths)} file(s)")
+            echo(f"{k}: {s.n_rows} spectra x {s.n_pixels} pixels from {len(s.paths)} "
+                 + ("file(s)" if splits is None else "array(s)"))
         with dask_context(spec.compute, echo=echo) as sched:
             ctx.scheduler = sched
             with ctx.stage("row check"):

@@ -1,5 +1,9 @@
-"""Progress bars for long work: tqdm on the terminal, percent lines in the run log.
+"""Progress of long work: tqdm bars on a terminal, timed progress lines in the run log.
 
+`Bar` shows a tqdm bar only when stderr is a terminal (never carriage returns in a file) and
+writes a line to the ``daudit`` logger when it starts, at most every `PROGRESS_INTERVAL` seconds
+while it runs (done / total, rate, rows per second when known, ETA) and when it ends; the same
+line goes to the run's state file (`daudit.core.runlog`), where ``status`` reads it.
 `compute` runs Dask graphs with one bar that counts finished tasks, whichever scheduler is
 active (a distributed Client or a local one).
 """
@@ -15,28 +19,100 @@ from dask.callbacks import Callback
 from distributed import get_client
 from tqdm.auto import tqdm
 
-__all__ = ["Bar", "compute"]
+from daudit.core.runlog import note_progress
+from daudit.core.timefmt import format_duration
+
+__all__ = ["Bar", "compute", "progress_line", "PROGRESS_INTERVAL"]
 
 log = logging.getLogger("daudit")
 
+PROGRESS_INTERVAL = 30.0  # seconds between progress lines in the log
+
+
+def progress_line(desc: str, done: int, total: int, unit: str, rate: float | None, *,
+                  rows: int | None = None) -> str:
+    """One progress line: ``"<desc>: 45% (1234/2741 task), 12.3 task/s, ~5,400 rows/s, ETA 2m 10s"``.
+
+    Parameters
+    ----------
+    done, total : int
+        Units finished and planned.
+    rate : float or None
+        Units per second (None: not known yet).
+    rows : int, optional
+        Rows of data the whole work covers; gives a rows-per-second rate (rows are taken as
+        spread evenly over the units).
+    """
+    total = max(int(total), 1)
+    parts = [f"{desc}: {100 * min(done / total, 1.0):.0f}% ({done}/{total} {unit})"]
+    if rate:
+        parts.append(f"{rate:.3g} {unit}/s")
+        if rows:
+            parts.append(f"~{rate * rows / total:,.0f} rows/s")
+        if done < total:
+            parts.append(f"ETA {format_duration((total - done) / rate)}")
+    return ", ".join(parts)
+
 
 class Bar:
-    """A tqdm bar that also logs every 10 % to the ``daudit`` logger."""
+    """A progress bar: tqdm on a terminal; log lines at start, every ``interval`` seconds and end.
 
-    def __init__(self, total: int, desc: str, unit: str = "it"):
-        self.total, self.desc, self._n, self._next_pct, self._t0 = max(int(total), 1), desc, 0, 10, time.time()
+    Parameters
+    ----------
+    total : int
+        Units of work (tasks, chunks, trees); 0 when not known yet (`set_total` gives it later).
+    desc : str
+        What is being done; starts every log line.
+    unit : str
+    rows : int, optional
+        Rows of data the work covers, for a rows-per-second rate in the progress lines.
+    interval : float, optional
+        Seconds between progress lines (default `PROGRESS_INTERVAL`).
+    clock : callable, optional
+        Returns seconds (default `time.monotonic`); tests pass a fake one.
+    """
+
+    def __init__(self, total: int, desc: str, unit: str = "it", *, rows: int | None = None,
+                 interval: float | None = None, clock=time.monotonic):
+        self.total, self.desc, self.unit, self.rows = max(int(total), 1), desc, unit, rows
+        self.interval = PROGRESS_INTERVAL if interval is None else float(interval)
+        self._clock = clock
+        self._n, self._t0 = 0, clock()
+        self._last_line = self._t0
+        self._first = None  # (time, units) of the first update: set-up before it (e.g. binning) is not the rate
         self._bar = tqdm(total=self.total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True,
                          mininterval=0.5, disable=None)
-        log.info("%s: started (%d %s)", desc, self.total, unit)
+        if int(total) > 0:
+            log.info("%s: started (%d %s)", desc, self.total, unit)
+        else:
+            log.info("%s: started", desc)
+
+    def rate(self) -> float | None:
+        """Units per second since the first update (the time to the first unit is set-up, not rate)."""
+        if self._first is None:
+            return None
+        t, n = self._first
+        span = self._clock() - t
+        if self._n > n and span > 0:
+            return (self._n - n) / span
+        span = self._clock() - self._t0
+        return self._n / span if span > 0 else None
+
+    def line(self) -> str:
+        """The current progress line."""
+        return progress_line(self.desc, self._n, self.total, self.unit, self.rate(), rows=self.rows)
 
     def update(self, n: int = 1):
         self._n += n
+        if self._first is None:
+            self._first = (self._clock(), self._n)
         self._bar.update(n)
-        pct = 100 * self._n // self.total
-        while pct >= self._next_pct and self._next_pct <= 100:
-            log.info("%s: %d%% (%d/%d, %.1fs)", self.desc, self._next_pct, self._n, self.total,
-                     time.time() - self._t0)
-            self._next_pct += 10
+        now = self._clock()
+        if now - self._last_line >= self.interval and self._n < self.total:
+            self._last_line = now
+            text = self.line()
+            log.info("%s", text)
+            note_progress(text)
 
     def set_total(self, total: int):
         self.total = max(int(total), 1)
@@ -45,7 +121,7 @@ class Bar:
 
     def close(self):
         self._bar.close()
-        log.info("%s: done in %.1fs", self.desc, time.time() - self._t0)
+        log.info("%s: done in %s", self.desc, format_duration(self._clock() - self._t0))
 
     def __enter__(self):
         return self
@@ -61,8 +137,11 @@ def _client():
         return None
 
 
-def compute(*graphs, desc: str = "compute"):
-    """``dask.compute(*graphs)`` with a progress bar over the graph's tasks."""
+def compute(*graphs, desc: str = "compute", rows: int | None = None):
+    """``dask.compute(*graphs)`` with a progress bar over the graph's tasks.
+
+    ``rows``: rows of data the graphs read, for a rows-per-second rate in the progress lines.
+    """
 
     client = _client()
     if client is None:
@@ -74,11 +153,11 @@ def compute(*graphs, desc: str = "compute"):
             def _posttask(self, key, result, dsk, state, worker_id):
                 bar.update()
 
-        with Bar(1, desc, unit="task") as bar, _Cb():
+        with Bar(0, desc, unit="task", rows=rows) as bar, _Cb():
             return dask.compute(*graphs)
 
     futures = client.compute(list(graphs))
-    with Bar(1, desc, unit="task") as bar:
+    with Bar(0, desc, unit="task", rows=rows) as bar:
         done = 0
         while True:
             state = _progress_counts(client, futures)

@@ -17,6 +17,7 @@ from typing import Any
 
 from daudit.core.addresses import LOCAL_SCHEDULERS, parse_dashboard_address, parse_scheduler_address
 from daudit.core.errors import DauditError
+from daudit.core.paths import builtin_spec
 from daudit.core.yamlload import read_yaml
 
 __all__ = [
@@ -24,7 +25,7 @@ __all__ = [
     "SanitySpec", "QUICK_SANITY", "load_spec", "parse_spec", "parse_bytes", "parse_scheduler", "DEFAULT_SPEC_PATH",
 ]
 
-DEFAULT_SPEC_PATH = Path(__file__).resolve().parents[2] / "pipelines" / "logg_err_base_01.yaml"
+DEFAULT_SPEC_PATH = builtin_spec("logg_err_base_01.yaml")
 _INPUTS = ("error",)
 _MODEL_TYPES = ("LinearRegression", "Ridge", "LightGBM")
 _PLOT_TYPES = ("r2_bar_chart", "feature_importance_spectrum", "importance_histogram", "sanity_checks")

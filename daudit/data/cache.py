@@ -1,4 +1,4 @@
-"""On-disk caches under ``data_cache/``: zarr copies of HDF5 arrays and sufficient statistics.
+"""On-disk caches (`daudit.core.paths.cache_dir`): zarr copies of HDF5 arrays and sufficient statistics.
 
 Both are keyed by what they were made from: the source file's path, identity and change time
 (device, inode, ``st_ctime_ns``, which ``os.utime`` cannot set back), size and modification time,
@@ -26,8 +26,8 @@ import zarr
 from zarr.codecs import BloscCodec
 
 from daudit.core.artifacts import pid_alive
+from daudit.core.paths import cache_dir
 from daudit.core.progress import Bar
-from daudit.data.layout import REPO_ROOT
 
 __all__ = ["source_key", "ZarrCache", "StatsCache", "default_cache_dir"]
 
@@ -40,21 +40,9 @@ _BLOCK = 64 * 1024
 _fingerprints: dict = {}
 
 
-def _is_source_checkout(root: Path) -> bool:
-    """True when the package runs from a source checkout (``pip install -e`` or the repo itself),
-    False when it is installed into site-packages."""
-    return (root / "pyproject.toml").is_file() and not {"site-packages", "dist-packages"} & set(root.parts)
-
-
 def default_cache_dir() -> Path:
-    """``$DAUDIT_CACHE_DIR``; else ``data_cache/`` of the source checkout; else, for an installed
-    package, the user's cache folder (``$XDG_CACHE_HOME/daudit``, default ``~/.cache/daudit``),
-    never a folder beside the installed package."""
-    if os.environ.get("DAUDIT_CACHE_DIR"):
-        return Path(os.environ["DAUDIT_CACHE_DIR"])
-    if _is_source_checkout(REPO_ROOT):
-        return REPO_ROOT / "data_cache"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "daudit"
+    """``$DAUDIT_CACHE_DIR``, else ``data_cache/`` of a checkout or the user cache folder (`daudit.core.paths`)."""
+    return cache_dir()
 
 
 def fingerprint(path: str, st: os.stat_result | None = None) -> str:
@@ -181,7 +169,7 @@ class ZarrCache:
                 z = zarr.create_array(str(tmp), shape=(n, p), chunks=(min(chunk_rows, max(n, 1)), p), dtype=ds.dtype,
                                       compressors=BloscCodec(cname="lz4", clevel=1, shuffle="bitshuffle"))
                 step = z.chunks[0]
-                with Bar((n + step - 1) // step, f"zarr cache {Path(path).name}", unit="chunk") as bar:
+                with Bar((n + step - 1) // step, f"zarr cache {Path(path).name}", unit="chunk", rows=n) as bar:
                     for start in range(0, n, step):
                         z[start:min(start + step, n)] = ds[start:min(start + step, n)]
                         bar.update()

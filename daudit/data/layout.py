@@ -9,11 +9,7 @@ __all__ = [
     "ERROR_KEY",
     "MASK_KEY",
     "PARAM_COLUMNS",
-    "DEMO_DIR",
-    "REPO_ROOT",
 ]
-
-from pathlib import Path
 
 WAVE_KEY = "spectrumdataset/wave"  # float64 (n_pix,), Angstrom
 FLUX_KEY = "dataset/arrays/flux/value"  # float32 (n, n_pix), median-normalised
@@ -24,6 +20,3 @@ PARAM_COLUMNS = (
     "T_eff", "log_g", "M_H", "a_M", "C_M", "mag", "redshift", "snr", "seeing",
     "target_zenith_angle", "exp_count", "exp_time",
 )
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEMO_DIR = REPO_ROOT / "data_cache" / "demo"

@@ -22,7 +22,7 @@ from daudit.core.errors import DauditError
 from daudit.core.files import file_kind
 from daudit.data.layout import ERROR_KEY, MASK_KEY, WAVE_KEY
 
-__all__ = ["SpectraSplit", "load_pfsspec", "expand_paths", "fill_nan_nearest", "clean_error", "H5Rows"]
+__all__ = ["SpectraSplit", "load_pfsspec", "expand_paths", "error_shape", "fill_nan_nearest", "clean_error", "H5Rows"]
 
 
 class H5Rows:
@@ -168,6 +168,14 @@ def _open_checked(path: str, where: str):
         raise DauditError(f"{where}: {path} is not a readable HDF5 file ({err.__class__.__name__}: "
                           f"{str(err).splitlines()[0][:120] if str(err) else ''})") from err
     return f
+
+
+def error_shape(path: str, where: str = "path") -> tuple[int, int]:
+    """(rows, pixels) of the error array of a pfsspec file, from its header; `DauditError` if absent."""
+    with _open_checked(path, where) as f:
+        if ERROR_KEY not in f or len(f[ERROR_KEY].shape) != 2:
+            raise DauditError(f"{where}: {path} has no 2-D {ERROR_KEY} (is it a pfsspec dataset?)")
+        return tuple(int(v) for v in f[ERROR_KEY].shape)
 
 
 def _read_labels(path: str, where: str):

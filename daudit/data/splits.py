@@ -14,10 +14,11 @@ from daudit.core.errors import DauditError
 from daudit.core.spec import AuditSpec
 from daudit.data.cache import StatsCache, ZarrCache, source_key
 from daudit.data.layout import ERROR_KEY
-from daudit.data.pfsspec import SpectraSplit, fill_nan_nearest, load_pfsspec
+from daudit.data.pfsspec import SpectraSplit, error_shape, expand_paths, fill_nan_nearest, load_pfsspec
 from daudit.data.validate import emit_warnings, validate_splits
 
-__all__ = ["open_data", "quality_counts_graph", "stats_cache_key", "stats_cache", "SPLITS"]
+__all__ = ["open_data", "check_splits", "peek_sizes", "quality_counts_graph", "stats_cache_key", "stats_cache",
+           "SPLITS"]
 
 SPLITS = ("train", "val", "test")
 
@@ -34,6 +35,38 @@ def open_data(spec: AuditSpec, *, drop_bad_labels: bool = False) -> dict[str, Sp
         validate_splits(spec, splits, drop_bad_labels=drop_bad_labels)
     emit_warnings(report["warnings"])
     return splits
+
+
+def check_splits(spec: AuditSpec, splits: dict[str, SpectraSplit], *,
+                 drop_bad_labels: bool = False) -> dict[str, SpectraSplit]:
+    """The checks of `open_data` on splits made elsewhere (e.g. from in-memory arrays)."""
+    splits = dict(splits)
+    p = splits["train"].n_pixels
+    for name in ("val", "test"):
+        if splits[name].n_pixels != p:
+            raise DauditError(f"{name} split has {splits[name].n_pixels} pixels but train has {p}")
+    report = validate_splits(spec, splits, drop_bad_labels=drop_bad_labels)
+    emit_warnings(report["warnings"])
+    return splits
+
+
+def peek_sizes(spec: AuditSpec) -> tuple[dict[str, int], int]:
+    """Rows each split will read and the pixel count, from the files' headers only (no data read).
+
+    Returns ``({"train": n, "val": n, "test": n}, n_pixels)``; a missing or unreadable file raises
+    the same one-line `DauditError` as opening the data would.
+    """
+    d = spec.data
+    rows, n_pixels = {}, None
+    for name, paths, n in (("train", d.train_path, d.num_samples), ("val", d.val_path, d.num_test_samples),
+                           ("test", d.test_path, d.num_test_samples)):
+        total = 0
+        for path in expand_paths(paths, where=f"{name} split"):
+            shape = error_shape(path, where=f"{name} split")
+            n_pixels = shape[1] if n_pixels is None else n_pixels
+            total += shape[0]
+        rows[name] = total if n is None else min(total, n)
+    return rows, int(n_pixels or 0)
 
 
 def _open_splits(spec: AuditSpec, zc) -> dict[str, SpectraSplit]:

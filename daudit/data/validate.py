@@ -22,6 +22,7 @@ import sys
 
 import numpy as np
 
+from daudit.core import runlog
 from daudit.core.errors import DauditError
 from daudit.core.progress import compute
 from daudit.data.cache import source_key
@@ -298,8 +299,13 @@ def _flags_key(splits: dict) -> dict:
 
 
 def emit_warnings(warnings, *, stream=None):
-    """Print each warning as ``daudit: warning: ...`` on stderr and log it."""
+    """Print each warning as ``daudit: warning: ...`` on stderr and log it.
+
+    Inside a run whose log already goes to stderr (nohup, --detach) the log line is enough.
+    """
+    echoed = stream is None and runlog.current() is not None and runlog.logging_to_stderr()
     stream = sys.stderr if stream is None else stream
     for w in warnings:
         log.warning("%s", w)
-        print(f"daudit: warning: {w}", file=stream)
+        if not echoed:
+            print(f"daudit: warning: {w}", file=stream)

@@ -7,17 +7,19 @@ rest to `daudit.core.spec.parse_spec` (same rules, same messages as ``run``).
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from daudit.core.errors import DauditError
+from daudit.core.paths import builtin_spec
 from daudit.core.spec import parse_spec
 from daudit.core.yamlload import read_yaml
 from daudit.deleak.strategies import parse_strategy
 
-__all__ = ["DeleakSpec", "parse_deleak", "load_deleak_spec", "DEFAULT_DELEAK_SPEC_PATH"]
+__all__ = ["DeleakSpec", "parse_deleak", "load_deleak_spec", "audit_spec_for_deleak", "DEFAULT_DELEAK_SPEC_PATH"]
 
-DEFAULT_DELEAK_SPEC_PATH = Path(__file__).resolve().parents[2] / "pipelines" / "logg_err_repr_01.yaml"
+DEFAULT_DELEAK_SPEC_PATH = builtin_spec("logg_err_repr_01.yaml")
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,10 @@ class DeleakSpec:
     n_bootstrap: int = 1000
     n_permutations: int = 1000
     n_check_rows: int = 32  # test rows whose features are saved with the state for checks
+
+
+def _note(msg: str) -> None:
+    print(f"daudit: note: {msg}", file=sys.stderr)
 
 
 def _fail(src, msg):
@@ -81,8 +87,30 @@ def parse_deleak(raw, src: str = "<spec>") -> DeleakSpec:
     return DeleakSpec(**out)
 
 
-def load_deleak_spec(path):
-    """Read a spec file: ``(AuditSpec, DeleakSpec)``; relative paths from the file's folder."""
+def audit_spec_for_deleak(spec):
+    """The audit's own spec, made a deleak spec: ``(spec, note)``; ``note`` is None when unchanged.
+
+    The audit lists ``LinearRegression`` (OLS), which deleak does not fit (it fits standardised
+    Ridge and LightGBM): it is skipped. So that the comparison does not replace the audit's
+    results (or its published report), its experiment id gets ``-DELEAK`` and its default
+    output folder follows the id.
+    """
+    if not spec.include_ols:
+        return spec, None
+    exp_id = f"{spec.experiment_id}-DELEAK"
+    out = str(Path(spec.output_dir).parent / exp_id) if spec.output_dir else None
+    spec = dataclasses.replace(spec, include_ols=False, experiment_id=exp_id, output_dir=out)
+    note = (f"deleak: skipping LinearRegression (deleak fits standardised Ridge and LightGBM; noise_levels "
+            f"and plots are the audit's and not used); this comparison runs as {exp_id}")
+    return spec, note
+
+
+def load_deleak_spec(path, *, note=None):
+    """Read a spec file: ``(AuditSpec, DeleakSpec)``; relative paths from the file's folder.
+
+    The audit's own spec is accepted (`audit_spec_for_deleak`); ``note`` (default: a
+    ``daudit: note:`` line on stderr) is told what was skipped.
+    """
 
     path = Path(path)
     raw = read_yaml(path)  # safe, bounded, no duplicate keys: the same reader as `run`
@@ -90,9 +118,9 @@ def load_deleak_spec(path):
         raise DauditError(f"spec {path}: the top level must be a mapping of keys")
     deleak = parse_deleak(raw.pop("deleak", None), str(path))
     spec = parse_spec(raw, base_dir=path.resolve().parent, source=str(path))
-    if spec.include_ols:
-        raise DauditError(f"spec {path}: deleak fits Ridge (standardised) and LightGBM; remove the "
-                          "LinearRegression entry from 'models'")
+    spec, msg = audit_spec_for_deleak(spec)
+    if msg is not None:
+        (note or _note)(msg)
     if not spec.alphas:
         raise DauditError(f"spec {path}: deleak needs a Ridge entry in 'models' (e.g. alpha: [1.0])")
     return spec, deleak

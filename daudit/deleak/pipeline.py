@@ -35,7 +35,7 @@ from daudit.deleak.strategies import (
 )
 from daudit.deleak.summary import build_summary
 from daudit.engine.cluster import dask_context
-from daudit.models.boosting import lightgbm_params
+from daudit.models.boosting import lightgbm_log_to_debug, lightgbm_params
 from daudit.models.metrics import r2
 from daudit.output.staging import staged_output
 
@@ -151,7 +151,8 @@ def run_deleak(spec, dspec, *, output_dir, echo=print) -> dict:
     out = Path(output_dir)
     t_start = time.time()
     started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    with staged_output(out, echo=echo) as staging:
+    with staged_output(out, echo=echo, experiment_id=spec.experiment_id, kind="deleak") as staging, \
+            lightgbm_log_to_debug():
         log.info("daudit deleak %s -> %s", spec.experiment_id, out)
         ctx = AuditContext(spec=spec, splits={}, rng=np.random.default_rng(spec.seed))
         with ctx.stage("open data"):

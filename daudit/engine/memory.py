@@ -1,8 +1,8 @@
-"""Resident memory of this process and its children (Dask worker processes), from /proc.
+"""Resident memory of this process and its children (Dask worker processes), through psutil.
 
 `RssMonitor` samples the process tree's RSS in a background thread; `RssMonitor.section(name)`
 records the peak seen while the section ran, so a run can report where its memory went.
-On systems without /proc every reading is 0 and nothing is recorded.
+psutil reads the same numbers on Linux (/proc), macOS and Windows.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import contextlib
 import ctypes
 import os
 import threading
-from pathlib import Path
+
+import psutil
 
 __all__ = ["tree_rss", "RssMonitor", "tune_allocator"]
 
@@ -39,36 +40,21 @@ def tune_allocator() -> bool:
         return False
 
 
-def _rss(pid: int) -> int:
+def _rss(proc: psutil.Process) -> int:
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
+        return int(proc.memory_info().rss)
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return 0  # it ended (or is not ours to read) between listing and reading
 
 
 def tree_rss(pid: int | None = None) -> int:
-    """RSS in bytes of process ``pid`` (default: this one) and all its descendants."""
-    pid = os.getpid() if pid is None else int(pid)
-    children: dict[int, list[int]] = {}
-    proc = Path("/proc")
-    if not proc.is_dir():
+    """RSS in bytes of process ``pid`` (default: this one) and all its descendants; 0 if it is gone."""
+    try:
+        root = psutil.Process(os.getpid() if pid is None else int(pid))
+        children = root.children(recursive=True)
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return 0
-    for d in proc.iterdir():
-        if d.name.isdigit():
-            try:
-                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(d.name))
-    total, stack = 0, [pid]
-    while stack:
-        p = stack.pop()
-        total += _rss(p)
-        stack.extend(children.get(p, []))
-    return total
+    return _rss(root) + sum(_rss(c) for c in children)
 
 
 class RssMonitor:

@@ -18,16 +18,54 @@ serves every noise level L > 0.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import hashlib
+import logging
 import weakref
 from dataclasses import dataclass
 
 import lightgbm
 import numpy as np
 
-__all__ = ["LightGBMPlan", "plan_lightgbm", "histogram_pool_mb", "DaskRowSequence", "fit_lightgbm", "lightgbm_params"]
+__all__ = ["LightGBMPlan", "plan_lightgbm", "histogram_pool_mb", "DaskRowSequence", "fit_lightgbm", "lightgbm_params",
+           "lightgbm_log_to_debug"]
+
+log = logging.getLogger("daudit")
+
+
+class _ToDebugLog:
+    """LightGBM's own messages (``[LightGBM] [Warning] ...``) as DEBUG lines of daudit's log."""
+
+    @staticmethod
+    def _log(msg) -> None:
+        text = str(msg).strip()
+        if text:
+            log.debug("lightgbm: %s", text)
+
+    def info(self, msg) -> None:
+        self._log(msg)
+
+    def warning(self, msg) -> None:
+        self._log(msg)
+
+
+@contextlib.contextmanager
+def lightgbm_log_to_debug():
+    """While the block runs, LightGBM's messages go to the run log at DEBUG instead of the terminal.
+
+    LightGBM has one process-wide logger; the previous one is put back afterwards (a notebook's
+    own LightGBM keeps printing as before).
+    """
+    basic = lightgbm.basic
+    saved = tuple(getattr(basic, name, None) for name in ("_LOGGER", "_INFO_METHOD_NAME", "_WARNING_METHOD_NAME"))
+    lightgbm.register_logger(_ToDebugLog())
+    try:
+        yield
+    finally:
+        if saved[0] is not None:
+            lightgbm.register_logger(*saved)
 
 _DEFAULT_SAMPLE = 200_000  # LightGBM's default bin_construct_sample_cnt
 _MIN_SAMPLE = 10_000  # bin boundaries of 255 bins are stable from this many rows

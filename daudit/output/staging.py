@@ -22,12 +22,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from daudit.core import runlog
 from daudit.core.artifacts import RunLock, atomic_write_text, pid_alive, read_pid
 from daudit.core.errors import DauditError
-from daudit.core.signals import deferred_signals
+from daudit.core.signals import Interrupted, deferred_signals
 
 __all__ = ["resolve_output_dir", "check_output_dir", "check_not_in_use", "staging_dir", "swap_in", "OutputLock",
-           "setup_log", "staged_output", "MARKER", "is_owned", "unowned_files", "seal"]
+           "staged_output", "MARKER", "is_owned", "unowned_files", "seal"]
 
 log = logging.getLogger("daudit")
 
@@ -42,13 +43,6 @@ def resolve_output_dir(spec, override: str | None) -> Path:
     out = Path(override or spec.output_dir or Path("results") / spec.experiment_id).expanduser()
     return Path(os.path.realpath(out))
 
-
-def setup_log(path: Path):
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    return handler
 
 
 # ----------------------------------------------------------------------------- ownership
@@ -140,7 +134,8 @@ def check_output_dir(out: Path):
 
     Refused: a path that is not a folder; a non-empty folder without daudit's marker (a project,
     a folder of notes, results of another tool or of an older daudit); a ``<out>.previous`` that
-    holds anything daudit did not write; a folder that cannot be written.
+    holds anything daudit did not write; a ``<out>.log`` beside it that daudit did not write; a
+    folder that cannot be written.
     """
     out = Path(out)
     if os.path.lexists(out):
@@ -152,6 +147,7 @@ def check_output_dir(out: Path):
                                   "marker): daudit moves or deletes only folders it made; choose another "
                                   "--output-dir (nothing was changed)")
             _check_previous(out)
+    _check_live_log(out)
     parent = out.parent
     while not parent.exists():
         parent = parent.parent
@@ -244,37 +240,41 @@ def _discard(staging: Path) -> None:
 
 
 @contextlib.contextmanager
-def staged_output(out: Path, *, echo=print):
+def staged_output(out: Path, *, echo=print, experiment_id: str | None = None, kind: str = "audit"):
     """Yield a staging folder for a run's results; swap it in as ``out`` when the block succeeds.
 
-    Checks ``out`` first, holds its PID lock, logs to ``<staging>/run.log``. On any exception,
-    Ctrl-C or SIGTERM (`daudit.core.signals.Interrupted`) the staging folder is removed, the lock
-    released and ``out`` left untouched; a file-system error (e.g. a full disk) becomes one
-    `DauditError` line. Earlier results move to ``<out>.previous`` only once the new ones are complete.
+    Checks ``out`` first and holds its PID lock. The run log is written line by line to
+    ``<parent>/<name>.log`` (readable while the run goes; copied into the results as ``run.log``)
+    and the run's state file beside it follows its stages (`daudit.core.runlog`; ``status`` reads
+    it). On any exception, Ctrl-C or SIGTERM (`daudit.core.signals.Interrupted`) the staging
+    folder is removed, the lock released and ``out`` left untouched; a file-system error (e.g. a
+    full disk) becomes one `DauditError` line. Earlier results move to ``<out>.previous`` only
+    once the new ones are complete.
     """
     out = Path(out)
     check_output_dir(out)
     with OutputLock(out):
         staging = staging_dir(out)
-        handler = setup_log(staging / "run.log")
-        try:
-            yield staging
-        except BaseException as err:
-            _discard(staging)  # bad input, a bug, a full disk, Ctrl-C or SIGTERM: leave nothing behind
-            if isinstance(err, OSError):
-                raise _fs_error(err, out) from err
-            raise
-        finally:
-            log.removeHandler(handler)
-            handler.close()
+        live = runlog.live_log_path(out)
+        recorder = runlog.RunRecorder(out, experiment_id=experiment_id or out.name, kind=kind)
+        with runlog.run_logging(live) as handler, runlog.recording(recorder):
+            recorder.begin()
+            try:
+                yield staging
+            except BaseException as err:  # noqa: BLE001 - recorded, then raised again
+                _stopped(err, staging, out, recorder)
+            handler.flush()
+            shutil.copyfile(live, staging / "run.log")
         try:
             with deferred_signals():
                 prev = swap_in(staging, out)
         except BaseException as err:
             _discard(staging)
+            recorder.end("failed", f"daudit: error: the results could not be moved into {out} ({err})")
             if isinstance(err, OSError):
                 raise _fs_error(err, out) from err
             raise
+        recorder.end("finished")
         if prev is not None:
             echo(f"previous results kept in {prev}")
 
@@ -283,3 +283,40 @@ def _fs_error(err: OSError, out: Path) -> DauditError:
     where = f" on {err.filename}" if err.filename else ""
     return DauditError(f"file system error{where}: {err.strerror or err}; the previous results in {out} "
                        "are untouched (free disk space or fix permissions, then rerun)")
+
+
+def _check_live_log(out: Path) -> Path:
+    """The run log path beside ``out``; refused when a file there was not written by daudit.
+
+    daudit writes ``<parent>/<name>.log`` together with ``<parent>/.<name>.state.json``; a log
+    without that state file beside it is someone else's (notes, another tool's log) and is not
+    overwritten.
+    """
+    live, state = runlog.live_log_path(out), runlog.state_path(out)
+    if os.path.lexists(live) and (not os.path.lexists(state) or os.path.islink(live) or not os.path.isfile(live)):
+        raise DauditError(f"{live}: exists and was not written by daudit (no {state.name} beside it); daudit writes "
+                          "the run's log there: move or rename that file, or choose another --output-dir")
+    return live
+
+
+def _stopped(err: BaseException, staging: Path, out: Path, recorder) -> None:
+    """Remove the staging folder (whatever stopped the run), record why it stopped, raise."""
+    _discard(staging)  # bad input, a bug, a full disk, Ctrl-C or SIGTERM: leave nothing behind
+    if isinstance(err, OSError):  # e.g. a full disk while a figure is written
+        bad = _fs_error(err, out)
+        log.error("daudit: error: %s", bad, extra=runlog.FILE_ONLY)
+        recorder.end("failed", f"daudit: error: {bad}")
+        raise bad from err
+    if isinstance(err, DauditError):
+        log.error("daudit: error: %s", err, extra=runlog.FILE_ONLY)  # the CLI prints it on stderr
+        recorder.end("failed", f"daudit: error: {err}")
+    elif isinstance(err, (KeyboardInterrupt, SystemExit, Interrupted)):
+        log.warning("daudit: interrupted", extra=runlog.FILE_ONLY)
+        recorder.end("interrupted", "stopped by Ctrl-C (or a stop signal) before it finished; earlier results "
+                                    "are untouched")
+    else:
+        first = (str(err).strip().splitlines() or [""])[0][:200]
+        log.error("daudit: internal error %s: %s (a bug; the traceback follows in this log)", type(err).__name__, first)
+        log.debug("traceback", exc_info=err)
+        recorder.end("failed", f"internal error {type(err).__name__}: {first} (a bug; see the log)")
+    raise err

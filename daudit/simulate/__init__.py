@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from daudit.core.errors import DauditError
-from daudit.data.layout import DEMO_DIR
+from daudit.core.paths import demo_dir
 from daudit.simulate.draws import draw_split
 from daudit.simulate.lines import INSTRUMENT_SEED, N_PIX, RESOLUTION, build_templates
 from daudit.simulate.physics import PHYSICAL_SETTINGS
@@ -49,7 +49,7 @@ def _shard_name(i: int) -> str:
     return f"dataset_{i:03d}.h5"
 
 
-def demo_paths(out_dir=DEMO_DIR) -> dict[str, list[Path]]:
+def demo_paths(out_dir=None) -> dict[str, list[Path]]:
     """Return the expected file paths of each split under ``out_dir``.
 
     A split directory holding ``shard_index.txt`` maps to the files it lists (in order);
@@ -58,14 +58,14 @@ def demo_paths(out_dir=DEMO_DIR) -> dict[str, list[Path]]:
     Parameters
     ----------
     out_dir : path-like
-        Dataset root, default ``data_cache/demo``.
+        Dataset root, default `daudit.core.paths.demo_dir` (``data_cache/demo`` in a checkout).
 
     Returns
     -------
     dict of str -> list of Path
         Keys ``train``, ``val``, ``test``.
     """
-    out_dir = Path(out_dir)
+    out_dir = Path(demo_dir() if out_dir is None else out_dir)
     paths = {}
     for split in SPLITS:
         index = out_dir / split / SHARD_INDEX
@@ -77,7 +77,7 @@ def demo_paths(out_dir=DEMO_DIR) -> dict[str, list[Path]]:
     return paths
 
 
-def demo_is_complete(out_dir=DEMO_DIR) -> bool:
+def demo_is_complete(out_dir=None) -> bool:
     """True when every file of every split exists, was completely written, and comes from
     this GENERATOR_VERSION (older demo data is regenerated rather than silently reused)."""
 

@@ -24,21 +24,22 @@ def configure_parser(p):
 
 def main(args) -> int:
     # lazy: the deleak pipeline imports numpy, dask and LightGBM; the other commands stay fast
-    from daudit.app.runspec import ensure_demo
+    from daudit.app.runspec import ensure_demo, with_demo_data
     from daudit.core.spec import parse_scheduler
-    from daudit.data.layout import DEMO_DIR
     from daudit.deleak.config import DEFAULT_DELEAK_SPEC_PATH, load_deleak_spec
     from daudit.deleak.pipeline import run_deleak
     from daudit.output.staging import resolve_output_dir
 
     spec, dspec = load_deleak_spec(args.config or DEFAULT_DELEAK_SPEC_PATH)
+    if args.config is None:
+        spec = with_demo_data(spec)
     if args.scheduler:
         compute = dataclasses.replace(spec.compute, scheduler=parse_scheduler(args.scheduler))
         spec = dataclasses.replace(spec, compute=compute)
     if args.knowledge_center and not Path(args.knowledge_center).is_dir():
         raise DauditError(f"--knowledge-center {args.knowledge_center} is not a directory")
     if args.config is None:
-        ensure_demo(spec, DEMO_DIR)
+        ensure_demo(spec)
     out = resolve_output_dir(spec, args.output_dir)
     summary = run_deleak(spec, dspec, output_dir=out)
     g = summary["gate"]

@@ -15,9 +15,15 @@ def configure_parser(parser) -> None:
     parser.add_argument(
         "--knowledge-center", metavar="DIR", default=default_kc, required=default_kc is None,
         help="root of the knowledge-center git repository (default: $KNOWLEDGE_CENTER); the "
-             "report goes to logg/moe/exp/, figures to logg/moe/img/, and the hub (§DG1) and "
-             "roadmap (MVP-0.1) get a marked block",
+             "report goes to <topic>/exp/, figures to <topic>/img/, the hub (§DG1) and roadmap "
+             "(MVP-0.1) get a marked block, and the roadmap's MVP-0.1 status follows the verdict",
     )
+    parser.add_argument("--topic", metavar="DIR",
+                        help="topic folder inside the knowledge center (default: $DAUDIT_KC_TOPIC or logg/moe)")
+    parser.add_argument("--hub", metavar="FILE", help="hub file in the topic folder (default: moe_snr_hub.md, "
+                        "or the one *_hub.md there)")
+    parser.add_argument("--roadmap", metavar="FILE", help="roadmap file in the topic folder (default: "
+                        "moe_snr_roadmap.md, or the one *_roadmap.md there)")
     parser.add_argument("--force", action="store_true",
                         help="publish even if DIR is not a git work tree or the files to change "
                              "have uncommitted changes (old files are still backed up)")
@@ -27,9 +33,12 @@ def configure_parser(parser) -> None:
 
 def main(args) -> int:
     """Publish and print what changed; `DauditError` goes to the CLI."""
-    from daudit.app.publish import format_publish_result, publish_run  # lazy: keeps --help fast
+    # lazy: keeps --help fast
+    from daudit.app.knowledge_center import layout_for
+    from daudit.app.publish import format_publish_result, publish_run
 
+    layout = layout_for(args.knowledge_center, topic=args.topic, hub=args.hub, roadmap=args.roadmap)
     result = publish_run(args.result_dir, args.knowledge_center, force=args.force,
-                         dry_run=args.dry_run)
+                         dry_run=args.dry_run, layout=layout)
     print(format_publish_result(result))
     return 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from daudit.core.errors import DauditError
@@ -24,7 +23,8 @@ def configure_parser(p):
                    help="after the run, publish the report and figures into this knowledge-center repo")
     p.add_argument("--force", action="store_true", help="with --knowledge-center: publish over uncommitted changes")
     p.add_argument("--detach", action="store_true",
-                   help="run in the background (like nohup ... &): log to logs/<EXP>.log, PID in logs/<EXP>.pid")
+                   help="run in the background (like nohup ... &): output in logs/<EXP>.log, PID in logs/<EXP>.pid; "
+                        "prints an estimated duration; follow it with python -m daudit status <EXP>")
     p.add_argument("--logs-dir", metavar="DIR", default="logs", help="where --detach writes the log and PID (default: logs)")
     p.add_argument("--drop-bad-labels", action="store_true",
                    help="leave out rows whose label is NaN or infinite (counted in summary.json) instead of refusing")
@@ -37,10 +37,9 @@ def main(args) -> int:
     if args.detach:
         from daudit.app.detach import detach  # lazy: the foreground run never needs it
 
-        return detach(sys.argv[1:] if sys.argv[1:] else ["run"], args)
+        return detach(args.argv, args)
     # lazy: spec and output checks first, so bad input or a busy folder is refused in a blink
     from daudit.app.runspec import ensure_demo, resolve_spec
-    from daudit.data.layout import DEMO_DIR
     from daudit.output.staging import check_not_in_use, check_output_dir, resolve_output_dir
 
     spec, builtin = resolve_spec(args)
@@ -51,10 +50,10 @@ def main(args) -> int:
     from daudit.audit.pipeline import run_audit
 
     if builtin:
-        ensure_demo(spec, DEMO_DIR)
+        ensure_demo(spec)
     if args.knowledge_center and not Path(args.knowledge_center).is_dir():
         raise DauditError(f"--knowledge-center {args.knowledge_center} is not a directory")
-    announce_estimate(spec)
+    announce_estimate(spec, builtin=builtin)
     summary = run_audit(spec, output_dir=out, drop_bad_labels=args.drop_bad_labels)
     g = summary["gate"]
     print(f"Gate-1 {g['verdict']}: best test R2 = {g['best_test_r2']:.4f} ({g['best_model']}, "
@@ -67,12 +66,9 @@ def main(args) -> int:
     return 0
 
 
-def announce_estimate(spec, echo=print) -> None:
-    """Print the run's time estimate at its start: the same estimate as ``run --detach`` (issue 13's
-    estimator replaces `daudit.app.detach.estimate_seconds` when it lands; this is the one call)."""
-    from daudit.app.detach import estimate_seconds  # lazy: `--help` stays free of the detach module
+def announce_estimate(spec, *, builtin: bool, echo=print) -> None:
+    """Print the run's time estimate at its start: the one ``run --detach`` prints
+    (`daudit.app.detach.estimate_for`)."""
+    from daudit.app.detach import estimate_for  # lazy: `--help` stays free of the detach module
 
-    d = spec.data
-    n = (d.num_samples or 100_000) + 2 * (d.num_test_samples or 10_000)
-    echo(f"estimated run time: about {max(1.0, estimate_seconds(n, 4096) / 60):.0f} min "
-         f"({n} spectra; the estimate `run --detach` prints)")
+    echo(f"⏱️ {estimate_for(spec, builtin=builtin).text()}")

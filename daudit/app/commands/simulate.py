@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from daudit.data.layout import DEMO_DIR
+from daudit.core.paths import demo_dir
 
 __all__ = ["configure_parser", "main"]
 
@@ -24,8 +24,8 @@ def _positive_int(text: str) -> int:
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
     """Add the simulate options to ``p``."""
-    p.add_argument("--out", type=Path, default=DEMO_DIR,
-                   help="output directory (default: %(default)s)")
+    p.add_argument("--out", type=Path, default=None,
+                   help=f"output directory (default: daudit's demo folder, now {demo_dir()})")
     p.add_argument("--train", type=_positive_int, default=100_000, help="train spectra (100000)")
     p.add_argument("--val", type=_positive_int, default=10_000, help="validation spectra (10000)")
     p.add_argument("--test", type=_positive_int, default=10_000, help="test spectra (10000)")
@@ -43,7 +43,7 @@ def main(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     written = simulate_dataset(
-        args.out, n_train=args.train, n_val=args.val, n_test=args.test,
+        args.out or demo_dir(), n_train=args.train, n_val=args.val, n_test=args.test,
         n_shards=args.shards, seed=args.seed, object_noise=args.object_noise,
         progress=not args.quiet,
     )
