@@ -49,8 +49,8 @@ class _Peak:
 
 def _splits():
     from daudit.app.runspec import with_demo_data
-    from daudit.audit import pipeline
     from daudit.core.spec import DEFAULT_SPEC_PATH, load_spec
+    from daudit.pipeline import run as pipeline
 
     return pipeline.open_data(with_demo_data(load_spec(DEFAULT_SPEC_PATH)))
 

@@ -69,8 +69,8 @@ def daudit_linear(paths, n, tmp: Path) -> float:
     """Seconds for daudit's whole linear family (threads scheduler, caches off)."""
     import dask
 
-    from daudit.audit import pipeline
     from daudit.core.spec import parse_spec
+    from daudit.pipeline import run as pipeline
 
     spec = parse_spec({
         "experiment_id": "BENCH", "data": {"train_path": str(paths["train"]), "val_path": str(paths["val"]),

@@ -12,34 +12,11 @@ From Python (e.g. a notebook)::
     daudit.audit_arrays(X_train, y_train, X_val, y_val, X_test, y_test, wave=wave)
 """
 
-import types as _types
-
 from daudit._version import __version__
 
 __all__ = ["__version__", "audit", "audit_arrays", "load_result", "AuditResult", "quality_features"]
 
-_API = {"audit_arrays", "load_result", "AuditResult"}
-
-
-class _CallableAuditPackage(_types.ModuleType):
-    """``daudit.audit`` is the audit layer's package and, called, the API function `daudit.app.api.audit`.
-
-    The name is both: Python sets the attribute ``daudit.audit`` to the subpackage whenever it is
-    imported, so a plain function of that name would be replaced by it; the package is made
-    callable instead (its submodules stay where they are).
-    """
-
-    def __call__(self, spec_or_path=None, output_dir=None, **kwargs):
-        """Run a leakage audit and return its `AuditResult` (see `daudit.app.api.audit`)."""
-        # lazy: the API brings numpy, Dask and LightGBM; importing daudit stays cheap
-        from daudit.app.api import audit
-
-        return audit(spec_or_path, output_dir, **kwargs)
-
-
-from daudit import audit as _audit_layer  # noqa: E402  (the package only: its __init__ is a docstring)
-
-_audit_layer.__class__ = _CallableAuditPackage
+_API = {"audit", "audit_arrays", "load_result", "AuditResult"}
 
 
 def __getattr__(name):

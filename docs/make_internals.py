@@ -24,7 +24,7 @@ LAYERS = [
     ("daudit.models", "statistics, the linear family, LightGBM, metrics, importance, selection"),
     ("daudit.checks", "the sanity checks: numerics and passes"),
     ("daudit.output", "tables, figures, the report, the staging folder"),
-    ("daudit.audit", "one audit run and its summary"),
+    ("daudit.pipeline", "one audit run and its summary"),
     ("daudit.deleak", "MVP-0.2: de-leaked representations"),
     ("daudit.simulate", "the PFS-like demo data"),
     ("daudit.app", "the command line, background runs, history, publishing"),

@@ -42,7 +42,7 @@ def run_planted(root, maker, *, mask=None):
 
     from planted import write_planted
 
-    import daudit.audit.pipeline as pipeline
+    import daudit.pipeline.run as pipeline
     from daudit.core.spec import load_spec
 
     seen = {}

@@ -105,10 +105,10 @@ def test_import_daudit_stays_cheap():
 
 
 def test_daudit_audit_is_the_function_even_once_the_audit_layer_is_imported():
-    """``daudit.audit`` names the audit layer's package too; calling it must still run the API."""
-    code = ("import daudit.audit.pipeline, daudit, inspect; "
-            "from daudit.app.api import AuditResult; "
-            "assert daudit.audit.pipeline.run_audit and callable(daudit.audit); "
+    """The audit layer is ``daudit.pipeline``: importing it leaves ``daudit.audit`` the API function."""
+    code = ("import daudit.pipeline.run, daudit, inspect; "
+            "from daudit.app.api import audit; "
+            "assert daudit.pipeline.run.run_audit and daudit.audit is audit and inspect.isfunction(daudit.audit); "
             "print(daudit.audit('no-such-spec.yaml'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert "spec file not found: no-such-spec.yaml" in out.stderr, out.stderr  # the API ran (and refused)

@@ -115,10 +115,10 @@ def test_layer_contract_fails_on_an_upward_import(tmp_path):
     shutil.copytree(PKG, tmp_path / "daudit", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
     layout = tmp_path / "daudit" / "data" / "layout.py"
-    layout.write_text(layout.read_text() + "\nfrom daudit.audit import pipeline  # noqa: E402,F401\n")
+    layout.write_text(layout.read_text() + "\nfrom daudit.pipeline import run as pipeline  # noqa: E402,F401\n")
     proc = _lint_imports(tmp_path)
     assert proc.returncode != 0
-    assert "daudit.data.layout -> daudit.audit.pipeline" in proc.stdout
+    assert "daudit.data.layout -> daudit.pipeline.run" in proc.stdout
 
 
 def _function_level_imports(path: Path):

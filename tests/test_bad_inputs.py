@@ -519,7 +519,7 @@ def case_output_dir_with_user_results_files(root, data):
 
 
 def case_memory_limit_below_minimum(root, data):
-    from daudit.audit.memory_plan import minimum_limit
+    from daudit.pipeline.memory_plan import minimum_limit
 
     need = minimum_limit(32, chunk_rows=128, checks=False, lightgbm=False)  # what this spec needs
     return _spec(root, data), ["--memory-limit", "300MB"], 2, [  # above the 256MB floor, below the need
@@ -635,8 +635,8 @@ def test_debug_shows_the_traceback(tmp_path):
 
 def test_dropped_rows_counted_and_numbers_match_clean_files(outcomes, tmp_path):
     """Dropping bad-label and all-NaN-error rows equals auditing files without those rows."""
-    from daudit.audit.pipeline import run_audit
     from daudit.core.spec import load_spec
+    from daudit.pipeline.run import run_audit
 
     proc, _, _, root = outcomes["nan_labels_dropped"]
     dropped = json.loads((root / "out" / "summary.json").read_text())
@@ -668,8 +668,8 @@ def test_physical_units_and_scaled_error_give_the_same_r2(tmp_path):
     """Error in erg/s/cm2/A (~1e-17) or scaled by 1e10: same OLS and LightGBM R2, no numerical warnings."""
     import warnings
 
-    from daudit.audit.pipeline import run_audit
     from daudit.core.spec import load_spec
+    from daudit.pipeline.run import run_audit
 
     def maker(scale):
         def make(n, p, *, seed):

@@ -10,8 +10,8 @@ import urllib.request
 import pytest
 from pfsspec_factory import write_spec, write_split_set
 
-from daudit.audit.pipeline import run_audit
 from daudit.core.spec import load_spec
+from daudit.pipeline.run import run_audit
 
 
 @pytest.fixture(scope="module")

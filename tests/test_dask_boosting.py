@@ -97,13 +97,13 @@ def test_cluster_client_needs_workers_and_their_memory(client):
 
 
 def test_pipeline_falls_back_to_in_process_when_lightgbm_dask_fails(client, monkeypatch):
-    import daudit.audit.pipeline
-    from daudit.audit.pipeline import AuditContext, _fit_lightgbm
+    import daudit.pipeline.run
+    from daudit.pipeline.run import AuditContext, _fit_lightgbm
 
     def refuse(*args, **kwargs):
         raise OSError("Binding port 12400 failed\nsecond line")
 
-    monkeypatch.setattr(daudit.audit.pipeline, "fit_lightgbm_dask", refuse)  # the name the pipeline calls
+    monkeypatch.setattr(daudit.pipeline.run, "fit_lightgbm_dask", refuse)  # the name the pipeline calls
     x_np, y = _planted(1000, seed=3)
     spec = SimpleNamespace(lightgbm=SimpleNamespace(n_estimators=5, max_depth=3, learning_rate=0.1),
                            noise_levels=[0.0, 1.0], seed=42, compute=SimpleNamespace(memory_limit=2**31))

@@ -57,8 +57,8 @@ sanity: {{wavelength_shuffle: false, group_shuffle: false, n_bootstrap: 300}}
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory):
-    from daudit.audit.pipeline import run_audit
     from daudit.core.spec import load_spec
+    from daudit.pipeline.run import run_audit
 
     tmp = tmp_path_factory.mktemp("demo_sample")
     summary = run_audit(load_spec(_spec(tmp)), output_dir=tmp / "out", echo=lambda *a: None)

@@ -17,8 +17,8 @@ import pytest
 from pfsspec_factory import write_spec as _write_spec
 from pfsspec_factory import write_split_set
 
-from daudit.audit.pipeline import run_audit
 from daudit.core.spec import load_spec
+from daudit.pipeline.run import run_audit
 
 NUMBERS = ("train_r2", "train_mae", "train_rmse", "val_r2", "val_mae", "val_rmse", "test_r2", "test_mae", "test_rmse")
 

@@ -14,8 +14,8 @@ import pytest
 from pfsspec_factory import ERROR_KEY, write_pfsspec, write_spec, write_split_set
 from sklearn.linear_model import LinearRegression, Ridge
 
-from daudit.audit.pipeline import run_audit
 from daudit.core.spec import load_spec
+from daudit.pipeline.run import run_audit
 
 
 @pytest.fixture(scope="module")

@@ -198,6 +198,6 @@ def test_a_command_that_ends_in_a_traceback_fails_the_check(tmp_path):
     """The check itself: a README command that crashes (like the old run --detach) is caught."""
     ws = {"work": tmp_path, "env": dict(os.environ)}
     with pytest.raises(AssertionError, match="Traceback"):
-        _run([sys.executable, "-c", "from daudit.audit.pipeline import check_output_dir"], ws)
+        _run([sys.executable, "-c", "from daudit.pipeline.run import check_output_dir"], ws)
     with pytest.raises(AssertionError, match="exit 2"):
         _run([sys.executable, "-m", "daudit", "show", "NO-SUCH-RUN"], ws)

@@ -10,9 +10,9 @@ import pytest
 from ill_conditioned import error_spectra, svd_oracle
 from pfsspec_factory import ERROR_KEY, write_pfsspec, write_spec
 
-from daudit.audit.pipeline import run_audit
 from daudit.core.spec import load_spec
 from daudit.output.report import numbers_not_in_summary
+from daudit.pipeline.run import run_audit
 
 P, ROWS = 48, {"train": 480, "val": 160, "test": 160}
 ALPHAS = (0.001, 0.1, 10.0)

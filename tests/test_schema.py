@@ -84,8 +84,8 @@ def test_load_summary_names_the_file_and_the_key(tmp_path):
 def test_a_real_run_summary_validates_and_reads_back(tmp_path):
     from pfsspec_factory import write_spec, write_split_set
 
-    from daudit.audit.pipeline import run_audit
     from daudit.core.spec import load_spec
+    from daudit.pipeline.run import run_audit
 
     paths = write_split_set(tmp_path / "data", n_train=300, n_val=100, n_test=100, p=16)
     spec = load_spec(write_spec(tmp_path / "spec.yaml", paths, output_dir=tmp_path / "out"))

@@ -9,8 +9,6 @@ import pytest
 from pfsspec_factory import write_spec, write_split_set
 from planted import label_mask, write_planted
 
-from daudit.audit.context import AuditContext
-from daudit.audit.pipeline import run_audit
 from daudit.checks import finish_train, prepare
 from daudit.checks.passes import train_pass_graph
 from daudit.checks.permutation import PermutationKeys
@@ -20,6 +18,8 @@ from daudit.data.splits import open_data
 from daudit.engine.streaming import row_offsets
 from daudit.models.passes import gram_graph
 from daudit.models.stats import chunk_stats
+from daudit.pipeline.context import AuditContext
+from daudit.pipeline.run import run_audit
 
 
 @pytest.fixture(scope="module")

@@ -126,8 +126,8 @@ def test_detach_refuses_bad_input_at_once_with_one_line(tmp_path):
 
 
 def test_status_of_foreground_runs_finished_and_failed(data, tmp_path):
-    from daudit.audit.pipeline import run_audit
     from daudit.core.spec import load_spec
+    from daudit.pipeline.run import run_audit
 
     spec = small_spec(tmp_path, data, exp_id="FG-RUN-01", checks=False)
     run_audit(load_spec(spec), output_dir=tmp_path / "results" / "FG-RUN-01", echo=lambda *a: None)  # in the foreground

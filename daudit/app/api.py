@@ -22,12 +22,12 @@ import numpy as np
 import pandas as pd
 
 from daudit.app.runspec import ensure_demo, with_demo_data
-from daudit.audit.pipeline import run_audit
 from daudit.core import schema
 from daudit.core.errors import DauditError
 from daudit.core.spec import DEFAULT_SPEC_PATH, AuditSpec, DataSpec, InputSpec, load_spec, parse_spec
 from daudit.data.pfsspec import SpectraSplit
 from daudit.output.staging import resolve_output_dir
+from daudit.pipeline.run import run_audit
 
 __all__ = ["AuditResult", "audit", "audit_arrays", "load_result"]
 

@@ -1,6 +1,6 @@
 """Sanity checks behind the Gate-1 verdict (issue 4).
 
-`run_sanity_checks(ctx)` runs, on a finished `daudit.audit.pipeline.AuditContext` (read, never
+`run_sanity_checks(ctx)` runs, on a finished `daudit.pipeline.run.AuditContext` (read, never
 mutated), every check configured in ``spec.sanity`` and returns ``summary["sanity"]``:
 
 - wavelength shuffle: each spectrum's pixels permuted (seeded per chunk), models refitted;
@@ -36,7 +36,7 @@ def run_sanity_checks(ctx) -> dict:
 
     Parameters
     ----------
-    ctx : daudit.audit.pipeline.AuditContext
+    ctx : daudit.pipeline.run.AuditContext
         After the linear fits, LightGBM, the prediction pass and the metrics. Read only. Its
         ``check_plan`` and ``check_train`` come from the shared train pass; without them the
         checks draw their plan and make their own pass over train.

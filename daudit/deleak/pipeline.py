@@ -1,6 +1,6 @@
 """One strategy-comparison run (MVP-0.2): spec -> passes -> models -> metrics -> artifacts.
 
-Outputs are written like ``run`` writes them (the helpers of `daudit.audit.pipeline`): a staging
+Outputs are written like ``run`` writes them (the helpers of `daudit.pipeline.run`): a staging
 folder swapped in at the end, ``summary.json`` last, a PID lock beside the output folder.
 """
 
@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 from dask import delayed
 
-from daudit.audit.context import AuditContext
 from daudit.core.progress import compute
 from daudit.core.schema import write_summary
 from daudit.data.splits import open_data, quality_counts_graph
@@ -38,6 +37,7 @@ from daudit.engine.cluster import dask_context
 from daudit.models.boosting import lightgbm_log_to_debug, lightgbm_params
 from daudit.models.metrics import r2
 from daudit.output.staging import staged_output
+from daudit.pipeline.context import AuditContext
 
 __all__ = ["run_deleak"]
 

@@ -7,11 +7,11 @@ import dataclasses
 import numpy as np
 
 from daudit._version import __version__
-from daudit.audit.summary import package_versions
-from daudit.audit.summary import split_facts as facts
 from daudit.core.schema import SCHEMA_VERSION
 from daudit.deleak.evaluate import decide
 from daudit.deleak.features import STATE_JSON, STATE_NPZ
+from daudit.pipeline.summary import package_versions
+from daudit.pipeline.summary import split_facts as facts
 
 __all__ = ["build_summary", "diagnose"]
 

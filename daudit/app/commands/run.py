@@ -47,7 +47,7 @@ def main(args) -> int:
     check_output_dir(out)
     check_not_in_use(out)
     # lazy: the audit imports numpy, dask and LightGBM (seconds); `--help` and the other commands stay fast
-    from daudit.audit.pipeline import run_audit
+    from daudit.pipeline.run import run_audit
 
     if builtin:
         ensure_demo(spec)

@@ -16,9 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from daudit.audit.context import AuditContext
-from daudit.audit.memory_plan import check_memory_limit
-from daudit.audit.summary import build_summary
 from daudit.checks import TrainStats, finish_train, prepare, run_sanity_checks, train_cache_fields, train_pass
 from daudit.checks.passes import train_pass_graph
 from daudit.core.progress import Bar, compute
@@ -48,6 +45,9 @@ from daudit.models.selection import best_by_val, check_gate_defined
 from daudit.models.stats import GramStats
 from daudit.output.staging import staged_output
 from daudit.output.writers import write_figures, write_report, write_tables
+from daudit.pipeline.context import AuditContext
+from daudit.pipeline.memory_plan import check_memory_limit
+from daudit.pipeline.summary import build_summary
 
 __all__ = ["run_audit", "AuditContext", "open_data", "OLS_SENSITIVITY_FACTORS"]
 

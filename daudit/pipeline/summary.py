@@ -1,6 +1,6 @@
 """The summary of one audit run (summary.json), assembled from the run's context.
 
-Pure: takes the finished `daudit.audit.pipeline.AuditContext` and returns the JSON-ready dict
+Pure: takes the finished `daudit.pipeline.run.AuditContext` and returns the JSON-ready dict
 whose schema is `daudit.core.schema.AuditSummary`.
 """
 
