@@ -27,11 +27,11 @@ BIN = Path(sys.executable).parent
 
 
 def _spec(path: Path, out: Path, *, rows: int, seed: int, scheduler: str) -> Path:
-    from daudit.data.layout import DEMO_DIR
+    from daudit.core.paths import demo_dir
 
     path.write_text("\n".join([
-        'experiment_id: "LGBM-BACKENDS"', "data:", f"  train_path: '{DEMO_DIR}/train/dataset.h5'",
-        f"  val_path: '{DEMO_DIR}/val/dataset.h5'", f"  test_path: '{DEMO_DIR}/test/dataset.h5'",
+        'experiment_id: "LGBM-BACKENDS"', "data:", f"  train_path: '{demo_dir()}/train/dataset.h5'",
+        f"  val_path: '{demo_dir()}/val/dataset.h5'", f"  test_path: '{demo_dir()}/test/dataset.h5'",
         f"  num_samples: {rows}", f"  num_test_samples: {rows // 5}", "  param: log_g",
         "models:", "  - type: LinearRegression", "  - type: Ridge", "    alpha: [0.01, 1.0]",
         "  - type: LightGBM", "    n_estimators: 100", "    max_depth: 6", "    learning_rate: 0.1",

@@ -150,9 +150,9 @@ def split_time(s: dict) -> tuple[float, float]:
 def _small_spec(tmp: Path, rows: int) -> Path:
     """The demo spec on the first ``rows`` / ``rows // 5`` / ``rows // 5`` spectra (what a user tries first)."""
     from daudit.core.spec import DEFAULT_SPEC_PATH
-    from daudit.data.layout import DEMO_DIR
+    from daudit.core.paths import demo_dir
 
-    text = DEFAULT_SPEC_PATH.read_text().replace("../data_cache/demo", str(DEMO_DIR))
+    text = DEFAULT_SPEC_PATH.read_text().replace("../data_cache/demo", str(demo_dir()))
     text = text.replace("num_samples: 100000", f"num_samples: {rows}")
     text = text.replace("num_test_samples: 10000", f"num_test_samples: {rows // 5}")
     text = text.replace('dashboard_address: "127.0.0.1:8787"', 'dashboard_address: "127.0.0.1:0"')
@@ -167,10 +167,10 @@ def _baseline_tree(tmp: Path, ref: str) -> Path:
     archive = subprocess.run(["git", "archive", ref], cwd=ROOT, check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
     (base / "data_cache").mkdir(exist_ok=True)
-    from daudit.data.layout import DEMO_DIR
+    from daudit.core.paths import demo_dir
 
     if not (base / "data_cache" / "demo").exists():
-        (base / "data_cache" / "demo").symlink_to(DEMO_DIR.resolve())
+        (base / "data_cache" / "demo").symlink_to(demo_dir().resolve())
     return base
 
 
