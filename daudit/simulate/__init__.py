@@ -180,7 +180,7 @@ def simulate_dataset(
     children = np.random.SeedSequence(int(seed)).spawn(len(SPLITS))
     written: dict[str, list[Path]] = {}
     bar = tqdm(total=sum(sizes.values()), unit="spec", desc="simulate", file=sys.stderr,
-               disable=not progress, dynamic_ncols=True)
+               disable=None if progress else True, dynamic_ncols=True)  # None: off when stderr is not a terminal
     try:
         for split, child in zip(SPLITS, children):
             split_dir = out_dir / split
