@@ -149,8 +149,8 @@ def split_time(s: dict) -> tuple[float, float]:
 
 def _small_spec(tmp: Path, rows: int) -> Path:
     """The demo spec on the first ``rows`` / ``rows // 5`` / ``rows // 5`` spectra (what a user tries first)."""
-    from daudit.core.spec import DEFAULT_SPEC_PATH
     from daudit.core.paths import demo_dir
+    from daudit.core.spec import DEFAULT_SPEC_PATH
 
     text = DEFAULT_SPEC_PATH.read_text().replace("../data_cache/demo", str(demo_dir()))
     text = text.replace("num_samples: 100000", f"num_samples: {rows}")

@@ -349,9 +349,17 @@ def case_labels_offset_beyond_precision(root, data):
 
 
 def case_fewer_train_rows_than_pixels(root, data):
+    """32 train rows for 32 pixels of leaking data: audited; the leak is found even so (a FAIL stands)."""
     spec = _spec(root, data)
-    return (_edit_spec(spec, "  param: log_g", "  param: log_g\n  num_samples: 32"), [], 2,
-            ["train split: 32 rows for 32 pixels", "a PASS would mean nothing", "at least 33 rows"])
+    return _edit_spec(spec, "  param: log_g", "  param: log_g\n  num_samples: 32"), [], 0, ["Gate-1 FAIL"]
+
+
+def case_fewer_train_rows_than_pixels_no_leak(root, data):
+    """32 train rows for 32 pixels whose labels the error does not carry: the PASS it would give is refused."""
+    err, _ = _leak(32, seed=5)
+    p = write_pfsspec(root / "unrelated32.h5", err, _labels(32, seed=6))
+    return _with_train(root, data, p), [], 2, ["train split: 32 rows for 32 pixels", "PASS would mean nothing",
+                                               "at least 33 rows"]
 
 
 def case_too_few_test_rows(root, data):
@@ -529,7 +537,7 @@ def case_memory_limit_below_minimum(root, data):
 
 CASES = {name[5:]: fn for name, fn in sorted(globals().items()) if name.startswith("case_")}
 PASSING = {"nan_labels_dropped", "all_nan_error_rows", "num_samples_beyond_file", "same_file_overlapping_rows",
-           "params_explicit_index", "planted_leak_control"}
+           "params_explicit_index", "planted_leak_control", "fewer_train_rows_than_pixels"}
 # Inputs that once gave "Gate-1 PASS" on leaking data (issue 16); every case's data has a planted leak.
 FALSE_PASS = {"zero_noise_level_only", "params_more_rows", "params_fewer_rows", "error_float64_overflows_float32",
               "error_float64_underflows_float32", "noise_level_overflows_float32", "noise_level_underflows_float32",

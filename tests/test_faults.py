@@ -230,8 +230,9 @@ def test_second_run_on_same_output_is_refused_then_stale_lock_taken_over(medium,
     first = subprocess.Popen(_cli(spec), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         _wait_for(lambda: (tmp_path / ".out.lock").exists() or first.poll() is not None)
+        os.killpg(first.pid, signal.SIGSTOP)  # holds its lock, alive, however fast the run would be
+        assert first.poll() is None, "the first run ended before its lock was seen"
         second = subprocess.run(_cli(spec), capture_output=True, text=True, timeout=120)
-        assert first.poll() is None, "the first run ended too soon for this test"
     finally:
         os.killpg(first.pid, signal.SIGKILL)  # leaves a stale lock behind
         first.wait()

@@ -155,8 +155,8 @@ def test_sigint_and_sigterm_remove_staging_and_lock(tmp_path, big_data, sig, cod
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
-        logs = list(tmp_path.glob(".out.staging-*/run.log"))
-        if logs and "stage lightgbm fit: start" in logs[0].read_text():
+        live = tmp_path / "out.log"  # the run log, written line by line while the run goes
+        if live.exists() and "stage lightgbm fit: start" in live.read_text():
             break
         time.sleep(0.2)
     assert proc.poll() is None, proc.communicate()
@@ -167,7 +167,9 @@ def test_sigint_and_sigterm_remove_staging_and_lock(tmp_path, big_data, sig, cod
     assert "Traceback" not in stdout + stderr
     lines = [ln for ln in stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("daudit: ") and "unfinished results were removed" in lines[0], stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "spec.yaml"]  # no staging, no lock
+    # no staging, no lock; the run's log and state stay beside it (status reports it interrupted)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.state.json", "out", "out.log", "spec.yaml"]
+    assert json.loads((tmp_path / ".out.state.json").read_text())["status"] == "interrupted"
     assert snapshot(tmp_path / "out") == before
 
 
@@ -226,8 +228,8 @@ def test_damaged_detach_files_give_one_line_in_status(tmp_path):
         proc = cli("status", exp, "--logs-dir", logs, cwd=tmp_path, timeout=60)
         text = proc.stdout + proc.stderr
         assert "Traceback" not in text, (exp, text)
-        if exp == "LISTJSON":  # readable files of a dead run: reported as failed, exit 1
-            assert proc.returncode == 1 and "failed" in proc.stdout, text
+        if exp in ("BADJSON", "LISTJSON"):  # the run's record is damaged: said so, in one line
+            assert_one_line_error(proc, "not the record daudit wrote")
         else:
             assert_one_line_error(proc)
     assert_one_line_error(cli("status", "../../etc/passwd", "--logs-dir", logs, cwd=tmp_path, timeout=60),
@@ -382,7 +384,8 @@ def test_dashboard_listens_on_loopback_unless_a_host_is_named(tmp_path, big_data
     assert len(warned) == (0 if loopback else 1), stderr
     assert "Traceback" not in stdout + stderr and proc.returncode == 143, stderr
     assert lines[-1].startswith("daudit: terminated by SIGTERM") and len(lines) == 1 + len(warned), stderr
-    assert not list(tmp_path.glob(".out.*")) and not (tmp_path / "out").exists()
+    # no staging and no lock left (the state file says the run was interrupted)
+    assert [p.name for p in tmp_path.glob(".out.*")] == [".out.state.json"] and not (tmp_path / "out").exists()
 
 
 # ------------------------------------------------------------------------------ caches
@@ -487,19 +490,21 @@ def test_source_key_changes_with_content_even_when_size_and_mtime_are_restored(t
 
 
 def test_default_cache_is_never_written_beside_an_installed_package(tmp_path, monkeypatch):
+    from daudit.core import paths
     from daudit.data import cache as cache_mod
 
     installed = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
-    installed.mkdir(parents=True)
-    (installed / "pyproject.toml").write_text("")  # even a stray pyproject.toml there is not a checkout
-    monkeypatch.setattr(cache_mod, "REPO_ROOT", installed)
+    (installed / "daudit").mkdir(parents=True)
+    (installed / "pyproject.toml").write_text("")  # even stray checkout files there do not make a checkout
+    (installed / "pipelines").mkdir()
+    monkeypatch.setattr(paths, "PACKAGE_DIR", installed / "daudit")
     monkeypatch.delenv("DAUDIT_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cache_mod.default_cache_dir() == tmp_path / "xdg" / "daudit"
     monkeypatch.setenv("DAUDIT_CACHE_DIR", str(tmp_path / "mine"))
     assert cache_mod.default_cache_dir() == tmp_path / "mine"
     monkeypatch.delenv("DAUDIT_CACHE_DIR")
-    monkeypatch.setattr(cache_mod, "REPO_ROOT", REPO)  # a source checkout keeps its data_cache/
+    monkeypatch.setattr(paths, "PACKAGE_DIR", REPO / "daudit")  # a source checkout keeps its data_cache/
     assert cache_mod.default_cache_dir() == REPO / "data_cache"
 
 

@@ -141,11 +141,13 @@ def _build(root: Path, cls: str, pr: dict) -> tuple[Path, list]:
 
 
 def _state(root: Path) -> dict:
-    """Every file outside the output folder (and its .previous): bytes and mtime."""
+    """Every file outside the output folder (its .previous, and the log and state file daudit keeps beside
+    it, `daudit.core.runlog`): bytes and mtime."""
     out = {}
+    ours = {"out", "out.previous", "out.log", ".out.state.json"}  # the output folder, its log and run state
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if rel.parts[0] in ("out", "out.previous") or path.is_dir():
+        if rel.parts[0] in ours or path.is_dir():
             continue
         out[str(rel)] = (path.stat().st_mtime_ns, path.read_bytes())
     return out

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from pathlib import Path
 from daudit.core import runlog
 from daudit.core.artifacts import pid_alive, read_pid
 from daudit.core.errors import DauditError
+from daudit.core.files import is_regular_file
 from daudit.core.schema import SUMMARY_FILE
 from daudit.core.spec import AuditSpec
 
@@ -101,8 +103,11 @@ def detach(argv: list[str], args) -> int:
 
 def _detached(logs_dir: str | Path, exp_id: str) -> dict | None:
     """What ``logs/<EXP>.json`` records of a detached run: pid, output_dir, log, argv, started_utc."""
+    entry = Path(logs_dir) / f"{exp_id}.json"
+    if not _EXP_ID.fullmatch(exp_id or "") or not is_regular_file(entry) or entry.stat().st_size > 2**20:
+        return None
     try:
-        meta = json.loads((Path(logs_dir) / f"{exp_id}.json").read_text(encoding="utf-8"))
+        meta = json.loads(entry.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return meta if isinstance(meta, dict) else None
@@ -123,19 +128,42 @@ def find_run(ref: str, *, logs_dir: str | Path = "logs", results_dir: str | Path
     path = Path(ref).expanduser()
     if path.is_dir() or runlog.state_path(path.absolute()).exists():
         return path.absolute()
-    for entry in (runlog.registry_path(ref) if "/" not in ref else None, Path(logs_dir) / f"{ref}.json"):
-        try:
-            out = json.loads(entry.read_text(encoding="utf-8"))["output_dir"] if entry else None
-        except (OSError, ValueError, KeyError, TypeError):
-            out = None
-        if out:
-            return Path(out)
+    if not _EXP_ID.fullmatch(ref or ""):
+        raise DauditError(f"{ref!r}: no run's output folder there, and it is not an experiment id (letters, digits, "
+                          "'.', '_' or '-'; no path)")
+    for entry in (runlog.registry_path(ref), Path(logs_dir) / f"{ref}.json"):
+        out = _recorded_output_dir(entry)
+        if out is not None:
+            return out
     default = Path(results_dir) / ref
     if default.is_dir() or runlog.state_path(default.absolute()).exists():
         return default.absolute()
     raise DauditError(f"{ref}: no run known by that experiment id or folder (looked in the run registry, "
                       f"{Path(logs_dir)}/ and {Path(results_dir)}/); give the run's output folder, or start one "
                       "with python -m daudit run")
+
+
+_EXP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def _recorded_output_dir(entry: Path) -> Path | None:
+    """``output_dir`` of a registry entry or a ``logs/<EXP>.json``; None when there is no such file.
+
+    Only a regular file of at most 1 MiB is read (a FIFO would block); a damaged one is one line.
+    """
+    if not os.path.lexists(entry):
+        return None
+    meta = None
+    if is_regular_file(entry) and entry.stat().st_size <= 2**20:
+        try:
+            meta = json.loads(entry.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            meta = None
+    out = meta.get("output_dir") if isinstance(meta, dict) else None
+    if not (isinstance(out, str) and out and "\0" not in out):
+        raise DauditError(f"{entry}: not the record daudit wrote (damaged or not a regular file); remove it (and the "
+                          ".pid file beside it) and start the run again")
+    return Path(out)
 
 
 def status_of(ref: str, *, logs_dir: str | Path = "logs", results_dir: str | Path = "results") -> runlog.RunStatus:

@@ -43,9 +43,12 @@ DEMO_ENV = "DAUDIT_DEMO_DIR"
 def source_checkout() -> Path | None:
     """The source tree daudit runs from, or None when it is an installed package.
 
-    A checkout is the package's parent folder holding ``pyproject.toml`` and ``pipelines/``.
+    A checkout is the package's parent folder holding ``pyproject.toml`` and ``pipelines/``, never
+    a ``site-packages`` or ``dist-packages`` folder (stray files there do not make one).
     """
     root = PACKAGE_DIR.parent
+    if {"site-packages", "dist-packages"} & set(root.parts):
+        return None
     return root if (root / "pyproject.toml").is_file() and (root / "pipelines").is_dir() else None
 
 

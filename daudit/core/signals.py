@@ -9,6 +9,7 @@ or a cleanup run, and delivers them afterwards.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 
@@ -26,7 +27,20 @@ class Interrupted(BaseException):
         self.signum = signum
 
 
+# Frames in which Python prints an exception as "Exception ignored in ..." and drops it: a stop
+# signal raised there would be lost (seen with distributed's gc callback in the client process).
+_EXCEPTIONS_DROPPED_IN = frozenset({"__del__", "_gc_callback"})
+
+
 def _raise_interrupted(signum, frame):
+    f = frame
+    while f is not None:
+        if f.f_code.co_name in _EXCEPTIONS_DROPPED_IN:
+            threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()  # deliver it again, outside
+            return
+        f = f.f_back
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     raise Interrupted(signum)
 
 
@@ -40,6 +54,8 @@ def handle_termination() -> bool:
     if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
         return False
     signal.signal(signal.SIGTERM, _raise_interrupted)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # Ctrl-C: KeyboardInterrupt, never lost
+        signal.signal(signal.SIGINT, _raise_interrupted)
     return True
 
 

@@ -173,9 +173,11 @@ def _open_checked(path: str, where: str):
 def error_shape(path: str, where: str = "path") -> tuple[int, int]:
     """(rows, pixels) of the error array of a pfsspec file, from its header; `DauditError` if absent."""
     with _open_checked(path, where) as f:
-        if ERROR_KEY not in f or len(f[ERROR_KEY].shape) != 2:
-            raise DauditError(f"{where}: {path} has no 2-D {ERROR_KEY} (is it a pfsspec dataset?)")
-        return tuple(int(v) for v in f[ERROR_KEY].shape)
+        ds = _array(f, ERROR_KEY, path, where)  # the same refusals as opening the data (group, link, absent)
+        if ds.ndim != 2:
+            raise DauditError(f"{where}: {path}: {ERROR_KEY} has shape {ds.shape}; expected a 2-D array "
+                              "(spectra x pixels)")
+        return tuple(int(v) for v in ds.shape)
 
 
 def _read_labels(path: str, where: str):

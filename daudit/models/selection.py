@@ -23,7 +23,8 @@ from daudit.core.errors import DauditError
 
 __all__ = ["GATE_THRESHOLD", "GATE_NAME", "gate_verdict", "best_by_test", "best_by_val", "best_rows",
            "select_by_val", "pick_by_val", "gate_candidates", "interval_of_max", "max_null",
-           "is_linear", "is_ridge", "BEST_KEYS", "SELECTION_WORDS", "check_gate_defined"]
+           "is_linear", "is_ridge", "BEST_KEYS", "SELECTION_WORDS", "check_gate_defined",
+           "check_pass_earned"]
 
 GATE_NAME = "Gate-1"
 GATE_THRESHOLD = 0.05  # the seed's Gate-1 rule: PASS if error-only R² < 0.05
@@ -158,3 +159,19 @@ def max_null(null: np.ndarray) -> np.ndarray:
     """
     z = np.asarray(null, dtype=np.float64)
     return np.max(np.where(np.isfinite(z), z, -np.inf), axis=1)
+
+
+def check_pass_earned(rows, *, n_train: int, n_pixels: int) -> None:
+    """Refuse (`DauditError`) a PASS from a train split with no more rows than pixels.
+
+    With n_train <= n_pixels OLS interpolates the train labels and every linear model is fitted
+    where any labels can be fitted, so a low held-out R² says nothing about the error vector; a
+    FAIL (a leak found even so) stands.
+    """
+    best = best_by_test(rows)
+    if n_train > n_pixels or best is None or gate_verdict(best["test_r2"]) != "PASS":
+        return
+    raise DauditError(f"train split: {n_train} rows for {n_pixels} pixels and the best test R2 "
+                      f"{best['test_r2']:.4f} is below {GATE_THRESHOLD:g}: with no more rows than pixels the linear "
+                      f"models can fit any labels exactly, so that {GATE_NAME} PASS would mean nothing; audit at "
+                      f"least {n_pixels + 1} rows (data.num_samples)")

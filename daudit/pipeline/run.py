@@ -41,7 +41,7 @@ from daudit.models.linear import decompose, fit_family
 from daudit.models.linear_checks import check_train_r2, ols_sensitivity
 from daudit.models.metrics import metrics_rows
 from daudit.models.passes import gram_graph
-from daudit.models.selection import best_by_val, check_gate_defined
+from daudit.models.selection import best_by_val, check_gate_defined, check_pass_earned
 from daudit.models.stats import GramStats
 from daudit.output.staging import staged_output
 from daudit.output.writers import write_figures, write_report, write_tables
@@ -335,6 +335,8 @@ def run_audit(spec: AuditSpec, *, output_dir: Path, echo=print, drop_bad_labels:
             counts = {"train": train_counts, "val": extra[0], "test": extra[1]}
             ctx.metrics = _metrics(ctx, preds, layout)
             check_gate_defined(ctx.metrics)  # no verdict from NaN or infinite R2
+            train = ctx.splits["train"]
+            check_pass_earned(ctx.metrics, n_train=train.n_rows, n_pixels=train.n_pixels)
             ctx.ols_sensitivity_summary = _ols_sensitivity(ctx, preds, layout)
             del preds
             imp_table, imp_summary = _importance(ctx)
