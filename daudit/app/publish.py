@@ -31,6 +31,16 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
 from daudit.app.history import load_summary
+from daudit.app.kc_text import (
+    image_links,
+    marker_lines,
+    render_hub_block,
+    render_roadmap_block,
+    report_filename,
+    rewrite_image_links,
+    slug,
+    upsert_block,
+)
 from daudit.app.knowledge_center import KCLayout, layout_for, set_status, status_text
 from daudit.core.artifacts import atomic_write_bytes
 from daudit.core.errors import DauditError
@@ -61,12 +71,7 @@ HUB_PATH = KCLayout().hub_path
 ROADMAP_PATH = KCLayout().roadmap_path
 BACKUP_DIR = ".daudit-backup"
 
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # `](img/...)` in Markdown and `src="img/..."` in inline HTML; an optional leading "./".
-_MD_IMG_LINK_RE = re.compile(r"\]\((?:\./)?img/([^)\s]+)")
-_HTML_IMG_LINK_RE = re.compile(r"""(src=["'])(?:\./)?img/([^"']+)""")
-_HEADING_RE = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?[ \t#]*$")
-_FENCE_RE = re.compile(r"^ {0,3}(```|~~~)")
 _MARKER_ID_RE = re.compile(r"<!-- daudit:(.+?):begin -->")
 _REPORT_NAME_RE = re.compile(r"exp_(.+)_\d{8}\.md")
 _EXP_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -106,220 +111,6 @@ class PublishResult:
 
 # --------------------------------------------------------------------------------------------
 # Pure text functions
-
-
-def report_filename(experiment_id: str, date: str) -> str:
-    """File name of the published report: ``exp_<id lower, underscores>_<YYYYMMDD>.md``.
-
-    Parameters
-    ----------
-    experiment_id : str
-        For example ``"LOGG-ERR-BASE-01"``.
-    date : str
-        ``"YYYY-MM-DD"``, the ``date`` of summary.json.
-
-    Returns
-    -------
-    str
-        For example ``"exp_logg_err_base_01_20251226.md"``.
-    """
-    slug = _slug(experiment_id)
-    if not slug:
-        raise DauditError(
-            f"summary.json: experiment_id {experiment_id!r} has no letters or digits; "
-            "set experiment_id in the spec and rerun"
-        )
-    if not isinstance(date, str) or not _DATE_RE.match(date):
-        raise DauditError(
-            f"summary.json: date {date!r} is not YYYY-MM-DD; the run wrote a malformed summary, "
-            "rerun it with this daudit version"
-        )
-    return f"exp_{slug}_{date.replace('-', '')}.md"
-
-
-def image_links(text: str) -> list[str]:
-    """Paths under ``img/`` that a report links to, in order of first appearance.
-
-    Returns
-    -------
-    list of str
-        POSIX paths relative to ``img/``, e.g. ``["r2_models.png"]``.
-    """
-    found = [m.group(1) for m in _MD_IMG_LINK_RE.finditer(text)]
-    found += [m.group(2) for m in _HTML_IMG_LINK_RE.finditer(text)]
-    return list(dict.fromkeys(found))
-
-
-def rewrite_image_links(text: str, *, prefix: str = "../img/") -> str:
-    """Point a report's ``img/...`` links at ``prefix``; nothing else is changed.
-
-    A report in ``results/<id>/`` links its figures as ``img/<file>``; once published to
-    ``logg/moe/exp/`` the figures live in ``logg/moe/img/``, i.e. ``../img/<file>``.
-    """
-    text = _MD_IMG_LINK_RE.sub(lambda m: f"]({prefix}{m.group(1)}", text)
-    return _HTML_IMG_LINK_RE.sub(lambda m: f"{m.group(1)}{prefix}{m.group(2)}", text)
-
-
-def marker_lines(experiment_id: str) -> tuple[str, str]:
-    """The begin and end marker comments of an experiment's block."""
-    return (
-        f"<!-- daudit:{experiment_id}:begin -->",
-        f"<!-- daudit:{experiment_id}:end -->",
-    )
-
-
-def upsert_block(
-    text: str,
-    body: str,
-    *,
-    experiment_id: str,
-    section: str | None = None,
-    where: str = "document",
-    heading: str | None = None,
-) -> str:
-    """Replace, or insert, the marked block of `experiment_id` in a Markdown document.
-
-    Parameters
-    ----------
-    text : str
-        The whole document ("" for a file that does not exist yet).
-    body : str
-        The block's content without markers; its trailing newlines are normalised.
-    experiment_id : str
-        Names the markers ``<!-- daudit:<id>:begin -->`` / ``<!-- daudit:<id>:end -->``.
-    section : str, optional
-        Where a new block goes: at the end of the first heading's section whose title contains
-        this token (``"DG1"`` matches ``## §DG1 ...``). Without a match, or without `section`,
-        the block is appended to the document.
-    where : str
-        Names the document in error messages.
-    heading : str, optional
-        Written before an appended block when `section` has no heading (e.g. ``"## §DG1"``).
-
-    Returns
-    -------
-    str
-        The new document. Every byte outside the markers is kept; idempotent.
-    """
-    begin, end = marker_lines(experiment_id)
-    nl = "\r\n" if "\r\n" in text else "\n"
-    block = nl.join([begin, *body.rstrip("\r\n").splitlines(), end])
-
-    n_begin, n_end = text.count(begin), text.count(end)
-    if n_begin or n_end:
-        i, j = text.find(begin), text.find(end)
-        if n_begin != 1 or n_end != 1 or j < i:
-            raise DauditError(
-                f"{where}: the daudit markers for {experiment_id} are broken "
-                f"({n_begin} begin, {n_end} end); keep exactly one '{begin}' followed by one "
-                f"'{end}' (or delete both) and publish again"
-            )
-        return text[:i] + block + text[j + len(end):]
-
-    at = _section_end(text, section) if section else None
-    if at is None and section and heading:
-        block = heading + nl + nl + block
-    return _insert(text, len(text) if at is None else at, block, nl)
-
-
-def _insert(text: str, at: int, block: str, nl: str) -> str:
-    """``block`` inserted at offset ``at``, with one blank line before and after it."""
-    before, after = text[:at], text[at:]
-    lead = "" if not before or before.endswith(nl + nl) else (nl if before.endswith(nl) else nl + nl)
-    return before + lead + block + nl + (nl if after else "") + after
-
-
-def _section_end(text: str, section: str) -> int | None:
-    """Offset where the section of the first heading mentioning `section` ends; None without one.
-
-    The section ends at the next heading of the same or a higher level (outside code fences).
-    """
-    token = re.compile(rf"(?<![0-9A-Za-z]){re.escape(section)}(?![0-9A-Za-z]|\.[0-9])")
-    offset, in_fence, level = 0, None, None
-    for line in text.splitlines(keepends=True):
-        stripped = line.rstrip("\r\n")
-        fence = _FENCE_RE.match(stripped)
-        if fence:
-            in_fence = None if in_fence == fence.group(1) else (in_fence or fence.group(1))
-        elif in_fence is None:
-            heading = _HEADING_RE.match(stripped)
-            if heading:
-                this_level = len(heading.group(1))
-                if level is not None and this_level <= level:
-                    return offset
-                if level is None and token.search(heading.group(2) or ""):
-                    level = this_level
-        offset += len(line)
-    return len(text) if level is not None else None
-
-
-def _fmt_r2(value) -> str:
-    try:
-        return f"{float(value):.4f}"
-    except (TypeError, ValueError):
-        return "n/a"
-
-
-def _fmt_noise(value) -> str:
-    try:
-        return f"{float(value):g}"
-    except (TypeError, ValueError):
-        return "?"
-
-
-def _gate_facts(summary: dict) -> dict:
-    """Verdict, key R2, CI and model of a run, tolerant of summaries without a gate."""
-    gate = summary.get("gate") or {}
-    best = summary.get("best") or {}
-    verdict = gate.get("verdict") or "n/a"
-    r2 = gate.get("best_test_r2", best.get("test_r2"))
-    ci = gate.get("ci95")
-    ci_text = f" [95% CI {_fmt_r2(ci[0])}, {_fmt_r2(ci[1])}]" if ci and len(ci) == 2 else ""
-    model = gate.get("best_model") or best.get("model") or "?"
-    if best.get("noise_level") is not None:
-        model = f"{model} @ noise {_fmt_noise(best['noise_level'])}"
-    threshold = gate.get("threshold")
-    rule = ""
-    if threshold is not None and verdict in ("PASS", "FAIL"):
-        rule = f" (R² {'<' if verdict == 'PASS' else '≥'} {threshold:g})"
-    icon = {"PASS": "✅", "FAIL": "❌"}.get(verdict, "⚪")
-    borderline = " borderline" if gate.get("borderline") else ""
-    return {
-        "gate": gate.get("name") or "Gate",
-        "verdict": f"{icon} {verdict}{rule}{borderline}",
-        "r2": _fmt_r2(r2) + ci_text,
-        "model": model,
-        "leakage": gate.get("leakage_degree") or "",
-    }
-
-
-def render_hub_block(summary: dict, *, report_link: str) -> str:
-    """The hub's §DG1 entry of a run: a one-row Markdown table (header included).
-
-    A self-contained table, because a marker comment between the rows of an existing table
-    would end that table when rendered.
-    """
-    f = _gate_facts(summary)
-    exp_id = summary.get("experiment_id", "?")
-    link = f"[{PurePosixPath(report_link).name}]({report_link})"
-    return "\n".join([
-        f"| Exp | Date | {f['gate']} | Best test R² | Best model | Report |",
-        "|---|---|---|---|---|---|",
-        f"| {exp_id} | {summary.get('date', '?')} | {f['verdict']} | {f['r2']} | "
-        f"{f['model']} | {link} |",
-    ])
-
-
-def render_roadmap_block(summary: dict, *, report_link: str) -> str:
-    """The roadmap's MVP status line of a run: gate verdict, key R2 and the report link."""
-    f = _gate_facts(summary)
-    link = f"[{PurePosixPath(report_link).name}]({report_link})"
-    leakage = f"; leakage: {f['leakage']}" if f["leakage"] else ""
-    return (
-        f"**Status ({summary.get('experiment_id', '?')}, {summary.get('date', '?')}):** "
-        f"done: {f['gate']} {f['verdict']}; best test R² = {f['r2']} ({f['model']}){leakage}; "
-        f"report: {link}"
-    )
 
 
 def format_publish_result(result: PublishResult) -> str:
@@ -504,14 +295,14 @@ def _check_collisions(kc: Path, plan: dict, exp_id: str, layout: KCLayout) -> No
     share a report name and figure names; the hub and roadmap markers tell whose they are. A
     figure name another experiment's published report links to is not overwritten either.
     """
-    slug = _slug(exp_id)
+    mine = slug(exp_id)
     for doc in (layout.hub_path, layout.roadmap_path):
         path = kc / doc
         text = path.read_bytes().decode("utf-8", "replace") if file_kind(path) == "regular file" else ""
         for other in dict.fromkeys(_MARKER_ID_RE.findall(text)):
-            if other != exp_id and _slug(other) == slug:
+            if other != exp_id and slug(other) == mine:
                 raise DauditError(f"{kc}: experiment id {exp_id!r} and the published {other!r} differ only in case "
-                                  f"or punctuation and would publish to the same files (exp_{slug}_*.md); give the "
+                                  f"or punctuation and would publish to the same files (exp_{mine}_*.md); give the "
                                   "run a distinct experiment_id")
     figures = {PurePosixPath(rel).relative_to(layout.img_dir).as_posix(): rel for rel in plan
                if rel.startswith(layout.img_dir + "/")}
@@ -519,7 +310,7 @@ def _check_collisions(kc: Path, plan: dict, exp_id: str, layout: KCLayout) -> No
     reports = sorted(exp_dir.glob("exp_*.md")) if exp_dir.is_dir() else []
     for report in reports:
         m = _REPORT_NAME_RE.fullmatch(report.name)
-        if m is None or m.group(1) == slug or file_kind(report) != "regular file":
+        if m is None or m.group(1) == mine or file_kind(report) != "regular file":
             continue
         linked = set(image_links(report.read_bytes().decode("utf-8", "replace").replace("../img/", "img/")))
         for name in sorted(linked & set(figures)):
@@ -528,10 +319,6 @@ def _check_collisions(kc: Path, plan: dict, exp_id: str, layout: KCLayout) -> No
                 raise DauditError(f"{target}: the published report {report.name} of another experiment shows this "
                                   f"figure; publishing {exp_id} would replace it: give the run's figures distinct "
                                   "names (plots[].save)")
-
-
-def _slug(experiment_id: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", str(experiment_id).lower()).strip("_")
 
 
 def _plan(result_dir: Path, kc: Path, summary: dict, *, layout: KCLayout, hub_section: str,

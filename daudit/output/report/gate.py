@@ -10,10 +10,11 @@ resolution (with K permutations no p-value is below 1 / (K + 1)).
 
 from __future__ import annotations
 
-__all__ = ["interval_text", "lightgbm_p_text", "pvalue_text", "selection_text", "val_selected_text"]
+__all__ = ["interval_text", "lightgbm_p_text", "pvalue_text", "selection_text", "val_selected_text", "gate_phrase",
+           "ridge_cell", "lgbm_cell"]
 
 from daudit.models.selection import SELECTION_WORDS
-from daudit.output.report.format import _isnum, _lv, _r
+from daudit.output.report.format import _best_txt, _isnum, _lv, _r, _where
 
 
 def _ci(ci) -> str:
@@ -69,3 +70,29 @@ def pvalue_text(gate) -> str:
     if lg:
         out.append(f"LightGBM 在置换子样本上的置换检验 {lg}")
     return "；".join(out)
+
+
+def lgbm_cell(summary, ctx):
+    """LightGBM's key number: tied to one level only when the levels disagree."""
+    rows = [r for L, rs in ctx["levels"].items() if L != ctx["zero"] for r in rs if r["model"] == "LightGBM"]
+    rec = summary.get("best_lightgbm")
+    if rec and len(rows) > 1 and len({_r(r["test_r2"]) for r in rows}) == 1:
+        return f"{_r(rec['test_r2'])}（LightGBM，所有 L>{_lv(ctx['zero'])} 相同：同一次拟合）"
+    return _best_txt(rec)
+
+
+def ridge_cell(summary):
+    """Ridge's key number: the test-selected best and, beside it, the validation-selected one."""
+    rec = summary.get("best_ridge")
+    if not rec:
+        return _best_txt(rec)
+    out = f"{_r(rec['test_r2'])}（{_where(rec)}，按 test R² 选出）"
+    vs = (summary.get("selected_by_val") or {}).get("ridge")
+    if vs:
+        out += f"；按验证集 R² 选出：{_r(vs['test_r2'])}（{_where(vs)}）"
+    return out
+
+
+def gate_phrase(gate):
+    """The gate statistic's interval, the val-selected model and the nulls, as one clause list."""
+    return "；".join(x for x in (interval_text(gate), val_selected_text(gate), pvalue_text(gate)) if x)

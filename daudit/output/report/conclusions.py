@@ -1,0 +1,190 @@
+"""The report's key insights (section 关键洞见) and conclusion (结论): each sentence from a rule tied to
+a number of the summary and, where one exists, its null."""
+
+from __future__ import annotations
+
+__all__ = ["insights_section", "conclusion_section"]
+
+from daudit.output.report.format import _isnum, _lv, _primary, _r, _row, _where
+from daudit.output.report.gate import gate_phrase, lgbm_cell, ridge_cell, selection_text
+from daudit.output.report.importance import concentration_text, importance_decision, regions_above
+from daudit.output.report.linear import ols_cutoff_consequence, ols_cutoff_driven, ols_sensitivity_words
+
+
+def _ols_ridge_insight(summary, ctx, br):
+    """The OLS-against-Ridge row of the insights table (None without both)."""
+    ols = _row(summary, ctx["ref"], "OLS")
+    if ols is None or not br:
+        return None
+    where = f"OLS（L={_lv(ctx['ref'])}）test R² = {_r(ols['test_r2'])}"
+    if ols_cutoff_driven(summary):
+        return ("OLS 的数值由分辨阈值决定，不反映过拟合或正则化的作用",
+                f"{where}；{ols_sensitivity_words(summary)}；最佳 Ridge test R² = {_r(br['test_r2'])}（{_where(br)}）",
+                "不以 OLS 与 Ridge 的差距解读泛化；" + (ols_cutoff_consequence(summary, ols["test_r2"])
+                                                   or "线性泄露评估以最佳 Ridge 为准"))
+    better = br["test_r2"] > ols["test_r2"]
+    return ("正则化" + ("改善了" if better else "没有改善") + "线性模型的泛化",
+            f"{where}；最佳 Ridge test R² = {_r(br['test_r2'])}（{_where(br)}）",
+            "线性泄露评估以最佳 Ridge 为准" if better else "线性泄露评估可直接以 OLS 为准")
+
+
+def _level_rows(ctx):
+    """The best test R² at each noise level > 0, as (level, row)."""
+    out = []
+    for L, rows in ctx["levels"].items():
+        if L > ctx["zero"]:
+            r = max(rows, key=lambda r: r["test_r2"] if _isnum(r["test_r2"]) else -1e300)
+            out.append((L, r))
+    return out
+
+
+def _levels_insight(ctx, thr):
+    """Does the verdict depend on the noise level? One row from the best model of each level."""
+    evid, differ = [], []
+    for model in ("OLS", "LightGBM"):
+        rs = [r for L, rows_ in ctx["levels"].items() if L > ctx["zero"] for r in rows_ if r["model"] == model]
+        if rs:
+            vals = [_r(r["test_r2"]) for r in rs]
+            evid.append(f"{model} test R² " + "、".join(f"{v}（L={_lv(r['noise_level'])}）" for v, r in zip(vals, rs)))
+            if len(set(vals)) > 1:
+                differ.append(model)
+    same = ("缩放不变的模型（OLS、LightGBM）在所有 L>0 上结果相同" if not differ else
+            f"理论上缩放不变，但 {'、'.join(differ)} 的结果随 L 略有变化（数值精度或拟合设置）")
+    per = _level_rows(ctx)
+    evid.append("各水平最佳 test R²：" + "、".join(f"{_r(r['test_r2'])}（{r['model']}，L={_lv(L)}）" for L, r in per))
+    below = {_isnum(r["test_r2"]) and r["test_r2"] < float(thr) for _, r in per}
+    if len(below) == 1:
+        dec = f"每个 L>0 上的最佳 test R² 都{'低于' if below == {True} else '不低于'}阈值：结论不依赖于噪声水平"
+    else:
+        dec = "不同噪声水平上的结论不同：按最不利的水平判定，并报告每个水平的结果"
+    if ctx["has_zero"]:
+        z = ctx["levels"][ctx["zero"]]
+        evid.append(f"L={_lv(ctx['zero'])} 全部模型 test R² = " + "、".join(sorted({_r(r['test_r2']) for r in z})))
+        same += f"；L={_lv(ctx['zero'])} 输入恒为零而退化"
+    return (f"噪声水平只改变输入的尺度：{same}", "；".join(evid) or "n/a", dec)
+
+
+def _nonlinear_insight(summary):
+    """LightGBM against the best Ridge: what one LightGBM setting can and cannot show."""
+    bl, br = summary.get("best_lightgbm"), summary.get("best_ridge")
+    if not (bl and br):
+        return None
+    cis = ((summary.get("sanity") or {}).get("bootstrap") or {}).get("test_r2_ci95") or {}
+    c1 = (cis.get(f"L={bl['noise_level']:g} LightGBM") or {}).get("ci95")
+    c2 = (cis.get(f"L={br['noise_level']:g} {br['model']}") or {}).get("ci95")
+    ev = f"LightGBM test R² = {_r(bl['test_r2'])}；最佳 Ridge test R² = {_r(br['test_r2'])}（{_where(br)}）"
+    overlap = None
+    if c1 and c2 and all(_isnum(v) for v in (*c1, *c2)):
+        ev += f"；95% 区间 [{_r(c1[0])}, {_r(c1[1])}] 与 [{_r(c2[0])}, {_r(c2[1])}]"
+        overlap = c1[0] <= c2[1] and c2[0] <= c1[1]
+    if bl["test_r2"] > br["test_r2"]:
+        head = "非线性模型（LightGBM，单一参数设置）捕捉到了更多泄露信息" + ("，但两者区间重叠" if overlap else "")
+        dec = "线性审计低估了泄露；去泄露后需用非线性模型复核"
+    else:
+        head = "本次的 LightGBM 设置没有超过线性模型" + ("（两者区间重叠）" if overlap else "")
+        dec = "只试了一种 LightGBM 设置，不能据此断定线性审计已给出泄露上限；去泄露后仍应用非线性模型复核"
+    return head, ev, dec
+
+
+def insights_section(summary, ctx):
+    gate, best = summary["gate"], summary["best"]
+    thr = _lv(gate["threshold"])
+    rows = []
+    if ctx["passed"]:
+        decision = "error vector 可以直接作为 gate 输入，进入 Gate-2"
+    else:
+        decision = "error vector 不能直接使用，进入 MVP-0.2（去泄露）"
+    if gate.get("borderline"):
+        decision += "；区间跨过阈值，需更多数据确认"
+    rows.append((f"error-only 泄露程度为{ctx['degree']}",
+                 f"最佳 test R² = {_r(best['test_r2'])}（{_where(best)}），阈值 {thr}"
+                 + (f"；{gate_phrase(gate)}" if gate_phrase(gate) else ""), decision))
+    name, rec = ctx["primary"]
+    if rec:
+        answer, above = concentration_text(summary)
+        regions = regions_above(summary)
+        head = {True: "重要性比无泄露时更集中", False: "重要性不比无泄露时更集中", None: "重要性集中度无法判断"}[above]
+        head += ("；高于零分布的区域：" + "、".join(r["name_zh"] for r in regions) if regions
+                 else "；没有目录区域高于零分布")
+        rows.append((head, answer, importance_decision(summary)))
+    rows.append(_levels_insight(ctx, gate["threshold"]))
+    ols_row = _ols_ridge_insight(summary, ctx, summary.get("best_ridge"))
+    if ols_row:
+        rows.append(ols_row)
+    nl = _nonlinear_insight(summary)
+    if nl:
+        rows.append(nl)
+    out = ["## 💡 关键洞见", "", "| # | 洞见 | 证据 | 决策影响 |", "|---|------|------|----------|"]
+    out += [f"| {i} | {a} | {b} | {c} |" for i, (a, b, c) in enumerate(rows, 1)]
+    return "\n".join(out) + "\n\n---\n"
+
+
+_GRAVITY_SENSITIVE = ("Ca", "Na", "Mg", "K")
+
+
+def _findings(summary, ctx):
+    gate, best = summary["gate"], summary["best"]
+    name, rec = ctx["primary"]
+    extra = gate_phrase(gate)
+    out = [
+        f"- 以 error vector（{int(summary['data']['n_pixels'])} 维）为唯一输入预测 log_g，最佳 test R² = "
+        f"{_r(best['test_r2'])}（{_where(best)}，{selection_text(gate)}），test MAE = {_r(best['test_mae'])}，"
+        f"test RMSE = {_r(best['test_rmse'])}；泄露程度: {ctx['degree']}。" + (f" {extra}。" if extra else ""),
+        f"- 最佳 Ridge test R² = {ridge_cell(summary)}；LightGBM test R² = {lgbm_cell(summary, ctx)}。",
+    ]
+    if rec:
+        answer, _ = concentration_text(summary)
+        regions = regions_above(summary)
+        where = ("高于零分布的目录区域：" + "、".join(r["name_zh"] for r in regions) if regions
+                 else "没有目录区域（谱线、大气吸收带、天光发射区）的重要性高于零分布")
+        out.append(f"- 重要性是否集中在特定 {ctx['top_k']} 个位置？{answer}；{where}。")
+    if best["model"] == "OLS" and ols_cutoff_driven(summary):
+        out.append(f"- 最佳模型 OLS 的 test R² 随分辨阈值变化（{ols_sensitivity_words(summary)}）；"
+                   f"{ols_cutoff_consequence(summary, best['test_r2'])}。")
+    if ctx["has_zero"]:
+        out.append(f"- L={_lv(ctx['zero'])} 时输入恒为零，所有模型退化为截距，这一水平不提供泄露信息。")
+    if gate.get("borderline"):
+        out.append("- 最佳 R² 的选择校正区间跨过阈值，结论属于临界情形，需要更多数据确认。")
+    return out
+
+
+def _implications(summary, ctx):
+    if ctx["passed"]:
+        out = ["- error vector 对 log_g 几乎不携带信息，可直接作为 gate 输入进入 Gate-2。",
+               "- 仍建议在新的数据批次上重复本审计。"]
+    else:
+        out = ["- error vector 携带 log_g 信息，直接用于 gate 会让 gate 学到标签泄露；先进入 MVP-0.2 去泄露。",
+               "- 去泄露候选：按光谱中位数归一化 error、只使用标量 SNR 摘要，或屏蔽高于零分布的波长区域，"
+               "然后用同一审计复核 R² 是否低于阈值。"]
+    if _primary(summary)[1]:
+        out.append(f"- 重要性的位置：{importance_decision(summary)}。")
+    stellar = [r for r in regions_above(summary) if r["kind"] == "stellar"]
+    if stellar:
+        gravity = [r["name_zh"] for r in stellar if r["name_zh"].split(" ")[0] in _GRAVITY_SENSITIVE]
+        why = (f"其中 {'、'.join(gravity)} 对表面重力敏感，这是泄露的一个可能物理来源" if gravity else
+               "这些谱线本身不以对表面重力敏感著称，泄露可能经由与 log_g 相关的其他参数")
+        out.append(f"- 高于零分布的恒星谱线（{'、'.join(r['name_zh'] for r in stellar)}）：光子噪声下 σ 随 flux 变化，"
+                   f"error 谱会印上谱线深度；{why}。")
+    return out
+
+
+def conclusion_section(summary, ctx):
+    gate, best = summary["gate"], summary["best"]
+    thr = _lv(gate["threshold"])
+    pass_box, fail_box = ("[x]", "[ ]") if ctx["passed"] else ("[ ]", "[x]")
+    return f"""## 📝 结论
+
+### 5.1 核心发现
+{chr(10).join(_findings(summary, ctx))}
+
+### 5.2 {gate['name']} 判定
+- {pass_box} 通过 (R² < {thr}) → 进入 Gate-2
+- {fail_box} 未通过 (R² ≥ {thr}) → 进入 MVP-0.2 (去泄露)
+
+最佳 test R² = {_r(best['test_r2'])}（{_where(best)}）→ {'通过' if ctx['passed'] else '未通过'}。
+
+### 5.3 设计启示
+{chr(10).join(_implications(summary, ctx))}
+
+---
+"""
