@@ -148,7 +148,10 @@ def _daudit(args: list[str], ws) -> None:
 
 
 def _make(target: str, ws) -> None:
-    dry = subprocess.run(["make", "-n", target], cwd=REPO, capture_output=True, text=True, timeout=60)
+    # as a new user types it: not inside another make (CI runs this suite under `make test`, whose
+    # MAKELEVEL / MAKEFLAGS would make the inner make print "Entering directory" lines)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")}
+    dry = subprocess.run(["make", "-n", target], cwd=REPO, capture_output=True, text=True, timeout=60, env=env)
     assert dry.returncode == 0, f"make {target}: {dry.stderr}"
     for line in dry.stdout.splitlines():
         args = shlex.split(line)
