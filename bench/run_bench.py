@@ -123,7 +123,8 @@ def _previous_section(path: Path, heading: str) -> list[str]:
         raise SystemExit(f"--skip-linear: no section {heading!r} in {path}")
     i = next(k for k, t in enumerate(text) if t.startswith(heading))
     j = next((k for k in range(i + 1, len(text)) if text[k].startswith("## ")), len(text))
-    return [text[i] + " (from an earlier `make bench` run, not re-measured with the sections below)"] + text[i + 1:j]
+    mark = " (from an earlier `make bench` run, not re-measured with the sections below)"
+    return [text[i] if text[i].endswith(mark) else text[i] + mark] + text[i + 1:j]  # marked once
 
 
 def median(v):
