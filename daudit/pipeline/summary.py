@@ -39,11 +39,12 @@ def split_facts(split, counts) -> dict:
             "n_nan_filled": c[0], "n_nonfinite_after_fill": c[1], "n_nonpositive": c[2], **split.notes}
 
 
-# How far a LightGBM fit of another backend may land (bench/RESULTS.md, "LightGBM backends").
+# How far a LightGBM fit of another backend may land (bench/backends_RESULTS.md).
 BACKEND_NOTES = {
     "in-process": "trained in one process: the same trees on any machine with the same plan",
     "lightgbm.dask": ("trained data-parallel across Dask workers (bin boundaries from one shared sample): the "
-                      "trees may differ from an in-process fit on the same rows in about the third decimal of R2"),
+                      "trees differ from an in-process fit on the same rows, and its R2 by a few hundredths "
+                      "(bench/backends_RESULTS.md)"),
 }
 
 

@@ -114,7 +114,7 @@ def _backend_row(gate) -> str:
         return ""
     how = ("单进程训练：同一计划在任何机器上得到相同的树" if name == "in-process" else
            "在 Dask workers 上数据并行训练（分箱边界来自同一份共享样本）：树与单进程训练可能不同，"
-           "R² 约在小数点后第三位上有差别，接近阈值的结论请结合这一点阅读")
+           "R² 可相差几个百分点，接近阈值的结论请结合这一点阅读")
     return f"| LightGBM 后端 | `{name}`：{how} |\n"
 
 
