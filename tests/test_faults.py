@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from pfsspec_factory import write_spec as _write_spec
 from pfsspec_factory import write_split_set
+from polling import wait_for
 
 from daudit.core.spec import load_spec
 from daudit.pipeline.run import run_audit
@@ -45,14 +46,8 @@ def _cli(spec, *extra):
     return [sys.executable, "-m", "daudit", "run", "--config", str(spec), *extra]
 
 
-def _wait_for(pred, timeout=90.0, step=0.02):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        got = pred()
-        if got:
-            return got
-        time.sleep(step)
-    raise AssertionError("timed out waiting")
+def _wait_for(pred):
+    return wait_for(pred, timeout=90.0, step=0.02)
 
 
 def _staging_log(root: Path):

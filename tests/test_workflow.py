@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 from pfsspec_factory import write_spec, write_split_set
+from polling import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -25,16 +26,6 @@ REPO = Path(__file__).resolve().parents[1]
 def daudit(*args, cwd, timeout=300, env=None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "daudit", *map(str, args)], cwd=cwd, capture_output=True,
                           text=True, timeout=timeout, env={**os.environ, **(env or {})})
-
-
-def wait_for(pred, timeout=180.0, step=0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        got = pred()
-        if got:
-            return got
-        time.sleep(step)
-    raise AssertionError("timed out waiting")
 
 
 @pytest.fixture(scope="module")
