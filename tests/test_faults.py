@@ -46,8 +46,8 @@ def _cli(spec, *extra):
     return [sys.executable, "-m", "daudit", "run", "--config", str(spec), *extra]
 
 
-def _wait_for(pred):
-    return wait_for(pred, timeout=90.0, step=0.02)
+def _wait_for(pred, timeout=90.0):
+    return wait_for(pred, timeout=timeout, step=0.02)
 
 
 def _staging_log(root: Path):
