@@ -13,8 +13,10 @@ numbers (R2 of each check, p-values, the gate), with their run times. Used for i
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -71,6 +73,7 @@ def main():
     ap.add_argument("--out", default=None, help="also write the Markdown here")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="daudit-ba-"))
+    atexit.register(shutil.rmtree, tmp, True)  # also when the benchmark fails part-way
     base = tmp / "base"
     base.mkdir()
     archive = subprocess.run(["git", "archive", args.base], cwd=ROOT, check=True, capture_output=True).stdout

@@ -51,9 +51,13 @@ def _children(pid: int) -> list[int]:
 
 
 def _rss(pid: int) -> int:
-    from daudit.engine.memory import _rss as rss
+    """RSS in bytes of process ``pid`` alone; 0 when it is gone."""
+    import psutil
 
-    return rss(pid)
+    try:
+        return int(psutil.Process(pid).memory_info().rss)
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return 0
 
 
 def _is_worker(pid: int) -> bool:
@@ -64,29 +68,24 @@ def _is_worker(pid: int) -> bool:
     return b"spawn_main" in cmd  # distributed starts its worker processes with multiprocessing spawn
 
 
-def run_monitored(cmd, env) -> dict:
-    """Run ``cmd``; wall time, exit code, peak RSS of the client process and of each worker process."""
+def run_monitored(cmd, env, log: Path) -> dict:
+    """Run ``cmd`` with its output in ``log``; wall time, exit code, peak RSS of the client process
+    and of each worker process (sampled every 0.5 s)."""
     from daudit.engine.memory import tree_rss
 
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    peaks, client, tree = {}, 0, 0
-    lines = []
-    os.set_blocking(proc.stdout.fileno(), False)
-    while proc.poll() is None:
-        client = max(client, _rss(proc.pid))
-        tree = max(tree, tree_rss(proc.pid))
-        for child in _children(proc.pid):
-            if _is_worker(child):
-                peaks[child] = max(peaks.get(child, 0), tree_rss(child))
-        chunk = proc.stdout.read()
-        if chunk:
-            lines.append(chunk)
-        time.sleep(0.5)
-    lines.append(proc.stdout.read() or "")
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+        peaks, client, tree = {}, 0, 0
+        while proc.poll() is None:
+            client = max(client, _rss(proc.pid))
+            tree = max(tree, tree_rss(proc.pid))
+            for child in _children(proc.pid):
+                if _is_worker(child):
+                    peaks[child] = max(peaks.get(child, 0), tree_rss(child))
+            time.sleep(0.5)
     return {"wall": time.perf_counter() - t0, "rc": proc.returncode, "client_peak": client, "tree_peak": tree,
-            "worker_peaks": sorted(peaks.values(), reverse=True), "output": "".join(lines)}
+            "worker_peaks": sorted(peaks.values(), reverse=True), "output": log.read_text(errors="replace")}
 
 
 def _spec(path: Path, data: Path, out: Path, *, rows: int, workers: int | None, memory: int, full: bool) -> Path:
@@ -151,10 +150,10 @@ def main():
     env = {"DAUDIT_CACHE_DIR": str(work / "cache"), "PYTHONPATH": str(ROOT)}
     spec_a = _spec(work / "cluster.yaml", args.data, work / "cluster", rows=args.rows, workers=args.workers,
                    memory=memory, full=True)
-    a = run_monitored([sys.executable, "-m", "daudit", "run", "--config", str(spec_a)], env)
+    a = run_monitored([sys.executable, "-m", "daudit", "run", "--config", str(spec_a)], env, work / "cluster.stdout")
     spec_b = _spec(work / "single.yaml", args.data, work / "single", rows=args.rows, workers=None, memory=memory,
                    full=False)
-    b = run_monitored([sys.executable, "-m", "daudit", "run", "--config", str(spec_b)], env)
+    b = run_monitored([sys.executable, "-m", "daudit", "run", "--config", str(spec_b)], env, work / "single.stdout")
     report = _report(args, a, b, work, sim, worker_mem, memory)
     args.out.write_text(report)
     print(report)

@@ -12,9 +12,11 @@ each backend and their difference, beside the linear models' (which must agree t
 from __future__ import annotations
 
 import argparse
+import atexit
 import datetime as dt
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -75,6 +77,7 @@ def main():
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "backends_RESULTS.md")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="daudit-backends-"))
+    atexit.register(shutil.rmtree, tmp, True)  # also when the benchmark fails part-way
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DAUDIT_CACHE_DIR": str(tmp / "cache")}
     address, procs = _cluster(tmp)
     rows = []

@@ -19,6 +19,7 @@ Writes bench/RESULTS.md (older sections from other benchmark files are appended 
 from __future__ import annotations
 
 import argparse
+import atexit
 import datetime as dt
 import json
 import os
@@ -270,6 +271,7 @@ def main():
              f"{facts['machine']}; Python {facts['python']}. Every ratio compares numbers measured in the same run.", ""]
     # 1. linear family
     tmp = Path(tempfile.mkdtemp(prefix="daudit-bench-"))
+    atexit.register(shutil.rmtree, tmp, True)  # also when the benchmark fails part-way
     if args.skip_linear:  # keep the section measured by an earlier run, marked as such
         lines += _previous_section(Path(args.out), "## Linear family")
     else:

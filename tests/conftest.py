@@ -10,8 +10,18 @@ import os
 import tempfile
 
 # Caches (zarr copies, sufficient statistics) go to a throw-away folder, never the repo's
-# data_cache/; subprocess runs of the CLI inherit it.
-os.environ.setdefault("DAUDIT_CACHE_DIR", tempfile.mkdtemp(prefix="daudit-test-cache-"))
+# data_cache/; subprocess runs of the CLI inherit it. The folder this session made is removed
+# when the session ends (a few hundred MB per session otherwise stay in /tmp).
+_OWN_CACHE = None
+if "DAUDIT_CACHE_DIR" not in os.environ:
+    _OWN_CACHE = os.environ["DAUDIT_CACHE_DIR"] = tempfile.mkdtemp(prefix="daudit-test-cache-")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _OWN_CACHE is not None:
+        import shutil
+
+        shutil.rmtree(_OWN_CACHE, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- planted audit runs shared by test modules

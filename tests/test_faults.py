@@ -176,10 +176,8 @@ def _enospc_on(monkeypatch, pattern: str):
 
 
 @pytest.fixture(scope="module")
-def small():
-    import tempfile
-
-    root = Path(tempfile.mkdtemp(prefix="daudit-faults-"))
+def small(tmp_path_factory):
+    root = tmp_path_factory.mktemp("faults-data")
     return write_split_set(root, n_train=600, n_val=200, n_test=200, p=32)
 
 
