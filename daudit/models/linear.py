@@ -175,8 +175,10 @@ def eigen_from(stats: CenteredStats, eigvals: np.ndarray, eigvecs: np.ndarray, *
 
 
 def decompose(stats: CenteredStats | GramStats, *, input_dtype=np.float32, overwrite: bool = False) -> GramEigen:
-    """One symmetric eigendecomposition of ``S_xx`` (LAPACK syevd through scipy: the numbers of
-    numpy.linalg.eigh with half its workspace, one p x p matrix instead of three beside the input).
+    """One symmetric eigendecomposition of ``S_xx`` (LAPACK syevr through scipy, every eigenpair:
+    its workspace is O(p), so with ``overwrite`` the peak is the input plus the eigenvectors, two
+    p x p float64 matrices; syevd, numpy.linalg.eigh's driver, needs 2 p^2 of workspace on top,
+    134 MB more at 4096 pixels, in the same time, bench/RESULTS.md).
 
     ``input_dtype``: the dtype the input values were stored in (daudit's error arrays are
     float32); it sets the data term of the resolution threshold. ``overwrite``: also reuse
@@ -187,7 +189,7 @@ def decompose(stats: CenteredStats | GramStats, *, input_dtype=np.float32, overw
     x_norm2 = _x_norm2(stats)  # before S_xx may be overwritten
     a = stats.sxx.T if overwrite and stats.sxx.flags.c_contiguous else stats.sxx  # symmetric: .T is the
     # same matrix, in the Fortran order LAPACK overwrites without a copy
-    eigvals, eigvecs = scipy.linalg.eigh(a, driver="evd", overwrite_a=overwrite, check_finite=False)
+    eigvals, eigvecs = scipy.linalg.eigh(a, driver="evr", overwrite_a=overwrite, check_finite=False)
     return eigen_from(stats, eigvals, eigvecs, input_dtype=input_dtype, x_norm2=x_norm2)
 
 
