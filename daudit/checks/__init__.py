@@ -17,7 +17,7 @@ pipeline calls `prepare` before it and keeps the finished `TrainStats`), and one
 Modules: `transforms` (per-chunk numpy), `train_chunk` and `partials` (per-chunk records),
 `passes` (Dask wiring), `permutation`, `bootstrap`, `lgbm`, `variability`, `importance_null`
 (nulls of the importance statistics), `runner` (orchestration), `lgbm_refits` (the LightGBM
-refits), `assemble` (numbers).
+refits), `assemble` (numbers) and `gate_evidence` (its nulls, intervals and Gate-1 record).
 """
 
 from __future__ import annotations
