@@ -16,7 +16,8 @@ Two streamed passes in all: the pass over train that the audit's statistics shar
 pipeline calls `prepare` before it and keeps the finished `TrainStats`), and one over val + test.
 Modules: `transforms` (per-chunk numpy), `train_chunk` and `partials` (per-chunk records),
 `passes` (Dask wiring), `permutation`, `bootstrap`, `lgbm`, `variability`, `importance_null`
-(nulls of the importance statistics), `runner` (orchestration), `assemble` (numbers).
+(nulls of the importance statistics), `runner` (orchestration), `lgbm_refits` (the LightGBM
+refits), `assemble` (numbers) and `gate_evidence` (its nulls, intervals and Gate-1 record).
 """
 
 from __future__ import annotations

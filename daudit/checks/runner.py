@@ -4,48 +4,40 @@
 LightGBM refit chunks), so that the ONE streamed pass over train serves the audit and the
 checks together (`daudit.checks.passes.train_pass_graph` with ``cfg.gram``; the audit's
 pipeline runs it). `execute` then fits every check from the finished `TrainStats`, refits
-LightGBM, and makes ONE pass over val + test (predictions of every check model and the
-test residuals of every permuted linear model, the split the gate reads). The numbers are
-assembled by `daudit.checks.assemble`.
+LightGBM (`daudit.checks.lgbm_refits`), and makes ONE pass over val + test (predictions of every
+check model and the test residuals of every permuted linear model, the split the gate reads).
+The numbers are assembled by `daudit.checks.assemble`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
-import logging
 import os
 import time
 from dataclasses import dataclass, field
 
-import dask
 import numpy as np
 
-from daudit.checks import lgbm as lg
 from daudit.checks import lgbm_plan as lgp
+from daudit.checks.lgbm_refits import _lightgbm_refits
 from daudit.checks.partials import EvalPlan
-from daudit.checks.passes import eval_pass, gather_eval, mask_blocks, train_pass_graph
+from daudit.checks.passes import eval_pass, gather_eval, train_pass_graph
 from daudit.checks.permutation import (
     PermutationKeys,
     group_codes,
-    label_permutations,
     permute_within_groups,
     solve_many,
 )
 from daudit.checks.records import EvalLayout, EvalOutputs, LinearStack
 from daudit.checks.train_chunk import TrainConfig, TrainStats, finish_train
-from daudit.checks.transforms import shuffle_chunk
 from daudit.core.progress import Bar, compute
-from daudit.engine.cluster import main_budget
 from daudit.engine.streaming import first_block_shift, fold_lanes, row_offsets
 from daudit.models.linear import LinearFamilyFit, decompose, fit_family, fit_family_dense
-from daudit.models.metrics import r2
 from daudit.models.stats import CenteredStats, center_gram
 
 __all__ = ["CheckRun", "CheckPlan", "prepare", "train_pass", "train_cache_fields", "execute", "checks_rng"]
 
-log = logging.getLogger("daudit")
 _CHECKS_STREAM = 4  # issue number: the checks' own stream of the spec seed
 
 
@@ -100,37 +92,6 @@ class CheckPlan:
     cfg: TrainConfig
     use_lgbm: bool
     run: CheckRun
-
-
-def _kept_rows(split, keep, y: np.ndarray, offsets: np.ndarray, cap: int, *, with_mask: bool):
-    """Read the chunks ``keep`` of the train split (after the pass, when its Gram matrices are
-    freed): (chunk keys ascending, their sizes, error rows float32 (<= cap, p), mask uint8 or None,
-    labels, row indices)."""
-
-    keys = sorted(keep)
-    blocks = split.error.to_delayed().ravel()
-    masks = mask_blocks(split)[0] if with_mask else None
-    xs = dask.compute(*[blocks[c] for c in keys])
-    x = np.concatenate([np.asarray(b, dtype=np.float32) for b in xs])[:cap]
-    del xs
-    m = None
-    if masks is not None:
-        m = np.concatenate([(np.asarray(b) != 0).astype(np.uint8) for b in dask.compute(*[masks[c] for c in keys])])
-        m = m[:cap]
-    rows = np.concatenate([np.arange(offsets[c], offsets[c + 1]) for c in keys])[:cap]
-    sizes = [int(offsets[c + 1] - offsets[c]) for c in keys]
-    return keys, sizes, x, m, y[rows], rows
-
-
-def _shuffle_rows(x, keys, sizes, seed):
-    out, start = np.empty_like(x), 0
-    for c, n in zip(keys, sizes):
-        n = min(n, len(x) - start)
-        if n <= 0:
-            break
-        out[start:start + n] = shuffle_chunk(x[start:start + n], seed=seed, split="train", chunk_index=c)
-        start += n
-    return out
 
 
 def _fit_columns(fit: LinearFamilyFit, level: float):
@@ -301,106 +262,6 @@ def execute(ctx, plan: CheckPlan, train: TrainStats) -> CheckRun:
     run.seconds["lightgbm_refits"] = time.time() - t
     _eval_pass(ctx, run)
     return run
-
-
-def _refit_plan(ctx, run: CheckRun) -> lgp.RefitPlan:
-    """The refits' `RefitPlan` for this run (time budget from the audit's own fit, memory budget)."""
-    spec, s, train = ctx.spec, ctx.spec.sanity, ctx.splits["train"]
-    main = ctx.lgbm_plan
-    return lgp.plan_refits(
-        n_train=train.n_rows, n_features=train.n_pixels,
-        n_mask=0 if run.mask_cols is None else len(run.mask_cols), main_rows=main.n_rows_used,
-        main_sample=main.bin_construct_sample_cnt, trees=spec.lightgbm.n_estimators, max_rows=s.lightgbm_rows,
-        max_null_rows=s.lightgbm_permutation_rows, n_permutations=s.n_permutations_lightgbm,
-        threads=os.cpu_count() or 1, budget_bytes=main_budget(spec.compute.memory_limit, train.n_pixels))
-
-
-def _keep_chunks(off: np.ndarray, rows: int, rng: np.random.Generator) -> list:
-    """Train chunks for the refits: a seeded random order, until ``rows`` rows are covered."""
-    keep, total = [], 0
-    for c in rng.permutation(len(off) - 1):
-        if total >= rows:
-            break
-        keep.append(int(c))
-        total += int(off[c + 1] - off[c])
-    return keep
-
-
-def _val_r2(ctx, boosters) -> list:
-    """Validation R2 of each booster, val streamed chunk by chunk (for the null's stopping rule)."""
-    val = ctx.splits["val"]
-    preds = [[] for _ in boosters]
-    for i in range(val.error.numblocks[0]):
-        block = np.asarray(val.error.blocks[i].compute(scheduler="synchronous"), dtype=np.float32)
-        for j, b in enumerate(boosters):
-            preds[j].append(b.predict(block))
-    return [r2(val.y, np.concatenate(p)) for p in preds]
-
-
-def _lightgbm_refits(ctx, run: CheckRun, plan: CheckPlan):
-    """Refit the audit's LightGBM on kept train chunks as `_refit_plan` sizes them: same rows,
-    group shuffle, shuffled, mask, aggregates (at once, see `daudit.checks.lgbm.run_jobs`), then
-    the label-permutation null (fills ``run.boosters`` and friends)."""
-
-    spec, s, rng = ctx.spec, ctx.spec.sanity, plan.rng
-    ytr, tp, p = ctx.splits["train"].y, run.train_partial, ctx.splits["train"].n_pixels
-    rp = run.refit_plan = _refit_plan(ctx, run)
-    log.info("sanity checks, LightGBM refits: %s", rp.reason)
-    keys, sizes, xs, ms, ys, rows = _kept_rows(ctx.splits["train"], _keep_chunks(plan.offsets, rp.rows, rng), ytr,
-                                               plan.offsets, rp.rows, with_mask=s.mask_only)
-    run.lgbm_rows = {"checks": int(len(ys))}
-    params, rounds = lg.train_params(ctx.lgbm_params, rp, n_features=p)
-    jobs = {"same_rows": functools.partial(_same_and_group, xs, ys, None if plan.group_y is None
-                                           else plan.group_y[rows, 0], params, rounds)}
-    if s.wavelength_shuffle:
-        jobs["shuffled"] = lambda: lg.fit_on(lg.build_dataset(_shuffle_rows(xs, keys, sizes, spec.seed), ys, params),
-                                             params, rounds)
-    if run.mask_cols is not None and len(run.mask_cols) and ms is not None:
-        cols = run.mask_cols
-        pm, _ = lg.train_params(ctx.lgbm_params, rp, n_features=len(cols))
-        jobs["mask"] = functools.partial(_fit_columns_of, ms, cols, ys, pm, rounds)
-    if tp.aggregates is not None:
-        xa = tp.aggregates[rows].astype(np.float32)
-        pa, _ = lg.train_params(ctx.lgbm_params, rp, n_features=xa.shape[1])
-        jobs["aggregates"] = lambda: lg.fit_on(lg.build_dataset(xa, ys, pa), pa, rounds)
-    with Bar(len(jobs) + (1 + rp.n_permutations if rp.n_permutations else 0), "sanity checks: LightGBM refits",
-             unit="fit") as bar:
-        done = lg.run_jobs(jobs, rp.threads, progress=bar)
-        same, group = done.pop("same_rows")
-        run.boosters.update({"same_rows": same, **({"group": group} if group is not None else {}), **done})
-        jobs = ms = None  # the inputs' copies are spent
-        if rp.n_permutations > 0:
-            _lightgbm_null(ctx, run, xs, ys, same, params, rounds, bar, rng)
-
-
-def _lightgbm_null(ctx, run: CheckRun, xs, ys, same, params, rounds, bar, rng):
-    """The LightGBM label-permutation null on a subsample of the refit rows (see `lg.fit_null`)."""
-    rp = run.refit_plan
-    n_p = min(rp.null_rows, len(ys))
-    sel = np.sort(rng.choice(len(ys), size=n_p, replace=False))
-    yp = ys[sel]
-    ref_b, run.perm_boosters, stopped = lg.fit_null(
-        xs[sel], yp, label_permutations(yp, rp.n_permutations, rng), params, rounds, threads=rp.threads,
-        stop_after=rp.stop_after, val_r2=functools.partial(_val_r2, ctx),
-        reference=same if n_p == len(ys) else None, progress=bar)
-    run.boosters["permutation_reference"] = ref_b
-    run.lgbm_rows["permutation"] = int(n_p)
-    run.null_stopped = {"n_fitted": len(run.perm_boosters), "planned": rp.n_permutations, "stopped_early": stopped}
-
-
-def _fit_columns_of(m, cols, ys, params, rounds):
-    """A refit on the columns ``cols`` of ``m`` (their float32 copy lives only while it is binned)."""
-    return lg.fit_on(lg.build_dataset(m[:, cols].astype(np.float32), ys, params), params, rounds)
-
-
-def _same_and_group(xs, ys, group, params, rounds):
-    """The same-rows refit and, on the same binned rows with the group-shuffled labels, the group refit."""
-    ds = lg.build_dataset(xs, ys, params)
-    same = lg.fit_on(ds, params, rounds)
-    if group is None:
-        return same, None
-    ds.set_label(np.asarray(group, dtype=np.float64))
-    return same, lg.fit_on(ds, params, rounds)
 
 
 def _section(ctx, name: str):

@@ -2,22 +2,31 @@
 
 The block under "实验规格" in the user's request loads as it is written there; daudit's own
 optional sections (`compute`, `sanity`, `output_dir`, `author`) sit beside it. Unknown keys and
-bad values are refused with one line naming the key and what is allowed.
+bad values are refused with one line naming the key and what is allowed (the value parsers
+are in `daudit.core.spec_values`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from daudit.core.addresses import LOCAL_SCHEDULERS, parse_dashboard_address, parse_scheduler_address
-from daudit.core.errors import DauditError
 from daudit.core.paths import builtin_spec
+from daudit.core.spec_values import (  # re-exported: parse_bytes, parse_scheduler
+    _bool,
+    _check_keys,
+    _dashboard,
+    _fail,
+    _num,
+    _optional_text,
+    _paths,
+    parse_bytes,
+    parse_scheduler,
+)
 from daudit.core.yamlload import read_yaml
 
 __all__ = [
@@ -135,93 +144,13 @@ _TOP_KEYS = ("experiment_id", "repo_path", "data", "input", "models", "noise_lev
              "plots", "compute", "sanity", "output_dir", "author")
 
 # Bounds on what a spec may ask for: each multiplies the work or the memory of a run, and a typo
-# (an extra digit) should be refused in a blink rather than run for days.
+# (an extra digit) should be refused in a blink rather than run for days. The memory bounds
+# (MIN_MEMORY, MAX_MEMORY) are with parse_bytes in daudit.core.spec_values.
 MAX_LIST = 64  # noise levels, Ridge alphas
 MAX_SEED = 2**31 - 1  # LightGBM's seed is a 32-bit integer
-MIN_MEMORY = 256 * 2**20
-MAX_MEMORY = 2**60
 _SANITY_MAX = {"n_permutations_linear": 100_000, "n_permutations_lightgbm": 10_000, "n_bootstrap": 100_000,
                "n_group_shuffles": 10_000, "group_mag_bins": 1_000, "group_snr_bins": 1_000,
                "lightgbm_rows": 100_000_000, "lightgbm_permutation_rows": 100_000_000}
-
-
-def _fail(where: str, msg: str):
-    raise DauditError(f"spec {where}: {msg}" if where else msg)
-
-
-def _check_keys(mapping, allowed, where, src):
-    if not isinstance(mapping, dict):
-        _fail(src, f"'{where}' must be a mapping, got {type(mapping).__name__}")
-    for key in mapping:
-        if key not in allowed:
-            name = f"{where}.{key}" if where else str(key)
-            _fail(src, f"unknown key '{name}'; allowed: {', '.join(allowed)}")
-
-
-def _num(value, where, src, *, kind=float, lo=None, lo_open=False, hi=None, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**63:
-        _fail(src, f"'{where}' is too large, got an integer of {value.bit_length()} bits")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-        kind is int and not float(value).is_integer()
-    ):
-        _fail(src, f"'{where}' must be {'an integer' if kind is int else 'a number'}, got {value!r}")
-    value = kind(value)
-    if value != value or value in (float("inf"), float("-inf")):
-        _fail(src, f"'{where}' must be finite, got {value!r}")
-    if lo is not None and (value <= lo if lo_open else value < lo):
-        _fail(src, f"'{where}' must be {'>' if lo_open else '>='} {lo}, got {value!r}")
-    if hi is not None and value > hi:
-        _fail(src, f"'{where}' must be <= {hi:,}, got {value!r}")
-    return value
-
-
-def _paths(value, where, src, base: Path | None):
-    if isinstance(value, (str, Path)):
-        value = [value]
-    if not isinstance(value, list) or not value or not all(isinstance(v, (str, Path)) and str(v) for v in value):
-        _fail(src, f"'{where}' must be a path, a glob or a list of paths, got {value!r}")
-    out = []
-    for v in value:
-        if "\0" in str(v):
-            _fail(src, f"'{where}' holds a NUL character, which no path can contain")
-        p = Path(str(v)).expanduser()
-        if not p.is_absolute() and base is not None:
-            p = base / p
-        out.append(os.path.normpath(str(p)))
-    return tuple(out)
-
-
-_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P": 1024**5}
-
-
-def parse_bytes(value, where="compute.memory_limit", src="") -> int:
-    """'4GB', '512MB', '1.5GiB' or a whole number of bytes -> int bytes, within
-    [`MIN_MEMORY`, `MAX_MEMORY`].
-
-    A bare number is bytes, so ``0.5`` or ``.inf`` are refused (one line) rather than read as 0
-    bytes or overflowing; ``src`` names the spec in the message (empty: a command-line option).
-    """
-    if isinstance(value, bool):
-        _fail(src, f"'{where}' must be a size like 4GB or 512MB, got {value!r}")
-    if isinstance(value, (int, float)):
-        if not math.isfinite(value):
-            _fail(src, f"'{where}' must be a finite size like 4GB, got {value!r}")
-        if not float(value).is_integer() or value < MIN_MEMORY:
-            _fail(src, f"'{where}' is {value!r}, read as {value!r} bytes (below the minimum of 256MB); "
-                       "give a size with a unit, e.g. 4GB")
-        out = int(value)
-    else:
-        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtTpP]i?[bB]?|[bB]?)\s*", str(value))
-        if not m:
-            _fail(src, f"'{where}' must be a size like 4GB or 512MB, got {value!r}")
-        out = int(float(m.group(1)) * _UNITS[m.group(2).upper().rstrip("B").rstrip("I")])
-        if out < MIN_MEMORY:
-            _fail(src, f"'{where}' must be at least 256MB, got {value!r}")
-    if out > MAX_MEMORY:
-        _fail(src, f"'{where}' must be at most 1 EiB, got {value!r}")
-    return out
 
 
 def _parse_models(models, src):
@@ -268,12 +197,6 @@ def _parse_section(cls, raw, where, src, conv):
     names = [f.name for f in dataclasses.fields(cls)]
     _check_keys(raw, names, where, src)
     return cls(**{k: conv[k](v, f"{where}.{k}") for k, v in raw.items()})
-
-
-def _bool(v, where, src):
-    if not isinstance(v, bool):
-        _fail(src, f"'{where}' must be true or false, got {v!r}")
-    return v
 
 
 def _parse_data(d, src, base_dir) -> DataSpec:
@@ -336,25 +259,6 @@ def _parse_plots(raw, src) -> tuple:
     return tuple(plots)
 
 
-def parse_scheduler(v, w="--scheduler", src="") -> str:
-    """``local``, ``threads``, ``synchronous`` or a scheduler address normalised to
-    ``PROTOCOL://HOST:PORT``; one `DauditError` line otherwise (``src``: the spec, or empty for an option)."""
-    if isinstance(v, str) and v.strip() in LOCAL_SCHEDULERS:
-        return v.strip()
-    try:
-        return parse_scheduler_address(v)
-    except ValueError as err:
-        _fail(src, f"'{w}' must be local, threads, synchronous or a scheduler address: {err}")
-
-
-def _dashboard(v, w, src):
-    try:
-        host, port = parse_dashboard_address(v)
-    except ValueError as err:
-        _fail(src, f"'{w}': {err}")
-    return f"{host}:{port}"
-
-
 def _parse_compute(raw, src) -> ComputeSpec:
     def device(v, w):
         if v not in ("cpu", "cuda"):
@@ -408,12 +312,6 @@ def _parse_output_dir(out_dir, src, base_dir):
         _fail(src, f"'output_dir' must be a folder path, got {out_dir!r}")
     p = Path(str(out_dir)).expanduser()
     return os.path.normpath(str(p if p.is_absolute() or base_dir is None else base_dir / p))
-
-
-def _optional_text(value, where, src):
-    if value is None or isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        return None if value is None else str(value)
-    _fail(src, f"'{where}' must be text, got {type(value).__name__}")
 
 
 def parse_spec(raw: Any, *, base_dir: Path | None = None, source: str = "<spec>") -> AuditSpec:
