@@ -127,19 +127,27 @@ def test_killed_dask_worker_changes_nothing(tmp_path):
 
     proc = subprocess.Popen(_cli(spec), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
+        def is_worker(k):
+            try:
+                return "spawn_main" in " ".join(k.cmdline())
+            except psutil.Error:  # it ended (or became a zombie) between listing and reading
+                return False
+
         def workers():
             try:
                 kids = psutil.Process(proc.pid).children(recursive=True)
-            except psutil.NoSuchProcess:
+            except psutil.Error:
                 return []
-            return [k for k in kids if "spawn_main" in " ".join(k.cmdline())]
+            return [k for k in kids if is_worker(k)]
 
         _wait_for(lambda: len(workers()) == 2 or proc.poll() is not None, timeout=120)
         _wait_for(lambda: "statistics pass (X^T X, X^T y): started" in _staging_log(tmp_path)
                   or proc.poll() is not None, timeout=120)
         time.sleep(0.3)
         log_at_kill = _staging_log(tmp_path)
-        victim = workers()[0]
+        alive = workers()
+        assert alive, "no Dask worker process left to kill: " + _staging_log(tmp_path)[-500:]
+        victim = alive[0]
         os.kill(victim.pid, signal.SIGKILL)
         stdout, stderr = proc.communicate(timeout=300)
     finally:
