@@ -22,7 +22,10 @@ from daudit.models.boosting import _release_memory
 
 __all__ = ["train_params", "build_dataset", "fit_on", "run_jobs", "fit_null"]
 
-_BINNING = threading.Lock()  # one bin sample at a time: binning is the refits' largest transient
+# LightGBM's native creation calls one at a time: binning (the refits' largest transient), and
+# Booster creation, which crashed the process (SIGSEGV in LGBM_BoosterCreate while another thread
+# was in LGBM_DatasetCreateFromMat, one CI run in five). The boosting rounds still run at once.
+_NATIVE = threading.Lock()
 
 
 def train_params(params: dict, plan: RefitPlan, *, n_features: int) -> tuple[dict, int]:
@@ -44,15 +47,35 @@ def build_dataset(x: np.ndarray, y: np.ndarray, params: dict, *, reference=None)
     ds_params = {k: params[k] for k in ("max_bin", "bin_construct_sample_cnt", "seed", "verbose")}
     ds = lgb.Dataset(np.ascontiguousarray(x, dtype=np.float32), label=np.asarray(y, dtype=np.float64),
                      params=ds_params, reference=reference, free_raw_data=True)
-    if reference is not None:
-        return ds.construct()
-    with _BINNING:
+    with _NATIVE:
         return ds.construct()
 
 
 def fit_on(ds: lgb.Dataset, params: dict, rounds: int) -> lgb.Booster:
-    """One booster on a constructed Dataset (the Dataset stays usable for other labels)."""
-    return lgb.train(params, ds, num_boost_round=rounds, keep_training_booster=False).free_dataset()
+    """One booster on a constructed Dataset (the Dataset stays usable for other labels).
+
+    Booster creation and the final copy of the model hold `_NATIVE`; the rounds between run
+    beside other threads' (two callbacks hand the lock back and take it again)."""
+    held = [True]
+    _NATIVE.acquire()
+
+    def release(env):
+        if held[0] and env.iteration == env.begin_iteration:
+            held[0] = False
+            _NATIVE.release()
+
+    def reacquire(env):
+        if not held[0] and env.iteration == env.end_iteration - 1:
+            _NATIVE.acquire()
+            held[0] = True
+
+    release.before_iteration, release.order, reacquire.order = True, 0, 100
+    try:
+        return lgb.train(params, ds, num_boost_round=rounds, keep_training_booster=False,
+                         callbacks=[release, reacquire]).free_dataset()
+    finally:
+        if held[0]:
+            _NATIVE.release()
 
 
 def run_jobs(jobs: dict, threads: int, progress=None) -> dict:
