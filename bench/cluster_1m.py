@@ -1,7 +1,7 @@
 """The user's scale: 1M x 4096 training spectra in five shards on a LocalCluster of 4 workers.
 
 1. Simulates 1M train spectra in 5 shard files plus 10k val and 10k test (``python -m daudit
-   simulate --shards 5``, about 33 GB with the flux) under ``--data`` (not in the repository),
+   simulate --shards 5``, about 37 GB with the flux and mask) under ``--data`` (not in the repository),
    unless they are there already.
 2. Runs the full spec (OLS, 6 Ridge, LightGBM; noise levels 0, 0.5, 1; every sanity check)
    through ``python -m daudit run`` on a LocalCluster of ``--workers`` worker processes, each with
@@ -170,7 +170,7 @@ def _report(args, a, b, work, sim, worker_mem, memory) -> str:
              f"{cores} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB RAM; load "
              f"average at the end {os.getloadavg()[0]:.1f}. Data: {args.rows} train spectra in {args.shards} shards, "
              f"10k val, 10k test, simulated in {sim:.0f} s (0 when already there). Reads straight from HDF5 "
-             "(`zarr_cache: false`, to keep the disk use at the 33 GB of the shards); cold (no statistics cache).", ""]
+             "(`zarr_cache: false`, to keep the disk use at the 37 GB of the shards); cold (no statistics cache).", ""]
     if a["rc"] != 0 or b["rc"] != 0:
         lines += [f"FAILED: cluster run exit {a['rc']}, single-process run exit {b['rc']}", "", "```",
                   (a["output"] + b["output"])[-3000:], "```"]
