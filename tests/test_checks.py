@@ -232,3 +232,63 @@ def test_null_stops_after_enough_exceedances_and_keeps_order():
     # the same boosters whatever the number of threads: one thread each, bins shared
     assert len(null3) == len(null) and all(a.model_to_string() == b.model_to_string() for a, b in zip(null, null3))
     assert isinstance(ref3, lgb.Booster)
+
+
+def test_lightgbm_native_creation_never_overlaps_across_refit_threads(monkeypatch):
+    """LightGBM crashed (SIGSEGV) when one refit thread created a Booster while another built a
+    Dataset: every native creation (Dataset construction, Booster creation) runs one at a time,
+    whichever refit path calls it, while the boosting rounds still overlap."""
+    import threading
+    import time
+
+    import lightgbm as lgb
+
+    from daudit.checks import lgbm as lg
+
+    active, overlaps, rounds_overlap = {}, [0], [0]  # active: thread id -> nesting depth
+    in_rounds = [0]
+    guard = threading.Lock()
+
+    def tracked(fn):
+        def wrapper(*a, **k):
+            me = threading.get_ident()
+            with guard:
+                active[me] = active.get(me, 0) + 1  # Booster() constructs its Dataset: same thread
+                overlaps[0] = max(overlaps[0], len(active))
+            time.sleep(0.01)  # widen the window a race would need
+            try:
+                return fn(*a, **k)
+            finally:
+                with guard:
+                    active[me] -= 1
+                    if not active[me]:
+                        del active[me]
+        return wrapper
+
+    monkeypatch.setattr(lgb.Dataset, "construct", tracked(lgb.Dataset.construct))
+    monkeypatch.setattr(lgb.Booster, "__init__", tracked(lgb.Booster.__init__))
+    real_update = lgb.Booster.update
+
+    def update(self, *a, **k):
+        with guard:
+            in_rounds[0] += 1
+            rounds_overlap[0] = max(rounds_overlap[0], in_rounds[0])
+        time.sleep(0.005)
+        try:
+            return real_update(self, *a, **k)
+        finally:
+            with guard:
+                in_rounds[0] -= 1
+
+    monkeypatch.setattr(lgb.Booster, "update", update)
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((300, 8)).astype(np.float32), rng.standard_normal(300)
+    params = {"objective": "regression", "max_depth": 3, "learning_rate": 0.1, "seed": 0, "verbose": -1,
+              "max_bin": 31, "bin_construct_sample_cnt": 300, "num_threads": 1, "feature_fraction": 1.0}
+    jobs = {i: (lambda: lg.fit_on(lg.build_dataset(x, y, params), params, 20)) for i in range(6)}
+    done = lg.run_jobs(jobs, threads=3)
+    ref, perm, _ = lg.fit_null(x, y, np.stack([rng.permutation(y) for _ in range(4)], axis=1), params, 20,
+                               threads=3, stop_after=10, val_r2=lambda bs: [0.0] * len(bs))
+    assert len(done) == 6 and len(perm) == 4
+    assert overlaps[0] == 1  # never two threads inside a native creation at once
+    assert rounds_overlap[0] >= 2  # the rounds themselves still ran side by side
