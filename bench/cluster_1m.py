@@ -51,12 +51,14 @@ def _children(pid: int) -> list[int]:
 
 
 def _rss(pid: int) -> int:
-    """RSS in bytes of process ``pid`` alone; 0 when it is gone."""
+    """RSS in bytes of process ``pid`` alone; 0 when it is gone (the engine's own reader)."""
     import psutil
 
+    from daudit.engine.memory import _rss as rss
+
     try:
-        return int(psutil.Process(pid).memory_info().rss)
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return rss(psutil.Process(pid))
+    except psutil.Error:
         return 0
 
 
