@@ -177,7 +177,7 @@ def test_gpu_decompose_builds_the_same_record(monkeypatch):
         to_dev = staticmethod(np.asarray)
         to_host = staticmethod(np.asarray)
         # the CPU path's own LAPACK driver, so the two records agree to the bit
-        eigh = staticmethod(lambda a: scipy.linalg.eigh(a, driver="evr"))
+        eigh = staticmethod(lambda a: scipy.linalg.eigh(a, driver="evd"))
 
     monkeypatch.setattr(gpu, "_ops", lambda name=None: NumpyOps())
     stats = _stats(*_splits(1e9)["train"])

@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -32,8 +32,9 @@ from daudit.checks.permutation import (
 from daudit.checks.records import EvalLayout, EvalOutputs, LinearStack
 from daudit.checks.train_chunk import TrainConfig, TrainStats, finish_train
 from daudit.core.progress import Bar, compute
+from daudit.engine.spill import Parked
 from daudit.engine.streaming import first_block_shift, fold_lanes, row_offsets
-from daudit.models.linear import LinearFamilyFit, decompose, fit_family, fit_family_dense
+from daudit.models.linear import LinearFamilyFit, decompose, fit_family, fit_family_dense, release_eigvecs
 from daudit.models.stats import CenteredStats, center_gram
 
 __all__ = ["CheckRun", "CheckPlan", "prepare", "train_pass", "train_cache_fields", "execute", "checks_rng"]
@@ -195,18 +196,27 @@ def _mask_refit(ctx, run: CheckRun, y_shift: float) -> None:
 
 
 def _linear_refits(ctx, run: CheckRun, plan: CheckPlan) -> None:
-    """Shuffled, mask and aggregate families; the permuted and group-shuffled labels' fits."""
-    t_lin = t = time.time()
+    """Shuffled, mask and aggregate families; the permuted and group-shuffled labels' fits.
+
+    The audit's eigenvectors are parked on disk (`daudit.engine.spill.Parked`) while the shuffled
+    and mask decompositions run, which each need three p x p matrices of their own
+    (`daudit.pipeline.memory_plan`), read back for the permuted labels' solves, then released."""
+    t_lin = time.time()
     tp, alphas, ols = run.train_partial, ctx.spec.alphas, ctx.spec.include_ols
-    if tp.shuffled is not None:
-        shuffled, tp.shuffled = tp.shuffled, None  # the decomposition consumes it
-        # the same threshold rule as the audit's fit (float32 values, shuffled within each row)
-        run.shuffled_fit = fit_family(decompose(shuffled, input_dtype=ctx.splits["train"].error.dtype,
-                                                overwrite=True), alphas, include_ols=ols, noise_level=run.ref)
-        del shuffled
-    run.seconds["shuffled_eigh_and_solve"] = time.time() - t
-    if tp.mask is not None:
-        _mask_refit(ctx, run, float(plan.cfg.y_shift[0]))
+    eigvecs, ctx.eigen = ctx.eigen.eigvecs, release_eigvecs(ctx.eigen)
+    with Parked(eigvecs, what="the audit's eigenvectors") as eigvecs_back:
+        del eigvecs
+        t = time.time()
+        if tp.shuffled is not None:
+            shuffled, tp.shuffled = tp.shuffled, None  # the decomposition consumes it
+            # the same threshold rule as the audit's fit (float32 values, shuffled within each row)
+            run.shuffled_fit = fit_family(decompose(shuffled, input_dtype=ctx.splits["train"].error.dtype,
+                                                    overwrite=True), alphas, include_ols=ols, noise_level=run.ref)
+            del shuffled
+        run.seconds["shuffled_eigh_and_solve"] = time.time() - t
+        if tp.mask is not None:
+            _mask_refit(ctx, run, float(plan.cfg.y_shift[0]))
+        ctx.eigen = replace(ctx.eigen, eigvecs=eigvecs_back())
     if tp.aggregates is not None:
         # aggregates are float64 numbers computed from the float32 error: float32 precision
         run.agg_fit = fit_family_dense(tp.aggregates, ctx.splits["train"].y, alphas, include_ols=ols,
@@ -222,6 +232,7 @@ def _linear_refits(ctx, run: CheckRun, plan: CheckPlan) -> None:
         if plan.group_y is not None:
             run.group_fit = solve_many(ctx.eigen, ctx.train_stats, sxy[:, k:], syy[k:], ymean[k:], alphas,
                                        include_ols=ols, level=run.ref)
+    ctx.eigen = release_eigvecs(ctx.eigen)  # every fit that needs them is made
     run.seconds["linear_refits"] = time.time() - t_lin
     tp.shuffled = tp.mask = tp.cross = None  # the Gram matrices are spent: free them before the refits
 

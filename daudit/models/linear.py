@@ -65,6 +65,7 @@ __all__ = [
     "LinearFamilyFit",
     "Resolution",
     "decompose",
+    "release_eigvecs",
     "eigen_from",
     "fit_family",
     "fit_family_dense",
@@ -93,14 +94,15 @@ def unit_roundoff(dtype) -> float:
 class GramEigen:
     """Eigendecomposition of centred statistics; all arrays float64.
 
-    eigvals (p,) ascending, clipped at 0; eigvecs (p, p); z (p, k) = eigvecs^T S_xy;
+    eigvals (p,) ascending, clipped at 0; eigvecs (p, p), or None once released (`release_eigvecs`:
+    the eigenvalues, ``z`` and the threshold stay usable); z (p, k) = eigvecs^T S_xy;
     syy (k,); x_mean (p,); y_mean (k,); n rows; x_norm2 = ||X||_F^2 of the uncentred input
     (units of X^2); input_roundoff: the unit roundoff of the dtype the input was stored in.
     """
 
     n: int
     eigvals: np.ndarray
-    eigvecs: np.ndarray
+    eigvecs: np.ndarray | None
     z: np.ndarray
     syy: np.ndarray
     x_mean: np.ndarray
@@ -141,6 +143,12 @@ class Resolution:
                 "lambda_max": self.lambda_max, "resolved_rank": self.rank, "n_directions": self.n_directions}
 
 
+def release_eigvecs(eg: GramEigen | None) -> GramEigen | None:
+    """``eg`` without its eigenvectors (p x p float64, 134 MB at 4096 pixels), for a caller that
+    has made every fit it needs from them; the caller must hold the only reference."""
+    return None if eg is None else replace(eg, eigvecs=None)
+
+
 def resolution(eg: GramEigen, factor: float = 1.0) -> Resolution:
     """The threshold ``tau = factor * max(tau_data, tau_gram)`` of ``eg`` and its resolved rank."""
     lam_max = float(eg.eigvals[-1]) if eg.eigvals.size else 0.0
@@ -175,10 +183,11 @@ def eigen_from(stats: CenteredStats, eigvals: np.ndarray, eigvecs: np.ndarray, *
 
 
 def decompose(stats: CenteredStats | GramStats, *, input_dtype=np.float32, overwrite: bool = False) -> GramEigen:
-    """One symmetric eigendecomposition of ``S_xx`` (LAPACK syevr through scipy, every eigenpair:
-    its workspace is O(p), so with ``overwrite`` the peak is the input plus the eigenvectors, two
-    p x p float64 matrices; syevd, numpy.linalg.eigh's driver, needs 2 p^2 of workspace on top,
-    134 MB more at 4096 pixels, in the same time, bench/RESULTS.md).
+    """One symmetric eigendecomposition of ``S_xx`` (LAPACK syevd through scipy, divide and conquer;
+    with ``overwrite`` the eigenvectors replace the input and the workspace is 2 p^2 doubles, so the
+    peak is three p x p float64 matrices). syevr (MRRR) needs O(p) workspace but is not a safe
+    default: at 4096 it took 1.0 to 1.3x syevd's time on the demo's Grams and on iid noise, and
+    15x (115 s against 7.7) on a rank-60 signal under small noise (bench/eigh_RESULTS.md).
 
     ``input_dtype``: the dtype the input values were stored in (daudit's error arrays are
     float32); it sets the data term of the resolution threshold. ``overwrite``: also reuse
@@ -189,7 +198,7 @@ def decompose(stats: CenteredStats | GramStats, *, input_dtype=np.float32, overw
     x_norm2 = _x_norm2(stats)  # before S_xx may be overwritten
     a = stats.sxx.T if overwrite and stats.sxx.flags.c_contiguous else stats.sxx  # symmetric: .T is the
     # same matrix, in the Fortran order LAPACK overwrites without a copy
-    eigvals, eigvecs = scipy.linalg.eigh(a, driver="evr", overwrite_a=overwrite, check_finite=False)
+    eigvals, eigvecs = scipy.linalg.eigh(a, driver="evd", overwrite_a=overwrite, check_finite=False)
     return eigen_from(stats, eigvals, eigvecs, input_dtype=input_dtype, x_norm2=x_norm2)
 
 

@@ -7,17 +7,18 @@ limit. Per stage, in this process and its Dask workers (measured on the demo dat
 - train pass: the Gram accumulator (P; each chunk goes straight into it, no chunk product), the
   checks' float32 shuffled and mask Grams (P), and the chunks in flight (about 24 bytes per
   value of a row chunk: measured 0.19 GiB at 2048 x 4096);
-- the audit's eigendecomposition: S_xx, LAPACK's eigenvectors and workspace (2 P), the checks'
-  Grams still waiting (P);
-- the checks' eigendecompositions: the audit's eigenvectors, one check's S_xx, the other
-  check's float32 Gram and the workspace (3.5 P);
+- the audit's eigendecomposition: S_xx, which syevd overwrites with the eigenvectors, and its
+  workspace (2 P), the checks' Grams still waiting (P);
+- the checks' eigendecompositions: one check's S_xx and its workspace (3 P), the other check's
+  float32 Gram (0.5 P); the audit's eigenvectors are parked on disk meanwhile
+  (`daudit.engine.spill.Parked`) and released once the permuted labels are solved;
 - LightGBM: the audit's eigenvectors and the checks' Grams (2 P) plus LightGBM's planned budget
   (at least `daudit.engine.cluster.main_budget`'s floor).
 
 `minimum_limit` is the largest of these above `BASE` (libraries, the in-process Dask worker:
 0.31 GiB measured after the row check), divided by `HEADROOM` for allocator slack;
 `check_memory_limit` refuses a smaller limit with one line before any data is copied or read.
-At 4096 pixels with the checks and LightGBM: 0.90 GiB, so a 1 GB node is honoured; at 8192: 2.3 GiB.
+At 4096 pixels with the checks and LightGBM: 0.90 GiB, so a 1 GB node is honoured; at 8192: 2.6 GiB.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def minimum_limit(n_features: int, *, chunk_rows: int, checks: bool, lightgbm: b
     big = 8.0 * p * p
     held = big if checks else 0.0  # the checks' two float32 Grams, waiting for their fits
     chunks = 24.0 * min(int(chunk_rows), 4096) * p
-    stages = [big + held + chunks, 2 * big + held]
+    stages = [big + held + chunks, 3 * big + held]
     if checks:
         stages.append(3.5 * big)
     if lightgbm:  # the plan's floor, or what LightGBM needs for 20k rows and a 10k bin sample if less

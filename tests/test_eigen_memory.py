@@ -1,0 +1,87 @@
+"""The memory model of the eigendecompositions (`daudit.pipeline.memory_plan`): no check's
+decomposition runs while the audit's p x p eigenvectors are in memory; they are parked on disk
+(`daudit.engine.spill.Parked`) and come back unchanged."""
+
+import logging
+import tempfile
+import weakref
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pfsspec_factory import write_spec, write_split_set
+
+from daudit.checks import runner
+from daudit.core.spec import load_spec
+from daudit.engine import spill
+from daudit.engine.spill import Parked
+from daudit.pipeline import run as pipeline_run
+from daudit.pipeline.run import run_audit
+
+
+def test_checks_decompose_only_after_the_audit_eigenvectors_are_freed(tmp_path, monkeypatch):
+    audit_vecs, alive_at_checks = [], []
+
+    def audit_decompose(*a, **kw):
+        eg = real_audit(*a, **kw)
+        audit_vecs.append(weakref.ref(eg.eigvecs))
+        return eg
+
+    def checks_decompose(*a, **kw):
+        alive_at_checks.append([r() is not None for r in audit_vecs])
+        return real_checks(*a, **kw)
+
+    real_audit, real_checks = pipeline_run.decompose, runner.decompose
+    monkeypatch.setattr(pipeline_run, "decompose", audit_decompose)
+    monkeypatch.setattr(runner, "decompose", checks_decompose)
+    data = write_split_set(tmp_path / "data", n_train=400, n_val=100, n_test=100, p=24)
+    spec = write_spec(tmp_path / "spec.yaml", data, output_dir=tmp_path / "out", chunk_rows=100, lightgbm=False,
+                      extra="sanity: {n_permutations_linear: 5}")
+    summary = run_audit(load_spec(spec), output_dir=tmp_path / "out", echo=lambda *a: None)
+    assert len(audit_vecs) == 1
+    assert len(alive_at_checks) >= 1  # the wavelength-shuffled fit at least
+    assert not any(any(a) for a in alive_at_checks), alive_at_checks
+    # the permuted labels were solved on the eigenvectors read back, and then they were released
+    assert summary["sanity"]["permutation"]
+
+
+def _parked_folders():
+    return set(Path(tempfile.gettempdir()).glob("daudit-parked-*"))
+
+
+def test_parked_array_comes_back_bit_for_bit_and_its_folder_goes():
+    before = _parked_folders()
+    a = np.random.default_rng(0).standard_normal((300, 200)) * 1e-300
+    ref = a.copy()
+    ref_a = weakref.ref(a)
+    holder = Parked(a, what="x")
+    with holder as back:
+        del a
+        assert ref_a() is None  # neither the caller nor the context manager holds it
+        assert _parked_folders() - before
+        b = back()
+    np.testing.assert_array_equal(b, ref)
+    assert b.dtype == ref.dtype and b.flags.writeable
+    assert _parked_folders() == before
+
+
+def test_parked_folder_goes_when_the_block_fails():
+    before = _parked_folders()
+    with pytest.raises(RuntimeError):
+        with Parked(np.ones(10), what="x"):
+            raise RuntimeError("boom")
+    assert _parked_folders() == before
+
+
+def test_parking_that_cannot_write_keeps_the_array_and_says_so(monkeypatch, caplog):
+    before = _parked_folders()
+
+    def full_disk(*a, **kw):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(spill.np, "save", full_disk)
+    a = np.arange(12.0)
+    with caplog.at_level(logging.WARNING, logger="daudit"), Parked(a, what="the test array") as back:
+        assert back() is a
+    assert "could not park the test array on disk" in caplog.text and "No space left" in caplog.text
+    assert _parked_folders() == before
