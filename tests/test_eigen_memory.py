@@ -45,6 +45,12 @@ def test_checks_decompose_only_after_the_audit_eigenvectors_are_freed(tmp_path, 
     assert summary["sanity"]["permutation"]
 
 
+@pytest.fixture(autouse=True)
+def _private_tmp(tmp_path, monkeypatch):
+    """Parked folders of this test only (other runs may park in the system temp folder meanwhile)."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+
 def _parked_folders():
     return set(Path(tempfile.gettempdir()).glob("daudit-parked-*"))
 
