@@ -203,8 +203,9 @@ def test_bar_writes_no_carriage_returns_into_a_file(tmp_path):
 
 
 def _reference_run() -> tuple[float, dict]:
-    """The measured cold demo run of bench/RESULTS.md: total seconds and per-stage seconds."""
-    text = (REPO / "bench" / "RESULTS.md").read_text(encoding="utf-8")
+    """The measured cold demo run the estimate was calibrated on (bench/estimate_reference.md):
+    total seconds and per-stage seconds."""
+    text = (REPO / "bench" / "estimate_reference.md").read_text(encoding="utf-8")
     row = next(ln for ln in text.splitlines() if ln.startswith("| this checkout: demo, cold caches"))
     detail = row.split("stages (s):")[1].split(";")[0]
     stages = {k.strip(): float(v) for k, v in re.findall(r"([a-z /]+?) (\d+)(?=,|$)", detail.strip())}

@@ -2,8 +2,8 @@
 
 The cost of each stage of ``python -m daudit run`` is modelled by what drives it (values read,
 Gram products, eigendecompositions, LightGBM histogram work), with coefficients fitted to the
-stage timings of the demo run on the 2-core reference machine (bench/RESULTS.md: 100k/10k/10k
-x 4096 pixels, cold caches, 383 s). `machine_speed` scales them to this machine as it is now:
+stage timings of the demo run on the 2-core reference machine (bench/estimate_reference.md:
+100k/10k/10k x 4096 pixels, cold caches, 456 s). `machine_speed` scales them to this machine as it is now:
 the CPU time of a small matrix product against the reference machine's (per-core speed; CPU
 time, unlike wall time, does not grow when other work competes for the cores), the core count
 (as its square root: 16 cores ran the statistics and the eigendecomposition 2 to 2.5x faster
@@ -31,8 +31,8 @@ from daudit.core.timefmt import format_duration
 
 __all__ = ["REFERENCE", "Estimate", "RunSize", "core_share", "estimate_run", "estimate_seconds", "machine_speed"]
 
-# Coefficients (seconds per unit on the reference machine), from bench/RESULTS.md's cold demo run
-# of this code ("this checkout: demo, cold caches", 456 s): open data 20 s (zarr copy), row check
+# Coefficients (seconds per unit on the reference machine), from bench/estimate_reference.md, the
+# cold demo run of this code ("this checkout: demo, cold caches", 456 s): open data 20 s (zarr copy), row check
 # 9 s, statistics pass 138 s (the Gram, 52 s alone in the same run's baseline, and the checks'
 # statistics in the same pass), eigendecomposition 8 s, LightGBM 161 s, prediction pass 8 s,
 # sanity checks 102 s (two more eigendecompositions, the val/test pass, and LightGBM refits
