@@ -15,6 +15,10 @@
 
     python bench/cluster_1m.py [--rows 1000000] [--data /work/bench_data/1m] [--keep]
 
+``--linear-only`` runs only the agreement: the linear family on the cluster and in one process,
+both with ``compute.fold_lanes`` set to the worker count, so their float64 sums are folded in
+the same order and every number must be bit-equal (bench/cluster_linear_RESULTS.md).
+
 Not part of the test suite: at 1M rows it takes hours on the 2-core reference machine.
 """
 
@@ -90,13 +94,16 @@ def run_monitored(cmd, env, log: Path) -> dict:
             "worker_peaks": sorted(peaks.values(), reverse=True), "output": log.read_text(errors="replace")}
 
 
-def _spec(path: Path, data: Path, out: Path, *, rows: int, workers: int | None, memory: int, full: bool) -> Path:
+def _spec(path: Path, data: Path, out: Path, *, rows: int, workers: int | None, memory: int, full: bool,
+          lanes: int | None = None) -> Path:
     models = ["  - type: LinearRegression", "  - type: Ridge", "    alpha: [0.001, 0.01, 0.1, 1.0, 10.0, 100.0]"]
     if full:
         models += ["  - type: LightGBM", "    n_estimators: 100", "    max_depth: 6", "    learning_rate: 0.1"]
     compute = [f"  memory_limit: {memory}", "  chunk_rows: 2048", "  zarr_cache: false", "  stats_cache: false",
                "  dashboard_address: '127.0.0.1:0'"]
     compute += ["  scheduler: local", f"  n_workers: {workers}"] if workers else ["  scheduler: threads"]
+    if lanes:
+        compute.append(f"  fold_lanes: {lanes}")
     text = "\n".join([
         'experiment_id: "LOGG-ERR-1M"', "data:", f"  train_path: '{data}/train/dataset_*.h5'",
         f"  val_path: '{data}/val/dataset.h5'", f"  test_path: '{data}/test/dataset.h5'",
@@ -131,8 +138,15 @@ def main():
     ap.add_argument("--worker-memory", default="2GB", help="memory limit of each worker process")
     ap.add_argument("--data", type=Path, default=Path("/work/bench_data/1m"))
     ap.add_argument("--keep", action="store_true", help="keep the simulated data")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "cluster_RESULTS.md")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="results file (default bench/cluster_RESULTS.md; with --linear-only "
+                         "bench/cluster_linear_RESULTS.md)")
+    ap.add_argument("--linear-only", action="store_true",
+                    help="only the agreement: the linear family on the cluster and in one process, both folding "
+                         "in one lane per worker (compute.fold_lanes), compared to the last bit")
     args = ap.parse_args()
+    if args.out is None:
+        args.out = ROOT / "bench" / ("cluster_linear_RESULTS.md" if args.linear_only else "cluster_RESULTS.md")
 
     from daudit.core.spec import parse_bytes
     from daudit.engine.cluster import WORKER_SHARE
@@ -150,6 +164,14 @@ def main():
                        check=True)
     sim = time.perf_counter() - t0
     env = {"DAUDIT_CACHE_DIR": str(work / "cache"), "PYTHONPATH": str(ROOT)}
+    if args.linear_only:
+        report = _linear_only(args, work, env, sim, memory)
+        args.out.write_text(report)
+        print(report)
+        shutil.rmtree(work, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(args.data, ignore_errors=True)
+        return
     spec_a = _spec(work / "cluster.yaml", args.data, work / "cluster", rows=args.rows, workers=args.workers,
                    memory=memory, full=True)
     a = run_monitored([sys.executable, "-m", "daudit", "run", "--config", str(spec_a)], env, work / "cluster.stdout")
@@ -162,6 +184,63 @@ def main():
     shutil.rmtree(work, ignore_errors=True)
     if not args.keep:
         shutil.rmtree(args.data, ignore_errors=True)
+
+
+def _compare(sa, sb) -> tuple[float, int, int, int]:
+    """(largest relative difference, numbers compared, numbers not bit-equal, models) over the
+    train/val/test R2, test MAE and RMSE of every linear model of two summaries."""
+    ra, rb = _linear_rows(sa), _linear_rows(sb)
+    worst, n, unequal = 0.0, 0, 0
+    for key, r in rb.items():
+        for k in ("train_r2", "val_r2", "test_r2", "test_mae", "test_rmse"):
+            x, y = r[k], ra[key][k]
+            worst = max(worst, abs(x - y) / max(abs(x), 1e-300))
+            n += 1
+            unequal += x != y
+    return worst, n, unequal, len(rb)
+
+
+def _linear_only(args, work, env, sim, memory) -> str:
+    """The linear family on the cluster and in one process, both in ``args.workers`` lanes."""
+    runs = {}
+    for name, workers in (("cluster", args.workers), ("single", None)):
+        spec = _spec(work / f"{name}.yaml", args.data, work / name, rows=args.rows, workers=workers, memory=memory,
+                     full=False, lanes=args.workers)
+        runs[name] = run_monitored([sys.executable, "-m", "daudit", "run", "--config", str(spec)], env,
+                                   work / f"{name}.stdout")
+    a, b = runs["cluster"], runs["single"]
+    cores = os.cpu_count() or 1
+    lines = [f"# {args.rows:,} x 4096: the linear numbers of a cluster and of one process, in the same fold order", "",
+             f"Measured by `python bench/cluster_1m.py --linear-only` on {dt.date.today().isoformat()}; machine: "
+             f"{platform.machine()}, {cores} cores, "
+             f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB RAM; load average at the "
+             f"end {os.getloadavg()[0]:.1f}. Data: {args.rows} train spectra in {args.shards} shards, 10k val, 10k "
+             f"test (simulated in {sim:.0f} s; 0 when already there), read straight from HDF5, no statistics cache. "
+             f"OLS and 6 Ridge alphas at noise levels 0, 0.5, 1; no LightGBM, no checks. Both runs set "
+             f"`compute.fold_lanes: {args.workers}`, so the chunk sums are folded in the same order.", ""]
+    if a["rc"] != 0 or b["rc"] != 0:
+        lines += [f"FAILED: cluster run exit {a['rc']}, single-process run exit {b['rc']}", "", "```",
+                  (a["output"] + b["output"])[-3000:], "```"]
+        return "\n".join(lines) + "\n"
+    sa = json.loads((work / "cluster" / "summary.json").read_text())
+    sb = json.loads((work / "single" / "summary.json").read_text())
+    worst, n, unequal, models = _compare(sa, sb)
+    lines += ["| run | scheduler | fold lanes | wall s | statistics pass s | peak RSS GiB |",
+              "|---|---|---|---|---|---|"]
+    for name, r, s in (("cluster", a, sa), ("one process", b, sb)):
+        sch = s["scheduler"]
+        peak = (f"client {r['client_peak'] / 2**30:.2f}, workers "
+                + ", ".join(f"{w / 2**30:.2f}" for w in r["worker_peaks"]) if r["worker_peaks"]
+                else f"{r['tree_peak'] / 2**30:.2f}")
+        lines.append(f"| {name} | {sch.get('kind')} ({sch.get('n_workers')} worker(s)) | {sch.get('fold_lanes')} | "
+                     f"{r['wall']:.0f} | {s['timings']['stages'].get('statistics pass', 0):.0f} | {peak} |")
+    lines += ["", f"{n} numbers (train/val/test R2, test MAE and RMSE of {models} linear models): {unequal} not "
+              f"bit-equal; largest relative difference {worst:.2e} "
+              f"({'within' if worst <= 1e-9 else 'NOT within'} 1e-9).",
+              f"Gate-1 of the cluster run: {sa['gate']['verdict']}, best test R2 {sa['gate']['best_test_r2']:.4f} "
+              f"({sa['gate']['best_model']}); of the single run: {sb['gate']['verdict']}, "
+              f"{sb['gate']['best_test_r2']:.4f} ({sb['gate']['best_model']})."]
+    return "\n".join(lines) + "\n"
 
 
 def _report(args, a, b, work, sim, worker_mem, memory) -> str:
@@ -194,16 +273,11 @@ def _report(args, a, b, work, sim, worker_mem, memory) -> str:
               f"bin sample {lg.get('bin_construct_sample_cnt')}" + (f"; {lg['backend_note']}" if lg.get("backend_note")
                                                                     else "") + ".",
               f"Gate-1: {sa['gate']['verdict']}, best test R2 {sa['gate']['best_test_r2']:.4f} ({sa['gate']['best_model']})."]
-    ra, rb = _linear_rows(sa), _linear_rows(sb)
-    worst = 0.0
-    for key, r in rb.items():
-        for k in ("train_r2", "val_r2", "test_r2", "test_mae", "test_rmse"):
-            x, y = r[k], ra[key][k]
-            worst = max(worst, abs(x - y) / max(abs(x), 1e-300))
+    worst, _, _, models = _compare(sa, sb)
     lines += ["", "## Linear numbers: cluster against one process on the same shards", "",
               f"One process (threads scheduler, linear family only): wall {b['wall']:.0f} s, peak "
               f"{b['tree_peak'] / 2**30:.2f} GiB. Largest relative difference over train/val/test R2, test MAE and "
-              f"RMSE of {len(rb)} linear models: {worst:.2e} ({'within' if worst <= 1e-9 else 'NOT within'} 1e-9)."]
+              f"RMSE of {models} linear models: {worst:.2e} ({'within' if worst <= 1e-9 else 'NOT within'} 1e-9)."]
     pred = plan_prediction(args.rows, 4096, cores)
     measured = {"statistics pass": stages.get("statistics pass"), "prediction pass": stages.get("prediction pass"),
                 "lightgbm fit (109 s per 100k rows, linear)": stages.get("lightgbm fit")}

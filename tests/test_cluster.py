@@ -19,10 +19,35 @@ def dataset(tmp_path_factory):
     return write_split_set(tmp_path_factory.mktemp("data"), n_train=3000, n_val=500, n_test=500, p=64)
 
 
-def _run(dataset, root, extra, scheduler):
-    spec = load_spec(write_spec(root / f"{scheduler}.yaml", dataset, output_dir=root / scheduler,
-                                scheduler=scheduler, chunk_rows=256, extra=extra))
-    return run_audit(spec, output_dir=root / scheduler, echo=lambda *a: None)
+def _run(dataset, root, extra, scheduler, lanes=None):
+    name = scheduler if lanes is None else f"{scheduler}-lanes{lanes}"
+    path = write_spec(root / f"{name}.yaml", dataset, output_dir=root / name, scheduler=scheduler, chunk_rows=256,
+                      extra=extra)
+    if lanes is not None:
+        text = path.read_text().replace(f"scheduler: {scheduler},", f"scheduler: {scheduler}, fold_lanes: {lanes},")
+        path.write_text(text)
+    return run_audit(load_spec(path), output_dir=root / name, echo=lambda *a: None)
+
+
+def _linear_numbers(summary) -> dict:
+    """Every number of the linear models: the audit's metrics and the checks' linear refits."""
+    out = {}
+    for r in summary["metrics"]:
+        if r["model"] != "LightGBM":
+            for k in ("train_r2", "val_r2", "test_r2", "test_mae", "test_rmse"):
+                out[(r["noise_level"], r["model"], k)] = r[k]
+    san = summary["sanity"]
+    tables = {"wavelength_shuffle": san["wavelength_shuffle"]["refit"]["models"],
+              **{c: san[c]["models"] for c in ("group_shuffle", "mask_only", "aggregate_stats")}}
+    for check, models in tables.items():
+        for model, row in models.items():
+            if model != "LightGBM":
+                for k in ("val_r2", "test_r2"):
+                    out[(check, model, k)] = row[k]
+    for name, row in san["permutation"]["linear"]["models"].items():
+        for k in ("p_value", "null_mean", "null_std", "null_max"):
+            out[("permutation", name, k)] = row[k]
+    return out
 
 
 def test_two_worker_cluster_equals_single_process(dataset, tmp_path):
@@ -36,6 +61,7 @@ def test_two_worker_cluster_equals_single_process(dataset, tmp_path):
     spec_path.write_text(text)
     cluster = run_audit(load_spec(spec_path), output_dir=tmp_path / "cluster", echo=lambda *a: None)
     assert cluster["scheduler"]["n_workers"] == 2
+    assert cluster["scheduler"]["fold_lanes"] == 2 and single["scheduler"]["fold_lanes"] == 1
     assert single["lightgbm"]["backend"] == "in-process"
     assert cluster["lightgbm"]["backend"] == "lightgbm.dask (2 workers)", cluster["lightgbm"].get("backend_note")
     for a, b in zip(single["metrics"], cluster["metrics"]):
@@ -50,6 +76,23 @@ def test_two_worker_cluster_equals_single_process(dataset, tmp_path):
                 # which costs this 10-tree model (R2 about 0.48) far more.
                 tol = {"rel": 0.03} if k in ("test_mae", "test_rmse") else {"abs": 0.03}
                 assert a[k] == pytest.approx(b[k], **tol), (a["model"], k)
+
+
+def test_same_fold_lanes_same_bits_on_any_scheduler(dataset, tmp_path):
+    """The sums' order is the spec's (compute.fold_lanes), not the scheduler's: one process
+    folding in two lanes gives the two-worker cluster's linear numbers to the last bit."""
+    single = _run(dataset, tmp_path, "", "synchronous", lanes=2)
+    threads = _run(dataset, tmp_path, "", "threads", lanes=2)
+    spec_path = write_spec(tmp_path / "cluster.yaml", dataset, output_dir=tmp_path / "cluster", scheduler="local",
+                           chunk_rows=256)
+    spec_path.write_text(spec_path.read_text().replace(
+        "scheduler: local,", "scheduler: local, n_workers: 2, dashboard_address: '127.0.0.1:0', stats_cache: false,"))
+    cluster = run_audit(load_spec(spec_path), output_dir=tmp_path / "cluster", echo=lambda *a: None)
+    assert [s["scheduler"]["fold_lanes"] for s in (single, threads, cluster)] == [2, 2, 2]
+    want = _linear_numbers(cluster)
+    assert len(want) > 60
+    assert _linear_numbers(single) == want
+    assert _linear_numbers(threads) == want
 
 
 def test_dashboard_answers_while_running(tmp_path):

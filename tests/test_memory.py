@@ -115,3 +115,28 @@ def test_shared_booster_is_rebuilt_once_per_process_and_predicts_the_same():
     three, four = pickle.loads(pickle.dumps(shared)), pickle.loads(pickle.dumps(shared))
     assert three.booster is four.booster and three.booster is not b
     np.testing.assert_array_equal(three.predict(x), b.predict(x))
+
+
+def test_every_lane_of_the_train_pass_counts_against_the_limit(tmp_path):
+    """compute.fold_lanes > 1 holds one set of Gram accumulators per lane: a 1 GB limit that a
+    4096-pixel audit fits in one lane is refused up front in four, with the smallest limit."""
+    import pytest
+    from pfsspec_factory import write_spec, write_split_set
+
+    from daudit.core.errors import DauditError
+    from daudit.core.spec import load_spec
+    from daudit.pipeline.memory_plan import check_memory_limit
+
+    data = write_split_set(tmp_path / "data", n_train=40, n_val=20, n_test=20, p=4096)
+    path = write_spec(tmp_path / "spec.yaml", data, output_dir=tmp_path / "out", chunk_rows=2048)
+    text = path.read_text().replace("memory_limit: 2GB", "memory_limit: 1GB")
+    path.write_text(text)
+    one_lane = check_memory_limit(load_spec(path))
+    assert one_lane <= 2**30
+    path.write_text(text.replace("scheduler: synchronous,", "scheduler: synchronous, fold_lanes: 4,"))
+    with pytest.raises(DauditError, match="the smallest limit it can honour is") as err:
+        check_memory_limit(load_spec(path))
+    # four lanes of the train pass: the float64 Gram and the checks' two float32 Grams (two of
+    # 8 p^2 bytes together) and about 24 bytes per value of the chunks in flight, each
+    four = 4 * (2 * 8 * 4096**2 + 24 * 2048 * 4096)
+    assert f"{(320 * 2**20 + four) / 0.9 / 2**30:.2f} GiB" in str(err.value)

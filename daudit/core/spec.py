@@ -78,6 +78,9 @@ class ComputeSpec:
     chunk_rows: int = 2048  # rows per Dask chunk (each chunk spans all pixels)
     scheduler: str = "local"  # local (LocalCluster) | threads | synchronous | tcp://host:port
     n_workers: int | None = None  # LocalCluster worker processes (default: cores, at most 2)
+    # lanes of every fold over row chunks: the order of the float64 sums. None: one per worker.
+    # The same data, chunk_rows and fold_lanes give bitwise-equal statistics on any scheduler.
+    fold_lanes: int | None = None
     dashboard_address: str = "127.0.0.1:8787"
     device: str = "cpu"  # cpu | cuda
     zarr_cache: bool = True  # copy HDF5 error arrays to row-chunked zarr under data_cache/ on first use
@@ -270,6 +273,7 @@ def _parse_compute(raw, src) -> ComputeSpec:
         "chunk_rows": lambda v, w: _num(v, w, src, kind=int, lo=16, hi=1_000_000),
         "scheduler": lambda v, w: parse_scheduler(v, w, src),
         "n_workers": lambda v, w: _num(v, w, src, kind=int, lo=1, hi=1_024, allow_none=True),
+        "fold_lanes": lambda v, w: _num(v, w, src, kind=int, lo=1, hi=1_024, allow_none=True),
         "dashboard_address": lambda v, w: _dashboard(v, w, src),
         "device": device,
         "zarr_cache": lambda v, w: _bool(v, w, src),

@@ -96,12 +96,16 @@ def quality_counts_graph(split: SpectraSplit):
     return x.map_blocks(_count_block, dtype=np.int64, chunks=(tuple(1 for _ in x.chunks[0]), (3,))).sum(axis=0)
 
 
-def stats_cache_key(train: SpectraSplit, name: str, *, chunk_rows: int) -> dict:
-    """The key of statistics of the train split: source files, rows read, labels, chunking."""
-    return {"name": name, "files": [source_key(p, ERROR_KEY) for p in train.paths],
-            "rows_per_file": train.rows_per_file, "param": train.param,
-            "y_sha": hashlib.sha256(np.ascontiguousarray(train.y).tobytes()).hexdigest(),
-            "chunk_rows": chunk_rows, "transform": "clean_error"}
+def stats_cache_key(train: SpectraSplit, name: str, *, chunk_rows: int, lanes: int = 1) -> dict:
+    """The key of statistics of the train split: source files, rows read, labels, chunking, and
+    the fold's lane count (the order of the sums; left out at one lane, the keys of before)."""
+    key = {"name": name, "files": [source_key(p, ERROR_KEY) for p in train.paths],
+           "rows_per_file": train.rows_per_file, "param": train.param,
+           "y_sha": hashlib.sha256(np.ascontiguousarray(train.y).tobytes()).hexdigest(),
+           "chunk_rows": chunk_rows, "transform": "clean_error"}
+    if lanes > 1:
+        key["fold_lanes"] = int(lanes)
+    return key
 
 
 def stats_cache(spec: AuditSpec) -> StatsCache | None:

@@ -139,7 +139,7 @@ def dask_context(compute, *, echo=print):
     sched = compute.scheduler
     if sched in ("threads", "synchronous"):
         with dask.config.set(scheduler=sched):
-            yield {"kind": sched, "dashboard": None, "n_workers": 1}
+            yield {"kind": sched, "dashboard": None, "n_workers": 1, "fold_lanes": compute.fold_lanes or 1}
         return
     cluster, host = None, None
     if sched == "local":
@@ -155,6 +155,7 @@ def dask_context(compute, *, echo=print):
     try:
         info = {"kind": "local-cluster" if cluster else "external", "dashboard": dashboard_link(client, host),
                 "n_workers": len(client.scheduler_info().get("workers", {})), "address": client.scheduler.address}
+        info["fold_lanes"] = compute.fold_lanes or max(1, info["n_workers"])
         if host is not None and is_wildcard(host):
             warning = (f"the Dask dashboard listens on every network interface ({info['dashboard']}), as "
                        "compute.dashboard_address asks; give 127.0.0.1:PORT to keep it on this machine")

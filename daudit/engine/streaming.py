@@ -1,7 +1,8 @@
 """The one place where Dask wires per-chunk numpy functions into passes over the data.
 
 A pass maps each row chunk (all pixels) through a numpy function and folds the partial results
-in a fixed order, so the numbers do not depend on the scheduler or the worker count.
+in an order fixed by the chunks and the lane count (`fold_lanes`), so for the same chunks and
+lanes the numbers do not depend on the scheduler or the worker count, to the last bit.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ def tree_reduce(parts, combine, lanes: int = 2):
     The chunks are cut into ``lanes`` contiguous runs; each run is a sequential fold, and the
     runs are combined in order at the end (``combine(a, b)`` always has ``a``'s rows first). Compared with a wide tree this holds only one accumulator per lane,
     which matters when a partial result is a 4096 x 4096 float64 Gram matrix (134 MB): a tree
-    with four inputs per node held five of them per thread. The order never depends on the
-    scheduler or the number of workers, so neither do the numbers.
+    with four inputs per node held five of them per thread. The order depends on ``lanes`` only,
+    never on the scheduler or the number of workers.
     """
 
     comb = delayed(combine, pure=True)
@@ -88,7 +89,7 @@ def fold_graph(step, chunk_args: list, merge, lanes: int = 1, prefetch: int = 2,
     task, so partials never wait for their merge: with a 4096 x 4096 float64 Gram matrix per
     partial (134 MB) a pass holds one accumulator and one partial per lane. The chunks are cut
     into ``lanes`` contiguous runs folded side by side and merged in order at the end (the
-    result never depends on the scheduler or the worker count). ``merge(acc, part)`` may update
+    result depends on ``lanes``, never on the scheduler or the worker count). ``merge(acc, part)`` may update
     ``acc`` in place and return it: each accumulator is consumed by exactly one later task.
     With ``into``, ``step(acc, *args)`` adds the chunk into ``acc`` itself (None for a lane's first
     chunk) and returns it, so no partial of the chunk ever exists whole; ``merge`` then only
@@ -118,9 +119,13 @@ def fold_graph(step, chunk_args: list, merge, lanes: int = 1, prefetch: int = 2,
 
 
 def fold_lanes(scheduler: dict | None) -> int:
-    """Lanes for a fold on this scheduler (`daudit.engine.cluster.dask_context` info): one per worker,
-    so each worker of a cluster folds its own run of chunks; one in a single process."""
-    return max(1, int((scheduler or {}).get("n_workers") or 1))
+    """Lanes for a fold on this scheduler (`daudit.engine.cluster.dask_context` info): the spec's
+    ``compute.fold_lanes`` when set, else one per worker (each worker of a cluster folds its own
+    run of chunks; one lane in a single process). Float64 sums taken in different lane counts
+    differ by rounding, so a single process matches a cluster's statistics bit for bit only
+    with the cluster's lane count."""
+    info = scheduler or {}
+    return max(1, int(info.get("fold_lanes") or info.get("n_workers") or 1))
 
 
 def predict_block(block, coef, intercept):

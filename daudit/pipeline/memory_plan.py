@@ -6,7 +6,8 @@ limit. Per stage, in this process and its Dask workers (measured on the demo dat
 
 - train pass: the Gram accumulator (P; each chunk goes straight into it, no chunk product), the
   checks' float32 shuffled and mask Grams (P), and the chunks in flight (about 24 bytes per
-  value of a row chunk: measured 0.19 GiB at 2048 x 4096);
+  value of a row chunk: measured 0.19 GiB at 2048 x 4096); all of it once per lane of the fold
+  when ``compute.fold_lanes`` asks for more than one (`daudit.engine.streaming.fold_lanes`);
 - the audit's eigendecomposition: S_xx, which syevd overwrites with the eigenvectors, and its
   workspace (2 P), the checks' Grams still waiting (P);
 - the checks' eigendecompositions: one check's S_xx and its workspace (3 P), the other check's
@@ -37,14 +38,14 @@ HEADROOM = 0.9  # the modelled peak may use this share of the limit
 _LGBM_FLOOR = 256 * 2**20  # `daudit.engine.cluster.main_budget`'s floor
 
 
-def minimum_limit(n_features: int, *, chunk_rows: int, checks: bool, lightgbm: bool) -> int:
+def minimum_limit(n_features: int, *, chunk_rows: int, checks: bool, lightgbm: bool, lanes: int = 1) -> int:
     """Bytes of ``compute.memory_limit`` below which a run over ``n_features`` pixels cannot
-    stay within its limit (see the module docstring)."""
+    stay within its limit (see the module docstring); ``lanes``: accumulators of the train pass."""
     p = int(n_features)
     big = 8.0 * p * p
     held = big if checks else 0.0  # the checks' two float32 Grams, waiting for their fits
     chunks = 24.0 * min(int(chunk_rows), 4096) * p
-    stages = [big + held + chunks, 3 * big + held]
+    stages = [max(1, int(lanes)) * (big + held + chunks), 3 * big + held]
     if checks:
         stages.append(3.5 * big)
     if lightgbm:  # the plan's floor, or what LightGBM needs for 20k rows and a 10k bin sample if less
@@ -69,7 +70,7 @@ def check_memory_limit(spec: AuditSpec) -> int | None:
     if p is None:
         return None
     need = minimum_limit(p, chunk_rows=spec.compute.chunk_rows, checks=spec.sanity.enabled,
-                         lightgbm=spec.lightgbm is not None)
+                         lightgbm=spec.lightgbm is not None, lanes=spec.compute.fold_lanes or 1)
     have = spec.compute.memory_limit
     if have < need:
         raise DauditError(f"compute.memory_limit {have / 2**30:.2f} GiB is below what an audit of {p} pixels "

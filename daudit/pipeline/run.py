@@ -92,9 +92,10 @@ def _train_statistics(ctx: AuditContext, counts_graphs):
     x = train.error
     cache = stats_cache(ctx.spec)
     key = ckey = None  # in-memory arrays (`daudit.audit_arrays`) have no files to key a cache on
+    lanes = fold_lanes(ctx.scheduler)
     if cache is not None:
-        key = stats_cache_key(train, "gram-error", chunk_rows=ctx.spec.compute.chunk_rows)
-        ckey = {**stats_cache_key(train, "checks-train", chunk_rows=ctx.spec.compute.chunk_rows),
+        key = stats_cache_key(train, "gram-error", chunk_rows=ctx.spec.compute.chunk_rows, lanes=lanes)
+        ckey = {**stats_cache_key(train, "checks-train", chunk_rows=ctx.spec.compute.chunk_rows, lanes=lanes),
                 **train_cache_fields(plan)} if plan is not None else None
     hit = cache.load(key) if cache is not None else None
     chit = cache.load(ckey) if cache is not None and plan is not None else None
@@ -117,7 +118,7 @@ def _train_statistics(ctx: AuditContext, counts_graphs):
         t = time.time()
         cfg = dataclasses.replace(plan.cfg, gram=True)
         graph = train_pass_graph(train, cfg, group_y=plan.group_y, with_mask=ctx.spec.sanity.mask_only,
-                                 lanes=fold_lanes(ctx.scheduler))
+                                 lanes=lanes)
         tp, *counts = compute(graph, *counts_graphs,
                               desc="train pass (X^T X, X^T y and the checks' statistics)", rows=train.n_rows)
         stats, tp.gram = tp.gram, None
@@ -126,8 +127,7 @@ def _train_statistics(ctx: AuditContext, counts_graphs):
     else:
         shift = plan.cfg.x_shift if plan is not None else first_block_shift(x)
         y0 = np.array([train.y[: x.chunks[0][0]].mean()])
-        stats, *counts = compute(gram_graph(x, train.y, x_shift=shift, y_shift=y0,
-                                            lanes=fold_lanes(ctx.scheduler)), *counts_graphs,
+        stats, *counts = compute(gram_graph(x, train.y, x_shift=shift, y_shift=y0, lanes=lanes), *counts_graphs,
                                  desc="statistics pass (X^T X, X^T y)", rows=train.n_rows)
     if cache is not None and hit is None:
         cache.save(key, {"n": stats.n, "counts": counts[0], **{k: getattr(stats, k) for k in _GRAM_FIELDS}})
