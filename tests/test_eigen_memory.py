@@ -3,6 +3,10 @@ decomposition runs while the audit's p x p eigenvectors are in memory; they are 
 (`daudit.engine.spill.Parked`) and come back unchanged."""
 
 import logging
+import os
+import signal
+import subprocess
+import sys
 import tempfile
 import weakref
 from pathlib import Path
@@ -91,3 +95,57 @@ def test_parking_that_cannot_write_keeps_the_array_and_says_so(monkeypatch, capl
         assert back() is a
     assert "could not park the test array on disk" in caplog.text and "No space left" in caplog.text
     assert _parked_folders() == before
+
+
+def _dead_pid() -> int:
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(proc.stdout)
+
+
+def test_a_run_killed_while_parking_leaves_a_folder_the_next_parking_removes(tmp_path):
+    """SIGKILL cannot be caught, so the killed process's folder stays; the next `Parked` (any
+    process) finds its owner gone and removes it."""
+    code = ("import sys, tempfile, numpy as np; tempfile.tempdir = sys.argv[1]\n"
+            "from daudit.engine.spill import Parked\n"
+            "with Parked(np.ones((500, 500)), what='x') as back:\n"
+            "    print('parked', flush=True); sys.stdin.readline()\n")
+    child = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "parked"
+    (left,) = _parked_folders()
+    assert str(child.pid) in left.name and (left / "array.npy").stat().st_size > 500 * 500 * 8
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    assert left.exists()  # what SIGKILL leaves
+    with Parked(np.ones(3), what="y"):
+        assert not left.exists()
+    assert _parked_folders() == set()
+
+
+def test_sweeping_leaves_what_is_not_provably_a_dead_runs_parking(tmp_path):
+    dead, tmp = _dead_pid(), Path(tempfile.gettempdir())
+    gone = tmp / f"daudit-parked-{dead}-abc123"
+    gone.mkdir()
+    np.save(gone / "array.npy", np.ones(3))
+    empty = tmp / f"daudit-parked-{dead}-empty_1"  # killed between making the folder and writing
+    empty.mkdir()
+    kept = {
+        "live owner": tmp / f"daudit-parked-{os.getpid()}-live",
+        "a user's file inside": tmp / f"daudit-parked-{dead}-notes",
+        "no process ID in the name": tmp / "daudit-parked-mine",
+        "a link to a folder": tmp / f"daudit-parked-{dead}-link",
+    }
+    kept["live owner"].mkdir()
+    np.save(kept["live owner"] / "array.npy", np.ones(3))
+    kept["a user's file inside"].mkdir()
+    np.save(kept["a user's file inside"] / "array.npy", np.ones(3))
+    (kept["a user's file inside"] / "notes.txt").write_text("mine\n")
+    kept["no process ID in the name"].mkdir()
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    kept["a link to a folder"].symlink_to(target, target_is_directory=True)
+    assert sorted(spill.sweep_parked()) == sorted([gone, empty])
+    assert not gone.exists() and not empty.exists()
+    for why, path in kept.items():
+        assert path.exists() or path.is_symlink(), why
+    assert (kept["a user's file inside"] / "notes.txt").read_text() == "mine\n" and target.is_dir()
