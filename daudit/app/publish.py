@@ -25,12 +25,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
 from daudit.app.history import load_summary
+from daudit.app.kc_git import dirty_paths, exclude_from_git, is_git_work_tree, is_git_work_tree_quietly
 from daudit.app.kc_text import (
     image_links,
     marker_lines,
@@ -42,6 +41,7 @@ from daudit.app.kc_text import (
     upsert_block,
 )
 from daudit.app.knowledge_center import KCLayout, layout_for, set_status, status_text
+from daudit.app.publish_result import PublishResult, format_publish_result
 from daudit.core.artifacts import atomic_write_bytes
 from daudit.core.errors import DauditError
 from daudit.core.files import file_kind
@@ -71,61 +71,9 @@ HUB_PATH = KCLayout().hub_path
 ROADMAP_PATH = KCLayout().roadmap_path
 BACKUP_DIR = ".daudit-backup"
 
-# `](img/...)` in Markdown and `src="img/..."` in inline HTML; an optional leading "./".
 _MARKER_ID_RE = re.compile(r"<!-- daudit:(.+?):begin -->")
 _REPORT_NAME_RE = re.compile(r"exp_(.+)_\d{8}\.md")
 _EXP_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-
-
-@dataclass(frozen=True)
-class PublishResult:
-    """What `publish_run` wrote (or, with ``dry_run=True``, would write).
-
-    Attributes
-    ----------
-    report : Path
-        The published report, ``<kc>/logg/moe/exp/exp_<id>_<YYYYMMDD>.md``.
-    figures : tuple of Path
-        Every figure the report links to, under ``<kc>/logg/moe/img/``.
-    hub, roadmap : Path
-        The hub and roadmap files whose marked blocks were upserted.
-    changed : tuple of Path
-        Files whose content was created or changed; empty on an idempotent rerun.
-    backups : tuple of Path
-        Copies of the previous content of every changed file that already existed.
-    backup_dir : Path or None
-        ``<kc>/.daudit-backup/<UTC timestamp>/`` holding `backups`; None when none were made.
-    dry_run : bool
-        True when nothing was written.
-    """
-
-    report: Path
-    figures: tuple[Path, ...]
-    hub: Path
-    roadmap: Path
-    changed: tuple[Path, ...] = field(default_factory=tuple)
-    backups: tuple[Path, ...] = field(default_factory=tuple)
-    backup_dir: Path | None = None
-    dry_run: bool = False
-
-
-# --------------------------------------------------------------------------------------------
-# Pure text functions
-
-
-def format_publish_result(result: PublishResult) -> str:
-    """A few lines for the terminal: where the report went, which files changed, the backups."""
-    lines = [f"report:  {result.report}", f"figures: {len(result.figures)} in "
-             f"{result.report.parent.parent / 'img'}"]
-    if not result.changed:
-        lines.append("nothing to change: already published")
-    else:
-        verb = "would change" if result.dry_run else "changed"
-        lines.append(f"{verb} {len(result.changed)} file(s):")
-        lines += [f"  {path}" for path in result.changed]
-    if result.backup_dir is not None:
-        lines.append(f"backups: {result.backup_dir}")
-    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------------
@@ -160,63 +108,6 @@ def _read_summary(result_dir: Path) -> dict:
         raise DauditError(f"{path}: experiment_id {summary['experiment_id'][:60]!r} is not letters, digits, '.', "
                           "'_' or '-'; it would name files and markers in the knowledge center: rerun the audit")
     return summary
-
-
-def _git(kc: Path, *args: str) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run(
-            ["git", "-C", str(kc), *args], capture_output=True, text=True, check=False
-        )
-    except FileNotFoundError as err:
-        raise DauditError(
-            "git: not found on PATH; install git, or pass --force to publish without the "
-            "work-tree checks"
-        ) from err
-
-
-def _is_git_work_tree(kc: Path) -> bool:
-    proc = _git(kc, "rev-parse", "--is-inside-work-tree")
-    return proc.returncode == 0 and proc.stdout.strip() == "true"
-
-
-def _dirty(kc: Path, relpaths: list[str]) -> list[str]:
-    """Which of `relpaths` have uncommitted changes (modified, staged or untracked)."""
-    if not relpaths:
-        return []
-    proc = _git(kc, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *relpaths)
-    if proc.returncode != 0:
-        raise DauditError(f"{kc}: `git status` failed ({proc.stderr.strip()}); fix the repo")
-    # `git status` paths are relative to the repo root; compare in that frame.
-    prefix = _git(kc, "rev-parse", "--show-prefix").stdout.strip()
-    wanted = {prefix + p: p for p in relpaths}
-    dirty = []
-    entries = iter(proc.stdout.split("\0"))
-    for entry in entries:
-        if len(entry) < 4:
-            continue
-        if entry[0] in "RC":
-            next(entries, None)  # -z puts a rename's source path in the next field
-        if entry[3:] in wanted:
-            dirty.append(wanted[entry[3:]])
-    return sorted(dirty)
-
-
-def _exclude_backups(kc: Path) -> None:
-    """List the backup folder in the repo's own info/exclude (never in a tracked .gitignore)."""
-    proc = _git(kc, "rev-parse", "--git-path", "info/exclude")
-    if proc.returncode != 0:
-        return
-    exclude = Path(proc.stdout.strip())
-    if not exclude.is_absolute():
-        exclude = kc / exclude
-    prefix = _git(kc, "rev-parse", "--show-prefix").stdout.strip()
-    pattern = f"/{prefix}{BACKUP_DIR}/"
-    current = exclude.read_text(encoding="utf-8") if exclude.is_file() else ""
-    if pattern in current.splitlines():
-        return
-    exclude.parent.mkdir(parents=True, exist_ok=True)
-    sep = "" if not current or current.endswith("\n") else "\n"
-    _atomic_write(exclude, (current + sep + f"# daudit publish backups\n{pattern}\n").encode())
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -438,7 +329,7 @@ def _check_knowledge_center(kc: Path, *, force: bool) -> bool:
             f"{kc}: knowledge center not found; pass --knowledge-center with the root of your "
             "knowledge-center git repository"
         )
-    is_git = _is_git_work_tree(kc) if not force else _safe_is_git(kc)
+    is_git = is_git_work_tree(kc) if not force else is_git_work_tree_quietly(kc)
     if not is_git and not force:
         raise DauditError(
             f"{kc}: not a git work tree, so published changes could not be reviewed or undone; "
@@ -457,7 +348,7 @@ def _checked_plan(result_dir: Path, kc: Path, summary: dict, *, layout: KCLayout
 
 
 def _refuse_dirty(kc: Path, to_change: list[str]) -> None:
-    dirty = _dirty(kc, [rel for rel in to_change if (kc / rel).exists()])
+    dirty = dirty_paths(kc, [rel for rel in to_change if (kc / rel).exists()])
     if dirty:
         raise DauditError(
             f"{kc}: uncommitted changes in {', '.join(dirty)}; commit or stash them and "
@@ -471,7 +362,7 @@ def _write(kc: Path, plan: dict[str, bytes], to_change: list[str], *, is_git: bo
     existing = [rel for rel in to_change if (kc / rel).exists()]
     if existing:
         if is_git:
-            _exclude_backups(kc)
+            exclude_from_git(kc, BACKUP_DIR)
         root = _new_backup_root(kc)
         for rel in existing:
             dest = root / rel
@@ -482,10 +373,3 @@ def _write(kc: Path, plan: dict[str, bytes], to_change: list[str], *, is_git: bo
     for rel in to_change:
         _atomic_write(kc / rel, plan[rel])
     return backups, root
-
-
-def _safe_is_git(kc: Path) -> bool:
-    try:
-        return _is_git_work_tree(kc)
-    except DauditError:
-        return False
