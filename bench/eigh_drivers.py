@@ -32,8 +32,8 @@ def _demo_rows(n: int) -> np.ndarray:
     import h5py
 
     from daudit.core.paths import demo_dir
+    from daudit.data.clean import clean_error
     from daudit.data.layout import ERROR_KEY
-    from daudit.data.pfsspec import clean_error
 
     with h5py.File(demo_dir() / "train" / "dataset.h5") as f:
         return clean_error(f[ERROR_KEY][:n]).astype(np.float64)

@@ -93,8 +93,8 @@ def _load(path, n):
     import h5py
     import pandas as pd
 
+    from daudit.data.clean import clean_error
     from daudit.data.layout import ERROR_KEY
-    from daudit.data.pfsspec import clean_error
 
     with h5py.File(path) as f:
         x = clean_error(f[ERROR_KEY][:n]).astype(np.float64)

@@ -1,10 +1,10 @@
-"""The NaN fill of the audited error (`daudit.data.pfsspec.fill_nan_nearest`) against a per-pixel loop."""
+"""The NaN fill of the audited error (`daudit.data.clean.fill_nan_nearest`) against a per-pixel loop."""
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from daudit.data.pfsspec import clean_error, fill_nan_nearest
+from daudit.data.clean import clean_error, fill_nan_nearest
 
 
 def _oracle(block):

@@ -13,8 +13,9 @@ import numpy as np
 from daudit.core.errors import DauditError
 from daudit.core.spec import AuditSpec
 from daudit.data.cache import StatsCache, ZarrCache, source_key
+from daudit.data.clean import fill_nan_nearest
 from daudit.data.layout import ERROR_KEY
-from daudit.data.pfsspec import SpectraSplit, error_shape, expand_paths, fill_nan_nearest, load_pfsspec
+from daudit.data.pfsspec import SpectraSplit, error_shape, expand_paths, load_pfsspec
 from daudit.data.validate import emit_warnings, validate_splits
 
 __all__ = ["open_data", "check_splits", "peek_sizes", "quality_counts_graph", "stats_cache_key", "stats_cache",

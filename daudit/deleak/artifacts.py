@@ -41,7 +41,7 @@ def state_definition(summary, strategies) -> dict:
         "wave_min": summary["data"]["wave_min"], "wave_max": summary["data"]["wave_max"],
         "strategies": [s.to_dict() for s in strategies],
         "cleaning": "non-finite values replaced by the nearest finite pixel of the row (ties: left); "
-                    "rows with no finite pixel become 0 (daudit.data.pfsspec.clean_error), for error and flux",
+                    "rows with no finite pixel become 0 (daudit.data.clean.clean_error), for error and flux",
         "snr": "norm(flux) / norm(error) per row (L2 norms over pixels)",
         "definitions": {
             "S2": "s = e.t0 / t0.t0 with t0 = mean train error (npz t0); features (s, ||e - s t0||)",

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from daudit.core.artifacts import atomic_write_bytes, write_json
-from daudit.data.pfsspec import clean_error
+from daudit.data.clean import clean_error
 from daudit.deleak.strategies import Templates, block_features, parse_strategy
 
 __all__ = ["quality_features", "load_state", "save_state", "QualityState", "STATE_JSON", "STATE_NPZ"]

@@ -21,8 +21,9 @@ import numpy as np
 from dask import delayed
 
 from daudit.core.errors import DauditError
+from daudit.data.clean import clean_error
 from daudit.data.layout import FLUX_KEY
-from daudit.data.pfsspec import H5Rows, clean_error
+from daudit.data.pfsspec import H5Rows
 from daudit.deleak import strategies as st
 from daudit.engine.streaming import tree_reduce
 from daudit.models.stats import chunk_stats, combine_stats

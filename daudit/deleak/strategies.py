@@ -1,6 +1,6 @@
 """The candidate error representations of MVP-0.2, as pure numpy functions of row blocks.
 
-Every function takes a block of cleaned spectra (rows x pixels, see `daudit.data.pfsspec.clean_error`)
+Every function takes a block of cleaned spectra (rows x pixels, see `daudit.data.clean.clean_error`)
 and returns per-row features in float64; rows are independent, so the features of a row do not
 depend on the block it was computed in. The fitted pieces (the mean error template and the PCA
 templates) are a `Templates` record, estimated once from the train split.
