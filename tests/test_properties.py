@@ -155,7 +155,8 @@ _SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10**30, 10**30), st.
 _KEYS = st.sampled_from(["experiment_id", "data", "input", "models", "noise_levels", "seed", "plots", "compute",
                          "sanity", "output_dir", "author", "repo_path", "train_path", "val_path", "test_path",
                          "num_samples", "param", "type", "alpha", "X", "y", "chunk_rows", "scheduler",
-                         "memory_limit", "n_workers", "enabled", "snr_bins", "save", "n_estimators", "bogus"])
+                         "memory_limit", "n_workers", "fold_lanes", "enabled", "snr_bins", "save", "n_estimators",
+                         "bogus"])
 _VALUES = st.recursive(_SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4),
                                                          st.dictionaries(_KEYS, inner, max_size=5)), max_leaves=25)
 
