@@ -225,6 +225,43 @@ def test_atomic_write_keeps_old_file_on_full_disk(tmp_path, monkeypatch):
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["summary.json"]
 
 
+def test_a_live_run_is_named_before_its_log_is_judged(medium, tmp_path):
+    """A second run that finds the first one's lock held by a live process says so, even when
+    the first has its log beside the output and no state file yet (the moment between the two;
+    under load a run can be paused there)."""
+    spec = write_spec(tmp_path / "spec.yaml", medium, output_dir=tmp_path / "out", lightgbm=False, chunk_rows=1024)
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        (tmp_path / ".out.lock").write_text(f"{holder.pid}\n")
+        (tmp_path / "out.log").write_text("")  # the first run's log, its state file not written yet
+        second = subprocess.run(_cli(spec), capture_output=True, text=True, timeout=120)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert second.returncode == 2 and "Traceback" not in second.stderr
+    assert f"is in use by a running daudit (PID {holder.pid})" in second.stderr, second.stderr
+
+
+def test_a_run_writes_its_state_file_before_its_log(medium, tmp_path, monkeypatch):
+    """So a run killed between the two never leaves a log that the next run refuses as not
+    daudit's (a log without its state file beside it)."""
+    from daudit.core import runlog
+
+    seen = []
+    begin = runlog.RunRecorder.begin
+
+    def checked_begin(self):
+        seen.append((tmp_path / "out.log").exists())
+        begin(self)
+
+    monkeypatch.setattr(runlog.RunRecorder, "begin", checked_begin)
+    spec = load_spec(write_spec(tmp_path / "spec.yaml", medium, output_dir=tmp_path / "out", lightgbm=False,
+                                chunk_rows=1024, extra="sanity: {enabled: false}"))
+    run_audit(spec, output_dir=tmp_path / "out", echo=lambda *a: None)
+    assert seen == [False]
+    assert "started (PID" in (tmp_path / "out" / "run.log").read_text().splitlines()[0]
+
+
 @pytest.mark.slow
 def test_second_run_on_same_output_is_refused_then_stale_lock_taken_over(medium, tmp_path):
     spec = write_spec(tmp_path / "spec.yaml", medium, output_dir=tmp_path / "out", lightgbm=False, chunk_rows=1024)

@@ -71,8 +71,8 @@ def detach(argv: list[str], args) -> int:
 
     spec, builtin = resolve_spec(args)  # validate before going to the background
     out = resolve_output_dir(spec, args.output_dir)
+    check_not_in_use(out)  # first: a live run's own log may not have its state file beside it yet
     check_output_dir(out)
-    check_not_in_use(out)
     if args.knowledge_center and not Path(args.knowledge_center).is_dir():
         raise DauditError(f"--knowledge-center {args.knowledge_center} is not a directory")
     estimate = estimate_for(spec, builtin=builtin)

@@ -217,7 +217,8 @@ def run_logging(path: str | Path):
     Everything is put back as it was at the end (the logger may be used again in a notebook).
     """
     fmt = logging.Formatter(LOG_FORMAT)
-    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+    # delay: the file appears with the first record, so a run can write its state file first
+    handler = logging.FileHandler(path, mode="w", encoding="utf-8", delay=True)
     handler.setFormatter(fmt)
     handler.setLevel(logging.DEBUG)
     handlers = [handler]

@@ -252,13 +252,17 @@ def staged_output(out: Path, *, echo=print, experiment_id: str | None = None, ki
     once the new ones are complete.
     """
     out = Path(out)
+    check_not_in_use(out)  # a live run's log may not have its state file beside it yet
     check_output_dir(out)
     with OutputLock(out):
         staging = staging_dir(out)
         live = runlog.live_log_path(out)
         recorder = runlog.RunRecorder(out, experiment_id=experiment_id or out.name, kind=kind)
         with runlog.run_logging(live) as handler, runlog.recording(recorder):
+            # the state file before the log's first line: a log beside ``out`` without its state
+            # file is refused as not daudit's (`_check_live_log`), even one a killed run left
             recorder.begin()
+            log.info("run of %s started (PID %d); results go to %s", experiment_id or out.name, os.getpid(), out)
             try:
                 yield staging
             except BaseException as err:  # noqa: BLE001 - recorded, then raised again

@@ -44,8 +44,8 @@ def main(args) -> int:
 
     spec, builtin = resolve_spec(args)
     out = resolve_output_dir(spec, args.output_dir)
+    check_not_in_use(out)  # first: a live run's own log may not have its state file beside it yet
     check_output_dir(out)
-    check_not_in_use(out)
     # lazy: the audit imports numpy, dask and LightGBM (seconds); `--help` and the other commands stay fast
     from daudit.pipeline.run import run_audit
 
