@@ -314,7 +314,8 @@ def main():
                   f"wall {wall:.0f} s, peak RSS {peak / 2**30:.2f} GiB, exit {rc}", ""]
         print(lines[-2], flush=True)
     shutil.rmtree(tmp, ignore_errors=True)
-    for extra in ("eigh_RESULTS.md", "cluster_RESULTS.md", "backends_RESULTS.md", "before_after_RESULTS.md", "memory_RESULTS.md",
+    for extra in ("eigh_RESULTS.md", "cluster_RESULTS.md", "cluster_linear_RESULTS.md", "backends_RESULTS.md",
+                  "before_after_RESULTS.md", "memory_RESULTS.md",
                   "gpu_RESULTS.md", "checks_RESULTS.md", "simulate_RESULTS.md"):
         p = ROOT / "bench" / extra
         if p.exists():
