@@ -339,3 +339,28 @@ def test_core_share_follows_the_load_average(monkeypatch):
     assert estimate.core_share() == pytest.approx(2 / 14)  # two cores shared with twelve busy processes
     monkeypatch.delattr(os, "getloadavg")
     assert estimate.core_share() == 1.0
+
+
+@pytest.mark.parametrize("scheduler", ["threads", "synchronous"])
+def test_progress_of_a_local_compute_ends_at_its_total(scheduler, monkeypatch):
+    """The bar counts one unit per task of the graph: it ends at 100% (it once planned four
+    times the tasks, so in-process runs read 25% and an ETA four times too long)."""
+    import dask
+    import dask.array as da
+
+    from daudit.core.progress import Bar, compute
+
+    ends = []
+    close = Bar.close
+
+    def recording_close(self):
+        ends.append((self._n, self.total))
+        close(self)
+
+    monkeypatch.setattr(Bar, "close", recording_close)
+    x = da.ones((1000, 10), chunks=(100, 10))
+    with dask.config.set(scheduler=scheduler):
+        (total,) = compute((x * 2).sum(), desc="t")
+    assert total == 20000
+    ((done, planned),) = ends
+    assert done == planned and planned >= 20  # ten chunks, made and then doubled

@@ -147,7 +147,9 @@ def compute(*graphs, desc: str = "compute", rows: int | None = None):
 
         class _Cb(Callback):
             def _start_state(self, dsk, state):
-                bar.set_total(sum(len(v) for v in state.values() if isinstance(v, (set, list, dict))) or len(dsk))
+                # one _posttask per key of the graph; the sizes of the scheduler's own state
+                # (dependencies, dependents, waiting...) once made the total four times too large
+                bar.set_total(len(dsk))
 
             def _posttask(self, key, result, dsk, state, worker_id):
                 bar.update()
