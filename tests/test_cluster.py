@@ -19,10 +19,9 @@ def dataset(tmp_path_factory):
     return write_split_set(tmp_path_factory.mktemp("data"), n_train=3000, n_val=500, n_test=500, p=64)
 
 
-def _run(dataset, root, extra, scheduler, lanes=None):
+def _run(dataset, root, scheduler, lanes=None):
     name = scheduler if lanes is None else f"{scheduler}-lanes{lanes}"
-    path = write_spec(root / f"{name}.yaml", dataset, output_dir=root / name, scheduler=scheduler, chunk_rows=256,
-                      extra=extra)
+    path = write_spec(root / f"{name}.yaml", dataset, output_dir=root / name, scheduler=scheduler, chunk_rows=256)
     if lanes is not None:
         text = path.read_text().replace(f"scheduler: {scheduler},", f"scheduler: {scheduler}, fold_lanes: {lanes},")
         path.write_text(text)
@@ -50,16 +49,20 @@ def _linear_numbers(summary) -> dict:
     return out
 
 
-def test_two_worker_cluster_equals_single_process(dataset, tmp_path):
-    extra = ""
-    single = _run(dataset, tmp_path, extra, "synchronous")
+def _cluster_run(dataset, root):
+    """The audit on a LocalCluster of two worker processes (one lane each, the default)."""
     # write_spec puts scheduler into compute; add the worker count through a separate spec
-    spec_path = write_spec(tmp_path / "cluster.yaml", dataset, output_dir=tmp_path / "cluster", scheduler="local",
+    spec_path = write_spec(root / "cluster.yaml", dataset, output_dir=root / "cluster", scheduler="local",
                            chunk_rows=256)
     text = spec_path.read_text().replace("scheduler: local,", "scheduler: local, n_workers: 2, "
                                          "dashboard_address: '127.0.0.1:0', stats_cache: false, zarr_cache: false,")
     spec_path.write_text(text)
-    cluster = run_audit(load_spec(spec_path), output_dir=tmp_path / "cluster", echo=lambda *a: None)
+    return run_audit(load_spec(spec_path), output_dir=root / "cluster", echo=lambda *a: None)
+
+
+def test_two_worker_cluster_equals_single_process(dataset, tmp_path):
+    single = _run(dataset, tmp_path, "synchronous")
+    cluster = _cluster_run(dataset, tmp_path)
     assert cluster["scheduler"]["n_workers"] == 2
     assert cluster["scheduler"]["fold_lanes"] == 2 and single["scheduler"]["fold_lanes"] == 1
     assert single["lightgbm"]["backend"] == "in-process"
@@ -81,13 +84,9 @@ def test_two_worker_cluster_equals_single_process(dataset, tmp_path):
 def test_same_fold_lanes_same_bits_on_any_scheduler(dataset, tmp_path):
     """The sums' order is the spec's (compute.fold_lanes), not the scheduler's: one process
     folding in two lanes gives the two-worker cluster's linear numbers to the last bit."""
-    single = _run(dataset, tmp_path, "", "synchronous", lanes=2)
-    threads = _run(dataset, tmp_path, "", "threads", lanes=2)
-    spec_path = write_spec(tmp_path / "cluster.yaml", dataset, output_dir=tmp_path / "cluster", scheduler="local",
-                           chunk_rows=256)
-    spec_path.write_text(spec_path.read_text().replace(
-        "scheduler: local,", "scheduler: local, n_workers: 2, dashboard_address: '127.0.0.1:0', stats_cache: false,"))
-    cluster = run_audit(load_spec(spec_path), output_dir=tmp_path / "cluster", echo=lambda *a: None)
+    single = _run(dataset, tmp_path, "synchronous", lanes=2)
+    threads = _run(dataset, tmp_path, "threads", lanes=2)
+    cluster = _cluster_run(dataset, tmp_path)
     assert [s["scheduler"]["fold_lanes"] for s in (single, threads, cluster)] == [2, 2, 2]
     want = _linear_numbers(cluster)
     assert len(want) > 60

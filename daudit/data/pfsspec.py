@@ -20,11 +20,10 @@ from dask.base import tokenize
 
 from daudit.core.errors import DauditError
 from daudit.core.files import file_kind
-from daudit.data.clean import clean_error, fill_nan_nearest
+from daudit.data.clean import clean_error
 from daudit.data.layout import ERROR_KEY, MASK_KEY, WAVE_KEY
 
-# fill_nan_nearest and clean_error live in daudit.data.clean; named here too for older imports
-__all__ = ["SpectraSplit", "load_pfsspec", "expand_paths", "error_shape", "fill_nan_nearest", "clean_error", "H5Rows"]
+__all__ = ["SpectraSplit", "load_pfsspec", "expand_paths", "error_shape", "H5Rows"]
 
 
 class H5Rows:

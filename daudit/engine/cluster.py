@@ -14,6 +14,7 @@ from distributed import Client, LocalCluster
 
 from daudit.core.addresses import is_wildcard, parse_dashboard_address, parse_scheduler_address
 from daudit.core.errors import DauditError
+from daudit.engine.streaming import lanes_for
 
 __all__ = ["dask_context", "worker_budget", "main_budget", "resident_bytes", "dashboard_link"]
 
@@ -139,7 +140,8 @@ def dask_context(compute, *, echo=print):
     sched = compute.scheduler
     if sched in ("threads", "synchronous"):
         with dask.config.set(scheduler=sched):
-            yield {"kind": sched, "dashboard": None, "n_workers": 1, "fold_lanes": compute.fold_lanes or 1}
+            yield {"kind": sched, "dashboard": None, "n_workers": 1,
+                   "fold_lanes": lanes_for(1, compute.fold_lanes)}
         return
     cluster, host = None, None
     if sched == "local":
@@ -155,7 +157,7 @@ def dask_context(compute, *, echo=print):
     try:
         info = {"kind": "local-cluster" if cluster else "external", "dashboard": dashboard_link(client, host),
                 "n_workers": len(client.scheduler_info().get("workers", {})), "address": client.scheduler.address}
-        info["fold_lanes"] = compute.fold_lanes or max(1, info["n_workers"])
+        info["fold_lanes"] = lanes_for(info["n_workers"], compute.fold_lanes)
         if host is not None and is_wildcard(host):
             warning = (f"the Dask dashboard listens on every network interface ({info['dashboard']}), as "
                        "compute.dashboard_address asks; give 127.0.0.1:PORT to keep it on this machine")

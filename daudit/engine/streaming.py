@@ -14,7 +14,7 @@ import numpy as np
 from dask import delayed
 
 __all__ = ["row_offsets", "first_block_shift", "predict_graph", "predict_block", "gather_graph", "tree_reduce",
-           "fold_graph", "fold_lanes"]
+           "fold_graph", "fold_lanes", "lanes_for"]
 
 
 def row_offsets(x) -> np.ndarray:
@@ -118,14 +118,19 @@ def fold_graph(step, chunk_args: list, merge, lanes: int = 1, prefetch: int = 2,
     return accs[0]
 
 
+def lanes_for(n_workers: int | None, requested: int | None = None) -> int:
+    """The lane count of every fold: ``requested`` (the spec's ``compute.fold_lanes``) when set,
+    else one per worker (each worker of a cluster folds its own run of chunks; one lane in a
+    single process). Float64 sums taken in different lane counts differ by rounding, so a single
+    process matches a cluster's statistics bit for bit only with the cluster's lane count."""
+    return max(1, int(requested or n_workers or 1))
+
+
 def fold_lanes(scheduler: dict | None) -> int:
-    """Lanes for a fold on this scheduler (`daudit.engine.cluster.dask_context` info): the spec's
-    ``compute.fold_lanes`` when set, else one per worker (each worker of a cluster folds its own
-    run of chunks; one lane in a single process). Float64 sums taken in different lane counts
-    differ by rounding, so a single process matches a cluster's statistics bit for bit only
-    with the cluster's lane count."""
+    """Lanes for a fold on this scheduler (`daudit.engine.cluster.dask_context` info, which holds
+    the `lanes_for` of the run)."""
     info = scheduler or {}
-    return max(1, int(info.get("fold_lanes") or info.get("n_workers") or 1))
+    return lanes_for(info.get("n_workers"), info.get("fold_lanes"))
 
 
 def predict_block(block, coef, intercept):
