@@ -225,21 +225,55 @@ def test_atomic_write_keeps_old_file_on_full_disk(tmp_path, monkeypatch):
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["summary.json"]
 
 
-def test_a_live_run_is_named_before_its_log_is_judged(medium, tmp_path):
+@pytest.mark.parametrize("entry", ["run", "run --detach", "run_audit"])
+def test_a_live_run_is_named_before_its_log_is_judged(entry, medium, tmp_path):
     """A second run that finds the first one's lock held by a live process says so, even when
     the first has its log beside the output and no state file yet (the moment between the two;
-    under load a run can be paused there)."""
+    under load a run can be paused there); through every way a run starts."""
+    from daudit.core.errors import DauditError
+
     spec = write_spec(tmp_path / "spec.yaml", medium, output_dir=tmp_path / "out", lightgbm=False, chunk_rows=1024)
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:
         (tmp_path / ".out.lock").write_text(f"{holder.pid}\n")
         (tmp_path / "out.log").write_text("")  # the first run's log, its state file not written yet
-        second = subprocess.run(_cli(spec), capture_output=True, text=True, timeout=120)
+        if entry == "run_audit":
+            with pytest.raises(DauditError) as err:
+                run_audit(load_spec(spec), output_dir=tmp_path / "out", echo=lambda *a: None)
+            rc, said = 2, str(err.value)
+        else:
+            extra = ["--detach", "--logs-dir", str(tmp_path / "logs")] if entry == "run --detach" else []
+            second = subprocess.run(_cli(spec, *extra), capture_output=True, text=True, timeout=120)
+            assert "Traceback" not in second.stderr
+            rc, said = second.returncode, second.stderr
     finally:
         holder.kill()
         holder.wait()
-    assert second.returncode == 2 and "Traceback" not in second.stderr
-    assert f"is in use by a running daudit (PID {holder.pid})" in second.stderr, second.stderr
+    assert rc == 2
+    assert f"is in use by a running daudit (PID {holder.pid})" in said, said
+
+
+def test_detach_writes_its_record_before_the_log(medium, tmp_path, monkeypatch):
+    """The same order for ``run --detach``'s own files: logs/<EXP>.json exists before
+    logs/<EXP>.log, so a detach killed between the two leaves no log the next one refuses."""
+    from types import SimpleNamespace
+
+    from daudit.app import detach as detach_mod
+    from daudit.app.cli import main as cli_main
+
+    spec = write_spec(tmp_path / "spec.yaml", medium, output_dir=tmp_path / "out", lightgbm=False, chunk_rows=1024)
+    logs = tmp_path / "logs"
+    seen = []
+
+    def fake_popen(cmd, stdout, **kw):
+        seen.append(sorted(p.name for p in logs.iterdir()))  # the log is open by now
+        return SimpleNamespace(pid=os.getpid())
+
+    monkeypatch.setattr(detach_mod.subprocess, "Popen", fake_popen)
+    assert cli_main(["run", "--config", str(spec), "--detach", "--logs-dir", str(logs)]) == 0
+    exp = load_spec(spec).experiment_id
+    assert seen == [[f"{exp}.json", f"{exp}.log"]]
+    assert json.loads((logs / f"{exp}.json").read_text())["pid"] == os.getpid()
 
 
 def test_a_run_writes_its_state_file_before_its_log(medium, tmp_path, monkeypatch):

@@ -82,16 +82,19 @@ def detach(argv: list[str], args) -> int:
         raise DauditError(f"{spec.experiment_id} is already running in the background (PID {old}); "
                           f"see python -m daudit status {spec.experiment_id}")
     child_argv = [a for a in argv if a != "--detach"]
+    meta = {"pid": None, "experiment_id": spec.experiment_id, "output_dir": str(out), "log": str(log_path),
+            "run_log": str(runlog.live_log_path(out)), "argv": child_argv,
+            "started_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "estimated_seconds": round(estimate.seconds, 1)}
+    # the record before the log: a log without it beside is refused as the user's (`_logs`), even
+    # one left by a detach killed in between; the child's PID is added once it exists
+    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
     with open(log_path, "wb") as fh:
         proc = subprocess.Popen([sys.executable, "-u", "-m", "daudit", *child_argv], stdout=fh,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
     pid_path.write_text(f"{proc.pid}\n")
-    started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    meta_path.write_text(json.dumps({"pid": proc.pid, "experiment_id": spec.experiment_id, "output_dir": str(out),
-                                     "log": str(log_path), "run_log": str(runlog.live_log_path(out)),
-                                     "argv": child_argv, "started_utc": started,
-                                     "estimated_seconds": round(estimate.seconds, 1)}, indent=2) + "\n")
+    meta_path.write_text(json.dumps({**meta, "pid": proc.pid}, indent=2) + "\n")
     # status answers at once, before the child has written its own state
     runlog.RunRecorder(out, experiment_id=spec.experiment_id, pid=proc.pid).begin()
     print(f"✅ started in the background (PID {proc.pid}); results will be in {out}")
