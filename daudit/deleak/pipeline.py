@@ -153,7 +153,6 @@ def run_deleak(spec, dspec, *, output_dir, echo=print) -> dict:
     started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     with staged_output(out, echo=echo, experiment_id=spec.experiment_id, kind="deleak") as staging, \
             lightgbm_log_to_debug():
-        log.info("daudit deleak %s -> %s", spec.experiment_id, out)
         ctx = AuditContext(spec=spec, splits={}, rng=np.random.default_rng(spec.seed))
         with ctx.stage("open data"):
             ctx.splits = open_data(spec)

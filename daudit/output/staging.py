@@ -262,7 +262,8 @@ def staged_output(out: Path, *, echo=print, experiment_id: str | None = None, ki
             # the state file before the log's first line: a log beside ``out`` without its state
             # file is refused as not daudit's (`_check_live_log`), even one a killed run left
             recorder.begin()
-            log.info("run of %s started (PID %d); results go to %s", experiment_id or out.name, os.getpid(), out)
+            log.info("daudit %s of %s started (PID %d); results go to %s", kind, experiment_id or out.name,
+                     os.getpid(), out)
             try:
                 yield staging
             except BaseException as err:  # noqa: BLE001 - recorded, then raised again

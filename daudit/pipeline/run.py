@@ -315,7 +315,6 @@ def run_audit(spec: AuditSpec, *, output_dir: Path, echo=print, drop_bad_labels:
     started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     with (staged_output(out, echo=echo, experiment_id=spec.experiment_id) as staging, RssMonitor() as monitor,
           lightgbm_log_to_debug()):
-        log.info("daudit run %s -> %s", spec.experiment_id, out)
         ctx = AuditContext(spec=spec, splits={}, rng=np.random.default_rng(spec.seed), memory=monitor)
         with ctx.stage("open data"):
             min_limit = check_memory_limit(spec)  # before any copy or pass: one line if too small
