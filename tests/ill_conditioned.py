@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["error_spectra", "svd_oracle", "r2"]
+__all__ = ["error_spectra", "svd_oracle", "power_of_two_columns", "r2"]
 
 WORLD_SEED = 1414
 
@@ -43,15 +43,28 @@ def error_spectra(n: int, p: int, cond: float, *, seed: int, scale: float = 1.0,
     return (x * scale).astype(np.float32), y
 
 
-def svd_oracle(x_train, y_train, rank: int, alphas):
+def power_of_two_columns(xc):
+    """The column scaling of the equilibrated problem, computed here with numpy alone: per centred
+    column the power of two nearest 1 / its norm (0 for a constant column)."""
+    norm = np.sqrt(np.sum(xc * xc, axis=0))
+    d = np.zeros_like(norm)
+    ok = norm > 0
+    d[ok] = 2.0 ** -np.round(np.log2(norm[ok]))
+    return d
+
+
+def svd_oracle(x_train, y_train, rank: int, alphas, *, equilibrate: bool = False):
     """Predictors of OLS (alpha None) and Ridge(alpha) on the first ``rank`` singular directions
-    of the centred float64 ``x_train``; plus the effective degrees of freedom of each.
+    of the centred float64 ``x_train`` (with ``equilibrate``: of the centred X with its columns
+    scaled by `power_of_two_columns`, the problem daudit's OLS path is cut on); plus the effective
+    degrees of freedom of each.
 
     Returns (predict(x) -> (n, len(alphas)), dof (len(alphas),), singular values (p,)).
     """
     x = np.asarray(x_train, dtype=np.float64)
     mu, ybar = x.mean(axis=0), float(np.mean(y_train))
-    u, s_all, vt = np.linalg.svd(x - mu, full_matrices=False)
+    d = power_of_two_columns(x - mu) if equilibrate else np.ones(x.shape[1])
+    u, s_all, vt = np.linalg.svd((x - mu) * d, full_matrices=False)
     u, s, vt = u[:, :rank], s_all[:rank], vt[:rank]
     uty = u.T @ (np.asarray(y_train, dtype=np.float64) - ybar)
     coefs, dof = [], []
@@ -59,7 +72,7 @@ def svd_oracle(x_train, y_train, rank: int, alphas):
         filt = 1.0 / s if a is None else s / (s * s + a)
         coefs.append(vt.T @ (filt * uty))
         dof.append(float(rank) if a is None else float(np.sum(s * s / (s * s + a))))
-    coef = np.column_stack(coefs)
+    coef = np.column_stack(coefs) * d[:, None]
 
     def predict(xx):
         return (np.asarray(xx, dtype=np.float64) - mu) @ coef + ybar

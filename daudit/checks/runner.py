@@ -189,8 +189,9 @@ def _mask_refit(ctx, run: CheckRun, y_shift: float) -> None:
     center_gram(sxx, n_rows, mx[sel], out=sxx)
     yc = ytr - ytr.mean()
     st = CenteredStats(n_rows, mx[sel], np.array([ytr.mean()]), sxx, sxy[sel, None], np.array([float(yc @ yc)]))
+    del sxx  # held by st alone: the decomposition spends it
     # 0/1 values are exact: only the Gram term of the threshold
-    run.mask_fit = fit_family(decompose(st, input_dtype=np.uint8, overwrite=True), ctx.spec.alphas,
+    run.mask_fit = fit_family(decompose(st, input_dtype=np.uint8, overwrite=True, park=Parked), ctx.spec.alphas,
                               include_ols=ctx.spec.include_ols,
                               noise_level=1.0)
 
@@ -203,20 +204,22 @@ def _linear_refits(ctx, run: CheckRun, plan: CheckPlan) -> None:
     (`daudit.pipeline.memory_plan`), read back for the permuted labels' solves, then released."""
     t_lin = time.time()
     tp, alphas, ols = run.train_partial, ctx.spec.alphas, ctx.spec.include_ols
-    eigvecs, ctx.eigen = ctx.eigen.eigvecs, release_eigvecs(ctx.eigen)
-    with Parked(eigvecs, what="the audit's eigenvectors") as eigvecs_back:
-        del eigvecs
+    eigvecs, eq_vecs, ctx.eigen = ctx.eigen.eigvecs, ctx.eigen.eq_vecs, release_eigvecs(ctx.eigen)
+    with (Parked(eigvecs, what="the audit's eigenvectors") as eigvecs_back,
+          Parked(eq_vecs, what="the audit's equilibrated eigenvectors") as eq_vecs_back):
+        del eigvecs, eq_vecs
         t = time.time()
         if tp.shuffled is not None:
             shuffled, tp.shuffled = tp.shuffled, None  # the decomposition consumes it
             # the same threshold rule as the audit's fit (float32 values, shuffled within each row)
             run.shuffled_fit = fit_family(decompose(shuffled, input_dtype=ctx.splits["train"].error.dtype,
-                                                    overwrite=True), alphas, include_ols=ols, noise_level=run.ref)
+                                                    overwrite=True, park=Parked), alphas, include_ols=ols,
+                                          noise_level=run.ref)
             del shuffled
         run.seconds["shuffled_eigh_and_solve"] = time.time() - t
         if tp.mask is not None:
             _mask_refit(ctx, run, float(plan.cfg.y_shift[0]))
-        ctx.eigen = replace(ctx.eigen, eigvecs=eigvecs_back())
+        ctx.eigen = replace(ctx.eigen, eigvecs=eigvecs_back(), eq_vecs=eq_vecs_back())
     if tp.aggregates is not None:
         # aggregates are float64 numbers computed from the float32 error: float32 precision
         run.agg_fit = fit_family_dense(tp.aggregates, ctx.splits["train"].y, alphas, include_ols=ols,

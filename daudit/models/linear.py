@@ -1,53 +1,31 @@
-"""OLS and a Ridge path from one eigendecomposition of the centred Gram matrix (pure numpy).
+"""OLS and a Ridge path from eigendecompositions of the centred Gram matrix (pure numpy).
 
-With ``S_xx = Q diag(lambda) Q^T`` and ``z = Q^T S_xy``, every linear model of the family is a
-spectral filter ``f(lambda)`` applied to ``z``, on the RESOLVED directions only:
+Two symmetric eigendecompositions of the same statistics serve every model, alpha and noise level:
 
-    resolved:      lambda > tau                           (tau below; the same for every model)
-    coef = Q (f(lambda) * z)
-    Ridge(alpha):  f = 1 / (lambda + alpha) if resolved, else 0   (alpha absolute, as scikit-learn)
-    OLS:           f = 1 / lambda          if resolved, else 0   (minimum norm on the resolved span)
+- raw:          ``S_xx = Q diag(lambda) Q^T``,  ``z = Q^T S_xy``      (Ridge: not scale invariant)
+- equilibrated: ``C = D S_xx D = V diag(mu) V^T``, ``w = V^T D S_xy`` (OLS: units do not matter)
+
+with ``D`` the exact power-of-two column scaling of `daudit.models.resolution`. Every model is a
+spectral filter:
+
+    Ridge(alpha):  coef = Q (z / (lambda + alpha))                 every direction, as scikit-learn
+    OLS at t:      coef = D V (w / mu) on mu > t, 0 elsewhere      t on the OLS path (floor .. x10^k)
     intercept = y_mean - x_mean . coef
-    RSS_train = S_yy - sum z^2 (2 f - lambda f^2)         (no second pass over the data)
-    dof(alpha) = sum_resolved lambda / (lambda + alpha)   (effective degrees of freedom; OLS: rank)
+    RSS_train = S_yy - sum z^2 (2 f - lambda f^2)                  (no second pass over the data)
+    dof(alpha) = sum lambda / (lambda + alpha);  OLS: its rank
 
-For OLS ``2 f - lambda f^2 = 1 / lambda`` and for Ridge ``(lambda + 2 alpha) / (lambda + alpha)^2
-<= 1 / lambda``; all models live on the same resolved directions, so OLS explains at least as
-much of the training set as any Ridge fit, by construction.
-
-Resolution threshold (eigenvalues of ``S_xx``, units of the input squared)
---------------------------------------------------------------------------
-    tau = max(tau_data, tau_gram)
-    tau_data = (u_in * ||X||_F)^2,       ||X||_F^2 = trace(S_xx) + n |x_mean|^2  (uncentred X)
-    tau_gram = G * eps64 * lambda_max / RHO,   G = 16, RHO = 1e-5   (= 3.6e-10 lambda_max)
-
-``tau_data``: each stored value is ``x (1 + d)`` with ``|d| <= u_in``, the unit roundoff of the
-dtype the input was stored in (2^-24 = 6.0e-8 for float32, 0 for integer masks). So the stored
-``X`` differs from the measured one by ``E`` with ``|E| <= u_in |X|`` entrywise and
-``||E||_2 <= ||E||_F <= u_in ||X||_F``; centring is a projection and does not enlarge ``E``. By
-Weyl's inequality every singular value of the centred ``X`` is known only to ``+- u_in ||X||_F``:
-a direction with ``sqrt(lambda) <= u_in ||X||_F`` cannot be told from zero by the stored data.
-
-``tau_gram``: the float64 Gram matrix (accumulated over row chunks) and its symmetric
-eigendecomposition give eigenvalues with an absolute error of about ``G eps64 lambda_max``
-(measured against a float64 SVD of the centred X: at most 15 eps64 lambda_max for p = 128 to
-1536, condition numbers 1e9 and 1e16). Above ``tau_gram`` every eigenvalue is known to a relative
-``RHO = 1e-5``. Measured, the predictions of the filtered models then agree with a float64 SVD of
-the centred X truncated at the same rank to ``a eps64 lambda_max / tau`` of the label spread:
-``a <= 0.3`` on synthetic spectra (p = 48 to 1536; <= 3e-8 in tests/test_resolution.py) and
-``a = 0.62`` on the demo's real spectra (8192 x 4096: 3.9e-7 of the label spread, 1.3e-7 of the
-predictions, 1.3e-9 in R2). At ``tau / 10`` the same comparison gives 3.7e-6: RHO cannot be
-loosened without breaking the 1e-6 agreement, and directions just above ``tau`` are accurate.
-For float32 input ``tau_data >= 16 eps64 lambda_max`` always, and it is the larger term when
-``||X||_F^2 > 1e5 lambda_max`` (a mean far above the spread, e.g. the synthetic spectra of the
-tests); on the demo data the spread dominates (``||X||_F^2 = 3 lambda_max``) and ``tau_gram``
-binds.
+The path and its floor (the rounding of the stored values and the float64 Gram's own error on
+the equilibrated problem) are defined in `daudit.models.resolution`; ``OLS`` (the floor) keeps
+every direction the stored values resolve, ``OLS_x10`` ... ``OLS_x1e+05`` cut up to the threshold
+of the earlier releases. Above it the predictions agree with a float64 SVD of the centred X to
+about ``eps64 mu_max / t`` of the label spread; below it the statistics' train R2 and the
+predictions' agree to the same bound (`LinearFamilyFit.train_r2_tolerance`), and the reported
+numbers are always those of the predictions.
 
 A noise level ``L`` scales the input, ``X_L = L X``: ``lambda -> L^2 lambda``, ``z -> L z``,
-``x_mean -> L x_mean``, ``||X||_F^2 -> L^2 ||X||_F^2`` (see `GramEigen.scaled`); both terms of
-``tau`` scale by ``L^2``, so the resolved directions, OLS and its predictions are the same at
-every level > 0, and Ridge(alpha) at level L is Ridge(alpha / L^2) at level 1 on the same
-directions. One decomposition serves every level.
+``D -> D / L``, and ``C``, ``mu``, ``w`` do not change (see `GramEigen.scaled`): OLS and its path are
+the same at every level > 0, and Ridge(alpha) at level L is Ridge(alpha / L^2) at level 1. One
+pair of decompositions serves every level.
 """
 
 from __future__ import annotations
@@ -58,6 +36,16 @@ import numpy as np
 import scipy.linalg
 
 from daudit.models.metrics import r2_from_rss
+from daudit.models.resolution import (
+    EIGEN_REL_ACCURACY,
+    EPS64,
+    GRAM_ERROR,
+    Resolution,
+    path_name,
+    power_of_two_scale,
+    resolve,
+    unit_roundoff,
+)
 from daudit.models.stats import CenteredStats, GramStats, chunk_stats
 
 __all__ = [
@@ -70,32 +58,23 @@ __all__ = [
     "fit_family",
     "fit_family_dense",
     "model_name",
+    "is_ols_name",
     "resolution",
     "unit_roundoff",
     "GRAM_ERROR",
     "EIGEN_REL_ACCURACY",
 ]
 
-EPS64 = float(np.finfo(np.float64).eps)  # 2^-52
-GRAM_ERROR = 16.0  # absolute eigenvalue error of the float64 Gram + eigh, in eps64 * lambda_max
-EIGEN_REL_ACCURACY = 1e-5  # relative accuracy required of every resolved eigenvalue
-
-
-def unit_roundoff(dtype) -> float:
-    """Relative precision of a value stored as ``dtype``: ``eps / 2`` for floats, 0 for integers/bools.
-
-    float32: 2^-24 = 5.96e-8; float64: 2^-53 = 1.11e-16.
-    """
-    dt = np.dtype(dtype)
-    return float(np.finfo(dt).eps) / 2.0 if np.issubdtype(dt, np.floating) else 0.0
-
 
 @dataclass(frozen=True)
 class GramEigen:
-    """Eigendecomposition of centred statistics; all arrays float64.
+    """The raw and the equilibrated eigendecomposition of centred statistics; all arrays float64.
 
-    eigvals (p,) ascending, clipped at 0; eigvecs (p, p), or None once released (`release_eigvecs`:
-    the eigenvalues, ``z`` and the threshold stay usable); z (p, k) = eigvecs^T S_xy;
+    Raw: eigvals (p,) ascending, clipped at 0; eigvecs (p, p), or None once released
+    (`release_eigvecs`); z (p, k) = eigvecs^T S_xy.
+    Equilibrated: eq_scale (p,) the column scaling d (0 for constant pixels); eq_vals (p,)
+    ascending, clipped at 0; eq_vecs (p, p) or None once released; eq_z (p, k) = eq_vecs^T D S_xy;
+    ratio_max, ratio_sum: max and sum over the varying pixels of r_j = 1 + n m_j^2 / S_xx[j, j].
     syy (k,); x_mean (p,); y_mean (k,); n rows; x_norm2 = ||X||_F^2 of the uncentred input
     (units of X^2); input_roundoff: the unit roundoff of the dtype the input was stored in.
     """
@@ -109,53 +88,35 @@ class GramEigen:
     y_mean: np.ndarray
     x_norm2: float = 0.0
     input_roundoff: float = unit_roundoff(np.float32)
+    eq_scale: np.ndarray | None = None
+    eq_vals: np.ndarray | None = None
+    eq_vecs: np.ndarray | None = None
+    eq_z: np.ndarray | None = None
+    ratio_max: float = 1.0
+    ratio_sum: float = 0.0
 
     def scaled(self, level: float) -> "GramEigen":
-        """The decomposition of the input ``level * X`` (exact, no refit)."""
+        """The decompositions of the input ``level * X`` (exact, no refit)."""
         return replace(self, eigvals=self.eigvals * level**2, z=self.z * level, x_mean=self.x_mean * level,
-                       x_norm2=self.x_norm2 * level**2)
+                       x_norm2=self.x_norm2 * level**2, eq_scale=self.eq_scale / level)
 
     def with_targets(self, stats: CenteredStats) -> "GramEigen":
-        """Reuse the eigenvectors for other targets (e.g. permuted labels)."""
-        return replace(self, z=self.eigvecs.T @ stats.sxy, syy=stats.syy, y_mean=stats.y_mean)
-
-
-@dataclass(frozen=True)
-class Resolution:
-    """The resolution threshold of one decomposition (at the scale it was computed for).
-
-    threshold : float    tau, eigenvalues of S_xx at or below it are unresolved (units of X^2)
-    data_term, gram_term : float    the two terms of tau (see the module docstring)
-    lambda_max : float   largest eigenvalue of S_xx
-    rank : int           number of resolved directions (eigenvalues > threshold)
-    n_directions : int   p
-    """
-
-    threshold: float
-    data_term: float
-    gram_term: float
-    lambda_max: float
-    rank: int
-    n_directions: int
-
-    def as_dict(self) -> dict:
-        return {"threshold": self.threshold, "data_term": self.data_term, "gram_term": self.gram_term,
-                "lambda_max": self.lambda_max, "resolved_rank": self.rank, "n_directions": self.n_directions}
+        """Reuse both sets of eigenvectors for other targets (e.g. permuted labels)."""
+        return replace(self, z=self.eigvecs.T @ stats.sxy, syy=stats.syy, y_mean=stats.y_mean,
+                       eq_z=self.eq_vecs.T @ (self.eq_scale[:, None] * stats.sxy))
 
 
 def release_eigvecs(eg: GramEigen | None) -> GramEigen | None:
-    """``eg`` without its eigenvectors (p x p float64, 134 MB at 4096 pixels), for a caller that
-    has made every fit it needs from them; the caller must hold the only reference."""
-    return None if eg is None else replace(eg, eigvecs=None)
+    """``eg`` without its eigenvectors (two p x p float64 matrices, 134 MB each at 4096 pixels), for a
+    caller that has made every fit it needs from them; the caller must hold the only reference."""
+    return None if eg is None else replace(eg, eigvecs=None, eq_vecs=None)
 
 
-def resolution(eg: GramEigen, factor: float = 1.0) -> Resolution:
-    """The threshold ``tau = factor * max(tau_data, tau_gram)`` of ``eg`` and its resolved rank."""
+def resolution(eg: GramEigen) -> Resolution:
+    """The OLS floor, the truncation path and the Ridge accuracy bound of ``eg`` (at its scale)."""
     lam_max = float(eg.eigvals[-1]) if eg.eigvals.size else 0.0
-    data = (eg.input_roundoff**2) * float(eg.x_norm2)
-    gram = GRAM_ERROR * EPS64 * lam_max / EIGEN_REL_ACCURACY
-    tau = factor * max(data, gram)
-    return Resolution(tau, data, gram, lam_max, int(np.count_nonzero(eg.eigvals > tau)), int(eg.eigvals.size))
+    return resolve(eg.eq_vals, lam_max, roundoff=eg.input_roundoff, ratio_max=eg.ratio_max,
+                   ratio_sum=eg.ratio_sum, n=eg.n)
 
 
 def _x_norm2(stats: CenteredStats) -> float:
@@ -164,12 +125,37 @@ def _x_norm2(stats: CenteredStats) -> float:
     return float(np.trace(stats.sxx)) + stats.n * float(x_mean @ x_mean)
 
 
+def _scale_facts(stats: CenteredStats):
+    """(d, ratio_max, ratio_sum) of `daudit.models.resolution` from the diagonal of ``S_xx``."""
+    diag = np.diag(stats.sxx).copy()
+    d = power_of_two_scale(diag)
+    live = d > 0
+    m = np.asarray(stats.x_mean, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        r = 1.0 + stats.n * m[live] ** 2 / diag[live]
+    r = r[np.isfinite(r)]
+    return d, float(r.max()) if r.size else 1.0, float(r.sum())
+
+
+def _eigh_inplace(a: np.ndarray):
+    """syevd on ``a`` (symmetric, overwritten by its eigenvectors; .T is the same matrix in the
+    Fortran order LAPACK overwrites without a copy)."""
+    return scipy.linalg.eigh(a.T if a.flags.c_contiguous else a, driver="evd", overwrite_a=True, check_finite=False)
+
+
 def eigen_from(stats: CenteredStats, eigvals: np.ndarray, eigvecs: np.ndarray, *, input_dtype=np.float32,
-               x_norm2: float | None = None) -> GramEigen:
-    """A `GramEigen` from an eigendecomposition of ``stats.sxx`` computed elsewhere (CPU or GPU).
+               x_norm2: float | None = None, equilibrated=None) -> GramEigen:
+    """A `GramEigen` from a raw eigendecomposition of ``stats.sxx`` computed elsewhere (CPU or GPU).
 
     ``x_norm2``: ||X||_F^2 when ``stats.sxx`` was overwritten by the decomposition (else from it).
+    ``equilibrated``: (d, mu, V, ratio_max, ratio_sum) of the equilibrated problem; computed here
+    from ``stats.sxx`` (which must then be intact) when None.
     """
+    if equilibrated is None:
+        d, rmax, rsum = _scale_facts(stats)
+        mu, v = _eigh_inplace(stats.sxx * d[:, None] * d[None, :])
+        equilibrated = (d, mu, v, rmax, rsum)
+    d, mu, v, rmax, rsum = equilibrated
     eigvals = np.maximum(np.asarray(eigvals, dtype=np.float64), 0.0)
     eigvecs = np.asarray(eigvecs, dtype=np.float64)
     x_mean = np.asarray(stats.x_mean, dtype=np.float64)
@@ -178,63 +164,93 @@ def eigen_from(stats: CenteredStats, eigvals: np.ndarray, eigvecs: np.ndarray, *
         n=stats.n, eigvals=eigvals, eigvecs=eigvecs, z=eigvecs.T @ stats.sxy,
         syy=np.asarray(stats.syy, dtype=np.float64), x_mean=x_mean,
         y_mean=np.asarray(stats.y_mean, dtype=np.float64), x_norm2=max(x_norm2, 0.0),
-        input_roundoff=unit_roundoff(input_dtype),
+        input_roundoff=unit_roundoff(input_dtype), eq_scale=d, eq_vals=np.maximum(np.asarray(mu, np.float64), 0.0),
+        eq_vecs=np.asarray(v, dtype=np.float64), eq_z=np.asarray(v).T @ (d[:, None] * stats.sxy),
+        ratio_max=rmax, ratio_sum=rsum,
     )
 
 
-def decompose(stats: CenteredStats | GramStats, *, input_dtype=np.float32, overwrite: bool = False) -> GramEigen:
-    """One symmetric eigendecomposition of ``S_xx`` (LAPACK syevd through scipy, divide and conquer;
-    with ``overwrite`` the eigenvectors replace the input and the workspace is 2 p^2 doubles, so the
-    peak is three p x p float64 matrices). syevr (MRRR) needs O(p) workspace but is not a safe
-    default: at 4096 it took 1.0 to 1.3x syevd's time on the demo's Grams and on iid noise, and
-    15x (115 s against 7.7) on a rank-60 signal under small noise (bench/eigh_RESULTS.md).
+def decompose(stats: CenteredStats | GramStats, *, input_dtype=np.float32, overwrite: bool = False,
+              park=None) -> GramEigen:
+    """The two symmetric eigendecompositions (LAPACK syevd through scipy, divide and conquer) of
+    the equilibrated ``C`` and of ``S_xx``.
+
+    Without ``overwrite``, ``C`` is a new matrix and ``S_xx`` is copied (the caller's stays). With
+    ``overwrite``, ``S_xx`` is spent (``stats.sxx`` is set to None; the caller must hold no other
+    reference to it) and, with ``park`` (a context manager factory like
+    `daudit.engine.spill.Parked`), the peak is three p x p float64 matrices, one eigendecomposition
+    and its 2 p^2 workspace: ``S_xx`` waits on disk while ``C`` (scaled in place, exactly) is
+    decomposed, then ``C``'s eigenvectors wait while ``S_xx`` is. syevr (MRRR) needs O(p) workspace
+    but is not a safe default: at 4096 it took 1.0 to 1.3x syevd's time on the demo's Grams and on
+    iid noise, and 15x (115 s against 7.7) on a rank-60 signal under small noise
+    (bench/eigh_RESULTS.md).
 
     ``input_dtype``: the dtype the input values were stored in (daudit's error arrays are
-    float32); it sets the data term of the resolution threshold. ``overwrite``: also reuse
-    ``S_xx`` itself, which is then spent.
+    float32); it sets the rounding term of `daudit.models.resolution`.
     """
     if isinstance(stats, GramStats):
-        stats = stats.centered(in_place=overwrite)
-    x_norm2 = _x_norm2(stats)  # before S_xx may be overwritten
-    a = stats.sxx.T if overwrite and stats.sxx.flags.c_contiguous else stats.sxx  # symmetric: .T is the
-    # same matrix, in the Fortran order LAPACK overwrites without a copy
-    eigvals, eigvecs = scipy.linalg.eigh(a, driver="evd", overwrite_a=overwrite, check_finite=False)
-    return eigen_from(stats, eigvals, eigvecs, input_dtype=input_dtype, x_norm2=x_norm2)
+        gram, stats = stats, stats.centered(in_place=overwrite)
+        if overwrite:
+            gram.xtx = None  # its buffer is stats.sxx now
+    x_norm2 = _x_norm2(stats)  # before S_xx is overwritten
+    d, rmax, rsum = _scale_facts(stats)
+    if not overwrite:
+        mu, v = _eigh_inplace(stats.sxx * d[:, None] * d[None, :])
+        eigvals, eigvecs = _eigh_inplace(stats.sxx.copy())
+    elif park is None:
+        mu, v = _eigh_inplace(stats.sxx * d[:, None] * d[None, :])
+        eigvals, eigvecs = _eigh_inplace(stats.sxx)
+    else:
+        a, stats.sxx = stats.sxx, None
+        with park(a, what="S_xx") as sxx_back:
+            a *= d[:, None]  # powers of two: exact, C holds the digits of S_xx
+            a *= d[None, :]
+            mu, v = _eigh_inplace(a)
+            del a
+            with park(v, what="the equilibrated eigenvectors") as v_back:
+                del v
+                eigvals, eigvecs = _eigh_inplace(sxx_back())
+                v = v_back()
+    if overwrite:
+        stats.sxx = None
+    return eigen_from(stats, eigvals, eigvecs, input_dtype=input_dtype, x_norm2=x_norm2,
+                      equilibrated=(d, mu, v, rmax, rsum))
 
 
 def model_name(alpha: float | None) -> str:
-    """``OLS`` or ``Ridge_<alpha:g>`` (e.g. ``Ridge_0.001``, ``Ridge_100``)."""
+    """``OLS`` or ``Ridge_<alpha:g>`` (e.g. ``Ridge_0.001``, ``Ridge_100``); the OLS path's other
+    steps are named by `daudit.models.resolution.path_name` (``OLS_x10``, ...)."""
     return "OLS" if alpha is None else f"Ridge_{alpha:g}"
 
 
-def _filter(eigvals: np.ndarray, resolved: np.ndarray, alpha: float | None) -> np.ndarray:
-    """Spectral filter of OLS (``alpha`` None) or Ridge(alpha): zero on unresolved directions."""
-    f = np.zeros_like(eigvals)
-    f[resolved] = 1.0 / (eigvals[resolved] + (0.0 if alpha is None else alpha))
-    return f
+def is_ols_name(name: str) -> bool:
+    """``OLS`` or a step of its truncation path (``OLS_x10``, ...)."""
+    return name == "OLS" or name.startswith("OLS_x")
 
 
-def _explained(eg: GramEigen, f: np.ndarray) -> np.ndarray:
+def _explained(vals: np.ndarray, z: np.ndarray, f: np.ndarray) -> np.ndarray:
     # sum_i z_i^2 (2 f_i - lambda_i f_i^2): the drop in RSS from the intercept-only model
-    w = 2.0 * f - eg.eigvals * f * f
-    return np.einsum("i,ik->k", w, eg.z * eg.z)
+    w = 2.0 * f - vals * f * f
+    return np.einsum("i,ik->k", w, z * z)
 
 
 @dataclass
 class LinearFamilyFit:
-    """OLS and Ridge fits at one noise level.
+    """OLS (its truncation path) and Ridge fits at one noise level.
 
-    names : list of str, length m            model names
+    names : list of str, length m            model names (``OLS``, ``OLS_x10``, ..., ``Ridge_<alpha>``)
     alphas : ndarray (m,)                    NaN for OLS
     coef : ndarray (m, p, k)                 coefficients on the (scaled) input
     intercept : ndarray (m, k)
     train_rss : ndarray (m, k)               residual sum of squares on train, from the statistics
     train_tss : ndarray (k,)                 total sum of squares on train (about the mean)
     n_train : int
-    resolution : Resolution or None          threshold and resolved rank at this level (None if degenerate)
-    effective_dof : ndarray (m,)             sum over resolved directions of lambda / (lambda + alpha)
-    below_resolution : ndarray (m,) bool     alpha < threshold: the Ridge fit is OLS on the resolved
-                                             directions up to a relative shrinkage < alpha / threshold
+    resolution : Resolution or None          floor, path and Ridge bound at this level (None if degenerate)
+    effective_dof : ndarray (m,)             OLS: its rank; Ridge: sum of lambda / (lambda + alpha)
+    below_resolution : ndarray (m,) bool     Ridge alpha below the raw Gram's accuracy bound
+    ranks : ndarray (m,) int                 directions each model uses
+    train_r2_tolerance : ndarray (m,)        how far the statistics' train R2 may sit from the
+                                             predictions' (eps64 over each filter's smallest eigenvalue)
     degenerate : bool                        the input was identically zero (level 0)
     """
 
@@ -252,6 +268,8 @@ class LinearFamilyFit:
     degenerate: bool = False
     notes: list = field(default_factory=list)
     solve_seconds: float = 0.0  # wall time of `fit_family` at this level
+    ranks: np.ndarray | None = None
+    train_r2_tolerance: np.ndarray | None = None
 
     @property
     def train_r2(self) -> np.ndarray:
@@ -264,6 +282,7 @@ class LinearFamilyFit:
 
     @property
     def resolved_rank(self) -> int:
+        """The rank of ``OLS`` (the floor of the path)."""
         return 0 if self.resolution is None else self.resolution.rank
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -276,52 +295,68 @@ class LinearFamilyFit:
         return np.einsum("np,mpk->nmk", x - self.x_mean, self.coef) + b[None]
 
 
-def fit_family(eg: GramEigen, alphas, *, include_ols: bool = True, noise_level: float = 1.0,
-               threshold_factor: float = 1.0) -> LinearFamilyFit:
-    """OLS and Ridge(alpha) for every alpha, at input scale ``noise_level``, on the resolved directions.
+def _degenerate(names, alpha_arr, eg: GramEigen) -> LinearFamilyFit:
+    """Every model is the intercept (the training mean): the input is identically zero."""
+    m, (p, k) = len(names), eg.z.shape
+    return LinearFamilyFit(
+        names, alpha_arr, np.zeros((m, p, k)), np.tile(eg.y_mean, (m, 1)), np.tile(eg.syy, (m, 1)),
+        eg.syy.copy(), eg.n, effective_dof=np.zeros(m), below_resolution=np.zeros(m, bool), degenerate=True,
+        notes=["input identically zero: intercept-only model"], ranks=np.zeros(m, dtype=np.int64),
+        train_r2_tolerance=np.full(m, 1e-6))
+
+
+def fit_family(eg: GramEigen, alphas, *, include_ols: bool = True, noise_level: float = 1.0) -> LinearFamilyFit:
+    """The OLS path and Ridge(alpha) for every alpha, at input scale ``noise_level``.
 
     Parameters
     ----------
     eg : GramEigen
-        Decomposition of the unscaled input (``noise_level = 1``).
+        Decompositions of the unscaled input (``noise_level = 1``).
     alphas : sequence of float > 0
         Absolute penalties, as in scikit-learn (compared with eigenvalues of ``L^2 S_xx``).
+    include_ols : bool
+        Include ``OLS`` and its truncation path (`daudit.models.resolution`).
     noise_level : float >= 0
         Input ``X_L = noise_level * X``; 0 gives the intercept-only (degenerate) fit.
-    threshold_factor : float
-        Multiplies the resolution threshold (1 for the audit; 0.1 and 10 for the OLS sensitivity).
     """
     alphas = [float(a) for a in alphas]
-    spec = ([None] if include_ols else []) + alphas
-    names = [model_name(a) for a in spec]
-    alpha_arr = np.array([np.nan if a is None else a for a in spec])
-    p, k = eg.z.shape
-    m = len(spec)
-    if noise_level == 0 or eg.eigvals.size == 0 or eg.eigvals[-1] == 0:
-        # The input is identically zero: every model is the intercept (the training mean).
-        return LinearFamilyFit(
-            names, alpha_arr, np.zeros((m, p, k)), np.tile(eg.y_mean, (m, 1)),
-            np.tile(eg.syy, (m, 1)), eg.syy.copy(), eg.n, effective_dof=np.zeros(m),
-            below_resolution=np.zeros(m, bool), degenerate=True,
-            notes=["input identically zero: intercept-only model"],
-        )
+    live = not (noise_level == 0 or eg.eigvals.size == 0 or eg.eigvals[-1] == 0)
+    res = resolution(eg.scaled(noise_level)) if live else None
+    path = (res.path if res is not None else ((1.0, 0.0, 0),)) if include_ols else ()
+    names = [path_name(f) for f, _, _ in path] + [model_name(a) for a in alphas]
+    alpha_arr = np.array([np.nan] * len(path) + alphas)
+    if not live:
+        return _degenerate(names, alpha_arr, eg)
     eg = eg.scaled(noise_level) if noise_level != 1 else eg
-    res = resolution(eg, threshold_factor)
-    resolved = eg.eigvals > res.threshold
-    filters = [_filter(eg.eigvals, resolved, a) for a in spec]
-    # one product for every model (eigvecs read once): (p, p) @ (p, m * k) -> (m, p, k)
-    fz = np.stack(filters, axis=1)[:, :, None] * eg.z[:, None, :]
-    coef = np.ascontiguousarray((eg.eigvecs @ fz.reshape(p, m * k)).reshape(p, m, k).transpose(1, 0, 2))
+    p, k = eg.z.shape
+    mu, lam = eg.eq_vals, eg.eigvals
+    ols_f = [np.where(mu > t, 1.0 / np.where(mu > t, mu, 1.0), 0.0) for _, t, _ in path]
+    ridge_f = [1.0 / (lam + a) for a in alphas]
+    parts = []
+    if ols_f:  # one product per basis for every model (eigenvectors read once)
+        fz = np.stack(ols_f, axis=1)[:, :, None] * eg.eq_z[:, None, :]
+        c = (eg.eq_vecs @ fz.reshape(p, len(ols_f) * k)).reshape(p, len(ols_f), k)
+        parts.append(c * eg.eq_scale[:, None, None])
+    if ridge_f:
+        fz = np.stack(ridge_f, axis=1)[:, :, None] * eg.z[:, None, :]
+        parts.append((eg.eigvecs @ fz.reshape(p, len(ridge_f) * k)).reshape(p, len(ridge_f), k))
+    coef = np.ascontiguousarray(np.concatenate(parts, axis=1).transpose(1, 0, 2))
     intercept = eg.y_mean[None, :] - np.einsum("p,mpk->mk", eg.x_mean, coef)
-    rss = np.stack([np.maximum(eg.syy - _explained(eg, f), 0.0) for f in filters])
-    lam = eg.eigvals[resolved]
-    dof = np.array([lam.size if a is None else float(np.sum(lam / (lam + a))) for a in spec], dtype=np.float64)
-    below = np.array([a is not None and a < res.threshold for a in spec])
-    notes = [f"{n}: alpha below the resolution threshold {res.threshold:.3g}: close to OLS on the resolved "
-             f"directions (relative shrinkage < {a / (res.threshold + a):.2g} on each)"
-             for n, a, b in zip(names, spec, below) if b]
+    rss = np.stack([np.maximum(eg.syy - _explained(mu, eg.eq_z, f), 0.0) for f in ols_f]
+                   + [np.maximum(eg.syy - _explained(lam, eg.z, f), 0.0) for f in ridge_f])
+    dof = np.array([float(r) for _, _, r in path] + [float(np.sum(lam / (lam + a))) for a in alphas])
+    ranks = np.array([r for _, _, r in path] + [p] * len(alphas), dtype=np.int64)
+    below = np.array([False] * len(path) + [a < res.ridge_accuracy for a in alphas])
+    lam_max = max(res.ridge_lambda_max, 0.0)
+    tol = np.array([EPS64 * res.lambda_max / t for _, t, _ in path]
+                   + [GRAM_ERROR * EPS64 * lam_max / a for a in alphas])
+    notes = [f"{n}: alpha below {res.ridge_accuracy:.3g}, where the float64 Gram's eigenvalues are known to "
+             f"{EIGEN_REL_ACCURACY:g}: its coefficients equal the exact Ridge to about "
+             f"{GRAM_ERROR * EPS64 * lam_max / a:.2g} (relative)"
+             for n, a, b in zip(names[len(path):], alphas, below[len(path):]) if b]
     return LinearFamilyFit(names, alpha_arr, coef, intercept, rss, eg.syy.copy(), eg.n, resolution=res,
-                           effective_dof=dof, below_resolution=below, x_mean=eg.x_mean.copy(), notes=notes)
+                           effective_dof=dof, below_resolution=below, x_mean=eg.x_mean.copy(), notes=notes,
+                           ranks=ranks, train_r2_tolerance=np.maximum(tol, 1e-6))
 
 
 def fit_family_dense(x: np.ndarray, y: np.ndarray, alphas, *, input_dtype=None, **kwargs) -> LinearFamilyFit:

@@ -138,7 +138,7 @@ def metrics_rows(level: float, names, alphas, y: dict, preds: dict, *, fit_secon
     """One metrics.csv row per model at one noise level, every metric from the predictions (train included).
 
     y : {'train'|'val'|'test': (n,)}; preds : {split: (n, m)} in the order of ``names``.
-    resolved_rank : int, shared by the linear models of the level (None for LightGBM);
+    resolved_rank : (m,) ints, the directions each linear model uses (None for LightGBM);
     effective_dof : (m,) floats; below_resolution : (m,) bools (alpha below the threshold).
     """
     rows = [{"noise_level": float(level), "model": n,
@@ -151,7 +151,7 @@ def metrics_rows(level: float, names, alphas, y: dict, preds: dict, *, fit_secon
                 row[f"{split}_{k}"] = float(m[k][i])
     for i, row in enumerate(rows):
         row["fit_seconds"] = float(fit_seconds[i]) if fit_seconds is not None else None
-        row["resolved_rank"] = None if resolved_rank is None else int(resolved_rank)
+        row["resolved_rank"] = None if resolved_rank is None else int(resolved_rank[i])
         row["effective_dof"] = None if effective_dof is None else float(effective_dof[i])
         ridge = row["alpha"] is not None
         row["alpha_below_resolution"] = (bool(below_resolution[i]) if ridge and below_resolution is not None

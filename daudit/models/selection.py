@@ -20,6 +20,7 @@ import math
 import numpy as np
 
 from daudit.core.errors import DauditError
+from daudit.models.linear import is_ols_name
 
 __all__ = ["GATE_THRESHOLD", "GATE_NAME", "gate_verdict", "best_by_test", "best_by_val", "best_rows",
            "select_by_val", "pick_by_val", "gate_candidates", "interval_of_max", "max_null",
@@ -40,7 +41,8 @@ def is_ridge(model: str) -> bool:
 
 
 def is_linear(model: str) -> bool:
-    return model == "OLS" or is_ridge(model)
+    """OLS, a step of its truncation path (``OLS_x10``, ...) or a Ridge."""
+    return is_ols_name(model) or is_ridge(model)
 
 
 def gate_verdict(statistic: float, threshold: float = GATE_THRESHOLD) -> str:

@@ -38,9 +38,8 @@ class AuditContext:
     rng: np.random.Generator
     eigen: GramEigen | None = None  # of the train error at noise level 1
     fits: dict[float, LinearFamilyFit] = field(default_factory=dict)
-    ols_sensitivity: dict[float, LinearFamilyFit] = field(default_factory=dict)  # threshold factor -> OLS at level 1
     linear_checks: dict[float, dict] = field(default_factory=dict)  # level -> `check_train_r2` result
-    ols_sensitivity_summary: dict | None = None  # `ols_sensitivity` result
+    ols_path_summary: dict | None = None  # `daudit.models.linear_checks.ols_path_summary` result
     train_stats: CenteredStats | None = None  # of the train error at noise level 1
     booster: Booster | None = None
     lgbm_plan: LightGBMPlan | None = None

@@ -8,13 +8,15 @@ limit. Per stage, in this process and its Dask workers (measured on the demo dat
   checks' float32 shuffled and mask Grams (P), and the chunks in flight (about 24 bytes per
   value of a row chunk: measured 0.19 GiB at 2048 x 4096); all of it once per lane of the fold
   when ``compute.fold_lanes`` asks for more than one (`daudit.engine.streaming.fold_lanes`);
-- the audit's eigendecomposition: S_xx, which syevd overwrites with the eigenvectors, and its
-  workspace (2 P), the checks' Grams still waiting (P);
-- the checks' eigendecompositions: one check's S_xx and its workspace (3 P), the other check's
-  float32 Gram (0.5 P); the audit's eigenvectors are parked on disk meanwhile
-  (`daudit.engine.spill.Parked`) and released once the permuted labels are solved;
-- LightGBM: the audit's eigenvectors and the checks' Grams (2 P) plus LightGBM's planned budget
-  (at least `daudit.engine.cluster.main_budget`'s floor).
+- the audit's eigendecompositions (`daudit.models.linear.decompose`, the equilibrated one, then
+  the raw one): one p x p matrix that syevd overwrites with the eigenvectors and its workspace
+  (3 P) while the other waits on disk (`daudit.engine.spill.Parked`), the checks' Grams still
+  waiting (P);
+- the checks' eigendecompositions: one check's S_xx and its workspace (3 P, the same parking),
+  the other check's float32 Gram (0.5 P); the audit's two sets of eigenvectors are parked on
+  disk meanwhile (`daudit.engine.spill.Parked`) and released once the permuted labels are solved;
+- LightGBM and the prediction pass: the checks' Grams (P) plus LightGBM's planned budget (at
+  least `daudit.engine.cluster.main_budget`'s floor); the audit's eigenvectors are parked.
 
 `minimum_limit` is the largest of these above `BASE` (libraries, the in-process Dask worker:
 0.31 GiB measured after the row check), divided by `HEADROOM` for allocator slack;
@@ -49,7 +51,7 @@ def minimum_limit(n_features: int, *, chunk_rows: int, checks: bool, lightgbm: b
     if checks:
         stages.append(3.5 * big)
     if lightgbm:  # the plan's floor, or what LightGBM needs for 20k rows and a 10k bin sample if less
-        stages.append(big + held + min(_LGBM_FLOOR, (1.2 * 20_000 + 18 * 10_000) * p))
+        stages.append(held + min(_LGBM_FLOOR, (1.2 * 20_000 + 18 * 10_000) * p))
     return int((BASE + max(stages)) / HEADROOM)
 
 

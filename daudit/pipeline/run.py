@@ -7,6 +7,7 @@ that look finished and the previous results stay intact until the new ones are c
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
@@ -25,6 +26,7 @@ from daudit.data.splits import check_splits, open_data, quality_counts_graph, st
 from daudit.data.validate import drop_empty_rows
 from daudit.engine.cluster import dask_context, main_budget
 from daudit.engine.memory import RssMonitor
+from daudit.engine.spill import Parked
 from daudit.engine.streaming import first_block_shift, fold_lanes, gather_graph, predict_block
 from daudit.models.boosting import (
     SharedBooster,
@@ -37,8 +39,8 @@ from daudit.models.boosting import (
 from daudit.models.dask_boosting import cluster_client, fit_lightgbm_dask
 from daudit.models.gpu import GramAccumulator, decompose_cuda
 from daudit.models.importance import importance_summary, importance_table
-from daudit.models.linear import decompose, fit_family
-from daudit.models.linear_checks import check_train_r2, ols_sensitivity
+from daudit.models.linear import decompose, fit_family, release_eigvecs
+from daudit.models.linear_checks import check_train_r2, ols_path_summary
 from daudit.models.metrics import metrics_rows
 from daudit.models.passes import gram_graph
 from daudit.models.selection import best_by_val, check_gate_defined, check_pass_earned
@@ -49,12 +51,9 @@ from daudit.pipeline.context import AuditContext
 from daudit.pipeline.memory_plan import check_memory_limit
 from daudit.pipeline.summary import build_summary
 
-__all__ = ["run_audit", "AuditContext", "open_data", "OLS_SENSITIVITY_FACTORS"]
+__all__ = ["run_audit", "AuditContext", "open_data"]
 
 log = logging.getLogger("daudit")
-
-OLS_SENSITIVITY_FACTORS = (0.1, 10.0)  # OLS refitted at the resolution threshold times these
-
 
 def _fit_linear(ctx: AuditContext, counts_graphs):
     """The train pass (shared with the checks), the eigendecomposition and every linear fit."""
@@ -68,8 +67,9 @@ def _fit_linear(ctx: AuditContext, counts_graphs):
         else:
             # one p x p matrix: the raw sums become S_xx, which the eigendecomposition overwrites
             centered = stats.centered(in_place=True)
+            stats.xtx = None  # its buffer is S_xx now, which the decomposition spends
             ctx.train_stats = centered.without_sxx()  # keeps the diagonal (the pixel variances)
-            ctx.eigen = decompose(centered, input_dtype=dtype, overwrite=True)
+            ctx.eigen = decompose(centered, input_dtype=dtype, overwrite=True, park=Parked)
             del stats, centered
     for level in ctx.spec.noise_levels:
         t0 = time.time()
@@ -78,10 +78,6 @@ def _fit_linear(ctx: AuditContext, counts_graphs):
         ctx.fits[level].solve_seconds = time.time() - t0
         for note in ctx.fits[level].notes:
             log.warning("noise level %g: %s", level, note)
-    if ctx.spec.include_ols:
-        # OLS is scale invariant: one fit per factor (on the unscaled input) serves every level > 0
-        ctx.ols_sensitivity = {f: fit_family(ctx.eigen, [], include_ols=True, threshold_factor=f)
-                               for f in OLS_SENSITIVITY_FACTORS}
     return counts
 
 
@@ -188,19 +184,34 @@ def _fit_lightgbm(ctx: AuditContext):
     log.info("LightGBM: trained %s on %d rows", ctx.lgbm_backend["backend"], ctx.lgbm_plan.n_rows_used)
 
 
+@contextlib.contextmanager
+def _eigvecs_parked(ctx: AuditContext):
+    """Both sets of the audit's eigenvectors on disk (`daudit.engine.spill.Parked`) for the block."""
+    eg = ctx.eigen
+    if eg is None or eg.eigvecs is None:
+        yield
+        return
+    q, v, ctx.eigen = eg.eigvecs, eg.eq_vecs, release_eigvecs(eg)
+    del eg
+    with (Parked(q, what="the audit's eigenvectors") as q_back,
+          Parked(v, what="the audit's equilibrated eigenvectors") as v_back):
+        del q, v
+        yield
+        ctx.eigen = dataclasses.replace(ctx.eigen, eigvecs=q_back(), eq_vecs=v_back())
+
+
 def _linear_columns(ctx: AuditContext):
     """Every linear model of the prediction pass as columns acting on the unscaled input.
 
     Returns (coef (p, c), intercept (c,), layout) with layout = {key: slice of columns}; keys are
-    ``("level", L)`` for the family at level L > 0 and ``("ols", factor)`` for the OLS
-    sensitivity fits. (None, None, {}) when every level is degenerate.
+    ``("level", L)`` for the family at level L > 0 (the OLS path among them). (None, None, {})
+    when every level is degenerate.
     """
     levels = [lv for lv in ctx.spec.noise_levels if not ctx.fits[lv].degenerate]
     if not levels:
         return None, None, {}
     # Level-L models act on L * x: fold L into the coefficients so one product serves all.
     parts = [(("level", lv), lv * ctx.fits[lv].coef[:, :, 0].T, ctx.fits[lv].intercept[:, 0]) for lv in levels]
-    parts += [(("ols", f), fit.coef[:, :, 0].T, fit.intercept[:, 0]) for f, fit in ctx.ols_sensitivity.items()]
     layout, col = {}, 0
     for key, c, _ in parts:
         layout[key] = slice(col, col + c.shape[1])
@@ -260,9 +271,10 @@ def _metrics(ctx: AuditContext, preds, layout):
                 ctx.predictions[split][(float(level), name)] = p[split][:, i]
         per_model = [getattr(fit, "solve_seconds", 0.0) / m] * m
         new = metrics_rows(level, fit.names, fit.alphas, y, p, fit_seconds=per_model, degenerate=fit.degenerate,
-                           resolved_rank=fit.resolved_rank, effective_dof=fit.effective_dof,
+                           resolved_rank=fit.ranks, effective_dof=fit.effective_dof,
                            below_resolution=None if fit.degenerate else fit.below_resolution)
-        ctx.linear_checks[level] = check_train_r2(level, fit.names, [r["train_r2"] for r in new], fit.train_r2[:, 0])
+        ctx.linear_checks[level] = check_train_r2(level, fit.names, [r["train_r2"] for r in new], fit.train_r2[:, 0],
+                                                  tol=fit.train_r2_tolerance)
         rows += new
         if ctx.spec.lightgbm is not None:
             deg = level == 0 or ctx.booster is None
@@ -274,16 +286,12 @@ def _metrics(ctx: AuditContext, preds, layout):
     return rows
 
 
-def _ols_sensitivity(ctx: AuditContext, preds, layout) -> dict | None:
-    """OLS at the resolution threshold x0.1 and x10 (summary["linear_scale"]["ols_sensitivity"])."""
-    keys = [k for k in layout if k[0] == "ols"]
-    if not keys:
-        return None
-    y = {k: s.y for k, s in ctx.splits.items()}
-    base = next((r for r in ctx.metrics if r["model"] == "OLS" and not r["degenerate"]), None)
-    variants = {f: (ctx.ols_sensitivity[f], {k: preds[k]["linear"][:, layout[("ols", f)]][:, 0] for k in y})
-                for _, f in keys}
-    return ols_sensitivity(base, variants, y)
+def _ols_path(ctx: AuditContext) -> dict | None:
+    """The OLS truncation path at the highest noise level (summary["linear_scale"]["ols_path"];
+    OLS is scale invariant, so every level > 0 has the same path)."""
+    ref = max(ctx.spec.noise_levels)
+    fit = ctx.fits[ref]
+    return None if fit.degenerate or not ctx.spec.include_ols else ols_path_summary(ctx.metrics, fit.resolution, ref)
 
 
 def _importance(ctx: AuditContext):
@@ -329,14 +337,15 @@ def run_audit(spec: AuditSpec, *, output_dir: Path, echo=print, drop_bad_labels:
                 drop_empty_rows(ctx.splits, cache=stats_cache(spec), noise_levels=spec.noise_levels)
             ctx.check_plan = prepare(ctx)
             (train_counts,) = _fit_linear(ctx, [quality_counts_graph(ctx.splits["train"])])
-            _fit_lightgbm(ctx)
-            preds, layout, extra = _predict(ctx, [quality_counts_graph(ctx.splits[k]) for k in ("val", "test")])
+            with _eigvecs_parked(ctx):  # not used until the checks' refits: off the LightGBM peak
+                _fit_lightgbm(ctx)
+                preds, layout, extra = _predict(ctx, [quality_counts_graph(ctx.splits[k]) for k in ("val", "test")])
             counts = {"train": train_counts, "val": extra[0], "test": extra[1]}
             ctx.metrics = _metrics(ctx, preds, layout)
             check_gate_defined(ctx.metrics)  # no verdict from NaN or infinite R2
             train = ctx.splits["train"]
             check_pass_earned(ctx.metrics, n_train=train.n_rows, n_pixels=train.n_pixels)
-            ctx.ols_sensitivity_summary = _ols_sensitivity(ctx, preds, layout)
+            ctx.ols_path_summary = _ols_path(ctx)
             del preds
             imp_table, imp_summary = _importance(ctx)
             ctx.sanity = _run_checks(ctx)

@@ -107,7 +107,7 @@ def build_summary(ctx, started: str, counts: dict, imp_summary, figures_out: dic
     }
     if ctx.eigen is not None:
         summary["linear"], summary["linear_scale"] = linear_summary(
-            ctx.fits, ctx.eigen, ctx.linear_checks, ctx.ols_sensitivity_summary)
+            ctx.fits, ctx.eigen, ctx.linear_checks, ctx.ols_path_summary)
     if ctx.lgbm_plan is not None:
         summary["lightgbm"] = _lightgbm(ctx)
     if ctx.sanity is not None:

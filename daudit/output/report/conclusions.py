@@ -5,10 +5,11 @@ from __future__ import annotations
 
 __all__ = ["insights_section", "conclusion_section"]
 
+from daudit.models.linear import is_ols_name
 from daudit.output.report.format import _isnum, _lv, _primary, _r, _row, _where
 from daudit.output.report.gate import gate_phrase, lgbm_cell, ridge_cell, selection_text
 from daudit.output.report.importance import concentration_text, importance_decision, regions_above
-from daudit.output.report.linear import ols_cutoff_consequence, ols_cutoff_driven, ols_sensitivity_words
+from daudit.output.report.linear import ols_cutoff_consequence, ols_cutoff_driven, ols_path_words
 
 
 def _ols_ridge_insight(summary, ctx, br):
@@ -19,7 +20,7 @@ def _ols_ridge_insight(summary, ctx, br):
     where = f"OLS（L={_lv(ctx['ref'])}）test R² = {_r(ols['test_r2'])}"
     if ols_cutoff_driven(summary):
         return ("OLS 的数值由分辨阈值决定，不反映过拟合或正则化的作用",
-                f"{where}；{ols_sensitivity_words(summary)}；最佳 Ridge test R² = {_r(br['test_r2'])}（{_where(br)}）",
+                f"{where}；{ols_path_words(summary)}；最佳 Ridge test R² = {_r(br['test_r2'])}（{_where(br)}）",
                 "不以 OLS 与 Ridge 的差距解读泛化；" + (ols_cutoff_consequence(summary, ols["test_r2"])
                                                    or "线性泄露评估以最佳 Ridge 为准"))
     better = br["test_r2"] > ols["test_r2"]
@@ -138,8 +139,8 @@ def _findings(summary, ctx):
         where = ("高于零分布的目录区域：" + "、".join(r["name_zh"] for r in regions) if regions
                  else "没有目录区域（谱线、大气吸收带、天光发射区）的重要性高于零分布")
         out.append(f"- 重要性是否集中在特定 {ctx['top_k']} 个位置？{answer}；{where}。")
-    if best["model"] == "OLS" and ols_cutoff_driven(summary):
-        out.append(f"- 最佳模型 OLS 的 test R² 随分辨阈值变化（{ols_sensitivity_words(summary)}）；"
+    if is_ols_name(best["model"]) and ols_cutoff_driven(summary):
+        out.append(f"- 最佳模型 {best['model']} 的 test R² 随截断阈值变化（{ols_path_words(summary)}）；"
                    f"{ols_cutoff_consequence(summary, best['test_r2'])}。")
     if ctx["has_zero"]:
         out.append(f"- L={_lv(ctx['zero'])} 时输入恒为零，所有模型退化为截距，这一水平不提供泄露信息。")

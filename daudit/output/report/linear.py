@@ -1,13 +1,14 @@
-"""Report text about the linear family's numerical resolution (reads summary["linear"] and
-summary["linear_scale"] only; absent in older summaries, then every function returns nothing).
+"""Report text about the linear family's numerical resolution and the OLS truncation path (reads
+summary["linear"] and summary["linear_scale"] only; absent in older summaries, then every function
+returns nothing).
 
-The scale of the input (median error, lambda_max, threshold) tells a reader what the absolute
-alphas mean; the OLS sensitivity (test R2 at the threshold x0.1 and x10) decides whether the
-report may interpret the OLS number at all (`ols_cutoff_driven`).
+Every sentence states numbers the run computed: the floor and its two terms, the ranks, the test
+R2 along the path. Nothing cut is called noise: directions below the floor are those the stored
+values cannot resolve (a stated bound), and the path's higher cuts are models of their own, each a
+candidate of the gate.
 """
 
-__all__ = ["scale_lines", "ols_cutoff_driven", "ols_sensitivity_words", "ols_cutoff_consequence",
-           "resolution_appendix"]
+__all__ = ["scale_lines", "ols_cutoff_driven", "ols_path_words", "ols_cutoff_consequence", "resolution_appendix"]
 
 from daudit.output.report.format import _imp, _isnum, _lv, _r
 
@@ -16,69 +17,72 @@ def _scale(summary):
     return summary.get("linear_scale") or None
 
 
-def _sens(summary):
-    return (_scale(summary) or {}).get("ols_sensitivity") or None
+def _path(summary):
+    return (_scale(summary) or {}).get("ols_path") or None
 
 
 def ols_cutoff_driven(summary):
-    """True when the OLS test R2 moves by more than the tolerance at the threshold x0.1 or x10,
-    False when it does not, None when the summary has no sensitivity."""
-    sens = _sens(summary)
-    if not sens or not isinstance(sens.get("stable"), bool):
+    """True when the OLS test R2 moves by more than the tolerance along its truncation path,
+    False when it does not, None when the summary has no path."""
+    path = _path(summary)
+    if not path or not isinstance(path.get("stable"), bool):
         return None
-    return not sens["stable"]
+    return not path["stable"]
 
 
-def ols_sensitivity_words(summary):
-    """"阈值 ×0.1 时 test R² = a（分辨秩 r），×10 时 ..." or "" without a sensitivity."""
-    sens = _sens(summary)
-    if not sens:
+def ols_path_words(summary):
+    """"截断阈值 ×1（秩 r）时 test R² = a，×10（秩 r）时 ..." or "" without a path."""
+    path = _path(summary)
+    if not path:
         return ""
-    parts = [f"阈值 ×{_lv(v['factor'])} 时 test R² = {_r(v['test_r2'])}（分辨秩 {int(v['resolved_rank'])}）"
-             for v in (sens.get("factors") or {}).values()]
-    return "，".join(parts)
+    return "，".join(f"阈值 ×{_lv(v['factor'])}（秩 {int(v['resolved_rank'])}）时 test R² = {_r(v['test_r2'])}"
+                     for v in path.get("models") or [])
 
 
 def ols_cutoff_consequence(summary, ols_test_r2):
-    """What a cut-off-driven OLS means for the leakage number, in words ("" when not driven).
+    """What a path whose test R2 moves means, in numbers ("" when it does not move).
 
-    A lower threshold with a higher held-out R2 means the cut directions still carry leaked
-    signal (held-out R2 is evidence of leakage whatever the fit's precision): the reported best
-    number is then a conservative estimate. Otherwise the lower threshold only adds noise.
+    Every step of the path is a gate candidate, so the gate already holds the highest of them;
+    the words say which step that is and how many directions lie between the floor and the top.
     """
-    sens = _sens(summary)
+    path = _path(summary)
     if not ols_cutoff_driven(summary) or not _isnum(ols_test_r2):
         return ""
-    higher = [v for v in (sens.get("factors") or {}).values()
-              if v["factor"] < 1 and v["test_r2"] > ols_test_r2 + sens["tolerance"]]
-    if higher:
-        v = max(higher, key=lambda r: r["test_r2"])
-        return (f"阈值 ×{_lv(v['factor'])} 时 OLS 的 test R² 升至 {_r(v['test_r2'])}，被截去的方向中仍含泄露信号，"
-                "因此本报告的最佳 test R² 是泄露程度的保守估计（这些方向的数值精度达不到分辨阈值的要求，不作为报告值）")
-    return "更低的阈值没有提高 OLS 的 test R²，被截去的方向主要是数值噪声"
+    steps = path.get("models") or []
+    top = max(steps, key=lambda v: v["test_r2"])
+    return (f"截断路径上 test R² 最高的是 {top['model']}（{_r(top['test_r2'])}，保留 {int(top['resolved_rank'])} 个方向）；"
+            f"路径的下限与上限之间相差 {int(path['n_dropped_directions'])} 个方向，路径上的每一步都是 Gate-1 的候选模型，"
+            "门限统计量、置换零分布与选择校正区间都覆盖整条路径")
 
 
 def scale_lines(summary):
-    """Bullet lines of §2.2: the input's scale, the resolution threshold, what alphas mean."""
+    """Bullet lines of §2.2: the input's scale, the OLS floor and path, what Ridge's alphas mean."""
     sc = _scale(summary)
     if not sc or not _isnum(sc.get("lambda_max")):
         return []
     rank, p = int(sc["resolved_rank"]), int(sc["n_directions"])
+    path = sc.get("path") or []
     lines = [
         f"- 输入尺度（L={_lv(sc['noise_level'])}）：各像素平均 error 的中位数为 {_imp(sc['median_pixel_mean_error'])}，"
-        f"中心化 Gram 矩阵 S = XᵀX 的最大特征值 λ_max = {_imp(sc['lambda_max'])}。"
+        f"中心化 Gram 矩阵 S = XᵀX 的最大特征值 λ_max = {_imp(sc['ridge_lambda_max'])}。"
         "Ridge 的 α 为绝对值（与 scikit-learn 相同），在水平 L 上与特征值 L²λ 比较：α 远小于 L²λ 的方向几乎不被收缩，"
-        "α 远大于 L²λ 的方向被压到接近零。",
-        f"- 数值分辨率：特征值不大于阈值 τ = {_imp(sc['threshold'])}（L={_lv(sc['noise_level'])}，随 L² 缩放）的特征方向视为未分辨，"
-        f"OLS 与所有 Ridge 在这些方向上的系数为零，因此所有线性模型位于同一个已分辨子空间上（分辨秩 {rank} / {p}）。"
-        f"τ 取两项中的较大者：输入按其存储精度（单位舍入 {_imp(sc['input_roundoff'])}）所能区分的最小特征值 "
-        f"{_imp(sc['data_term'])}，以及 float64 Gram 矩阵能以相对精度 {_imp(sc['eigen_rel_accuracy'])} 确定的最小特征值 "
-        f"{_imp(sc['gram_term'])}。",
+        "α 远大于 L²λ 的方向被压到接近零。Ridge 在原始单位的 S 上使用全部方向求解（与 scikit-learn 的 "
+        "Ridge(solver=\"svd\") 相同），不做截断。",
+        f"- OLS 的数值分辨率：OLS 不受像素单位影响，因此在列均衡后的 C = D S D 上求解（D 为每个像素取 2 的幂次的缩放，"
+        f"C 的最大特征值 μ_max = {_imp(sc['lambda_max'])}），保留特征值高于下限 τ = {_imp(sc['threshold'])} 的全部方向"
+        f"（分辨秩 {rank} / {p}）。τ 取两项中的较大者：输入按其存储精度（单位舍入 {_imp(sc['input_roundoff'])}）"
+        f"舍入误差的期望谱范数平方 {_imp(sc['data_term'])}，以及 float64 Gram 矩阵与特征分解自身的误差 "
+        f"{_imp(sc['gram_term'])}；低于 τ 的方向无法与存储值的舍入区分。",
     ]
+    if path:
+        lines.append(f"- OLS 截断路径：阈值从 τ 起每步 ×10，直到早期版本使用的阈值 {_imp(sc['previous_threshold'])}"
+                     f"（秩 {int(sc['previous_rank'])}），共 {len(path)} 个 OLS 候选模型（"
+                     + "、".join(f"{v['model']} 秩 {int(v['resolved_rank'])}" for v in path)
+                     + "），全部参加 Gate-1、置换检验与 bootstrap 区间。")
     below = _below(summary)
     if below:
-        lines.append("- 以下 Ridge 的 α 低于分辨阈值 τ：它的收缩只在特征值与 τ 相当或更小的方向上明显，而未分辨方向已被置零，"
-                     "因此它接近已分辨子空间上的 OLS（每个已分辨方向的相对收缩小于 α/(τ+α)，有效自由度见附录 §6.4）："
+        lines.append(f"- 以下 Ridge 的 α 低于 {_imp(sc['ridge_accuracy_alpha'])}（float64 Gram 的特征值在此以下达不到相对精度 "
+                     f"{_imp(sc['eigen_rel_accuracy'])}），其系数与精确 Ridge 的相对差异可达 16·ε·λ_max/α："
                      + "、".join(below) + "。")
     return lines
 
@@ -93,27 +97,33 @@ def _below(summary):
 
 
 def resolution_appendix(summary):
-    """§6.4: per noise level the threshold and rank, per model the effective degrees of freedom,
-    and the OLS sensitivity. [] when the summary has no resolution records."""
+    """§6.4: per noise level and model the directions used and the effective degrees of freedom,
+    then the OLS truncation path with its R2. [] when the summary has no resolution records."""
     lin = summary.get("linear") or {}
     rows = []
     for lv, rec in sorted(lin.items(), key=lambda kv: float(kv[0])):
         if rec.get("degenerate") or not _isnum(rec.get("threshold")):
             continue
         for name, m in (rec.get("models") or {}).items():
-            flag = {True: "是（接近 OLS）", False: "否"}.get(m.get("below_resolution"), "-")
-            rows.append(f"| {_lv(float(lv))} | {name} | {_imp(rec['lambda_max'])} | {_imp(rec['threshold'])} | "
-                        f"{int(rec['resolved_rank'])} / {int(rec['n_directions'])} | {m['effective_dof']:.1f} | {flag} |")
+            flag = {True: "是", False: "否"}.get(m.get("below_resolution"), "-")
+            used = m.get("resolved_rank")
+            rows.append(f"| {_lv(float(lv))} | {name} | {'-' if used is None else int(used)} / "
+                        f"{int(rec['n_directions'])} | {m['effective_dof']:.1f} | {flag} |")
     if not rows:
         return []
     out = ["### 6.4 Numerical Resolution of the Linear Models", "",
-           "每个噪声水平的最大特征值、分辨阈值 τ 与分辨秩，以及每个模型的有效自由度 Σ λ/(λ+α)（只对已分辨方向求和；OLS 的有效自由度等于分辨秩）。", "",
-           "| L | Model | λ_max | τ | 分辨秩 | 有效自由度 | α 低于 τ |",
-           "|---|-------|-------|---|--------|------------|----------|", *rows]
-    sens = _sens(summary)
-    if sens:
-        state = ("OLS 的数值由截断阈值决定，不能用来判断过拟合或正则化的作用" if ols_cutoff_driven(summary)
-                 else "OLS 的数值对截断阈值不敏感")
-        out += ["", f"OLS 截断敏感性：{ols_sensitivity_words(summary)}；与阈值 ×1 相比 test R² 的最大变化为 "
-                    f"{_r(sens['max_abs_change_test_r2'])}（容差 {_r(sens['tolerance'])}），{state}。"]
+           "每个模型使用的方向数与有效自由度（Ridge 为 Σ λ/(λ+α)，对全部方向求和；OLS 为其保留的方向数），"
+           "以及 Ridge 的 α 是否低于 float64 Gram 的精度界。", "",
+           "| L | Model | 使用的方向 | 有效自由度 | α 低于精度界 |",
+           "|---|-------|------------|------------|--------------|", *rows]
+    path = _path(summary)
+    if path:
+        out += ["", "OLS 截断路径（每一步都是 Gate-1 的候选模型）：", "",
+                "| Model | 阈值 | 秩 | train R² | val R² | test R² |", "|---|---|---|---|---|---|"]
+        out += [f"| {v['model']} | {_imp(v['threshold'])} | {int(v['resolved_rank'])} | {_r(v['train_r2'])} | "
+                f"{_r(v['val_r2'])} | {_r(v['test_r2'])} |" for v in path.get("models") or []]
+        state = ("OLS 的 test R² 随截断阈值变化" if ols_cutoff_driven(summary)
+                 else "OLS 的 test R² 在整条路径上变化不超过容差")
+        out += ["", f"与路径下限相比 test R² 的最大变化为 {_r(path['max_abs_change_test_r2'])}（容差 "
+                    f"{_r(path['tolerance'])}）：{state}。"]
     return out
