@@ -145,43 +145,49 @@ def _record(row):
 
 
 def _fake_linear(rng, metrics, ols_cutoff):
-    """summary["linear"] and summary["linear_scale"]: thresholds, ranks, dof, OLS sensitivity.
+    """summary["linear"] and summary["linear_scale"]: floor, path, ranks, dof, the Ridge bound.
 
-    ols_cutoff : "stable" (OLS test R2 moves < 0.01 at the threshold x0.1 / x10) or "driven".
+    ols_cutoff : "stable" (the OLS path's test R2 moves < 0.01) or "driven" (it moves by 0.37).
     """
     lam_max, p = 1.24e7, N_PIXELS
-    tau = 3.6e-10 * lam_max
     eig = lam_max * np.logspace(0, -16, p)
+    mu = 0.9 * p * np.logspace(0, -14, p)
+    floor = 16 * 2.0**-52 * mu[0]
+    path = [{"model": "OLS" if k == 0 else f"OLS_x{10.0**k:g}", "factor": 10.0**k, "threshold": floor * 10.0**k,
+             "resolved_rank": int(np.sum(mu > floor * 10.0**k))} for k in range(6)]
     per_level = {}
     for level in NOISE_LEVELS:
         names = _model_names()[:-1]
         if level == 0:
             per_level[str(level)] = {"degenerate": True, "notes": [], "models": {
                 n: {"alpha": None if n == "OLS" else float(n.split("_")[1]), "effective_dof": 0.0,
-                    "below_resolution": None} for n in names}}
+                    "below_resolution": None, "resolved_rank": 0} for n in names}}
             continue
-        lam, t = eig * level**2, tau * level**2
-        kept = lam[lam > t]
-        models = {"OLS": {"alpha": None, "effective_dof": float(kept.size), "below_resolution": None}}
+        lam = eig * level**2
+        bound = 16 * 2.0**-52 * lam[0] / 1e-5
+        models = {"OLS": {"alpha": None, "effective_dof": float(path[0]["resolved_rank"]), "below_resolution": None,
+                          "resolved_rank": path[0]["resolved_rank"]}}
         for a in ALPHAS:
-            models[f"Ridge_{a:g}"] = {"alpha": a, "effective_dof": float(np.sum(kept / (kept + a))),
-                                      "below_resolution": bool(a < t)}
-        per_level[str(level)] = {"degenerate": False, "notes": [], "threshold": t, "data_term": 48 * 2.0**-52 * lam[0],
-                                 "gram_term": t, "lambda_max": float(lam[0]), "resolved_rank": int(kept.size),
-                                 "n_directions": p, "models": models,
-                                 "train_r2_check": {"max_abs_diff": 3e-9, "tolerance": 1e-6}}
+            models[f"Ridge_{a:g}"] = {"alpha": a, "effective_dof": float(np.sum(lam / (lam + a))),
+                                      "below_resolution": bool(a < bound), "resolved_rank": p}
+        per_level[str(level)] = {"degenerate": False, "notes": [], "threshold": floor, "data_term": 3e-13,
+                                 "gram_term": floor, "lambda_max": float(mu[0]), "resolved_rank": path[0]["resolved_rank"],
+                                 "rounding_rank": int(np.sum(mu > 3e-13)), "n_directions": p,
+                                 "previous_threshold": path[-1]["threshold"],
+                                 "previous_rank": path[-1]["resolved_rank"], "ridge_lambda_max": float(lam[0]),
+                                 "ridge_accuracy_alpha": bound, "path": path, "models": models,
+                                 "train_r2_check": {"max_abs_diff": 3e-9, "max_ratio_to_tolerance": 0.003,
+                                                    "tolerance": 1e-6}}
     ols = metrics[(metrics.model == "OLS") & (metrics.noise_level > 0)].iloc[0]
     move = 0.004 if ols_cutoff == "stable" else 0.37
-    factors = {}
-    for f, sign in ((0.1, -1), (10.0, 1)):
-        factors[f"x{f:g}"] = {"factor": f, "threshold": tau * f, "resolved_rank": int(np.sum(eig > tau * f)),
-                              "train_r2": float(ols.train_r2) - 0.01 * sign,
-                              "val_r2": float(ols.val_r2) + sign * move, "test_r2": float(ols.test_r2) + sign * move}
-    sens = {"factors": factors, "max_abs_change_test_r2": move, "tolerance": 0.01, "stable": ols_cutoff == "stable"}
+    steps = [{**step, "train_r2": float(ols.train_r2) - 0.001 * k, "val_r2": float(ols.val_r2) - move * k / 5,
+              "test_r2": float(ols.test_r2) - move * k / 5} for k, step in enumerate(path)]
+    ols_path = {"models": steps, "n_dropped_directions": path[0]["resolved_rank"] - path[-1]["resolved_rank"],
+                "max_abs_change_test_r2": move, "tolerance": 0.01, "stable": ols_cutoff == "stable"}
     scale = {"noise_level": 1.0, "median_pixel_mean_error": float(rng.uniform(0.02, 0.03)),
-             **{k: per_level["1.0"][k] for k in ("threshold", "data_term", "gram_term", "lambda_max",
-                                                 "resolved_rank", "n_directions")},
-             "input_roundoff": 2.0**-24, "gram_error": 16.0, "eigen_rel_accuracy": 1e-5, "ols_sensitivity": sens}
+             **{k: v for k, v in per_level["1.0"].items() if k not in ("degenerate", "notes", "models",
+                                                                        "train_r2_check")},
+             "input_roundoff": 2.0**-24, "gram_error": 16.0, "eigen_rel_accuracy": 1e-5, "ols_path": ols_path}
     return per_level, scale
 
 

@@ -233,45 +233,54 @@ def test_resolution_section_numbers_and_flags(verdict, ols_cutoff):
     assert numbers_not_in_summary(text, summary) == []
     design = text.split("### 2.2 模型")[1].split("### 2.3")[0]
     scale = summary["linear_scale"]
-    assert f"λ_max = {_imp(scale['lambda_max'])}" in design and f"τ = {_imp(scale['threshold'])}" in design
+    assert f"μ_max = {_imp(scale['lambda_max'])}" in design and f"τ = {_imp(scale['threshold'])}" in design
     assert f"分辨秩 {scale['resolved_rank']} / {scale['n_directions']}" in design
+    assert all(f"{s['model']} 秩 {s['resolved_rank']}" in design for s in scale["path"])  # every step named
     table = text.split("### 6.4 Numerical Resolution of the Linear Models")[1]
     for lv, rec in summary["linear"].items():
         if rec["degenerate"]:
             continue
         for name, m in rec["models"].items():
-            flag = "是（接近 OLS）" if m["below_resolution"] else ("否" if m["below_resolution"] is False else "-")
-            row = (f"| {float(lv):g} | {name} | {_imp(rec['lambda_max'])} | {_imp(rec['threshold'])} | "
-                   f"{rec['resolved_rank']} / {rec['n_directions']} | {m['effective_dof']:.1f} | {flag} |")
+            flag = "是" if m["below_resolution"] else ("否" if m["below_resolution"] is False else "-")
+            row = (f"| {float(lv):g} | {name} | {m['resolved_rank']} / {rec['n_directions']} | "
+                   f"{m['effective_dof']:.1f} | {flag} |")
             assert row in table
+    for step in scale["ols_path"]["models"]:
+        assert f"| {step['model']} | {_imp(step['threshold'])} | {step['resolved_rank']} |" in table
     below = [f"{n}（L={float(lv):g}）" for lv, rec in summary["linear"].items()
              for n, m in rec["models"].items() if m["below_resolution"]]
     assert below and all(b in design for b in below)  # the flag is stated, not only a number
 
 
-def test_ols_wording_follows_the_sensitivity():
-    """No overfitting / regularisation story when the OLS number is set by the cut-off."""
+def test_ols_wording_follows_the_path():
+    """No overfitting / regularisation story when the OLS number moves along its truncation path."""
     story = ("说明 OLS 在高维 error 输入上有过拟合", "训练集与测试集接近", "正则化改善了", "正则化没有改善")
     driven = render_report(make_fake_summary(verdict="FAIL", ols_cutoff="driven"))
     fig1 = driven.split("### Fig 1")[1].split("### Fig 2")[0]
     insights = driven.split("## 💡 关键洞见")[1].split("## 📝")[0]
     assert not any(s in fig1 + insights for s in story)
-    assert "由分辨阈值决定" in fig1 and "由分辨阈值决定" in insights
+    assert "随截断阈值变化" in fig1 and "随截断阈值变化" in insights
     stable = render_report(make_fake_summary(verdict="FAIL", ols_cutoff="stable"))
     fig1 = stable.split("### Fig 1")[1].split("### Fig 2")[0]
-    assert "对截断不敏感" in fig1 and "由分辨阈值决定" not in stable.split("## 📎 附录")[0]
+    assert "对截断不敏感" in fig1 and "随截断阈值变化" not in stable.split("## 📎 附录")[0]
     assert any(s in fig1 for s in story[:2])
 
 
-def test_cutoff_consequence_follows_the_direction_of_the_change():
-    summary = make_fake_summary(verdict="FAIL", ols_cutoff="driven")
-    text = render_report(summary)  # the fake's lower threshold gives a LOWER OLS test R2
-    assert "主要是数值噪声" in text and "保守估计" not in text
-    ols = next(r for r in summary["metrics"] if r["model"] == "OLS" and r["noise_level"] == 1.0)
-    summary["linear_scale"]["ols_sensitivity"]["factors"]["x0.1"]["test_r2"] = ols["test_r2"] + 0.03
-    text = render_report(summary)
-    assert "保守估计" in text and "主要是数值噪声" not in text
-    assert numbers_not_in_summary(text, summary) == []
+def test_cut_directions_are_never_called_noise():
+    """Whichever way the path moves, the report states numbers: the highest step, how many
+    directions lie between the floor and the top; never "noise" or a "conservative estimate"."""
+    for move in (-0.2, 0.2):
+        summary = make_fake_summary(verdict="FAIL", ols_cutoff="driven")
+        steps = summary["linear_scale"]["ols_path"]["models"]
+        for k, step in enumerate(steps):
+            step["test_r2"] = steps[0]["test_r2"] + move * k / 5
+        text = render_report(summary)
+        top = max(steps, key=lambda s: s["test_r2"])
+        assert "数值噪声" not in text and "保守估计" not in text
+        assert f"截断路径上 test R² 最高的是 {top['model']}" in text
+        assert numbers_not_in_summary(text, summary) == []
+
+
 @pytest.mark.parametrize("options", [{}, {"verdict": "FAIL"}, {"sanity": True, "borderline": True}])
 def test_no_english_runs_in_chinese_sentences(options):
     summary = make_fake_summary(**options)

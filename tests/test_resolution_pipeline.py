@@ -46,50 +46,64 @@ def run(request, tmp_path_factory):
     return root / "out", data
 
 
+def _want(predict, x, y):
+    ref = predict(x)
+    res = ref - y[:, None]
+    return {"r2": 1 - (res**2).sum(0) / ((y - y.mean()) ** 2).sum(), "mae": np.abs(res).mean(0),
+            "rmse": np.sqrt((res**2).mean(0))}
+
+
 def test_metrics_csv_matches_the_oracle(run):
+    """Ridge against the raw float64 SVD with every direction; the OLS path's top step against the
+    equilibrated SVD truncated at its rank (1e-6); every step's rank is the one metrics.csv shows."""
     out, data = run
     metrics = pd.read_csv(out / "metrics.csv")
     summary = json.loads((out / "summary.json").read_text())
     xtr, ytr = data["train"]
     for level in LEVELS[1:]:
         rows = metrics[metrics.noise_level == level].set_index("model")
-        rank = int(rows.loc["OLS", "resolved_rank"])
-        assert 1 <= rank < P  # ill-conditioned: part of the spectrum is cut, at every level the same
-        assert rank == summary["linear"][str(level)]["resolved_rank"] == summary["linear"]["0.5"]["resolved_rank"]
-        # alphas absolute: Ridge(alpha) at level L is the oracle's Ridge on L * X
-        names = ["OLS"] + [f"Ridge_{a:g}" for a in ALPHAS]
-        predict, dof, _ = svd_oracle(level * xtr.astype(np.float64), ytr, rank, [None, *ALPHAS])
+        lin = summary["linear"][str(level)]
+        path = lin["path"]
+        assert [s["model"] for s in path][0] == "OLS" and len(path) >= 2
+        for step in path:
+            assert int(rows.loc[step["model"], "resolved_rank"]) == step["resolved_rank"]
+        assert path[0]["resolved_rank"] > path[-1]["resolved_rank"]  # ill-conditioned: the old cut dropped some
+        assert path == summary["linear"]["0.5"]["path"]  # every level the same path
+        # alphas absolute: Ridge(alpha) at level L is the oracle's Ridge on L * X, every direction
+        names = [f"Ridge_{a:g}" for a in ALPHAS]
+        predict, dof, _ = svd_oracle(level * xtr.astype(np.float64), ytr, P, list(ALPHAS))
         np.testing.assert_allclose(rows.loc[names, "effective_dof"].to_numpy(float), dof, rtol=1e-9)
+        top = path[-1]
+        top_predict, _, _ = svd_oracle(level * xtr.astype(np.float64), ytr, top["resolved_rank"], [None],
+                                       equilibrate=True)
         for split, (x, y) in data.items():
-            ref = predict(level * x.astype(np.float64))
-            res = ref - y[:, None]
-            want = {"r2": 1 - (res**2).sum(0) / ((y - y.mean()) ** 2).sum(), "mae": np.abs(res).mean(0),
-                    "rmse": np.sqrt((res**2).mean(0))}
-            for j, name in enumerate(names):
-                assert rows.loc[name, f"{split}_r2"] == pytest.approx(want["r2"][j], abs=TOL), (level, split, name)
-                for k in ("mae", "rmse"):
-                    assert rows.loc[name, f"{split}_{k}"] == pytest.approx(want[k][j], abs=TOL * ytr.std())
+            for fn, cols in ((predict, names), (top_predict, [top["model"]])):
+                want = _want(fn, level * x.astype(np.float64), y)
+                for j, name in enumerate(cols):
+                    assert rows.loc[name, f"{split}_r2"] == pytest.approx(want["r2"][j], abs=TOL), (level, split, name)
+                    for k in ("mae", "rmse"):
+                        assert rows.loc[name, f"{split}_{k}"] == pytest.approx(want[k][j], abs=TOL * ytr.std())
 
 
-def test_flags_sensitivity_and_report(run):
+def test_flags_path_and_report(run):
     out, data = run
     metrics = pd.read_csv(out / "metrics.csv")
     summary = json.loads((out / "summary.json").read_text())
     assert list(metrics.columns[-3:]) == ["resolved_rank", "effective_dof", "alpha_below_resolution"]
     for level in LEVELS[1:]:
-        tau = summary["linear"][str(level)]["threshold"]
+        bound = summary["linear"][str(level)]["ridge_accuracy_alpha"]
         ridge = metrics[(metrics.noise_level == level) & metrics.model.str.startswith("Ridge")]
-        assert (ridge.alpha_below_resolution.astype(bool) == (ridge.alpha < tau)).all()
-    # OLS at the threshold x0.1 and x10, against the oracle truncated at those ranks
-    sens = summary["linear_scale"]["ols_sensitivity"]
-    xtr, ytr = data["train"]
-    xte, yte = data["test"]
-    for rec in sens["factors"].values():
-        predict, _, _ = svd_oracle(xtr, ytr, rec["resolved_rank"], [None])
-        pred = predict(xte)[:, 0]
-        assert rec["test_r2"] == pytest.approx(1 - ((pred - yte) ** 2).sum() / ((yte - yte.mean()) ** 2).sum(), abs=1e-5)
-    ranks = [sens["factors"][k]["resolved_rank"] for k in ("x0.1", "x10")]
-    assert ranks[0] > summary["linear_scale"]["resolved_rank"] > ranks[1]
+        assert (ridge.alpha_below_resolution.astype(bool) == (ridge.alpha < bound)).all()
+        assert (ridge.resolved_rank == P).all()  # Ridge keeps every direction
+    # the path's summary quotes the metrics rows of the reference level, and every step is a gate candidate
+    path = summary["linear_scale"]["ols_path"]
+    rows = metrics[metrics.noise_level == max(LEVELS)].set_index("model")
+    for step in path["models"]:
+        assert step["test_r2"] == pytest.approx(rows.loc[step["model"], "test_r2"], abs=1e-12)
+    best = max(metrics[metrics.noise_level > 0].test_r2)
+    assert summary["gate"]["best_test_r2"] == pytest.approx(best, abs=1e-12)
     report = (out / "report.md").read_text()
     assert numbers_not_in_summary(report, summary) == []
-    assert "### 6.4 Numerical Resolution of the Linear Models" in report and "OLS 截断敏感性" in report
+    assert "### 6.4 Numerical Resolution of the Linear Models" in report and "OLS 截断路径" in report
+    # nothing resolvable is called noise, and no number is a "conservative estimate" of what was cut
+    assert "数值噪声" not in report and "保守估计" not in report

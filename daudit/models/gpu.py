@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from daudit.core.errors import DauditError
-from daudit.models.linear import GramEigen, eigen_from
+from daudit.models.linear import GramEigen, eigen_from, equilibration
 from daudit.models.stats import CenteredStats, GramStats
 
 __all__ = ["backend_name", "GramAccumulator", "decompose_cuda"]
@@ -107,10 +107,14 @@ class GramAccumulator:
 
 def decompose_cuda(stats: GramStats | CenteredStats, *, backend: str | None = None,
                    input_dtype=np.float32) -> GramEigen:
-    """`daudit.models.linear.decompose` with ``eigh`` on the GPU (float64); the same `GramEigen`
-    record, built by the same `daudit.models.linear.eigen_from` (so the same resolution threshold)."""
+    """`daudit.models.linear.decompose` with both ``eigh`` on the GPU (float64); the same `GramEigen`
+    record, built by the same `daudit.models.linear.eigen_from` (so the same floor and path)."""
     ops = _ops(backend)
     if isinstance(stats, GramStats):
         stats = stats.centered()
+    d, rmax, rsum = equilibration(stats)
+    mu, vq = ops.eigh(ops.to_dev(stats.sxx * d[:, None] * d[None, :]))
+    mu, vq = ops.to_host(mu), ops.to_host(vq)
     w, v = ops.eigh(ops.to_dev(stats.sxx))
-    return eigen_from(stats, ops.to_host(w), ops.to_host(v), input_dtype=input_dtype)
+    return eigen_from(stats, ops.to_host(w), ops.to_host(v), input_dtype=input_dtype,
+                      equilibrated=(d, mu, vq, rmax, rsum))

@@ -55,6 +55,7 @@ __all__ = [
     "decompose",
     "release_eigvecs",
     "eigen_from",
+    "equilibration",
     "fit_family",
     "fit_family_dense",
     "model_name",
@@ -125,7 +126,7 @@ def _x_norm2(stats: CenteredStats) -> float:
     return float(np.trace(stats.sxx)) + stats.n * float(x_mean @ x_mean)
 
 
-def _scale_facts(stats: CenteredStats):
+def equilibration(stats: CenteredStats):
     """(d, ratio_max, ratio_sum) of `daudit.models.resolution` from the diagonal of ``S_xx``."""
     diag = np.diag(stats.sxx).copy()
     d = power_of_two_scale(diag)
@@ -152,7 +153,7 @@ def eigen_from(stats: CenteredStats, eigvals: np.ndarray, eigvecs: np.ndarray, *
     from ``stats.sxx`` (which must then be intact) when None.
     """
     if equilibrated is None:
-        d, rmax, rsum = _scale_facts(stats)
+        d, rmax, rsum = equilibration(stats)
         mu, v = _eigh_inplace(stats.sxx * d[:, None] * d[None, :])
         equilibrated = (d, mu, v, rmax, rsum)
     d, mu, v, rmax, rsum = equilibrated
@@ -193,7 +194,7 @@ def decompose(stats: CenteredStats | GramStats, *, input_dtype=np.float32, overw
         if overwrite:
             gram.xtx = None  # its buffer is stats.sxx now
     x_norm2 = _x_norm2(stats)  # before S_xx is overwritten
-    d, rmax, rsum = _scale_facts(stats)
+    d, rmax, rsum = equilibration(stats)
     if not overwrite:
         mu, v = _eigh_inplace(stats.sxx * d[:, None] * d[None, :])
         eigvals, eigvecs = _eigh_inplace(stats.sxx.copy())

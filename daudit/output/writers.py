@@ -20,7 +20,22 @@ from daudit.output import figures
 from daudit.output.report import numbers_not_in_summary, render_report
 from daudit.output.sanity_figure import plot_sanity_checks
 
-__all__ = ["write_tables", "write_figures", "write_report", "figure_name"]
+__all__ = ["write_tables", "write_figures", "write_report", "figure_name", "chart_rows"]
+
+
+def chart_rows(metrics: list[dict]) -> list[dict]:
+    """The rows of the R² chart: the OLS truncation path shown by ``OLS`` (its floor) and, per
+    noise level, the step with the highest test R² when that is another step (report §6.4 lists
+    them all); every other model as it is."""
+    keep = []
+    for level in dict.fromkeys(float(r["noise_level"]) for r in metrics):
+        rows = [r for r in metrics if float(r["noise_level"]) == level]
+        steps = [r for r in rows if r["model"].startswith("OLS_x")]
+        best = max(steps + [r for r in rows if r["model"] == "OLS"], default=None,
+                   key=lambda r: r["test_r2"] if np.isfinite(r["test_r2"] if r["test_r2"] is not None else np.nan)
+                   else -np.inf)
+        keep += [r for r in rows if not r["model"].startswith("OLS_x") or r is best]
+    return keep
 
 
 def write_tables(staging: Path, metrics: list[dict], imp_table: dict | None) -> None:
@@ -62,7 +77,7 @@ def write_figures(staging: Path, *, plots, prefix: str, metrics: list[dict], wav
         name = figure_name(prefix, plot.save)
         path = img / name
         if plot.type == "r2_bar_chart":
-            figures.plot_r2_models(pd.DataFrame(metrics), path, threshold=GATE_THRESHOLD)
+            figures.plot_r2_models(pd.DataFrame(chart_rows(metrics)), path, threshold=GATE_THRESHOLD)
         elif plot.type in ("feature_importance_spectrum", "importance_histogram") and imp_table is not None:
             primary = imp_summary["primary"]
             imp = np.asarray(imp_table[f"{primary}_abs_coef_x_std"])

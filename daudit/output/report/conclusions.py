@@ -19,7 +19,7 @@ def _ols_ridge_insight(summary, ctx, br):
         return None
     where = f"OLS（L={_lv(ctx['ref'])}）test R² = {_r(ols['test_r2'])}"
     if ols_cutoff_driven(summary):
-        return ("OLS 的数值由分辨阈值决定，不反映过拟合或正则化的作用",
+        return ("OLS 的数值随截断阈值变化，不反映过拟合或正则化的作用",
                 f"{where}；{ols_path_words(summary)}；最佳 Ridge test R² = {_r(br['test_r2'])}（{_where(br)}）",
                 "不以 OLS 与 Ridge 的差距解读泛化；" + (ols_cutoff_consequence(summary, ols["test_r2"])
                                                    or "线性泄露评估以最佳 Ridge 为准"))

@@ -68,7 +68,7 @@ def scale_lines(summary):
         "Ridge 的 α 为绝对值（与 scikit-learn 相同），在水平 L 上与特征值 L²λ 比较：α 远小于 L²λ 的方向几乎不被收缩，"
         "α 远大于 L²λ 的方向被压到接近零。Ridge 在原始单位的 S 上使用全部方向求解（与 scikit-learn 的 "
         "Ridge(solver=\"svd\") 相同），不做截断。",
-        f"- OLS 的数值分辨率：OLS 不受像素单位影响，因此在列均衡后的 C = D S D 上求解（D 为每个像素取 2 的幂次的缩放，"
+        f"- OLS 的数值分辨率：OLS 不受像素单位影响，因此在列均衡后的 C = DSD 上求解（D 为每个像素取 2 的幂次的缩放，"
         f"C 的最大特征值 μ_max = {_imp(sc['lambda_max'])}），保留特征值高于下限 τ = {_imp(sc['threshold'])} 的全部方向"
         f"（分辨秩 {rank} / {p}）。τ 取两项中的较大者：输入按其存储精度（单位舍入 {_imp(sc['input_roundoff'])}）"
         f"舍入误差的期望谱范数平方 {_imp(sc['data_term'])}，以及 float64 Gram 矩阵与特征分解自身的误差 "

@@ -191,7 +191,7 @@ def _fig1_observation(summary, ctx):
         gap = (ols["train_r2"] - ols["test_r2"]) if _isnum(ols["train_r2"]) and _isnum(ols["test_r2"]) else 0
         driven = ols_cutoff_driven(summary)
         if driven:
-            verdict = (f"这个数值由分辨阈值决定（{ols_path_words(summary)}），"
+            verdict = (f"这个数值随截断阈值变化（{ols_path_words(summary)}），"
                        "其训练集与测试集的差距不能解释为过拟合")
         else:
             verdict = "训练集明显高于测试集，说明 OLS 在高维 error 输入上有过拟合" if gap > 0.01 else "训练集与测试集接近，没有明显过拟合"
