@@ -197,7 +197,7 @@ def band_units(groups, wave: np.ndarray, *, limit: int = MAX_BANDS, merge_gap: i
                         np.arange(a, b + 1)))
     if len(out) > 1:
         pix = np.unique(np.concatenate([u.pixels for u in out]))
-        out.append(Unit("bands_all", "bands", f"all {len(out)} bands together", f"以上 {len(out)} 个像素带合起来",
+        out.append(Unit("bands_all", "bands", f"all {len(out)} bands together", "以上各像素带合起来",
                         min(u.lo for u in out), max(u.hi for u in out), pix))
     return out
 
