@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.linalg
 
 from daudit.checks.importance_null import NO_LINES, region_units
 from daudit.models.linear import decompose, fit_family
@@ -101,16 +102,28 @@ def drop_fits(eigvecs: np.ndarray, filt: np.ndarray, sxy: np.ndarray, units) -> 
     f = np.asarray(filt, dtype=np.float64)
     s = np.asarray(sxy, dtype=np.float64).reshape(-1)
     b = q @ (f * (q.T @ s))
+    definite = bool(np.all(f > 0))  # Ridge: M and so every M_RR positive definite
     out = np.empty((len(s), len(units)))
     for j, idx in enumerate(units):
         idx = np.asarray(idx, dtype=np.int64)
         qr = q[idx]  # (|R|, p)
         m_rr = (qr * f) @ qr.T
-        v = np.linalg.lstsq(0.5 * (m_rr + m_rr.T), b[idx], rcond=None)[0]
+        v = _solve_psd(0.5 * (m_rr + m_rr.T), b[idx], definite=definite)
         col = b - q @ (f * (qr.T @ v))
         col[idx] = 0.0
         out[:, j] = col
     return b, out
+
+
+def _solve_psd(a: np.ndarray, rhs: np.ndarray, *, definite: bool) -> np.ndarray:
+    """``a^-1 rhs`` for a symmetric positive (semi-)definite ``a``: Cholesky when it is definite
+    (Ridge), else least squares (the OLS pseudo-inverse's block may be singular)."""
+    if definite:
+        try:
+            return scipy.linalg.cho_solve(scipy.linalg.cho_factor(a, check_finite=False), rhs, check_finite=False)
+        except np.linalg.LinAlgError:
+            pass
+    return np.linalg.lstsq(a, rhs, rcond=None)[0]
 
 
 def alone_fit(eigvals: np.ndarray, eigvecs: np.ndarray, idx, *, n: int, x_mean: np.ndarray, y_mean: float,
