@@ -87,7 +87,7 @@ def localisation_table(summary) -> list[str]:
     units = loc.get("units") or []
     if not units:
         return []
-    out = ["", f"**区域重拟合**（{loc['model']}，L={_lv(loc['noise_level'])}，test；完整模型 R² = "
+    out = ["", f"**Region refits**（{loc['model']}，L={_lv(loc['noise_level'])}，test；完整模型 R² = "
                f"{_r(loc['full_test_r2'])}）：", "",
            "| 区域 | 像素数 | 删去后 R² | 下降 (95% 区间) | 单独 R² | 来源 | 屏蔽即可去除 |",
            "|------|--------|-----------|------------------|---------|------|--------------|"]
