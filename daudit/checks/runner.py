@@ -270,6 +270,8 @@ def _localise_plan(ctx, run: CheckRun) -> LocalisePlan | None:
     eg = ctx.eigen
     if eg is None or eg.eigvecs is None or ctx.train_stats is None:
         return None
+    if best_by_val(ctx.metrics, level=run.ref) is None:
+        return None
     prim, imp, null = primary_importance(ctx, run)
     wave = ctx.splits["train"].wave
     units = catalogue_units(wave)
