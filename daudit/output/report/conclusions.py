@@ -165,13 +165,15 @@ def _implications(summary, ctx):
                "然后用同一审计复核 R² 是否低于阈值。"]
     if _primary(summary)[1]:
         out.append(f"- 重要性的位置：{importance_decision(summary)}。")
-    named = sources(summary) if localisation(summary) else regions_above(summary)
+    # a physical reading only for lines whose removal lowers R² (alone-only: the band around them may carry it)
+    named = ([r for r in sources(summary) if "drop" in r["why"]] if localisation(summary)
+             else regions_above(summary))
     stellar = [r for r in named if r["kind"] == "stellar"]
     if stellar:
         gravity = [r["name_zh"] for r in stellar if r["name_zh"].split(" ")[0] in _GRAVITY_SENSITIVE]
         why = (f"其中 {'、'.join(gravity)} 对表面重力敏感，这是泄露的一个可能物理来源" if gravity else
                "这些谱线本身不以对表面重力敏感著称，泄露可能经由与 log_g 相关的其他参数")
-        what = "区域重拟合认定为泄露来源的恒星谱线" if localisation(summary) else "高于零分布的恒星谱线"
+        what = "删去后 R² 明显下降的恒星谱线" if localisation(summary) else "高于零分布的恒星谱线"
         out.append(f"- {what}（{'、'.join(r['name_zh'] for r in stellar)}）：光子噪声下 σ 随 flux 变化，"
                    f"error 谱会印上谱线深度；{why}。")
     return out

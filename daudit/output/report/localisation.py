@@ -37,8 +37,10 @@ def _ci(pair) -> str:
 
 def _one(u) -> str:
     kind = "目录以外" if u["kind"] in ("band", "bands") else "目录区域"
+    why = ("" if "drop" in (u.get("why") or []) else
+           "；它单独就达到阈值，但删去它 R² 下降不足，它携带的信息其他像素也有")
     return (f"{u['name_zh']}（{kind}，{u['n_pixels']} 个像素）：删去后 R² = {_r(u['dropped_test_r2'])}，"
-            f"下降 {_r(u['drop'])}（95% 区间 {_ci(u['drop_ci95'])}），单独拟合 R² = {_r(u['alone_test_r2'])}")
+            f"下降 {_r(u['drop'])}（95% 区间 {_ci(u['drop_ci95'])}），单独拟合 R² = {_r(u['alone_test_r2'])}{why}")
 
 
 def localisation_text(summary) -> str:
