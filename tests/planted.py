@@ -11,7 +11,7 @@ import numpy as np
 from pfsspec_factory import write_pfsspec, write_spec
 
 __all__ = ["leak_pixels", "band_pixels", "wave_grid", "pixel_leak", "scale_leak", "null_error", "permuted_pixel_leak",
-           "write_planted", "N_LEAK", "LEAK_BAND", "label_mask", "random_mask"]
+           "write_planted", "band_leak", "N_LEAK", "LEAK_BAND", "label_mask", "random_mask"]
 
 WORLD_SEED = 2024
 N_LEAK = 40
@@ -86,6 +86,22 @@ def permuted_pixel_leak(n, p, *, seed=0):
     """`pixel_leak` with its labels permuted across rows: the same error vectors, no leak left."""
     err, logg = pixel_leak(n, p, seed=seed)
     return err, np.random.default_rng(1000 + seed).permutation(logg)
+
+
+def band_leak(lo: float, hi: float, *, c: float = 0.05):
+    """A maker: `pixel_leak`'s leak on the (at most 40) pixels with wavelength in [lo, hi] Å only."""
+
+    def maker(n, p, *, seed=0):
+        template, _ = _world(p)
+        wave = wave_grid(p)
+        pix = np.flatnonzero((wave >= lo) & (wave <= hi))[:N_LEAK]
+        rng = np.random.default_rng(seed)
+        logg = rng.uniform(1.0, 5.0, n)
+        err = _base(n, p, rng, template)
+        err[:, pix] += c * logg[:, None]
+        return err.astype(np.float32), logg
+
+    return maker
 
 
 SANITY_TEST_SETTINGS = ("sanity: {n_permutations_linear: 200, n_permutations_lightgbm: 20, n_bootstrap: 1000, "

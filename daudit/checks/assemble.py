@@ -21,7 +21,9 @@ from daudit.checks.gate_evidence import (  # re-exported: gate_rng, THRESHOLD, G
     _test_scores,
     gate_rng,
 )
-from daudit.checks.importance_null import abs_importance_null, overlap_null, pixel_excess, region_excess, share_null
+from daudit.checks.importance_null import overlap_null, pixel_excess, region_excess, share_null
+from daudit.checks.localise import judge_units
+from daudit.checks.runner import primary_importance
 from daudit.checks.transforms import AGGREGATE_NAMES
 from daudit.checks.variability import relative_spread, variability_summary
 from daudit.data.catalogue import composition
@@ -181,6 +183,7 @@ def assemble(ctx, run, rng: np.random.Generator) -> dict:
     out["snr"] = _snr(ctx, s, best, test, yt)
     null, pixels = _importance_null(ctx, run)
     out["importance_null"] = null
+    out["localisation"] = _localisation(ctx, run, s.n_bootstrap)
     out["variability"] = _variability(ctx, run, s)
     if pixels is not None:
         out["_pixel_null"] = pixels  # arrays for importance.csv and the figure; the pipeline pops them
@@ -234,16 +237,25 @@ def _aggregates(run, boot, r0, lg_extra):
     return out
 
 
-def _primary_importance(ctx, run):
-    """(model name, |coef| * std (p,), the same of every permuted fit (p, K) or None) at the reference level."""
-    ref = run.ref
-    prim = best_by_val(ctx.metrics, level=ref)
-    fit = ctx.fits[ref]
-    x_std = ref * np.sqrt(ctx.train_stats.x_var)
-    imp = np.abs(fit.coef[fit.names.index(prim), :, 0]) * x_std
-    pf = run.perm_fits.get(ref)
-    null = abs_importance_null(pf.coef[pf.names.index(prim)], x_std) if pf is not None and run.n_perm_linear else None
-    return prim, imp, null
+def _localisation(ctx, run, n_resamples: int) -> dict | None:
+    """``sanity["localisation"]``: each region's test R2 dropped and alone (`daudit.checks.localise`)."""
+    plan = run.localise
+    block = run.eval.layout.block("real", "localise") if plan is not None else None
+    if block is None:
+        return None
+    pt = block.take(run.eval.pred["test"]["real"])
+    u = len(plan.units)
+    out = judge_units(plan.units, run.y["test"], pt[:, 0], pt[:, 1:1 + u], pt[:, 1 + u:],
+                      n_resamples=n_resamples, rng=gate_rng(ctx.spec.seed), threshold=THRESHOLD,
+                      tolerance=EFFECT_TOLERANCE)
+    sources = [r for r in out["units"] if r["source"]]
+    return {"model": plan.model, "noise_level": plan.noise_level, "split": "test", "threshold": THRESHOLD,
+            "tolerance": EFFECT_TOLERANCE, "n_resamples": int(n_resamples),
+            "rule": ("source: the region alone reaches the gate, or dropping it lowers the test R2 by at least "
+                     "the tolerance (or from the gate to below it) with the paired bootstrap interval of the "
+                     "drop above 0; removes: a source whose dropped R2 is below the gate"),
+            **out, "n_sources": len(sources), "sources": [r["key"] for r in sources],
+            "removing": [r["key"] for r in sources if r["removes"]], "skipped": plan.skipped}
 
 
 def _lgbm_importance_null(run) -> dict | None:
@@ -262,7 +274,7 @@ def _lgbm_importance_null(run) -> dict | None:
 def _importance_null(ctx, run):
     """``sanity["importance_null"]`` and the per-pixel arrays (null mean, family-wise threshold) or None."""
     wave = ctx.splits["train"].wave
-    prim, imp, null = _primary_importance(ctx, run)
+    prim, imp, null = primary_importance(ctx, run)
     out = {"level": 0.95, "top_k": TOP_K, "lightgbm": _lgbm_importance_null(run)}
     if null is None:
         out["linear"] = None
@@ -279,7 +291,7 @@ def _variability(ctx, run, s):
     tp = run.train_partial
     spread = relative_spread(tp.norm_n, tp.norm_sum, tp.norm_sq)
     wave = ctx.splits["train"].wave
-    prim, imp, null = _primary_importance(ctx, run)
+    prim, imp, null = primary_importance(ctx, run)
     important = {prim: np.argsort(-imp, kind="stable")[:TOP_K]}
     if ctx.booster is not None:
         important["LightGBM"] = np.argsort(-ctx.booster.feature_importance("gain"), kind="stable")[:TOP_K]

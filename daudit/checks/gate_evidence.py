@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from daudit.checks.bootstrap import r2_in_bins
+from daudit.checks.lgbm_refits import NULL_SPLIT
 from daudit.checks.permutation import p_value
 from daudit.models.metrics import (
     bootstrap_r2_scores,
@@ -83,7 +84,7 @@ def _permutation(ctx, run):
     yt = run.y["test"]
     k = run.n_perm_linear
     out = {"method": "permutation_test_score: refit on permuted train labels, score on test; "
-                     "p = (C + 1) / (n_permutations + 1)", "split": "test",
+                     "p = (C + 1) / (n_permutations + 1)", "split": NULL_SPLIT,
            "linear": {"n_permutations": int(k), "min_p_value": 1.0 / (k + 1), "models": {}}}
     rows = {(float(r["noise_level"]), r["model"]): r for r in ctx.metrics}
     if run.eval.perm_rss is not None and k:

@@ -5,7 +5,8 @@ itself: a model fitted to labels that carry no information also puts more weight
 than on others. The reference is the same statistic computed from the checks' label-permutation
 fits (the linear family refitted on permuted train labels from the same eigendecomposition, and
 LightGBM's permutation refits). A statistic counts as "above the null" only above the 95th
-percentile of its null.
+percentile of its null, i.e. at p <= 0.05, and never from fewer than 19 permutations (whose
+smallest p-value, 1 / (K + 1), is above 0.05: `resolvable`).
 
 When many units are tested at once (every catalogue region, every pixel) the threshold is
 family-wise (Westfall-Young max-T): each unit's statistic is standardised by its own null mean
@@ -22,7 +23,7 @@ from daudit.checks.permutation import p_value
 from daudit.data.catalogue import CATALOGUE, by_key, feature_pixels
 
 __all__ = ["abs_importance_null", "top_k_shares", "share_null", "familywise_t", "region_units", "region_excess",
-           "pixel_excess", "overlap_null", "LEVEL"]
+           "pixel_excess", "overlap_null", "resolvable", "above_level", "LEVEL"]
 
 LEVEL = 0.95  # "above the null" = above this quantile of the null
 
@@ -54,17 +55,30 @@ def share_null(observed: np.ndarray, null: np.ndarray, *, k: int = 40) -> dict:
     """The top-``k`` share of ``observed`` (p,) against the shares of the null fits ``null`` (p, K).
 
     Returns {"k", "observed", "null_mean", "null_q95", "null_max", "p_value", "min_p_value",
-    "n_permutations", "above_null", "null"}; ``above_null`` when observed > the null's 95th
-    percentile. ``min_p_value`` = 1 / (K + 1) is the resolution of the p-value.
+    "n_permutations", "resolvable", "above_null", "null"}. ``min_p_value`` = 1 / (K + 1) is the
+    resolution of the p-value; ``resolvable``: K permutations can reach the 95% level at all
+    (K >= 19); ``above_null`` only then, when p <= 0.05 (`above_level`).
     """
     obs = float(top_k_shares(observed, k)[0])
     nul = top_k_shares(null, k)
     q95 = float(np.quantile(nul, LEVEL)) if nul.size else float("nan")
+    p = p_value(obs, nul) if nul.size else None
     return {"k": int(k), "observed": obs, "null_mean": _f(nul.mean()) if nul.size else None,
             "null_q95": _f(q95), "null_max": _f(nul.max()) if nul.size else None,
-            "p_value": p_value(obs, nul) if nul.size else None,
-            "min_p_value": 1.0 / (nul.size + 1), "n_permutations": int(nul.size),
-            "above_null": bool(nul.size and obs > q95), "null": [float(v) for v in nul]}
+            "p_value": p, "min_p_value": 1.0 / (nul.size + 1), "n_permutations": int(nul.size),
+            "resolvable": resolvable(nul.size), "above_null": above_level(p, nul.size),
+            "null": [float(v) for v in nul]}
+
+
+def resolvable(k: int) -> bool:
+    """Whether ``k`` permutations can put a statistic above the null's 95th percentile at all:
+    the smallest p-value they give, 1 / (k + 1), must be at most 1 - LEVEL (k >= 19)."""
+    return k > 0 and 1.0 / (k + 1) <= 1.0 - LEVEL + 1e-12
+
+
+def above_level(p, k: int) -> bool:
+    """"Above the null" from ``k`` permutations: p <= 1 - LEVEL, never when ``k`` cannot resolve it."""
+    return bool(p is not None and resolvable(k) and p <= 1.0 - LEVEL + 1e-12)
 
 
 def familywise_t(observed: np.ndarray, null: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -212,7 +226,7 @@ def pixel_excess(observed: np.ndarray, null: np.ndarray, wave: np.ndarray, *, ga
 def overlap_null(pixels, observed: np.ndarray, null: np.ndarray, *, k: int = 40) -> dict:
     """Overlap of a pixel set with the top-``k`` pixels of ``observed`` (p,), against the null (p, K).
 
-    Returns {"count", "null_mean", "null_q95", "p_value", "above_null"}.
+    Returns {"count", "null_mean", "null_q95", "p_value", "resolvable", "above_null"} (as `share_null`).
     """
     ref = {int(i) for i in pixels}
     obs = len(ref & {int(i) for i in np.argsort(-np.asarray(observed), kind="stable")[:k]})
@@ -220,5 +234,6 @@ def overlap_null(pixels, observed: np.ndarray, null: np.ndarray, *, k: int = 40)
     top = np.argpartition(-nul, min(k, nul.shape[0]) - 1, axis=0)[:k]
     counts = np.array([len(ref & set(top[:, j].tolist())) for j in range(nul.shape[1])], dtype=np.float64)
     q95 = float(np.quantile(counts, LEVEL)) if counts.size else float("nan")
+    p = p_value(obs, counts) if counts.size else None
     return {"count": int(obs), "null_mean": _f(counts.mean()) if counts.size else None, "null_q95": _f(q95),
-            "p_value": p_value(obs, counts) if counts.size else None, "above_null": bool(counts.size and obs > q95)}
+            "p_value": p, "resolvable": resolvable(counts.size), "above_null": above_level(p, counts.size)}

@@ -98,7 +98,7 @@ def fit_null(x: np.ndarray, y: np.ndarray, y_perm: np.ndarray, params: dict, rou
     Parameters
     ----------
     x : ndarray (n, q) float32;  y : ndarray (n,);  y_perm : ndarray (n, K) permuted labels
-    val_r2 : callable, list of Booster -> validation R2 of each (n_val rows, streamed)
+    val_r2 : callable, list of Booster -> held-out R2 of each, on the split the null's p is computed on
     reference : Booster or None  the reference fit on (x, y) when the caller has it already
     stop_after : int  stop once this many permuted fits score at least the reference's R2
 

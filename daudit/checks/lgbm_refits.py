@@ -25,7 +25,7 @@ from daudit.core.progress import Bar
 from daudit.engine.cluster import main_budget
 from daudit.models.metrics import r2
 
-__all__ = ["_lightgbm_refits"]  # the runner's entry point (private to daudit.checks)
+__all__ = ["_lightgbm_refits", "held_out_r2", "NULL_SPLIT"]  # _lightgbm_refits: the runner's entry point
 
 log = logging.getLogger("daudit")
 
@@ -84,15 +84,20 @@ def _keep_chunks(off: np.ndarray, rows: int, rng: np.random.Generator) -> list:
     return keep
 
 
-def _val_r2(ctx, boosters) -> list:
-    """Validation R2 of each booster, val streamed chunk by chunk (for the null's stopping rule)."""
-    val = ctx.splits["val"]
+NULL_SPLIT = "test"  # the split of the LightGBM null's stopping rule: the one its p-value is computed on
+
+
+def held_out_r2(ctx, boosters) -> list:
+    """R2 of each booster on `NULL_SPLIT`, streamed chunk by chunk: the score of the null's stopping
+    rule, on the same split as its p-value (`daudit.checks.gate_evidence`), so that the stopped
+    count and the p describe one statistic."""
+    split = ctx.splits[NULL_SPLIT]
     preds = [[] for _ in boosters]
-    for i in range(val.error.numblocks[0]):
-        block = np.asarray(val.error.blocks[i].compute(scheduler="synchronous"), dtype=np.float32)
+    for i in range(split.error.numblocks[0]):
+        block = np.asarray(split.error.blocks[i].compute(scheduler="synchronous"), dtype=np.float32)
         for j, b in enumerate(boosters):
             preds[j].append(b.predict(block))
-    return [r2(val.y, np.concatenate(p)) for p in preds]
+    return [r2(split.y, np.concatenate(p)) for p in preds]
 
 
 def _lightgbm_refits(ctx, run, plan):
@@ -139,11 +144,12 @@ def _lightgbm_null(ctx, run, xs, ys, same, params, rounds, bar, rng):
     yp = ys[sel]
     ref_b, run.perm_boosters, stopped = lg.fit_null(
         xs[sel], yp, label_permutations(yp, rp.n_permutations, rng), params, rounds, threads=rp.threads,
-        stop_after=rp.stop_after, val_r2=functools.partial(_val_r2, ctx),
+        stop_after=rp.stop_after, val_r2=functools.partial(held_out_r2, ctx),
         reference=same if n_p == len(ys) else None, progress=bar)
     run.boosters["permutation_reference"] = ref_b
     run.lgbm_rows["permutation"] = int(n_p)
-    run.null_stopped = {"n_fitted": len(run.perm_boosters), "planned": rp.n_permutations, "stopped_early": stopped}
+    run.null_stopped = {"n_fitted": len(run.perm_boosters), "planned": rp.n_permutations, "stopped_early": stopped,
+                        "split": NULL_SPLIT}
 
 
 def _fit_columns_of(m, cols, ys, params, rounds):

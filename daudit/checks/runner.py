@@ -21,6 +21,8 @@ import numpy as np
 
 from daudit.checks import lgbm_plan as lgp
 from daudit.checks.lgbm_refits import _lightgbm_refits
+from daudit.checks.importance_null import abs_importance_null, pixel_excess
+from daudit.checks.localise import LocalisePlan, band_units, build_plan, catalogue_units
 from daudit.checks.partials import EvalPlan
 from daudit.checks.passes import eval_pass, gather_eval, train_pass_graph
 from daudit.checks.permutation import (
@@ -34,10 +36,19 @@ from daudit.checks.train_chunk import TrainConfig, TrainStats, finish_train
 from daudit.core.progress import Bar, compute
 from daudit.engine.spill import Parked
 from daudit.engine.streaming import first_block_shift, fold_lanes, row_offsets
-from daudit.models.linear import LinearFamilyFit, decompose, fit_family, fit_family_dense, release_eigvecs
+from daudit.models.linear import (
+    LinearFamilyFit,
+    decompose,
+    fit_family,
+    fit_family_dense,
+    release_eigvecs,
+    resolution,
+)
+from daudit.models.resolution import path_name
+from daudit.models.selection import best_by_val
 from daudit.models.stats import CenteredStats, center_gram
 
-__all__ = ["CheckRun", "CheckPlan", "prepare", "train_pass", "train_cache_fields", "execute", "checks_rng"]
+__all__ = ["CheckRun", "CheckPlan", "prepare", "train_pass", "train_cache_fields", "execute", "checks_rng", "primary_importance"]
 
 _CHECKS_STREAM = 4  # issue number: the checks' own stream of the spec seed
 
@@ -73,6 +84,7 @@ class CheckRun:
     train_partial: TrainStats | None = None
     eval: EvalOutputs | None = None
     need_original: bool = False  # the audit's own predictions were recomputed in the eval pass
+    localise: LocalisePlan | None = None  # the regions' drop / alone refits (`daudit.checks.localise`)
 
 
 @dataclass
@@ -235,9 +247,55 @@ def _linear_refits(ctx, run: CheckRun, plan: CheckPlan) -> None:
         if plan.group_y is not None:
             run.group_fit = solve_many(ctx.eigen, ctx.train_stats, sxy[:, k:], syy[k:], ymean[k:], alphas,
                                        include_ols=ols, level=run.ref)
+    t = time.time()
+    run.localise = _localise_plan(ctx, run)
+    run.seconds["localisation_refits"] = time.time() - t
     ctx.eigen = release_eigvecs(ctx.eigen)  # every fit that needs them is made
     run.seconds["linear_refits"] = time.time() - t_lin
     tp.shuffled = tp.mask = tp.cross = None  # the Gram matrices are spent: free them before the refits
+
+
+def primary_importance(ctx, run: CheckRun):
+    """(model name, |coef| * std (p,), the same of every permuted fit (p, K) or None) of the audit's
+    primary linear model (best by val) at the reference level."""
+    ref = run.ref
+    prim = best_by_val(ctx.metrics, level=ref)
+    fit = ctx.fits[ref]
+    x_std = ref * np.sqrt(ctx.train_stats.x_var)
+    imp = np.abs(fit.coef[fit.names.index(prim), :, 0]) * x_std
+    pf = run.perm_fits.get(ref)
+    null = abs_importance_null(pf.coef[pf.names.index(prim)], x_std) if pf is not None and run.n_perm_linear else None
+    return prim, imp, null
+
+
+def _localise_plan(ctx, run: CheckRun) -> LocalisePlan | None:
+    """The drop / alone refits of every catalogue region and every band of the per-pixel null, for
+    the primary linear model, from the audit's eigenpairs (still held here; `daudit.checks.localise`)."""
+    eg = ctx.eigen
+    if eg is None or eg.eigvecs is None or ctx.train_stats is None:
+        return None
+    if best_by_val(ctx.metrics, level=run.ref) is None:
+        return None
+    prim, imp, null = primary_importance(ctx, run)
+    wave = ctx.splits["train"].wave
+    units = catalogue_units(wave)
+    if null is not None:
+        units += band_units(pixel_excess(imp, null, wave)["groups"], wave)
+    if not units:
+        return None
+    fit = ctx.fits[run.ref]
+    a = fit.alphas[fit.names.index(prim)]
+    if np.isnan(a):  # an OLS step: the equilibrated decomposition and the step's cut; the raw set goes
+        ctx.eigen = eg = replace(eg, eigvecs=None)
+        cut = next(t for f, t, _ in resolution(eg).path if path_name(f) == prim)
+        vals, vecs, scale = eg.eq_vals, eg.eq_vecs, eg.eq_scale
+    else:  # a Ridge: the raw decomposition; the equilibrated set goes
+        ctx.eigen = eg = replace(eg, eq_vecs=None)
+        cut, vals, vecs, scale = 0.0, eg.eigvals, eg.eigvecs, None
+    return build_plan(vals, vecs, n=eg.n, x_mean=eg.x_mean, y_mean=float(eg.y_mean[0]),
+                      sxy=ctx.train_stats.sxy[:, 0], syy=float(eg.syy[0]), units=units, model=prim,
+                      alpha=None if np.isnan(a) else float(a), level=run.ref, threshold=cut,
+                      input_dtype=ctx.splits["train"].error.dtype, row_scale=scale)
 
 
 def _eval_pass(ctx, run: CheckRun) -> None:
@@ -301,6 +359,8 @@ def _linear_stacks(ctx, run: CheckRun) -> dict:
     if run.shuffled_fit is not None:
         stacks["shuffled"].add("unrefitted", ref, fit_ref.names, *_fit_columns(fit_ref, ref))
         stacks["shuffled"].add("shuffled", ref, run.shuffled_fit.names, *_fit_columns(run.shuffled_fit, ref))
+    if run.localise is not None:
+        stacks["real"].add("localise", 1.0, run.localise.names, run.localise.coef, run.localise.intercept)
     if run.mask_fit is not None:
         stacks["mask"].add("mask", 1.0, run.mask_fit.names, *_fit_columns(run.mask_fit, 1.0))
     return stacks

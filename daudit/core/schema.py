@@ -27,7 +27,7 @@ from daudit.core.files import file_kind
 
 __all__ = [
     "SCHEMA_VERSION", "SUMMARY_FILE", "AuditSummary", "DeleakSummary", "RunSummary", "Gate", "ValSelected",
-    "MetricsRow", "BestRecord", "validate", "load_summary", "read_summary", "write_summary", "SchemaError",
+    "MetricsRow", "BestRecord", "Localisation", "LocalisedRegion", "Sanity", "validate", "load_summary", "read_summary", "write_summary", "SchemaError",
 ]
 
 SCHEMA_VERSION = 1
@@ -151,6 +151,53 @@ class Importance(TypedDict):
     models: dict[str, ImportanceModel]
 
 
+class LocalisedRegion(TypedDict):
+    """One region's refits (`daudit.checks.localise.judge_units`): test R² dropped and alone."""
+
+    key: str
+    kind: str  # stellar, telluric, sky (catalogue), band (per-pixel null), bands (all bands)
+    name: str
+    name_zh: str
+    lo: float
+    hi: float
+    n_pixels: int
+    feature: str | None
+    without_lines: bool
+    dropped_test_r2: float | None
+    drop: float | None
+    drop_ci95: list[float | None]
+    alone_test_r2: float | None
+    alone_ci95: list[float | None]
+    source: bool
+    removes: bool
+    why: list[str]
+
+
+class Localisation(TypedDict):
+    """``sanity.localisation``: where the leak is, from refits of the primary linear model."""
+
+    model: str
+    noise_level: float
+    split: str
+    threshold: float
+    tolerance: float
+    n_resamples: int
+    rule: str
+    full_test_r2: float | None
+    full_ci95: list[float | None]
+    units: list[LocalisedRegion]
+    n_sources: int
+    sources: list[str]
+    removing: list[str]
+    skipped: list[dict[str, Any]]
+
+
+class Sanity(TypedDict):
+    """``sanity``: the checks' numbers (only the typed parts named here; the rest is free-form)."""
+
+    localisation: NotRequired[Localisation | None]
+
+
 class Timings(TypedDict):
     total_seconds: float
     stages: dict[str, float]
@@ -201,7 +248,7 @@ class AuditSummary(RunSummary):
     importance: Importance | None
     scheduler: dict[str, Any]
     lightgbm: NotRequired[dict[str, Any]]
-    sanity: NotRequired[dict[str, Any]]
+    sanity: NotRequired[Sanity]
     memory: NotRequired[dict[str, Any]]  # limit_bytes, minimum_limit_bytes (None: width unknown), peak_bytes
 
 

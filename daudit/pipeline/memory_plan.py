@@ -15,6 +15,11 @@ limit. Per stage, in this process and its Dask workers (measured on the demo dat
 - the checks' eigendecompositions: one check's S_xx and its workspace (3 P, the same parking),
   the other check's float32 Gram (0.5 P); the audit's two sets of eigenvectors are parked on
   disk meanwhile (`daudit.engine.spill.Parked`) and released once the permuted labels are solved;
+- the checks' region refits (`daudit.checks.localise`, before the eigenvectors are released):
+  the one set of the audit's eigenvectors the primary model needs (P: the other set is released
+  first), one region's rows of them (at most P / 2: wider regions are not refitted) and its Gram
+  with that Gram's decomposition (3 x P / 4), at most 2.25 P, counted with the checks' Grams (P)
+  should any still wait;
 - LightGBM and the prediction pass: the checks' Grams (P) plus LightGBM's planned budget (at
   least `daudit.engine.cluster.main_budget`'s floor); the audit's eigenvectors are parked.
 
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import h5py
 
+from daudit.checks.localise import MAX_UNIT_FRACTION
 from daudit.core.errors import DauditError
 from daudit.core.spec import AuditSpec
 from daudit.data.layout import ERROR_KEY
@@ -50,6 +56,7 @@ def minimum_limit(n_features: int, *, chunk_rows: int, checks: bool, lightgbm: b
     stages = [max(1, int(lanes)) * (big + held + chunks), 3 * big + held]
     if checks:
         stages.append(3.5 * big)
+        stages.append((1.0 + MAX_UNIT_FRACTION + 3.0 * MAX_UNIT_FRACTION**2) * big + held)  # region refits
     if lightgbm:  # the plan's floor, or what LightGBM needs for 20k rows and a 10k bin sample if less
         stages.append(held + min(_LGBM_FLOOR, (1.2 * 20_000 + 18 * 10_000) * p))
     return int((BASE + max(stages)) / HEADROOM)

@@ -12,6 +12,7 @@ __all__ = ["importance_appendix"]
 
 from daudit.data.catalogue import KIND_ZH
 from daudit.output.report.format import _imp, _lv, _pct, _primary, _r, _w
+from daudit.output.report.localisation import localisation_table
 from daudit.output.report.importance import feature_names, importance_null, pixel_feature_names
 
 
@@ -86,5 +87,5 @@ def importance_appendix(summary, top_k, ref) -> list[str]:
     head = (f"重要性度量: {name}（{(rec or {}).get('kind', '-')}，参考噪声水平 L={_lv(ref)}）。" if rec
             else "本次运行没有重要性结果（参考噪声水平的输入退化或未计算）。")
     out = [f"### 6.3 Top-{top_k} Pixels and Importance Null", "", head, "", *_top_pixels(rec, above), "",
-           *_shares(summary, top_k), *_regions(lin), *_groups(lin)]
+           *_shares(summary, top_k), *_regions(lin), *_groups(lin), *localisation_table(summary)]
     return out

@@ -10,6 +10,7 @@ from daudit.output.report.format import _isnum, _lv, _primary, _r, _row, _where
 from daudit.output.report.gate import gate_phrase, lgbm_cell, ridge_cell, selection_text
 from daudit.output.report.importance import concentration_text, importance_decision, regions_above
 from daudit.output.report.linear import ols_cutoff_consequence, ols_cutoff_driven, ols_path_words
+from daudit.output.report.localisation import localisation, localisation_text, source_names, sources
 
 
 def _ols_ridge_insight(summary, ctx, br):
@@ -103,11 +104,10 @@ def insights_section(summary, ctx):
     name, rec = ctx["primary"]
     if rec:
         answer, above = concentration_text(summary)
-        regions = regions_above(summary)
-        head = {True: "重要性比无泄露时更集中", False: "重要性不比无泄露时更集中", None: "重要性集中度无法判断"}[above]
-        head += ("；高于零分布的区域：" + "、".join(r["name_zh"] for r in regions) if regions
-                 else "；没有目录区域高于零分布")
-        rows.append((head, answer, importance_decision(summary)))
+        head = {True: "重要性比无泄露时更集中", False: "Top-40 占比看不出集中", None: "重要性集中度无法判断"}[above]
+        head += "；" + _where_words(summary)
+        evidence = answer + (f"；{localisation_text(summary)}" if localisation(summary) else "")
+        rows.append((head, evidence.rstrip("。"), importance_decision(summary)))
     rows.append(_levels_insight(ctx, gate["threshold"]))
     ols_row = _ols_ridge_insight(summary, ctx, summary.get("best_ridge"))
     if ols_row:
@@ -123,6 +123,16 @@ def insights_section(summary, ctx):
 _GRAVITY_SENSITIVE = ("Ca", "Na", "Mg", "K")
 
 
+def _where_words(summary) -> str:
+    """Where the leak is, in a few words: the refits' sources, else the regions above the share null."""
+    if localisation(summary):
+        names = source_names(summary)
+        return f"区域重拟合认定的泄露来源：{names}" if names else "区域重拟合没有指认任何泄露来源"
+    regions = regions_above(summary)
+    return ("高于零分布的目录区域：" + "、".join(r["name_zh"] for r in regions) if regions
+            else "没有目录区域（谱线、大气吸收带、天光发射区）的重要性高于零分布")
+
+
 def _findings(summary, ctx):
     gate, best = summary["gate"], summary["best"]
     name, rec = ctx["primary"]
@@ -135,10 +145,7 @@ def _findings(summary, ctx):
     ]
     if rec:
         answer, _ = concentration_text(summary)
-        regions = regions_above(summary)
-        where = ("高于零分布的目录区域：" + "、".join(r["name_zh"] for r in regions) if regions
-                 else "没有目录区域（谱线、大气吸收带、天光发射区）的重要性高于零分布")
-        out.append(f"- 重要性是否集中在特定 {ctx['top_k']} 个位置？{answer}；{where}。")
+        out.append(f"- 重要性是否集中在特定 {ctx['top_k']} 个位置？{answer}；{_where_words(summary)}。")
     if is_ols_name(best["model"]) and ols_cutoff_driven(summary):
         out.append(f"- 最佳模型 {best['model']} 的 test R² 随截断阈值变化（{ols_path_words(summary)}）；"
                    f"{ols_cutoff_consequence(summary, best['test_r2'])}。")
@@ -155,16 +162,20 @@ def _implications(summary, ctx):
                "- 仍建议在新的数据批次上重复本审计。"]
     else:
         out = ["- error vector 携带 log_g 信息，直接用于 gate 会让 gate 学到标签泄露；先进入 MVP-0.2 去泄露。",
-               "- 去泄露候选：按光谱中位数归一化 error、只使用标量 SNR 摘要，或屏蔽高于零分布的波长区域，"
+               "- 去泄露候选：按光谱中位数归一化 error、只使用标量 SNR 摘要，或屏蔽区域重拟合认定的泄露来源，"
                "然后用同一审计复核 R² 是否低于阈值。"]
     if _primary(summary)[1]:
         out.append(f"- 重要性的位置：{importance_decision(summary)}。")
-    stellar = [r for r in regions_above(summary) if r["kind"] == "stellar"]
+    # a physical reading only for lines whose removal lowers R² (alone-only: the band around them may carry it)
+    named = ([r for r in sources(summary) if "drop" in r["why"]] if localisation(summary)
+             else regions_above(summary))
+    stellar = [r for r in named if r["kind"] == "stellar"]
     if stellar:
         gravity = [r["name_zh"] for r in stellar if r["name_zh"].split(" ")[0] in _GRAVITY_SENSITIVE]
         why = (f"其中 {'、'.join(gravity)} 对表面重力敏感，这是泄露的一个可能物理来源" if gravity else
                "这些谱线本身不以对表面重力敏感著称，泄露可能经由与 log_g 相关的其他参数")
-        out.append(f"- 高于零分布的恒星谱线（{'、'.join(r['name_zh'] for r in stellar)}）：光子噪声下 σ 随 flux 变化，"
+        what = "删去后 R² 明显下降的恒星谱线" if localisation(summary) else "高于零分布的恒星谱线"
+        out.append(f"- {what}（{'、'.join(r['name_zh'] for r in stellar)}）：光子噪声下 σ 随 flux 变化，"
                    f"error 谱会印上谱线深度；{why}。")
     return out
 

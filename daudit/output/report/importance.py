@@ -4,7 +4,10 @@ Rules (the only places where the report says "concentrated", names a region, or 
 "40 positions" are):
 
 - importance is "concentrated" only when the top-40 share is above the 95th percentile of the
-  same share under permuted labels; otherwise the report says it is consistent with no leak;
+  same share under permuted labels (and never from fewer than 19 permutations); otherwise the
+  report says the share does not show it, never that the data are consistent with no leak: where
+  the leak is comes from the region refits (`daudit.output.report.localisation`), and so does
+  the de-leak advice;
 - a catalogue region (stellar line, telluric band, sky emission range) or a pixel group is named
   as important only when it is above its family-wise permutation threshold
   (`daudit.checks.importance_null`); every named group names its catalogue feature (or says it
@@ -23,6 +26,7 @@ __all__ = ["importance_null", "concentration_text", "region_text", "group_text",
 
 from daudit.data.catalogue import KIND_ZH, by_key, pixel_features
 from daudit.output.report.format import _pct, _r, _w
+from daudit.output.report.localisation import localisation_decision
 from daudit.output.report.format import _primary as _primary_of
 
 _N_GROUPS = 6  # pixel groups named in the running text (the appendix lists them all)
@@ -64,9 +68,13 @@ def concentration_text(summary) -> tuple[str, bool | None]:
         return ("无法判断：本次运行没有标签置换零分布，Top-40 占比不作解读", None)
     head = (f"{lin['model']} 的 Top-{s['k']} 像素占总重要性的 {_pct(s['observed'])}，置换零分布"
             f"（{s['n_permutations']} 次标签置换的同一模型）的 95% 分位为 {_pct(s['null_q95'])}，p = {_r(s['p_value'])}")
+    if not s.get("resolvable", True):
+        return (f"无法判断：{head}；{s['n_permutations']} 次置换能给出的最小 p 为 {_r(s['min_p_value'])}，"
+                "不足以在 95% 水平上判断", None)
     if s["above_null"]:
         return f"是：{head}；重要性比无泄露时更集中", True
-    return f"否：{head}；就 Top-{s['k']} 占比而言与无泄露一致，不能据此说重要性集中在特定 {s['k']} 个位置", False
+    return (f"否：{head}；单凭 Top-{s['k']} 占比看不出集中，不能据此说重要性集中在特定 {s['k']} 个位置，"
+            "也不能据此排除泄露（泄露在哪里以区域重拟合为准）"), False
 
 
 def _feature(r) -> str:
@@ -92,15 +100,16 @@ def region_text(summary) -> str:
         return "没有目录区域的零分布（本次运行没有标签置换）。"
     above = regions_above(summary)
     if not above:
-        return ("没有任何目录区域（恒星谱线、大气吸收带、天光发射区）的重要性占比高于族校正的置换零分布阈值："
-                "与无泄露一致。")
+        return ("没有任何目录区域（恒星谱线、大气吸收带、天光发射区）的重要性占比高于族校正的置换零分布阈值；"
+                "占比检验只看权重放在哪里，区域是否为泄露来源以区域重拟合为准。")
     parts = []
     for r in above:
         also = _overlaps(r, reg["regions"])
         extra = f"，与 {feature_names(also)} 重叠" if also else ""
         parts.append(f"{r['name_zh']}（{KIND_ZH[r['kind']]}{extra}）：占比 {_pct(r['share'])}，阈值 "
                      f"{_pct(r['threshold'])}（零分布均值 {_pct(r['null_mean'])}）")
-    return "重要性占比高于族校正置换零分布阈值的目录区域：" + "；".join(parts) + "。"
+    return ("重要性占比高于族校正置换零分布阈值的目录区域：" + "；".join(parts)
+            + "（占比高于零分布不等于泄露来源，来源以区域重拟合为准）。")
 
 
 def group_text(summary, n: int = _N_GROUPS) -> str:
@@ -113,7 +122,7 @@ def group_text(summary, n: int = _N_GROUPS) -> str:
         if regions_above(summary) or (_lin(summary).get("top_k_share") or {}).get("above_null"):
             return ("没有单个像素的重要性高于逐像素的族校正置换零分布阈值：逐像素检验要求每个像素单独显著，"
                     "证据分散在多个像素时只有 Top-40 与区域检验能看出来。")
-        return "没有任何像素的重要性高于逐像素的族校正置换零分布阈值：与无泄露一致。"
+        return "没有任何像素的重要性高于逐像素的族校正置换零分布阈值：逐像素检验看不出集中。"
     named = []
     for g in groups[:n]:
         where = feature_names(g["features"]) if g["features"] else "目录中无对应特征"
@@ -178,6 +187,10 @@ def lightgbm_share_text(summary) -> str:
             continue
         p = (f"p ≤ {_r(s['p_value'])}，{s['n_permutations']} 次置换能给出的最小值" if s["p_value"] <= s["min_p_value"]
              else f"p = {_r(s['p_value'])}")
+        if not s.get("resolvable", True):
+            parts.append(f"按{word}的 Top-{s['k']} 占比 {_pct(s['observed'])}（{p}）：{s['n_permutations']} 次置换"
+                         f"能给出的最小 p 为 {_r(s['min_p_value'])}，不足以判断是否高于零分布的 95% 分位")
+            continue
         verdict = "高于" if s["above_null"] else "不高于"
         parts.append(f"按{word}的 Top-{s['k']} 占比 {_pct(s['observed'])}，{verdict}零分布 95% 分位 {_pct(s['null_q95'])}（{p}）")
     return (f"LightGBM（在 {lg['n_train_rows']} 行置换子样本上用真实标签重新拟合，与 {lg['n_permutations']} 次置换比较）："
@@ -212,7 +225,10 @@ def positions_text(summary) -> str:
             out += (f" 它们与 {name} 最重要的 {o['k']} 个像素重合 {o['count']} 个，{rel}置换零分布的 95% 分位 "
                     f"{nul['null_q95']:.1f} 个（p = {_r(nul['p_value'])}）。")
     lg = v.get("overlap_lightgbm_null")
-    if lg:
+    if lg and not lg.get("resolvable", True):
+        out += (f" 与 LightGBM（置换子样本上的真实标签拟合，按增益）最重要的像素重合 {lg['count']} 个；"
+                f"{lg['n_permutations']} 次置换不足以判断它是否高于零分布的 95% 分位。")
+    elif lg:
         rel = "高于" if lg["above_null"] else "不高于"
         out += (f" 与 LightGBM（置换子样本上的真实标签拟合，按增益）最重要的像素重合 {lg['count']} 个，{rel}"
                 f" {lg['n_permutations']} 次置换的 95% 分位 {lg['null_q95']:.1f} 个。")
@@ -229,7 +245,11 @@ def _over_chance(k: dict) -> bool:
 
 
 def importance_decision(summary) -> str:
-    """What the importance implies for de-leaking, from the regions above the null only."""
+    """What the importance implies for de-leaking: from the region refits when the run has them
+    (`daudit.output.report.localisation`), else from the regions above the null."""
+    refits = localisation_decision(summary)
+    if refits is not None:
+        return refits
     above = regions_above(summary)
     passed = (summary.get("gate") or {}).get("verdict") == "PASS"
     if not _lin(summary).get("regions"):

@@ -27,6 +27,7 @@ from daudit.output.report.format import (
     leakage_degree,
 )
 from daudit.output.report.gate import gate_phrase, interval_text, lgbm_cell, ridge_cell, selection_text
+from daudit.output.report.localisation import localisation_text
 from daudit.output.report.importance import (
     concentration_text,
     group_text,
@@ -214,7 +215,7 @@ def _fig2_observation(summary, ctx):
     if not rec:
         return "summary 中没有重要性结果。"
     answer, _ = concentration_text(summary)
-    parts = [f"{answer}。", region_text(summary), peak_text(summary), group_text(summary),
+    parts = [f"{answer}。", localisation_text(summary), region_text(summary), peak_text(summary), group_text(summary),
              lightgbm_share_text(summary), positions_text(summary)]
     return " ".join(p for p in parts if p) + f" 各重要性度量的 Top-{ctx['top_k']} 占比与零分布见 §6.3。"
 
