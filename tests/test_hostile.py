@@ -25,6 +25,7 @@ import pytest
 from pfsspec_factory import ERROR_KEY, WAVE_KEY, write_pfsspec, write_spec, write_split_set
 from test_publish import FIXTURE_KC, PNG, git, make_run, make_summary, needs_git
 
+from daudit.core.schema import write_summary
 from daudit.output.staging import MARKER, check_output_dir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -304,7 +305,7 @@ def test_publish_copies_no_file_from_outside_the_run(kc, tmp_path, how):
     run = make_run(tmp_path / "results", summary)
     if how == "report_outside":
         summary["outputs"]["report"] = "../../secret.md"
-        (run / "summary.json").write_text(json.dumps(summary))
+        write_summary(run / "summary.json", summary)
     elif how == "figure_symlink_outside":
         fig = run / "img" / "extra.png"
         fig.unlink()
