@@ -11,7 +11,7 @@ import os
 import stat
 from pathlib import Path
 
-__all__ = ["file_kind", "is_regular_file", "special_file_problem"]
+__all__ = ["file_kind", "file_state", "is_regular_file", "special_file_problem"]
 
 _KINDS = ((stat.S_ISREG, "regular file"), (stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO (named pipe)"),
           (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"))
@@ -47,3 +47,10 @@ def special_file_problem(path: str | os.PathLike) -> str | None:
     if kind in ("missing", "regular file", "directory"):
         return None
     return f"{Path(path)} is a {kind}, not a regular file"
+
+
+def file_state(path: str | os.PathLike) -> tuple[int, int, int, int, int]:
+    """``(device, inode, size, st_mtime_ns, st_ctime_ns)`` of ``path``: any write, replacement or
+    truncation changes it (``os.utime`` can set the mtime back, never the ctime). Raises `OSError`."""
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
