@@ -52,8 +52,8 @@ def _rewrite(path: Path, values: np.ndarray):
 
 def test_a_second_process_copying_a_changed_file_leaves_the_first_runs_copy(tmp_path):
     """Run A holds the copy of the file as it was; the file changes and another process makes the
-    copy of its new state: A still reads the values it opened (before: A's copy was deleted and A
-    read zeros, the fill value of missing zarr chunks)."""
+    copy of its new state: A's copy stays as it was, and A, whose input changed, stops with one
+    line (before: A's copy was deleted and A read zeros, the fill value of missing zarr chunks)."""
     path, before = _file(tmp_path / "f.h5")
     cache = tmp_path / "cache"
     split = _open(path, cache)
@@ -67,8 +67,10 @@ def test_a_second_process_copying_a_changed_file_leaves_the_first_runs_copy(tmp_
     assert other.returncode == 0, other.stderr
     new = Path(other.stdout.strip())
     assert new != held and held.is_dir(), _entries(cache)
-    np.testing.assert_array_equal(split.error_raw.compute(), before)
+    np.testing.assert_array_equal(zarr.open_array(str(held), mode="r")[:], before)
     np.testing.assert_array_equal(zarr.open_array(str(new), mode="r")[:], after)
+    with pytest.raises(InputChangedError, match="f.h5 changed or vanished while this run used it"):
+        split.error_raw.compute()
 
 
 def test_a_cache_deleted_under_a_run_stops_it_with_one_line(tmp_path):
@@ -129,7 +131,7 @@ def test_the_source_file_changed_under_a_run_stops_it(tmp_path):
     path, before = _file(tmp_path / "f.h5")
     split = _open(path, None)
     _rewrite(path, before * 2.0)
-    with pytest.raises(InputChangedError, match="changed or vanished while this run read it"):
+    with pytest.raises(InputChangedError, match="changed or vanished while this run used it"):
         split.error_raw.compute()
     path.unlink()
     with pytest.raises(InputChangedError):
@@ -244,7 +246,8 @@ def _resume(proc) -> tuple[int, str, str]:
 
 def test_a_second_run_on_changed_files_never_turns_the_first_runs_fail_into_a_pass(tmp_path, leaky):
     """Run A is paused; the val and test files change; run B audits them to the end with the same
-    cache (before: B deleted A's copies and A, resumed, predicted on zeros: Gate-1 PASS)."""
+    cache; A, resumed, stops with one line: its inputs changed (before: B deleted A's copies and A
+    predicted on zeros: Gate-1 PASS on a planted leak)."""
     data = {k: shutil.copy(v, tmp_path / f"{k}.h5") for k, v in leaky.items()}
     first, _, env = _paused_run(tmp_path, data, "a")
     try:
@@ -257,8 +260,11 @@ def test_a_second_run_on_changed_files_never_turns_the_first_runs_fail_into_a_pa
         assert second.returncode == 0, second.stderr
     finally:
         rc, out, err = _resume(first)
-    assert rc == 0 and "Gate-1 FAIL" in out, out + err
-    assert json.loads((tmp_path / "a" / "summary.json").read_text())["gate"]["verdict"] == "FAIL"
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert rc == 2 and "Gate-1 PASS" not in out and "Traceback" not in out + err, out + err
+    assert len(lines) == 1 and lines[0].startswith("daudit: error: ") and "h5 changed or vanished" in lines[0], err
+    assert not (tmp_path / "a" / "summary.json").exists()
+    assert json.loads((tmp_path / "b" / "summary.json").read_text())["data"]["splits"]["test"]["n_rows"] == 2000
 
 
 def test_a_cache_deleted_under_a_cli_run_ends_it_with_one_line(tmp_path, leaky):

@@ -37,8 +37,7 @@ import zarr
 from zarr.codecs import BloscCodec
 
 from daudit.core.artifacts import pid_alive
-from daudit.core.errors import InputChangedError
-from daudit.core.files import file_state
+from daudit.core.files import changed_error, check_unchanged, file_state
 from daudit.core.paths import cache_dir
 from daudit.core.progress import Bar
 from daudit.data.cache_holds import hold, release, remove_unless_held
@@ -166,7 +165,8 @@ class ZarrCache:
         changed since is refused (`InputChangedError`) rather than copied in its new state.
         """
         key = source_key(path, dataset_key)
-        _check_state(path, key, expect_state)
+        if expect_state is not None and _key_state(key) != tuple(expect_state):
+            raise changed_error(path)  # not copied in a state other than the one whose labels the run read
         need = _n_rows(path, dataset_key) if n_rows is None else int(n_rows)
         prefix = self._prefix(key)
         for entry in sorted(self.root.glob(f"{glob.escape(prefix)}-*.zarr")):
@@ -187,7 +187,8 @@ class ZarrCache:
         """Lazy Dask array of the first ``n_rows`` rows, read from a held copy through `ZarrRows`."""
         store = self.get(path, dataset_key, chunk_rows=chunk_rows, n_rows=n_rows, expect_state=expect_state)
         meta = _manifest(store) or {}
-        rows = ZarrRows.open(store, meta.get("chunk_rows"), meta.get("chunk_sha256"))
+        rows = ZarrRows.open(store, meta.get("chunk_rows"), meta.get("chunk_sha256"), source=path,
+                             source_state=expect_state)
         return da.from_array(rows, chunks=(rows.step, rows.shape[1]), asarray=True, fancy=False,
                              meta=np.empty((0, 0), dtype=rows.dtype), name=f"zarr-{store.name}")[:n_rows]
 
@@ -222,7 +223,7 @@ class ZarrCache:
                         z[start:min(start + step, n)] = block
                         digests.append(block_digest(block))  # of the source's bytes, as copied
                         bar.update()
-            _check_state(path, None, state)  # the file did not change while it was copied
+            check_unchanged(path, state)  # the file did not change while it was copied
             hold(final)  # before it appears: no cleaner removes it between the rename and its use
             _seal(tmp, final, key, {"rows": n, "chunk_rows": step, "chunk_sha256": digests})
         except BaseException:
@@ -241,19 +242,6 @@ class ZarrCache:
 
 def _key_state(key: dict) -> tuple:
     return (key["dev"], key["ino"], key["size"], key["mtime_ns"], key["ctime_ns"])
-
-
-def _check_state(path: str, key: dict | None, expect: tuple | None) -> None:
-    """`InputChangedError` when ``path`` (or ``key``, made from it) is not in state ``expect`` (None: no check)."""
-    if expect is None:
-        return
-    try:
-        now = file_state(path)
-    except OSError:
-        now = None
-    if now != tuple(expect) or (key is not None and _key_state(key) != tuple(expect)):
-        raise InputChangedError(f"{path} changed or vanished while this run used it (its size, times or inode "
-                                "differ from when the run opened it); rerun once nothing writes to it")
 
 
 def _usable(entry: Path, key: dict, need: int, path: str, dataset_key: str) -> bool:

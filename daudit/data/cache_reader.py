@@ -15,6 +15,7 @@ import numpy as np
 import zarr
 
 from daudit.core.errors import InputChangedError
+from daudit.core.files import check_unchanged
 
 __all__ = ["ZarrRows", "block_digest"]
 
@@ -30,26 +31,34 @@ class ZarrRows:
 
     Holds the store's path, shape, dtype, block height and the SHA-256 of each block recorded
     while copying (taken once, when the run opened the copy: a manifest changed later does not
-    count); pickles to Dask workers. A block that is missing, undecodable or not the bytes that
-    were copied raises `InputChangedError`.
+    count), and the source file's state when the run opened it; pickles to Dask workers. A block
+    that is missing, undecodable or not the bytes that were copied, or a source file changed
+    since, raises `InputChangedError`.
     """
 
     ndim = 2
 
-    def __init__(self, store: str, shape: tuple, dtype, step: int, digests: list):
+    def __init__(self, store: str, shape: tuple, dtype, step: int, digests: list, *, source: str | None = None,
+                 source_state: tuple | None = None):
         self.store, self.shape, self.dtype = str(store), tuple(shape), np.dtype(dtype)
         self.step, self.digests = int(step), list(digests)
+        self.source, self.source_state = source, None if source_state is None else tuple(source_state)
 
     @classmethod
-    def open(cls, store: Path, step: int, digests: list) -> "ZarrRows":
-        """The view of ``store`` with the block height and digests of its manifest (read by the caller)."""
+    def open(cls, store: Path, step: int, digests: list, *, source: str | None = None,
+             source_state: tuple | None = None) -> "ZarrRows":
+        """The view of ``store`` with the block height and digests of its manifest (read by the caller);
+        ``source`` in `daudit.core.files.file_state` ``source_state`` is the file it was copied from,
+        checked on every read like the HDF5 reader checks it."""
         try:
             z = zarr.open_array(str(store), mode="r")
-            return cls(store, z.shape, z.dtype, step, digests)
+            return cls(store, z.shape, z.dtype, step, digests, source=source, source_state=source_state)
         except Exception as err:  # noqa: BLE001 - gone or damaged between its check and now
             raise _changed(store, "cannot be opened", err) from err
 
     def __getitem__(self, index):
+        if self.source is not None:
+            check_unchanged(self.source, self.source_state)  # the run's input, not only its copy, is as opened
         rows, cols = index if isinstance(index, tuple) else (index, slice(None))
         start, stop, _ = rows.indices(self.shape[0])
         if stop <= start:

@@ -19,7 +19,7 @@ import pandas as pd
 from dask.base import tokenize
 
 from daudit.core.errors import DauditError, InputChangedError
-from daudit.core.files import file_kind, file_state
+from daudit.core.files import check_unchanged, file_kind, file_state
 from daudit.data.clean import clean_error
 from daudit.data.layout import ERROR_KEY, MASK_KEY, WAVE_KEY
 
@@ -41,19 +41,8 @@ class H5Rows:
         self.path, self.key, self.shape, self.dtype = str(path), key, tuple(shape), np.dtype(dtype)
         self.state = None if state is None else tuple(state)
 
-    def _check_state(self):
-        if self.state is None:
-            return
-        try:
-            now = file_state(self.path)
-        except OSError:
-            now = None
-        if now != self.state:
-            raise InputChangedError(f"{self.path} changed or vanished while this run read it (its size, times or "
-                                    "inode differ from when the run opened it); rerun once nothing writes to it")
-
     def __getitem__(self, index):
-        self._check_state()
+        check_unchanged(self.path, self.state)
         try:
             with h5py.File(self.path, "r") as f:
                 out = f[self.key][index]
@@ -61,7 +50,7 @@ class H5Rows:
             raise InputChangedError(f"cannot read {self.key} rows {index} of {self.path} ({err.__class__.__name__}: "
                                     f"{str(err).splitlines()[0][:120]}); was the file changed or damaged "
                                     "during the run?") from err
-        self._check_state()  # not changed while it was read
+        check_unchanged(self.path, self.state)  # not changed while it was read
         return out
 
     def __repr__(self):
