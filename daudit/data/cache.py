@@ -40,7 +40,7 @@ from daudit.core.artifacts import pid_alive
 from daudit.core.files import changed_error, check_unchanged, file_state
 from daudit.core.paths import cache_dir
 from daudit.core.progress import Bar
-from daudit.data.cache_holds import hold, release, remove_unless_held
+from daudit.data.cache_holds import held_here, hold, release, remove_unless_held
 from daudit.data.cache_reader import ZarrRows, block_digest
 
 __all__ = ["source_key", "ZarrCache", "StatsCache", "default_cache_dir"]
@@ -170,10 +170,12 @@ class ZarrCache:
         need = _n_rows(path, dataset_key) if n_rows is None else int(n_rows)
         prefix = self._prefix(key)
         for entry in sorted(self.root.glob(f"{glob.escape(prefix)}-*.zarr")):
+            held_before = held_here(entry)  # by an earlier run of this process, which may still read it
             hold(entry)  # before checking it: no cleaner removes it from now on
             if _usable(entry, key, need, path, dataset_key):
                 return entry
-            release(entry)
+            if not held_before:
+                release(entry)
             log.warning("zarr cache %s is stale, damaged or too short: making a new copy", entry)
             remove_unless_held(entry)
         self.sweep_stale(self.root)
