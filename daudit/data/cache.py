@@ -5,14 +5,15 @@ Both are keyed by what they were made from: the source file's path, identity and
 and a fingerprint of sampled blocks of its content; the rows taken and the transformation. They
 are written to a temporary name and renamed when complete, and validated on every use against a
 manifest of per-file sizes and CRC32 checksums; a zarr copy is also compared with its source on
-sampled rows. A cache that is stale, truncated or corrupted is rebuilt, never used.
+sampled rows. A cache that is stale, truncated or corrupted is never used: a new entry is made.
 
 Entries are write-once: a zarr copy is never rewritten in place (a longer or newer copy is a new
 entry with its own name), a run holds each copy it reads (`daudit.data.cache_holds`) so that no
 other run deletes it, and every row block a run reads from a copy is checked against the SHA-256
-taken from the source while copying (`daudit.data.cache_reader.ZarrRows`): a copy changed, damaged or deleted under a
-run stops it with one line (`InputChangedError`), never a verdict on other data. Statistics are
-read whole into memory and checked there, so a later change cannot reach a run that loaded them.
+taken from the source while copying (`daudit.data.cache_reader.ZarrRows`): a copy changed,
+damaged or deleted under a run stops it with one line (`InputChangedError`), never a verdict on
+other data. Statistics are read whole into memory and checked there, so a later change cannot
+reach a run that loaded them.
 
 `default_cache_dir` is the one place that decides where the caches live.
 """
@@ -138,7 +139,7 @@ def _seal(tmp: Path, final: Path, key: dict, extra: dict | None = None):
     except OSError:
         if not final.is_dir():
             raise
-        shutil.rmtree(tmp, ignore_errors=True)  # another run sealed the same entry first: keep its
+        shutil.rmtree(tmp, ignore_errors=True)  # another run sealed the same entry first: keep theirs
 
 
 class ZarrCache:
