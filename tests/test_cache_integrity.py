@@ -127,12 +127,18 @@ def test_a_copy_tampered_outside_the_sampled_rows_is_never_read_as_the_source(tm
 
 
 def test_the_source_file_changed_under_a_run_stops_it(tmp_path):
-    """No zarr copy: the HDF5 file is rewritten after the run opened it (same shape)."""
+    """No zarr copy: the HDF5 file is rewritten after the run opened it (same shape); the error,
+    and the flux a deleak run reads from the same file."""
+    from daudit.deleak.passes import flux_array
+
     path, before = _file(tmp_path / "f.h5")
     split = _open(path, None)
+    flux = flux_array(split, CHUNK)
     _rewrite(path, before * 2.0)
     with pytest.raises(InputChangedError, match="changed or vanished while this run used it"):
         split.error_raw.compute()
+    with pytest.raises(InputChangedError, match="changed or vanished while this run used it"):
+        flux.compute()
     path.unlink()
     with pytest.raises(InputChangedError):
         split.error_raw.compute()

@@ -109,6 +109,7 @@ class SpectraSplit:
     y: np.ndarray
     param: str
     rows_per_file: list = field(default_factory=list)
+    file_states: list = field(default_factory=list)  # `file_state` of each file read, when opened (as rows_per_file)
     row_index: object = None  # rows kept after `daudit.data.validate` dropped some (None: all rows read)
     notes: dict = field(default_factory=dict)  # counts and warnings of `daudit.data.validate`
 
@@ -322,12 +323,13 @@ def load_pfsspec(paths, *, n_rows: int | None, param: str, chunk_rows: int = 204
     """
     where = f"{name} split"
     files = expand_paths(paths, where=where)
-    wave, parts, masks, labels, rows_per_file, notes = None, [], [], [], [], []
+    wave, parts, masks, labels, rows_per_file, notes, states = None, [], [], [], [], [], []
     remaining = n_rows
     for path in files:
         if remaining is not None and remaining <= 0:
             break
         state = file_state(path)  # before anything is read: layout, labels and arrays all of this state
+        states.append(state)
         lay = _read_layout(path, where, with_mask=with_mask)
         if wave is None:
             wave = lay.wave
@@ -350,8 +352,10 @@ def load_pfsspec(paths, *, n_rows: int | None, param: str, chunk_rows: int = 204
         rows_per_file.append(take)
         if remaining is not None:
             remaining -= take
-    return _assemble(name, files, wave, parts, masks, labels, rows_per_file, notes, param=param,
-                     n_rows=n_rows, clamp=clamp, chunk_rows=chunk_rows)
+    split = _assemble(name, files, wave, parts, masks, labels, rows_per_file, notes, param=param,
+                      n_rows=n_rows, clamp=clamp, chunk_rows=chunk_rows)
+    split.file_states = states
+    return split
 
 
 def _assemble(name, files, wave, parts, masks, labels, rows_per_file, notes, *, param, n_rows, clamp,
