@@ -51,11 +51,12 @@ def special_file_problem(path: str | os.PathLike) -> str | None:
     return f"{Path(path)} is a {kind}, not a regular file"
 
 
-def file_state(path: str | os.PathLike) -> tuple[int, int, int, int, int]:
-    """``(device, inode, size, st_mtime_ns, st_ctime_ns)`` of ``path``: any write, replacement or
-    truncation changes it (``os.utime`` can set the mtime back, never the ctime). Raises `OSError`."""
+def file_state(path: str | os.PathLike) -> tuple[int, int, int, int]:
+    """``(inode, size, st_mtime_ns, st_ctime_ns)`` of ``path``: any write, replacement or truncation
+    changes it (``os.utime`` can set the mtime back, never the ctime). Not the device number, which
+    differs between the hosts of a cluster that see one shared file. Raises `OSError`."""
     st = os.stat(path)
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def check_unchanged(path: str | os.PathLike, state: tuple | None) -> None:

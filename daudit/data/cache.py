@@ -244,7 +244,7 @@ class ZarrCache:
 
 
 def _key_state(key: dict) -> tuple:
-    return (key["dev"], key["ino"], key["size"], key["mtime_ns"], key["ctime_ns"])
+    return (key["ino"], key["size"], key["mtime_ns"], key["ctime_ns"])
 
 
 def _usable(entry: Path, key: dict, need: int, path: str, dataset_key: str) -> bool:
