@@ -36,8 +36,11 @@ def hold(entry: Path) -> None:
     lock = _lock_path(entry)
     if str(lock) in _held:
         return
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:  # a read-only cache: nothing can be held, and no daudit can remove anything there either
+        return
     try:
         fcntl.flock(fd, fcntl.LOCK_SH)
     except BaseException:
@@ -70,8 +73,11 @@ def remove_unless_held(entry: Path) -> bool:
     if fcntl is None or held_here(entry):
         return False
     lock = _lock_path(entry)
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        return False
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
