@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from pathlib import Path
@@ -18,6 +17,7 @@ from daudit.app.history import (
     resolve_run,
 )
 from daudit.core.errors import DauditError
+from daudit.core.schema import write_summary
 
 PYTHON = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "python"
 
@@ -76,7 +76,7 @@ def write_run(path: Path, summary: dict | None) -> Path:
     (path / "run.log").write_text("log\n")
     if summary is not None:
         (path / "report.md").write_text("# report\n")
-        (path / "summary.json").write_text(json.dumps(summary))
+        write_summary(path / "summary.json", summary)  # sealed, as a run writes it
     return path
 
 

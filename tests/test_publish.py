@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -24,6 +23,7 @@ from daudit.app.publish import (
     upsert_block,
 )
 from daudit.core.errors import DauditError
+from daudit.core.schema import write_summary
 
 FIXTURE_KC = Path(__file__).parent / "fixtures" / "knowledge_center"
 EXP_ID = "LOGG-ERR-BASE-01"
@@ -104,7 +104,7 @@ def make_run(root: Path, summary: dict | None = None, *, name: str = EXP_ID) -> 
         "See [the hub](../moe_snr_hub.md); a path img/not_a_link.png in prose stays.\n",
         encoding="utf-8")
     (run / "run.log").write_text("done\n")
-    (run / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    write_summary(run / "summary.json", summary)  # sealed, as a run writes it
     return run
 
 

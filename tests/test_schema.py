@@ -155,3 +155,44 @@ def test_best_by_test_and_by_val_against_a_direct_search():
     assert best_by_test(rows)["noise_level"] == 0.5
     assert best_by_val(rows, level=1.0) == "Ridge_1"  # linear models only, at that level
     assert best_by_test(rows, lambda r: r["model"] == "nothing") is None
+
+
+def _edit_verdict(path: Path):
+    """A sealed FAIL summary whose verdict (and headline numbers) were then edited to a PASS by hand."""
+    write_summary(path, _good())
+    data = json.loads(path.read_text())
+    assert data["gate"]["verdict"] == "FAIL"
+    data["gate"].update(verdict="PASS", best_test_r2=0.01)
+    path.write_text(json.dumps(data, indent=2))
+
+
+def _drop_checksum(path: Path):
+    _edit_verdict(path)
+    data = json.loads(path.read_text())
+    del data["checksum"]
+    path.write_text(json.dumps(data, indent=2))
+
+
+@pytest.mark.parametrize("edit", [_edit_verdict, _drop_checksum], ids=["verdict edited", "checksum removed"])
+def test_a_verdict_edited_by_hand_is_refused_by_every_reader(edit, tmp_path):
+    from daudit.app.api import load_result
+
+    run = tmp_path / "results" / "LOGG-ERR-BASE-01"
+    run.mkdir(parents=True)
+    (run / "run.log").write_text("log\n")
+    (run / "report.md").write_text("# report\n")
+    write_summary(run / "summary.json", _good())  # the run's own record reads back: FAIL, exit 0
+    shown = _cli("show", str(run), cwd=tmp_path)
+    assert shown.returncode == 0 and "FAIL" in shown.stdout, shown.stdout + shown.stderr
+    edit(run / "summary.json")
+    for args in (("show", str(run)), ("show", "--json", str(run)), ("status", str(run)), ("list",),
+                 ("publish", str(run), "--knowledge-center", str(tmp_path / "kc"))):
+        (tmp_path / "kc").mkdir(exist_ok=True)
+        proc = _cli(*args, cwd=tmp_path)
+        _one_line_exit_2(proc)
+        assert "checksum" in proc.stderr and "PASS" not in proc.stdout, (args, proc.stdout, proc.stderr)
+    assert not any((tmp_path / "kc").iterdir())
+    with pytest.raises(DauditError, match="checksum"):
+        load_result(run)
+    with pytest.raises(SchemaError, match="checksum"):
+        read_summary(run / "summary.json")

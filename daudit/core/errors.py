@@ -1,6 +1,6 @@
 """The one exception type that the CLI turns into a one-line message and exit code 2."""
 
-__all__ = ["DauditError", "DauditInternalError", "EXIT_BAD_INPUT"]
+__all__ = ["DauditError", "DauditInternalError", "InputChangedError", "EXIT_BAD_INPUT"]
 
 EXIT_BAD_INPUT = 2
 
@@ -11,6 +11,12 @@ class DauditError(Exception):
     The CLI prints ``daudit: error: <message>`` and exits with code 2; the traceback is shown
     only with ``--debug``. Raise it ``from`` the low-level exception so the cause is kept.
     """
+
+
+class InputChangedError(DauditError):
+    """An input file or a cache entry that changed, vanished or no longer matches its recorded
+    content while a run used it: the run stops (one line, exit 2) rather than give a verdict on
+    data it did not audit."""
 
 
 class DauditInternalError(RuntimeError):

@@ -11,7 +11,9 @@ import os
 import stat
 from pathlib import Path
 
-__all__ = ["file_kind", "is_regular_file", "special_file_problem"]
+from daudit.core.errors import InputChangedError
+
+__all__ = ["changed_error", "check_unchanged", "file_kind", "file_state", "is_regular_file", "special_file_problem"]
 
 _KINDS = ((stat.S_ISREG, "regular file"), (stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO (named pipe)"),
           (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"))
@@ -47,3 +49,30 @@ def special_file_problem(path: str | os.PathLike) -> str | None:
     if kind in ("missing", "regular file", "directory"):
         return None
     return f"{Path(path)} is a {kind}, not a regular file"
+
+
+def file_state(path: str | os.PathLike) -> tuple[int, int, int, int]:
+    """``(inode, size, st_mtime_ns, st_ctime_ns)`` of ``path``: any write, replacement or truncation
+    changes it (``os.utime`` can set the mtime back, never the ctime). Not the device number, which
+    differs between the hosts of a cluster that see one shared file. Raises `OSError`."""
+    st = os.stat(path)
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def check_unchanged(path: str | os.PathLike, state: tuple | None) -> None:
+    """`InputChangedError` (one line) when ``path`` is no longer in `file_state` ``state``: written,
+    replaced, truncated or deleted since a run opened it. ``state`` None: nothing to check."""
+    if state is None:
+        return
+    try:
+        now = file_state(path)
+    except OSError:
+        now = None
+    if now != tuple(state):
+        raise changed_error(path)
+
+
+def changed_error(path: str | os.PathLike) -> InputChangedError:
+    """The one line for an input file that changed or vanished while a run used it."""
+    return InputChangedError(f"{path} changed or vanished while this run used it (its size, times or inode differ "
+                             "from when the run opened it); rerun once nothing writes to it")

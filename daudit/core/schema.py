@@ -7,6 +7,11 @@ back and checks it, so that every reader (report, history, status, show, list, p
 sees either a well-formed summary or one line saying what is wrong with the file
 (`DauditError`, exit 2), never a traceback on a damaged, truncated or older file.
 
+A summary is sealed when written: ``checksum`` holds the SHA-256 of its canonical JSON (every
+other key; `summary_checksum`). Every reader refuses a summary whose checksum is missing or does
+not match, so a verdict (or any number) edited by hand after the run is never shown, listed or
+published as the run's.
+
 The types are `TypedDict` (the JSON stays a plain dict); `validate` walks their annotations at
 run time: required keys, ``X | None``, ``list[X]``, ``dict[str, X]``, ``Literal`` and nested
 TypedDicts. Keys a type does not name are allowed (sections may grow without a version bump);
@@ -14,6 +19,7 @@ a change that removes or retypes a key bumps `SCHEMA_VERSION`.
 """
 
 # No `from __future__ import annotations` here: TypedDict must see NotRequired[...] at run time.
+import hashlib
 import json
 import math
 import types
@@ -27,11 +33,14 @@ from daudit.core.files import file_kind
 
 __all__ = [
     "SCHEMA_VERSION", "SUMMARY_FILE", "AuditSummary", "DeleakSummary", "RunSummary", "Gate", "ValSelected",
-    "MetricsRow", "BestRecord", "Localisation", "LocalisedRegion", "Sanity", "validate", "load_summary", "read_summary", "write_summary", "SchemaError",
+    "MetricsRow", "BestRecord", "Localisation", "LocalisedRegion", "Sanity", "validate", "load_summary",
+    "read_summary", "write_summary", "SchemaError", "ChecksumError", "CHECKSUM_KEY", "summary_checksum",
+    "seal_summary",
 ]
 
 SCHEMA_VERSION = 1
 SUMMARY_FILE = "summary.json"
+CHECKSUM_KEY = "checksum"
 
 
 class MetricsRow(TypedDict):
@@ -229,6 +238,7 @@ class RunSummary(TypedDict):
     versions: dict[str, str]
     outputs: Outputs
     timings: Timings
+    checksum: NotRequired[str]  # "sha256:<hex>" of every other key (`summary_checksum`); checked by every reader
 
 
 class AuditSummary(RunSummary):
@@ -284,6 +294,42 @@ class SchemaError(ValueError):
     def __init__(self, where: str, problem: str):
         super().__init__(f"{where}: {problem}" if where else problem)
         self.where, self.problem = where, problem
+
+
+class ChecksumError(SchemaError):
+    """A well-formed summary whose ``checksum`` is missing or does not match its content (edited)."""
+
+
+def summary_checksum(summary: dict) -> str:
+    """``"sha256:<hex>"`` of the canonical JSON (sorted keys, no spaces) of every key but ``checksum``.
+
+    ``summary`` is parsed JSON (plain types); floats keep their exact value through a JSON round trip.
+    """
+    body = {k: v for k, v in summary.items() if k != CHECKSUM_KEY}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return "sha256:" + hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def seal_summary(summary: dict) -> dict:
+    """A plain-JSON copy of ``summary`` (NaN -> null) with its `summary_checksum` under ``checksum``."""
+    plain = json.loads(json.dumps(to_jsonable(summary), allow_nan=False))
+    plain.pop(CHECKSUM_KEY, None)
+    plain[CHECKSUM_KEY] = summary_checksum(plain)
+    return plain
+
+
+def _check_checksum(summary: dict) -> None:
+    written = summary.get(CHECKSUM_KEY)
+    if written is None:
+        raise ChecksumError(CHECKSUM_KEY, "missing, so whether the verdict and numbers are the run's cannot be "
+                                          "checked (written by an older daudit, or edited)")
+    try:
+        expected = summary_checksum(summary)
+    except ValueError:  # a NaN or infinity written by hand where the schema allows any value
+        expected = None
+    if written != expected:
+        raise ChecksumError(CHECKSUM_KEY, "does not match the content: the file was edited after the run wrote "
+                                          "it (e.g. gate.verdict)")
 
 
 def _describe(value) -> str:
@@ -401,6 +447,7 @@ def read_summary(path: str | Path) -> AuditSummary | DeleakSummary:
     except RecursionError as err:
         raise SchemaError("", "nested too deeply") from err
     validate(_type_of(data), data)
+    _check_checksum(data)
     return data
 
 
@@ -413,17 +460,21 @@ def load_summary(path: str | Path) -> AuditSummary | DeleakSummary:
         raise DauditError(f"{path}: missing; pick a finished run from `python -m daudit list`") from err
     except OSError as err:
         raise DauditError(f"{path}: cannot be read ({err.strerror or err})") from err
+    except ChecksumError as err:
+        raise DauditError(f"{path}: not a daudit summary as the run wrote it ({err}); its verdict cannot be "
+                          "trusted: rerun the audit to rewrite it") from err
     except SchemaError as err:
         raise DauditError(f"{path}: not a readable daudit summary ({err}); the file is damaged or from "
                           "another daudit version: rerun the audit to rewrite it") from err
 
 
 def write_summary(path: str | Path, summary: dict) -> Path:
-    """Check ``summary`` against its type, then write it atomically (a mismatch is a bug)."""
+    """Check ``summary`` against its type, seal it (`seal_summary`), then write it atomically
+    (a mismatch is a bug)."""
     try:
-        plain = to_jsonable(summary)  # as it will read back: NaN and inf become null
+        plain = seal_summary(summary)  # as it will read back: NaN and inf become null
         validate(_type_of(plain), plain)
     except SchemaError as err:
         raise RuntimeError(f"summary does not match schema version {SCHEMA_VERSION}: {err}") from err
-    return write_json(path, summary)
+    return write_json(path, plain)
 

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from dask.base import tokenize
 
-from daudit.core.errors import DauditError
-from daudit.core.files import file_kind
+from daudit.core.errors import DauditError, InputChangedError
+from daudit.core.files import check_unchanged, file_kind, file_state
 from daudit.data.clean import clean_error
 from daudit.data.layout import ERROR_KEY, MASK_KEY, WAVE_KEY
 
@@ -29,23 +29,29 @@ __all__ = ["SpectraSplit", "load_pfsspec", "expand_paths", "error_shape", "H5Row
 class H5Rows:
     """Array-like view of one 2-D HDF5 dataset that opens the file on every read.
 
-    Only ``path``, ``key``, ``shape`` and ``dtype`` are stored, so it pickles to Dask workers;
-    ``__getitem__`` takes the row/column slices Dask asks for.
+    Only ``path``, ``key``, ``shape``, ``dtype`` and ``state`` are stored, so it pickles to Dask
+    workers; ``__getitem__`` takes the row/column slices Dask asks for. ``state`` is the file's
+    `daudit.core.files.file_state` when the run opened it: a read finding the file in another
+    state (rewritten, replaced, truncated, deleted) raises `InputChangedError`.
     """
 
     ndim = 2
 
-    def __init__(self, path: str, key: str, shape: tuple, dtype):
+    def __init__(self, path: str, key: str, shape: tuple, dtype, state: tuple | None = None):
         self.path, self.key, self.shape, self.dtype = str(path), key, tuple(shape), np.dtype(dtype)
+        self.state = None if state is None else tuple(state)
 
     def __getitem__(self, index):
+        check_unchanged(self.path, self.state)
         try:
             with h5py.File(self.path, "r") as f:
-                return f[self.key][index]
+                out = f[self.key][index]
         except OSError as err:  # e.g. the file was truncated or replaced during the run
-            raise DauditError(f"cannot read {self.key} rows {index} of {self.path} ({err.__class__.__name__}: "
-                              f"{str(err).splitlines()[0][:120]}); was the file changed or damaged "
-                              "during the run?") from err
+            raise InputChangedError(f"cannot read {self.key} rows {index} of {self.path} ({err.__class__.__name__}: "
+                                    f"{str(err).splitlines()[0][:120]}); was the file changed or damaged "
+                                    "during the run?") from err
+        check_unchanged(self.path, self.state)  # not changed while it was read
+        return out
 
     def __repr__(self):
         return f"H5Rows({self.path!r}, {self.key!r}, shape={self.shape})"
@@ -103,6 +109,7 @@ class SpectraSplit:
     y: np.ndarray
     param: str
     rows_per_file: list = field(default_factory=list)
+    file_states: list = field(default_factory=list)  # `file_state` of each file read, when opened (as rows_per_file)
     row_index: object = None  # rows kept after `daudit.data.validate` dropped some (None: all rows read)
     notes: dict = field(default_factory=dict)  # counts and warnings of `daudit.data.validate`
 
@@ -163,8 +170,9 @@ def _array(f, key: str, path: str, where: str, *, required: bool = True):
     """The HDF5 dataset at ``key`` in this file, or None when absent and not ``required``.
 
     Refused with one line: a group or a link that leads nowhere where an array is expected, and
-    arrays held in another file (an external link or a virtual dataset): the caches fingerprint
-    this file, so data read from elsewhere could change unseen.
+    arrays held in another file (an external link, a soft link that leads through one, a virtual
+    dataset, or raw data in external files): the caches fingerprint this file, so data read from
+    elsewhere could change unseen.
     """
     parts = key.split("/")
     for i in range(1, len(parts) + 1):
@@ -191,7 +199,20 @@ def _array(f, key: str, path: str, where: str, *, required: bool = True):
     if obj.is_virtual:
         raise DauditError(f"{where}: {path}: {key} is a virtual dataset mapped from other files; give the files "
                           "that hold the arrays")
+    if obj.external:
+        raise DauditError(f"{where}: {path}: {key} keeps its values in external raw files "
+                          f"({', '.join(str(e[0]) for e in obj.external[:3])}); give a file that holds the arrays itself "
+                          "(daudit checks files it reads for changes)")
+    home = _file_of(obj)
+    if home != _file_of(f):
+        raise DauditError(f"{where}: {path}: {key} leads through a soft link into another file ({home}); give the "
+                          "file that holds the arrays itself (daudit checks files it reads for changes)")
     return obj
+
+
+def _file_of(obj) -> str:
+    """The absolute, resolved path of the HDF5 file an object lives in."""
+    return os.path.realpath(obj.file.filename)
 
 
 def _read_wave(f, path: str, where: str) -> np.ndarray:
@@ -271,13 +292,14 @@ def _labels_for(path: str, where: str, param: str, n_file: int, take: int) -> tu
     return tab.iloc[pos[:take]], [note]
 
 
-def _reader(path: str, key: str, take: int, n_pix: int, dtype, chunk_rows: int, zarr_cache=None):
-    """Row-chunked Dask array of the first ``take`` rows of ``key`` (HDF5, or its zarr copy)."""
+def _reader(path: str, key: str, take: int, n_pix: int, dtype, chunk_rows: int, state: tuple, zarr_cache=None):
+    """Row-chunked Dask array of the first ``take`` rows of ``key`` (HDF5, or its checked zarr copy),
+    from the file as it was in ``state`` (`file_state` when the split was opened)."""
     if zarr_cache is not None:
-        return da.from_zarr(str(zarr_cache.get(path, key, chunk_rows=chunk_rows, n_rows=take)))[:take]
+        return zarr_cache.array(path, key, chunk_rows=chunk_rows, n_rows=take, expect_state=state)
     chunks = (min(chunk_rows, max(take, 1)), n_pix)
     name = f"{key.split('/')[-2]}-{_token(path)}-{take}"
-    return da.from_array(H5Rows(path, key, (take, n_pix), dtype), chunks=chunks, asarray=True, fancy=False,
+    return da.from_array(H5Rows(path, key, (take, n_pix), dtype, state), chunks=chunks, asarray=True, fancy=False,
                          meta=np.empty((0, 0), dtype=dtype), name=name)
 
 
@@ -301,11 +323,13 @@ def load_pfsspec(paths, *, n_rows: int | None, param: str, chunk_rows: int = 204
     """
     where = f"{name} split"
     files = expand_paths(paths, where=where)
-    wave, parts, masks, labels, rows_per_file, notes = None, [], [], [], [], []
+    wave, parts, masks, labels, rows_per_file, notes, states = None, [], [], [], [], [], []
     remaining = n_rows
     for path in files:
         if remaining is not None and remaining <= 0:
             break
+        state = file_state(path)  # before anything is read: layout, labels and arrays all of this state
+        states.append(state)
         lay = _read_layout(path, where, with_mask=with_mask)
         if wave is None:
             wave = lay.wave
@@ -316,9 +340,9 @@ def load_pfsspec(paths, *, n_rows: int | None, param: str, chunk_rows: int = 204
             rows_per_file.append(0)
             continue
         tab, file_notes = _labels_for(path, where, param, lay.n_rows, take)
-        parts.append(_reader(path, ERROR_KEY, take, wave.shape[0], lay.err_dtype, chunk_rows, zarr_cache))
+        parts.append(_reader(path, ERROR_KEY, take, wave.shape[0], lay.err_dtype, chunk_rows, state, zarr_cache))
         if lay.mask_dtype is not None:
-            masks.append(_reader(path, MASK_KEY, take, wave.shape[0], lay.mask_dtype, chunk_rows))
+            masks.append(_reader(path, MASK_KEY, take, wave.shape[0], lay.mask_dtype, chunk_rows, state))
         if bool(masks) != (lay.mask_dtype is not None) or len(masks) not in (0, len(parts)):
             raise DauditError(f"{where}: {path} {'has' if lay.mask_dtype is not None else 'lacks'} a mask array but "
                               f"{files[0]} {'lacks' if lay.mask_dtype is not None else 'has'} one; give shards "
@@ -328,8 +352,10 @@ def load_pfsspec(paths, *, n_rows: int | None, param: str, chunk_rows: int = 204
         rows_per_file.append(take)
         if remaining is not None:
             remaining -= take
-    return _assemble(name, files, wave, parts, masks, labels, rows_per_file, notes, param=param,
-                     n_rows=n_rows, clamp=clamp, chunk_rows=chunk_rows)
+    split = _assemble(name, files, wave, parts, masks, labels, rows_per_file, notes, param=param,
+                      n_rows=n_rows, clamp=clamp, chunk_rows=chunk_rows)
+    split.file_states = states
+    return split
 
 
 def _assemble(name, files, wave, parts, masks, labels, rows_per_file, notes, *, param, n_rows, clamp,

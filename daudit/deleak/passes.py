@@ -36,13 +36,14 @@ def flux_array(split, chunk_rows: int):
     """The flux of a split as a dask array with the same rows and chunks as ``split.error``."""
 
     parts = []
-    for path, take in zip(split.paths, split.rows_per_file):
+    states = split.file_states or [None] * len(split.rows_per_file)  # as opened: a file changed since stops the run
+    for path, take, state in zip(split.paths, split.rows_per_file, states):
         with h5py.File(path, "r") as f:
             if FLUX_KEY not in f or f[FLUX_KEY].shape[1:] != (split.n_pixels,):
                 raise DauditError(f"{split.name} split: {path} lacks a flux array {FLUX_KEY} of "
                                   f"{split.n_pixels} pixels; deleak needs the flux for the SNR")
             shape, dtype = f[FLUX_KEY].shape, f[FLUX_KEY].dtype
-        arr = da.from_array(H5Rows(path, FLUX_KEY, shape, dtype), chunks=(min(chunk_rows, take), shape[1]),
+        arr = da.from_array(H5Rows(path, FLUX_KEY, shape, dtype, state), chunks=(min(chunk_rows, take), shape[1]),
                             asarray=True, fancy=False, meta=np.empty((0, 0), dtype=dtype))
         parts.append(arr[:take])
     flux = da.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
