@@ -36,7 +36,7 @@ def _write_set(root: Path) -> Path:
     return write_planted(root, pixel_leak, n_train=2000, n_val=500, n_test=500, p=64, scheduler="threads", extra="")
 
 
-def _run(code: Path, spec: Path, out: Path, cache: Path) -> tuple[dict, pd.DataFrame, float]:
+def run_daudit(code: Path, spec: Path, out: Path, cache: Path) -> tuple[dict, pd.DataFrame, float]:
     env = {**os.environ, "PYTHONPATH": str(code), "DAUDIT_CACHE_DIR": str(cache)}
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "daudit", "run", "--config", str(spec), "--output-dir", str(out)],
@@ -80,8 +80,8 @@ def main():
     archive = subprocess.run(["git", "archive", args.base], cwd=ROOT, check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
     spec = _write_set(tmp / "data")
-    before, m0, w0 = _run(base, spec, tmp / "before", tmp / "cache0")
-    after, m1, w1 = _run(ROOT, spec, tmp / "after", tmp / "cache1")
+    before, m0, w0 = run_daudit(base, spec, tmp / "before", tmp / "cache0")
+    after, m1, w1 = run_daudit(ROOT, spec, tmp / "after", tmp / "cache1")
     num = [c for c in m0.columns if c not in ("noise_level", "model", "alpha", "degenerate", "fit_seconds")]
     a, b = m0[num].to_numpy(dtype=float), m1[num].to_numpy(dtype=float)
     same_nan = bool((np.isnan(a) == np.isnan(b)).all())  # NaN where a metric is undefined (level 0)
