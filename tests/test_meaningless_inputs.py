@@ -70,11 +70,11 @@ def nan_pattern_leak(n, p=P, *, seed=0):
     return err.astype(np.float32), logg
 
 
-def _write(root, maker, *, lightgbm=False, extra=LIGHT, mask=None, **kw):
+def _write(root, maker, *, lightgbm=False, extra=LIGHT, mask=None, p=P, **kw):
     paths = {}
     for i, (name, n) in enumerate(ROWS):
-        err, logg = maker(n, seed=i, **kw)
-        m = None if mask is None else mask(n, np.random.default_rng(50 + i))
+        err, logg = maker(n, p, seed=i, **kw)
+        m = None if mask is None else mask(n, p, np.random.default_rng(50 + i))
         paths[name] = write_pfsspec(root / name / "dataset.h5", err, {"log_g": logg, "snr": np.linspace(1, 10, n)},
                                     mask=m)
     spec = write_spec(root / "spec.yaml", paths, output_dir=root / "out", lightgbm=lightgbm, levels=(1.0,),
@@ -280,24 +280,25 @@ def test_mildly_shifted_labels_are_flagged_and_block_the_pass(tmp_path):
 
 
 # ---------------------------------------------------------------- §4c: the NaN pattern is an input
-def _nan_oracle_r2():
+def _nan_oracle_r2(p):
     """scikit-learn OLS on the NaN indicator of pixels 20-29: train -> test R2."""
-    (xtr, ytr), (xte, yte) = (nan_pattern_leak(600, seed=0), nan_pattern_leak(200, seed=2))
+    (xtr, ytr), (xte, yte) = (nan_pattern_leak(600, p, seed=0), nan_pattern_leak(200, p, seed=2))
     fit = LinearRegression().fit(np.isnan(xtr[:, NAN_BAND]), ytr)
     return fit.score(np.isnan(xte[:, NAN_BAND]), yte)
 
 
-def _random_mask(n, rng):
-    m = np.zeros((n, P), dtype=np.uint8)
+def _random_mask(n, p, rng):
+    m = np.zeros((n, p), dtype=np.uint8)
     m[:, 40:50] = rng.uniform(size=(n, 10)) < 0.05
     return m
 
 
-@pytest.mark.parametrize("mask", [None, _random_mask], ids=["no_file_mask", "random_file_mask"])
-def test_label_in_the_nan_pattern_blocks_the_pass(tmp_path, mask):
-    oracle = _nan_oracle_r2()
+@pytest.mark.parametrize("mask,p", [(None, 64), (_random_mask, 64), (None, 256)],
+                         ids=["no_file_mask", "random_file_mask", "no_file_mask_256_pixels"])
+def test_label_in_the_nan_pattern_blocks_the_pass(tmp_path, mask, p):
+    oracle = _nan_oracle_r2(p)
     assert oracle > 0.3  # the pattern carries log_g
-    spec, _ = _write(tmp_path, nan_pattern_leak, mask=mask)
+    spec, _ = _write(tmp_path, nan_pattern_leak, mask=mask, p=p)
     s = _audit(spec)
     g, mo = s["gate"], s["sanity"]["mask_only"]
     assert g["best_test_r2"] < 0.05  # the filled error shows nothing: the seed's rule alone says PASS

@@ -166,7 +166,7 @@ def _implications(summary, ctx):
         out = ["- error vector 对 log_g 几乎不携带信息，可直接作为 gate 输入进入 Gate-2。",
                "- 仍建议在新的数据批次上重复本审计。"]
     elif gate.get("blocked_by") and _isnum(gate.get("best_test_r2")) and gate["best_test_r2"] < gate["threshold"]:
-        out = ["- 未通过来自输入检查（见 5.2），而不是拟合的 R² 超过阈值：先修正输入（划分、标签分布或坏像素模式），"
+        out = ["- 未通过来自输入检查（见上文 Gate-1 判定），而不是拟合的 R² 超过阈值：先修正输入（划分、标签分布或坏像素模式），"
                "再用同一审计复核。"]
     else:
         out = ["- error vector 携带 log_g 信息，直接用于 gate 会让 gate 学到标签泄露；先进入 MVP-0.2 去泄露。",
