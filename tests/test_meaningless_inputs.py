@@ -320,3 +320,18 @@ def test_random_nan_pattern_does_not_block(tmp_path):
     s = _audit(spec)
     assert s["sanity"]["mask_only"]["best_test_r2"] < 0.05
     assert s["gate"]["blocked_by"] == [] and s["gate"]["verdict"] == "PASS"
+
+
+def test_untested_nan_pattern_is_said_when_the_mask_check_is_off(tmp_path):
+    from daudit.app.history import format_summary
+
+    spec, _ = _write(tmp_path, nan_pattern_leak, extra="sanity: {mask_only: false, n_permutations_linear: 20, "
+                                                       "n_permutations_lightgbm: 0, n_bootstrap: 200}")
+    s = _audit(spec)
+    g = s["gate"]
+    assert s["data"]["splits"]["train"]["n_nan_filled"] > 0
+    assert [u["check"] for u in g["untested"]] == ["bad_pixel_pattern"] and g["blocked_by"] == []
+    report = (tmp_path / "out" / "report.md").read_text()
+    headline = next(ln for ln in report.splitlines() if ln.startswith("**一句话**"))
+    assert "坏像素模式未检验" in headline
+    assert "untested: the NaN pattern" in format_summary(s)

@@ -149,6 +149,8 @@ def _gate_lines(gate: dict) -> list[str]:
            f"  (threshold {gate.get('threshold', '?')}, model {gate.get('best_model', '?')})"]
     if gate.get("leakage_degree"):
         out.append(f"  leakage: {gate['leakage_degree']}")
+    out += [f"  blocked: {b.get('text', '?')}" for b in gate.get("blocked_by") or []]
+    out += [f"  untested: {u.get('text', '?')}" for u in gate.get("untested") or []]
     return out
 
 

@@ -102,6 +102,7 @@ class Gate(TypedDict):
     rule: NotRequired[Literal["point", "strict"]]
     decided_by: NotRequired[str]
     blocked_by: NotRequired[list[dict[str, str]]]  # {"check", "where", "text"}
+    untested: NotRequired[list[dict[str, str]]]  # inputs the verdict did not test, same keys
     best_noise_level: NotRequired[float]
     leakage_degree: NotRequired[str]
     ci95_method: NotRequired[str]

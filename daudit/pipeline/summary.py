@@ -15,7 +15,7 @@ from daudit.models.linear_checks import linear_summary
 from daudit.models.selection import GATE_NAME, GATE_THRESHOLD, best_rows, decide_gate, is_ridge, select_by_val
 from daudit.output.report import leakage_degree
 
-__all__ = ["build_summary", "package_versions", "split_facts", "gate_blockers"]
+__all__ = ["build_summary", "package_versions", "split_facts", "gate_blockers", "gate_untested"]
 
 _PACKAGES = ("daudit", "numpy", "scipy", "dask", "distributed", "h5py", "zarr", "scikit-learn", "lightgbm",
              "matplotlib", "pandas")
@@ -71,13 +71,24 @@ def gate_blockers(splits: dict, sanity: dict | None) -> list[dict]:
     return out
 
 
+def gate_untested(splits: dict, sanity: dict | None) -> list[dict]:
+    """Inputs the verdict did not test: the bad-pixel pattern when the mask-only check did not run
+    (``sanity.enabled`` or ``sanity.mask_only`` false) although the stored error holds NaN values."""
+    n_nan = sum(int((f or {}).get("n_nan_filled") or 0) for f in splits.values())
+    if n_nan == 0 or (sanity or {}).get("mask_only"):
+        return []
+    return [{"check": "bad_pixel_pattern", "where": "mask_only",
+             "text": f"the NaN pattern ({n_nan} NaN error values, filled from the nearest pixel) was not tested: "
+                     "the mask-only check did not run (sanity.enabled / sanity.mask_only)"}]
+
+
 def _gate(best: dict, sanity: dict | None, backend: dict | None = None, *, rule: str = "point",
-          blocked_by=()) -> dict:
+          blocked_by=(), untested=()) -> dict:
     checks = (sanity or {}).get("gate") or {}
     decision = decide_gate(best["test_r2"], checks.get("ci95"), rule=rule, blocked_by=blocked_by)
     gate = {"name": GATE_NAME, "threshold": GATE_THRESHOLD, "best_test_r2": best["test_r2"],
             "best_model": best["model"], "best_noise_level": best["noise_level"], "ci95": None,
-            **decision, "leakage_degree": leakage_degree(best["test_r2"])}
+            **decision, "untested": list(untested), "leakage_degree": leakage_degree(best["test_r2"])}
     if backend:  # read a verdict near the threshold with the backend that trained LightGBM
         name = backend.get("backend", "in-process")
         gate["lightgbm_backend"] = name
@@ -111,7 +122,7 @@ def build_summary(ctx, started: str, counts: dict, imp_summary, figures_out: dic
     train = ctx.splits["train"]
     splits = {k: split_facts(ctx.splits[k], counts[k]) for k in ("train", "val", "test")}
     gate = _gate(best["best"], ctx.sanity, ctx.lgbm_backend, rule=spec.gate.rule,
-                 blocked_by=gate_blockers(splits, ctx.sanity))
+                 blocked_by=gate_blockers(splits, ctx.sanity), untested=gate_untested(splits, ctx.sanity))
     summary = {
         "schema_version": SCHEMA_VERSION, "kind": "audit",
         "daudit_version": __version__, "experiment_id": spec.experiment_id, "status": "finished",

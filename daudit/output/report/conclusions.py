@@ -14,6 +14,7 @@ from daudit.output.report.gate import (
     ridge_cell,
     rule_text,
     selection_text,
+    untested_texts,
     verdict_words,
 )
 from daudit.output.report.importance import concentration_text, importance_decision, regions_above
@@ -189,6 +190,7 @@ def _gate_notes(summary) -> str:
     gate = summary["gate"]
     lines = [borderline_text(gate)] if gate.get("borderline") else []
     lines += [f"输入检查阻止了通过：{t}" for t in blocked_texts(summary)]
+    lines += untested_texts(summary)
     return "".join(f"\n- {x}。" for x in lines)
 
 

@@ -11,7 +11,8 @@ resolution (with K permutations no p-value is below 1 / (K + 1)).
 from __future__ import annotations
 
 __all__ = ["interval_text", "lightgbm_p_text", "pvalue_text", "selection_text", "val_selected_text", "gate_phrase",
-           "ridge_cell", "lgbm_cell", "verdict_words", "borderline_text", "rule_text", "blocked_texts", "status_badge"]
+           "ridge_cell", "lgbm_cell", "verdict_words", "borderline_text", "rule_text", "blocked_texts", "status_badge",
+           "untested_texts"]
 
 from daudit.models.selection import SELECTION_WORDS
 from daudit.output.report.format import _best_txt, _isnum, _lv, _r, _where
@@ -149,3 +150,10 @@ def blocked_texts(summary) -> list[str]:
         else:
             out.append(b.get("text", ""))
     return out
+
+
+def untested_texts(summary) -> list[str]:
+    """One sentence per input the verdict did not test (`gate.untested`)."""
+    return ["坏像素模式未检验：error 中有 NaN 值（已按最近像素填补），但 mask-only 检验没有运行"
+            "（spec 的 sanity.enabled 或 sanity.mask_only 为 false），NaN 的位置是否携带标签不得而知"
+            for u in summary["gate"].get("untested") or [] if u.get("check") == "bad_pixel_pattern"]

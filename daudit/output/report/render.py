@@ -36,6 +36,7 @@ from daudit.output.report.gate import (
     rule_text,
     selection_text,
     status_badge,
+    untested_texts,
     verdict_words,
 )
 from daudit.output.report.importance import (
@@ -87,6 +88,7 @@ def _overview(summary, ctx):
     borderline = "；区间跨过阈值，属于临界结果" if gate.get("borderline") else ""
     degree = ctx["degree"] + ("（仅按点估计）" if gate.get("borderline") else "")
     notes = ([borderline_text(gate)] if gate.get("borderline") else []) + blocked_texts(summary)
+    notes += untested_texts(summary)
     verdict = verdict_words(gate) + "".join(f"；{t}" for t in notes)
     extra = gate_phrase(gate)
     answer, _ = concentration_text(summary)
