@@ -149,7 +149,7 @@ def test_scale_leak_survives_shuffle_and_aggregates_capture_it(scale_run):
     assert san["wavelength_shuffle"]["unrefitted"]["OLS"]["test_r2"] < san["wavelength_shuffle"]["refit"]["OLS"]["test_r2"]
     # the file mask leaks through pixels 0-9 only
     mo = san["mask_only"]
-    assert mo["source"] == "the file's mask array" and mo["n_pixels_ever_masked"] == 10
+    assert mo["source"] == "the file's mask array or non-finite or non-positive error" and mo["n_pixels_ever_masked"] == 10
     assert _best_check(mo) > 0.05
 
 

@@ -24,6 +24,7 @@ import pandas as pd
 from daudit.app.runspec import ensure_demo, with_demo_data
 from daudit.core import schema
 from daudit.core.errors import DauditError
+from daudit.core.gate_rule import verdict_label
 from daudit.core.spec import DEFAULT_SPEC_PATH, AuditSpec, DataSpec, InputSpec, load_spec, parse_spec
 from daudit.data.pfsspec import SpectraSplit
 from daudit.output.staging import resolve_output_dir
@@ -72,7 +73,8 @@ class AuditResult:
         return self.gate.get("best_test_r2")
 
     def __repr__(self) -> str:
-        return (f"AuditResult({self.summary.get('experiment_id')!r}: {self.gate.get('name', 'Gate')} {self.verdict}, "
+        return (f"AuditResult({self.summary.get('experiment_id')!r}: {self.gate.get('name', 'Gate')} "
+                f"{verdict_label(self.gate)}, "
                 f"best test R2 {self.best_test_r2}, {len(self.metrics)} metric rows, folder {str(self.output_dir)!r})")
 
 

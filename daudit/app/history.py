@@ -19,6 +19,7 @@ from pathlib import Path
 from daudit.app.history_text import _as_float, _get, format_run_table, format_summary  # re-exported: format_*
 from daudit.core import schema
 from daudit.core.errors import DauditError
+from daudit.core.gate_rule import verdict_label
 from daudit.core.timefmt import format_duration
 
 __all__ = [
@@ -97,7 +98,7 @@ def _record_from_summary(path: Path, summary: dict) -> RunRecord:
         date=summary.get("date"),
         source=_get(summary, "data", "source"),
         n_train=n_train if isinstance(n_train, int) else None,
-        verdict=_get(summary, "gate", "verdict"),
+        verdict=verdict_label(summary["gate"]) if _get(summary, "gate", "verdict") else None,
         best_test_r2=_as_float(r2),
         total_seconds=_as_float(_get(summary, "timings", "total_seconds")),
         sort_time=when,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from daudit.core.gate_rule import verdict_label
 from daudit.core.timefmt import format_duration
 
 __all__ = ["format_run_table", "format_summary", "_get", "_as_float"]  # the last two: for daudit.app.history
@@ -143,11 +144,13 @@ def _gate_lines(gate: dict) -> list[str]:
         return []
     ci = gate.get("ci95")
     ci_text = f"  95% CI [{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci and len(ci) == 2 else ""
-    out = [f"{gate.get('name', 'Gate')}: {gate.get('verdict', '?')}" + (" (borderline)" if gate.get("borderline") else ""),
+    out = [f"{gate.get('name', 'Gate')}: {verdict_label(gate)}",
            f"  best test R2 {_fmt(gate.get('best_test_r2'))}{ci_text}"
            f"  (threshold {gate.get('threshold', '?')}, model {gate.get('best_model', '?')})"]
     if gate.get("leakage_degree"):
         out.append(f"  leakage: {gate['leakage_degree']}")
+    out += [f"  blocked: {b.get('text', '?')}" for b in gate.get("blocked_by") or []]
+    out += [f"  untested: {u.get('text', '?')}" for u in gate.get("untested") or []]
     return out
 
 

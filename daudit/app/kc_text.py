@@ -194,8 +194,8 @@ def _gate_facts(summary: dict) -> dict:
     rule = ""
     if threshold is not None and verdict in ("PASS", "FAIL"):
         rule = f" (R² {'<' if verdict == 'PASS' else '≥'} {threshold:g})"
-    icon = {"PASS": "✅", "FAIL": "❌"}.get(verdict, "⚪")
-    borderline = " borderline" if gate.get("borderline") else ""
+    icon = {"PASS": "⚠️" if gate.get("borderline") else "✅", "FAIL": "❌"}.get(verdict, "⚪")
+    borderline = " (borderline: the 95% interval straddles the threshold)" if gate.get("borderline") else ""
     return {
         "gate": gate.get("name") or "Gate",
         "verdict": f"{icon} {verdict}{rule}{borderline}",

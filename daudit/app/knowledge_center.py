@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from daudit.core.errors import DauditError
+from daudit.core.gate_rule import verdict_label
 
 __all__ = ["DEFAULT_TOPIC", "TOPIC_ENV", "KCLayout", "layout_for", "set_status", "status_text"]
 
@@ -97,8 +98,8 @@ def status_text(summary: dict) -> str:
     """The roadmap status of a finished run: ``"✅ done: Gate-1 PASS (2025-12-26)"``."""
     gate = summary.get("gate") or {}
     verdict = gate.get("verdict") or "n/a"
-    icon = {"PASS": "✅", "FAIL": "❌"}.get(verdict, "⚪")
-    return f"{icon} done: {gate.get('name') or 'Gate'} {verdict} ({summary.get('date', '?')})"
+    icon = {"PASS": "⚠️" if gate.get("borderline") else "✅", "FAIL": "❌"}.get(verdict, "⚪")
+    return f"{icon} done: {gate.get('name') or 'Gate'} {verdict_label(gate)} ({summary.get('date', '?')})"
 
 
 def _token(section: str) -> re.Pattern:

@@ -28,7 +28,6 @@ from daudit.models.selection import (
     best_by_val,
     best_rows,
     gate_candidates,
-    gate_verdict,
     interval_of_max,
     max_null,
     select_by_val,
@@ -125,7 +124,11 @@ def _all_ci(keys, scores, test, yt):
 
 
 def _gate(ctx, keys, scores, out) -> dict:
-    """Gate-1 with its uncertainty: the selection-aware interval, the val-selected model, the nulls."""
+    """Gate-1's evidence: the selection-aware interval, the val-selected model, the nulls.
+
+    No verdict here: `daudit.models.selection.decide_gate` decides it (with the spec's rule and
+    the input checks) when the summary is built.
+    """
     best = best_rows(ctx.metrics)["best"]
     cand = {(float(r["noise_level"]), r["model"]) for r in gate_candidates(ctx.metrics)}
     cols = [i for i, key in enumerate(keys) if key in cand]
@@ -137,12 +140,11 @@ def _gate(ctx, keys, scores, out) -> dict:
     lg = out["permutation"].get("lightgbm") or {}
     ok = _f(lo) is not None and _f(hi) is not None
     return {"best_model": best["model"], "best_noise_level": float(best["noise_level"]),
-            "best_test_r2": _f(best["test_r2"]), "verdict": gate_verdict(best["test_r2"]),
+            "best_test_r2": _f(best["test_r2"]),
             "ci95": [_f(lo), _f(hi)] if ok else None,
             "ci95_method": (f"percentile bootstrap of the maximum test R2 over {len(cols)} models, the best "
                             f"re-selected in each of {scores.shape[0]} resamples (predictions fixed)"),
             "n_candidates": len(cols), "ci95_best_model": one,
-            "borderline": bool(ok and lo < THRESHOLD <= hi),
             "val_selected": None if vs is None else {
                 "model": vs["model"], "noise_level": float(vs["noise_level"]), "val_r2": _f(vs["val_r2"]),
                 "test_r2": _f(vs["test_r2"]),

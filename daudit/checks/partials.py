@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from daudit.checks.transforms import aggregate_features, mask_from_error, shuffle_chunk
+from daudit.checks.transforms import aggregate_features, bad_pixels, shuffle_chunk
 
 __all__ = [
     "MaskGram", "CrossStats", "EvalPlan", "mask_gram", "combine_mask", "cross_stats", "combine_cross",
@@ -161,14 +161,14 @@ class EvalPlan:
 
 
 def _mask_input(raw, mask, cols):
-    m = mask_from_error(raw) if mask is None else (np.asarray(mask) != 0).astype(np.uint8)
+    m = bad_pixels(raw, mask)
     return m[:, cols].astype(np.float32)
 
 
 def eval_partial(block, raw, mask, y, split: str, chunk_index: int, plan: EvalPlan, *, rows: int = 512) -> dict:
     """Predictions of the check models for one val/test chunk.
 
-    block (rows, p) cleaned error; raw (rows, p) the stored error (for a derived mask) or None;
+    block (rows, p) cleaned error; raw (rows, p) the stored error (its bad values join the mask) or None;
     mask (rows, p) or None; y (rows,) labels (used on test for the permuted models' RSS).
     Returns {'pred': {kind: (rows, a)}, 'lgbm': {kind: (rows, b)}, 'perm_rss': (K,) or None,
     'aggregates': (rows, 10) or None}. The products run over ``rows`` rows at a time (the inputs

@@ -11,21 +11,27 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import dask.array as da
 import numpy as np
 from dask import delayed
 
 from daudit.checks.partials import eval_partial
 from daudit.checks.records import EvalLayout, EvalOutputs
 from daudit.checks.train_chunk import accumulate_train, train_into
-from daudit.checks.transforms import mask_from_error
+from daudit.checks.transforms import bad_pixels
 from daudit.engine.streaming import fold_graph, row_offsets
 
 __all__ = ["mask_blocks", "train_pass_graph", "eval_pass", "gather_eval"]
 
 
 def mask_blocks(split):
-    """Mask row blocks (dask arrays) of a split: the file's mask, else derived from the raw error."""
-    m = split.mask if split.mask is not None else split.error_raw.map_blocks(mask_from_error, dtype=np.uint8)
+    """Mask row blocks (dask arrays) of a split: `bad_pixels` (the file's mask, if any, OR the raw error's
+    non-finite and non-positive values)."""
+    if split.mask is None:
+        m = split.error_raw.map_blocks(bad_pixels, dtype=np.uint8)
+    else:
+        m = da.map_blocks(bad_pixels, split.error_raw, split.mask.rechunk(split.error_raw.chunks),
+                          dtype=np.uint8)
     return [m.blocks[i] for i in range(m.numblocks[0])], "file" if split.mask is not None else "derived"
 
 
@@ -73,7 +79,7 @@ def eval_pass(splits: dict, plan, *, with_mask: bool, threads: int = 2, progress
         off = row_offsets(s.error)
         for i in range(len(off) - 1):
             mask = s.mask.blocks[i] if with_mask and s.mask is not None else None
-            raw = s.error_raw.blocks[i] if with_mask and s.mask is None else None
+            raw = s.error_raw.blocks[i] if with_mask else None
             jobs.append((s.error.blocks[i], raw, mask, s.y[off[i]:off[i + 1]], name, i))
 
     def one(job):

@@ -151,7 +151,7 @@ def prepare(ctx) -> CheckPlan | None:
     cfg = TrainConfig(seed=spec.seed, level=ref, shuffle=s.wavelength_shuffle, mask=s.mask_only,
                       aggregates=s.aggregate_stats, x_shift=shift, y_shift=np.array([ytr[: int(off[1])].mean()]),
                       shuffle_shift=float(shift.mean()), perm_keys=keys if len(keys) else None)
-    run.mask_source = ("the file's mask array" if train.mask is not None
+    run.mask_source = ("the file's mask array or non-finite or non-positive error" if train.mask is not None
                        else "derived: non-finite or non-positive error")
     return CheckPlan(rng, keys, group_y, off, cfg, use_lgbm, run)
 
@@ -164,7 +164,7 @@ def train_cache_fields(plan: CheckPlan) -> dict:
         if arr is not None:
             digest.update(np.ascontiguousarray(arr).tobytes())
     return {"seed": c.seed, "level": c.level, "shuffle": c.shuffle, "mask": c.mask, "aggregates": c.aggregates,
-            "shuffle_shift": c.shuffle_shift, "arrays": digest.hexdigest(), "version": 2}
+            "shuffle_shift": c.shuffle_shift, "arrays": digest.hexdigest(), "version": 3}  # 3: mask OR NaN
 
 
 def train_pass(ctx, plan: CheckPlan) -> TrainStats:

@@ -17,6 +17,7 @@ __all__ = [
     "shuffle_pixels",
     "shuffle_chunk",
     "mask_from_error",
+    "bad_pixels",
     "aggregate_features",
     "median_normalised",
 ]
@@ -63,6 +64,20 @@ def mask_from_error(raw_block: np.ndarray) -> np.ndarray:
     raw = np.asarray(raw_block)
     with np.errstate(invalid="ignore"):
         return (~np.isfinite(raw) | (raw <= 0)).astype(np.uint8)
+
+
+def bad_pixels(raw_block: np.ndarray, mask_block: np.ndarray | None = None) -> np.ndarray:
+    """The input of the mask-only check: the file's mask OR the stored error's bad values.
+
+    raw_block : (rows, p) the error as stored (NaN kept); mask_block : (rows, p) the file's mask
+    (nonzero = bad) or None. Returns uint8 (rows, p), 1 where the file masks the pixel or the
+    stored error is non-finite or <= 0: the NaN pattern is part of what the error carries, and the
+    nearest-pixel fill (`daudit.data.clean`) erases it from the audited values, so it is tested here.
+    """
+    bad = mask_from_error(raw_block)
+    if mask_block is not None:
+        bad |= (np.asarray(mask_block) != 0).astype(np.uint8)
+    return bad
 
 
 def _order_stats(x: np.ndarray, qs) -> list:

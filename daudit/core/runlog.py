@@ -31,6 +31,7 @@ from pathlib import Path
 from daudit.core import schema
 from daudit.core.artifacts import pid_alive, write_json
 from daudit.core.errors import DauditError
+from daudit.core.gate_rule import verdict_label
 from daudit.core.paths import runs_dir
 from daudit.core.timefmt import format_duration
 
@@ -308,7 +309,7 @@ def verdict_line(out: str | Path) -> str:
     took = (summary.get("timings") or {}).get("total_seconds")
     best = f", {g['best_model']}" if g.get("best_model") else (f", recommended {g['recommended']}"
                                                               if g.get("recommended") else "")
-    return (f"{g.get('name', 'Gate')} {g.get('verdict', '?')} (best test R2 {r2_text}{best}) in "
+    return (f"{g.get('name', 'Gate')} {verdict_label(g)} (best test R2 {r2_text}{best}) in "
             f"{format_duration(took)}; report {out / 'report.md'}")
 
 

@@ -96,6 +96,9 @@ class Gate(TypedDict):
     plain interval of the model that won; ``p_value_familywise`` compares the best linear test
     R² with the best linear fit of each label permutation; ``lightgbm_p_value`` is LightGBM's
     own permutation p, whose resolution is ``lightgbm_min_p_value`` = 1 / (permutations + 1).
+    ``rule`` is the spec's gate rule (point / strict), ``decided_by`` the sentence with the numbers
+    that decided, ``blocked_by`` the input checks that turned a PASS into a FAIL
+    (`daudit.models.selection.decide_gate`); ``borderline``: the interval straddles the threshold.
     """
 
     name: str
@@ -105,6 +108,10 @@ class Gate(TypedDict):
     verdict: Literal["PASS", "FAIL"]
     borderline: bool
     ci95: list[float | None] | None
+    rule: NotRequired[Literal["point", "strict"]]
+    decided_by: NotRequired[str]
+    blocked_by: NotRequired[list[dict[str, str]]]  # {"check", "where", "text"}
+    untested: NotRequired[list[dict[str, str]]]  # inputs the verdict did not test, same keys
     best_noise_level: NotRequired[float]
     leakage_degree: NotRequired[str]
     ci95_method: NotRequired[str]

@@ -1,7 +1,7 @@
 """The experiment spec: one typed, frozen object parsed once from YAML.
 
 The block under "实验规格" in the user's request loads as it is written there; daudit's own
-optional sections (`compute`, `sanity`, `output_dir`, `author`) sit beside it. Unknown keys and
+optional sections (`compute`, `sanity`, `gate`, `output_dir`, `author`) sit beside it. Unknown keys and
 bad values are refused with one line naming the key and what is allowed (the value parsers
 are in `daudit.core.spec_values`).
 """
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from daudit.core.gate_rule import DEFAULT_GATE_RULE, GATE_RULES
 from daudit.core.paths import builtin_spec
 from daudit.core.spec_values import (  # re-exported: parse_bytes, parse_scheduler
     _bool,
@@ -31,7 +32,8 @@ from daudit.core.yamlload import read_yaml
 
 __all__ = [
     "AuditSpec", "DataSpec", "InputSpec", "LightGBMSpec", "PlotSpec", "ComputeSpec",
-    "SanitySpec", "QUICK_SANITY", "load_spec", "parse_spec", "parse_bytes", "parse_scheduler", "DEFAULT_SPEC_PATH",
+    "SanitySpec", "GateSpec", "QUICK_SANITY",
+    "load_spec", "parse_spec", "parse_bytes", "parse_scheduler", "DEFAULT_SPEC_PATH",
 ]
 
 DEFAULT_SPEC_PATH = builtin_spec("logg_err_base_01.yaml")
@@ -112,6 +114,14 @@ class SanitySpec:
         return dataclasses.replace(self, **QUICK_SANITY)
 
 
+@dataclass(frozen=True)
+class GateSpec:
+    """How Gate-1 decides (`daudit.core.gate_rule`): ``point`` (best test R2 < 0.05, the seed's
+    rule) or ``strict`` (the upper end of its selection-aware 95% interval < 0.05 as well)."""
+
+    rule: str = DEFAULT_GATE_RULE
+
+
 QUICK_SANITY = {"n_permutations_lightgbm": 0, "n_permutations_linear": 100, "n_bootstrap": 200,
                 "n_group_shuffles": 3, "lightgbm_rows": 5000}
 
@@ -129,6 +139,7 @@ class AuditSpec:
     plots: tuple = ()
     compute: ComputeSpec = ComputeSpec()
     sanity: SanitySpec = SanitySpec()
+    gate: GateSpec = GateSpec()
     output_dir: str | None = None
     author: str | None = None  # the report's Author line; None: the report says it is not set
     repo_path: str | None = None
@@ -144,7 +155,7 @@ class AuditSpec:
 
 
 _TOP_KEYS = ("experiment_id", "repo_path", "data", "input", "models", "noise_levels", "seed",
-             "plots", "compute", "sanity", "output_dir", "author")
+             "plots", "compute", "sanity", "gate", "output_dir", "author")
 
 # Bounds on what a spec may ask for: each multiplies the work or the memory of a run, and a typo
 # (an extra digit) should be refused in a blink rather than run for days. The memory bounds
@@ -309,6 +320,20 @@ def _parse_sanity(raw, src) -> SanitySpec:
     })
 
 
+def _parse_gate(raw, sanity: SanitySpec, src) -> GateSpec:
+    def rule(v, w):
+        if v not in GATE_RULES:
+            _fail(src, f"'{w}' must be one of {', '.join(GATE_RULES)}, got {v!r}")
+        return v
+
+    out = _parse_section(GateSpec, raw, "gate", src, {"rule": rule})
+    if out.rule == "strict" and not (sanity.enabled and sanity.n_bootstrap > 0):
+        _fail(src, "'gate.rule: strict' needs the selection-aware interval of the best test R2, which the "
+                   "sanity checks' bootstrap computes: set sanity.enabled: true and sanity.n_bootstrap >= 1, "
+                   "or use gate.rule: point")
+    return out
+
+
 def _parse_output_dir(out_dir, src, base_dir):
     if out_dir is None:
         return None
@@ -329,12 +354,13 @@ def parse_spec(raw: Any, *, base_dir: Path | None = None, source: str = "<spec>"
         _fail(src, f"'experiment_id' must be letters, digits, '.', '_' or '-' (no path), got {exp_id!r}")
     data = _parse_data(raw.get("data"), src, base_dir)
     include_ols, alphas, lgbm = _parse_models(raw.get("models"), src)
+    sanity = _parse_sanity(raw.get("sanity"), src)
     return AuditSpec(
         experiment_id=exp_id, data=data, input=_parse_input(raw.get("input"), data, src), include_ols=include_ols,
         alphas=alphas, lightgbm=lgbm, noise_levels=_parse_levels(raw.get("noise_levels", [1.0]), src),
         seed=_num(raw.get("seed", 42), "seed", src, kind=int, lo=0, hi=MAX_SEED),
         plots=_parse_plots(raw.get("plots"), src), compute=_parse_compute(raw.get("compute"), src),
-        sanity=_parse_sanity(raw.get("sanity"), src),
+        sanity=sanity, gate=_parse_gate(raw.get("gate"), sanity, src),
         output_dir=_parse_output_dir(raw.get("output_dir"), src, base_dir),
         author=_optional_text(raw.get("author"), "author", src) or None,
         repo_path=_optional_text(raw.get("repo_path"), "repo_path", src), source_path=source,

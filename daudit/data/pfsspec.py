@@ -21,6 +21,7 @@ from dask.base import tokenize
 from daudit.core.errors import DauditError, InputChangedError
 from daudit.core.files import check_unchanged, file_kind, file_state
 from daudit.data.clean import clean_error
+from daudit.data.consistency import check_same_grid
 from daudit.data.layout import ERROR_KEY, MASK_KEY, WAVE_KEY
 
 __all__ = ["SpectraSplit", "load_pfsspec", "expand_paths", "error_shape", "H5Rows"]
@@ -333,8 +334,8 @@ def load_pfsspec(paths, *, n_rows: int | None, param: str, chunk_rows: int = 204
         lay = _read_layout(path, where, with_mask=with_mask)
         if wave is None:
             wave = lay.wave
-        elif lay.wave.shape != wave.shape or not np.allclose(lay.wave, wave):
-            raise DauditError(f"{where}: {path} has a different wavelength grid from {files[0]}")
+        else:
+            check_same_grid(lay.wave, wave, where=where, path=path, ref_path=files[0])
         take = lay.n_rows if remaining is None else min(lay.n_rows, remaining)
         if take == 0:  # an empty file adds no rows (pandas cannot even store its empty table)
             rows_per_file.append(0)

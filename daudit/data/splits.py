@@ -14,6 +14,7 @@ from daudit.core.errors import DauditError
 from daudit.core.spec import AuditSpec
 from daudit.data.cache import StatsCache, ZarrCache, source_key
 from daudit.data.clean import fill_nan_nearest
+from daudit.data.consistency import check_same_grid
 from daudit.data.layout import ERROR_KEY
 from daudit.data.pfsspec import SpectraSplit, error_shape, expand_paths, load_pfsspec
 from daudit.data.validate import emit_warnings, validate_splits
@@ -42,10 +43,7 @@ def check_splits(spec: AuditSpec, splits: dict[str, SpectraSplit], *,
                  drop_bad_labels: bool = False) -> dict[str, SpectraSplit]:
     """The checks of `open_data` on splits made elsewhere (e.g. from in-memory arrays)."""
     splits = dict(splits)
-    p = splits["train"].n_pixels
-    for name in ("val", "test"):
-        if splits[name].n_pixels != p:
-            raise DauditError(f"{name} split has {splits[name].n_pixels} pixels but train has {p}")
+    _check_grids(splits)
     report = validate_splits(spec, splits, drop_bad_labels=drop_bad_labels)
     emit_warnings(report["warnings"])
     return splits
@@ -77,11 +75,19 @@ def _open_splits(spec: AuditSpec, zc) -> dict[str, SpectraSplit]:
                            ("test", d.test_path, d.num_test_samples)):
         splits[name] = load_pfsspec(paths, n_rows=n, param=d.param, chunk_rows=spec.compute.chunk_rows,
                                     name=name, zarr_cache=zc)
-    p = splits["train"].n_pixels
+    _check_grids(splits)
+    return splits
+
+
+def _check_grids(splits: dict) -> None:
+    """Refuse val / test splits whose pixel count or wavelength grid is not train's (one line)."""
+    train = splits["train"]
+    p = train.n_pixels
     for name in ("val", "test"):
         if splits[name].n_pixels != p:
             raise DauditError(f"{name} split has {splits[name].n_pixels} pixels but train has {p}")
-    return splits
+        check_same_grid(splits[name].wave, train.wave, where=f"{name} split",
+                        path=(splits[name].paths or [name])[0], ref_path=(train.paths or ["train"])[0])
 
 
 def _count_block(block: np.ndarray) -> np.ndarray:

@@ -3,8 +3,9 @@
 `validate_splits` runs on the opened splits before any pass over the spectra (the labels are in
 memory): non-finite labels are refused, or dropped with ``drop_bad_labels``; constant labels are
 refused; fewer rows than ``num_samples`` and splits that read the same rows of the same file are
-warned about. `drop_empty_rows` is the first streamed pass: it flags the rows whose error has no
-finite pixel (nothing to audit there) and drops them.
+warned about; val / test labels far from train's are refused or flagged (`daudit.data.consistency`).
+`drop_empty_rows` is the first streamed pass: it flags the rows whose error has no finite pixel
+(nothing to audit there) and drops them.
 
 Dropping keeps the streamed design: `select_rows` takes the kept rows of every row chunk lazily
 (a Dask take per chunk, then the usual row chunking), and the labels, ``y`` and the index of the
@@ -26,6 +27,7 @@ from daudit.core import runlog
 from daudit.core.errors import DauditError
 from daudit.core.progress import compute
 from daudit.data.cache import source_key
+from daudit.data.consistency import check_label_shift
 from daudit.data.layout import ERROR_KEY
 
 __all__ = ["validate_splits", "select_rows", "split_overlaps", "empty_rows_graph", "drop_empty_rows",
@@ -148,6 +150,7 @@ def validate_splits(spec, splits: dict, *, drop_bad_labels: bool = False) -> dic
         counts[name] = {k: v for k, v in notes.items() if k != "warnings"}
         warnings += notes["warnings"]
     check_enough_rows(splits)
+    warnings += check_label_shift(splits, param)
     for a, b, path, n in split_overlaps(splits):
         msg = (f"WARNING: {a} and {b} splits both read the first {n} rows of {path}: the audit would test on "
                f"training rows and overstate R2; give each split its own file")

@@ -9,6 +9,9 @@
   model choice (test untouched), used for the importance ("primary") model, the checks' Ridge
   of each family, and the "val-selected" model shown beside the gate.
 - `gate_verdict`: the seed's rule, PASS when the gate statistic is below `GATE_THRESHOLD`.
+- `decide_gate`: THE verdict of a run: the spec's rule (`daudit.core.gate_rule`: point or
+  strict) on the statistic and its selection-aware interval, borderline when that interval
+  straddles the threshold, and no PASS while an input check blocks it.
 - `check_gate_defined`: no verdict at all unless every model at every level > 0 has a finite
   test R² (the gate statistic is their maximum, undefined when one of them is).
 """
@@ -20,10 +23,11 @@ import math
 import numpy as np
 
 from daudit.core.errors import DauditError
+from daudit.core.gate_rule import DEFAULT_GATE_RULE, GATE_RULES
 from daudit.models.linear import is_ols_name
 
 __all__ = ["GATE_THRESHOLD", "GATE_NAME", "gate_verdict", "best_by_test", "best_by_val", "best_rows",
-           "select_by_val", "pick_by_val", "gate_candidates", "interval_of_max", "max_null",
+           "select_by_val", "pick_by_val", "decide_gate", "gate_candidates", "interval_of_max", "max_null",
            "is_linear", "is_ridge", "BEST_KEYS", "SELECTION_WORDS", "check_gate_defined",
            "check_pass_earned"]
 
@@ -48,6 +52,53 @@ def is_linear(model: str) -> bool:
 def gate_verdict(statistic: float, threshold: float = GATE_THRESHOLD) -> str:
     """``"PASS"`` when ``statistic < threshold``, else ``"FAIL"`` (a NaN statistic is not a PASS)."""
     return "PASS" if math.isfinite(float(statistic)) and float(statistic) < threshold else "FAIL"
+
+
+def decide_gate(statistic, ci95, *, rule: str = DEFAULT_GATE_RULE, blocked_by=(),
+                threshold: float = GATE_THRESHOLD) -> dict:
+    """The Gate-1 verdict, and why: the one place a run's verdict is decided.
+
+    Parameters
+    ----------
+    statistic : float
+        The best test R² over the gate's candidates (`best_by_test`).
+    ci95 : [lo, hi] or None
+        Its selection-aware interval (`interval_of_max`); None when the checks did not run.
+    rule : ``"point"`` or ``"strict"``
+        ``point``: PASS when ``statistic < threshold``; ``strict``: PASS only when ``hi < threshold``
+        as well (no interval: no strict PASS).
+    blocked_by : sequence of dict
+        Input checks that make a PASS meaningless (``{"check", "where", "text"}`` each); any of
+        them turns a PASS into a FAIL.
+
+    Returns
+    -------
+    dict with ``verdict`` ("PASS" / "FAIL"), ``borderline`` (the interval straddles the
+    threshold: ``lo < threshold <= hi``), ``rule``, ``decided_by`` (one English sentence with the
+    numbers that decided) and ``blocked_by`` (the list given).
+    """
+    if rule not in GATE_RULES:
+        raise ValueError(f"unknown gate rule {rule!r}; one of {GATE_RULES}")
+    ci = list(ci95) if ci95 else None
+    lo, hi = (_finite(ci[0]), _finite(ci[1])) if ci and len(ci) == 2 else (-math.inf, -math.inf)
+    has_ci = math.isfinite(lo) and math.isfinite(hi)
+    borderline = bool(has_ci and lo < threshold <= hi)
+    point = gate_verdict(statistic, threshold)
+    stat = f"best test R2 {float(statistic):.4f}" if math.isfinite(float(statistic)) else "best test R2 undefined"
+    if rule == "point" or point == "FAIL":
+        verdict = point
+        why = f"{rule} rule: {stat} {'<' if point == 'PASS' else '>='} {threshold:g}"
+    elif not has_ci:
+        verdict, why = "FAIL", (f"strict rule: {stat} < {threshold:g} but no selection-aware interval to bound it "
+                                "(the sanity checks' bootstrap did not run)")
+    else:
+        verdict = "PASS" if hi < threshold else "FAIL"
+        why = (f"strict rule: upper end {hi:.4f} of the selection-aware 95% interval "
+               f"{'<' if verdict == 'PASS' else '>='} {threshold:g} ({stat})")
+    blocked = [dict(b) for b in blocked_by]
+    if blocked and verdict == "PASS":
+        verdict, why = "FAIL", f"{why}, but the PASS is blocked: " + "; ".join(b["text"] for b in blocked)
+    return {"verdict": verdict, "borderline": borderline, "rule": rule, "decided_by": why, "blocked_by": blocked}
 
 
 def _finite(v) -> float:

@@ -20,6 +20,7 @@ import numpy as np
 from daudit.checks import TrainStats, finish_train, prepare, run_sanity_checks, train_cache_fields, train_pass
 from daudit.checks.passes import train_pass_graph
 from daudit.core.progress import Bar, compute
+from daudit.core.gate_rule import verdict_label
 from daudit.core.schema import write_summary
 from daudit.core.spec import AuditSpec
 from daudit.data.splits import check_splits, open_data, quality_counts_graph, stats_cache, stats_cache_key
@@ -365,7 +366,7 @@ def run_audit(spec: AuditSpec, *, output_dir: Path, echo=print, drop_bad_labels:
         write_report(staging, summary)
         write_summary(staging / "summary.json", summary)  # last: its presence means finished
         log.info("finished in %.1fs: Gate-1 %s (best test R2 %.4f, %s)", ctx.timings["total"],
-                 summary["gate"]["verdict"], summary["gate"]["best_test_r2"], summary["gate"]["best_model"])
+                 verdict_label(summary["gate"]), summary["gate"]["best_test_r2"], summary["gate"]["best_model"])
     return summary
 
 

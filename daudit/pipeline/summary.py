@@ -12,10 +12,10 @@ import platform
 from daudit._version import __version__
 from daudit.core.schema import SCHEMA_VERSION
 from daudit.models.linear_checks import linear_summary
-from daudit.models.selection import GATE_NAME, GATE_THRESHOLD, best_rows, gate_verdict, is_ridge, select_by_val
+from daudit.models.selection import GATE_NAME, GATE_THRESHOLD, best_rows, decide_gate, is_ridge, select_by_val
 from daudit.output.report import leakage_degree
 
-__all__ = ["build_summary", "package_versions", "split_facts"]
+__all__ = ["build_summary", "package_versions", "split_facts", "gate_blockers", "gate_untested"]
 
 _PACKAGES = ("daudit", "numpy", "scipy", "dask", "distributed", "h5py", "zarr", "scikit-learn", "lightgbm",
              "matplotlib", "pandas")
@@ -48,23 +48,58 @@ BACKEND_NOTES = {
 }
 
 
-def _gate(best: dict, sanity: dict | None, backend: dict | None = None) -> dict:
+def gate_blockers(splits: dict, sanity: dict | None) -> list[dict]:
+    """The input checks that make a PASS meaningless: ``{"check", "where", "text"}`` each (empty: none).
+
+    ``splits``: ``summary["data"]["splits"]`` (each may hold a flagged ``label_shift``,
+    `daudit.data.consistency`); ``sanity``: ``summary["sanity"]`` (its ``mask_only`` check reads
+    the file's mask OR the non-finite / non-positive stored error, so it tests the NaN pattern
+    that the nearest-pixel fill erases).
+    """
+    out = []
+    for name, facts in splits.items():
+        shift = (facts or {}).get("label_shift") or {}
+        if shift.get("flagged"):
+            out.append({"check": "label_shift", "where": name,
+                        "text": f"{name} labels differ from train's ({shift['reason']})"})
+    mo = (sanity or {}).get("mask_only") or {}
+    r2 = mo.get("best_test_r2")
+    if r2 is not None and r2 >= GATE_THRESHOLD:
+        out.append({"check": "bad_pixel_pattern", "where": "mask_only",
+                    "text": f"the bad-pixel pattern alone (mask, NaN or non-positive error values) predicts the "
+                            f"label with test R2 {r2:.4f} >= {GATE_THRESHOLD:g}"})
+    return out
+
+
+def gate_untested(splits: dict, sanity: dict | None) -> list[dict]:
+    """Inputs the verdict did not test: the bad-pixel pattern when the mask-only check did not run
+    (``sanity.enabled`` or ``sanity.mask_only`` false) although the stored error holds NaN values."""
+    n_nan = sum(int((f or {}).get("n_nan_filled") or 0) for f in splits.values())
+    if n_nan == 0 or (sanity or {}).get("mask_only"):
+        return []
+    return [{"check": "bad_pixel_pattern", "where": "mask_only",
+             "text": f"the NaN pattern ({n_nan} NaN error values, filled from the nearest pixel) was not tested: "
+                     "the mask-only check did not run (sanity.enabled / sanity.mask_only)"}]
+
+
+def _gate(best: dict, sanity: dict | None, backend: dict | None = None, *, rule: str = "point",
+          blocked_by=(), untested=()) -> dict:
+    checks = (sanity or {}).get("gate") or {}
+    decision = decide_gate(best["test_r2"], checks.get("ci95"), rule=rule, blocked_by=blocked_by)
     gate = {"name": GATE_NAME, "threshold": GATE_THRESHOLD, "best_test_r2": best["test_r2"],
-            "best_model": best["model"], "best_noise_level": best["noise_level"],
-            "verdict": gate_verdict(best["test_r2"]), "borderline": False, "ci95": None,
-            "leakage_degree": leakage_degree(best["test_r2"])}
+            "best_model": best["model"], "best_noise_level": best["noise_level"], "ci95": None,
+            **decision, "untested": list(untested), "leakage_degree": leakage_degree(best["test_r2"])}
     if backend:  # read a verdict near the threshold with the backend that trained LightGBM
         name = backend.get("backend", "in-process")
         gate["lightgbm_backend"] = name
         gate["lightgbm_backend_note"] = BACKEND_NOTES["lightgbm.dask" if name.startswith("lightgbm.dask")
                                                       else "in-process"]
-    if sanity is not None:
-        gate.update({k: v for k, v in (sanity.get("gate") or {}).items() if k in _GATE_FROM_CHECKS})
+    gate.update({k: v for k, v in checks.items() if k in _GATE_FROM_CHECKS})
     return gate
 
 
 # what the checks add to the gate: the selection-aware interval, the val-selected model, the nulls
-_GATE_FROM_CHECKS = ("ci95", "borderline", "ci95_method", "n_candidates", "ci95_best_model", "val_selected",
+_GATE_FROM_CHECKS = ("ci95", "ci95_method", "n_candidates", "ci95_best_model", "val_selected",
                      "p_value_familywise", "familywise_n_models", "familywise_n_permutations",
                      "familywise_min_p_value", "lightgbm_p_value", "lightgbm_n_permutations", "lightgbm_min_p_value")
 
@@ -85,6 +120,9 @@ def build_summary(ctx, started: str, counts: dict, imp_summary, figures_out: dic
     spec = ctx.spec
     best = best_rows(ctx.metrics)
     train = ctx.splits["train"]
+    splits = {k: split_facts(ctx.splits[k], counts[k]) for k in ("train", "val", "test")}
+    gate = _gate(best["best"], ctx.sanity, ctx.lgbm_backend, rule=spec.gate.rule,
+                 blocked_by=gate_blockers(splits, ctx.sanity), untested=gate_untested(splits, ctx.sanity))
     summary = {
         "schema_version": SCHEMA_VERSION, "kind": "audit",
         "daudit_version": __version__, "experiment_id": spec.experiment_id, "status": "finished",
@@ -93,9 +131,9 @@ def build_summary(ctx, started: str, counts: dict, imp_summary, figures_out: dic
         "data": {"source": spec.data.source, "param": spec.data.param, "input": spec.input.X,
                  "n_pixels": train.n_pixels, "wave_min": float(train.wave.min()),
                  "wave_max": float(train.wave.max()),
-                 "splits": {k: split_facts(ctx.splits[k], counts[k]) for k in ("train", "val", "test")}},
+                 "splits": splits},
         "noise_levels": list(spec.noise_levels), "alphas": list(spec.alphas),
-        "metrics": ctx.metrics, **best, "gate": _gate(best["best"], ctx.sanity, ctx.lgbm_backend),
+        "metrics": ctx.metrics, **best, "gate": gate,
         "selected_by_val": {"best": select_by_val(ctx.metrics),
                             "ridge": select_by_val(ctx.metrics, lambda r: is_ridge(r["model"]))},
         "linear": {str(lv): {"degenerate": f.degenerate, "notes": list(f.notes)} for lv, f in ctx.fits.items()},

@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 from daudit.core.errors import DauditError
+from daudit.core.gate_rule import verdict_label
 
 __all__ = ["configure_parser", "main"]
 
@@ -44,7 +45,7 @@ def main(args) -> int:
     summary = run_deleak(spec, dspec, output_dir=out)
     g = summary["gate"]
     rec = g["recommended"]
-    print(f"{g['name']} ({g['mvp']}) {g['verdict']}: "
+    print(f"{g['name']} ({g['mvp']}) {verdict_label(g)}: "
           + (f"recommended {rec} (log_g R2 {g['best_test_r2']:.4f}, SNR R2 {g['best_snr_r2']:.4f})" if rec
              else f"no strategy passes; diagnosis: {summary['diagnosis']['kind']} leak")
           + f"; results in {out}")

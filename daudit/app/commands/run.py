@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from daudit.core.errors import DauditError
+from daudit.core.gate_rule import verdict_label
 
 __all__ = ["configure_parser", "main", "announce_estimate"]
 
@@ -56,7 +57,7 @@ def main(args) -> int:
     announce_estimate(spec, builtin=builtin)
     summary = run_audit(spec, output_dir=out, drop_bad_labels=args.drop_bad_labels)
     g = summary["gate"]
-    print(f"Gate-1 {g['verdict']}: best test R2 = {g['best_test_r2']:.4f} ({g['best_model']}, "
+    print(f"Gate-1 {verdict_label(g)}: best test R2 = {g['best_test_r2']:.4f} ({g['best_model']}, "
           f"noise level {g['best_noise_level']:g}); results in {out}")
     print(f"report: {out / 'report.md'}")
     if args.knowledge_center:

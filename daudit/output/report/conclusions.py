@@ -7,7 +7,17 @@ __all__ = ["insights_section", "conclusion_section"]
 
 from daudit.models.linear import is_ols_name
 from daudit.output.report.format import _isnum, _lv, _primary, _r, _row, _where
-from daudit.output.report.gate import gate_phrase, lgbm_cell, ridge_cell, selection_text
+from daudit.output.report.gate import (
+    blocked_texts,
+    borderline_text,
+    gate_phrase,
+    lgbm_cell,
+    ridge_cell,
+    rule_text,
+    selection_text,
+    untested_texts,
+    verdict_words,
+)
 from daudit.output.report.importance import concentration_text, importance_decision, regions_above
 from daudit.output.report.linear import ols_cutoff_consequence, ols_cutoff_driven, ols_path_words
 from daudit.output.report.localisation import localisation, localisation_text, source_names, sources
@@ -97,7 +107,9 @@ def insights_section(summary, ctx):
     else:
         decision = "error vector 不能直接使用，进入 MVP-0.2（去泄露）"
     if gate.get("borderline"):
-        decision += "；区间跨过阈值，需更多数据确认"
+        decision += "；区间跨过阈值，属临界结果，需更多数据确认"
+    if gate.get("blocked_by"):
+        decision += "；输入检查阻止了通过，先修正输入"
     rows.append((f"error-only 泄露程度为{ctx['degree']}",
                  f"最佳 test R² = {_r(best['test_r2'])}（{_where(best)}），阈值 {thr}"
                  + (f"；{gate_phrase(gate)}" if gate_phrase(gate) else ""), decision))
@@ -152,14 +164,19 @@ def _findings(summary, ctx):
     if ctx["has_zero"]:
         out.append(f"- L={_lv(ctx['zero'])} 时输入恒为零，所有模型退化为截距，这一水平不提供泄露信息。")
     if gate.get("borderline"):
-        out.append("- 最佳 R² 的选择校正区间跨过阈值，结论属于临界情形，需要更多数据确认。")
+        out.append(f"- {borderline_text(gate)}；需要更多数据确认。")
+    out += [f"- 输入检查阻止了通过：{t}。" for t in blocked_texts(summary)]
     return out
 
 
 def _implications(summary, ctx):
+    gate = summary["gate"]
     if ctx["passed"]:
         out = ["- error vector 对 log_g 几乎不携带信息，可直接作为 gate 输入进入 Gate-2。",
                "- 仍建议在新的数据批次上重复本审计。"]
+    elif gate.get("blocked_by") and _isnum(gate.get("best_test_r2")) and gate["best_test_r2"] < gate["threshold"]:
+        out = ["- 未通过来自输入检查（见上文 Gate-1 判定），而不是拟合的 R² 超过阈值：先修正输入（划分、标签分布或坏像素模式），"
+               "再用同一审计复核。"]
     else:
         out = ["- error vector 携带 log_g 信息，直接用于 gate 会让 gate 学到标签泄露；先进入 MVP-0.2 去泄露。",
                "- 去泄露候选：按光谱中位数归一化 error、只使用标量 SNR 摘要，或屏蔽区域重拟合认定的泄露来源，"
@@ -180,20 +197,31 @@ def _implications(summary, ctx):
     return out
 
 
+def _gate_notes(summary) -> str:
+    """The borderline sentence and the blocking input checks under the Gate-1 verdict (may be empty)."""
+    gate = summary["gate"]
+    lines = [borderline_text(gate)] if gate.get("borderline") else []
+    lines += [f"输入检查阻止了通过：{t}" for t in blocked_texts(summary)]
+    lines += untested_texts(summary)
+    return "".join(f"\n- {x}。" for x in lines)
+
+
 def conclusion_section(summary, ctx):
     gate, best = summary["gate"], summary["best"]
     thr = _lv(gate["threshold"])
     pass_box, fail_box = ("[x]", "[ ]") if ctx["passed"] else ("[ ]", "[x]")
+    what = "R² 选择校正区间上端" if gate.get("rule") == "strict" else "R²"
     return f"""## 📝 结论
 
 ### 5.1 核心发现
 {chr(10).join(_findings(summary, ctx))}
 
 ### 5.2 {gate['name']} 判定
-- {pass_box} 通过 (R² < {thr}) → 进入 Gate-2
-- {fail_box} 未通过 (R² ≥ {thr}) → 进入 MVP-0.2 (去泄露)
+- {pass_box} 通过 ({what} < {thr}) → 进入 Gate-2{'（临界通过：进入前需更多数据确认）' if ctx['passed'] and gate.get('borderline') else ''}
+- {fail_box} 未通过 ({what} ≥ {thr}{'，或输入检查阻止通过' if gate.get('blocked_by') else ''}) → 进入 MVP-0.2 (去泄露)
 
-最佳 test R² = {_r(best['test_r2'])}（{_where(best)}）→ {'通过' if ctx['passed'] else '未通过'}。
+最佳 test R² = {_r(best['test_r2'])}（{_where(best)}）→ {verdict_words(gate)}。{rule_text(gate)}。
+{_gate_notes(summary)}
 
 ### 5.3 设计启示
 {chr(10).join(_implications(summary, ctx))}

@@ -11,7 +11,8 @@ resolution (with K permutations no p-value is below 1 / (K + 1)).
 from __future__ import annotations
 
 __all__ = ["interval_text", "lightgbm_p_text", "pvalue_text", "selection_text", "val_selected_text", "gate_phrase",
-           "ridge_cell", "lgbm_cell"]
+           "ridge_cell", "lgbm_cell", "verdict_words", "borderline_text", "rule_text", "blocked_texts", "status_badge",
+           "untested_texts"]
 
 from daudit.models.selection import SELECTION_WORDS
 from daudit.output.report.format import _best_txt, _isnum, _lv, _r, _where
@@ -96,3 +97,63 @@ def ridge_cell(summary):
 def gate_phrase(gate):
     """The gate statistic's interval, the val-selected model and the nulls, as one clause list."""
     return "；".join(x for x in (interval_text(gate), val_selected_text(gate), pvalue_text(gate)) if x)
+
+
+# ---------------------------------------------------------------- the verdict, its rule, borderline, blocks
+_RULE_WORDS = {"point": "point 规则：最佳 test R² < {thr} 即通过（种子规则）",
+               "strict": "strict 规则：最佳 test R² 的选择校正置信区间上端 < {thr} 才通过"}
+
+
+def verdict_words(gate) -> str:
+    """"通过" / "未通过", with "（临界）" when the selection-aware interval straddles the threshold."""
+    words = "通过" if gate.get("verdict") == "PASS" else "未通过"
+    return words + ("（临界）" if gate.get("borderline") else "")
+
+
+def status_badge(gate) -> str:
+    """The report header's status: ✅ PASS, ⚠️ PASS (borderline), ❌ FAIL (borderline), ❌ FAIL."""
+    passed = gate.get("verdict") == "PASS"
+    icon = ("⚠️" if gate.get("borderline") else "✅") if passed else "❌"
+    return f"{icon} {gate.get('verdict')}" + (" (borderline)" if gate.get("borderline") else "")
+
+
+def borderline_text(gate) -> str:
+    """Why a borderline verdict is not a clean one (empty when the interval does not straddle)."""
+    if not gate.get("borderline"):
+        return ""
+    thr = _lv(gate["threshold"])
+    head = f"临界结果：最佳 test R² 的选择校正置信区间 {_ci(gate.get('ci95'))} 跨过阈值 {thr}"
+    if gate.get("verdict") == "PASS":
+        return head + "，这不是干净的通过：换一组测试集可能得到未通过（spec 设 `gate.rule: strict` 时判为未通过）"
+    return head + "，点估计与区间上端落在阈值两侧"
+
+
+def rule_text(gate) -> str:
+    """Which rule decided the verdict (spec ``gate.rule``)."""
+    rule = gate.get("rule") or "point"
+    return f"判定规则（spec `gate.rule`）：{_RULE_WORDS[rule].format(thr=_lv(gate['threshold']))}"
+
+
+def blocked_texts(summary) -> list[str]:
+    """One sentence per input check that turned a PASS into a FAIL (`gate.blocked_by`)."""
+    out = []
+    splits = (summary.get("data") or {}).get("splits") or {}
+    mo = (summary.get("sanity") or {}).get("mask_only") or {}
+    for b in summary["gate"].get("blocked_by") or []:
+        if b.get("check") == "label_shift":
+            sh = (splits.get(b["where"]) or {}).get("label_shift") or {}
+            out.append(f"{b['where']} 的标签分布与 train 不同（KS D = {_r(sh.get('ks_d'))}，标准差之比 = "
+                       f"{_r(sh.get('std_ratio'))}），在这样的测试集上 R² 不能代表 train 的分布")
+        elif b.get("check") == "bad_pixel_pattern":
+            out.append(f"坏像素模式（mask、NaN 或非正 error 值）单独预测标签的 test R² = {_r(mo.get('best_test_r2'))}"
+                       f" ≥ {_lv(summary['gate']['threshold'])}：最近像素填补抹去了这一信息，但存储的 error 携带它")
+        else:
+            out.append(b.get("text", ""))
+    return out
+
+
+def untested_texts(summary) -> list[str]:
+    """One sentence per input the verdict did not test (`gate.untested`)."""
+    return ["坏像素模式未检验：error 中有 NaN 值（已按最近像素填补），但 mask-only 检验没有运行"
+            "（spec 的 sanity.enabled 或 sanity.mask_only 为 false），NaN 的位置是否携带标签不得而知"
+            for u in summary["gate"].get("untested") or [] if u.get("check") == "bad_pixel_pattern"]

@@ -26,7 +26,19 @@ from daudit.output.report.format import (
     _where,
     leakage_degree,
 )
-from daudit.output.report.gate import gate_phrase, interval_text, lgbm_cell, ridge_cell, selection_text
+from daudit.output.report.gate import (
+    blocked_texts,
+    borderline_text,
+    gate_phrase,
+    interval_text,
+    lgbm_cell,
+    ridge_cell,
+    rule_text,
+    selection_text,
+    status_badge,
+    untested_texts,
+    verdict_words,
+)
 from daudit.output.report.localisation import localisation_text
 from daudit.output.report.importance import (
     concentration_text,
@@ -47,10 +59,10 @@ from daudit.output.report.words import checks_that_ran, lightgbm_rows_text
 
 
 # ---------------------------------------------------------------- sections
-def _header(summary, passed):
+def _header(summary):
     spec = summary.get("spec") or {}
     author = spec.get("author") or "未填写（在 spec 中设置 `author:`）"
-    status = "✅ PASS" if passed else "❌ FAIL"
+    status = status_badge(summary["gate"])
     return f"""# 📗 {summary['experiment_id']}: Error-Only Leakage Baseline
 
 > **MVP:** 0.1 | **Gate:** Gate-1 (Leakage Audit)
@@ -75,6 +87,10 @@ def _overview(summary, ctx):
     thr = _lv(gate["threshold"])
     box, h1 = ("[x]", "成立") if ctx["passed"] else ("[ ]", "不成立")
     borderline = "；区间跨过阈值，属于临界结果" if gate.get("borderline") else ""
+    degree = ctx["degree"] + ("（仅按点估计）" if gate.get("borderline") else "")
+    notes = ([borderline_text(gate)] if gate.get("borderline") else []) + blocked_texts(summary)
+    notes += untested_texts(summary)
+    verdict = verdict_words(gate) + "".join(f"；{t}" for t in notes)
     extra = gate_phrase(gate)
     answer, _ = concentration_text(summary)
     name, rec = ctx["primary"]
@@ -83,7 +99,7 @@ def _overview(summary, ctx):
     ci = interval_text(gate)
     return f"""## ⚡ 核心结论速览
 
-**一句话**: error-only 最佳 test R² = {_r(best['test_r2'])}（{_where(best)}，{selection_text(gate)}），泄露程度 = {ctx['degree']}；{gate['name']} {'通过' if ctx['passed'] else '未通过'}。
+**一句话**: error-only 最佳 test R² = {_r(best['test_r2'])}（{_where(best)}，{selection_text(gate)}），泄露程度 = {degree}；{gate['name']} {verdict}。{rule_text(gate)}。
 
 **假设验证**（勾选 = 本次数据验证成立；箭头后为结果）:
 - {box} H1: error vector 预测 logg 的 R² < {thr} → {h1}：所有 L>{_lv(ctx['zero'])} 的模型中最佳 test R² = {_r(best['test_r2'])}（{_where(best)}）{('；' + extra) if extra else ''}{borderline}
@@ -325,7 +341,7 @@ def render_report(summary):
         "min_where": min(r2s)[1] if r2s else "",
     }
     parts = [
-        _header(summary, passed),
+        _header(summary),
         _overview(summary, ctx),
         _design(summary, ctx),
         _figures_section(summary, ctx),

@@ -11,7 +11,16 @@ __all__ = ["render_sanity_sections"]
 
 from daudit.data.catalogue import KIND_ZH
 from daudit.output.report.format import _image, _isnum, _lv, _pct, _r, _w
-from daudit.output.report.gate import interval_text, lightgbm_p_text, pvalue_text, selection_text, val_selected_text
+from daudit.output.report.gate import (
+    borderline_text,
+    interval_text,
+    lightgbm_p_text,
+    pvalue_text,
+    rule_text,
+    selection_text,
+    val_selected_text,
+    verdict_words,
+)
 from daudit.output.report.importance import pixel_feature_names
 from daudit.output.report.words import zh
 
@@ -107,12 +116,13 @@ def _table(san):
 
 
 def _gate_sentence(summary, gate):
-    verdict = "通过" if gate["verdict"] == "PASS" else "未通过"
+    verdict = verdict_words(gate)
     parts = [f"最佳模型 {gate['best_model']}（L={_lv(gate['best_noise_level'])}，{selection_text(gate)}）test R² = "
              f"{_r(gate['best_test_r2'])}，{summary['gate']['name']} {verdict}"]
     parts += [x for x in (interval_text(gate), val_selected_text(gate), pvalue_text(gate)) if x]
     if gate.get("borderline"):
-        parts.append("选择校正区间跨过阈值，属于临界结果")
+        parts.append(borderline_text(gate))
+    parts.append(rule_text(gate))
     return "；".join(parts)
 
 
@@ -245,7 +255,7 @@ def _perm_text(san):
     return out
 
 
-def _boot_text(san):
+def _boot_text(san, gate):
     boot = san.get("bootstrap") or {}
     rows = boot.get("test_r2_ci95") or {}
     out = [f"**Bootstrap**（测试集行有放回重抽样 {boot.get('n_resamples')} 次，所有模型使用同一组重抽样，"
@@ -258,9 +268,9 @@ def _boot_text(san):
         sel = interval_text(g)
         out += ["", f"Gate-1 判定: 最佳 test R² = {_r(g['best_test_r2'])}（{g['best_model']}，L={_lv(g['best_noise_level'])}，"
                     f"{selection_text(g)}）" + (f"，{sel}" if sel else "")
-                    + f" → {'PASS' if g['verdict'] == 'PASS' else 'FAIL'}"
-                    + ("（选择校正区间跨过阈值，临界）" if g.get("borderline") else "（选择校正区间不跨过阈值）" if sel else "")
-                    + "。"]
+                    + f" → {'PASS' if gate['verdict'] == 'PASS' else 'FAIL'}"
+                    + ("（选择校正区间跨过阈值，临界）" if gate.get("borderline") else "（选择校正区间不跨过阈值）" if sel else "")
+                    + f"；{rule_text(gate)}。"]
     return out
 
 
@@ -318,6 +328,6 @@ def render_sanity_sections(summary: dict) -> tuple[str, str]:
         text = f"本次运行跳过了 sanity checks：{zh(san['skipped'])}。"
         return text, text
     parts = [_shuffle_text(san), _group_text(san), _mask_text(san), _agg_text(san), _perm_text(san),
-             _boot_text(san), _variability_text(san), _snr_text(san)]
+             _boot_text(san, summary["gate"]), _variability_text(san), _snr_text(san)]
     appendix = "\n\n".join("\n".join(p) for p in parts if p)
     return _fig3(summary, san), appendix

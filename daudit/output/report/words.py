@@ -11,7 +11,7 @@ from __future__ import annotations
 __all__ = ["checks_that_ran", "lightgbm_rows_text", "zh"]
 
 _ZH = {
-    "the file's mask array": "文件中的 mask 数组",
+    "the file's mask array or non-finite or non-positive error": "文件中的 mask 数组，或非有限、非正的 error 值（二者取并）",
     "derived: non-finite or non-positive error": "由 error 推出（非有限或非正的 error 记为被 mask）",
     "the params table has no mag and snr columns": "参数表中没有 mag 与 snr 列",
     "no snr column in the params table": "参数表中没有 snr 列",
