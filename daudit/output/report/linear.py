@@ -76,7 +76,7 @@ def scale_lines(summary):
     ]
     if path:
         lines.append(f"- OLS 截断路径：阈值从 τ 起每步 ×10，直到早期版本使用的阈值 {_imp(sc['previous_threshold'])}"
-                     f"（秩 {int(sc['previous_rank'])}），共 {len(path)} 个 OLS 候选模型（"
+                     f"（秩 {int(sc['previous_rank'])}），每一步都是一个 OLS 候选模型（"
                      + "、".join(f"{v['model']} 秩 {int(v['resolved_rank'])}" for v in path)
                      + "），全部参加 Gate-1、置换检验与 bootstrap 区间。")
     below = _below(summary)
