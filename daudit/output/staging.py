@@ -23,11 +23,12 @@ import tempfile
 from pathlib import Path
 
 from daudit.core import runlog
-from daudit.core.artifacts import RunLock, atomic_write_text, pid_alive, read_pid
+from daudit.core.artifacts import atomic_write_text
 from daudit.core.errors import DauditError
+from daudit.core.locks import RunLock, lock_owner
 from daudit.core.signals import Interrupted, deferred_signals
 
-__all__ = ["resolve_output_dir", "check_output_dir", "check_not_in_use", "staging_dir", "swap_in", "OutputLock",
+__all__ = ["resolve_output_dir", "check_output_dir", "check_not_in_use", "staging_dir", "swap_in", "OutputLock", "lock_path",
            "staged_output", "MARKER", "is_owned", "unowned_files", "seal"]
 
 log = logging.getLogger("daudit")
@@ -167,22 +168,29 @@ def check_not_in_use(out: Path) -> None:
 
     A cheap check before the heavy imports of a run; `staged_output` takes the lock itself.
     """
-    lock = Path(out).parent / f".{Path(out).name}.lock"
-    pid = read_pid(lock)
-    if pid is not None and pid != os.getpid() and pid_alive(pid):
-        raise DauditError(f"output directory {lock.parent} is in use by a running daudit (PID {pid}); "
+    owner = lock_owner(lock_path(out))
+    if owner is not None and owner.get("pid") != os.getpid():
+        raise DauditError(f"output directory {Path(out).parent} is in use by a running daudit (PID {owner.get('pid')}); "
                           "wait for it or choose another --output-dir")
+
+
+def lock_path(out: Path) -> Path:
+    """The lock file of output folder ``out``, beside it (the folder itself is swapped)."""
+    return Path(out).parent / f".{Path(out).name}.lock"
 
 
 # ----------------------------------------------------------------------------- staging and swap
 
 
 def staging_dir(out: Path) -> Path:
-    """A fresh staging folder beside ``out``, marked as daudit's; stale ones of dead runs removed."""
+    """A fresh staging folder beside ``out``, marked as daudit's; stale ones of dead runs removed.
+
+    Called with the lock of ``out`` held, so every other staging folder of ``out`` was left by a
+    run that is gone (whatever process now has its PID).
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
     for old in out.parent.glob(f".{out.name}.staging-*"):
-        pid = old.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not pid_alive(int(pid)) and is_owned(old):
+        if old.name.rsplit("-", 1)[-1].isdigit() and is_owned(old):
             shutil.rmtree(old, ignore_errors=True)  # left by a killed run
     st = out.parent / f".{out.name}.staging-{os.getpid()}"
     if os.path.lexists(st):
@@ -223,8 +231,7 @@ class OutputLock:
 
     def __init__(self, out: Path):
         out.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = RunLock(out.parent)
-        self._lock.path = out.parent / f".{out.name}.lock"
+        self._lock = RunLock(out.parent, lock_path(out).name)
 
     def __enter__(self):
         return self._lock.acquire()
