@@ -140,3 +140,118 @@ def test_sighup_is_treated_like_sigterm(tmp_path):
     assert "terminated by SIGHUP" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == [".out.state.json", "out.log"]
     assert json.loads((tmp_path / ".out.state.json").read_text())["status"] == "interrupted"
+
+
+# ------------------------------------------------------------------------------ the cache root
+
+def _small_set(root: Path) -> dict:
+    from pfsspec_factory import write_split_set
+
+    return write_split_set(root, n_train=120, n_val=60, n_test=60, p=16)
+
+
+def _run_spec(root: Path, data: dict) -> Path:
+    from pfsspec_factory import write_spec
+
+    return write_spec(root / "spec.yaml", data, output_dir=root / "out", lightgbm=False, levels=(1.0,),
+                      extra="sanity: {enabled: false}")
+
+
+@pytest.mark.parametrize("how", ["a_file", "through_a_file", "under_proc", "user_folder"])
+def test_cache_dir_that_is_not_daudits_is_refused_before_the_run(tmp_path, monkeypatch, how):
+    """DAUDIT_CACHE_DIR naming a file, a path through a file, /proc, or a folder of the user's
+    (whose runs/<EXP>.json the run registry would overwrite): one line, nothing written anywhere."""
+    from daudit.core.spec import load_spec
+    from daudit.pipeline.run import run_audit
+
+    work = tmp_path / "work"
+    work.mkdir()
+    spec = load_spec(_run_spec(work, _small_set(tmp_path / "data")))
+    user = tmp_path / "user"
+    (user / "runs").mkdir(parents=True)
+    (user / "runs" / f"{spec.experiment_id}.json").write_text('{"mine": true}\n')
+    (user / "notes.md").write_text("my notes\n")
+    (tmp_path / "plain").write_text("a file\n")
+    cache = {"a_file": tmp_path / "plain", "through_a_file": tmp_path / "plain" / "cache",
+             "under_proc": Path("/proc/self/daudit-cache"), "user_folder": user}[how]
+    monkeypatch.setenv("DAUDIT_CACHE_DIR", str(cache))
+    before = {p: p.read_bytes() for p in [*user.rglob("*"), tmp_path / "plain"] if p.is_file()}
+    with pytest.raises(DauditError, match="DAUDIT_CACHE_DIR"):
+        run_audit(spec, output_dir=work / "out", echo=lambda *a: None)
+    assert {p: p.read_bytes() for p in [*user.rglob("*"), tmp_path / "plain"] if p.is_file()} == before
+    assert sorted(p.name for p in work.iterdir()) == ["spec.yaml"]  # no staging folder, lock, log or state
+
+
+def test_cache_root_made_by_daudit_carries_a_marker_and_is_used_again(tmp_path, monkeypatch):
+    from daudit.core.paths import CACHE_MARKER, check_cache_dir
+
+    monkeypatch.setenv("DAUDIT_CACHE_DIR", str(tmp_path / "cache"))
+    root = check_cache_dir()
+    assert (root / CACHE_MARKER).is_file()
+    (root / "runs").mkdir()
+    (root / "runs" / "X.json").write_text("{}")
+    assert check_cache_dir() == root  # non-empty, but daudit's own
+
+
+def test_cache_removed_during_a_run_is_refused_not_read_as_zeros(tmp_path):
+    import shutil
+
+    from daudit.data.cache import ZarrCache
+    from daudit.data.pfsspec import load_pfsspec
+
+    data = _small_set(tmp_path / "data")
+    split = load_pfsspec([str(data["train"])], n_rows=None, param="log_g", chunk_rows=32,
+                         zarr_cache=ZarrCache(tmp_path / "cache"))
+    first = split.error_raw[:32].compute()
+    assert float(abs(first).sum()) > 0
+    shutil.rmtree(tmp_path / "cache")  # e.g. the user cleans the cache while the run goes
+    with pytest.raises(DauditError, match="was removed during the run"):
+        split.error_raw.compute(scheduler="synchronous")
+
+
+# ------------------------------------------------------------------------------ error lines name the real cause
+
+
+@pytest.mark.parametrize("via", ["hdf5_reader", "zarr_copy"])
+def test_corrupt_compressed_chunk_names_the_file_and_the_damage_not_the_disk(tmp_path, via):
+    import h5py
+    import numpy as np
+    from pfsspec_factory import write_pfsspec
+
+    from daudit.data.cache import ZarrCache
+    from daudit.data.layout import ERROR_KEY
+    from daudit.data.pfsspec import load_pfsspec
+
+    rng = np.random.default_rng(0)
+    error = rng.random((64, 16), dtype=np.float32) + 0.5
+    path = write_pfsspec(tmp_path / "d.h5", error, {"log_g": rng.uniform(1, 5, 64)})
+    with h5py.File(path, "a") as f:
+        del f[ERROR_KEY]
+        f.create_dataset(ERROR_KEY, data=error, chunks=(16, 16), compression="gzip")
+        offset = f[ERROR_KEY].id.get_chunk_info(1).byte_offset
+    with open(path, "r+b") as fh:  # overwrite the middle of the second compressed chunk
+        fh.seek(offset + 8)
+        fh.write(b"\xff" * 64)
+    with pytest.raises(DauditError) as err:
+        cache = ZarrCache(tmp_path / "cache") if via == "zarr_copy" else None
+        split = load_pfsspec([str(path)], n_rows=None, param="log_g", chunk_rows=16, zarr_cache=cache)
+        split.error_raw.compute(scheduler="synchronous")
+    said = str(err.value)
+    assert str(path) in said and "corrupt compressed chunk" in said and "disk" not in said, said
+
+
+@pytest.mark.parametrize("code, cause, not_said", [
+    ("EPIPE", "pipe", "free disk space"), ("ENOSPC", "free disk space", "permissions"),
+    ("EIO", "Input/output error", "free disk space")])
+def test_file_system_errors_give_the_fix_of_their_own_cause(tmp_path, code, cause, not_said):
+    import errno
+
+    from daudit.output.staging import staged_output
+
+    number = getattr(errno, code)
+    with pytest.raises(DauditError) as err:
+        with staged_output(tmp_path / "out", experiment_id="FS", echo=lambda *a: None):
+            raise OSError(number, os.strerror(number), str(tmp_path / "out" / "x.png"))
+    said = str(err.value)
+    assert "x.png" in said and cause in said and not_said not in said, said
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.state.json", "out.log"]

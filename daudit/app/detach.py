@@ -67,12 +67,14 @@ def detach(argv: list[str], args) -> int:
     """Check, start ``python -m daudit <argv without --detach>`` in the background, print how to follow it."""
     # lazy: the spec and output checks are needed only when going to the background
     from daudit.app.runspec import resolve_spec
+    from daudit.core.paths import check_cache_dir
     from daudit.output.staging import check_not_in_use, check_output_dir, resolve_output_dir
 
     spec, builtin = resolve_spec(args)  # validate before going to the background
     out = resolve_output_dir(spec, args.output_dir)
     check_not_in_use(out)  # first: a live run's own log may not have its state file beside it yet
     check_output_dir(out)
+    check_cache_dir()  # the run writes its registry entry and caches there
     if args.knowledge_center and not Path(args.knowledge_center).is_dir():
         raise DauditError(f"--knowledge-center {args.knowledge_center} is not a directory")
     estimate = estimate_for(spec, builtin=builtin)

@@ -24,8 +24,11 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     ``path`` stays intact.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise DauditError(f"cannot write {path}: {err.strerror or err} ({err.filename or path.parent})") from err
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

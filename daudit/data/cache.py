@@ -26,7 +26,7 @@ import zarr
 from zarr.codecs import BloscCodec
 
 from daudit.core.artifacts import pid_alive
-from daudit.core.paths import cache_dir
+from daudit.core.paths import cache_dir, check_cache_dir
 from daudit.core.progress import Bar
 
 __all__ = ["source_key", "ZarrCache", "StatsCache", "default_cache_dir"]
@@ -121,7 +121,7 @@ class ZarrCache:
     """
 
     def __init__(self, root: Path | None = None):
-        self.root = Path(root or default_cache_dir()) / "zarr"
+        self.root = Path(root or check_cache_dir()) / "zarr"
 
     def _dir(self, key: dict) -> Path:
         return self.root / f"{Path(key['path']).stem}-{_digest(key)}.zarr"
@@ -219,7 +219,7 @@ class StatsCache:
     """Sufficient statistics (any dict of numpy arrays / numbers) keyed by an input fingerprint."""
 
     def __init__(self, root: Path | None = None):
-        self.root = Path(root or default_cache_dir()) / "stats"
+        self.root = Path(root or check_cache_dir()) / "stats"
 
     def _dir(self, key: dict) -> Path:
         return self.root / f"{key.get('name', 'stats')}-{_digest(key)}"

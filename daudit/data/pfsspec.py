@@ -16,12 +16,14 @@ import dask.array as da
 import h5py
 import numpy as np
 import pandas as pd
+import zarr
 from dask.base import tokenize
 
 from daudit.core.errors import DauditError
 from daudit.core.files import file_kind
 from daudit.data.clean import clean_error
 from daudit.data.layout import ERROR_KEY, MASK_KEY, WAVE_KEY
+from daudit.data.zarr_rows import ZarrRows
 
 __all__ = ["SpectraSplit", "load_pfsspec", "expand_paths", "error_shape", "H5Rows"]
 
@@ -43,12 +45,16 @@ class H5Rows:
             with h5py.File(self.path, "r") as f:
                 return f[self.key][index]
         except OSError as err:  # e.g. the file was truncated or replaced during the run
-            raise DauditError(f"cannot read {self.key} rows {index} of {self.path} ({err.__class__.__name__}: "
-                              f"{str(err).splitlines()[0][:120]}); was the file changed or damaged "
-                              "during the run?") from err
+            raise DauditError(f"cannot read {self.key} rows {index} of {self.path} ({_first_line(err)}); the file is "
+                              "damaged (e.g. a corrupt compressed chunk) or was changed during the run") from err
 
     def __repr__(self):
         return f"H5Rows({self.path!r}, {self.key!r}, shape={self.shape})"
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0][:160]}" if text else type(err).__name__
 
 
 def expand_paths(paths, *, where: str = "path") -> list[str]:
@@ -274,7 +280,16 @@ def _labels_for(path: str, where: str, param: str, n_file: int, take: int) -> tu
 def _reader(path: str, key: str, take: int, n_pix: int, dtype, chunk_rows: int, zarr_cache=None):
     """Row-chunked Dask array of the first ``take`` rows of ``key`` (HDF5, or its zarr copy)."""
     if zarr_cache is not None:
-        return da.from_zarr(str(zarr_cache.get(path, key, chunk_rows=chunk_rows, n_rows=take)))[:take]
+        try:
+            store = zarr_cache.get(path, key, chunk_rows=chunk_rows, n_rows=take)
+        except OSError as err:  # the copy reads every row: a damaged chunk of the source shows here
+            if err.filename:  # the cache's own file system (a full disk, a removed folder): said by the caller
+                raise
+            raise DauditError(f"cannot read {key} of {path} to copy it ({_first_line(err)}); the file is damaged "
+                              "(e.g. a corrupt compressed chunk): restore or rewrite it") from err
+        z = zarr.open_array(str(store), mode="r")
+        return da.from_array(ZarrRows(store, path, key, z.shape, z.dtype), chunks=z.chunks, asarray=True, fancy=False,
+                             meta=np.empty((0, 0), dtype=z.dtype), name=f"zarr-{_token(str(store))}")[:take]
     chunks = (min(chunk_rows, max(take, 1)), n_pix)
     name = f"{key.split('/')[-2]}-{_token(path)}-{take}"
     return da.from_array(H5Rows(path, key, (take, n_pix), dtype), chunks=chunks, asarray=True, fancy=False,

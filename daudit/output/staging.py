@@ -14,6 +14,7 @@ files its marker lists, unchanged; anything else is refused with one line and le
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
@@ -26,6 +27,7 @@ from daudit.core import runlog
 from daudit.core.artifacts import atomic_write_text
 from daudit.core.errors import DauditError
 from daudit.core.locks import RunLock, lock_owner
+from daudit.core.paths import check_cache_dir
 from daudit.core.signals import Interrupted, deferred_signals
 
 __all__ = ["resolve_output_dir", "check_output_dir", "check_not_in_use", "staging_dir", "swap_in", "OutputLock", "lock_path",
@@ -261,22 +263,29 @@ def staged_output(out: Path, *, echo=print, experiment_id: str | None = None, ki
     out = Path(out)
     check_not_in_use(out)  # a live run's log may not have its state file beside it yet
     check_output_dir(out)
+    check_cache_dir()  # every run writes its registry entry (and caches) under the cache root
     with OutputLock(out):
         staging = staging_dir(out)
-        live = runlog.live_log_path(out)
-        recorder = runlog.RunRecorder(out, experiment_id=experiment_id or out.name, kind=kind)
-        with runlog.run_logging(live) as handler, runlog.recording(recorder):
-            # the state file before the log's first line: a log beside ``out`` without its state
-            # file is refused as not daudit's (`_check_live_log`), even one a killed run left
-            recorder.begin()
-            log.info("daudit %s of %s started (PID %d); results go to %s", kind, experiment_id or out.name,
-                     os.getpid(), out)
-            try:
-                yield staging
-            except BaseException as err:  # noqa: BLE001 - recorded, then raised again
-                _stopped(err, staging, out, recorder)
-            handler.flush()
-            shutil.copyfile(live, staging / "run.log")
+        try:
+            live = runlog.live_log_path(out)
+            recorder = runlog.RunRecorder(out, experiment_id=experiment_id or out.name, kind=kind)
+            with runlog.run_logging(live) as handler, runlog.recording(recorder):
+                # the state file before the log's first line: a log beside ``out`` without its state
+                # file is refused as not daudit's (`_check_live_log`), even one a killed run left
+                recorder.begin()
+                log.info("daudit %s of %s started (PID %d); results go to %s", kind, experiment_id or out.name,
+                         os.getpid(), out)
+                try:
+                    yield staging
+                except BaseException as err:  # noqa: BLE001 - recorded, then raised again
+                    _stopped(err, staging, out, recorder)
+                handler.flush()
+                shutil.copyfile(live, staging / "run.log")
+        except BaseException as err:  # before the run or after it: no staging folder left behind
+            _discard(staging)
+            if isinstance(err, OSError):
+                raise _fs_error(err, out) from err
+            raise
         try:
             with deferred_signals():
                 prev = swap_in(staging, out)
@@ -291,10 +300,20 @@ def staged_output(out: Path, *, echo=print, experiment_id: str | None = None, ki
             echo(f"previous results kept in {prev}")
 
 
+_FIXES = {errno.ENOSPC: "free disk space, then rerun", errno.EDQUOT: "free disk space (quota), then rerun",
+          errno.EACCES: "fix the permissions, then rerun", errno.EPERM: "fix the permissions, then rerun",
+          errno.EROFS: "the file system is read-only: choose another --output-dir",
+          errno.EPIPE: "the reader of daudit's output (a pipe) went away: rerun without the pipe or keep its reader open",
+          errno.ENOENT: "a file or folder daudit was using was removed during the run: rerun"}
+
+
 def _fs_error(err: OSError, out: Path) -> DauditError:
+    """One line naming the file and the real cause of ``err``, with the fix for that cause only."""
     where = f" on {err.filename}" if err.filename else ""
-    return DauditError(f"file system error{where}: {err.strerror or err}; the previous results in {out} "
-                       "are untouched (free disk space or fix permissions, then rerun)")
+    text = str(err).strip()
+    cause = err.strerror or (text.splitlines()[0] if text else type(err).__name__)
+    fix = _FIXES.get(err.errno, "fix the cause named here, then rerun")
+    return DauditError(f"file system error{where}: {cause}; the previous results in {out} are untouched ({fix})")
 
 
 def _check_live_log(out: Path) -> Path:
