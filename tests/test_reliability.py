@@ -255,3 +255,45 @@ def test_file_system_errors_give_the_fix_of_their_own_cause(tmp_path, code, caus
     said = str(err.value)
     assert "x.png" in said and cause in said and not_said not in said, said
     assert sorted(p.name for p in tmp_path.iterdir()) == [".out.state.json", "out.log"]
+
+
+# ------------------------------------------------------------------------------ simulate --out
+
+_SIM = dict(n_train=20, n_val=10, n_test=10, progress=False)
+
+
+def _tree(root: Path) -> dict:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("theirs", ["train/dataset.h5.partial", "val/dataset.h5.partial", "train/shard_index.txt"])
+def test_simulate_never_deletes_a_file_it_did_not_write(tmp_path, theirs):
+    """A .partial or a shard index of the user's own in --out: refused, left byte for byte."""
+    from daudit.simulate import simulate_dataset
+
+    out = tmp_path / "sim"
+    (out / theirs).parent.mkdir(parents=True)
+    (out / theirs).write_bytes(b"the user's own bytes\n")
+    before = _tree(out)
+    with pytest.raises(DauditError, match="was not written by daudit's simulator"):
+        simulate_dataset(out, **_SIM)
+    assert _tree(out) == before
+
+
+def test_simulate_over_a_dataset_needs_force_and_never_takes_the_users_notes(tmp_path):
+    from daudit.simulate import simulate_dataset
+
+    out = tmp_path / "sim"
+    simulate_dataset(out, **_SIM, seed=1)
+    before = _tree(out)
+    with pytest.raises(DauditError, match="already holds a dataset daudit simulated; give --force"):
+        simulate_dataset(out, **_SIM, seed=2)
+    assert _tree(out) == before
+    simulate_dataset(out, **_SIM, seed=2, force=True)  # its own files, replaced when asked
+    assert _tree(out) != before
+    (out / "train" / "notes.md").write_text("what these spectra are\n")
+    (out / "README.md").write_text("my dataset\n")
+    before = _tree(out)
+    with pytest.raises(DauditError, match=r"(README|notes)\.md was not written by daudit.s simulator"):
+        simulate_dataset(out, **_SIM, seed=3, force=True)
+    assert _tree(out) == before
