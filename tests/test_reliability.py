@@ -297,3 +297,89 @@ def test_simulate_over_a_dataset_needs_force_and_never_takes_the_users_notes(tmp
     with pytest.raises(DauditError, match=r"(README|notes)\.md was not written by daudit.s simulator"):
         simulate_dataset(out, **_SIM, seed=3, force=True)
     assert _tree(out) == before
+
+
+# ------------------------------------------------------------------------------ publish
+
+
+@pytest.fixture
+def kc(tmp_path) -> Path:
+    import shutil
+
+    from test_publish import FIXTURE_KC, git
+
+    dest = tmp_path / "kc"
+    shutil.copytree(FIXTURE_KC, dest)
+    git(dest, "init", "-q", "-b", "main")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-q", "-m", "fixture")
+    return dest
+
+
+def _kc_tree(kc: Path) -> dict:
+    return {k: v for k, v in _tree(kc).items() if not k.startswith(".git/")}
+
+
+def _commit(kc: Path, message: str) -> None:
+    from test_publish import git
+
+    git(kc, "add", "-A")
+    git(kc, "commit", "-q", "-m", message)
+
+
+@pytest.mark.parametrize("blocked", ["logg/moe/exp", "logg/moe/img", ".daudit-backup"])
+def test_publish_where_a_folder_is_a_file_is_one_line_and_nothing_is_published(kc, tmp_path, blocked):
+    """A file where publish needs a folder (the report's, the figures', the backups'): refused
+    before anything is written, the knowledge center byte for byte (not a figure without its report)."""
+    import shutil
+
+    from test_publish import make_run
+
+    from daudit.app.publish import publish_run
+
+    target = kc / blocked
+    if target.is_dir():
+        shutil.rmtree(target)
+    target.write_text("a file of the user's\n")
+    _commit(kc, "a file where a folder was")
+    before = _kc_tree(kc)
+    with pytest.raises(DauditError, match=f"{blocked}: is a file"):
+        publish_run(make_run(tmp_path / "results"), kc)
+    assert _kc_tree(kc) == before
+
+
+def test_publish_with_an_exclude_file_that_is_not_utf8(kc, tmp_path):
+    from test_publish import make_run
+
+    from daudit.app.publish import BACKUP_DIR, publish_run
+
+    exclude = kc / ".git" / "info" / "exclude"
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    theirs = b"# caf\xe9 notes (latin-1)\n/build-\xe9t\xe9/\n"
+    exclude.write_bytes(theirs)
+    publish_run(make_run(tmp_path / "results"), kc)
+    text = exclude.read_bytes()
+    assert text.startswith(theirs) and f"/{BACKUP_DIR}/".encode() in text.splitlines()
+
+
+def test_publish_failing_midway_puts_back_what_it_wrote(kc, tmp_path, monkeypatch):
+    """A write that fails after others succeeded (a full disk, a permission): the files written so
+    far go back to their old bytes, new ones are removed."""
+    from test_publish import make_run
+
+    import daudit.app.publish as publish
+
+    before = _kc_tree(kc)
+    real, calls = publish._atomic_write, []
+
+    def failing(path, data):
+        calls.append(path)
+        if len(calls) == 3:
+            raise DauditError(f"cannot write {path}: No space left on device (previous file kept)")
+        real(path, data)
+
+    monkeypatch.setattr(publish, "_atomic_write", failing)
+    with pytest.raises(DauditError, match="No space left"):
+        publish.publish_run(make_run(tmp_path / "results"), kc)
+    after = {k: v for k, v in _kc_tree(kc).items() if not k.startswith(publish.BACKUP_DIR + "/")}
+    assert after == before
