@@ -383,3 +383,45 @@ def test_publish_failing_midway_puts_back_what_it_wrote(kc, tmp_path, monkeypatc
         publish.publish_run(make_run(tmp_path / "results"), kc)
     after = {k: v for k, v in _kc_tree(kc).items() if not k.startswith(publish.BACKUP_DIR + "/")}
     assert after == before
+
+
+# ------------------------------------------------------------------------------ folders that are files
+
+
+def _cli(*args, cwd, timeout=60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "daudit", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout, env=ENV)
+
+
+def _one_line(proc, *needles):
+    assert proc.returncode == 2 and "Traceback" not in proc.stdout + proc.stderr, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("⏱")]
+    assert len(lines) == 1 and lines[0].startswith("daudit: error: "), proc.stderr
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+@pytest.mark.parametrize("logs", ["a_file", "unwritable"])
+def test_detach_logs_folder_that_is_a_file_or_unwritable_is_one_line(tmp_path, logs):
+    spec = _run_spec(tmp_path, _small_set(tmp_path / "data"))
+    if logs == "a_file":
+        (tmp_path / "logs").write_text("the user's log notes\n")
+        args, needle = [], "logs is a file, not a folder"
+    else:
+        args, needle = ["--logs-dir", "/proc/self/daudit-logs"], "is not writable"
+    before = sorted(os.listdir(tmp_path))
+    _one_line(_cli("run", "--config", spec, "--detach", *args, cwd=tmp_path), needle)
+    assert sorted(os.listdir(tmp_path)) == before  # no output, state or log left
+    if logs == "a_file":
+        assert (tmp_path / "logs").read_text() == "the user's log notes\n"
+
+
+def test_init_into_a_path_whose_parent_is_a_file(tmp_path):
+    from argparse import Namespace
+
+    from daudit.app.commands import init
+
+    (tmp_path / "notes").write_text("mine\n")
+    with pytest.raises(DauditError, match="notes is a file, not a folder"):
+        init.main(Namespace(file=str(tmp_path / "notes" / "spec.yaml"), example="audit", force=False))
+    assert (tmp_path / "notes").read_text() == "mine\n"

@@ -23,6 +23,7 @@ from daudit.core import runlog
 from daudit.core.artifacts import pid_alive, read_pid
 from daudit.core.errors import DauditError
 from daudit.core.files import is_regular_file
+from daudit.core.paths import writable_dir
 from daudit.core.schema import SUMMARY_FILE
 from daudit.core.spec import AuditSpec
 
@@ -37,7 +38,7 @@ def _logs(logs_dir: str | Path, exp_id: str) -> tuple[Path, Path, Path]:
     if os.path.lexists(log_path) and not os.path.lexists(meta_path):
         raise DauditError(f"{log_path}: exists and was not written by daudit run --detach (no {meta_path.name} "
                           "beside it); move or rename it, or pass another --logs-dir")
-    d.mkdir(parents=True, exist_ok=True)
+    writable_dir(d, what=f"--logs-dir {logs_dir}", fix="pass --logs-dir a folder daudit can write its logs to")
     return log_path, pid_path, meta_path
 
 

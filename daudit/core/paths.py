@@ -30,6 +30,7 @@ __all__ = [
     "CACHE_MARKER",
     "check_cache_dir",
     "file_in_the_way",
+    "writable_dir",
     "DEMO_ENV",
     "PACKAGE_DIR",
     "builtin_spec",
@@ -117,6 +118,26 @@ def file_in_the_way(path: str | os.PathLike) -> Path | None:
         if os.path.lexists(part) and not part.is_dir():
             return part
     return None
+
+
+def writable_dir(path: str | os.PathLike, *, what: str, fix: str) -> Path:
+    """Make folder ``path`` (parents too) and prove it writable, or refuse with one `DauditError` line.
+
+    ``what`` names it in the message (e.g. ``"--logs-dir logs"``), ``fix`` says what to do. A probe
+    file is written and removed: ``os.access`` says yes to root even on a read-only file system.
+    """
+    path = Path(os.path.abspath(path))
+    blocker = path if os.path.lexists(path) and not path.is_dir() else file_in_the_way(path)
+    if blocker is not None:
+        raise DauditError(f"{what}: {blocker} is a file, not a folder; {fix}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".daudit-probe-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise DauditError(f"{what}: {path} is not writable ({err.strerror or err}); {fix}") from err
+    return path
 
 
 def _in_virtual_fs(path: Path) -> str | None:
