@@ -425,3 +425,86 @@ def test_init_into_a_path_whose_parent_is_a_file(tmp_path):
     with pytest.raises(DauditError, match="notes is a file, not a folder"):
         init.main(Namespace(file=str(tmp_path / "notes" / "spec.yaml"), example="audit", force=False))
     assert (tmp_path / "notes").read_text() == "mine\n"
+
+
+# ------------------------------------------------------------------------------ run files with absurd numbers
+
+
+def test_summary_holding_a_5000_digit_integer_is_one_line_in_show_and_list(tmp_path):
+    from test_publish import make_run
+
+    from daudit.app.history import find_runs, load_summary
+
+    run = make_run(tmp_path / "results")
+    text = (run / "summary.json").read_text()
+    (run / "summary.json").write_text(text.replace('"schema_version": 1', '"schema_version": 1, "n": ' + "7" * 5000, 1))
+    with pytest.raises(DauditError, match="an integer of 5000 digits"):
+        load_summary(run)
+    (record,) = find_runs(tmp_path / "results")
+    assert record.status == "unreadable" and "5000 digits" in record.problem
+
+
+def test_state_file_naming_a_pid_beyond_any_process_is_not_running(tmp_path):
+    from daudit.core.runlog import run_status, state_path
+
+    out = tmp_path / "out"
+    state_path(out).write_text(json.dumps({"status": "running", "experiment_id": "X", "pid": 10 ** 30}))
+    assert run_status(out).state == "killed"
+
+
+# ------------------------------------------------------------------------------ inspect on headers that promise too much
+
+
+def _pfsspec_with(path: Path, make_error) -> Path:
+    import h5py
+    import numpy as np
+    from pfsspec_factory import write_pfsspec
+
+    from daudit.data.layout import ERROR_KEY, FLUX_KEY
+
+    rng = np.random.default_rng(0)
+    path = write_pfsspec(path, rng.random((600, 32), dtype=np.float32) + 0.5, {"log_g": rng.uniform(1, 5, 600)})
+    with h5py.File(path, "a") as f:
+        del f[ERROR_KEY]
+        make_error(f, ERROR_KEY, FLUX_KEY)
+    return path
+
+
+def test_inspect_of_a_header_declaring_1e9_rows_answers_in_seconds(tmp_path):
+    import numpy as np
+
+    from daudit.data.inspect import format_inspection, inspect_file
+
+    def declare(f, key, flux_key):
+        for k in (key, flux_key):
+            if k in f:
+                del f[k]
+            ds = f.create_dataset(k, shape=(10**9, 32), chunks=(64, 32), dtype=np.float32)
+            ds[:600] = 1.0
+
+    path = _pfsspec_with(tmp_path / "declared.h5", declare)
+    t0 = time.perf_counter()
+    info = inspect_file(path)
+    assert time.perf_counter() - t0 < 10
+    assert info["n_rows"] == 10**9 and info["rows_scanned"] <= 640
+    assert "declares 1000000000 spectra but the file stores data for only" in format_inspection(info)
+
+
+@pytest.mark.parametrize("reader", ["inspect", "run"])
+def test_an_array_needing_an_unknown_hdf5_filter_is_one_line_naming_it(tmp_path, reader):
+    import numpy as np
+
+    from daudit.data.inspect import inspect_file
+    from daudit.data.pfsspec import load_pfsspec
+
+    def unknown(f, key, flux_key):
+        ds = f.create_dataset(key, shape=(600, 32), chunks=(600, 32), dtype=np.float32, compression=32099,
+                              allow_unknown_filter=True)
+        ds.id.write_direct_chunk((0, 0), b"\0" * 64)
+
+    path = _pfsspec_with(tmp_path / "filtered.h5", unknown)
+    with pytest.raises(DauditError, match=r"compressed with HDF5 filter 32099.*cannot decode.*hdf5plugin"):
+        if reader == "inspect":
+            inspect_file(path)
+        else:
+            load_pfsspec([str(path)], n_rows=None, param="log_g")

@@ -99,8 +99,8 @@ def read_pid(path: Path) -> int | None:
 
 def pid_alive(pid: int) -> bool:
     """Whether process ``pid`` is running (a zombie, or a child that already exited, is not)."""
-    if not isinstance(pid, int) or pid <= 0:
-        return False  # os.kill(0 or -N) would test a whole process group
+    if not isinstance(pid, int) or pid <= 0 or pid >= 2**31:
+        return False  # os.kill(0 or -N) would test a whole process group; beyond a pid_t: no process
     try:
         os.waitpid(pid, os.WNOHANG)  # reap it if it is our own finished child
     except ChildProcessError:

@@ -22,6 +22,7 @@ from dask.base import tokenize
 from daudit.core.errors import DauditError
 from daudit.core.files import file_kind
 from daudit.data.clean import clean_error
+from daudit.data.h5facts import missing_filter
 from daudit.data.layout import ERROR_KEY, MASK_KEY, WAVE_KEY
 from daudit.data.zarr_rows import ZarrRows
 
@@ -197,6 +198,10 @@ def _array(f, key: str, path: str, where: str, *, required: bool = True):
     if obj.is_virtual:
         raise DauditError(f"{where}: {path}: {key} is a virtual dataset mapped from other files; give the files "
                           "that hold the arrays")
+    needs = missing_filter(obj)
+    if needs:
+        raise DauditError(f"{where}: {path}: {key} is compressed with HDF5 {needs}, which this installation cannot "
+                          "decode; install its plugin (e.g. pip install hdf5plugin) or rewrite the file without it")
     return obj
 
 
