@@ -508,3 +508,28 @@ def test_an_array_needing_an_unknown_hdf5_filter_is_one_line_naming_it(tmp_path,
             inspect_file(path)
         else:
             load_pfsspec([str(path)], n_rows=None, param="log_g")
+
+
+# ------------------------------------------------------------------------------ the memory plan counts every worker
+
+
+@pytest.mark.parametrize("workers, limit, refused", [(32, "2GB", True), (4, "2GB", True), (3, "2GB", False),
+                                                      (32, "20GB", False)])
+def test_memory_plan_counts_every_worker_process(tmp_path, workers, limit, refused):
+    """Each worker process needs its floor out of the workers' share of compute.memory_limit: 32
+    workers under 2 GB (8 GiB of worker floors) are refused before any pass, naming what fits."""
+    import dataclasses
+
+    from daudit.core.spec import load_spec, parse_bytes
+    from daudit.engine.cluster import WORKER_FLOOR, WORKER_SHARE
+    from daudit.pipeline.memory_plan import check_memory_limit
+
+    spec = load_spec(_run_spec(tmp_path, _small_set(tmp_path / "data")))
+    spec = dataclasses.replace(spec, compute=dataclasses.replace(spec.compute, scheduler="local", n_workers=workers,
+                                                                 memory_limit=parse_bytes(limit)))
+    assert refused == (workers * WORKER_FLOOR > WORKER_SHARE * spec.compute.memory_limit)  # the plan's own rule
+    if refused:
+        with pytest.raises(DauditError, match=rf"compute.n_workers {workers} .*lower compute.n_workers to 3 or less"):
+            check_memory_limit(spec)
+    else:
+        check_memory_limit(spec)

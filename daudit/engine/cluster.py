@@ -16,15 +16,22 @@ from daudit.core.addresses import is_wildcard, parse_dashboard_address, parse_sc
 from daudit.core.errors import DauditError
 from daudit.engine.streaming import lanes_for
 
-__all__ = ["dask_context", "worker_budget", "main_budget", "resident_bytes", "dashboard_link"]
+__all__ = ["dask_context", "worker_budget", "max_workers", "main_budget", "resident_bytes", "dashboard_link",
+           "WORKER_FLOOR"]
 
 log = logging.getLogger("daudit")
 
 WORKER_SHARE = 0.45  # of compute.memory_limit for Dask workers; the rest is the main process
+WORKER_FLOOR = 256 * 2**20  # the least a worker process can run in (Python, numpy, Dask, a chunk in flight)
 
 
 def worker_budget(memory_limit: int) -> int:
     return int(memory_limit * WORKER_SHARE)
+
+
+def max_workers(memory_limit: int) -> int:
+    """The most worker processes whose `WORKER_FLOOR` each fits the workers' share of ``memory_limit``."""
+    return int(worker_budget(memory_limit) // WORKER_FLOOR)
 
 
 # Plans aim at this share of compute.memory_limit; the rest covers allocator slack and the
@@ -83,8 +90,9 @@ def _start_local(compute):
     # Default: one in-process worker (threads), so 134 MB Gram partials are never pickled
     # between processes and the memory limit covers the one process that does the work;
     # compute.n_workers starts that many worker processes instead.
+    # `daudit.pipeline.memory_plan.check_workers` has refused more workers than the limit can hold
     worker_mem = compute.memory_limit if in_process else max(worker_budget(compute.memory_limit) // n_workers,
-                                                             256 * 2**20)
+                                                             WORKER_FLOOR)
     host, port = _dashboard(compute)
     with dask.config.set(_local_config(in_process)):
         try:
