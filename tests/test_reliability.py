@@ -533,3 +533,96 @@ def test_memory_plan_counts_every_worker_process(tmp_path, workers, limit, refus
             check_memory_limit(spec)
     else:
         check_memory_limit(spec)
+
+
+# ------------------------------------------------------------------------------ inputs the API and the checks take
+
+
+def _arrays(n=(120, 60, 60), p=16):
+    import numpy as np
+    from pfsspec_factory import linear_leak_dataset
+
+    out = []
+    for i, k in enumerate(n):
+        x, y = linear_leak_dataset(k, p, seed=i)
+        out += [x, y]
+    return out
+
+
+def _api_spec():
+    return {"experiment_id": "API-REL-01", "data": {"train_path": "x", "val_path": "x", "test_path": "x"},
+            "models": [{"type": "LinearRegression"}], "noise_levels": [1.0], "sanity": {"enabled": True},
+            "compute": {"scheduler": "synchronous", "chunk_rows": 64}}
+
+
+@pytest.mark.parametrize("case", ["nan_in_wave", "unknown_dask_chunks", "word_labels", "mag_strings"])
+def test_api_inputs_that_cannot_be_audited_are_one_line_before_any_pass(tmp_path, case, monkeypatch):
+    import dask.array as da
+    import numpy as np
+    import pandas as pd
+
+    import daudit.pipeline.run as pipeline
+    from daudit.app.api import audit_arrays
+
+    monkeypatch.setattr(pipeline, "_fit_linear", lambda *a, **k: pytest.fail("a pass over the data started"))
+    xtr, ytr, xva, yva, xte, yte = _arrays()
+    kw = {}
+    if case == "nan_in_wave":
+        kw["wave"], needle = np.where(np.arange(16) == 5, np.nan, np.linspace(7100, 8850, 16)), "non-finite"
+    elif case == "unknown_dask_chunks":
+        d = da.from_array(xtr, chunks=(32, 16))
+        xtr, needle = d[d[:, 0] > -1e9], "unknown chunk sizes"
+    elif case == "word_labels":
+        ytr, needle = np.where(ytr > 3, "giant", "dwarf"), "labels must be numbers"
+    else:
+        kw["params"] = {k: pd.DataFrame({"mag": np.where(np.arange(n) % 2, "bright", "faint"),
+                                         "snr": np.linspace(5, 50, n)})
+                        for k, n in (("train", 120), ("val", 60), ("test", 60))}
+        needle = "params column 'mag' has dtype"
+    with pytest.raises(DauditError, match=needle):
+        audit_arrays(xtr, ytr, xva, yva, xte, yte, spec=_api_spec(), output_dir=tmp_path / "out", echo=lambda *a: None,
+                     **kw)
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.staging-*"))
+
+
+def test_params_column_of_strings_for_the_group_shuffle_is_refused_before_any_pass(tmp_path, monkeypatch):
+    import numpy as np
+    from pfsspec_factory import linear_leak_dataset, write_pfsspec, write_spec
+
+    import daudit.pipeline.run as pipeline
+    from daudit.core.spec import load_spec
+
+    monkeypatch.setattr(pipeline, "_fit_linear", lambda *a, **k: pytest.fail("a pass over the data started"))
+    paths = {}
+    for i, (name, n) in enumerate((("train", 120), ("val", 60), ("test", 60))):
+        err, logg = linear_leak_dataset(n, 16, seed=i)
+        paths[name] = write_pfsspec(tmp_path / name / "dataset.h5", err, {
+            "log_g": logg, "mag": np.linspace(17, 22, n), "snr": np.where(np.arange(n) % 3, "high", "low")})
+    spec = write_spec(tmp_path / "spec.yaml", paths, output_dir=tmp_path / "out", lightgbm=False, levels=(1.0,))
+    with pytest.raises(DauditError, match=r"train split: params column 'snr' has dtype .*not numbers"):
+        pipeline.run_audit(load_spec(spec), output_dir=tmp_path / "out", echo=lambda *a: None)
+
+
+# ------------------------------------------------------------------------------ Ctrl-C and the local cluster's workers
+
+
+def test_local_cluster_workers_leave_ctrl_c_to_the_main_process():
+    """Ctrl-C in a terminal reaches every process of the group: the worker processes ignore SIGINT
+    (so none prints its own traceback), and the main process keeps its handler."""
+    from distributed import get_client
+
+    from daudit.core.spec import ComputeSpec
+    from daudit.engine.cluster import dask_context
+
+    def ignores_sigint(pid: int) -> bool:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("SigIgn:"):
+                return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+        raise AssertionError("no SigIgn line")
+
+    before = signal.getsignal(signal.SIGINT)
+    compute = ComputeSpec(scheduler="local", n_workers=1, dashboard_address="127.0.0.1:0", memory_limit=2**30)
+    with dask_context(compute, echo=lambda *a: None):
+        pids = list(get_client().run(os.getpid).values())
+        assert pids and all(ignores_sigint(pid) for pid in pids)
+        assert signal.getsignal(signal.SIGINT) is before and not ignores_sigint(os.getpid())

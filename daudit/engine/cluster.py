@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import socket
 import sys
+import threading
 import urllib.parse
 
 import dask
@@ -81,6 +83,27 @@ def _dashboard(compute) -> tuple[str, int]:
         raise DauditError(f"compute.dashboard_address: {err}") from err
 
 
+@contextlib.contextmanager
+def _spawned_ignore_sigint(active: bool):
+    """Worker processes spawned in this block ignore SIGINT.
+
+    Ctrl-C in a terminal reaches the whole process group: each worker process would print its
+    own KeyboardInterrupt and asyncio tracebacks while the main process unwinds. An ignored
+    signal stays ignored across ``exec`` (and Python then installs no handler), so the workers
+    leave Ctrl-C to the main process, which closes them as it unwinds (one line). A Ctrl-C in the
+    second or two the workers take to start is not seen.
+    """
+    if not active or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _start_local(compute):
     """A `LocalCluster` whose scheduler and workers listen on 127.0.0.1, and its dashboard where
     ``compute.dashboard_address`` says (a host given there, else 127.0.0.1)."""
@@ -94,7 +117,7 @@ def _start_local(compute):
     worker_mem = compute.memory_limit if in_process else max(worker_budget(compute.memory_limit) // n_workers,
                                                              WORKER_FLOOR)
     host, port = _dashboard(compute)
-    with dask.config.set(_local_config(in_process)):
+    with dask.config.set(_local_config(in_process)), _spawned_ignore_sigint(not in_process):
         try:
             # Worker processes talk TCP on 127.0.0.1 only. The in-process worker talks to the
             # scheduler in memory (inproc: results are handed over, not serialised; over TCP the
