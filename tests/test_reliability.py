@@ -626,3 +626,28 @@ def test_local_cluster_workers_leave_ctrl_c_to_the_main_process():
         pids = list(get_client().run(os.getpid).values())
         assert pids and all(ignores_sigint(pid) for pid in pids)
         assert signal.getsignal(signal.SIGINT) is before and not ignores_sigint(os.getpid())
+
+
+@pytest.mark.parametrize("owner", ["earlier_pid_1", "reused_pid"])
+def test_status_of_a_run_whose_pid_now_names_another_process_is_killed(tmp_path, owner):
+    """A killed run's state says running with its PID; in the next container that PID is the
+    status command itself (PID 1 again), or on a host an unrelated process: the run is gone."""
+    from daudit.core.runlog import RunRecorder, run_status, state_path
+
+    out = tmp_path / "out"
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        import psutil
+
+        pid = os.getpid() if owner == "earlier_pid_1" else other.pid
+        RunRecorder(out, experiment_id="X", pid=pid).begin()
+        state = json.loads(state_path(out).read_text())
+        # the run that wrote it started an hour before the process that has its PID now
+        state["process"] = _identity(pid, psutil.Process(pid).create_time() - 3600.0)
+        state_path(out).write_text(json.dumps(state))
+        assert run_status(out).state == "killed"
+        RunRecorder(out, experiment_id="X", pid=other.pid).begin()  # the live process itself: running
+        assert run_status(out).state == "running"
+    finally:
+        other.kill()
+        other.wait()
