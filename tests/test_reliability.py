@@ -651,3 +651,27 @@ def test_status_of_a_run_whose_pid_now_names_another_process_is_killed(tmp_path,
     finally:
         other.kill()
         other.wait()
+
+
+def test_a_file_system_error_reaching_the_cli_is_one_line_and_exit_2(monkeypatch, capsys):
+    """Not "unexpected ... a daudit bug" (exit 1): the file and the cause, and the fix of that cause."""
+    import errno
+
+    from daudit.app import cli
+    from daudit.app.commands import show
+
+    def broken(args):
+        raise OSError(errno.EIO, os.strerror(errno.EIO), "/data/train/dataset.h5")
+
+    monkeypatch.setattr(show, "main", broken)
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        rc = cli.main(["show", "somewhere"])
+    finally:
+        for s, h in saved.items():
+            signal.signal(s, h)
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert rc == 2 and len(lines) == 1, err
+    assert "/data/train/dataset.h5" in lines[0] and "Input/output error" in lines[0]
+    assert "bug" not in lines[0] and "disk space" not in lines[0]

@@ -14,7 +14,6 @@ files its marker lists, unchanged; anything else is refused with one line and le
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import logging
@@ -25,7 +24,7 @@ from pathlib import Path
 
 from daudit.core import runlog
 from daudit.core.artifacts import atomic_write_text
-from daudit.core.errors import DauditError
+from daudit.core.errors import DauditError, os_error_parts
 from daudit.core.locks import RunLock, lock_owner
 from daudit.core.paths import check_cache_dir
 from daudit.core.signals import Interrupted, deferred_signals
@@ -300,19 +299,9 @@ def staged_output(out: Path, *, echo=print, experiment_id: str | None = None, ki
             echo(f"previous results kept in {prev}")
 
 
-_FIXES = {errno.ENOSPC: "free disk space, then rerun", errno.EDQUOT: "free disk space (quota), then rerun",
-          errno.EACCES: "fix the permissions, then rerun", errno.EPERM: "fix the permissions, then rerun",
-          errno.EROFS: "the file system is read-only: choose another --output-dir",
-          errno.EPIPE: "the reader of daudit's output (a pipe) went away: rerun without the pipe or keep its reader open",
-          errno.ENOENT: "a file or folder daudit was using was removed during the run: rerun"}
-
-
 def _fs_error(err: OSError, out: Path) -> DauditError:
     """One line naming the file and the real cause of ``err``, with the fix for that cause only."""
-    where = f" on {err.filename}" if err.filename else ""
-    text = str(err).strip()
-    cause = err.strerror or (text.splitlines()[0] if text else type(err).__name__)
-    fix = _FIXES.get(err.errno, "fix the cause named here, then rerun")
+    where, cause, fix = os_error_parts(err)
     return DauditError(f"file system error{where}: {cause}; the previous results in {out} are untouched ({fix})")
 
 
