@@ -1,4 +1,4 @@
-"""Writing results safely: temporary name + rename, a run lock, summary.json last."""
+"""Writing results safely: temporary name + rename, summary.json last; whether a PID runs."""
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ import os
 import sys
 
 import numpy as np
+import pandas as pd
 
 from daudit.core import runlog
 from daudit.core.errors import DauditError
@@ -176,8 +177,6 @@ def check_wave(name: str, split) -> None:
 
 def check_binning_columns(name: str, split) -> None:
     """Refuse a params column the sanity checks bin by (`BINNING_COLUMNS`) that does not hold numbers."""
-    import pandas as pd  # lazy: only the checks' columns need it
-
     lab = split.labels
     for col in BINNING_COLUMNS:
         if lab is None or col not in getattr(lab, "columns", ()) or col == split.param:
