@@ -164,24 +164,35 @@ class RunLock:
         """Write a complete lock under a temporary name, flock it, link it into place (never seen half made)."""
         tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o644)
+        linked = False
         try:
-            flocked = _try_flock(fd) is True
-            me = {**process_identity(), "flock": flocked}
+            me = {**process_identity(), "flock": _try_flock(fd) is True}
             os.write(fd, f"{me['pid']}\n{json.dumps(me, sort_keys=True)}\n".encode())
             os.fsync(fd)
             try:
                 os.link(tmp, self.path)
+                linked = True
             except FileExistsError:
-                os.close(fd)
                 return False
-            self._fd = fd
-            return True
-        except BaseException:
-            if self._fd != fd:
-                os.close(fd)
-            raise
+            except OSError:  # a file system without hard links: create the lock itself, exclusively
+                return self._publish_exclusive(me)
         finally:
+            if linked:
+                self._fd = fd  # its flock is the lock's
+            else:
+                os.close(fd)
             os.unlink(tmp)
+        return True
+
+    def _publish_exclusive(self, me: dict) -> bool:
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        me = {**me, "flock": _try_flock(fd) is True}
+        os.write(fd, f"{me['pid']}\n{json.dumps(me, sort_keys=True)}\n".encode())
+        self._fd = fd
+        return True
 
     def _remove_stale(self) -> None:
         """Remove the lock file of a gone owner, unless another run replaced it meanwhile."""

@@ -141,9 +141,10 @@ def writable_dir(path: str | os.PathLike, *, what: str, fix: str) -> Path:
 
 
 def _in_virtual_fs(path: Path) -> str | None:
+    """``/proc``, ``/sys`` or ``/dev`` when ``path`` lies in one (``/dev/shm``, a RAM disk, is a real one)."""
     real = os.path.realpath(path)
     for root in _VIRTUAL_ROOTS:
-        if real == root or real.startswith(root + "/"):
+        if (real == root or real.startswith(root + "/")) and not real.startswith("/dev/shm/"):
             return root
     return None
 
