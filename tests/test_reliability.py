@@ -675,3 +675,16 @@ def test_a_file_system_error_reaching_the_cli_is_one_line_and_exit_2(monkeypatch
     assert rc == 2 and len(lines) == 1, err
     assert "/data/train/dataset.h5" in lines[0] and "Input/output error" in lines[0]
     assert "bug" not in lines[0] and "disk space" not in lines[0]
+
+
+def test_an_older_daudit_cache_is_declared_daudits_by_touching_the_marker(tmp_path, monkeypatch):
+    from daudit.core.paths import CACHE_MARKER, check_cache_dir
+
+    old = tmp_path / "old-cache"
+    (old / "runs").mkdir(parents=True)
+    (old / "runs" / "X.json").write_text("{}")
+    monkeypatch.setenv("DAUDIT_CACHE_DIR", str(old))
+    with pytest.raises(DauditError, match=f"touch {old / CACHE_MARKER}"):
+        check_cache_dir()
+    (old / CACHE_MARKER).touch()
+    assert check_cache_dir() == old

@@ -150,13 +150,10 @@ def _in_virtual_fs(path: Path) -> str | None:
 
 
 def _marked(root: Path) -> bool:
+    """Whether ``root`` holds the cache marker: a regular file daudit wrote, or that the user made
+    (``touch``) to declare a cache of an older daudit, made before the marker, as daudit's."""
     marker = root / CACHE_MARKER
-    try:
-        if marker.is_symlink() or not marker.is_file() or marker.stat().st_size > 4096:
-            return False
-        return json.loads(marker.read_text(encoding="utf-8")).get("written_by") == _CACHE_TAG
-    except (OSError, ValueError, AttributeError):
-        return False
+    return marker.is_file() and not marker.is_symlink()
 
 
 def check_cache_dir() -> Path:
@@ -186,7 +183,7 @@ def check_cache_dir() -> Path:
     if root.is_dir() and from_env and any(os.scandir(root)):
         raise DauditError(f"{where} is not empty and is not a daudit cache (no {CACHE_MARKER} in it): daudit "
                           f"writes its caches and run registry there and could overwrite your files; {fix} "
-                          "(nothing was changed)")
+                          f"(nothing was changed; a cache an older daudit made there: touch {root / CACHE_MARKER})")
     try:
         root.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{CACHE_MARKER}.", dir=root)
