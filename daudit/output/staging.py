@@ -251,10 +251,10 @@ def _discard(staging: Path) -> None:
 def staged_output(out: Path, *, echo=print, experiment_id: str | None = None, kind: str = "audit"):
     """Yield a staging folder for a run's results; swap it in as ``out`` when the block succeeds.
 
-    Checks ``out`` first and holds its PID lock. The run log is written line by line to
+    Checks ``out`` and the cache root first and holds the lock of ``out`` (`daudit.core.locks`). The run log is written line by line to
     ``<parent>/<name>.log`` (readable while the run goes; copied into the results as ``run.log``)
     and the run's state file beside it follows its stages (`daudit.core.runlog`; ``status`` reads
-    it). On any exception, Ctrl-C or SIGTERM (`daudit.core.signals.Interrupted`) the staging
+    it). On any exception, Ctrl-C, SIGTERM or SIGHUP (`daudit.core.signals.Interrupted`) the staging
     folder is removed, the lock released and ``out`` left untouched; a file-system error (e.g. a
     full disk) becomes one `DauditError` line. Earlier results move to ``<out>.previous`` only
     once the new ones are complete.
