@@ -161,7 +161,7 @@ def main():
     t0 = time.perf_counter()
     if not demo_is_complete(args.data):
         subprocess.run([sys.executable, "-m", "daudit", "simulate", "--out", str(args.data), "--train", str(args.rows),
-                        "--val", "10000", "--test", "10000", "--shards", str(args.shards), "--quiet"], cwd=ROOT,
+                        "--val", "10000", "--test", "10000", "--shards", str(args.shards), "--quiet", "--force"], cwd=ROOT,
                        check=True)
     sim = time.perf_counter() - t0
     env = {"DAUDIT_CACHE_DIR": str(work / "cache"), "PYTHONPATH": str(ROOT)}

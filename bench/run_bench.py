@@ -62,7 +62,7 @@ def _demo_paths():
 def ensure_demo():
     paths = _demo_paths()
     if not all(p.exists() for p in paths.values()):
-        subprocess.run([sys.executable, "-m", "daudit", "simulate"], cwd=ROOT, check=True)
+        subprocess.run([sys.executable, "-m", "daudit", "simulate", "--force"], cwd=ROOT, check=True)
     return paths
 
 

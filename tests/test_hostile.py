@@ -136,8 +136,8 @@ def test_simulate_never_replaces_data_it_did_not_write(data, tmp_path):
                               cwd=tmp_path), "was not written by daudit's simulator", "nothing was changed")
     assert snapshot(real) == before
     sim = tmp_path / "sim"
-    for n in (50, 60):  # its own files it replaces
-        assert cli("simulate", "--out", sim, "--train", n, "--val", 40, "--test", 40, "--quiet",
+    for n, force in ((50, []), (60, ["--force"])):  # its own files it replaces, with --force
+        assert cli("simulate", "--out", sim, "--train", n, "--val", 40, "--test", 40, "--quiet", *force,
                    cwd=tmp_path).returncode == 0
 
 

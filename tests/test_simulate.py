@@ -152,7 +152,7 @@ def test_determinism_and_sharding(tmp_path):
         pd.read_hdf(a["train"][0]),
         pd.concat([pd.read_hdf(p) for p in b["train"]], ignore_index=True))
     # back to one file: the stale shard index and shards are removed
-    simulate_dataset(tmp_path / "b", **small, seed=7)
+    simulate_dataset(tmp_path / "b", **small, seed=7, force=True)
     assert demo_paths(tmp_path / "b")["train"] == [tmp_path / "b" / "train" / "dataset.h5"]
     assert sorted(p.name for p in (tmp_path / "b" / "train").iterdir()) == ["dataset.h5"]
 

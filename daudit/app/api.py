@@ -154,6 +154,9 @@ def _array(x, name: str, chunk_rows: int):
     """A row-chunked 2-D Dask array of floats from a numpy or Dask array."""
     if not isinstance(x, da.Array):
         x = np.asarray(x)
+    elif any(np.isnan(n) for n in x.shape) or any(np.isnan(c) for dim in x.chunks for c in dim):
+        raise DauditError(f"X_{name}: a Dask array with unknown chunk sizes (shape {x.shape}, e.g. after boolean "
+                          f"indexing); call X_{name}.compute_chunk_sizes() first, or pass a numpy array")
     if x.ndim != 2:
         raise DauditError(f"X_{name}: expected a 2-D array (spectra x pixels), got shape {tuple(x.shape)}")
     if not np.issubdtype(x.dtype, np.floating):
@@ -165,7 +168,13 @@ def _array(x, name: str, chunk_rows: int):
 
 def _split(name: str, x, y, *, wave, params, param: str, chunk_rows: int) -> SpectraSplit:
     arr = _array(x, name, chunk_rows)
-    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    raw = np.asarray(y)
+    if raw.dtype.kind not in "fiu":  # words, dates, objects: R2 of labels needs numbers (bools are not labels)
+        first = next((v for v in raw.reshape(-1) if not isinstance(v, (int, float, np.integer, np.floating))
+                      or isinstance(v, bool)), raw.reshape(-1)[0] if raw.size else None)
+        raise DauditError(f"y_{name}: labels must be numbers, got dtype {raw.dtype} (e.g. {first!r}); convert them "
+                          "(a class label is not a regression target)")
+    y = raw.astype(np.float64).reshape(-1)
     if y.shape[0] != arr.shape[0]:
         raise DauditError(f"y_{name}: {y.shape[0]} labels for {arr.shape[0]} rows of X_{name}")
     labels = pd.DataFrame(index=pd.RangeIndex(len(y))) if params is None else params.reset_index(drop=True).copy()

@@ -2,8 +2,9 @@
 
 Each sub-command lives in its own module exposing ``configure_parser(parser)`` and
 ``main(args) -> int``; no numerical work happens here. Whatever happens, the user sees one line:
-a refused input exits 2, Ctrl-C 130 and SIGTERM 143 (after the run's cleanup), and an error
-daudit did not foresee exits 1 with its one-line cause (``--debug`` shows the traceback).
+a refused input or a file-system error exits 2, Ctrl-C 130, SIGTERM 143 and SIGHUP 129 (after the
+run's cleanup), and an error daudit did not foresee exits 1 with its one-line cause (``--debug``
+shows the traceback).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import signal
 import sys
 
 from daudit._version import __version__
-from daudit.core.errors import EXIT_BAD_INPUT, DauditError
+from daudit.core.errors import EXIT_BAD_INPUT, DauditError, os_error_parts
 from daudit.core.signals import Interrupted, exit_code, handle_termination
 
 __all__ = ["main", "COMMANDS", "EXIT_INTERNAL"]
@@ -76,6 +77,12 @@ def main(argv: list[str] | None = None) -> int:
         # e.g. `python -m daudit show RUN | head`: the reader left; not an error of ours.
         sys.stderr.close()
         return 0
+    except OSError as err:  # the file system or the machine, not a bug: one line naming the file and the cause
+        if args.debug:
+            raise
+        where, cause, fix = os_error_parts(err)
+        print(f"daudit: error: file system error{where}: {cause} ({fix})", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("daudit: interrupted (SIGINT); unfinished results were removed", file=sys.stderr)
         return exit_code(signal.SIGINT)

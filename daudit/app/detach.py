@@ -23,6 +23,7 @@ from daudit.core import runlog
 from daudit.core.artifacts import pid_alive, read_pid
 from daudit.core.errors import DauditError
 from daudit.core.files import is_regular_file
+from daudit.core.paths import writable_dir
 from daudit.core.schema import SUMMARY_FILE
 from daudit.core.spec import AuditSpec
 
@@ -37,7 +38,7 @@ def _logs(logs_dir: str | Path, exp_id: str) -> tuple[Path, Path, Path]:
     if os.path.lexists(log_path) and not os.path.lexists(meta_path):
         raise DauditError(f"{log_path}: exists and was not written by daudit run --detach (no {meta_path.name} "
                           "beside it); move or rename it, or pass another --logs-dir")
-    d.mkdir(parents=True, exist_ok=True)
+    writable_dir(d, what=f"--logs-dir {logs_dir}", fix="pass --logs-dir a folder daudit can write its logs to")
     return log_path, pid_path, meta_path
 
 
@@ -67,12 +68,14 @@ def detach(argv: list[str], args) -> int:
     """Check, start ``python -m daudit <argv without --detach>`` in the background, print how to follow it."""
     # lazy: the spec and output checks are needed only when going to the background
     from daudit.app.runspec import resolve_spec
+    from daudit.core.paths import check_cache_dir
     from daudit.output.staging import check_not_in_use, check_output_dir, resolve_output_dir
 
     spec, builtin = resolve_spec(args)  # validate before going to the background
     out = resolve_output_dir(spec, args.output_dir)
     check_not_in_use(out)  # first: a live run's own log may not have its state file beside it yet
     check_output_dir(out)
+    check_cache_dir()  # the run writes its registry entry and caches there
     if args.knowledge_center and not Path(args.knowledge_center).is_dir():
         raise DauditError(f"--knowledge-center {args.knowledge_center} is not a directory")
     estimate = estimate_for(spec, builtin=builtin)

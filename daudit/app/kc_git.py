@@ -64,13 +64,17 @@ def exclude_from_git(kc: Path, folder: str) -> None:
     if not exclude.is_absolute():
         exclude = kc / exclude
     prefix = git(kc, "rev-parse", "--show-prefix").stdout.strip()
-    pattern = f"/{prefix}{folder}/"
-    current = exclude.read_text(encoding="utf-8") if exclude.is_file() else ""
-    if pattern in current.splitlines():
-        return
-    exclude.parent.mkdir(parents=True, exist_ok=True)
-    sep = "" if not current or current.endswith("\n") else "\n"
-    atomic_write_bytes(exclude, (current + sep + f"# daudit publish backups\n{pattern}\n").encode())
+    pattern = f"/{prefix}{folder}/".encode()
+    try:  # bytes, as git reads it: the file may hold paths in any encoding (not UTF-8)
+        current = exclude.read_bytes() if exclude.is_file() else b""
+        if pattern in current.splitlines():
+            return
+        exclude.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DauditError(f"{exclude}: cannot be read or made ({err.strerror or err}); publish lists its backup "
+                          "folder there: fix that file, then publish again (nothing was written)") from err
+    sep = b"" if not current or current.endswith(b"\n") else b"\n"
+    atomic_write_bytes(exclude, current + sep + b"# daudit publish backups\n" + pattern + b"\n")
 
 
 def is_git_work_tree_quietly(kc: Path) -> bool:

@@ -45,6 +45,7 @@ from daudit.app.publish_result import PublishResult, format_publish_result
 from daudit.core.artifacts import atomic_write_bytes
 from daudit.core.errors import DauditError
 from daudit.core.files import file_kind
+from daudit.core.paths import file_in_the_way
 
 __all__ = [
     "PublishResult",
@@ -113,10 +114,19 @@ def _read_summary(result_dir: Path) -> dict:
 def _atomic_write(path: Path, data: bytes) -> None:
     atomic_write_bytes(path, data)
 
-def _new_backup_root(kc: Path) -> Path:
-    if (kc / BACKUP_DIR).is_symlink() or not _inside(kc, kc / BACKUP_DIR):
-        raise DauditError(f"{kc / BACKUP_DIR}: is a symbolic link; publish keeps its backups inside the knowledge "
+def _check_backup_dir(kc: Path) -> None:
+    """The backup folder is daudit's to write in: a folder inside the knowledge center, or missing."""
+    backup = kc / BACKUP_DIR
+    if backup.is_symlink() or not _inside(kc, backup):
+        raise DauditError(f"{backup}: is a symbolic link; publish keeps its backups inside the knowledge "
                           "center: remove the link and publish again")
+    if os.path.lexists(backup) and not backup.is_dir():
+        raise DauditError(f"{backup}: is a file, not the folder publish keeps its backups in; move it away, then "
+                          "publish again (nothing was written)")
+
+
+def _new_backup_root(kc: Path) -> Path:
+    _check_backup_dir(kc)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     root = kc / BACKUP_DIR / stamp
     n = 1
@@ -174,6 +184,10 @@ def _check_targets(kc: Path, rels) -> None:
         if not _inside(kc, target):
             raise DauditError(f"{target}: resolves to {os.path.realpath(target)}, outside the knowledge center "
                               f"{os.path.realpath(kc)} (a symbolic link on the way); publish writes only inside it")
+        blocker = file_in_the_way(target)
+        if blocker is not None and _inside(kc, blocker):
+            raise DauditError(f"{blocker}: is a file where publish needs a folder (to write {target}); move it "
+                              "away or rename it, then publish again (nothing was written)")
         if target.is_symlink() or file_kind(target) not in ("missing", "regular file"):
             raise DauditError(f"{target}: is a symbolic link or not a regular file; publish replaces only regular "
                               "files: remove it or publish elsewhere")
@@ -312,6 +326,7 @@ def publish_run(
     to_change = [rel for rel, data in plan.items() if not (kc / rel).is_file() or (kc / rel).read_bytes() != data]
     if is_git and not force:
         _refuse_dirty(kc, to_change)
+    _check_backup_dir(kc)  # before anything is written
     backups, root = _write(kc, plan, to_change, is_git=is_git) if to_change and not dry_run else ([], None)
     return PublishResult(
         report=kc / next(r for r in plan if r.startswith(layout.exp_dir + "/")),
@@ -364,12 +379,35 @@ def _write(kc: Path, plan: dict[str, bytes], to_change: list[str], *, is_git: bo
         if is_git:
             exclude_from_git(kc, BACKUP_DIR)
         root = _new_backup_root(kc)
-        for rel in existing:
-            dest = root / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(kc / rel, dest)
-            backups.append(dest)
+        try:
+            for rel in existing:
+                dest = root / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(kc / rel, dest)
+                backups.append(dest)
+        except OSError as err:
+            raise DauditError(f"cannot back up {kc / rel} into {root} ({err.strerror or err}); nothing was "
+                              "published: fix the backup folder and publish again") from err
     # Figures, then the report, then hub and roadmap: a link is written after its target.
-    for rel in to_change:
-        _atomic_write(kc / rel, plan[rel])
+    done = []
+    try:
+        for rel in to_change:
+            _atomic_write(kc / rel, plan[rel])
+            done.append(rel)
+    except BaseException:
+        _undo(kc, done, root)  # nothing half-published: the files written so far go back as they were
+        raise
     return backups, root
+
+
+def _undo(kc: Path, written: list[str], backup_root: Path | None) -> None:
+    """Put back the files of ``written`` from their backups; remove those that were new."""
+    for rel in reversed(written):
+        saved = backup_root / rel if backup_root is not None else None
+        try:
+            if saved is not None and saved.is_file():
+                _atomic_write(kc / rel, saved.read_bytes())
+            else:
+                (kc / rel).unlink(missing_ok=True)
+        except (OSError, DauditError):
+            pass  # the first error is the one the user sees; the backup folder still holds the old file

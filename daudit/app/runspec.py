@@ -63,4 +63,4 @@ def ensure_demo(spec: AuditSpec, out_dir: Path | None = None) -> None:
     print(f"demo data missing under {out_dir}: simulating it once (python -m daudit simulate)", file=sys.stderr)
     simulate_dataset(out_dir, n_train=spec.data.num_samples or 100_000,
                      n_val=spec.data.num_test_samples or 10_000, n_test=spec.data.num_test_samples or 10_000,
-                     seed=spec.seed)
+                     seed=spec.seed, force=True)  # replaces only what the simulator wrote

@@ -28,7 +28,7 @@ from daudit.checks.transforms import AGGREGATE_NAMES
 from daudit.checks.variability import relative_spread, variability_summary
 from daudit.data.catalogue import composition
 from daudit.models.metrics import bootstrap_r2, r2
-from daudit.models.selection import best_by_val, best_rows, pick_by_val
+from daudit.models.selection import best_rows, pick_by_val
 
 __all__ = ["assemble", "gate_rng", "THRESHOLD", "EFFECT_TOLERANCE", "GATE_STREAM"]
 

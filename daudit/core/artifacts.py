@@ -1,4 +1,4 @@
-"""Writing results safely: temporary name + rename, a run lock, summary.json last."""
+"""Writing results safely: temporary name + rename, summary.json last; whether a PID runs."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import psutil
 from daudit.core.errors import DauditError
 from daudit.core.files import is_regular_file
 
-__all__ = ["atomic_write_text", "atomic_write_bytes", "write_json", "RunLock", "to_jsonable", "pid_alive", "read_pid"]
+__all__ = ["atomic_write_text", "atomic_write_bytes", "write_json", "to_jsonable", "pid_alive", "read_pid"]
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -24,8 +24,11 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     ``path`` stays intact.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise DauditError(f"cannot write {path}: {err.strerror or err} ({err.filename or path.parent})") from err
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -82,47 +85,6 @@ def write_json(path: str | Path, obj) -> Path:
     return atomic_write_text(path, json.dumps(to_jsonable(obj), indent=2, ensure_ascii=False) + "\n")
 
 
-class RunLock:
-    """An exclusive lock file (``.daudit.lock``, holding the owner's PID) on an output folder.
-
-    A second run on the same folder is refused while the owner lives; a lock left by a dead
-    process is stale and taken over.
-    """
-
-    def __init__(self, folder: str | Path):
-        self.path = Path(folder) / ".daudit.lock"
-        self._held = False
-
-    def acquire(self) -> "RunLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                pid = read_pid(self.path)
-                if pid is not None and pid_alive(pid):
-                    raise DauditError(f"output directory {self.path.parent} is in use by a running "
-                                      f"daudit (PID {pid}); wait for it or choose another --output-dir")
-                self.path.unlink(missing_ok=True)  # stale: its owner is gone
-                continue
-            with os.fdopen(fd, "w") as fh:
-                fh.write(f"{os.getpid()}\n")
-            self._held = True
-            return self
-        raise DauditError(f"cannot take the lock {self.path}; remove it if no daudit run is active")
-
-    def release(self):
-        if self._held:
-            self.path.unlink(missing_ok=True)
-            self._held = False
-
-    def __enter__(self):
-        return self.acquire()
-
-    def __exit__(self, *exc):
-        self.release()
-
-
 def read_pid(path: Path) -> int | None:
     """The PID written in a lock or PID file, or None when it is missing or unreadable."""
     if not is_regular_file(path):
@@ -137,8 +99,8 @@ def read_pid(path: Path) -> int | None:
 
 def pid_alive(pid: int) -> bool:
     """Whether process ``pid`` is running (a zombie, or a child that already exited, is not)."""
-    if not isinstance(pid, int) or pid <= 0:
-        return False  # os.kill(0 or -N) would test a whole process group
+    if not isinstance(pid, int) or pid <= 0 or pid >= 2**31:
+        return False  # os.kill(0 or -N) would test a whole process group; beyond a pid_t: no process
     try:
         os.waitpid(pid, os.WNOHANG)  # reap it if it is our own finished child
     except ChildProcessError:

@@ -17,12 +17,20 @@ folder). Every function reads the environment when called, so a change takes eff
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import tempfile
 from pathlib import Path
+
+from daudit.core.errors import DauditError
 
 __all__ = [
     "CACHE_ENV",
+    "CACHE_MARKER",
+    "check_cache_dir",
+    "file_in_the_way",
+    "writable_dir",
     "DEMO_ENV",
     "PACKAGE_DIR",
     "builtin_spec",
@@ -37,6 +45,9 @@ __all__ = [
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the daudit package folder
 CACHE_ENV = "DAUDIT_CACHE_DIR"
+CACHE_MARKER = ".daudit-cache.json"  # in the cache root: daudit made this folder and may write in it
+_CACHE_TAG = "daudit cache folder"
+_VIRTUAL_ROOTS = ("/proc", "/sys", "/dev")
 DEMO_ENV = "DAUDIT_DEMO_DIR"
 
 
@@ -98,3 +109,87 @@ def demo_dir() -> Path:
 def runs_dir() -> Path:
     """The run registry (experiment id -> output folder of its newest run), under `cache_dir`."""
     return cache_dir() / "runs"
+
+
+def file_in_the_way(path: str | os.PathLike) -> Path | None:
+    """The first existing part of ``path``'s parents that is not a folder (a file), else None."""
+    path = Path(os.path.abspath(path))
+    for part in reversed(path.parents):
+        if os.path.lexists(part) and not part.is_dir():
+            return part
+    return None
+
+
+def writable_dir(path: str | os.PathLike, *, what: str, fix: str) -> Path:
+    """Make folder ``path`` (parents too) and prove it writable, or refuse with one `DauditError` line.
+
+    ``what`` names it in the message (e.g. ``"--logs-dir logs"``), ``fix`` says what to do. A probe
+    file is written and removed: ``os.access`` says yes to root even on a read-only file system.
+    """
+    path = Path(os.path.abspath(path))
+    blocker = path if os.path.lexists(path) and not path.is_dir() else file_in_the_way(path)
+    if blocker is not None:
+        raise DauditError(f"{what}: {blocker} is a file, not a folder; {fix}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".daudit-probe-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise DauditError(f"{what}: {path} is not writable ({err.strerror or err}); {fix}") from err
+    return path
+
+
+def _in_virtual_fs(path: Path) -> str | None:
+    """``/proc``, ``/sys`` or ``/dev`` when ``path`` lies in one (``/dev/shm``, a RAM disk, is a real one)."""
+    real = os.path.realpath(path)
+    for root in _VIRTUAL_ROOTS:
+        if (real == root or real.startswith(root + "/")) and not real.startswith("/dev/shm/"):
+            return root
+    return None
+
+
+def _marked(root: Path) -> bool:
+    """Whether ``root`` holds the cache marker: a regular file daudit wrote, or that the user made
+    (``touch``) to declare a cache of an older daudit, made before the marker, as daudit's."""
+    marker = root / CACHE_MARKER
+    return marker.is_file() and not marker.is_symlink()
+
+
+def check_cache_dir() -> Path:
+    """The cache root (`cache_dir`), made and marked as daudit's; refused with one line when daudit may not use it.
+
+    The caches and the run registry write files under it, so a folder that is not daudit's is
+    refused: ``$DAUDIT_CACHE_DIR`` naming a file, a path through a file, a virtual file system
+    (``/proc``, ``/sys``, ``/dev``), an unwritable folder, or a non-empty folder without the
+    `CACHE_MARKER` that daudit writes into every cache root it makes (a folder of the user's).
+    The default roots (``data_cache/``, the user cache folder) are daudit's own by their name and
+    are marked on first use.
+    """
+    root = cache_dir()
+    from_env = bool(os.environ.get(CACHE_ENV))
+    where = f"{CACHE_ENV}={root}" if from_env else f"the cache folder {root}"
+    fix = f"set {CACHE_ENV} to a new or empty folder" if from_env else f"set {CACHE_ENV} to a writable folder"
+    virtual = _in_virtual_fs(root)
+    if virtual:
+        raise DauditError(f"{where} lies in the virtual file system {virtual}, which holds no files to keep; {fix}")
+    blocker = file_in_the_way(root)
+    if blocker is not None:
+        raise DauditError(f"{where}: {blocker} is a file, not a folder; {fix}")
+    if os.path.lexists(root) and not root.is_dir():
+        raise DauditError(f"{where} is a file, not a folder; {fix}")
+    if _marked(root):
+        return root
+    if root.is_dir() and from_env and any(os.scandir(root)):
+        raise DauditError(f"{where} is not empty and is not a daudit cache (no {CACHE_MARKER} in it): daudit "
+                          f"writes its caches and run registry there and could overwrite your files; {fix} "
+                          f"(nothing was changed; a cache an older daudit made there: touch {root / CACHE_MARKER})")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{CACHE_MARKER}.", dir=root)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps({"written_by": _CACHE_TAG, "format": 1}) + "\n")
+        os.replace(tmp, root / CACHE_MARKER)
+    except OSError as err:
+        raise DauditError(f"{where} cannot be written ({err.strerror or err}); {fix}") from err
+    return root

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from daudit.core import schema
 from daudit.core.artifacts import pid_alive, write_json
+from daudit.core.locks import owner_alive, process_identity
 from daudit.core.errors import DauditError
 from daudit.core.gate_rule import verdict_label
 from daudit.core.paths import runs_dir
@@ -104,7 +105,10 @@ class RunRecorder:
         self._lock = threading.Lock()
         self._last_write = 0.0
         self.state = {"status": "running", "experiment_id": experiment_id, "kind": kind,
-                      "pid": os.getpid() if pid is None else int(pid), "output_dir": str(self.out),
+                      "pid": os.getpid() if pid is None else int(pid),
+                      # who the PID names (start time, boot, host): a reused PID is not this run
+                      "process": process_identity(os.getpid() if pid is None else int(pid)),
+                      "output_dir": str(self.out),
                       "log": str(live_log_path(self.out)), "started_utc": _utc(self._t0), "updated_utc": None,
                       "stage": "starting", "stage_started_utc": _utc(self._t0), "stages_done": [],
                       "progress": None, "message": None}
@@ -313,6 +317,16 @@ def verdict_line(out: str | Path) -> str:
             f"{format_duration(took)}; report {out / 'report.md'}")
 
 
+def _runs(state: dict, pid: int) -> bool:
+    """Whether the process of a run's state still runs: its recorded identity when there is one
+    (`daudit.core.locks.owner_alive`: a PID reused by another process, or a container's PID 1 of
+    an earlier run, is not it), else its PID (a state written by an older daudit)."""
+    process = state.get("process")
+    if isinstance(process, dict) and process.get("pid") == pid:
+        return owner_alive(process)
+    return pid_alive(pid)
+
+
 def run_status(out: str | Path) -> RunStatus | None:
     """The status of the run writing to output folder ``out``, from its state file; None without one."""
     out = Path(out)
@@ -324,7 +338,7 @@ def run_status(out: str | Path) -> RunStatus | None:
     exp_id = str(state.get("experiment_id") or out.name)
     status = state.get("status")
     stage = state.get("stage") or "?"
-    if status == "running" and pid is not None and pid_alive(pid):
+    if status == "running" and pid is not None and _runs(state, pid):
         progress = f"; {state['progress']}" if state.get("progress") else ""
         detail = (f"stage {stage!r} for {format_duration(_since(state.get('stage_started_utc')))}{progress}; "
                   f"started {format_duration(_since(state.get('started_utc')))} ago, PID {pid}")

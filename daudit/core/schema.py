@@ -429,6 +429,15 @@ def _type_of(summary) -> type:
 MAX_SUMMARY_BYTES = 64 * 2**20  # a summary is a few hundred KB; a larger file is not one
 
 
+_MAX_INT_DIGITS = 30  # no count, seed or size of a daudit summary comes near; 5000 digits would not even print
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > _MAX_INT_DIGITS:
+        raise SchemaError("", f"an integer of {len(text.lstrip('-'))} digits, more than any daudit summary holds")
+    return int(text)
+
+
 def read_summary(path: str | Path) -> AuditSummary | DeleakSummary:
     """Read and check ``path`` (a summary.json); `SchemaError` or `OSError` when it is not one.
 
@@ -446,7 +455,7 @@ def read_summary(path: str | Path) -> AuditSummary | DeleakSummary:
     if len(raw) > MAX_SUMMARY_BYTES:
         raise SchemaError("", f"larger than {MAX_SUMMARY_BYTES // 2**20} MiB")
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = json.loads(raw.decode("utf-8"), parse_int=_bounded_int)
     except UnicodeDecodeError as err:
         raise SchemaError("", "not UTF-8 text") from err
     except json.JSONDecodeError as err:

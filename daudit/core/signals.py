@@ -1,9 +1,10 @@
-"""SIGTERM raised as an exception like SIGINT, and sections that a signal must not cut in half.
+"""SIGTERM and SIGHUP raised as an exception like SIGINT, and sections a signal must not cut in half.
 
-`Interrupted` is what `handle_termination` makes SIGTERM raise, so that ``kill PID`` unwinds
-the run through the same cleanup as Ctrl-C (staging folder and lock removed; see
-`daudit.output.staging`). `deferred_signals` holds SIGINT and SIGTERM back while a few renames
-or a cleanup run, and delivers them afterwards.
+`Interrupted` is what `handle_termination` makes SIGTERM and SIGHUP (the terminal closed without
+``nohup``) raise, so that ``kill PID`` or a closed terminal unwinds the run through the same
+cleanup as Ctrl-C (staging folder and lock removed, the state recorded as interrupted; see
+`daudit.output.staging`). `deferred_signals` holds these signals back while a few renames or a
+cleanup run, and delivers them afterwards.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import os
 import signal
 import threading
 
-__all__ = ["Interrupted", "handle_termination", "deferred_signals", "exit_code"]
+__all__ = ["Interrupted", "handle_termination", "deferred_signals", "exit_code", "STOP_SIGNALS"]
 
-_CAUGHT = (signal.SIGINT, signal.SIGTERM)
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+_CAUGHT = (signal.SIGINT, *STOP_SIGNALS)
 
 
 class Interrupted(BaseException):
-    """Raised in the main thread when the process receives SIGTERM (a BaseException, like
+    """Raised in the main thread when the process receives SIGTERM or SIGHUP (a BaseException, like
     KeyboardInterrupt, so that ``except Exception`` blocks do not swallow it)."""
 
     def __init__(self, signum: int):
@@ -45,28 +47,31 @@ def _raise_interrupted(signum, frame):
 
 
 def handle_termination() -> bool:
-    """Make SIGTERM raise `Interrupted` in the main thread; returns whether it was installed.
+    """Make SIGTERM and SIGHUP raise `Interrupted` in the main thread; returns whether any was installed.
 
-    Left alone where SIGTERM is already handled or ignored by whoever started the process.
+    Each is left alone where whoever started the process already handles or ignores it (``nohup``
+    ignores SIGHUP: the run goes on).
     """
     if threading.current_thread() is not threading.main_thread():
         return False
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        return False
-    signal.signal(signal.SIGTERM, _raise_interrupted)
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # Ctrl-C: KeyboardInterrupt, never lost
+    installed = False
+    for sig in STOP_SIGNALS:
+        if signal.getsignal(sig) is signal.SIG_DFL:
+            signal.signal(sig, _raise_interrupted)
+            installed = True
+    if installed and signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # Ctrl-C, never lost
         signal.signal(signal.SIGINT, _raise_interrupted)
-    return True
+    return installed
 
 
 def exit_code(signum: int) -> int:
-    """The shell's convention: 128 + the signal number (130 for SIGINT, 143 for SIGTERM)."""
+    """The shell's convention: 128 + the signal number (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP)."""
     return 128 + int(signum)
 
 
 @contextlib.contextmanager
 def deferred_signals():
-    """Hold SIGINT and SIGTERM back while the block runs; deliver the first one afterwards.
+    """Hold SIGINT, SIGTERM and SIGHUP back while the block runs; deliver the first one afterwards.
 
     For the few renames that swap results in and for cleanups: a second Ctrl-C must not leave
     half of them done. A no-op outside the main thread (only it can set handlers).

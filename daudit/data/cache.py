@@ -39,7 +39,7 @@ from zarr.codecs import BloscCodec
 
 from daudit.core.artifacts import pid_alive
 from daudit.core.files import changed_error, check_unchanged, file_state
-from daudit.core.paths import cache_dir
+from daudit.core.paths import cache_dir, check_cache_dir
 from daudit.core.progress import Bar
 from daudit.data.cache_holds import held_here, hold, release, remove_unless_held
 from daudit.data.cache_reader import ZarrRows, block_digest
@@ -152,7 +152,7 @@ class ZarrCache:
     """
 
     def __init__(self, root: Path | None = None):
-        self.root = Path(root or default_cache_dir()) / "zarr"
+        self.root = Path(root or check_cache_dir()) / "zarr"
 
     def _prefix(self, key: dict) -> str:
         return f"{Path(key['path']).stem}-{_digest(key)}"
@@ -300,7 +300,7 @@ class StatsCache:
     """Sufficient statistics (any dict of numpy arrays / numbers) keyed by an input fingerprint."""
 
     def __init__(self, root: Path | None = None):
-        self.root = Path(root or default_cache_dir()) / "stats"
+        self.root = Path(root or check_cache_dir()) / "stats"
 
     def _dir(self, key: dict) -> Path:
         return self.root / f"{key.get('name', 'stats')}-{_digest(key)}"

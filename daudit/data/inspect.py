@@ -15,6 +15,7 @@ import pandas as pd
 
 from daudit.core.errors import DauditError
 from daudit.core.files import file_kind
+from daudit.data.h5facts import missing_filter, stored_rows
 from daudit.data.layout import ERROR_KEY, FLUX_KEY, MASK_KEY, PARAM_COLUMNS, WAVE_KEY
 
 __all__ = ["inspect_file", "format_inspection"]
@@ -108,11 +109,15 @@ def _array(f, key: str, path: Path):
     if not isinstance(obj, h5py.Dataset):
         raise DauditError(f"inspect: {path}: {key} is a {type(obj).__name__.lower()}, not an array; "
                           "it is not a pfsspec dataset (see docs/internals.md)")
+    needs = missing_filter(obj)
+    if needs:
+        raise DauditError(f"inspect: {path}: {key} is compressed with HDF5 {needs}, which this installation cannot "
+                          "decode; install its plugin (e.g. pip install hdf5plugin) or rewrite the file without it")
     return obj
 
 
 def _layout(f, path: Path):
-    """(wave (n_pix,), n_rows, n_pix) after checking the keys and shapes of a pfsspec file."""
+    """(wave (n_pix,), n_rows, n_pix, rows stored) after checking the keys and shapes of a pfsspec file."""
     missing = [k for k in (WAVE_KEY, FLUX_KEY, ERROR_KEY) if k not in f]
     if missing:
         raise DauditError(f"inspect: {path} lacks {', '.join(missing)}; "
@@ -125,7 +130,8 @@ def _layout(f, path: Path):
     if MASK_KEY in f and _array(f, MASK_KEY, path).shape != error.shape:
         raise DauditError(f"inspect: {path}: the mask array has shape {f[MASK_KEY].shape} but the error array is "
                           f"{error.shape}")
-    return np.asarray(wave_ds[()], dtype=np.float64), int(flux.shape[0]), int(flux.shape[1])
+    stored = min(stored_rows(flux), stored_rows(error))  # a header can declare rows the file does not hold
+    return np.asarray(wave_ds[()], dtype=np.float64), int(flux.shape[0]), int(flux.shape[1]), stored
 
 
 def inspect_file(path, *, max_rows=None, chunk_rows=1024) -> dict:
@@ -144,29 +150,36 @@ def inspect_file(path, *, max_rows=None, chunk_rows=1024) -> dict:
     -------
     dict
         ``path``, ``size_bytes``, ``datasets`` [(name, shape, dtype, chunks)], ``pandas_groups``,
-        ``attrs``, ``wave`` {n, min, max, step} (Angstrom), ``n_rows``, ``n_pix``,
-        ``rows_scanned``, ``counts``, ``snr_percentiles`` {5, 50, 95} computed from the arrays,
+        ``attrs``, ``wave`` {n, min, max, step} (Angstrom), ``n_rows`` (declared), ``n_pix``,
+        ``rows_stored`` (rows the file holds data for: `daudit.data.h5facts.stored_rows`), ``rows_scanned``, ``counts``, ``snr_percentiles`` {5, 50, 95} computed from the arrays,
         ``params_columns``, ``params_missing``, ``params_error``, ``params_snr_percentiles``.
 
     Raises
     ------
     DauditError
         Missing file, not a regular HDF5 file, no wave / flux / error arrays, arrays of the
-        wrong kind or shape, a negative ``max_rows``.
+        wrong kind or shape, an array needing an HDF5 filter this installation lacks, unreadable
+        arrays, a negative ``max_rows``.
     """
     path = Path(path)
     if max_rows is not None and int(max_rows) < 0:
         raise DauditError(f"inspect: --max-rows must be 0 or more, got {max_rows}")
     with _open(path) as f:
         datasets, pandas_groups = _datasets(f)
-        wave, n_rows, n_pix = _layout(f, path)
+        wave, n_rows, n_pix, stored = _layout(f, path)
         attrs = {k: _attr(v) for k, v in f.attrs.items()}
-        rows = n_rows if max_rows is None else min(n_rows, int(max_rows))
-        counts, snr = _stream(f, rows, chunk_rows)
+        rows = stored if max_rows is None else min(stored, int(max_rows))
+        try:
+            counts, snr = _stream(f, rows, chunk_rows)
+        except OSError as err:
+            first = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
+            raise DauditError(f"inspect: cannot read the arrays of {path} ({first}); the file is damaged "
+                              "(e.g. a corrupt compressed chunk)") from err
     df, params_error = _params(path)
     return {
         "path": str(path), "size_bytes": path.stat().st_size, "datasets": datasets, "pandas_groups": pandas_groups,
         "attrs": attrs, "wave": _wave_facts(wave), "n_rows": n_rows, "n_pix": n_pix, "rows_scanned": rows,
+        "rows_stored": stored,
         "has_mask": any(name == MASK_KEY for name, *_ in datasets), "counts": counts,
         "snr_percentiles": _percentiles(snr),
         "params_columns": None if df is None else list(df.columns),
@@ -217,6 +230,10 @@ def format_inspection(info: dict) -> str:
     cells = n_scan * info["n_pix"]
     scope = "all" if n_scan == info["n_rows"] else f"first {n_scan} of"
     lines.append(f"  spectra: {info['n_rows']} (scanned {scope} rows)")
+    if info["rows_stored"] < info["n_rows"]:
+        lines.append(f"  WARNING: the header declares {info['n_rows']} spectra but the file stores data for only "
+                     f"the first {info['rows_stored']}; the rest would read as fill values (a truncated or "
+                     "hand-made file?)")
     lines.append(f"  error NaN: {c['error_nan']} pixels ({c['error_nan'] / max(cells, 1):.2e}), "
                  f"in {c['rows_with_nan_error']} spectra; error <= 0: {c['error_nonpositive']}; "
                  f"flux NaN: {c['flux_nan']}")

@@ -22,6 +22,7 @@ from daudit.core.errors import DauditError, InputChangedError
 from daudit.core.files import check_unchanged, file_kind, file_state
 from daudit.data.clean import clean_error
 from daudit.data.consistency import check_same_grid
+from daudit.data.h5facts import missing_filter
 from daudit.data.layout import ERROR_KEY, MASK_KEY, WAVE_KEY
 
 __all__ = ["SpectraSplit", "load_pfsspec", "expand_paths", "error_shape", "H5Rows"]
@@ -48,14 +49,18 @@ class H5Rows:
             with h5py.File(self.path, "r") as f:
                 out = f[self.key][index]
         except OSError as err:  # e.g. the file was truncated or replaced during the run
-            raise InputChangedError(f"cannot read {self.key} rows {index} of {self.path} ({err.__class__.__name__}: "
-                                    f"{str(err).splitlines()[0][:120]}); was the file changed or damaged "
-                                    "during the run?") from err
+            raise InputChangedError(f"cannot read {self.key} rows {index} of {self.path} ({_first_line(err)}); the "
+                                    "file is damaged (e.g. a corrupt compressed chunk) or was changed during the run") from err
         check_unchanged(self.path, self.state)  # not changed while it was read
         return out
 
     def __repr__(self):
         return f"H5Rows({self.path!r}, {self.key!r}, shape={self.shape})"
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0][:160]}" if text else type(err).__name__
 
 
 def expand_paths(paths, *, where: str = "path") -> list[str]:
@@ -208,6 +213,10 @@ def _array(f, key: str, path: str, where: str, *, required: bool = True):
     if home != _file_of(f):
         raise DauditError(f"{where}: {path}: {key} leads through a soft link into another file ({home}); give the "
                           "file that holds the arrays itself (daudit checks files it reads for changes)")
+    needs = missing_filter(obj)
+    if needs:
+        raise DauditError(f"{where}: {path}: {key} is compressed with HDF5 {needs}, which this installation cannot "
+                          "decode; install its plugin (e.g. pip install hdf5plugin) or rewrite the file without it")
     return obj
 
 
@@ -297,7 +306,13 @@ def _reader(path: str, key: str, take: int, n_pix: int, dtype, chunk_rows: int, 
     """Row-chunked Dask array of the first ``take`` rows of ``key`` (HDF5, or its checked zarr copy),
     from the file as it was in ``state`` (`file_state` when the split was opened)."""
     if zarr_cache is not None:
-        return zarr_cache.array(path, key, chunk_rows=chunk_rows, n_rows=take, expect_state=state)
+        try:
+            return zarr_cache.array(path, key, chunk_rows=chunk_rows, n_rows=take, expect_state=state)
+        except OSError as err:  # the copy reads every row: a damaged chunk of the source shows here
+            if err.filename:  # the cache's own file system (a full disk, a removed folder): said by the caller
+                raise
+            raise DauditError(f"cannot read {key} of {path} to copy it ({_first_line(err)}); the file is damaged "
+                              "(e.g. a corrupt compressed chunk): restore or rewrite it") from err
     chunks = (min(chunk_rows, max(take, 1)), n_pix)
     name = f"{key.split('/')[-2]}-{_token(path)}-{take}"
     return da.from_array(H5Rows(path, key, (take, n_pix), dtype, state), chunks=chunks, asarray=True, fancy=False,

@@ -22,6 +22,7 @@ import os
 import sys
 
 import numpy as np
+import pandas as pd
 
 from daudit.core import runlog
 from daudit.core.errors import DauditError
@@ -30,7 +31,7 @@ from daudit.data.cache import source_key
 from daudit.data.consistency import check_label_shift
 from daudit.data.layout import ERROR_KEY
 
-__all__ = ["validate_splits", "select_rows", "split_overlaps", "empty_rows_graph", "drop_empty_rows",
+__all__ = ["validate_splits", "check_wave", "check_binning_columns", "BINNING_COLUMNS", "select_rows", "split_overlaps", "empty_rows_graph", "drop_empty_rows",
            "emit_warnings", "value_range_graph", "check_value_range", "check_enough_rows"]
 
 log = logging.getLogger("daudit")
@@ -123,6 +124,9 @@ def validate_splits(spec, splits: dict, *, drop_bad_labels: bool = False) -> dic
     warnings, counts = [], {}
     for name in list(splits):
         s = splits[name]
+        check_wave(name, s)
+        if spec.sanity.enabled:
+            check_binning_columns(name, s)
         notes = {"n_rows_read": s.n_rows, "n_dropped_bad_labels": 0, "warnings": list(s.notes.get("warnings", []))}
         n_req = wanted.get(name)
         if n_req is not None and s.n_rows < n_req:
@@ -157,6 +161,36 @@ def validate_splits(spec, splits: dict, *, drop_bad_labels: bool = False) -> dic
         splits[b].notes["warnings"].append(msg)
         warnings.append(msg)
     return {"warnings": warnings, "counts": counts}
+
+
+BINNING_COLUMNS = ("mag", "snr")  # params columns the sanity checks bin rows by (group shuffle, SNR bins)
+
+
+def check_wave(name: str, split) -> None:
+    """Refuse a wavelength grid that is not one finite number per pixel (files and in-memory arrays alike)."""
+    w = np.asarray(split.wave)
+    if w.ndim != 1 or w.shape[0] != split.n_pixels or w.dtype.kind not in "fiu":
+        raise DauditError(f"{name} split: the wavelength grid has shape {w.shape} and dtype {w.dtype}; expected "
+                          f"{split.n_pixels} wavelengths (Angstrom), one per pixel")
+    bad = ~np.isfinite(w.astype(np.float64))
+    if bad.any():
+        raise DauditError(f"{name} split: the wavelength grid holds {int(bad.sum())} non-finite value(s) (first at "
+                          f"pixel {int(np.flatnonzero(bad)[0])}); every pixel needs a finite wavelength")
+
+
+def check_binning_columns(name: str, split) -> None:
+    """Refuse a params column the sanity checks bin by (`BINNING_COLUMNS`) that does not hold numbers."""
+    lab = split.labels
+    for col in BINNING_COLUMNS:
+        if lab is None or col not in getattr(lab, "columns", ()) or col == split.param:
+            continue
+        values = lab[col]
+        if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+            first = next((v for v in values if not isinstance(v, (int, float, np.number))), values.iloc[0]
+                         if len(values) else None)
+            raise DauditError(f"{name} split: params column {col!r} has dtype {values.dtype} (e.g. {first!r}), not "
+                              f"numbers; the sanity checks bin rows by {col} (group shuffle, SNR bins): convert it "
+                              "to numbers, or remove it from the params table (those checks are then skipped)")
 
 
 def check_enough_rows(splits: dict) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import socket
 import sys
+import threading
 import urllib.parse
 
 import dask
@@ -16,15 +18,22 @@ from daudit.core.addresses import is_wildcard, parse_dashboard_address, parse_sc
 from daudit.core.errors import DauditError
 from daudit.engine.streaming import lanes_for
 
-__all__ = ["dask_context", "worker_budget", "main_budget", "resident_bytes", "dashboard_link"]
+__all__ = ["dask_context", "worker_budget", "max_workers", "main_budget", "resident_bytes", "dashboard_link",
+           "WORKER_FLOOR"]
 
 log = logging.getLogger("daudit")
 
 WORKER_SHARE = 0.45  # of compute.memory_limit for Dask workers; the rest is the main process
+WORKER_FLOOR = 256 * 2**20  # the least a worker process can run in (Python, numpy, Dask, a chunk in flight)
 
 
 def worker_budget(memory_limit: int) -> int:
     return int(memory_limit * WORKER_SHARE)
+
+
+def max_workers(memory_limit: int) -> int:
+    """The most worker processes whose `WORKER_FLOOR` each fits the workers' share of ``memory_limit``."""
+    return int(worker_budget(memory_limit) // WORKER_FLOOR)
 
 
 # Plans aim at this share of compute.memory_limit; the rest covers allocator slack and the
@@ -74,6 +83,27 @@ def _dashboard(compute) -> tuple[str, int]:
         raise DauditError(f"compute.dashboard_address: {err}") from err
 
 
+@contextlib.contextmanager
+def _spawned_ignore_sigint(active: bool):
+    """Worker processes spawned in this block ignore SIGINT.
+
+    Ctrl-C in a terminal reaches the whole process group: each worker process would print its
+    own KeyboardInterrupt and asyncio tracebacks while the main process unwinds. An ignored
+    signal stays ignored across ``exec`` (and Python then installs no handler), so the workers
+    leave Ctrl-C to the main process, which closes them as it unwinds (one line). A Ctrl-C in the
+    second or two the workers take to start is not seen.
+    """
+    if not active or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _start_local(compute):
     """A `LocalCluster` whose scheduler and workers listen on 127.0.0.1, and its dashboard where
     ``compute.dashboard_address`` says (a host given there, else 127.0.0.1)."""
@@ -83,10 +113,11 @@ def _start_local(compute):
     # Default: one in-process worker (threads), so 134 MB Gram partials are never pickled
     # between processes and the memory limit covers the one process that does the work;
     # compute.n_workers starts that many worker processes instead.
+    # `daudit.pipeline.memory_plan.check_workers` has refused more workers than the limit can hold
     worker_mem = compute.memory_limit if in_process else max(worker_budget(compute.memory_limit) // n_workers,
-                                                             256 * 2**20)
+                                                             WORKER_FLOOR)
     host, port = _dashboard(compute)
-    with dask.config.set(_local_config(in_process)):
+    with dask.config.set(_local_config(in_process)), _spawned_ignore_sigint(not in_process):
         try:
             # Worker processes talk TCP on 127.0.0.1 only. The in-process worker talks to the
             # scheduler in memory (inproc: results are handed over, not serialised; over TCP the

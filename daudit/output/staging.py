@@ -23,11 +23,13 @@ import tempfile
 from pathlib import Path
 
 from daudit.core import runlog
-from daudit.core.artifacts import RunLock, atomic_write_text, pid_alive, read_pid
-from daudit.core.errors import DauditError
+from daudit.core.artifacts import atomic_write_text
+from daudit.core.errors import DauditError, os_error_parts
+from daudit.core.locks import RunLock, lock_owner
+from daudit.core.paths import check_cache_dir
 from daudit.core.signals import Interrupted, deferred_signals
 
-__all__ = ["resolve_output_dir", "check_output_dir", "check_not_in_use", "staging_dir", "swap_in", "OutputLock",
+__all__ = ["resolve_output_dir", "check_output_dir", "check_not_in_use", "staging_dir", "swap_in", "OutputLock", "lock_path",
            "staged_output", "MARKER", "is_owned", "unowned_files", "seal"]
 
 log = logging.getLogger("daudit")
@@ -167,22 +169,29 @@ def check_not_in_use(out: Path) -> None:
 
     A cheap check before the heavy imports of a run; `staged_output` takes the lock itself.
     """
-    lock = Path(out).parent / f".{Path(out).name}.lock"
-    pid = read_pid(lock)
-    if pid is not None and pid != os.getpid() and pid_alive(pid):
-        raise DauditError(f"output directory {lock.parent} is in use by a running daudit (PID {pid}); "
+    owner = lock_owner(lock_path(out))
+    if owner is not None and owner.get("pid") != os.getpid():
+        raise DauditError(f"output directory {Path(out).parent} is in use by a running daudit (PID {owner.get('pid')}); "
                           "wait for it or choose another --output-dir")
+
+
+def lock_path(out: Path) -> Path:
+    """The lock file of output folder ``out``, beside it (the folder itself is swapped)."""
+    return Path(out).parent / f".{Path(out).name}.lock"
 
 
 # ----------------------------------------------------------------------------- staging and swap
 
 
 def staging_dir(out: Path) -> Path:
-    """A fresh staging folder beside ``out``, marked as daudit's; stale ones of dead runs removed."""
+    """A fresh staging folder beside ``out``, marked as daudit's; stale ones of dead runs removed.
+
+    Called with the lock of ``out`` held, so every other staging folder of ``out`` was left by a
+    run that is gone (whatever process now has its PID).
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
     for old in out.parent.glob(f".{out.name}.staging-*"):
-        pid = old.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not pid_alive(int(pid)) and is_owned(old):
+        if old.name.rsplit("-", 1)[-1].isdigit() and is_owned(old):
             shutil.rmtree(old, ignore_errors=True)  # left by a killed run
     st = out.parent / f".{out.name}.staging-{os.getpid()}"
     if os.path.lexists(st):
@@ -223,8 +232,7 @@ class OutputLock:
 
     def __init__(self, out: Path):
         out.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = RunLock(out.parent)
-        self._lock.path = out.parent / f".{out.name}.lock"
+        self._lock = RunLock(out.parent, lock_path(out).name)
 
     def __enter__(self):
         return self._lock.acquire()
@@ -243,10 +251,10 @@ def _discard(staging: Path) -> None:
 def staged_output(out: Path, *, echo=print, experiment_id: str | None = None, kind: str = "audit"):
     """Yield a staging folder for a run's results; swap it in as ``out`` when the block succeeds.
 
-    Checks ``out`` first and holds its PID lock. The run log is written line by line to
+    Checks ``out`` and the cache root first and holds the lock of ``out`` (`daudit.core.locks`). The run log is written line by line to
     ``<parent>/<name>.log`` (readable while the run goes; copied into the results as ``run.log``)
     and the run's state file beside it follows its stages (`daudit.core.runlog`; ``status`` reads
-    it). On any exception, Ctrl-C or SIGTERM (`daudit.core.signals.Interrupted`) the staging
+    it). On any exception, Ctrl-C, SIGTERM or SIGHUP (`daudit.core.signals.Interrupted`) the staging
     folder is removed, the lock released and ``out`` left untouched; a file-system error (e.g. a
     full disk) becomes one `DauditError` line. Earlier results move to ``<out>.previous`` only
     once the new ones are complete.
@@ -254,22 +262,29 @@ def staged_output(out: Path, *, echo=print, experiment_id: str | None = None, ki
     out = Path(out)
     check_not_in_use(out)  # a live run's log may not have its state file beside it yet
     check_output_dir(out)
+    check_cache_dir()  # every run writes its registry entry (and caches) under the cache root
     with OutputLock(out):
         staging = staging_dir(out)
-        live = runlog.live_log_path(out)
-        recorder = runlog.RunRecorder(out, experiment_id=experiment_id or out.name, kind=kind)
-        with runlog.run_logging(live) as handler, runlog.recording(recorder):
-            # the state file before the log's first line: a log beside ``out`` without its state
-            # file is refused as not daudit's (`_check_live_log`), even one a killed run left
-            recorder.begin()
-            log.info("daudit %s of %s started (PID %d); results go to %s", kind, experiment_id or out.name,
-                     os.getpid(), out)
-            try:
-                yield staging
-            except BaseException as err:  # noqa: BLE001 - recorded, then raised again
-                _stopped(err, staging, out, recorder)
-            handler.flush()
-            shutil.copyfile(live, staging / "run.log")
+        try:
+            live = runlog.live_log_path(out)
+            recorder = runlog.RunRecorder(out, experiment_id=experiment_id or out.name, kind=kind)
+            with runlog.run_logging(live) as handler, runlog.recording(recorder):
+                # the state file before the log's first line: a log beside ``out`` without its state
+                # file is refused as not daudit's (`_check_live_log`), even one a killed run left
+                recorder.begin()
+                log.info("daudit %s of %s started (PID %d); results go to %s", kind, experiment_id or out.name,
+                         os.getpid(), out)
+                try:
+                    yield staging
+                except BaseException as err:  # noqa: BLE001 - recorded, then raised again
+                    _stopped(err, staging, out, recorder)
+                handler.flush()
+                shutil.copyfile(live, staging / "run.log")
+        except BaseException as err:  # before the run or after it: no staging folder left behind
+            _discard(staging)
+            if isinstance(err, OSError):
+                raise _fs_error(err, out) from err
+            raise
         try:
             with deferred_signals():
                 prev = swap_in(staging, out)
@@ -285,9 +300,9 @@ def staged_output(out: Path, *, echo=print, experiment_id: str | None = None, ki
 
 
 def _fs_error(err: OSError, out: Path) -> DauditError:
-    where = f" on {err.filename}" if err.filename else ""
-    return DauditError(f"file system error{where}: {err.strerror or err}; the previous results in {out} "
-                       "are untouched (free disk space or fix permissions, then rerun)")
+    """One line naming the file and the real cause of ``err``, with the fix for that cause only."""
+    where, cause, fix = os_error_parts(err)
+    return DauditError(f"file system error{where}: {cause}; the previous results in {out} are untouched ({fix})")
 
 
 def _check_live_log(out: Path) -> Path:

@@ -23,6 +23,11 @@ limit. Per stage, in this process and its Dask workers (measured on the demo dat
 - LightGBM and the prediction pass: the checks' Grams (P) plus LightGBM's planned budget (at
   least `daudit.engine.cluster.main_budget`'s floor); the audit's eigenvectors are parked.
 
+With ``compute.n_workers`` worker processes (the local scheduler), each needs at least
+`daudit.engine.cluster.WORKER_FLOOR` out of the workers' share of the limit
+(`daudit.engine.cluster.WORKER_SHARE`): `check_workers` refuses more workers than that share can
+hold, so the limit bounds the whole process tree whatever the worker count.
+
 `minimum_limit` is the largest of these above `BASE` (libraries, the in-process Dask worker:
 0.31 GiB measured after the row check), divided by `HEADROOM` for allocator slack;
 `check_memory_limit` refuses a smaller limit with one line before any data is copied or read.
@@ -38,8 +43,9 @@ from daudit.core.errors import DauditError
 from daudit.core.spec import AuditSpec
 from daudit.data.layout import ERROR_KEY
 from daudit.data.pfsspec import expand_paths
+from daudit.engine.cluster import WORKER_FLOOR, WORKER_SHARE, max_workers
 
-__all__ = ["minimum_limit", "check_memory_limit", "BASE", "HEADROOM"]
+__all__ = ["minimum_limit", "check_memory_limit", "check_workers", "BASE", "HEADROOM"]
 
 BASE = 320 * 2**20  # Python, numpy, Dask (scheduler + in-process worker), LightGBM, a run's graphs
 HEADROOM = 0.9  # the modelled peak may use this share of the limit
@@ -72,9 +78,25 @@ def _train_width(spec: AuditSpec) -> int | None:
         return None
 
 
+def check_workers(spec: AuditSpec) -> None:
+    """Refuse (`DauditError`, one line) more local worker processes than ``compute.memory_limit`` can hold."""
+    c = spec.compute
+    if c.n_workers is None or c.scheduler != "local" or c.n_workers <= max_workers(c.memory_limit):
+        return
+    fits = max_workers(c.memory_limit)
+    need = c.n_workers * WORKER_FLOOR / WORKER_SHARE
+    advice = f"lower compute.n_workers to {fits} or less" if fits >= 1 else "leave compute.n_workers unset (one process)"
+    raise DauditError(f"compute.n_workers {c.n_workers} worker processes need at least {WORKER_FLOOR // 2**20} MiB "
+                      f"each, {c.n_workers * WORKER_FLOOR / 2**30:.2f} GiB in all, but compute.memory_limit "
+                      f"{c.memory_limit / 2**30:.2f} GiB gives the workers {WORKER_SHARE:.0%} of it: {advice}, or "
+                      f"raise compute.memory_limit (or --memory-limit) to at least {need / 2**30 + 0.005:.2f}GiB")
+
+
 def check_memory_limit(spec: AuditSpec) -> int | None:
     """Refuse (`DauditError`, one line) a ``compute.memory_limit`` below `minimum_limit` for the
-    width of the train files; returns that minimum (None when the width is not known yet)."""
+    width of the train files, or too small for its worker processes (`check_workers`); returns
+    that minimum (None when the width is not known yet)."""
+    check_workers(spec)
     p = _train_width(spec)
     if p is None:
         return None

@@ -13,6 +13,7 @@ numpy and h5py are imported when a function runs.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -99,11 +100,14 @@ def _check_sizes(n_train, n_val, n_test, n_shards):
         )
 
 
+OWNED_MARKER = ".daudit-simulated.json"  # in --out: the files the simulator writes there (relative paths)
+_OWNED_TAG = "daudit simulated dataset"
+
+
 def _simulated(path: Path) -> bool:
-    """Whether ``path`` is a file this generator wrote (its root attribute says so), or its own
-    ``.partial`` left by a killed run."""
-    if path.name.endswith(".partial") and path.is_file() and not path.is_symlink():
-        return True
+    """Whether ``path`` is a finished file this generator wrote (its root attribute says so)."""
+    if path.is_symlink() or not path.is_file():
+        return False
     try:
         with h5py.File(path, "r") as f:
             return f.attrs.get("generator") == "daudit.simulate"
@@ -111,23 +115,98 @@ def _simulated(path: Path) -> bool:
         return False
 
 
-def _check_only_simulated_files(out_dir: Path) -> None:
-    """Refuse (one line, nothing written) an ``out_dir`` whose split folders hold dataset files
-    the generator did not write: it replaces its own files only, never the user's data."""
+def _listed(out_dir: Path) -> set[str]:
+    """Relative paths the simulator's marker in ``out_dir`` lists (it wrote, or was writing, them)."""
+    marker = out_dir / OWNED_MARKER
+    try:
+        if marker.is_symlink() or not marker.is_file() or marker.stat().st_size > 2**20:
+            return set()
+        meta = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    files = meta.get("files") if isinstance(meta, dict) and meta.get("written_by") == _OWNED_TAG else None
+    return {f for f in files if isinstance(f, str)} if isinstance(files, list) else set()
+
+
+def _owned(out_dir: Path, rel: str, listed: set[str]) -> bool:
+    """A file daudit's simulator wrote: listed in its marker, or (older daudit, no marker) a split's
+    finished simulator file or its shard index."""
+    if rel in listed:
+        return True
+    parts = rel.split("/")
+    if len(parts) != 2 or parts[0] not in SPLITS:
+        return False
+    if parts[1] == SHARD_INDEX:  # the simulator's lists only its own shard files
+        try:
+            names = (out_dir / rel).read_text(encoding="utf-8").split() if (out_dir / rel).stat().st_size < 2**16 else []
+        except (OSError, UnicodeDecodeError):
+            return False
+        return bool(names) and not (out_dir / rel).is_symlink() and all(
+            "/" not in n and _simulated(out_dir / parts[0] / n) for n in names)
+    return parts[1].startswith("dataset") and parts[1].endswith(".h5") and _simulated(out_dir / rel)
+
+
+def _check_out_dir(out_dir: Path, *, force: bool) -> None:
+    """Refuse (one line, nothing written) an ``--out`` daudit may not write into.
+
+    Allowed: a new or empty folder; a dataset daudit simulated there, replaced only with
+    ``--force``. Refused: any file the simulator did not write (the user's data or notes, a
+    ``.partial`` of their own), a split path that is not a folder, and an existing dataset without
+    ``--force``. The simulator never deletes a file it did not write.
+    """
+    if not os.path.lexists(out_dir):
+        return
+    if out_dir.is_symlink() or not out_dir.is_dir():
+        raise DauditError(f"simulate: --out {out_dir} exists and is not a folder; choose another --out "
+                          "(nothing was changed)")
+    listed = _listed(out_dir)
+    owned = 0
+    for root, dirs, files in os.walk(out_dir):
+        base = Path(root)
+        for name in files + [d for d in dirs if (base / d).is_symlink()]:
+            rel = (base / name).relative_to(out_dir).as_posix()
+            if rel == OWNED_MARKER:
+                continue
+            if not _owned(out_dir, rel, listed):
+                raise DauditError(f"simulate: {out_dir / rel} was not written by daudit's simulator and would be "
+                                  "replaced or left among simulated files; choose another --out, a new or empty "
+                                  "folder (nothing was changed)")
+            owned += 1
+        for d in dirs:
+            rel = (base / d).relative_to(out_dir).as_posix()
+            if rel not in SPLITS and not any(f.startswith(rel + "/") for f in listed):
+                raise DauditError(f"simulate: {out_dir / rel} is a folder daudit's simulator did not make; choose "
+                                  "another --out, a new or empty folder (nothing was changed)")
+    if owned and not force:
+        raise DauditError(f"simulate: {out_dir} already holds a dataset daudit simulated; give --force to replace "
+                          "it, or choose another --out (nothing was changed)")
+
+
+def _write_owned(out_dir: Path, files) -> None:
+    """Record the files the simulator writes (or is about to write) in ``out_dir``'s marker."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / (OWNED_MARKER + ".partial")
+    tmp.write_text(json.dumps({"written_by": _OWNED_TAG, "generator_version": GENERATOR_VERSION,
+                               "files": sorted(set(files))}, indent=1) + "\n")
+    os.replace(tmp, out_dir / OWNED_MARKER)
+
+
+def _planned_files(out_dir: Path, n_shards: int) -> list[str]:
+    """Every relative path a simulation writes, temporary names included."""
+    names = []
     for split in SPLITS:
-        for p in sorted((out_dir / split).glob("dataset*.h5*")) if (out_dir / split).is_dir() else []:
-            if p.is_symlink() or not _simulated(p):
-                raise DauditError(f"simulate: {p} was not written by daudit's simulator and would be replaced; "
-                                  "choose another --out (nothing was changed)")
+        k = n_shards if split == "train" else 1
+        files = [_SINGLE] if k == 1 else [_shard_name(i) for i in range(k)] + [SHARD_INDEX]
+        names += [f"{split}/{f}" for f in files] + [f"{split}/{f}.partial" for f in files]
+    return names
 
 
-def _clear_split(split_dir: Path, *, keep: set[str]):
-    """Remove a stale shard index and simulator files of another layout from ``split_dir``
-    (`_check_only_simulated_files` has checked that they are the simulator's)."""
-    (split_dir / SHARD_INDEX).unlink(missing_ok=True)
-    for p in split_dir.glob("dataset*.h5*"):
-        if p.name not in keep:
-            p.unlink()
+def _clear_split(out_dir: Path, split: str):
+    """Remove the files of an earlier simulation from ``out_dir/split`` (`_check_out_dir` has
+    checked that every file there is the simulator's)."""
+    split_dir = out_dir / split
+    for p in sorted(split_dir.iterdir()) if split_dir.is_dir() else []:
+        p.unlink()
 
 
 def simulate_dataset(
@@ -141,6 +220,7 @@ def simulate_dataset(
     object_noise: bool = True,
     progress: bool = True,
     chunk_rows: int = 512,
+    force: bool = False,
 ) -> dict[str, list[Path]]:
     """Generate the demo dataset under ``out_dir`` in the pfsspec HDF5 layout.
 
@@ -163,6 +243,9 @@ def simulate_dataset(
         Show a tqdm progress bar on stderr.
     chunk_rows : int
         Rows generated at a time (memory bound); results do not depend on it.
+    force : bool
+        Replace a dataset daudit simulated in ``out_dir`` (refused otherwise). Files the
+        simulator did not write are never replaced, whatever ``force`` says.
 
     Returns
     -------
@@ -175,7 +258,12 @@ def simulate_dataset(
     _check_sizes(n_train, n_val, n_test, n_shards)
     sizes = {"train": int(n_train), "val": int(n_val), "test": int(n_test)}
     out_dir = Path(out_dir)
-    _check_only_simulated_files(out_dir)
+    _check_out_dir(out_dir, force=force)
+    try:
+        _write_owned(out_dir, _listed(out_dir) | set(_planned_files(out_dir, n_shards)))
+    except OSError as err:
+        raise DauditError(f"simulate: cannot write into {out_dir} ({err.strerror or err}); choose a writable "
+                          "--out") from err
     templates = build_templates()
     children = np.random.SeedSequence(int(seed)).spawn(len(SPLITS))
     written: dict[str, list[Path]] = {}
@@ -193,7 +281,7 @@ def simulate_dataset(
             draws = draw_split(np.random.default_rng(child), sizes[split], n_pix=N_PIX)
             k = n_shards if split == "train" else 1
             names = [_SINGLE] if k == 1 else [_shard_name(i) for i in range(k)]
-            _clear_split(split_dir, keep=set())
+            _clear_split(out_dir, split)
             bounds = np.linspace(0, sizes[split], k + 1).astype(int)
             paths = []
             for i, name in enumerate(names):
@@ -223,4 +311,7 @@ def simulate_dataset(
             written[split] = paths
     finally:
         bar.close()
+    done = [p for paths in written.values() for p in paths]
+    done += [out_dir / "train" / SHARD_INDEX] if n_shards > 1 else []
+    _write_owned(out_dir, [p.relative_to(out_dir).as_posix() for p in done])
     return written

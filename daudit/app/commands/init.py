@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from daudit.core.errors import DauditError
-from daudit.core.paths import builtin_spec, demo_dir
+from daudit.core.paths import builtin_spec, demo_dir, file_in_the_way
 
 __all__ = ["EXAMPLES", "configure_parser", "main", "template_text"]
 
@@ -58,6 +58,9 @@ def main(args) -> int:
     from daudit.core.artifacts import atomic_write_text  # lazy: numpy comes with it; keeps --help fast
 
     path = Path(args.file)
+    blocker = file_in_the_way(path)
+    if blocker is not None:
+        raise DauditError(f"{path} cannot be written: {blocker} is a file, not a folder; choose another FILE")
     if path.exists() and not args.force:
         raise DauditError(f"{path} exists; choose another FILE or pass --force to overwrite it")
     if path.is_dir():

@@ -34,6 +34,8 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=42, help="master seed (42)")
     p.add_argument("--no-object-noise", dest="object_noise", action="store_false",
                    help="drop the star's photon noise from the variance (removes the leak)")
+    p.add_argument("--force", action="store_true",
+                   help="replace a dataset daudit simulated in --out (files it did not write are never replaced)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -45,7 +47,7 @@ def main(args: argparse.Namespace) -> int:
     written = simulate_dataset(
         args.out or demo_dir(), n_train=args.train, n_val=args.val, n_test=args.test,
         n_shards=args.shards, seed=args.seed, object_noise=args.object_noise,
-        progress=not args.quiet,
+        progress=not args.quiet, force=args.force,
     )
     for split, paths in written.items():
         for path in paths:

@@ -56,7 +56,7 @@ def localisation_text(summary) -> str:
         return (head + f"；{n_units} 个区域（目录区域与逐像素零分布的像素带）中，没有一个删去后使 R² 超出 bootstrap 噪声地"
                 "显著下降，也没有一个单独拟合达到阈值：重拟合没有指认任何泄露来源。")
     named = "；".join(_one(u) for u in src[:_N_NAMED])
-    more = f"；其余来源见 §6.3" if len(src) > _N_NAMED else ""
+    more = "；其余来源见 §6.3" if len(src) > _N_NAMED else ""
     cat = [u for u in src if u["kind"] not in ("band", "bands")]
     off = ("；没有任何目录区域（恒星谱线、大气吸收带、天光发射区）是来源：泄露来源在目录特征以外" if not cat else "")
     return head + f"；{len(src)} 个区域被认定为泄露来源：" + named + more + off + "。"
