@@ -22,16 +22,16 @@ def _error_spectra(n, p, seed, *, rank=10, spread=0.05):
 def planted_case(name, n, p, seed):
     """(X as stored, log_g) of one planted class."""
     j = p // 3
-    if name == "one_pixel_1e-4":
-        t, x, rng = _error_spectra(n, p, seed)
+    if name == "one_pixel_1e-5":  # errors that vary by half across spectra (mag, SNR), as real ones do
+        t, x, rng = _error_spectra(n, p, seed, spread=0.5)
         y = rng.normal(size=n)
-        x[:, j] += 1e-4 * t[j] * y
+        x[:, j] += 1e-5 * t[j] * y
         return x.astype(np.float32), y
-    if name == "pixel_difference_1e-3":
-        t, x, rng = _error_spectra(n, p, seed)
+    if name == "pixel_difference_1e-5":
+        t, x, rng = _error_spectra(n, p, seed, spread=0.5)
         y = rng.normal(size=n)
-        x[:, j] += 1e-3 * t[j] * y
-        x[:, j + 1] -= 1e-3 * t[j] * y
+        x[:, j] += 1e-5 * t[j] * y
+        x[:, j + 1] -= 1e-5 * t[j] * y
         return x.astype(np.float32), y
     if name == "mean_dominated_1e-6":  # the spread is 1e-6 of the mean: the rounding term binds
         t, x, rng = _error_spectra(n, p, seed, spread=1e-6)
@@ -52,7 +52,7 @@ def planted_case(name, n, p, seed):
     raise ValueError(name)
 
 
-CASES = ["one_pixel_1e-4", "pixel_difference_1e-3", "mean_dominated_1e-6", "one_pixel_spans_0_1e6",
+CASES = ["one_pixel_1e-5", "pixel_difference_1e-5", "mean_dominated_1e-6", "one_pixel_spans_0_1e6",
          "float64_columns_1e-6_1e6"]
 
 

@@ -23,7 +23,7 @@ import h5py
 import numpy as np
 import pytest
 from pfsspec_factory import ERROR_KEY, WAVE_KEY, write_pfsspec, write_spec, write_split_set
-from test_publish import FIXTURE_KC, PNG, git, make_run, make_summary, needs_git
+from test_publish import PNG, fixture_kc, git, make_run, make_summary, needs_git
 
 from daudit.core.schema import write_summary
 from daudit.output.staging import MARKER, check_output_dir
@@ -268,14 +268,7 @@ def test_odd_files_give_one_line_in_inspect(tmp_path):
 
 @pytest.fixture
 def kc(tmp_path) -> Path:
-    import shutil
-
-    dest = tmp_path / "kc"
-    shutil.copytree(FIXTURE_KC, dest)
-    git(dest, "init", "-q", "-b", "main")
-    git(dest, "add", "-A")
-    git(dest, "commit", "-q", "-m", "fixture")
-    return dest
+    return fixture_kc(tmp_path / "kc")
 
 
 def _publish(run_dir, kc, cwd):

@@ -38,15 +38,15 @@ def test_planted_leak_is_found_at_1024_pixels(name):
 
 
 def test_planted_leak_is_found_at_4096_pixels():
-    fit, scores, want = _audit("one_pixel_1e-4", 4096, 5000)
+    fit, scores, want = _audit("one_pixel_1e-5", 4096, 5000)
     assert want > 0.9 and gate_verdict(max(scores.values())) == "FAIL"
     assert scores["OLS"] == pytest.approx(want, abs=1e-3)
 
 
 def test_null_labels_do_not_fail_through_the_path():
     """The same spectra with a label they do not carry: no step of the path reaches the gate."""
-    xtr, _ = planted_case("one_pixel_1e-4", 3000, 1024, seed=1)
-    xte, _ = planted_case("one_pixel_1e-4", 600, 1024, seed=2)
+    xtr, _ = planted_case("one_pixel_1e-5", 3000, 1024, seed=1)
+    xte, _ = planted_case("one_pixel_1e-5", 600, 1024, seed=2)
     rng = np.random.default_rng(7)
     ytr, yte = rng.normal(size=3000), rng.normal(size=600)
     fit = fit_family_dense(xtr, ytr, ALPHAS)

@@ -108,15 +108,19 @@ def make_run(root: Path, summary: dict | None = None, *, name: str = EXP_ID) -> 
     return run
 
 
-@pytest.fixture
-def kc(tmp_path) -> Path:
-    """The fixture knowledge center, copied, git-initialised and committed."""
-    dest = tmp_path / "Physics_Informed_AI"
+def fixture_kc(dest: Path) -> Path:
+    """The fixture knowledge center copied to ``dest``, git-initialised and committed."""
     shutil.copytree(FIXTURE_KC, dest)
     git(dest, "init", "-q", "-b", "main")
     git(dest, "add", "-A")
     git(dest, "commit", "-q", "-m", "fixture")
     return dest
+
+
+@pytest.fixture
+def kc(tmp_path) -> Path:
+    """The fixture knowledge center, copied, git-initialised and committed."""
+    return fixture_kc(tmp_path / "Physics_Informed_AI")
 
 
 @pytest.fixture

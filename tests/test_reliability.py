@@ -304,16 +304,9 @@ def test_simulate_over_a_dataset_needs_force_and_never_takes_the_users_notes(tmp
 
 @pytest.fixture
 def kc(tmp_path) -> Path:
-    import shutil
+    from test_publish import fixture_kc
 
-    from test_publish import FIXTURE_KC, git
-
-    dest = tmp_path / "kc"
-    shutil.copytree(FIXTURE_KC, dest)
-    git(dest, "init", "-q", "-b", "main")
-    git(dest, "add", "-A")
-    git(dest, "commit", "-q", "-m", "fixture")
-    return dest
+    return fixture_kc(tmp_path / "kc")
 
 
 def _kc_tree(kc: Path) -> dict:

@@ -13,7 +13,8 @@ import pytest
 from sklearn.metrics import r2_score
 
 from daudit.core.errors import DauditError
-from daudit.core.schema import SCHEMA_VERSION, SchemaError, load_summary, read_summary, validate, write_summary
+from daudit.core.schema import SCHEMA_VERSION, load_summary, read_summary, write_summary
+from daudit.core.typecheck import SchemaError, validate
 from daudit.models.metrics import bootstrap_r2, r2, regression_metrics
 from daudit.models.selection import GATE_THRESHOLD, best_by_test, best_by_val, gate_verdict
 

@@ -21,6 +21,7 @@ from daudit.core import schema
 from daudit.core.errors import DauditError
 from daudit.core.gate_rule import verdict_label
 from daudit.core.timefmt import format_duration
+from daudit.core.typecheck import SchemaError
 
 __all__ = [
     "RunRecord",
@@ -117,7 +118,7 @@ def _record(path: Path) -> RunRecord | None:
     if os.path.lexists(summary_path) and not summary_path.is_dir():
         try:
             summary = schema.read_summary(summary_path)
-        except (OSError, schema.SchemaError) as err:
+        except (OSError, SchemaError) as err:
             problem = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
             return RunRecord(path=path, status="unreadable", experiment_id=path.name,
                              sort_time=_mtime(summary_path), problem=problem)

@@ -21,20 +21,18 @@ a change that removes or retypes a key bumps `SCHEMA_VERSION`.
 # No `from __future__ import annotations` here: TypedDict must see NotRequired[...] at run time.
 import hashlib
 import json
-import math
-import types
-import typing
 from pathlib import Path
 from typing import Any, Literal, NotRequired, TypedDict
 
 from daudit.core.artifacts import to_jsonable, write_json
 from daudit.core.errors import DauditError
 from daudit.core.files import file_kind
+from daudit.core.typecheck import SchemaError, describe, validate
 
 __all__ = [
     "SCHEMA_VERSION", "SUMMARY_FILE", "AuditSummary", "DeleakSummary", "RunSummary", "Gate", "ValSelected",
-    "MetricsRow", "BestRecord", "Localisation", "LocalisedRegion", "Sanity", "validate", "load_summary",
-    "read_summary", "write_summary", "SchemaError", "ChecksumError", "CHECKSUM_KEY", "summary_checksum",
+    "MetricsRow", "BestRecord", "Localisation", "LocalisedRegion", "Sanity", "load_summary",
+    "read_summary", "write_summary", "ChecksumError", "CHECKSUM_KEY", "summary_checksum",
     "seal_summary",
 ]
 
@@ -295,14 +293,6 @@ class DeleakSummary(RunSummary):
 _BY_KIND = {"audit": AuditSummary, "deleak": DeleakSummary}
 
 
-class SchemaError(ValueError):
-    """A value that does not match the schema; ``where`` is its key path (e.g. ``gate.verdict``)."""
-
-    def __init__(self, where: str, problem: str):
-        super().__init__(f"{where}: {problem}" if where else problem)
-        self.where, self.problem = where, problem
-
-
 class ChecksumError(SchemaError):
     """A well-formed summary whose ``checksum`` is missing or does not match its content (edited)."""
 
@@ -339,90 +329,16 @@ def _check_checksum(summary: dict) -> None:
                                           "it (e.g. gate.verdict)")
 
 
-def _describe(value) -> str:
-    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
-    return f"{type(value).__name__} {text[:40]}"
-
-
-def _check_scalar(tp, value, where: str):
-    if tp is Any:
-        return
-    if tp is bool:
-        ok = isinstance(value, bool)
-    elif tp is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif tp is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    elif tp is str:
-        ok = isinstance(value, str)
-    else:
-        raise TypeError(f"schema type {tp!r} is not supported")
-    if not ok:
-        raise SchemaError(where, f"expected {tp.__name__}, got {_describe(value)}")
-
-
-def validate(tp, value, where: str = "") -> None:
-    """Check ``value`` (parsed JSON) against the annotation ``tp``; raise `SchemaError` if not."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        problems = []
-        for alt in typing.get_args(tp):
-            try:
-                return validate(alt, value, where)
-            except SchemaError as err:
-                problems.append(err.problem)
-        raise SchemaError(where, " or ".join(problems))
-    if tp is type(None):
-        if value is not None:
-            raise SchemaError(where, f"expected null, got {_describe(value)}")
-        return
-    if origin is Literal:
-        if value not in typing.get_args(tp):
-            raise SchemaError(where, f"expected one of {list(typing.get_args(tp))}, got {_describe(value)}")
-        return
-    if origin is list:
-        if not isinstance(value, list):
-            raise SchemaError(where, f"expected a list, got {_describe(value)}")
-        (item,) = typing.get_args(tp)
-        for i, v in enumerate(value):
-            validate(item, v, f"{where}[{i}]")
-        return
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise SchemaError(where, f"expected a mapping, got {_describe(value)}")
-        _, item = typing.get_args(tp)
-        for k, v in value.items():
-            validate(item, v, f"{where}.{k}" if where else str(k))
-        return
-    if typing.is_typeddict(tp):
-        return _validate_typeddict(tp, value, where)
-    _check_scalar(tp, value, where)
-
-
-def _validate_typeddict(tp, value, where: str) -> None:
-    if not isinstance(value, dict):
-        raise SchemaError(where, f"expected a mapping, got {_describe(value)}")
-    hints = typing.get_type_hints(tp)
-    for key in sorted(tp.__required_keys__):
-        if key not in value:
-            raise SchemaError(f"{where}.{key}" if where else key, "missing")
-    for key, hint in hints.items():
-        if key in value:
-            if typing.get_origin(hint) is NotRequired:
-                (hint,) = typing.get_args(hint)
-            validate(hint, value[key], f"{where}.{key}" if where else key)
-
-
 def _type_of(summary) -> type:
     if not isinstance(summary, dict):
-        raise SchemaError("", f"expected a JSON object, got {_describe(summary)}")
+        raise SchemaError("", f"expected a JSON object, got {describe(summary)}")
     version = summary.get("schema_version")
     if version != SCHEMA_VERSION:
         written = "an older daudit (no schema_version)" if version is None else f"schema version {version!r}"
         raise SchemaError("schema_version", f"written by {written}; this daudit reads version {SCHEMA_VERSION}")
     kind = summary.get("kind")
     if kind not in _BY_KIND:
-        raise SchemaError("kind", f"expected one of {list(_BY_KIND)}, got {_describe(kind)}")
+        raise SchemaError("kind", f"expected one of {list(_BY_KIND)}, got {describe(kind)}")
     return _BY_KIND[kind]
 
 

@@ -1,0 +1,94 @@
+"""Check a parsed JSON value against a typing annotation (TypedDict, list, dict, Literal, unions,
+scalars); the checker behind `daudit.core.schema`'s summary types. Pure: no I/O."""
+
+# No `from __future__ import annotations` here: the annotations checked are evaluated objects.
+import json
+import math
+import types
+import typing
+from typing import Any, Literal, NotRequired
+
+__all__ = ["SchemaError", "validate", "describe"]
+
+
+class SchemaError(ValueError):
+    """A value that does not match the schema; ``where`` is its key path (e.g. ``gate.verdict``)."""
+
+    def __init__(self, where: str, problem: str):
+        super().__init__(f"{where}: {problem}" if where else problem)
+        self.where, self.problem = where, problem
+
+
+def describe(value) -> str:
+    """A short description of ``value`` for an error line: its type and the first 40 characters."""
+    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    return f"{type(value).__name__} {text[:40]}"
+
+
+def _check_scalar(tp, value, where: str):
+    if tp is Any:
+        return
+    if tp is bool:
+        ok = isinstance(value, bool)
+    elif tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif tp is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    elif tp is str:
+        ok = isinstance(value, str)
+    else:
+        raise TypeError(f"schema type {tp!r} is not supported")
+    if not ok:
+        raise SchemaError(where, f"expected {tp.__name__}, got {describe(value)}")
+
+
+def validate(tp, value, where: str = "") -> None:
+    """Check ``value`` (parsed JSON) against the annotation ``tp``; raise `SchemaError` if not."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        problems = []
+        for alt in typing.get_args(tp):
+            try:
+                return validate(alt, value, where)
+            except SchemaError as err:
+                problems.append(err.problem)
+        raise SchemaError(where, " or ".join(problems))
+    if tp is type(None):
+        if value is not None:
+            raise SchemaError(where, f"expected null, got {describe(value)}")
+        return
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise SchemaError(where, f"expected one of {list(typing.get_args(tp))}, got {describe(value)}")
+        return
+    if origin is list:
+        if not isinstance(value, list):
+            raise SchemaError(where, f"expected a list, got {describe(value)}")
+        (item,) = typing.get_args(tp)
+        for i, v in enumerate(value):
+            validate(item, v, f"{where}[{i}]")
+        return
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise SchemaError(where, f"expected a mapping, got {describe(value)}")
+        _, item = typing.get_args(tp)
+        for k, v in value.items():
+            validate(item, v, f"{where}.{k}" if where else str(k))
+        return
+    if typing.is_typeddict(tp):
+        return _validate_typeddict(tp, value, where)
+    _check_scalar(tp, value, where)
+
+
+def _validate_typeddict(tp, value, where: str) -> None:
+    if not isinstance(value, dict):
+        raise SchemaError(where, f"expected a mapping, got {describe(value)}")
+    hints = typing.get_type_hints(tp)
+    for key in sorted(tp.__required_keys__):
+        if key not in value:
+            raise SchemaError(f"{where}.{key}" if where else key, "missing")
+    for key, hint in hints.items():
+        if key in value:
+            if typing.get_origin(hint) is NotRequired:
+                (hint,) = typing.get_args(hint)
+            validate(hint, value[key], f"{where}.{key}" if where else key)
