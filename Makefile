@@ -20,7 +20,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m daudit run
 
-## make test: the test suite (small data; about 5-10 minutes on 2 cores)
+## make test: the test suite (small data; about 10-15 minutes on 2 cores)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 

@@ -70,9 +70,11 @@ def scale_lines(summary):
         "Ridge(solver=\"svd\") 相同），不做截断。",
         f"- OLS 的数值分辨率：OLS 不受像素单位影响，因此在列均衡后的 C = DSD 上求解（D 为每个像素取 2 的幂次的缩放，"
         f"C 的最大特征值 μ_max = {_imp(sc['lambda_max'])}），保留特征值高于下限 τ = {_imp(sc['threshold'])} 的全部方向"
-        f"（分辨秩 {rank} / {p}）。τ 取两项中的较大者：输入按其存储精度（单位舍入 {_imp(sc['input_roundoff'])}）"
-        f"舍入误差的期望谱范数平方 {_imp(sc['data_term'])}，以及 float64 Gram 矩阵与特征分解自身的误差 "
-        f"{_imp(sc['gram_term'])}；低于 τ 的方向无法与存储值的舍入区分。",
+        f"（分辨秩 {rank} / {p}）。τ 是 float64 Gram 矩阵与特征分解自身的误差 {_imp(sc['gram_term'])}："
+        "float64 运算能分辨的方向全部保留。输入按其存储精度（单位舍入 "
+        f"{_imp(sc['input_roundoff'])}）舍入误差的期望谱范数平方为 {_imp(sc['data_term'])}，特征值高于它的方向有 "
+        f"{int(sc['rounding_rank'])} 个；其余保留的方向与存储值的舍入无法区分，但被审计的模型读到的正是这些存储值，"
+        "所以不截去，路径上更高的截断见下。",
     ]
     if path:
         lines.append(f"- OLS 截断路径：阈值从 τ 起每步 ×10，直到早期版本使用的阈值 {_imp(sc['previous_threshold'])}"
