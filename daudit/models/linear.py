@@ -14,13 +14,14 @@ spectral filter:
     RSS_train = S_yy - sum z^2 (2 f - lambda f^2)                  (no second pass over the data)
     dof(alpha) = sum lambda / (lambda + alpha);  OLS: its rank
 
-The path and its floor (the rounding of the stored values and the float64 Gram's own error on
-the equilibrated problem) are defined in `daudit.models.resolution`; ``OLS`` (the floor) keeps
-every direction the stored values resolve, ``OLS_x10`` ... ``OLS_x1e+05`` cut up to the threshold
-of the earlier releases. Above it the predictions agree with a float64 SVD of the centred X to
-about ``eps64 mu_max / t`` of the label spread; below it the statistics' train R2 and the
-predictions' agree to the same bound (`LinearFamilyFit.train_r2_tolerance`), and the reported
-numbers are always those of the predictions.
+The path and its floor (the float64 Gram's own error on the equilibrated problem; the stored
+values' rounding is counted, not cut) are defined in `daudit.models.resolution`; ``OLS`` (the
+floor) keeps every direction float64 arithmetic on the stored values resolves, ``OLS_x10``,
+``OLS_x100``, ... cut up to the threshold of the earlier releases. A step cut at ``t`` agrees with
+a float64 SVD of the equilibrated centred X truncated at its rank to about ``eps64 mu_max / t``
+of the label spread (1e-6 at the top step), the statistics' train R2 and the predictions' to the
+same bound (`LinearFamilyFit.train_r2_tolerance`); the reported numbers are always those of the
+predictions.
 
 A noise level ``L`` scales the input, ``X_L = L X``: ``lambda -> L^2 lambda``, ``z -> L z``,
 ``D -> D / L``, and ``C``, ``mu``, ``w`` do not change (see `GramEigen.scaled`): OLS and its path are
