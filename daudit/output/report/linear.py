@@ -73,8 +73,9 @@ def scale_lines(summary):
         f"（分辨秩 {rank} / {p}）。τ 是 float64 Gram 矩阵与特征分解自身的误差 {_imp(sc['gram_term'])}："
         "float64 运算能分辨的方向全部保留。输入按其存储精度（单位舍入 "
         f"{_imp(sc['input_roundoff'])}）舍入误差的期望谱范数平方为 {_imp(sc['data_term'])}，特征值高于它的方向有 "
-        f"{int(sc['rounding_rank'])} 个；其余保留的方向与存储值的舍入无法区分，但被审计的模型读到的正是这些存储值，"
-        "所以不截去，路径上更高的截断见下。",
+        f"{int(sc['rounding_rank'])} 个" + ("；其余保留的方向与存储值的舍入无法区分，但被审计的模型读到的正是这些存储值，"
+                                            "所以不截去，路径上更高的截断见下。"
+                                            if int(sc["rounding_rank"]) < rank else "。"),
     ]
     if path:
         lines.append(f"- OLS 截断路径：阈值从 τ 起每步 ×10，直到早期版本使用的阈值 {_imp(sc['previous_threshold'])}"
