@@ -107,6 +107,9 @@ def test_familywise_p_value_against_scikit_learn_refits(which, request):
     null_max, observed, k = _direct_familywise(run)
     np.testing.assert_allclose(fw["null_max"], null_max, rtol=0, atol=2e-4)  # X^T Y in float32 per chunk
     assert fw["observed_max"] == pytest.approx(observed, abs=1e-12)
+    # the family is every linear row at every level > 0: the OLS truncation path's steps included
+    lin_rows = [r for r in run.summary["metrics"] if not r["degenerate"] and r["model"] != "LightGBM"]
+    assert fw["n_models"] == len(lin_rows) and any(r["model"].startswith("OLS_x") for r in lin_rows)
     p = (np.sum(null_max >= observed) + 1) / (k + 1)
     assert run.summary["gate"]["p_value_familywise"] == pytest.approx(p)
     assert run.summary["gate"]["familywise_min_p_value"] == pytest.approx(1 / (k + 1))
