@@ -323,13 +323,14 @@ def fit_family(eg: GramEigen, alphas, *, include_ols: bool = True, noise_level: 
     """
     alphas = [float(a) for a in alphas]
     live = not (noise_level == 0 or eg.eigvals.size == 0 or eg.eigvals[-1] == 0)
-    res = resolution(eg.scaled(noise_level)) if live else None
+    if live and noise_level != 1:
+        eg = eg.scaled(noise_level)  # once: the floor, the path and every filter at this level
+    res = resolution(eg) if live else None
     path = (res.path if res is not None else ((1.0, 0.0, 0),)) if include_ols else ()
     names = [path_name(f) for f, _, _ in path] + [model_name(a) for a in alphas]
     alpha_arr = np.array([np.nan] * len(path) + alphas)
     if not live:
         return _degenerate(names, alpha_arr, eg)
-    eg = eg.scaled(noise_level) if noise_level != 1 else eg
     p, k = eg.z.shape
     mu, lam = eg.eq_vals, eg.eigvals
     ols_f = [np.where(mu > t, 1.0 / np.where(mu > t, mu, 1.0), 0.0) for _, t, _ in path]
