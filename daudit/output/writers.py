@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from daudit.core.artifacts import atomic_write_text
+from daudit.models.linear import is_ols_name
 from daudit.models.metrics import METRIC_COLUMNS
 from daudit.models.selection import GATE_THRESHOLD
 from daudit.output import figures
@@ -30,11 +31,11 @@ def chart_rows(metrics: list[dict]) -> list[dict]:
     keep = []
     for level in dict.fromkeys(float(r["noise_level"]) for r in metrics):
         rows = [r for r in metrics if float(r["noise_level"]) == level]
-        steps = [r for r in rows if r["model"].startswith("OLS_x")]
+        steps = [r for r in rows if is_ols_name(r["model"]) and r["model"] != "OLS"]
         best = max(steps + [r for r in rows if r["model"] == "OLS"], default=None,
                    key=lambda r: r["test_r2"] if np.isfinite(r["test_r2"] if r["test_r2"] is not None else np.nan)
                    else -np.inf)
-        keep += [r for r in rows if not r["model"].startswith("OLS_x") or r is best]
+        keep += [r for r in rows if r not in steps or r is best]
     return keep
 
 
