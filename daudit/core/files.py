@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
 
 from daudit.core.errors import InputChangedError
 
-__all__ = ["changed_error", "check_unchanged", "file_kind", "file_state", "is_regular_file", "special_file_problem"]
+__all__ = ["changed_error", "check_unchanged", "file_kind", "file_state", "is_regular_file"]
 
 _KINDS = ((stat.S_ISREG, "regular file"), (stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO (named pipe)"),
           (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"))
@@ -40,15 +39,6 @@ def file_kind(path: str | os.PathLike) -> str:
 def is_regular_file(path: str | os.PathLike) -> bool:
     """True when ``path`` is (a symlink to) a regular file."""
     return file_kind(path) == "regular file"
-
-
-def special_file_problem(path: str | os.PathLike) -> str | None:
-    """``"PATH is a FIFO (named pipe), not a regular file"`` for anything that exists but is neither a
-    regular file nor a directory; None otherwise."""
-    kind = file_kind(path)
-    if kind in ("missing", "regular file", "directory"):
-        return None
-    return f"{Path(path)} is a {kind}, not a regular file"
 
 
 def file_state(path: str | os.PathLike) -> tuple[int, int, int, int]:

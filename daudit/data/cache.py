@@ -269,14 +269,6 @@ def _manifest(root: Path) -> dict | None:
     return meta if isinstance(meta, dict) else None
 
 
-def _rows_of(store: Path) -> int | None:
-    try:
-        rows = json.loads((store / "daudit-manifest.json").read_text()).get("rows")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return rows if isinstance(rows, int) and not isinstance(rows, bool) else None
-
-
 def _n_rows(path: str, dataset_key: str) -> int:
     with h5py.File(path, "r") as f:
         return int(f[dataset_key].shape[0])

@@ -279,10 +279,6 @@ class LinearFamilyFit:
         return r2_from_rss(self.train_rss, self.train_tss[None, :])
 
     @property
-    def train_rmse(self) -> np.ndarray:
-        return np.sqrt(np.maximum(self.train_rss, 0.0) / self.n_train)
-
-    @property
     def resolved_rank(self) -> int:
         """The rank of ``OLS`` (the floor of the path)."""
         return 0 if self.resolution is None else self.resolution.rank
