@@ -211,7 +211,7 @@ def test_the_lightgbm_null_stops_on_the_split_its_p_is_computed_on():
         def predict(self, x):
             return np.asarray(x)[:, 0]
 
-    got = lgbm_refits.held_out_r2(SimpleNamespace(splits=splits), [Echo()])[0]
+    got = lgbm_refits.held_out_r2(splits[lgbm_refits.NULL_SPLIT], [Echo()])[0]
     split = splits[lgbm_refits.NULL_SPLIT]
     assert got == pytest.approx(r2(split.y, np.asarray(split.error)[:, 0]))
     assert lgbm_refits.NULL_SPLIT == "test"  # the split of the permutation p-values (sanity.permutation.split)

@@ -9,7 +9,7 @@ import pytest
 from pfsspec_factory import write_spec, write_split_set
 from planted import label_mask, write_planted
 
-from daudit.checks import finish_train, prepare
+from daudit.checks import prepare, train_finish
 from daudit.checks.passes import train_pass_graph
 from daudit.checks.permutation import PermutationKeys
 from daudit.checks.transforms import aggregate_features, shuffle_chunk
@@ -29,7 +29,7 @@ def ctx(tmp_path_factory):
                                    extra="sanity: {n_permutations_linear: 7, n_group_shuffles: 3}"))
     c = AuditContext(spec=spec, splits=open_data(spec), rng=np.random.default_rng(0),
                      scheduler={"kind": "synchronous", "n_workers": 1})
-    c.check_plan = prepare(c)
+    c.check_plan = prepare(c.spec, c.splits)
     return c
 
 
@@ -57,7 +57,7 @@ def test_one_pass_equals_dense_oracles(ctx):
     # the audit's statistics are the statistics pass's own, to the bit
     for k in ("sum_x", "xtx", "xty", "yty"):
         np.testing.assert_array_equal(getattr(tp.gram, k), getattr(alone, k))
-    st = finish_train(tp, cfg)
+    st = train_finish(tp, cfg)
     y = train.y
     # shuffled Gram: the chunks shuffled by their own generators, then a float64 product
     off = row_offsets(train.error)

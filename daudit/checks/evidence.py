@@ -19,8 +19,8 @@ from daudit.checks.gate_evidence import (  # re-exported: gate_rng, THRESHOLD, G
     gate_record,
     gate_rng,
     permutation_evidence,
+    resampled_test_r2,
     snr_record,
-    test_scores,
 )
 from daudit.checks.importance_null import overlap_null, pixel_excess, region_excess, share_null
 from daudit.checks.lgbm_refits import LightGBMRefits
@@ -200,7 +200,7 @@ def _gate_evidence(facts: AuditFacts, test: dict, yt, out: dict) -> None:
     s = facts.spec.sanity
     keys = [(float(r["noise_level"]), r["model"]) for r in facts.metrics
             if (float(r["noise_level"]), r["model"]) in test]
-    scores = test_scores(yt, [test[k] for k in keys], s.n_bootstrap, facts.spec.seed)
+    scores = resampled_test_r2(yt, [test[k] for k in keys], s.n_bootstrap, facts.spec.seed)
     out["bootstrap"] = {"n_resamples": int(s.n_bootstrap), "level": 0.95, "method": "percentile, paired over models",
                         "resampling": f"numpy default_rng(SeedSequence(seed, spawn_key={GATE_STREAM})); "
                                       "resample b takes rows integers(0, n, n)",
