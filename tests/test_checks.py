@@ -57,7 +57,7 @@ def test_mask_gram_equals_dense():
 
 def test_cross_stats_and_solve_many_match_dense_fits():
     from daudit.models.linear import decompose, fit_family_dense
-    from daudit.models.stats import chunk_stats
+    from daudit.models.stats import gram_chunk
 
     rng = np.random.default_rng(2)
     x = rng.normal(size=(300, 8))
@@ -67,7 +67,7 @@ def test_cross_stats_and_solve_many_match_dense_fits():
     c = cross_merge(cross_chunk(x[:100], yp[:100], x_shift=shift, y_shift=yp.mean(0)),
                       cross_chunk(x[100:], yp[100:], x_shift=shift, y_shift=yp.mean(0)))
     sxy, syy, ym = c.centered()
-    st = chunk_stats(x, y, x_shift=shift, y_shift=np.array([y.mean()])).centered()
+    st = gram_chunk(x, y, x_shift=shift, y_shift=np.array([y.mean()])).centered()
     fit = solve_many(decompose(st), st, sxy, syy, ym, [0.1, 10.0], include_ols=True, level=1.0)
     for j in range(3):  # X^T Y is taken in float32 per chunk: agreement to ~1e-5
         ref = fit_family_dense(x, yp[:, j], [0.1, 10.0])

@@ -17,7 +17,7 @@ from daudit.core.spec import load_spec
 from daudit.data.splits import open_data
 from daudit.engine.streaming import row_offsets
 from daudit.models.passes import gram_graph
-from daudit.models.stats import chunk_stats
+from daudit.models.stats import gram_chunk
 from daudit.pipeline.context import AuditContext
 from daudit.pipeline.run import run_audit
 
@@ -63,7 +63,7 @@ def test_one_pass_equals_dense_oracles(ctx):
     off = row_offsets(train.error)
     xs = np.concatenate([shuffle_chunk(x[a:b], seed=cfg.seed, split="train", chunk_index=i)
                          for i, (a, b) in enumerate(zip(off[:-1], off[1:]))]).astype(np.float64)
-    ref = chunk_stats(xs, y, x_shift=xs.mean(0), y_shift=np.array([y.mean()])).centered()
+    ref = gram_chunk(xs, y, x_shift=xs.mean(0), y_shift=np.array([y.mean()])).centered()
     got = st.shuffled.centered()
     np.testing.assert_allclose(got.sxx, ref.sxx, rtol=1e-5, atol=1e-5 * np.abs(ref.sxx).max())
     np.testing.assert_allclose(got.sxy, ref.sxy, rtol=1e-6, atol=1e-6 * np.abs(ref.sxy).max())

@@ -1,7 +1,7 @@
 """What one train chunk adds to the ONE streamed pass over train (pure numpy, no Dask).
 
 The pass serves the audit and the checks at once: the audit's sufficient statistics
-(`daudit.models.stats.chunk_stats`, exactly as the statistics pass computes them), and the
+(`daudit.models.stats.gram_chunk`, exactly as the statistics pass computes them), and the
 checks' wavelength-shuffled Gram, mask Gram, ``X^T Y`` of the permuted and group-shuffled
 labels, aggregate features and median-normalised sums. The pass's pieces: `train_chunk` adds
 one chunk into a running `TrainPartial` in place, `train_merge` joins two totals in a fixed
@@ -23,7 +23,7 @@ import numpy as np
 from daudit.checks.partials import Clock, CrossStats
 from daudit.checks.permutation import PermutationKeys
 from daudit.checks.transforms import aggregate_features, median_normalised, shuffle_chunk
-from daudit.models.stats import GramStats, accumulate_stats, chunk_stats
+from daudit.models.stats import GramStats, gram_chunk, gram_merge
 from daudit.models.symgram import mirror_lower, syrk_into
 
 __all__ = ["TrainConfig", "TrainPartial", "SymSums", "train_chunk", "train_merge"]
@@ -159,7 +159,7 @@ def train_chunk(acc: TrainPartial | None, block, mask, y, group, start: int, chu
     gram = None
     if cfg.gram:
         with clock("gram"):
-            gram = chunk_stats(x, np.asarray(y, dtype=np.float64)[:, None], x_shift=cfg.x_shift,
+            gram = gram_chunk(x, np.asarray(y, dtype=np.float64)[:, None], x_shift=cfg.x_shift,
                                y_shift=cfg.y_shift, defer=True)
     extra = _extra_targets(y_all, np.arange(start, start + x.shape[0]), group, cfg) if cfg.checks else None
     if extra is not None:
@@ -167,7 +167,7 @@ def train_chunk(acc: TrainPartial | None, block, mask, y, group, start: int, chu
             acc.cross = _add(acc.cross, _cross(x, extra, cfg, gram), _accumulate_cross)
     if gram is not None:
         with clock("gram"):
-            acc.gram = gram.settle() if acc.gram is None else accumulate_stats(acc.gram, gram)
+            acc.gram = gram.settle() if acc.gram is None else gram_merge(acc.gram, gram)
             del gram
     if cfg.checks and cfg.shuffle:
         with clock("shuffled_gram"):
@@ -235,7 +235,7 @@ def train_merge(acc: TrainPartial, part: TrainPartial) -> TrainPartial:
     acc.n += part.n
     acc.y_sum += part.y_sum
     acc.y_sq += part.y_sq
-    acc.gram = _add(acc.gram, part.gram, accumulate_stats)
+    acc.gram = _add(acc.gram, part.gram, gram_merge)
     acc.shuffled = _add(acc.shuffled, part.shuffled, _absorb)
     acc.mask = _add(acc.mask, part.mask, _absorb)
     acc.cross = _add(acc.cross, part.cross, _accumulate_cross)
