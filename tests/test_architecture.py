@@ -192,3 +192,9 @@ def test_the_walker_counts_files_and_returns_of_a_planted_package(tmp_path):
                            "daudit/sub/c.py", "daudit/a.py"]
     assert (res["files"], res["returns"], res["functions"]) == (3, 4, 5)
 
+
+@pytest.mark.xfail(strict=True, reason="issue 26's target is not met: a full call walk of the checks enters "
+                                       "about 30 files (27 on main 42e28b4); see tests/code_walk.py")
+def test_the_walk_of_the_checks_entry_is_short():
+    res = _walk().walk("daudit.checks.run_sanity_checks")
+    assert res["files"] <= 12 and res["returns"] <= 25, (res["files"], res["returns"])
