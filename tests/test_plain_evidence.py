@@ -10,6 +10,7 @@ from sklearn.metrics import r2_score
 from daudit.checks.gate_evidence import (
     GATE_STREAM,
     all_intervals,
+    gate_record,
     null_stats,
     permutation_evidence,
     resampled_test_r2,
@@ -88,3 +89,25 @@ def test_r2_by_snr_bin_matches_sklearn_on_each_bin():
         assert rec["n"] == sel.sum()
         assert rec["test_r2"] == pytest.approx(r2_score(y[sel], pred[sel]), rel=1e-12)
     assert snr_record(None, (2.0,), best, {(1.0, "OLS"): pred}, y) == {"skipped": "no snr column in the params table"}
+
+
+def test_gate_record_interval_is_the_percentiles_of_the_per_resample_maximum():
+    rng, y = _data(n=100, seed=5)
+    preds = [0.6 * y + rng.normal(size=len(y)), 0.3 * y + rng.normal(size=len(y)), rng.normal(size=len(y))]
+    names = ["OLS", "Ridge_1", "LightGBM"]
+    base = {"alpha": None, "train_r2": 0.0, "test_mae": 0.0, "test_rmse": 0.0}
+    rows = [{**base, "noise_level": 1.0, "model": n, "val_r2": v, "test_r2": r2_score(y, p), "degenerate": False}
+            for n, p, v in zip(names, preds, (0.2, 0.25, 0.0))]
+    rows.append({**base, "noise_level": 0.0, "model": "OLS", "val_r2": 0.0, "test_r2": 0.0, "degenerate": True})
+    keys = [(1.0, n) for n in names] + [(0.0, "OLS")]
+    test = dict(zip(keys, preds + [np.zeros(len(y))]))
+    scores = resampled_test_r2(y, [test[k] for k in keys], 300, 11)
+    ci = all_intervals(keys, scores, test, y)
+    perm = {"linear": {}, "lightgbm": None}
+    gate = gate_record(rows, keys, scores, ci, perm)
+    # the maximum over the three non-degenerate models, re-selected in every resample
+    np.testing.assert_allclose(gate["ci95"], np.percentile(scores[:, :3].max(axis=1), [2.5, 97.5]), rtol=1e-12)
+    assert gate["n_candidates"] == 3
+    best = int(np.argmax([r2_score(y, p) for p in preds]))
+    assert (gate["best_model"], gate["best_test_r2"]) == (names[best], pytest.approx(r2_score(y, preds[best])))
+    assert gate["val_selected"]["model"] == "Ridge_1"  # highest val R2, chosen without the test set
