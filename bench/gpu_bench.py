@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from daudit.models.gpu import GramAccumulator, backend_name, decompose_cuda  # noqa: E402
 from daudit.models.linear import decompose, fit_family  # noqa: E402
-from daudit.models.stats import chunk_stats, reduce_stats  # noqa: E402
+from daudit.models.stats import gram_chunk, reduce_stats  # noqa: E402
 
 ALPHAS = [0.001, 0.01, 0.1, 1.0, 10.0, 100.0]
 
@@ -33,7 +33,7 @@ def make(n, p, seed=0):
 def cpu(x, y, chunk):
     t0 = time.perf_counter()
     shift, ys = x[:chunk].mean(0).astype(np.float64), np.array([y[:chunk].mean()])
-    parts = [chunk_stats(x[i:i + chunk], y[i:i + chunk], x_shift=shift, y_shift=ys) for i in range(0, len(x), chunk)]
+    parts = [gram_chunk(x[i:i + chunk], y[i:i + chunk], x_shift=shift, y_shift=ys) for i in range(0, len(x), chunk)]
     st = reduce_stats(parts)
     t1 = time.perf_counter()
     eg = decompose(st)

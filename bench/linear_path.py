@@ -34,7 +34,7 @@ from ill_conditioned import r2, svd_oracle  # noqa: E402
 from planted_linear import CASES, planted_case  # noqa: E402
 
 from daudit.models.linear import decompose, fit_family  # noqa: E402
-from daudit.models.stats import chunk_stats  # noqa: E402
+from daudit.models.stats import gram_chunk  # noqa: E402
 
 ROWS = {1024: 3000, 4096: 5000}
 TESTS = Path(__file__).resolve().parents[1] / "tests"
@@ -67,7 +67,7 @@ def _one(name: str, p: int, base: Path) -> dict:
     xtr, ytr = planted_case(name, n, p, seed=1)
     xte, yte = planted_case(name, 600, p, seed=2)
     x64 = xtr.astype(np.float64)
-    stats = chunk_stats(x64, ytr, x_shift=x64[:1024].mean(0), y_shift=np.array([ytr.mean()])).centered()
+    stats = gram_chunk(x64, ytr, x_shift=x64[:1024].mean(0), y_shift=np.array([ytr.mean()])).centered()
     t = time.perf_counter()
     eg = decompose(stats, input_dtype=xtr.dtype)
     t_both = time.perf_counter() - t

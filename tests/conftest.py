@@ -58,10 +58,10 @@ def run_planted(root, maker, *, mask=None):
     seen = {}
     real = pipeline.run_sanity_checks
 
-    def spy(ctx):
-        seen["pred"] = {k: np.array(v) for k, v in ctx.predictions["test"].items()}
-        seen["y"] = {k: np.array(s.y) for k, s in ctx.splits.items()}
-        return real(ctx)
+    def spy(facts, *handed):
+        seen["pred"] = {k: np.array(v) for k, v in facts.predictions["test"].items()}
+        seen["y"] = {k: np.array(s.y) for k, s in facts.splits.items()}
+        return real(facts, *handed)
 
     spec = write_planted(root, maker, mask=mask)
     with mock.patch.object(pipeline, "run_sanity_checks", spy):

@@ -7,7 +7,7 @@ import pytest
 from planted import N_LEAK, leak_pixels
 
 from daudit.checks.bootstrap import r2_in_bins
-from daudit.checks.partials import combine_cross, combine_mask, cross_stats, mask_gram
+from daudit.checks.partials import cross_chunk, cross_merge, mask_gram_chunk, mask_gram_merge
 from daudit.checks.permutation import group_codes, p_value, permute_within_groups, solve_many
 from daudit.checks.transforms import aggregate_features, shuffle_chunk
 from daudit.checks.variability import overlap, relative_spread
@@ -44,7 +44,7 @@ def test_mask_gram_equals_dense():
     m = (rng.uniform(size=(60, 12)) < 0.1).astype(np.uint8)
     m[:, 3] = 0
     y = rng.normal(size=60)
-    g = combine_mask(mask_gram(m[:25], y[:25], 0.5), mask_gram(m[25:], y[25:], 0.5))
+    g = mask_gram_merge(mask_gram_chunk(m[:25], y[:25], 0.5), mask_gram_chunk(m[25:], y[25:], 0.5))
     d = m[:, g.cols].astype(float)
     assert 3 not in g.cols
     np.testing.assert_allclose(g.xtx, d.T @ d)
@@ -57,17 +57,17 @@ def test_mask_gram_equals_dense():
 
 def test_cross_stats_and_solve_many_match_dense_fits():
     from daudit.models.linear import decompose, fit_family_dense
-    from daudit.models.stats import chunk_stats
+    from daudit.models.stats import gram_chunk
 
     rng = np.random.default_rng(2)
     x = rng.normal(size=(300, 8))
     y = x @ rng.normal(size=8) + rng.normal(size=300)
     yp = np.column_stack([y[rng.permutation(300)] for _ in range(3)])
     shift = x.mean(0)
-    c = combine_cross(cross_stats(x[:100], yp[:100], x_shift=shift, y_shift=yp.mean(0)),
-                      cross_stats(x[100:], yp[100:], x_shift=shift, y_shift=yp.mean(0)))
+    c = cross_merge(cross_chunk(x[:100], yp[:100], x_shift=shift, y_shift=yp.mean(0)),
+                      cross_chunk(x[100:], yp[100:], x_shift=shift, y_shift=yp.mean(0)))
     sxy, syy, ym = c.centered()
-    st = chunk_stats(x, y, x_shift=shift, y_shift=np.array([y.mean()])).centered()
+    st = gram_chunk(x, y, x_shift=shift, y_shift=np.array([y.mean()])).centered()
     fit = solve_many(decompose(st), st, sxy, syy, ym, [0.1, 10.0], include_ols=True, level=1.0)
     for j in range(3):  # X^T Y is taken in float32 per chunk: agreement to ~1e-5
         ref = fit_family_dense(x, yp[:, j], [0.1, 10.0])

@@ -102,14 +102,14 @@ def test_standardized_ridge_matches_sklearn():
     from sklearn.preprocessing import StandardScaler
 
     from daudit.deleak.evaluate import ridge_standardized
-    from daudit.models.stats import chunk_stats, combine_stats
+    from daudit.models.stats import combine_stats, gram_chunk
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(600, 7)) * np.array([1, 10, 0.01, 3, 1, 1, 5]) + 4
     x[:, 5] = 2.0  # a constant column: StandardScaler keeps scale 1
     y = np.column_stack([x @ rng.normal(size=7) + rng.normal(size=600), rng.normal(size=600)])
-    stats = combine_stats(chunk_stats(x[:300], y[:300], x_shift=x[0], y_shift=y[0]),
-                          chunk_stats(x[300:], y[300:], x_shift=x[0], y_shift=y[0]))
+    stats = combine_stats(gram_chunk(x[:300], y[:300], x_shift=x[0], y_shift=y[0]),
+                          gram_chunk(x[300:], y[300:], x_shift=x[0], y_shift=y[0]))
     fit = ridge_standardized(stats.centered(), 1.0)
     ref = make_pipeline(StandardScaler(), Ridge(alpha=1.0)).fit(x, y)
     np.testing.assert_allclose(fit.predict(x), ref.predict(x), rtol=1e-9, atol=1e-9)

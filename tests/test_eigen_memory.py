@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from pfsspec_factory import write_spec, write_split_set
 
-from daudit.checks import runner
+from daudit.checks import linear_refits
 from daudit.core.spec import load_spec
 from daudit.engine import spill
 from daudit.engine.spill import Parked
@@ -35,9 +35,9 @@ def test_checks_decompose_only_after_the_audit_eigenvectors_are_freed(tmp_path, 
         alive_at_checks.append([r() is not None for r in audit_vecs])
         return real_checks(*a, **kw)
 
-    real_audit, real_checks = pipeline_run.decompose, runner.decompose
+    real_audit, real_checks = pipeline_run.decompose, linear_refits.decompose
     monkeypatch.setattr(pipeline_run, "decompose", audit_decompose)
-    monkeypatch.setattr(runner, "decompose", checks_decompose)
+    monkeypatch.setattr(linear_refits, "decompose", checks_decompose)
     data = write_split_set(tmp_path / "data", n_train=400, n_val=100, n_test=100, p=24)
     spec = write_spec(tmp_path / "spec.yaml", data, output_dir=tmp_path / "out", chunk_rows=100, lightgbm=False,
                       extra="sanity: {n_permutations_linear: 5}")

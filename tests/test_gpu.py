@@ -5,7 +5,7 @@ import pytest
 
 from daudit.models.gpu import GramAccumulator, backend_name, decompose_cuda
 from daudit.models.linear import decompose, fit_family
-from daudit.models.stats import chunk_stats, reduce_stats
+from daudit.models.stats import gram_chunk, reduce_stats
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(backend_name() is None, reason="no CUDA device")]
 
@@ -15,7 +15,7 @@ def test_gpu_statistics_and_fits_equal_cpu():
     x = (rng.normal(size=(3000, 64)) * rng.uniform(0.5, 2, 64) + 2).astype(np.float32)
     y = x.astype(np.float64) @ rng.normal(size=64) + rng.normal(size=3000)
     shift, ys = x[:500].mean(0).astype(np.float64), np.array([y[:500].mean()])
-    cpu = reduce_stats([chunk_stats(x[i:i + 500], y[i:i + 500], x_shift=shift, y_shift=ys) for i in range(0, 3000, 500)])
+    cpu = reduce_stats([gram_chunk(x[i:i + 500], y[i:i + 500], x_shift=shift, y_shift=ys) for i in range(0, 3000, 500)])
     acc = GramAccumulator(shift, ys)
     for i in range(0, 3000, 500):
         acc.add(x[i:i + 500], y[i:i + 500])

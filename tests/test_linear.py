@@ -9,7 +9,7 @@ from daudit.core.progress import compute
 from daudit.engine.streaming import first_block_shift
 from daudit.models.linear import decompose, fit_family, fit_family_dense
 from daudit.models.passes import gram_graph
-from daudit.models.stats import chunk_stats, combine_stats, reduce_stats
+from daudit.models.stats import combine_stats, gram_chunk, reduce_stats
 
 ALPHAS = [0.001, 0.01, 0.1, 1.0, 10.0, 100.0]
 
@@ -79,20 +79,20 @@ def test_ols_train_r2_never_below_ridge(seed):
 def test_chunked_statistics_equal_one_shot():
     x, y = _problem(n=300, p=7)
     shift, ys = x[:50].mean(0), np.array([y.mean()])
-    whole = chunk_stats(x, y, x_shift=shift, y_shift=ys).centered()
-    parts = [chunk_stats(x[i:i + 37], y[i:i + 37], x_shift=shift, y_shift=ys) for i in range(0, 300, 37)]
+    whole = gram_chunk(x, y, x_shift=shift, y_shift=ys).centered()
+    parts = [gram_chunk(x[i:i + 37], y[i:i + 37], x_shift=shift, y_shift=ys) for i in range(0, 300, 37)]
     chunked = reduce_stats(parts).centered()
     for a, b in ((whole.sxx, chunked.sxx), (whole.sxy, chunked.sxy), (whole.x_mean, chunked.x_mean)):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * np.abs(a).max())
     assert chunked.n == 300
     with pytest.raises(ValueError):
-        combine_stats(parts[0], chunk_stats(x[:5], y[:5], x_shift=shift + 1, y_shift=ys))
+        combine_stats(parts[0], gram_chunk(x[:5], y[:5], x_shift=shift + 1, y_shift=ys))
 
 
 @pytest.mark.parametrize("level", [0.5, 2.0])
 def test_noise_level_equals_direct_refit(level):
     x, y = _problem(seed=7)
-    eg = decompose(chunk_stats(x, y, x_shift=x[:10].mean(0), y_shift=np.array([0.0])), input_dtype=x.dtype)
+    eg = decompose(gram_chunk(x, y, x_shift=x[:10].mean(0), y_shift=np.array([0.0])), input_dtype=x.dtype)
     derived = fit_family(eg, ALPHAS, noise_level=level)
     direct = fit_family_dense(level * x, y, ALPHAS)
     np.testing.assert_allclose(derived.coef, direct.coef, rtol=1e-7, atol=1e-10)
@@ -106,7 +106,7 @@ def test_noise_level_equals_direct_refit(level):
 
 def test_level_zero_is_the_intercept_model():
     x, y = _problem()
-    fit = fit_family(decompose(chunk_stats(x, y, x_shift=x.mean(0), y_shift=np.array([0.0]))), ALPHAS,
+    fit = fit_family(decompose(gram_chunk(x, y, x_shift=x.mean(0), y_shift=np.array([0.0]))), ALPHAS,
                      noise_level=0.0)
     assert fit.degenerate
     assert np.all(fit.coef == 0)
@@ -130,7 +130,7 @@ def test_fold_graph_keeps_row_order_and_in_place_merges_equal_one_shot():
     import dask
 
     from daudit.engine.streaming import fold_graph
-    from daudit.models.stats import accumulate_stats, chunk_stats
+    from daudit.models.stats import gram_chunk, gram_merge
 
     args = [(np.arange(i * 3, i * 3 + 3),) for i in range(11)]
     for lanes in (1, 2, 3, 5):
@@ -143,9 +143,9 @@ def test_fold_graph_keeps_row_order_and_in_place_merges_equal_one_shot():
     blocks = [(x[i:i + 9], y[i:i + 9]) for i in range(0, 90, 9)]
     for lanes in (1, 2, 4):
         with dask.config.set(scheduler="threads"):
-            acc = fold_graph(lambda a, b: chunk_stats(a, b, x_shift=shift, y_shift=y0), blocks, accumulate_stats,
+            acc = fold_graph(lambda a, b: gram_chunk(a, b, x_shift=shift, y_shift=y0), blocks, gram_merge,
                              lanes=lanes).compute()
-        one = chunk_stats(x, y, x_shift=shift, y_shift=y0)
+        one = gram_chunk(x, y, x_shift=shift, y_shift=y0)
         assert acc.n == 90
         for name in ("sum_x", "sum_y", "xtx", "xty", "yty"):
             np.testing.assert_allclose(getattr(acc, name), getattr(one, name), rtol=1e-12, atol=1e-12)

@@ -9,7 +9,7 @@ import pytest
 from sklearn.linear_model import LinearRegression, Ridge
 
 from daudit.models.linear import decompose, resolution
-from daudit.models.stats import chunk_stats
+from daudit.models.stats import gram_chunk
 
 P_E2E = 1024
 _LIGHT = ("sanity: {n_permutations_linear: 60, n_permutations_lightgbm: 0, n_bootstrap: 300, "
@@ -20,7 +20,7 @@ def _problem(n=400, p=60, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, p)) * rng.uniform(0.5, 2.0, p) + 3.0
     y = 0.3 * x[:, 5] + x[:, 20] - x[:, 21] + rng.normal(size=n)
-    st = chunk_stats(x, y[:, None], x_shift=x.mean(0), y_shift=np.array([y.mean()])).centered()
+    st = gram_chunk(x, y[:, None], x_shift=x.mean(0), y_shift=np.array([y.mean()])).centered()
     return x, y, st
 
 
@@ -211,7 +211,7 @@ def test_the_lightgbm_null_stops_on_the_split_its_p_is_computed_on():
         def predict(self, x):
             return np.asarray(x)[:, 0]
 
-    got = lgbm_refits.held_out_r2(SimpleNamespace(splits=splits), [Echo()])[0]
+    got = lgbm_refits.held_out_r2(splits[lgbm_refits.NULL_SPLIT], [Echo()])[0]
     split = splits[lgbm_refits.NULL_SPLIT]
     assert got == pytest.approx(r2(split.y, np.asarray(split.error)[:, 0]))
     assert lgbm_refits.NULL_SPLIT == "test"  # the split of the permutation p-values (sanity.permutation.split)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from daudit.core.errors import DauditError
 from daudit.core.spec import load_spec, parse_spec
-from daudit.models.stats import chunk_stats, combine_stats, reduce_stats
+from daudit.models.stats import combine_stats, gram_chunk, reduce_stats
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -26,7 +26,7 @@ def _stats(x, y, cuts, order=None, shift_rows=None):
     shift_rows = shift_rows if shift_rows is not None else x[: max(1, cuts[1] if len(cuts) > 1 else len(x))]
     xs = np.asarray(shift_rows, np.float64).mean(axis=0)
     ys = np.array([3.0])
-    parts = [chunk_stats(x[a:b], y[a:b], x_shift=xs, y_shift=ys) for a, b in zip(cuts[:-1], cuts[1:])]
+    parts = [gram_chunk(x[a:b], y[a:b], x_shift=xs, y_shift=ys) for a, b in zip(cuts[:-1], cuts[1:])]
     if order is not None:
         parts = [parts[i] for i in order]
     return reduce_stats(parts).centered()
@@ -87,19 +87,19 @@ def test_deferred_chunks_accumulate_the_same_gram(problem, panel):
     Gram of whole products: the same sums (bitwise on the reference machine at 512-column panels;
     to rounding here, whatever the panel width)."""
     from daudit.models import stats as st_mod
-    from daudit.models.stats import accumulate_stats
+    from daudit.models.stats import gram_merge
 
     seed, n, p, cuts, _ = problem
     x, y = _data(seed, n, p)
     shift, ys = x[:1].astype(np.float64).mean(axis=0), np.array([3.0])
-    whole = [chunk_stats(x[a:b], y[a:b], x_shift=shift, y_shift=ys) for a, b in zip(cuts[:-1], cuts[1:])]
-    lazy = [chunk_stats(x[a:b], y[a:b], x_shift=shift, y_shift=ys, defer=True) for a, b in zip(cuts[:-1], cuts[1:])]
+    whole = [gram_chunk(x[a:b], y[a:b], x_shift=shift, y_shift=ys) for a, b in zip(cuts[:-1], cuts[1:])]
+    lazy = [gram_chunk(x[a:b], y[a:b], x_shift=shift, y_shift=ys, defer=True) for a, b in zip(cuts[:-1], cuts[1:])]
     acc_w, acc_l = whole[0], lazy[0]
     old = st_mod.PANEL
     try:
         st_mod.PANEL = panel
         for w, lz in zip(whole[1:], lazy[1:]):
-            acc_w, acc_l = accumulate_stats(acc_w, w), accumulate_stats(acc_l, lz)
+            acc_w, acc_l = gram_merge(acc_w, w), gram_merge(acc_l, lz)
         acc_l.settle()
     finally:
         st_mod.PANEL = old
@@ -110,8 +110,8 @@ def test_deferred_chunks_accumulate_the_same_gram(problem, panel):
 
 def test_combine_refuses_different_shifts():
     x, y = _data(0, 10, 2)
-    a = chunk_stats(x[:5], y[:5], x_shift=np.zeros(2), y_shift=np.zeros(1))
-    b = chunk_stats(x[5:], y[5:], x_shift=np.ones(2), y_shift=np.zeros(1))
+    a = gram_chunk(x[:5], y[:5], x_shift=np.zeros(2), y_shift=np.zeros(1))
+    b = gram_chunk(x[5:], y[5:], x_shift=np.ones(2), y_shift=np.zeros(1))
     with pytest.raises(ValueError, match="different shifts"):
         combine_stats(a, b)
 

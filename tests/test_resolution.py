@@ -19,7 +19,7 @@ from sklearn.linear_model import LinearRegression, Ridge
 from daudit.core.errors import DauditInternalError
 from daudit.models.linear import decompose, fit_family, resolution
 from daudit.models.linear_checks import check_train_r2
-from daudit.models.stats import chunk_stats, reduce_stats
+from daudit.models.stats import gram_chunk, reduce_stats
 
 ALPHAS = [0.001, 0.01, 0.1, 1.0, 10.0, 100.0]
 P, N = 48, {"train": 480, "val": 200, "test": 200}
@@ -34,7 +34,7 @@ def _stats(x, y, chunk=128):
     """The pipeline's statistics: rows to float64, shifted by the first chunk's means."""
     x = np.asarray(x, dtype=np.float64)
     shift, y0 = x[:chunk].mean(0), np.array([y[:chunk].mean()])
-    return reduce_stats([chunk_stats(x[i:i + chunk], y[i:i + chunk], x_shift=shift, y_shift=y0)
+    return reduce_stats([gram_chunk(x[i:i + chunk], y[i:i + chunk], x_shift=shift, y_shift=y0)
                          for i in range(0, len(x), chunk)])
 
 

@@ -9,7 +9,7 @@ import pytest
 from pfsspec_factory import write_spec, write_split_set
 from planted import label_mask, write_planted
 
-from daudit.checks import finish_train, prepare
+from daudit.checks import prepare, train_finish
 from daudit.checks.passes import train_pass_graph
 from daudit.checks.permutation import PermutationKeys
 from daudit.checks.transforms import aggregate_features, shuffle_chunk
@@ -17,7 +17,7 @@ from daudit.core.spec import load_spec
 from daudit.data.splits import open_data
 from daudit.engine.streaming import row_offsets
 from daudit.models.passes import gram_graph
-from daudit.models.stats import chunk_stats
+from daudit.models.stats import gram_chunk
 from daudit.pipeline.context import AuditContext
 from daudit.pipeline.run import run_audit
 
@@ -29,7 +29,7 @@ def ctx(tmp_path_factory):
                                    extra="sanity: {n_permutations_linear: 7, n_group_shuffles: 3}"))
     c = AuditContext(spec=spec, splits=open_data(spec), rng=np.random.default_rng(0),
                      scheduler={"kind": "synchronous", "n_workers": 1})
-    c.check_plan = prepare(c)
+    c.check_plan = prepare(c.spec, c.splits)
     return c
 
 
@@ -57,13 +57,13 @@ def test_one_pass_equals_dense_oracles(ctx):
     # the audit's statistics are the statistics pass's own, to the bit
     for k in ("sum_x", "xtx", "xty", "yty"):
         np.testing.assert_array_equal(getattr(tp.gram, k), getattr(alone, k))
-    st = finish_train(tp, cfg)
+    st = train_finish(tp, cfg)
     y = train.y
     # shuffled Gram: the chunks shuffled by their own generators, then a float64 product
     off = row_offsets(train.error)
     xs = np.concatenate([shuffle_chunk(x[a:b], seed=cfg.seed, split="train", chunk_index=i)
                          for i, (a, b) in enumerate(zip(off[:-1], off[1:]))]).astype(np.float64)
-    ref = chunk_stats(xs, y, x_shift=xs.mean(0), y_shift=np.array([y.mean()])).centered()
+    ref = gram_chunk(xs, y, x_shift=xs.mean(0), y_shift=np.array([y.mean()])).centered()
     got = st.shuffled.centered()
     np.testing.assert_allclose(got.sxx, ref.sxx, rtol=1e-5, atol=1e-5 * np.abs(ref.sxx).max())
     np.testing.assert_allclose(got.sxy, ref.sxy, rtol=1e-6, atol=1e-6 * np.abs(ref.sxy).max())

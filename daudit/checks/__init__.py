@@ -1,7 +1,8 @@
 """Sanity checks behind the Gate-1 verdict (issue 4).
 
-`run_sanity_checks(ctx)` runs, on a finished `daudit.pipeline.run.AuditContext` (read, never
-mutated), every check configured in ``spec.sanity`` and returns ``summary["sanity"]``:
+`run_sanity_checks(facts, plan, train, eigen)` runs, on the facts of a finished audit
+(`AuditFacts`, read only), every check configured in ``spec.sanity`` and returns
+``summary["sanity"]`` (with the decomposition handed back, `CheckOutcome`):
 
 - wavelength shuffle: each spectrum's pixels permuted (seeded per chunk), models refitted;
   also the unrefitted models applied to shuffled inputs, labelled as such;
@@ -14,58 +15,24 @@ mutated), every check configured in ``spec.sanity`` and returns ``summary["sanit
 
 Two streamed passes in all: the pass over train that the audit's statistics share (the
 pipeline calls `prepare` before it and keeps the finished `TrainStats`), and one over val + test.
-Modules: `transforms` (per-chunk numpy), `train_chunk` and `partials` (per-chunk records),
-`passes` (Dask wiring), `permutation`, `bootstrap`, `lgbm`, `variability`, `importance_null`
-(nulls of the importance statistics), `runner` (orchestration), `lgbm_refits` (the LightGBM
-refits), `assemble` (numbers) and `gate_evidence` (its nulls, intervals and Gate-1 record).
+
+The checks are cut by stage, each one module returning one typed, frozen value, sequenced by
+`runner.run_sanity_checks`: `plan` (`CheckPlan`), `train_pass` (`TrainStats`; chunk and merge in
+`train_chunk`, Dask wiring in `passes`), `linear_refits` (`LinearRefits`), `lgbm_refits`
+(`LightGBMRefits`; sized by `lgbm_plan`, fitted by `lgbm`), `eval_pass` (`EvalOutputs`; chunk in
+`partials`, layout in `records`) and `evidence` (the ``sanity`` dict; the gate's nulls, intervals
+and Gate-1 record in `gate_evidence`). They read `facts.AuditFacts`, a frozen record of the
+audit built by the pipeline, never its context; what they spend (the eigenvectors, the train
+Gram matrices) is handed over (`facts.Handover`). Plain-array evidence: `permutation`,
+`bootstrap`, `importance_null`, `variability`, `localise`, `transforms`.
 """
 
 from __future__ import annotations
 
-import time
+from daudit.checks.facts import AuditFacts, Handover
+from daudit.checks.plan import CheckPlan, prepare, train_cache_fields
+from daudit.checks.runner import CheckOutcome, run_sanity_checks
+from daudit.checks.train_pass import TrainStats, train_finish, train_pass
 
-from daudit.checks.assemble import assemble
-from daudit.checks.runner import CheckPlan, execute, prepare, train_cache_fields, train_pass
-from daudit.checks.train_chunk import TrainStats, finish_train
-
-__all__ = ["run_sanity_checks", "prepare", "train_pass", "train_cache_fields", "finish_train", "CheckPlan",
-           "TrainStats"]
-
-
-def run_sanity_checks(ctx) -> dict:
-    """All sanity checks of one audit; returns the JSON-ready ``sanity`` dict.
-
-    Parameters
-    ----------
-    ctx : daudit.pipeline.run.AuditContext
-        After the linear fits, LightGBM, the prediction pass and the metrics. Read only. Its
-        ``check_plan`` and ``check_train`` come from the shared train pass; without them the
-        checks draw their plan and make their own pass over train.
-
-    Returns
-    -------
-    dict
-        See `daudit.checks.assemble.assemble`; ``sanity["gate"]`` holds ``ci95``, ``borderline``
-        and the other gate fields for the pipeline's Gate-1 record; ``sanity["_pixel_null"]``
-        holds numpy arrays (per-pixel null mean and threshold) that the pipeline moves into
-        importance.csv before the summary is written. When every noise level is degenerate
-        (identically zero input) the checks are skipped and the dict says why.
-    """
-
-    t0 = time.time()
-    if not any(not ctx.fits[lv].degenerate for lv in ctx.spec.noise_levels):
-        return {"skipped": "every noise level is degenerate (identically zero input): nothing to check"}
-    plan, train = getattr(ctx, "check_plan", None), getattr(ctx, "check_train", None)
-    if plan is None or train is None:
-        plan = prepare(ctx)
-        train = train_pass(ctx, plan)
-    run = execute(ctx, plan, train)
-    t = time.time()
-    out = assemble(ctx, run, plan.rng)
-    run.seconds["assemble_bootstrap"] = time.time() - t
-    run.seconds["total"] = time.time() - t0
-    if run.refit_plan is not None:
-        out["plan"] = {"lightgbm_refits": {**run.refit_plan.to_dict(), "null": dict(run.null_stopped)}}
-    out["timings"] = {k: (round(v, 3) if isinstance(v, float) else {kk: round(vv, 3) for kk, vv in v.items()})
-                      for k, v in run.seconds.items()}
-    return out
+__all__ = ["run_sanity_checks", "CheckOutcome", "AuditFacts", "Handover", "prepare", "train_pass",
+           "train_cache_fields", "train_finish", "CheckPlan", "TrainStats"]

@@ -1,10 +1,11 @@
 """The gate's evidence in ``summary["sanity"]``: permutation nulls, bootstrap intervals, Gate-1, SNR.
 
-`daudit.checks.assemble` calls these on a finished `CheckRun`: the label-permutation p-values of
-every model (and the family-wise p of the best linear model), every model's test R2 on the gate
-generator's paired bootstrap resamples and their intervals, the Gate-1 record with the
-selection-aware interval of the maximum, and the best model's R2 by SNR. Pure numpy; non-finite
-numbers are stored as None (`_f`, which `assemble` shares).
+`daudit.checks.evidence` calls these with plain arrays and the metrics rows: the
+label-permutation p-values of every model (and the family-wise p of the best linear model),
+every model's test R2 on the gate generator's paired bootstrap resamples and their intervals,
+the Gate-1 record with the selection-aware interval of the maximum, and the best model's R2 by
+SNR. Pure numpy, testable without a run; non-finite numbers are stored as None
+(`finite_or_none`, which `evidence` shares).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from daudit.models.metrics import (
 )
 from daudit.models.selection import (
     GATE_THRESHOLD,
-    best_by_val,
     best_rows,
     gate_candidates,
     interval_of_max,
@@ -33,8 +33,8 @@ from daudit.models.selection import (
     select_by_val,
 )
 
-# what `daudit.checks.assemble` uses (it re-exports gate_rng, THRESHOLD and GATE_STREAM)
-__all__ = ["gate_rng", "THRESHOLD", "GATE_STREAM", "_f", "_permutation", "_test_scores", "_all_ci", "_gate", "_snr"]
+__all__ = ["gate_rng", "THRESHOLD", "GATE_STREAM", "finite_or_none", "null_stats", "familywise", "permutation_evidence",
+           "resampled_test_r2", "all_intervals", "gate_record", "snr_record"]
 
 THRESHOLD = GATE_THRESHOLD  # Gate-1: PASS when the best test R2 < 0.05 (one constant, models.selection)
 GATE_STREAM = (4, 1)  # spawn key of the gate's bootstrap generator (the checks' stream is (4,))
@@ -48,22 +48,30 @@ def gate_rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=GATE_STREAM))
 
 
-def _f(x):
+def finite_or_none(x):
+    """``float(x)``, or None for None and non-finite values (JSON has no NaN)."""
     if x is None:
         return None
     x = float(x)
     return x if math.isfinite(x) else None
 
 
-def _null_stats(observed, null):
+_f = finite_or_none
+
+
+def null_stats(observed: float, null) -> dict:
+    """An observed test R2 against its permutation null (K,): p = (C + 1) / (K + 1), C = #{null >= observed}."""
     null = np.asarray(null, dtype=np.float64)
     return {"observed_test_r2": _f(observed), "p_value": p_value(observed, null), "null_mean": _f(null.mean()),
             "null_std": _f(null.std()), "null_q95": _f(np.quantile(null, 0.95)), "null_max": _f(null.max())}
 
 
-def _familywise(keys, rows, nulls, k: int) -> dict:
-    """p-value of the best linear test R² against the best of each permutation's linear fits."""
-    obs = np.array([_finite(rows[key]["test_r2"]) for key in keys])
+def familywise(observed: dict, nulls: dict, k: int) -> dict:
+    """p-value of the best linear test R² against the best of each permutation's linear fits.
+
+    observed: {(level, model): test R2}; nulls: {(level, model): (K,) null test R2}, same keys."""
+    keys = list(observed)
+    obs = np.array([_finite(observed[key]) for key in keys])
     null_max = max_null(np.column_stack([nulls[key] for key in keys]))
     best = int(np.argmax(obs))
     return {"statistic": "maximum test R2 over the linear models at every noise level > 0",
@@ -79,65 +87,71 @@ def _finite(x):
     return -np.inf if x is None else x
 
 
-def _permutation(ctx, run):
-    yt = run.y["test"]
-    k = run.n_perm_linear
+def permutation_evidence(y_test: np.ndarray, observed: dict, perm_rss: np.ndarray | None, k: int, *,
+                         figure_key=None, lightgbm=None) -> dict:
+    """``sanity["permutation"]``: every permuted linear model's null and the family-wise p; LightGBM's null.
+
+    y_test (n,); observed: {(level, model): observed test R2} in the permuted fits' column order
+    (level by level, model by model); perm_rss (len(observed) * K,) their test RSS, K = ``k``
+    permutations each (None: no linear null); figure_key: the (level, model) whose null the
+    figure draws; lightgbm: (observed test predictions (n,), [null test predictions (n,)],
+    train rows) or None.
+    """
     out = {"method": "permutation_test_score: refit on permuted train labels, score on test; "
                      "p = (C + 1) / (n_permutations + 1)", "split": NULL_SPLIT,
            "linear": {"n_permutations": int(k), "min_p_value": 1.0 / (k + 1), "models": {}}}
-    rows = {(float(r["noise_level"]), r["model"]): r for r in ctx.metrics}
-    if run.eval.perm_rss is not None and k:
-        # the permuted fits' columns: level by level, model by model, k permutations each
-        flat = r2_from_rss(run.eval.perm_rss, total_sum_of_squares(yt))
-        keys = [(float(lv), n) for lv in run.levels for n in ctx.fits[lv].names]
-        nulls = {key: flat[i * k:(i + 1) * k] for i, key in enumerate(keys)}
+    if perm_rss is not None and k:
+        flat = r2_from_rss(perm_rss, total_sum_of_squares(y_test))
+        nulls = {key: flat[i * k:(i + 1) * k] for i, key in enumerate(observed)}
         for (lv, n), null in nulls.items():
             out["linear"]["models"][f"L={lv:g} {n}"] = {"noise_level": lv, "model": n,
-                                                        **_null_stats(rows[(lv, n)]["test_r2"], null)}
-        out["linear"]["familywise"] = _familywise(keys, rows, nulls, k)
-        prim = best_by_val(ctx.metrics, level=run.ref)
-        out["linear"]["figure_model"] = f"L={run.ref:g} {prim}"
-        out["linear"]["figure_null"] = [float(v) for v in nulls[(float(run.ref), prim)]]
-    if run.eval.layout.has_booster("real", "permutation_reference"):
-        obs = r2(yt, run.eval.booster("test", "real", "permutation_reference"))
-        null = [r2(yt, run.eval.booster("test", "real", f"permutation_{i}")) for i in range(len(run.perm_boosters))]
-        out["lightgbm"] = {"n_permutations": len(null), "n_train_rows": run.lgbm_rows.get("permutation"),
-                           "min_p_value": 1.0 / (len(null) + 1), **_null_stats(obs, null),
+                                                        **null_stats(observed[(lv, n)], null)}
+        out["linear"]["familywise"] = familywise(observed, nulls, k)
+        out["linear"]["figure_model"] = f"L={figure_key[0]:g} {figure_key[1]}"
+        out["linear"]["figure_null"] = [float(v) for v in nulls[figure_key]]
+    if lightgbm is not None:
+        obs_pred, null_preds, n_rows = lightgbm
+        obs = r2(y_test, obs_pred)
+        null = [r2(y_test, p) for p in null_preds]
+        out["lightgbm"] = {"n_permutations": len(null), "n_train_rows": n_rows,
+                           "min_p_value": 1.0 / (len(null) + 1), **null_stats(obs, null),
                            "at_resolution": bool(p_value(obs, null) <= 1.0 / (len(null) + 1)),
                            "null": [float(v) for v in null],
                            "note": "observed = the same LightGBM refitted on the same subsample with the true labels"}
     return out
 
 
-def _test_scores(ctx, test, yt, n):
-    """(keys, scores (n, m)): every model's test R² on the gate generator's resamples (paired)."""
-    keys = [(float(r["noise_level"]), r["model"]) for r in ctx.metrics if (float(r["noise_level"]), r["model"]) in test]
-    if not keys:
-        return keys, np.empty((0, 0))
-    return keys, bootstrap_r2_scores(yt, np.column_stack([test[k] for k in keys]), n, gate_rng(ctx.spec.seed))
+def resampled_test_r2(y_test: np.ndarray, preds: list, n_resamples: int, seed: int) -> np.ndarray:
+    """Test R² of each prediction (m arrays (n,)) on the gate generator's ``n_resamples`` paired
+    resamples (`gate_rng`): (n_resamples, m); (0, 0) without predictions."""
+    if not preds:
+        return np.empty((0, 0))
+    return bootstrap_r2_scores(y_test, np.column_stack(preds), n_resamples, gate_rng(seed))
 
 
-def _all_ci(keys, scores, test, yt):
+def all_intervals(keys: list, scores: np.ndarray, test: dict, yt: np.ndarray) -> dict:
+    """{"L=<level> <model>": test R2 and its 95% percentile interval over the resampled ``scores``}."""
     ci = percentile_interval(scores) if keys else []
     return {f"L={lv:g} {m}": {"noise_level": lv, "model": m, "test_r2": _f(r2(yt, test[(lv, m)])),
                               "ci95": [_f(ci[i, 0]), _f(ci[i, 1])]} for i, (lv, m) in enumerate(keys)}
 
 
-def _gate(ctx, keys, scores, out) -> dict:
+def gate_record(metrics: list, keys: list, scores: np.ndarray, ci: dict, permutation: dict) -> dict:
     """Gate-1's evidence: the selection-aware interval, the val-selected model, the nulls.
 
-    No verdict here: `daudit.models.selection.decide_gate` decides it (with the spec's rule and
-    the input checks) when the summary is built.
+    metrics: the metrics.csv rows; keys, scores: `resampled_test_r2` of those (level, model); ci:
+    `all_intervals`; permutation: `permutation_evidence`. No verdict here:
+    `daudit.models.selection.decide_gate` decides it (with the spec's rule and the input checks)
+    when the summary is built.
     """
-    best = best_rows(ctx.metrics)["best"]
-    cand = {(float(r["noise_level"]), r["model"]) for r in gate_candidates(ctx.metrics)}
+    best = best_rows(metrics)["best"]
+    cand = {(float(r["noise_level"]), r["model"]) for r in gate_candidates(metrics)}
     cols = [i for i, key in enumerate(keys) if key in cand]
     lo, hi = interval_of_max(scores[:, cols]) if cols else (float("nan"), float("nan"))
-    ci = out["bootstrap"]["test_r2_ci95"]
     one = (ci.get(f"L={best['noise_level']:g} {best['model']}") or {}).get("ci95")
-    vs = select_by_val(ctx.metrics)
-    lin = out["permutation"]["linear"].get("familywise") or {}
-    lg = out["permutation"].get("lightgbm") or {}
+    vs = select_by_val(metrics)
+    lin = permutation["linear"].get("familywise") or {}
+    lg = permutation.get("lightgbm") or {}
     ok = _f(lo) is not None and _f(hi) is not None
     return {"best_model": best["model"], "best_noise_level": float(best["noise_level"]),
             "best_test_r2": _f(best["test_r2"]),
@@ -155,13 +169,16 @@ def _gate(ctx, keys, scores, out) -> dict:
             "lightgbm_min_p_value": lg.get("min_p_value")}
 
 
-def _snr(ctx, s, best, test, yt):
-    lab = ctx.splits["test"].labels
+def snr_record(snr: np.ndarray | None, snr_bins, best: dict, test: dict, yt: np.ndarray) -> dict:
+    """The best model's test R2 in the spec's SNR bins and in the SNR quartiles.
+
+    snr (n,) of the test rows, or None without an snr column; snr_bins: inner edges; best: its
+    metrics row; test: {(level, model): test predictions (n,)}; yt (n,) test labels."""
     key = (float(best["noise_level"]), best["model"])
-    if "snr" not in lab.columns or key not in test:
-        return {"skipped": "no snr column in the params table" if "snr" not in lab.columns else "no predictions"}
-    snr = lab["snr"].to_numpy(dtype=np.float64)
-    edges = [float(e) for e in s.snr_bins]
+    if snr is None or key not in test:
+        return {"skipped": "no snr column in the params table" if snr is None else "no predictions"}
+    snr = np.asarray(snr, dtype=np.float64)
+    edges = [float(e) for e in snr_bins]
     labels = [f"<={edges[0]:g}"] + [f"{a:g}-{b:g}" for a, b in zip(edges, edges[1:])] + [f">{edges[-1]:g}"]
     q = [float(v) for v in np.quantile(snr, [0.25, 0.5, 0.75])]
     return {"model": best["model"], "noise_level": float(best["noise_level"]),

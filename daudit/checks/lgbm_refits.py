@@ -1,10 +1,9 @@
-"""The checks' LightGBM refits for one run: which train chunks, which boosters, the permutation null.
+"""Stage 3b of the checks: the LightGBM refits (`LightGBMRefits`) and their permutation null.
 
-`daudit.checks.runner.execute` calls `_lightgbm_refits` after the linear refits: it sizes the
-refits (`_refit_plan`, from `daudit.checks.lgbm_plan`), reads a seeded random choice of train
-chunks, fits the same-rows, group-shuffle, shuffled, mask and aggregate boosters at once, then
-the label-permutation null. ``run`` and ``plan`` are the runner's `CheckRun` and `CheckPlan`
-(not imported here: the runner imports this module).
+`lightgbm_refits` runs after the linear refits: it sizes the refits (`_refit_plan`, from
+`daudit.checks.lgbm_plan`), reads a seeded random choice of train chunks (the plan's generator
+continues), fits the same-rows, group-shuffle, shuffled, mask and aggregate boosters at once,
+then the label-permutation null.
 """
 
 from __future__ import annotations
@@ -12,22 +11,44 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import time
+from dataclasses import dataclass, field, replace
 
 import dask
 import numpy as np
 
 from daudit.checks import lgbm as lg
 from daudit.checks import lgbm_plan as lgp
+from daudit.checks.facts import AuditFacts
 from daudit.checks.passes import mask_blocks
 from daudit.checks.permutation import label_permutations
+from daudit.checks.plan import CheckPlan
 from daudit.checks.transforms import shuffle_chunk
 from daudit.core.progress import Bar
 from daudit.engine.cluster import main_budget
 from daudit.models.metrics import r2
 
-__all__ = ["_lightgbm_refits", "held_out_r2", "NULL_SPLIT"]  # _lightgbm_refits: the runner's entry point
+__all__ = ["LightGBMRefits", "lightgbm_refits", "held_out_r2", "NULL_SPLIT"]
 
 log = logging.getLogger("daudit")
+
+
+@dataclass(frozen=True)
+class LightGBMRefits:
+    """The checks' boosters (empty when the audit has no LightGBM).
+
+    boosters: {role: Booster} (same_rows, group, shuffled, mask, aggregates,
+    permutation_reference); perm_boosters: the permuted fits in permutation order; rows: train
+    rows {"checks", "permutation"}; plan: the `RefitPlan`; null_stopped: the null's stopping rule
+    (empty without a null); seconds: {"lightgbm_refits": wall time}.
+    """
+
+    boosters: dict = field(default_factory=dict)
+    perm_boosters: tuple = ()
+    rows: dict = field(default_factory=dict)
+    plan: lgp.RefitPlan | None = None
+    null_stopped: dict = field(default_factory=dict)
+    seconds: dict = field(default_factory=dict)
 
 
 def _kept_rows(split, keep, y: np.ndarray, offsets: np.ndarray, cap: int, *, with_mask: bool):
@@ -61,13 +82,13 @@ def _shuffle_rows(x, keys, sizes, seed):
     return out
 
 
-def _refit_plan(ctx, run) -> lgp.RefitPlan:
+def _refit_plan(facts: AuditFacts, mask_cols) -> lgp.RefitPlan:
     """The refits' `RefitPlan` for this run (time budget from the audit's own fit, memory budget)."""
-    spec, s, train = ctx.spec, ctx.spec.sanity, ctx.splits["train"]
-    main = ctx.lgbm_plan
+    spec, s, train = facts.spec, facts.spec.sanity, facts.splits["train"]
+    main = facts.lgbm_plan
     return lgp.plan_refits(
         n_train=train.n_rows, n_features=train.n_pixels,
-        n_mask=0 if run.mask_cols is None else len(run.mask_cols), main_rows=main.n_rows_used,
+        n_mask=0 if mask_cols is None else len(mask_cols), main_rows=main.n_rows_used,
         main_sample=main.bin_construct_sample_cnt, trees=spec.lightgbm.n_estimators, max_rows=s.lightgbm_rows,
         max_null_rows=s.lightgbm_permutation_rows, n_permutations=s.n_permutations_lightgbm,
         threads=os.cpu_count() or 1, budget_bytes=main_budget(spec.compute.memory_limit, train.n_pixels))
@@ -87,11 +108,10 @@ def _keep_chunks(off: np.ndarray, rows: int, rng: np.random.Generator) -> list:
 NULL_SPLIT = "test"  # the split of the LightGBM null's stopping rule: the one its p-value is computed on
 
 
-def held_out_r2(ctx, boosters) -> list:
-    """R2 of each booster on `NULL_SPLIT`, streamed chunk by chunk: the score of the null's stopping
-    rule, on the same split as its p-value (`daudit.checks.gate_evidence`), so that the stopped
-    count and the p describe one statistic."""
-    split = ctx.splits[NULL_SPLIT]
+def held_out_r2(split, boosters) -> list:
+    """R2 of each booster on ``split`` (the `NULL_SPLIT` of the run), streamed chunk by chunk: the
+    score of the null's stopping rule, on the same split as its p-value
+    (`daudit.checks.gate_evidence`), so that the stopped count and the p describe one statistic."""
     preds = [[] for _ in boosters]
     for i in range(split.error.numblocks[0]):
         block = np.asarray(split.error.blocks[i].compute(scheduler="synchronous"), dtype=np.float32)
@@ -100,56 +120,67 @@ def held_out_r2(ctx, boosters) -> list:
     return [r2(split.y, np.concatenate(p)) for p in preds]
 
 
-def _lightgbm_refits(ctx, run, plan):
+def lightgbm_refits(facts: AuditFacts, plan: CheckPlan, aggregates: np.ndarray | None,
+                    mask_cols: np.ndarray | None) -> LightGBMRefits:
     """Refit the audit's LightGBM on kept train chunks as `_refit_plan` sizes them: same rows,
-    group shuffle, shuffled, mask, aggregates (at once, see `daudit.checks.lgbm.run_jobs`), then
-    the label-permutation null (fills ``run.boosters`` and friends)."""
+    group shuffle, shuffled, mask (``mask_cols``), aggregates (``aggregates`` (n, 10) of the
+    train pass) at once (see `daudit.checks.lgbm.run_jobs`), then the label-permutation null.
+    Nothing (an empty record) when the audit has no LightGBM."""
+    t = time.time()
+    if not (plan.use_lgbm and facts.booster is not None and facts.lgbm_params is not None):
+        return LightGBMRefits(seconds={"lightgbm_refits": time.time() - t})
+    with facts.timed("sanity: lightgbm refits"):
+        out = _refits(facts, plan, aggregates, mask_cols)
+    return replace(out, seconds={"lightgbm_refits": time.time() - t})
 
-    spec, s, rng = ctx.spec, ctx.spec.sanity, plan.rng
-    ytr, tp, p = ctx.splits["train"].y, run.train_partial, ctx.splits["train"].n_pixels
-    rp = run.refit_plan = _refit_plan(ctx, run)
+
+def _refits(facts: AuditFacts, plan: CheckPlan, aggregates, mask_cols) -> LightGBMRefits:
+    spec, s, rng = facts.spec, facts.spec.sanity, plan.rng
+    ytr, p = facts.splits["train"].y, facts.splits["train"].n_pixels
+    rp = _refit_plan(facts, mask_cols)
     log.info("sanity checks, LightGBM refits: %s", rp.reason)
-    keys, sizes, xs, ms, ys, rows = _kept_rows(ctx.splits["train"], _keep_chunks(plan.offsets, rp.rows, rng), ytr,
+    keys, sizes, xs, ms, ys, rows = _kept_rows(facts.splits["train"], _keep_chunks(plan.offsets, rp.rows, rng), ytr,
                                                plan.offsets, rp.rows, with_mask=s.mask_only)
-    run.lgbm_rows = {"checks": int(len(ys))}
-    params, rounds = lg.train_params(ctx.lgbm_params, rp, n_features=p)
+    n_rows = {"checks": int(len(ys))}
+    params, rounds = lg.train_params(facts.lgbm_params, rp, n_features=p)
     jobs = {"same_rows": functools.partial(_same_and_group, xs, ys, None if plan.group_y is None
                                            else plan.group_y[rows, 0], params, rounds)}
     if s.wavelength_shuffle:
         jobs["shuffled"] = lambda: lg.fit_on(lg.build_dataset(_shuffle_rows(xs, keys, sizes, spec.seed), ys, params),
                                              params, rounds)
-    if run.mask_cols is not None and len(run.mask_cols) and ms is not None:
-        cols = run.mask_cols
-        pm, _ = lg.train_params(ctx.lgbm_params, rp, n_features=len(cols))
-        jobs["mask"] = functools.partial(_fit_columns_of, ms, cols, ys, pm, rounds)
-    if tp.aggregates is not None:
-        xa = tp.aggregates[rows].astype(np.float32)
-        pa, _ = lg.train_params(ctx.lgbm_params, rp, n_features=xa.shape[1])
+    if mask_cols is not None and len(mask_cols) and ms is not None:
+        pm, _ = lg.train_params(facts.lgbm_params, rp, n_features=len(mask_cols))
+        jobs["mask"] = functools.partial(_fit_columns_of, ms, mask_cols, ys, pm, rounds)
+    if aggregates is not None:
+        xa = aggregates[rows].astype(np.float32)
+        pa, _ = lg.train_params(facts.lgbm_params, rp, n_features=xa.shape[1])
         jobs["aggregates"] = lambda: lg.fit_on(lg.build_dataset(xa, ys, pa), pa, rounds)
     with Bar(len(jobs) + (1 + rp.n_permutations if rp.n_permutations else 0), "sanity checks: LightGBM refits",
              unit="fit") as bar:
         done = lg.run_jobs(jobs, rp.threads, progress=bar)
         same, group = done.pop("same_rows")
-        run.boosters.update({"same_rows": same, **({"group": group} if group is not None else {}), **done})
+        boosters = {"same_rows": same, **({"group": group} if group is not None else {}), **done}
         jobs = ms = None  # the inputs' copies are spent
-        if rp.n_permutations > 0:
-            _lightgbm_null(ctx, run, xs, ys, same, params, rounds, bar, rng)
+        if rp.n_permutations <= 0:
+            return LightGBMRefits(boosters, (), n_rows, rp)
+        null = _lightgbm_null(facts, rp, xs, ys, same, params, rounds, bar, rng)
+    ref_b, perm, n_p, stopped = null
+    return LightGBMRefits({**boosters, "permutation_reference": ref_b}, tuple(perm),
+                          {**n_rows, "permutation": n_p}, rp, stopped)
 
 
-def _lightgbm_null(ctx, run, xs, ys, same, params, rounds, bar, rng):
-    """The LightGBM label-permutation null on a subsample of the refit rows (see `lg.fit_null`)."""
-    rp = run.refit_plan
+def _lightgbm_null(facts: AuditFacts, rp, xs, ys, same, params, rounds, bar, rng):
+    """The LightGBM label-permutation null on a subsample of the refit rows (see `lg.fit_null`):
+    (reference booster, permuted boosters, rows, the stopping rule's record)."""
     n_p = min(rp.null_rows, len(ys))
     sel = np.sort(rng.choice(len(ys), size=n_p, replace=False))
     yp = ys[sel]
-    ref_b, run.perm_boosters, stopped = lg.fit_null(
+    ref_b, perm, stopped = lg.fit_null(
         xs[sel], yp, label_permutations(yp, rp.n_permutations, rng), params, rounds, threads=rp.threads,
-        stop_after=rp.stop_after, val_r2=functools.partial(held_out_r2, ctx),
+        stop_after=rp.stop_after, val_r2=functools.partial(held_out_r2, facts.splits[NULL_SPLIT]),
         reference=same if n_p == len(ys) else None, progress=bar)
-    run.boosters["permutation_reference"] = ref_b
-    run.lgbm_rows["permutation"] = int(n_p)
-    run.null_stopped = {"n_fitted": len(run.perm_boosters), "planned": rp.n_permutations, "stopped_early": stopped,
-                        "split": NULL_SPLIT}
+    return ref_b, perm, int(n_p), {"n_fitted": len(perm), "planned": rp.n_permutations, "stopped_early": stopped,
+                                   "split": NULL_SPLIT}
 
 
 def _fit_columns_of(m, cols, ys, params, rounds):

@@ -1,7 +1,7 @@
 """The checks' records of sums (mask Gram, cross statistics) and the eval pass's chunk function.
 
 `MaskGram` and `CrossStats` are what the train pass (`daudit.checks.train_chunk`) leaves for the
-mask-only fit and the permutation null; `eval_partial` maps one val/test chunk to the predictions
+mask-only fit and the permutation null; `eval_chunk` maps one val/test chunk to the predictions
 of every check model (and, on test, the residual sums of squares of every permuted linear model).
 Pure numpy, no Dask.
 """
@@ -17,8 +17,8 @@ import numpy as np
 from daudit.checks.transforms import aggregate_features, bad_pixels, shuffle_chunk
 
 __all__ = [
-    "MaskGram", "CrossStats", "EvalPlan", "mask_gram", "combine_mask", "cross_stats", "combine_cross",
-    "eval_partial",
+    "MaskGram", "CrossStats", "EvalPlan", "mask_gram_chunk", "mask_gram_merge", "cross_chunk", "cross_merge",
+    "eval_chunk",
 ]
 
 
@@ -46,7 +46,7 @@ class MaskGram:
         return 0.5 * (sxx + sxx.T), sxy, mx
 
 
-def mask_gram(mask: np.ndarray, y: np.ndarray, y_shift: float) -> MaskGram:
+def mask_gram_chunk(mask: np.ndarray, y: np.ndarray, y_shift: float) -> MaskGram:
     """`MaskGram` of one block; mask (rows, p) nonzero = bad, y (rows,).
 
     ``sub^T sub`` counts rows, so float32 holds it exactly for blocks under 2^24 rows (half the
@@ -69,7 +69,7 @@ def _embed(g: MaskGram, cols: np.ndarray):
     return sx, xx, xy
 
 
-def combine_mask(a: MaskGram, b: MaskGram) -> MaskGram:
+def mask_gram_merge(a: MaskGram, b: MaskGram) -> MaskGram:
     if np.array_equal(a.cols, b.cols):  # the common case once most columns were ever masked
         return MaskGram(a.n + b.n, a.cols, a.sum_x + b.sum_x, a.xtx + b.xtx, a.xty + b.xty)
     cols = np.union1d(a.cols, b.cols)
@@ -102,7 +102,7 @@ class CrossStats:
         return sxy, syy, self.y_shift + dy
 
 
-def cross_stats(x: np.ndarray, y: np.ndarray, *, x_shift, y_shift) -> CrossStats:
+def cross_chunk(x: np.ndarray, y: np.ndarray, *, x_shift, y_shift) -> CrossStats:
     """The light per-chunk function: ``(x - c)^T (Y - d)`` without ``X^T X``. x (rows, p), y (rows, k).
 
     The chunk's product is taken in float32 (half the time of float64; the centred values are
@@ -116,7 +116,7 @@ def cross_stats(x: np.ndarray, y: np.ndarray, *, x_shift, y_shift) -> CrossStats
                       np.einsum("ij,ij->j", yc, yc))
 
 
-def combine_cross(a: CrossStats, b: CrossStats) -> CrossStats:
+def cross_merge(a: CrossStats, b: CrossStats) -> CrossStats:
     return CrossStats(a.n + b.n, a.x_shift, a.y_shift, a.sum_x + b.sum_x, a.sum_y + b.sum_y,
                       a.xty + b.xty, a.yty + b.yty)
 
@@ -139,7 +139,7 @@ class Clock:
 
 
 # ---------------------------------------------------------------- eval pass
-@dataclass
+@dataclass(frozen=True)
 class EvalPlan:
     """Every check model, grouped by the input it reads; one object shared by all eval chunks.
 
@@ -165,7 +165,7 @@ def _mask_input(raw, mask, cols):
     return m[:, cols].astype(np.float32)
 
 
-def eval_partial(block, raw, mask, y, split: str, chunk_index: int, plan: EvalPlan, *, rows: int = 512) -> dict:
+def eval_chunk(block, raw, mask, y, split: str, chunk_index: int, plan: EvalPlan, *, rows: int = 512) -> dict:
     """Predictions of the check models for one val/test chunk.
 
     block (rows, p) cleaned error; raw (rows, p) the stored error (its bad values join the mask) or None;
@@ -197,7 +197,7 @@ def eval_partial(block, raw, mask, y, split: str, chunk_index: int, plan: EvalPl
 
 
 def _eval_rows(inputs: dict, y: np.ndarray, split: str, plan: EvalPlan) -> dict:
-    """`eval_partial` on some rows: inputs {kind: (rows, q) float32}, y (rows,)."""
+    """`eval_chunk` on some rows: inputs {kind: (rows, q) float32}, y (rows,)."""
     out = {"pred": {}, "lgbm": {}, "perm_rss": None, "aggregates": None, "seconds": {}}
     clock = Clock(out["seconds"])
     for kind, x in inputs.items():

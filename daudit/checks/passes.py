@@ -1,10 +1,11 @@
 """Dask wiring of the checks' passes (the chunk functions live in `train_chunk` and `partials`).
 
-Train pass: `train_chunk.train_partial` of every row chunk, folded in a fixed order (one
-accumulator per lane, see `daudit.engine.streaming.fold_graph`); with ``cfg.gram`` the same pass
-also accumulates the audit's own statistics, so train is read once for both.
-Eval pass: `partials.eval_partial` of every val/test chunk, computed in this process (`eval_pass`),
-concatenated in row order.
+Train pass: `train_chunk.train_chunk` of every row chunk, folded in a fixed order (one
+accumulator per lane, `train_chunk.train_merge` joins the lanes, see
+`daudit.engine.streaming.fold_graph`); with ``cfg.gram`` the same pass also accumulates the
+audit's own statistics, so train is read once for both.
+Eval pass: `partials.eval_chunk` of every val/test chunk, computed in this process
+(`eval_chunks`), concatenated in row order (`eval_finish`).
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import dask.array as da
 import numpy as np
 from dask import delayed
 
-from daudit.checks.partials import eval_partial
+from daudit.checks.partials import eval_chunk
 from daudit.checks.records import EvalLayout, EvalOutputs
-from daudit.checks.train_chunk import accumulate_train, train_into
+from daudit.checks.train_chunk import train_chunk, train_merge
 from daudit.checks.transforms import bad_pixels
 from daudit.engine.streaming import fold_graph, row_offsets
 
-__all__ = ["mask_blocks", "train_pass_graph", "eval_pass", "gather_eval"]
+__all__ = ["mask_blocks", "train_pass_graph", "eval_chunks", "eval_finish"]
 
 
 def mask_blocks(split):
@@ -36,7 +37,7 @@ def mask_blocks(split):
 
 
 def train_pass_graph(split, cfg, *, group_y: np.ndarray | None = None, with_mask: bool, lanes: int = 1):
-    """Delayed `TrainPartial` of the whole train split (see `daudit.checks.train_chunk`).
+    """Delayed `TrainPartial` of the whole train split (see `daudit.checks.train_chunk`; `daudit.checks.train_pass.train_finish` finishes it).
 
     cfg : `TrainConfig`; group_y : (n, G) within-group shuffled labels or None. The permuted
     labels are computed inside each chunk's task from ``cfg.perm_keys`` and the labels, which
@@ -58,15 +59,15 @@ def train_pass_graph(split, cfg, *, group_y: np.ndarray | None = None, with_mask
     # one lane per worker (`streaming.fold_lanes`): in one process the chunk's BLAS products use
     # every core already, the next chunks are read meanwhile, and a second accumulator would
     # cost another set of Gram matrices
-    return fold_graph(train_into, args, accumulate_train, lanes=lanes, into=True)
+    return fold_graph(train_chunk, args, train_merge, lanes=lanes, into=True)
 
 
 def _read(block) -> np.ndarray | None:
     return None if block is None else np.asarray(block.compute(scheduler="synchronous"))
 
 
-def eval_pass(splits: dict, plan, *, with_mask: bool, threads: int = 2, progress=None) -> list:
-    """`eval_partial` outputs of val then test chunks, as a flat list in row order.
+def eval_chunks(splits: dict, plan, *, with_mask: bool, threads: int = 2, progress=None) -> list:
+    """`eval_chunk` outputs of val then test chunks, as a flat list in row order.
 
     Computed here rather than as a Dask graph: the plan (every check model, ~25 boosters and the
     permuted coefficients) then never travels as a graph key (it cost 2.4 GiB that way), and at
@@ -84,7 +85,7 @@ def eval_pass(splits: dict, plan, *, with_mask: bool, threads: int = 2, progress
 
     def one(job):
         block, raw, mask, y, name, i = job
-        out = eval_partial(_read(block), _read(raw), _read(mask), y, name, i, plan)
+        out = eval_chunk(_read(block), _read(raw), _read(mask), y, name, i, plan)
         if progress is not None:
             progress.update(1)
         return out
@@ -93,8 +94,9 @@ def eval_pass(splits: dict, plan, *, with_mask: bool, threads: int = 2, progress
         return list(pool.map(one, jobs))
 
 
-def gather_eval(parts: list, n_val_chunks: int, layout: EvalLayout) -> EvalOutputs:
-    """Concatenate the eval partials of val then test chunks (in row order) into `EvalOutputs`."""
+def eval_finish(parts: list, n_val_chunks: int, layout: EvalLayout, **facts) -> EvalOutputs:
+    """Concatenate the eval chunks' outputs of val then test (in row order) into `EvalOutputs`
+    (``facts``: its other fields, e.g. ``need_original`` and ``seconds``)."""
     pred, lgbm, aggregates = {}, {}, {}
     for name, chunk in (("val", parts[:n_val_chunks]), ("test", parts[n_val_chunks:])):
         pred[name] = {kind: np.concatenate([c["pred"][kind] for c in chunk]) for kind in chunk[0]["pred"]}
@@ -102,4 +104,4 @@ def gather_eval(parts: list, n_val_chunks: int, layout: EvalLayout) -> EvalOutpu
         aggregates[name] = (np.concatenate([c["aggregates"] for c in chunk])
                             if chunk[0]["aggregates"] is not None else None)
     rss = [c["perm_rss"] for c in parts[n_val_chunks:] if c["perm_rss"] is not None]
-    return EvalOutputs(layout, pred, lgbm, aggregates, np.sum(rss, axis=0) if rss else None)
+    return EvalOutputs(layout, pred, lgbm, aggregates, np.sum(rss, axis=0) if rss else None, **facts)

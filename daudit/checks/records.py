@@ -83,12 +83,15 @@ class EvalLayout:
         return role in self.boosters.get(kind, ())
 
 
-@dataclass
+@dataclass(frozen=True)
 class EvalOutputs:
-    """The gathered eval pass: predictions per split, plus the permuted models' test RSS.
+    """Stage 5 of the checks, the gathered eval pass: predictions per split, plus the permuted
+    models' test RSS.
 
     pred / lgbm : {split: {input: (n, a)}}; aggregates : {split: (n, 10) or None};
-    perm_rss : (K,) residual sums of squares of the permuted linear models on test, or None.
+    perm_rss : (K,) residual sums of squares of the permuted linear models on test, or None;
+    need_original : the audit's own predictions were recomputed in this pass (role
+    ``"original"``); seconds : {"eval_pass": wall time, "eval_pass_chunk_seconds": {part: s}}.
     """
 
     layout: EvalLayout
@@ -96,6 +99,8 @@ class EvalOutputs:
     lgbm: dict
     aggregates: dict
     perm_rss: np.ndarray | None
+    need_original: bool = False
+    seconds: dict = field(default_factory=dict)
 
     def linear(self, split: str, kind: str, role: str) -> np.ndarray | None:
         """Predictions (n, m * k) of the family ``role`` on ``split``, or None."""

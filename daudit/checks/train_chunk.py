@@ -1,11 +1,12 @@
 """What one train chunk adds to the ONE streamed pass over train (pure numpy, no Dask).
 
 The pass serves the audit and the checks at once: the audit's sufficient statistics
-(`daudit.models.stats.chunk_stats`, exactly as the statistics pass computes them), and the
+(`daudit.models.stats.gram_chunk`, exactly as the statistics pass computes them), and the
 checks' wavelength-shuffled Gram, mask Gram, ``X^T Y`` of the permuted and group-shuffled
-labels, aggregate features and median-normalised sums. `train_partial` maps one chunk to a
-`TrainPartial`; `accumulate_train` adds one into a running total in place, in a fixed order;
-`finish_train` turns the total into the `TrainStats` the checks fit from.
+labels, aggregate features and median-normalised sums. The pass's pieces: `train_chunk` adds
+one chunk into a running `TrainPartial` in place, `train_merge` joins two totals in a fixed
+order, and `daudit.checks.train_pass.train_finish` turns the total into the `TrainStats` the
+checks fit from.
 
 The shuffled and mask Grams are float32 rank-k updates of a float32 accumulator
 (`daudit.models.symgram.syrk_into`): no p x p product per chunk, half the memory of float64. The
@@ -15,18 +16,17 @@ are exchangeable), so float32 sums lose nothing the checks can see.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from daudit.checks.partials import Clock, CrossStats, MaskGram
+from daudit.checks.partials import Clock, CrossStats
 from daudit.checks.permutation import PermutationKeys
 from daudit.checks.transforms import aggregate_features, median_normalised, shuffle_chunk
-from daudit.models.stats import GramStats, accumulate_stats, chunk_stats
+from daudit.models.stats import GramStats, gram_chunk, gram_merge
 from daudit.models.symgram import mirror_lower, syrk_into
 
-__all__ = ["TrainConfig", "TrainPartial", "TrainStats", "SymSums", "train_partial", "train_into",
-           "accumulate_train", "finish_train"]
+__all__ = ["TrainConfig", "TrainPartial", "SymSums", "train_chunk", "train_merge"]
 
 
 @dataclass(frozen=True)
@@ -133,13 +133,8 @@ def _extra_targets(y_all, rows: np.ndarray, group, cfg: TrainConfig):
     return np.hstack(cols) if cols else None
 
 
-def train_partial(block, mask, y, group, start: int, chunk_index: int, cfg: TrainConfig, y_all) -> TrainPartial:
-    """One train chunk's sums on their own (`train_into` a new total)."""
-    return train_into(None, block, mask, y, group, start, chunk_index, cfg, y_all)
-
-
-def train_into(acc: TrainPartial | None, block, mask, y, group, start: int, chunk_index: int, cfg: TrainConfig,
-               y_all) -> TrainPartial:
+def train_chunk(acc: TrainPartial | None, block, mask, y, group, start: int, chunk_index: int, cfg: TrainConfig,
+                y_all) -> TrainPartial:
     """Add one train chunk into ``acc`` (None: start a total), piece by piece: each piece's
     temporaries are added and freed before the next is made, so a chunk costs about one float64
     copy of itself in memory, whatever the number of checks.
@@ -164,7 +159,7 @@ def train_into(acc: TrainPartial | None, block, mask, y, group, start: int, chun
     gram = None
     if cfg.gram:
         with clock("gram"):
-            gram = chunk_stats(x, np.asarray(y, dtype=np.float64)[:, None], x_shift=cfg.x_shift,
+            gram = gram_chunk(x, np.asarray(y, dtype=np.float64)[:, None], x_shift=cfg.x_shift,
                                y_shift=cfg.y_shift, defer=True)
     extra = _extra_targets(y_all, np.arange(start, start + x.shape[0]), group, cfg) if cfg.checks else None
     if extra is not None:
@@ -172,7 +167,7 @@ def train_into(acc: TrainPartial | None, block, mask, y, group, start: int, chun
             acc.cross = _add(acc.cross, _cross(x, extra, cfg, gram), _accumulate_cross)
     if gram is not None:
         with clock("gram"):
-            acc.gram = gram.settle() if acc.gram is None else accumulate_stats(acc.gram, gram)
+            acc.gram = gram.settle() if acc.gram is None else gram_merge(acc.gram, gram)
             del gram
     if cfg.checks and cfg.shuffle:
         with clock("shuffled_gram"):
@@ -235,12 +230,12 @@ def _absorb(a: SymSums, b: SymSums) -> SymSums:
     return a.absorb(b)
 
 
-def accumulate_train(acc: TrainPartial, part: TrainPartial) -> TrainPartial:
+def train_merge(acc: TrainPartial, part: TrainPartial) -> TrainPartial:
     """``acc + part`` written into ``acc`` (``acc``'s rows first); for a fold that owns ``acc``."""
     acc.n += part.n
     acc.y_sum += part.y_sum
     acc.y_sq += part.y_sq
-    acc.gram = _add(acc.gram, part.gram, accumulate_stats)
+    acc.gram = _add(acc.gram, part.gram, gram_merge)
     acc.shuffled = _add(acc.shuffled, part.shuffled, _absorb)
     acc.mask = _add(acc.mask, part.mask, _absorb)
     acc.cross = _add(acc.cross, part.cross, _accumulate_cross)
@@ -259,71 +254,3 @@ def _accumulate_cross(a: CrossStats, b: CrossStats) -> CrossStats:
     for name in ("sum_x", "sum_y", "xty", "yty"):
         np.add(getattr(a, name), getattr(b, name), out=getattr(a, name))
     return a
-
-
-@dataclass
-class TrainStats:
-    """The checks' train statistics, finished: shuffled `GramStats` (float32 ``xtx``), the mask
-    Gram over the pixels ever masked (`MaskGram`, float32 counts), cross statistics, aggregates,
-    normalised sums."""
-
-    n: int
-    shuffled: GramStats | None = None
-    mask: MaskGram | None = None
-    cross: CrossStats | None = None
-    aggregates: np.ndarray | None = None
-    norm_n: np.ndarray | None = None
-    norm_sum: np.ndarray | None = None
-    norm_sq: np.ndarray | None = None
-    seconds: dict = field(default_factory=dict)
-
-    def to_arrays(self) -> dict:
-        """Flat dict of arrays (the statistics cache stores it); `from_arrays` inverts it."""
-        out = {"n": np.int64(self.n)}
-        for part in ("shuffled", "mask", "cross"):
-            rec = getattr(self, part)
-            if rec is not None:
-                out.update({f"{part}.{f.name}": np.asarray(getattr(rec, f.name)) for f in fields(rec)
-                            if getattr(rec, f.name) is not None})
-        for name in ("aggregates", "norm_n", "norm_sum", "norm_sq"):
-            if getattr(self, name) is not None:
-                out[name] = getattr(self, name)
-        return out
-
-    @classmethod
-    def from_arrays(cls, arrays: dict) -> "TrainStats":
-        kinds = {"shuffled": GramStats, "mask": MaskGram, "cross": CrossStats}
-        out = cls(n=int(arrays["n"]))
-        for part, kind in kinds.items():
-            if f"{part}.n" in arrays:
-                vals = {f.name: arrays[f"{part}.{f.name}"] for f in fields(kind) if f"{part}.{f.name}" in arrays}
-                vals["n"] = int(vals["n"])
-                setattr(out, part, kind(**vals))
-        for name in ("aggregates", "norm_n", "norm_sum", "norm_sq"):
-            setattr(out, name, arrays.get(name))
-        return out
-
-
-def finish_train(tp: TrainPartial, cfg: TrainConfig) -> TrainStats:
-    """The checks' `TrainStats` of a finished pass (the audit's ``gram`` stays in ``tp``, settled)."""
-    if tp.gram is not None:
-        tp.gram.settle()
-    agg = None if tp.aggregates is None else np.concatenate(tp.aggregates)
-    out = TrainStats(n=tp.n, cross=tp.cross, aggregates=agg, norm_n=tp.norm_n, norm_sum=tp.norm_sum,
-                     norm_sq=tp.norm_sq, seconds=dict(tp.seconds))
-    ys = np.asarray(cfg.y_shift, dtype=np.float64)
-    if tp.shuffled is not None:
-        s = tp.shuffled
-        p = s.sum_x.shape[0]
-        out.shuffled = GramStats(n=s.n, x_shift=np.full(p, float(cfg.shuffle_shift)), y_shift=ys, sum_x=s.sum_x,
-                                 sum_y=np.array([tp.y_sum]), xtx=s.full(), xty=s.xty[:, None],
-                                 yty=np.array([tp.y_sq]))
-    if tp.mask is not None:
-        m = tp.mask
-        cols = np.flatnonzero(m.sum_x > 0)
-        xtx = m.full()  # float32 counts, exact
-        xtx = xtx if len(cols) == len(m.sum_x) else xtx[np.ix_(cols, cols)]
-        out.mask = MaskGram(n=m.n, cols=cols, sum_x=m.sum_x[cols], xtx=xtx, xty=m.xty[cols])
-        m.xtx = None
-    tp.shuffled = tp.mask = None
-    return out

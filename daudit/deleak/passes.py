@@ -11,6 +11,7 @@ Three passes in all:
    Ridge and LightGBM predictions (the wide features never leave the workers).
 
 Every chunk task reads one row block of error and flux (cleaned as in `daudit.data.pfsspec`).
+The pieces of each pass are named ``<pass>_chunk``, ``<pass>_merge`` and ``<pass>_finish``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from daudit.data.layout import FLUX_KEY
 from daudit.data.pfsspec import H5Rows
 from daudit.deleak import strategies as st
 from daudit.engine.streaming import tree_reduce
-from daudit.models.stats import chunk_stats, combine_stats
+from daudit.models.stats import combine_stats, gram_chunk
 
 __all__ = ["flux_array", "first_blocks", "template_pass", "fused_pass", "prediction_pass",
            "stack_small"]
@@ -70,25 +71,29 @@ def _targets(e, f, y):
 
 
 # ------------------------------------------------------------------ pass 1: templates / S0
-def _template_block(e, f, y, x_shift, y_shift):
-    return chunk_stats(e, _targets(e, f, y), x_shift=x_shift, y_shift=y_shift)
+def _template_chunk(e, f, y, x_shift, y_shift):
+    return gram_chunk(e, _targets(e, f, y), x_shift=x_shift, y_shift=y_shift)
+
+
+def _template_merge(a, b):
+    return combine_stats(a, b)
 
 
 def template_pass(split, flux, *, x_shift, y_shift):
     """Delayed `GramStats` of the train error against (log_g, SNR) (S0's statistics)."""
 
     pairs, off = _pairs(split, flux)
-    fn = delayed(_template_block, pure=True)
+    fn = delayed(_template_chunk, pure=True)
     xs, ys = delayed(np.asarray(x_shift, np.float64)), delayed(np.asarray(y_shift, np.float64))
     parts = [fn(e, f, split.y[off[i]:off[i + 1]], xs, ys) for i, (e, f) in enumerate(pairs)]
-    return tree_reduce(parts, combine_stats)
+    return tree_reduce(parts, _template_merge)
 
 
 # ------------------------------------------------------------------ pass 2: fused train pass
-def _fused_block(e, f, y, strategies, templates, shifts, y_shift, wide_rows):
+def _fused_chunk(e, f, y, strategies, templates, shifts, y_shift, wide_rows):
     feats = st.block_features(strategies, e, f, templates)
     tgt = _targets(e, f, y)
-    stats = {s.id: chunk_stats(feats[s.id], tgt, x_shift=shifts[s.id], y_shift=y_shift)
+    stats = {s.id: gram_chunk(feats[s.id], tgt, x_shift=shifts[s.id], y_shift=y_shift)
              for s in strategies if s.id != "S0"}
     small = [feats[s.id] for s in strategies if not s.wide]
     wide = {s.id: feats[s.id][wide_rows].astype(np.float32) for s in strategies if s.wide}
@@ -96,7 +101,7 @@ def _fused_block(e, f, y, strategies, templates, shifts, y_shift, wide_rows):
             "snr": tgt[:, 1], "wide": wide}
 
 
-def _combine_dicts(a, b):
+def _fused_merge(a, b):
     return {k: combine_stats(a[k], b[k]) for k in a}
 
 
@@ -115,7 +120,7 @@ def fused_pass(split, flux, strategies, templates, *, shifts, y_shift, wide_rows
     """
 
     pairs, off = _pairs(split, flux)
-    fn = delayed(_fused_block, pure=True)
+    fn = delayed(_fused_chunk, pure=True)
     strat, tmpl = delayed(list(strategies)), delayed(templates)
     sh, ys = delayed(dict(shifts)), delayed(np.asarray(y_shift, np.float64))
     parts = []
@@ -123,7 +128,7 @@ def fused_pass(split, flux, strategies, templates, *, shifts, y_shift, wide_rows
         local = wide_rows[(wide_rows >= off[i]) & (wide_rows < off[i + 1])] - off[i]
         parts.append(fn(e, f, split.y[off[i]:off[i + 1]], strat, tmpl, sh, ys, local))
     others = any(s.id != "S0" for s in strategies)  # S0's statistics come from the template pass
-    stats = tree_reduce([p["stats"] for p in parts], _combine_dicts) if others else None
+    stats = tree_reduce([p["stats"] for p in parts], _fused_merge) if others else None
     wide_ids = [s.id for s in strategies if s.wide]
     # Gather through per-part getitem tasks, never the parts themselves: a part holds its chunk's
     # Gram matrices, and a task that needs every part would keep all of them in memory.
@@ -132,7 +137,7 @@ def fused_pass(split, flux, strategies, templates, *, shifts, y_shift, wide_rows
 
 
 # ------------------------------------------------------------------ pass 3: predictions
-def _predict_block(e, f, strategies, templates, ridge, boosters, n_check):
+def _prediction_chunk(e, f, strategies, templates, ridge, boosters, n_check):
     feats = st.block_features(strategies, e, f, templates)
     small = [feats[s.id] for s in strategies if not s.wide]
     preds = {}
@@ -148,7 +153,7 @@ def _predict_block(e, f, strategies, templates, ridge, boosters, n_check):
             "snr": st.snr(e, f), "preds": preds, "check": check}
 
 
-def _gather_preds(blocks):
+def _prediction_finish(blocks):
     return {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
 
 
@@ -159,12 +164,12 @@ def prediction_pass(split, flux, strategies, templates, ridge, boosters, *, n_ch
     """
 
     pairs, _ = _pairs(split, flux)
-    fn = delayed(_predict_block, pure=True)
+    fn = delayed(_prediction_chunk, pure=True)
     strat, tmpl = delayed(list(strategies)), delayed(templates)
     rg, bs = delayed(dict(ridge)), delayed(dict(boosters))
     parts = [fn(e, f, strat, tmpl, rg, bs, n_check if i == 0 else 0) for i, (e, f) in enumerate(pairs)]
     return (delayed(_concat)([p["small"] for p in parts]), delayed(_concat)([p["snr"] for p in parts]),
-            delayed(_gather_preds)([p["preds"] for p in parts]), parts[0]["check"])
+            delayed(_prediction_finish)([p["preds"] for p in parts]), parts[0]["check"])
 
 
 def stack_small(strategies) -> dict:

@@ -47,7 +47,7 @@ from daudit.models.resolution import (
     resolve,
     unit_roundoff,
 )
-from daudit.models.stats import CenteredStats, GramStats, chunk_stats
+from daudit.models.stats import CenteredStats, GramStats, gram_chunk
 
 __all__ = [
     "GramEigen",
@@ -368,5 +368,5 @@ def fit_family_dense(x: np.ndarray, y: np.ndarray, alphas, *, input_dtype=None, 
     x = np.asarray(x, dtype=np.float64)
     y2 = np.asarray(y, dtype=np.float64)
     y2 = y2[:, None] if y2.ndim == 1 else y2
-    stats = chunk_stats(x, y2, x_shift=x[: min(len(x), 1024)].mean(0), y_shift=y2.mean(0))
+    stats = gram_chunk(x, y2, x_shift=x[: min(len(x), 1024)].mean(0), y_shift=y2.mean(0))
     return fit_family(decompose(stats, input_dtype=input_dtype), alphas, **kwargs)

@@ -10,15 +10,15 @@ import numpy as np
 from dask import delayed
 
 from daudit.engine.streaming import fold_graph, row_offsets
-from daudit.models.stats import accumulate_stats, chunk_stats, settle_stats
+from daudit.models.stats import gram_chunk, gram_finish, gram_merge
 
 __all__ = ["gram_graph"]
 
 
-def _block_stats(block, y, x_shift, y_shift, transform):
+def _transformed_chunk(block, y, x_shift, y_shift, transform):
     if transform is not None:
         block = transform(block)
-    return chunk_stats(block, y, x_shift=x_shift, y_shift=y_shift, defer=True)
+    return gram_chunk(block, y, x_shift=x_shift, y_shift=y_shift, defer=True)
 
 
 def gram_graph(x, y: np.ndarray, *, x_shift: np.ndarray, y_shift: np.ndarray, transform=None, lanes: int = 1):
@@ -36,6 +36,6 @@ def gram_graph(x, y: np.ndarray, *, x_shift: np.ndarray, y_shift: np.ndarray, tr
     xs, ys = delayed(np.asarray(x_shift, dtype=np.float64)), delayed(np.asarray(y_shift, dtype=np.float64))
     args = [(x.blocks[i], y[off[i]:off[i + 1]], xs, ys, transform) for i in range(len(off) - 1)]
     # deferred chunks: each chunk's rows go straight into the lane's accumulator (no p x p partial)
-    return delayed(settle_stats, pure=True)(fold_graph(_block_stats, args, accumulate_stats, lanes=lanes))
+    return delayed(gram_finish, pure=True)(fold_graph(_transformed_chunk, args, gram_merge, lanes=lanes))
 
 

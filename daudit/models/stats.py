@@ -1,7 +1,9 @@
 """Sufficient statistics of a linear least-squares problem, accumulated in row chunks.
 
-The record follows dask's tree-reduction shape: :func:`chunk_stats` maps one row block to a
-`GramStats`, :func:`combine_stats` adds two of them, and :meth:`GramStats.centered` is the
+The record follows dask's tree-reduction shape, named as every pass of the package
+(``<pass>_chunk``, ``<pass>_merge``, ``<pass>_finish``): :func:`gram_chunk` maps one row block to
+a `GramStats`, :func:`gram_merge` adds one into a running total in place (:func:`combine_stats`
+into a new record), :func:`gram_finish` settles the total, and :meth:`GramStats.centered` is the
 aggregate. Everything is plain numpy in float64; Dask wiring lives in `daudit.engine.streaming`.
 
 Sums are taken about a fixed shift ``c`` (e.g. the first chunk's column means) so that
@@ -16,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["GramStats", "CenteredStats", "center_gram", "chunk_stats", "add_products", "combine_stats",
-           "accumulate_stats", "reduce_stats", "settle_stats"]
+__all__ = ["GramStats", "CenteredStats", "center_gram", "gram_chunk", "add_products", "combine_stats",
+           "gram_merge", "reduce_stats", "gram_finish"]
 
 
 @dataclass
@@ -36,7 +38,7 @@ class GramStats:
     xty : ndarray of shape (p, k)        sum of (x - x_shift)(y - y_shift)^T
     yty : ndarray of shape (k,)          sum of (y - y_shift)^2, per column
     pending : ndarray (rows, p) or None  a chunk's centred rows whose product is not in ``xtx``
-                                         yet (``xtx`` is None then; see `chunk_stats`' ``defer``)
+                                         yet (``xtx`` is None then; see `gram_chunk`' ``defer``)
     """
 
     n: int
@@ -152,7 +154,7 @@ def add_products(acc: np.ndarray, xc: np.ndarray, panel: int | None = None) -> n
     return acc
 
 
-def chunk_stats(x: np.ndarray, y: np.ndarray, *, x_shift: np.ndarray, y_shift: np.ndarray,
+def gram_chunk(x: np.ndarray, y: np.ndarray, *, x_shift: np.ndarray, y_shift: np.ndarray,
                 defer: bool = False) -> GramStats:
     """Sufficient statistics of one row block.
 
@@ -164,7 +166,7 @@ def chunk_stats(x: np.ndarray, y: np.ndarray, *, x_shift: np.ndarray, y_shift: n
     x_shift, y_shift : arrays of shape (p,) and (k,)
         The common shift; every chunk of one pass must use the same one.
     defer : bool
-        Keep the centred rows (``pending``) instead of their p x p product: `accumulate_stats`
+        Keep the centred rows (``pending``) instead of their p x p product: `gram_merge`
         adds them straight into its accumulator, so a pass never holds a chunk's product.
     """
     xc = np.subtract(x, x_shift, dtype=np.float64)
@@ -190,7 +192,7 @@ def combine_stats(a: GramStats, b: GramStats) -> GramStats:
     )
 
 
-def accumulate_stats(acc: GramStats, part: GramStats) -> GramStats:
+def gram_merge(acc: GramStats, part: GramStats) -> GramStats:
     """``acc + part`` written into ``acc`` (no new p x p matrix); for a fold that owns ``acc``."""
     if not (np.array_equal(acc.x_shift, part.x_shift) and np.array_equal(acc.y_shift, part.y_shift)):
         raise ValueError("cannot combine GramStats accumulated about different shifts")
@@ -218,6 +220,6 @@ def reduce_stats(parts) -> GramStats:
     return parts[0]
 
 
-def settle_stats(stats: GramStats) -> GramStats:
+def gram_finish(stats: GramStats) -> GramStats:
     """`GramStats.settle` as a function (the last step of a pass whose chunks were deferred)."""
     return stats.settle()

@@ -27,7 +27,9 @@ log = logging.getLogger("daudit")
 
 @dataclass(slots=True)
 class AuditContext:
-    """The shared state of one run; the sanity checks (`daudit.checks`) read it, never mutate it.
+    """The shared state of one run. The sanity checks never see it: the pipeline gives them a
+    frozen `daudit.checks.AuditFacts` built from it and hands over ``eigen`` and ``check_train``
+    (`daudit.pipeline.run._run_checks`).
 
     ``predictions`` holds ``{'val'|'test': {(noise_level, model): predictions (n,)}}``;
     ``lgbm_backend`` is ``{"backend": "in-process" | "lightgbm.dask (N workers)", "backend_note"?}``.

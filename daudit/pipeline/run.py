@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from daudit.checks import TrainStats, finish_train, prepare, run_sanity_checks, train_cache_fields, train_pass
+from daudit.checks import (AuditFacts, Handover, TrainStats, prepare, run_sanity_checks, train_cache_fields,
+                           train_finish, train_pass)
 from daudit.checks.passes import train_pass_graph
 from daudit.core.progress import Bar, compute
 from daudit.core.gate_rule import verdict_label
@@ -105,12 +106,12 @@ def _train_statistics(ctx: AuditContext, counts_graphs):
         stats = GramStats(n=int(hit["n"]), **{k: hit[k] for k in _GRAM_FIELDS})
         counts = [hit["counts"]]
         if need_checks:
-            ctx.check_train = train_pass(ctx, plan)
+            ctx.check_train = _checks_train_pass(ctx, plan)
     elif ctx.spec.compute.device == "cuda":
         stats = _gram_on_gpu(x, train.y)
         counts = list(compute(*counts_graphs, desc="NaN / non-positive counts"))
         if need_checks:
-            ctx.check_train = train_pass(ctx, plan)
+            ctx.check_train = _checks_train_pass(ctx, plan)
     elif need_checks:  # the one pass: the audit's statistics and the checks' together
         t = time.time()
         cfg = dataclasses.replace(plan.cfg, gram=True)
@@ -119,8 +120,7 @@ def _train_statistics(ctx: AuditContext, counts_graphs):
         tp, *counts = compute(graph, *counts_graphs,
                               desc="train pass (X^T X, X^T y and the checks' statistics)", rows=train.n_rows)
         stats, tp.gram = tp.gram, None
-        ctx.check_train = finish_train(tp, plan.cfg)
-        ctx.check_train.seconds["pass"] = time.time() - t
+        ctx.check_train = train_finish(tp, plan.cfg, pass_seconds=time.time() - t)
     else:
         shift = plan.cfg.x_shift if plan is not None else first_block_shift(x)
         y0 = np.array([train.y[: x.chunks[0][0]].mean()])
@@ -131,6 +131,12 @@ def _train_statistics(ctx: AuditContext, counts_graphs):
     if cache is not None and need_checks:
         cache.save(ckey, ctx.check_train.to_arrays())
     return stats, counts
+
+
+def _checks_train_pass(ctx: AuditContext, plan) -> TrainStats:
+    """The checks' own pass over train (the audit's statistics came from the cache or the GPU)."""
+    return train_pass(ctx.splits["train"], plan, with_mask=ctx.spec.sanity.mask_only, lanes=fold_lanes(ctx.scheduler),
+                      section=ctx.section)
 
 
 def _gram_on_gpu(x, y):
@@ -336,7 +342,7 @@ def run_audit(spec: AuditSpec, *, output_dir: Path, echo=print, drop_bad_labels:
             ctx.scheduler = sched
             with ctx.stage("row check"):
                 drop_empty_rows(ctx.splits, cache=stats_cache(spec), noise_levels=spec.noise_levels)
-            ctx.check_plan = prepare(ctx)
+            ctx.check_plan = prepare(ctx.spec, ctx.splits)
             (train_counts,) = _fit_linear(ctx, [quality_counts_graph(ctx.splits["train"])])
             with _eigvecs_parked(ctx):  # not used until the checks' refits: off the LightGBM peak
                 _fit_lightgbm(ctx)
@@ -380,8 +386,19 @@ def _add_null_columns(imp_table, sanity) -> None:
 
 
 def _run_checks(ctx: AuditContext):
+    """The sanity checks on the audit's facts; the eigendecomposition and the checks' train
+    statistics are handed over to them (``ctx`` keeps no reference meanwhile) and the
+    decomposition comes back without its eigenvectors."""
     if not ctx.spec.sanity.enabled:
         return None
+    facts = AuditFacts(spec=ctx.spec, splits=ctx.splits, fits=ctx.fits, train_stats=ctx.train_stats,
+                       metrics=ctx.metrics, predictions=ctx.predictions, booster=ctx.booster,
+                       lgbm_plan=ctx.lgbm_plan, lgbm_params=ctx.lgbm_params, scheduler=ctx.scheduler,
+                       section=ctx.section)
+    eigen, train = Handover(ctx.eigen), Handover(ctx.check_train)
+    ctx.eigen = ctx.check_train = None
     with ctx.stage("sanity checks"):
-        return run_sanity_checks(ctx)
+        out = run_sanity_checks(facts, ctx.check_plan, train, eigen)
+    ctx.eigen = out.eigen
+    return out.sanity
 
