@@ -14,9 +14,10 @@ __all__ = ["SchemaError", "validate", "describe"]
 class SchemaError(ValueError):
     """A value that does not match the schema; ``where`` is its key path (e.g. ``gate.verdict``)."""
 
-    def __init__(self, where: str, problem: str):
+    def __init__(self, where: str, problem: str, *, literal: bool = False):
         super().__init__(f"{where}: {problem}" if where else problem)
         self.where, self.problem = where, problem
+        self.literal = literal  # a Literal tag that does not match: the value is another alternative
 
 
 def describe(value) -> str:
@@ -46,20 +47,20 @@ def validate(tp, value, where: str = "") -> None:
     """Check ``value`` (parsed JSON) against the annotation ``tp``; raise `SchemaError` if not."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
-        problems = []
+        errors = []
         for alt in typing.get_args(tp):
             try:
                 return validate(alt, value, where)
             except SchemaError as err:
-                problems.append(err.problem)
-        raise SchemaError(where, " or ".join(problems))
+                errors.append(err)
+        raise _best_of(errors, where)
     if tp is type(None):
         if value is not None:
             raise SchemaError(where, f"expected null, got {describe(value)}")
         return
     if origin is Literal:
         if value not in typing.get_args(tp):
-            raise SchemaError(where, f"expected one of {list(typing.get_args(tp))}, got {describe(value)}")
+            raise SchemaError(where, f"expected one of {list(typing.get_args(tp))}, got {describe(value)}", literal=True)
         return
     if origin is list:
         if not isinstance(value, list):
@@ -78,6 +79,27 @@ def validate(tp, value, where: str = "") -> None:
     if typing.is_typeddict(tp):
         return _validate_typeddict(tp, value, where)
     _check_scalar(tp, value, where)
+
+
+def _depth(where: str) -> int:
+    return where.count(".") + where.count("[")
+
+
+def _best_of(errors: list[SchemaError], where: str) -> SchemaError:
+    """One error for a value that matches no alternative of a union: leaving out alternatives whose
+    Literal tag does not match (e.g. ``effect``), the one that matched deepest (its error lies below
+    ``where``: a record of the right kind with one bad key), else every alternative's problem, each
+    with its key path below ``where``."""
+    tagged = [e for e in errors if not e.literal] if len(errors) > 1 else errors
+    errors = tagged or errors
+    if len(errors) == 1 and errors[0].where != where:
+        return errors[0]
+    deepest = max(_depth(e.where) for e in errors)
+    best = [e for e in errors if _depth(e.where) == deepest]
+    if len(best) == 1 and deepest > _depth(where):
+        return best[0]
+    parts = [f"{e.where[len(where):].lstrip('.')}: {e.problem}" if e.where != where else e.problem for e in errors]
+    return SchemaError(where, " or ".join(parts))
 
 
 def _validate_typeddict(tp, value, where: str) -> None:
