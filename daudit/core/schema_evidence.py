@@ -227,8 +227,8 @@ class ImportanceNull(TypedDict):
 
     level: float
     top_k: int
-    lightgbm: LightGBMImportanceNull | None
-    linear: NotRequired[LinearImportanceNull | None]
+    lightgbm: LightGBMImportanceNull | None  # None: no LightGBM permutation null
+    linear: LinearImportanceNull | None  # None: no linear permutations
 
 
 class OverlapNull(TypedDict):
@@ -265,9 +265,14 @@ class KindCount(TypedDict):
     features: dict[str, int]
 
 
+Kinds = TypedDict("Kinds", {"stellar": KindCount, "telluric": KindCount, "sky": KindCount, "none": KindCount})
+
+
 class Composition(TypedDict):
+    """What the most variable pixels are (`daudit.data.catalogue.composition`); a pixel may count in two kinds."""
+
     n: int
-    kinds: dict[str, KindCount]
+    kinds: Kinds
 
 
 class Variability(TypedDict):
