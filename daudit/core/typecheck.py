@@ -52,8 +52,9 @@ def validate(tp, value, where: str = "") -> None:
             try:
                 return validate(alt, value, where)
             except SchemaError as err:
-                errors.append(err)
-        raise _best_of(errors, where)
+                errors.append((_overlap(alt, value), err))
+        most = max(n for n, _ in errors)
+        raise _best_of([e for n, e in errors if n == most], where)
     if tp is type(None):
         if value is not None:
             raise SchemaError(where, f"expected null, got {describe(value)}")
@@ -81,13 +82,21 @@ def validate(tp, value, where: str = "") -> None:
     _check_scalar(tp, value, where)
 
 
+def _overlap(tp, value) -> int:
+    """How many keys of ``value`` the record type ``tp`` names (0 for a type that is no TypedDict)."""
+    if not (typing.is_typeddict(tp) and isinstance(value, dict)):
+        return 0
+    return len(set(typing.get_type_hints(tp)) & set(value))
+
+
 def _depth(where: str) -> int:
     return where.count(".") + where.count("[")
 
 
 def _best_of(errors: list[SchemaError], where: str) -> SchemaError:
-    """One error for a value that matches no alternative of a union: leaving out alternatives whose
-    Literal tag does not match (e.g. ``effect``), the one that matched deepest (its error lies below
+    """One error for a value that matches no alternative of a union (``errors``: those of the record
+    types naming most of its keys): leaving out alternatives whose Literal tag does not match (e.g.
+    ``effect``), the one that matched deepest (its error lies below
     ``where``: a record of the right kind with one bad key), else every alternative's problem, each
     with its key path below ``where``."""
     tagged = [e for e in errors if not e.literal] if len(errors) > 1 else errors
