@@ -24,6 +24,7 @@ from daudit.checks.gate_evidence import (  # re-exported: gate_rng, THRESHOLD, G
 from daudit.checks.importance_null import overlap_null, pixel_excess, region_excess, share_null
 from daudit.checks.localise import judge_units
 from daudit.checks.runner import primary_importance
+from daudit.checks.table import MODEL_KEYS
 from daudit.checks.transforms import AGGREGATE_NAMES
 from daudit.checks.variability import relative_spread, variability_summary
 from daudit.data.catalogue import composition
@@ -74,7 +75,7 @@ def _family(names, yv, yt, pv, pt, boot, **extra):
 
 
 def _best(check: dict):
-    vals = [check[k]["test_r2"] for k in ("OLS", "best_ridge", "LightGBM")
+    vals = [check[k]["test_r2"] for k in MODEL_KEYS
             if k in check and check[k] and check[k].get("test_r2") is not None]
     return max(vals) if vals else None
 

@@ -17,21 +17,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from daudit.checks.table import CHECKS, MODEL_COLUMNS  # noqa: E402
 from daudit.core.schema_sanity import optional  # noqa: E402
 from daudit.output.figures import _save, clip_label  # noqa: E402
 from daudit.output.report.constants import R2_AXIS_FLOOR  # noqa: E402
 
-# (key in sanity, sub-key, label on the axis)
-CONDITIONS = (
-    ("original", None, "Original"),
-    ("wavelength_shuffle", "refit", "Wavelength shuffle\n(refitted)"),
-    ("wavelength_shuffle", "unrefitted", "Shuffled input,\nNOT refitted"),
-    ("group_shuffle", None, "Group shuffle\n(mag x SNR labels)"),
-    ("mask_only", None, "Mask only"),
-    ("aggregate_stats", None, "10 aggregate\nstatistics"),
-)
-_MODELS = (("OLS", "OLS", "#4c72b0"), ("best_ridge", "Ridge (val-selected)", "#55a868"),
-           ("LightGBM", "LightGBM", "#dd8452"))
+# (key in sanity, sub-key, label on the axis), from the one table of the checks
+CONDITIONS = tuple((chk.key, d.sub, d.label) for chk in CHECKS for d in chk.drawn)
+_COLORS = {"OLS": "#4c72b0", "best_ridge": "#55a868", "LightGBM": "#dd8452"}
+_MODELS = tuple((m.key, m.label, _COLORS[m.key]) for m in MODEL_COLUMNS)
 _GATE_COLOR = "#c0392b"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = ["render_sanity_sections"]
 
+from daudit.checks.table import CHECKS, EFFECT_WORDS, MODEL_COLUMNS
 from daudit.core.schema_sanity import optional
 from daudit.data.catalogue import KIND_ZH
 from daudit.output.report.format import _image, _isnum, _lv, _pct, _r, _w
@@ -26,32 +27,7 @@ from daudit.output.report.importance import pixel_feature_names
 from daudit.output.report.words import zh
 
 _KIND_WORDS = {**KIND_ZH, "none": "不在目录特征内"}
-_HEAD = (("OLS", "OLS"), ("best_ridge", "Ridge（按验证集选出）"), ("LightGBM", "LightGBM"))
-
-_EFFECT = {
-    "wavelength_shuffle": {
-        "collapsed": "打乱波长后重新拟合，R² 跌到阈值以下：泄露依赖于与波长对齐的 error 形状（特定像素位置），而不是整体尺度",
-        "survived": "打乱波长后重新拟合，R² 几乎不变：泄露由每条光谱 error 的整体尺度/数值分布携带，与像素位置无关",
-        "reduced": "打乱波长后重新拟合，R² 明显下降但仍高于阈值：泄露一部分来自像素位置，一部分来自整体尺度/分布",
-        "no_leak_to_explain": "原始 R² 已低于阈值，没有需要解释的泄露；打乱后的结果只作对照",
-        "not_run": "未运行",
-    },
-    "group_shuffle": {
-        "retained": "组内打乱标签后 R² 基本保留：模型只用到同组（相近 mag 与 SNR）光谱共有的信息，即噪声尺度",
-        "collapsed": "组内打乱标签后 R² 几乎全部消失（低于阈值或保留不到两成）：模型依赖于每颗星自身的细节，而不是 mag/SNR 组共有的噪声尺度",
-        "reduced": "组内打乱标签后 R² 部分保留：泄露一部分来自 mag/SNR 组共有的噪声尺度，一部分来自星自身的细节",
-        "no_leak_to_explain": "原始 R² 已低于阈值，没有需要解释的泄露；组内打乱的结果只作对照",
-        "not_run": "未运行（参数表中没有 mag 与 snr 列）",
-    },
-    "capture": {
-        "captured": "该输入单独就能达到与原始 error 相当的 R²：它足以解释泄露",
-        "partly_captured": "该输入单独的 R² 高于阈值但低于原始 R²：它解释了一部分泄露",
-        "no_leak": "该输入单独的 R² 低于阈值：单靠它不足以越过阈值",
-        "no_varying_mask": "训练集中没有任何像素被 mask（或 mask 处处相同），mask 不可能携带信息",
-        "not_run": "未运行",
-    },
-}
-
+_HEAD = tuple((m.key, m.label_zh) for m in MODEL_COLUMNS)
 
 def _level(boot):
     return f"{boot['level'] * 100:g}%"
@@ -80,7 +56,7 @@ def _best_record(block):
 def _capture(block):
     """The conclusion of a capture check (mask-only, aggregates), with its interval when below the threshold."""
     effect = block["effect"]
-    text = _EFFECT["capture"][effect]
+    text = EFFECT_WORDS["capture"][effect]
     rec = _best_record(block)
     ci = optional(rec, "test_ci95") if rec else None
     if effect == "no_leak" and ci and _isnum(ci[0]):
@@ -96,23 +72,22 @@ def _row(label, block, conclusion=""):
     return f"| {label} | {cells} | {conclusion} |"
 
 
+def _conclusion(chk, drawn, block):
+    if drawn.note_zh is not None:
+        return drawn.note_zh
+    return _capture(block) if chk.effect == "capture" else EFFECT_WORDS[chk.effect][block["effect"]]
+
+
 def _table(san):
     ref = _lv(san["reference_noise_level"])
-    out = ["| 检验 | OLS | 最佳 Ridge | LightGBM | 结论 |", "|------|-----|-----------|----------|------|",
-           _row(f"原始模型（L={ref}）", san["original"], "审计本身的结果")]
-    ws = optional(san, "wavelength_shuffle")
-    if ws:
-        out.append(_row("波长打乱，重新拟合", ws["refit"], _EFFECT["wavelength_shuffle"][ws["effect"]]))
-        out.append(_row("打乱输入、未重新拟合（仅作对照）", ws["unrefitted"], "不是 shuffle test 的结论，见 §6.2"))
-    gs = san["group_shuffle"]
-    if gs["effect"] != "not_run":
-        out.append(_row("mag × SNR 组内打乱标签", gs, _EFFECT["group_shuffle"][gs["effect"]]))
-    mo = optional(san, "mask_only")
-    if mo:
-        out.append(_row("Mask-only", mo, _capture(mo)))
-    ag = optional(san, "aggregate_stats")
-    if ag:
-        out.append(_row(f"{ag['n_features']} 个聚合统计量", ag, _capture(ag)))
+    out = ["| 检验 | OLS | 最佳 Ridge | LightGBM | 结论 |", "|------|-----|-----------|----------|------|"]
+    for chk in CHECKS:  # `daudit.checks.table`: the checks and their records, in the figure's order
+        block = optional(san, chk.key)
+        if not block or (chk.key == "group_shuffle" and block["effect"] == "not_run"):  # no record to show
+            continue
+        for d in chk.drawn:
+            out.append(_row(d.label_zh.format(ref=ref, **block), block[d.sub] if d.sub else block,
+                            _conclusion(chk, d, block)))
     return out
 
 
@@ -146,14 +121,14 @@ def _fig3(summary, san):
     obs = []
     if gate["best_model"]:
         obs.append(_gate_sentence(summary, gate))
-    for key, words in (("wavelength_shuffle", "wavelength_shuffle"), ("group_shuffle", "group_shuffle")):
-        blk = optional(san, key)
-        if blk and blk["effect"] != "not_run":
-            obs.append(_EFFECT[words][blk["effect"]])
-    for key, name in (("mask_only", "Mask-only"), ("aggregate_stats", "聚合统计量")):
-        blk = optional(san, key)
-        if blk:
-            obs.append(f"{name}：{_capture(blk)}")
+    for chk in CHECKS:
+        blk = optional(san, chk.key)
+        if not blk or chk.effect is None:
+            continue
+        if chk.name_zh is not None:  # a capture check: named, with its interval
+            obs.append(f"{chk.name_zh}：{_capture(blk)}")
+        elif blk["effect"] != "not_run":
+            obs.append(EFFECT_WORDS[chk.effect][blk["effect"]])
     lines = [_image(summary, "sanity_checks", "sanity_checks"), desc, "", *_table(san), "",
              "**关键观察**: " + "；".join(obs) + "。"]
     return "\n".join(lines)
@@ -177,7 +152,7 @@ def _shuffle_text(san):
                "系数与像素的对应被破坏，预测变成大方差噪声，R² 可以远低于 0（用户首次运行报告的负 R² 正是这种情形）；"
                "它只说明模型依赖像素顺序。shuffle test 要回答的是\"打乱后的数据是否仍含有 log_g 信息\"，"
                "必须在打乱后的训练集上重新拟合再评估，即上面的\"打乱后重新拟合 R²\"。")
-    out.append(f"- 结论: {_EFFECT['wavelength_shuffle'][ws['effect']]}。")
+    out.append(f"- 结论: {EFFECT_WORDS['wavelength_shuffle'][ws['effect']]}。")
     return out
 
 
@@ -197,7 +172,7 @@ def _group_text(san):
             out.append(f"- {label}: test R² = {_cell(rec)}{rng}")
     if gs["retained_fraction"] is not None:
         out.append(f"- 保留比例（组内打乱最佳 R² / 原始最佳 R²）= {_pct(gs['retained_fraction'])}")
-    out.append(f"- 结论: {_EFFECT['group_shuffle'][gs['effect']]}。")
+    out.append(f"- 结论: {EFFECT_WORDS['group_shuffle'][gs['effect']]}。")
     return out
 
 

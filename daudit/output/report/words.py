@@ -8,6 +8,7 @@ for a value it does not know, quotes it as code.
 
 from __future__ import annotations
 
+from daudit.checks.table import CHECKS
 from daudit.core.schema_sanity import optional
 
 __all__ = ["checks_that_ran", "lightgbm_rows_text", "zh"]
@@ -43,9 +44,9 @@ def lightgbm_rows_text(lgb: dict) -> str:
     return f"训练使用全部 {total} 行（内存预算足够，分箱按 LightGBM 的默认抽样）"
 
 
-def _has(sanity, key) -> bool:
-    block = optional(sanity, key)
-    return block is not None and block["effect"] != "not_run"
+def _ran(chk, block) -> bool:
+    """A shuffle check ran when its effect is not "not_run"; a capture check is listed when present."""
+    return block is not None and (chk.effect == "capture" or block["effect"] != "not_run")
 
 
 def checks_that_ran(summary) -> list[str]:
@@ -55,15 +56,8 @@ def checks_that_ran(summary) -> list[str]:
         return ["- 本次运行没有执行 sanity checks（spec 中 sanity.enabled 为 false）。"]
     if "skipped" in san:
         return [f"- 本次运行跳过了 sanity checks：{zh(san['skipped'])}。"]
-    out = []
-    if _has(san, "wavelength_shuffle"):
-        out.append("- Shuffle Test: 打乱波长对齐（每条光谱的像素各自打乱）后重新拟合，检验是否依赖位置信息")
-    if _has(san, "group_shuffle"):
-        out.append("- Group Shuffle Test: 在 mag × SNR 组内打乱训练标签后重新拟合，检验是否只用到噪声尺度")
-    if "mask_only" in san:
-        out.append("- Mask-only Test: 只用 mask 位置，检验是否是泄露源")
-    if "aggregate_stats" in san:
-        out.append(f"- Aggregate Statistics Test: 只用每条光谱的 {san['aggregate_stats']['n_features']} 个聚合统计量")
+    out = [chk.ran_zh.format(**optional(san, chk.key)) for chk in CHECKS
+           if chk.ran_zh is not None and _ran(chk, optional(san, chk.key))]
     lin, lg = san["permutation"]["linear"], optional(san["permutation"], "lightgbm")
     if lin["n_permutations"]:
         lg_txt = f"、LightGBM {lg['n_permutations']} 次" if lg else ""
