@@ -31,7 +31,7 @@ from daudit.core.schema_sanity import Localisation, LocalisedRegion, Sanity, Val
 from daudit.core.typecheck import SchemaError, describe, validate
 
 __all__ = [
-    "SCHEMA_VERSION", "SUMMARY_FILE", "AuditSummary", "DeleakSummary", "RunSummary", "Gate", "ValSelected",
+    "SCHEMA_VERSION", "SUMMARY_FILE", "AuditSummary", "DeleakSummary", "RunSummary", "Gate", "GateNote", "ValSelected",
     "MetricsRow", "BestRecord", "Localisation", "LocalisedRegion", "Sanity", "load_summary",
     "read_summary", "write_summary", "ChecksumError", "CHECKSUM_KEY", "summary_checksum",
     "seal_summary",
@@ -77,6 +77,14 @@ class BestRecord(TypedDict):
     test_rmse: float | None
 
 
+class GateNote(TypedDict):
+    """An input check that blocked a PASS, or an input the verdict did not test."""
+
+    check: str  # "label_shift", "bad_pixel_pattern"
+    where: str  # the split or the check
+    text: str  # one English sentence with the numbers
+
+
 class Gate(TypedDict):
     """The verdict: ``best_test_r2`` against ``threshold`` (PASS when below).
 
@@ -99,8 +107,8 @@ class Gate(TypedDict):
     ci95: list[float | None] | None
     rule: NotRequired[Literal["point", "strict"]]
     decided_by: NotRequired[str]
-    blocked_by: NotRequired[list[dict[str, str]]]  # {"check", "where", "text"}
-    untested: NotRequired[list[dict[str, str]]]  # inputs the verdict did not test, same keys
+    blocked_by: NotRequired[list[GateNote]]
+    untested: NotRequired[list[GateNote]]  # inputs the verdict did not test
     best_noise_level: NotRequired[float]
     leakage_degree: NotRequired[str]
     ci95_method: NotRequired[str]

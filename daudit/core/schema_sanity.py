@@ -24,6 +24,7 @@ from daudit.core.schema_evidence import (
     ValSelected,
     Variability,
 )
+from daudit.core.typecheck import optional  # noqa: F401  (re-exported: the accessor of a NotRequired key)
 
 __all__ = [  # the evidence records are re-exported from `daudit.core.schema_evidence`
     "Sanity", "SanityChecks", "SanitySkipped", "CheckRecord", "ModelR2", "CheckModels", "Original",
@@ -211,7 +212,3 @@ def checks_of(summary) -> SanityChecks | None:
         return None
     return sanity
 
-
-def optional(record, key: str):
-    """``record[key]`` for a ``NotRequired`` key of a typed record, None when the run did not write it."""
-    return record[key] if key in record else None

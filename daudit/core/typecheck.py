@@ -8,7 +8,7 @@ import types
 import typing
 from typing import Any, Literal, NotRequired
 
-__all__ = ["SchemaError", "validate", "describe"]
+__all__ = ["SchemaError", "validate", "describe", "optional"]
 
 
 class SchemaError(ValueError):
@@ -24,6 +24,12 @@ def describe(value) -> str:
     """A short description of ``value`` for an error line: its type and the first 40 characters."""
     text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
     return f"{type(value).__name__} {text[:40]}"
+
+
+def optional(record, key: str):
+    """``record[key]`` for a ``NotRequired`` key of a validated TypedDict record, None when absent
+    (the one accessor for a key that a record may lack; every required key is subscripted)."""
+    return record[key] if key in record else None
 
 
 def _check_scalar(tp, value, where: str):
@@ -61,7 +67,8 @@ def validate(tp, value, where: str = "") -> None:
         return
     if origin is Literal:
         if value not in typing.get_args(tp):
-            raise SchemaError(where, f"expected one of {list(typing.get_args(tp))}, got {describe(value)}", literal=True)
+            raise SchemaError(where, f"expected one of {list(typing.get_args(tp))}, got {describe(value)}",
+                              literal=True)
         return
     if origin is list:
         if not isinstance(value, list):

@@ -10,7 +10,8 @@ __all__ = ["leakage_degree"]
 import math
 
 from daudit.core.errors import DauditError
-from daudit.models.selection import leakage_degree  # re-exported: the report's words for the gate statistic
+from daudit.models.selection import leakage_degree  # noqa: F401  (re-exported: words for the gate statistic)
+
 
 # ---------------------------------------------------------------- formatting helpers
 def _isnum(x):
