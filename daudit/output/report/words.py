@@ -65,7 +65,7 @@ def checks_that_ran(summary) -> list[str]:
     boot = san["bootstrap"]
     if boot["n_resamples"]:
         out.append(f"- Bootstrap: 测试集 {boot['n_resamples']} 次重抽样，给出每个模型及选择校正后最佳 R² 的 95% 区间")
-    if optional(san["importance_null"], "linear") or san["importance_null"]["lightgbm"]:
+    if san["importance_null"]["linear"] or san["importance_null"]["lightgbm"]:
         out.append("- 重要性的置换零分布: Top-40 占比、每个目录区域和每个像素的重要性与标签置换拟合比较")
     if san["variability"]:
         out.append("- \"40 个位置\": 按中位数归一化后最易变的像素、它们属于哪类波长特征、与重要像素的重合")
