@@ -24,7 +24,7 @@ from daudit.core.schema_evidence import (
     ValSelected,
     Variability,
 )
-from daudit.core.typecheck import optional  # noqa: F401  (re-exported: the accessor of a NotRequired key)
+from daudit.core.typecheck import optional  # also re-exported
 
 __all__ = [  # the evidence records are re-exported from `daudit.core.schema_evidence`
     "Sanity", "SanityChecks", "SanitySkipped", "CheckRecord", "ModelR2", "CheckModels", "Original",
@@ -207,7 +207,7 @@ Sanity = SanityChecks | SanitySkipped
 
 def checks_of(summary) -> SanityChecks | None:
     """``summary["sanity"]`` when the checks ran, else None (switched off, or skipped)."""
-    sanity = summary.get("sanity")
+    sanity = optional(summary, "sanity")
     if sanity is None or "skipped" in sanity:
         return None
     return sanity
