@@ -200,7 +200,8 @@ def make_fake_summary(*, seed=0, verdict="PASS", sanity=False, author=None, ols_
     seed : int
     verdict : {"PASS", "FAIL"}
     sanity : bool
-        Include a ``sanity`` section (absent by default, as before issue 4).
+        Include a ``sanity`` section of the current schema (`make_fake_sanity`; absent by default: the
+        checks switched off), and the evidence the checks add to the gate.
     author : str, optional
         Put into ``spec["author"]``.
     ols_test_r2 : float, optional
@@ -280,10 +281,64 @@ def make_fake_summary(*, seed=0, verdict="PASS", sanity=False, author=None, ols_
     if ols_cutoff is not None:
         summary["linear"], summary["linear_scale"] = _fake_linear(rng, metrics, ols_cutoff)
     if sanity:
-        summary["sanity"] = {"shuffle": {"original_r2": best_r2, "shuffled_r2": float(rng.normal(0, 0.002)),
-                                         "n_permutations": 20},
-                             "mask_only": {"r2": float(rng.normal(0.001, 0.001)), "available": True}}
+        summary["sanity"] = make_fake_sanity(summary, rng)
+        summary["gate"].update(summary["sanity"]["gate"])  # as the pipeline merges the evidence
     return json.loads(json.dumps(summary))
+
+
+def _check_record(model, r2, rng, **extra):
+    lo, hi = r2 - abs(rng.normal(0, 0.01)), r2 + abs(rng.normal(0, 0.01))
+    return {"model": model, "val_r2": r2, "test_r2": r2, "test_ci95": [lo, hi], **extra}
+
+
+def make_fake_sanity(summary, rng) -> dict:
+    """A small ``sanity`` block of the current schema (`daudit.core.schema_sanity.SanityChecks`) for
+    ``summary``: the original models, a wavelength shuffle, a mask-only check, no permutations."""
+    from daudit.core.schema_sanity import Sanity
+    from daudit.core.typecheck import validate
+
+    best, ridge, lgb = summary["best"], summary["best_ridge"], summary["best_lightgbm"]
+    ref = float(max(NOISE_LEVELS))
+    original = {"models": {ridge["model"]: {"val_r2": ridge["val_r2"], "test_r2": ridge["test_r2"]}},
+                "best_ridge": _check_record(ridge["model"], ridge["test_r2"], rng, noise_level=ref),
+                "LightGBM": _check_record("LightGBM", lgb["test_r2"], rng, noise_level=ref, n_train_rows=20000)}
+    shuffled = _check_record(ridge["model"], float(rng.normal(0, 0.002)), rng)
+    mask = _check_record("LightGBM", float(rng.normal(0.001, 0.001)), rng, n_train_rows=20000)
+    ci = {f"L={float(r['noise_level']):g} {r['model']}": {"noise_level": float(r["noise_level"]), "model": r["model"],
+                                                          "test_r2": r["test_r2"],
+                                                          "ci95": [r["test_r2"] - 0.01, r["test_r2"] + 0.01]}
+          for r in summary["metrics"] if r["noise_level"] > 0 and r["test_r2"] is not None}
+    kinds = {k: {"count": 0, "expected": 0.0, "features": {}} for k in ("stellar", "telluric", "sky", "none")}
+    out = {"threshold": 0.05, "effect_tolerance": 0.05, "reference_noise_level": ref, "n_val": SPLIT_ROWS["val"],
+           "n_test": SPLIT_ROWS["test"], "original": original,
+           "wavelength_shuffle": {"refit": {"best_ridge": shuffled}, "unrefitted": {}, "effect": "collapsed",
+                                  "best_refit_test_r2": shuffled["test_r2"],
+                                  "original_best_test_r2": best["test_r2"]},
+           "group_shuffle": {"effect": "not_run", "skipped": "the params table has no mag and snr columns"},
+           "mask_only": {"n_pixels_ever_masked": 12, "n_pixels_used": 10, "masked_fraction": 0.002,
+                         "source": "the file's mask array or non-finite or non-positive error", "LightGBM": mask,
+                         "effect": "no_leak", "best_test_r2": mask["test_r2"]},
+           "permutation": {"method": "permutation_test_score", "split": "test",
+                           "linear": {"n_permutations": 0, "min_p_value": 1.0, "models": {}}},
+           "bootstrap": {"n_resamples": 1000, "level": 0.95, "method": "percentile, paired over models",
+                         "resampling": "rows with replacement", "test_r2_ci95": ci},
+           "gate": {"best_model": best["model"], "best_noise_level": float(best["noise_level"]),
+                    "best_test_r2": best["test_r2"], "ci95": [best["test_r2"] - 0.0061, best["test_r2"] + 0.0058],
+                    "ci95_method": "percentile bootstrap of the maximum", "n_candidates": len(ci),
+                    "ci95_best_model": [best["test_r2"] - 0.005, best["test_r2"] + 0.005], "val_selected": None,
+                    "p_value_familywise": None, "familywise_n_models": None, "familywise_n_permutations": None,
+                    "familywise_min_p_value": None, "lightgbm_p_value": None, "lightgbm_n_permutations": None,
+                    "lightgbm_min_p_value": None},
+           "snr": {"skipped": "no snr column in the params table"},
+           "importance_null": {"level": 0.95, "top_k": 40, "lightgbm": None, "linear": None},
+           "localisation": None,
+           "variability": {"definition": "std/mean", "threshold": 0.05, "n_pixels": N_PIXELS, "n_above_threshold": 0,
+                           "fraction_above_threshold": 0.0, "median_spread": 0.01, "max_spread": 0.02, "top_k": 40,
+                           "top_pixels": [], "overlap": {}, "composition": {"n": 0, "kinds": kinds}},
+           "timings": {"total": 1.0}}
+    out = json.loads(json.dumps(out))
+    validate(Sanity, out, "sanity")  # the fake follows the schema
+    return out
 
 
 def best_lgb_seconds(metrics):

@@ -123,7 +123,10 @@ def test_sanity_present_is_rendered():
     summary = make_fake_summary(sanity=True)
     text = render_report(summary)
     assert "尚未包含 sanity checks" not in text
-    assert "`shuffle.shuffled_r2`" in text and "`mask_only.r2`" in text
+    shuffled = summary["sanity"]["wavelength_shuffle"]["refit"]["best_ridge"]["test_r2"]
+    mask = summary["sanity"]["mask_only"]["LightGBM"]["test_r2"]
+    appendix = text.split("### 6.2")[1]
+    assert f"打乱后重新拟合 R² = {shuffled:.4f}" in appendix and f"Mask-only R²（LightGBM）: {mask:.4f}" in appendix
     assert numbers_not_in_summary(text, summary) == []
 
 

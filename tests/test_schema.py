@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import types
 import sys
 from pathlib import Path
 
@@ -197,3 +198,86 @@ def test_a_verdict_edited_by_hand_is_refused_by_every_reader(edit, tmp_path):
         load_result(run)
     with pytest.raises(SchemaError, match="checksum"):
         read_summary(run / "summary.json")
+
+
+# ------------------------------------------------------------------ the sanity block (issue 26)
+def _undeclared(tp, value, where="sanity") -> list[str]:
+    """Key paths in ``value`` that the schema type ``tp`` does not name (a TypedDict allows them)."""
+    import typing
+
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        for alt in typing.get_args(tp):
+            try:
+                validate(alt, value)
+            except SchemaError:
+                continue
+            return _undeclared(alt, value, where)
+        return [where]
+    if origin is list:
+        return [p for i, v in enumerate(value) for p in _undeclared(typing.get_args(tp)[0], v, f"{where}[{i}]")]
+    if origin is dict:
+        return [p for k, v in value.items() for p in _undeclared(typing.get_args(tp)[1], v, f"{where}.{k}")]
+    if typing.is_typeddict(tp):
+        hints = typing.get_type_hints(tp)
+        out = [f"{where}.{k}" for k in value if k not in hints]
+        for k, hint in hints.items():
+            if k in value:
+                if typing.get_origin(hint) is typing.NotRequired:
+                    (hint,) = typing.get_args(hint)
+                out += _undeclared(hint, value[k], f"{where}.{k}")
+        return out
+    return []
+
+
+@pytest.mark.parametrize("run", ["pixel_run", "scale_run"])
+def test_a_real_audit_sanity_block_validates_and_every_key_is_typed(run, request):
+    """Every key the checks write is named by the schema (no free-form part left), with or without a mask."""
+    from daudit.core.schema_sanity import Sanity, SanityChecks
+
+    path = request.getfixturevalue(run).out / "summary.json"
+    sanity = read_summary(path)["sanity"]
+    validate(SanityChecks, sanity, "sanity")
+    assert _undeclared(Sanity, sanity) == []
+    assert {"wavelength_shuffle", "mask_only", "aggregate_stats", "localisation"} <= set(sanity)
+
+
+def _resealed(path: Path, damage) -> Path:
+    """``path``'s summary damaged by ``damage(sanity)`` and sealed again (a consistent file of another shape)."""
+    from daudit.core.schema import seal_summary
+
+    data = json.loads(path.read_text())
+    damage(data["sanity"])
+    path.write_text(json.dumps(seal_summary(data)))
+    return path
+
+
+SANITY_DAMAGE = {
+    "sanity.bootstrap.n_resamples: expected int": lambda s: s["bootstrap"].update(n_resamples="1000"),
+    "sanity.permutation: missing": lambda s: s.pop("permutation"),
+    "sanity.original.OLS.test_r2: expected float": lambda s: s["original"]["OLS"].update(test_r2="high"),
+    "sanity.variability.composition.kinds.sky: missing": lambda s: s["variability"]["composition"]["kinds"].pop("sky"),
+    "sanity.mask_only.effect: expected one of": lambda s: s["mask_only"].update(effect="leaks"),
+}
+
+
+@pytest.mark.parametrize("where", list(SANITY_DAMAGE))
+def test_a_sanity_key_of_the_wrong_type_or_missing_is_refused_at_load_with_one_line(where, scale_run, tmp_path):
+    path = tmp_path / "summary.json"
+    path.write_bytes((scale_run.out / "summary.json").read_bytes())
+    _resealed(path, SANITY_DAMAGE[where])
+    with pytest.raises(DauditError) as err:
+        load_summary(path)
+    line = str(err.value)
+    assert "\n" not in line and f"not a readable daudit summary ({where}" in line, line
+
+
+def test_show_on_a_damaged_sanity_block_gives_one_line_and_exit_2(pixel_run, tmp_path):
+    run = tmp_path / "results" / "TEST-RUN-01"
+    run.mkdir(parents=True)
+    for name in ("summary.json", "report.md", "run.log"):
+        (run / name).write_bytes((pixel_run.out / name).read_bytes())
+    _resealed(run / "summary.json", lambda s: s["gate"].update(n_candidates="many"))
+    proc = _cli("show", str(run), cwd=tmp_path)
+    _one_line_exit_2(proc)
+    assert "sanity.gate.n_candidates: expected int" in proc.stderr

@@ -9,6 +9,7 @@ import re
 from pathlib import PurePosixPath
 
 from daudit.core.errors import DauditError
+from daudit.core.typecheck import optional
 
 __all__ = ["report_filename", "rewrite_image_links", "image_links", "upsert_block", "render_hub_block",
            "render_roadmap_block", "marker_lines", "slug"]
@@ -180,28 +181,24 @@ def _fmt_noise(value) -> str:
 
 
 def _gate_facts(summary: dict) -> dict:
-    """Verdict, key R2, CI and model of a run, tolerant of summaries without a gate."""
-    gate = summary.get("gate") or {}
-    best = summary.get("best") or {}
-    verdict = gate.get("verdict") or "n/a"
-    r2 = gate.get("best_test_r2", best.get("test_r2"))
-    ci = gate.get("ci95")
+    """Verdict, key R2, CI and model of a run (a validated summary: `daudit.core.schema.Gate`)."""
+    gate = summary["gate"]
+    best = summary["best"]
+    verdict = gate["verdict"]
+    ci = gate["ci95"]
     ci_text = f" [95% CI {_fmt_r2(ci[0])}, {_fmt_r2(ci[1])}]" if ci and len(ci) == 2 else ""
-    model = gate.get("best_model") or best.get("model") or "?"
+    model = gate["best_model"] or best.get("model") or "?"
     if best.get("noise_level") is not None:
         model = f"{model} @ noise {_fmt_noise(best['noise_level'])}"
-    threshold = gate.get("threshold")
-    rule = ""
-    if threshold is not None and verdict in ("PASS", "FAIL"):
-        rule = f" (R² {'<' if verdict == 'PASS' else '≥'} {threshold:g})"
-    icon = {"PASS": "⚠️" if gate.get("borderline") else "✅", "FAIL": "❌"}.get(verdict, "⚪")
-    borderline = " (borderline: the 95% interval straddles the threshold)" if gate.get("borderline") else ""
+    rule = f" (R² {'<' if verdict == 'PASS' else '≥'} {gate['threshold']:g})"
+    icon = "❌" if verdict == "FAIL" else "⚠️" if gate["borderline"] else "✅"
+    borderline = " (borderline: the 95% interval straddles the threshold)" if gate["borderline"] else ""
     return {
-        "gate": gate.get("name") or "Gate",
+        "gate": gate["name"],
         "verdict": f"{icon} {verdict}{rule}{borderline}",
-        "r2": _fmt_r2(r2) + ci_text,
+        "r2": _fmt_r2(gate["best_test_r2"]) + ci_text,
         "model": model,
-        "leakage": gate.get("leakage_degree") or "",
+        "leakage": optional(gate, "leakage_degree") or "",
     }
 
 

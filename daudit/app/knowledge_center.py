@@ -96,10 +96,9 @@ def layout_for(kc, *, topic: str | None = None, hub: str | None = None, roadmap:
 
 def status_text(summary: dict) -> str:
     """The roadmap status of a finished run: ``"✅ done: Gate-1 PASS (2025-12-26)"``."""
-    gate = summary.get("gate") or {}
-    verdict = gate.get("verdict") or "n/a"
-    icon = {"PASS": "⚠️" if gate.get("borderline") else "✅", "FAIL": "❌"}.get(verdict, "⚪")
-    return f"{icon} done: {gate.get('name') or 'Gate'} {verdict_label(gate)} ({summary.get('date', '?')})"
+    gate = summary["gate"]
+    icon = "❌" if gate["verdict"] == "FAIL" else "⚠️" if gate["borderline"] else "✅"
+    return f"{icon} done: {gate['name']} {verdict_label(gate)} ({summary['date']})"
 
 
 def _token(section: str) -> re.Pattern:

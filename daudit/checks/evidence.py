@@ -28,6 +28,7 @@ from daudit.checks.linear_refits import LinearRefits
 from daudit.checks.localise import judge_units
 from daudit.checks.plan import CheckPlan
 from daudit.checks.records import EvalOutputs
+from daudit.checks.table import MODEL_KEYS
 from daudit.checks.train_pass import TrainStats
 from daudit.checks.transforms import AGGREGATE_NAMES
 from daudit.checks.variability import relative_spread, variability_summary
@@ -81,7 +82,7 @@ def _family(names, yv, yt, pv, pt, boot, **extra):
 
 
 def _best(check: dict):
-    vals = [check[k]["test_r2"] for k in ("OLS", "best_ridge", "LightGBM")
+    vals = [check[k]["test_r2"] for k in MODEL_KEYS
             if k in check and check[k] and check[k].get("test_r2") is not None]
     return max(vals) if vals else None
 

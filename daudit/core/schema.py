@@ -27,10 +27,11 @@ from typing import Any, Literal, NotRequired, TypedDict
 from daudit.core.artifacts import to_jsonable, write_json
 from daudit.core.errors import DauditError
 from daudit.core.files import file_kind
+from daudit.core.schema_sanity import Localisation, LocalisedRegion, Sanity, ValSelected
 from daudit.core.typecheck import SchemaError, describe, validate
 
 __all__ = [
-    "SCHEMA_VERSION", "SUMMARY_FILE", "AuditSummary", "DeleakSummary", "RunSummary", "Gate", "ValSelected",
+    "SCHEMA_VERSION", "SUMMARY_FILE", "AuditSummary", "DeleakSummary", "RunSummary", "Gate", "GateNote", "ValSelected",
     "MetricsRow", "BestRecord", "Localisation", "LocalisedRegion", "Sanity", "load_summary",
     "read_summary", "write_summary", "ChecksumError", "CHECKSUM_KEY", "summary_checksum",
     "seal_summary",
@@ -76,14 +77,12 @@ class BestRecord(TypedDict):
     test_rmse: float | None
 
 
-class ValSelected(TypedDict):
-    """The model with the best validation R² (`daudit.models.selection.select_by_val`) and its test R²."""
+class GateNote(TypedDict):
+    """An input check that blocked a PASS, or an input the verdict did not test."""
 
-    model: str
-    noise_level: float
-    val_r2: float | None
-    test_r2: float | None
-    ci95: list[float | None] | None
+    check: str  # "label_shift", "bad_pixel_pattern"
+    where: str  # the split or the check
+    text: str  # one English sentence with the numbers
 
 
 class Gate(TypedDict):
@@ -108,8 +107,8 @@ class Gate(TypedDict):
     ci95: list[float | None] | None
     rule: NotRequired[Literal["point", "strict"]]
     decided_by: NotRequired[str]
-    blocked_by: NotRequired[list[dict[str, str]]]  # {"check", "where", "text"}
-    untested: NotRequired[list[dict[str, str]]]  # inputs the verdict did not test, same keys
+    blocked_by: NotRequired[list[GateNote]]
+    untested: NotRequired[list[GateNote]]  # inputs the verdict did not test
     best_noise_level: NotRequired[float]
     leakage_degree: NotRequired[str]
     ci95_method: NotRequired[str]
@@ -165,53 +164,6 @@ class Importance(TypedDict):
     models: dict[str, ImportanceModel]
 
 
-class LocalisedRegion(TypedDict):
-    """One region's refits (`daudit.checks.localise.judge_units`): test R² dropped and alone."""
-
-    key: str
-    kind: str  # stellar, telluric, sky (catalogue), band (per-pixel null), bands (all bands)
-    name: str
-    name_zh: str
-    lo: float
-    hi: float
-    n_pixels: int
-    feature: str | None
-    without_lines: bool
-    dropped_test_r2: float | None
-    drop: float | None
-    drop_ci95: list[float | None]
-    alone_test_r2: float | None
-    alone_ci95: list[float | None]
-    source: bool
-    removes: bool
-    why: list[str]
-
-
-class Localisation(TypedDict):
-    """``sanity.localisation``: where the leak is, from refits of the primary linear model."""
-
-    model: str
-    noise_level: float
-    split: str
-    threshold: float
-    tolerance: float
-    n_resamples: int
-    rule: str
-    full_test_r2: float | None
-    full_ci95: list[float | None]
-    units: list[LocalisedRegion]
-    n_sources: int
-    sources: list[str]
-    removing: list[str]
-    skipped: list[dict[str, Any]]
-
-
-class Sanity(TypedDict):
-    """``sanity``: the checks' numbers (only the typed parts named here; the rest is free-form)."""
-
-    localisation: NotRequired[Localisation | None]
-
-
 class Timings(TypedDict):
     total_seconds: float
     stages: dict[str, float]
@@ -263,7 +215,7 @@ class AuditSummary(RunSummary):
     importance: Importance | None
     scheduler: dict[str, Any]
     lightgbm: NotRequired[dict[str, Any]]
-    sanity: NotRequired[Sanity]
+    sanity: NotRequired[Sanity]  # `daudit.core.schema_sanity`: the checks ran, or why not
     memory: NotRequired[dict[str, Any]]  # limit_bytes, minimum_limit_bytes (None: width unknown), peak_bytes
 
 

@@ -8,10 +8,13 @@
 - `best_by_val` / `select_by_val` / `pick_by_val`: the highest **validation** R²: an honest
   model choice (test untouched), used for the importance ("primary") model, the checks' Ridge
   of each family, and the "val-selected" model shown beside the gate.
-- `gate_verdict`: the seed's rule, PASS when the gate statistic is below `GATE_THRESHOLD`.
+- `gate_verdict`: the seed's rule, PASS when the gate statistic is below `GATE_THRESHOLD`;
+  `leakage_degree`: the words for how strongly that statistic says the error leaks.
 - `decide_gate`: THE verdict of a run: the spec's rule (`daudit.core.gate_rule`: point or
   strict) on the statistic and its selection-aware interval, borderline when that interval
   straddles the threshold, and no PASS while an input check blocks it.
+- `gate_record`: ``summary["gate"]``, the one place the Gate-1 record is shaped: the verdict of
+  `decide_gate` with the best model and the checks' evidence (``sanity.gate``).
 - `check_gate_defined`: no verdict at all unless every model at every level > 0 has a finite
   test R² (the gate statistic is their maximum, undefined when one of them is).
 """
@@ -24,9 +27,11 @@ import numpy as np
 
 from daudit.core.errors import DauditError
 from daudit.core.gate_rule import DEFAULT_GATE_RULE, GATE_RULES
+from daudit.core.schema_sanity import GateEvidence
 from daudit.models.linear import is_ols_name
 
-__all__ = ["GATE_THRESHOLD", "GATE_NAME", "gate_verdict", "best_by_test", "best_by_val", "best_rows",
+__all__ = ["GATE_THRESHOLD", "GATE_NAME", "gate_verdict", "leakage_degree", "gate_record", "BACKEND_NOTES",
+           "GATE_FROM_EVIDENCE", "best_by_test", "best_by_val", "best_rows",
            "select_by_val", "pick_by_val", "decide_gate", "gate_candidates", "interval_of_max", "max_null",
            "is_linear", "is_ridge", "BEST_KEYS", "SELECTION_WORDS", "check_gate_defined",
            "check_pass_earned"]
@@ -52,6 +57,38 @@ def is_linear(model: str) -> bool:
 def gate_verdict(statistic: float, threshold: float = GATE_THRESHOLD) -> str:
     """``"PASS"`` when ``statistic < threshold``, else ``"FAIL"`` (a NaN statistic is not a PASS)."""
     return "PASS" if math.isfinite(float(statistic)) and float(statistic) < threshold else "FAIL"
+
+
+_DEGREES = (
+    (0.05, "无/可忽略 (negligible)"),
+    (0.2, "弱 (weak)"),
+    (0.5, "中等 (moderate)"),
+    (0.9, "强 (strong)"),
+)
+
+
+def leakage_degree(r2):
+    """Words for how much the error vector leaks the label, from the best test R2.
+
+    Parameters
+    ----------
+    r2 : float
+        Best held-out R2 of the error-only models.
+
+    Returns
+    -------
+    str
+        ``"无/可忽略 (negligible)"`` below 0.05, ``"弱 (weak)"`` below 0.2, ``"中等 (moderate)"``
+        below 0.5, ``"强 (strong)"`` below 0.9, else ``"极强 (severe)"``; ``"未知 (unknown)"``
+        when `r2` is not finite.
+    """
+    r2 = float(r2)
+    if not math.isfinite(r2):
+        return "未知 (unknown)"
+    for limit, words in _DEGREES:
+        if r2 < limit:
+            return words
+    return "极强 (severe)"
 
 
 def decide_gate(statistic, ci95, *, rule: str = DEFAULT_GATE_RULE, blocked_by=(),
@@ -99,6 +136,42 @@ def decide_gate(statistic, ci95, *, rule: str = DEFAULT_GATE_RULE, blocked_by=()
     if blocked and verdict == "PASS":
         verdict, why = "FAIL", f"{why}, but the PASS is blocked: " + "; ".join(b["text"] for b in blocked)
     return {"verdict": verdict, "borderline": borderline, "rule": rule, "decided_by": why, "blocked_by": blocked}
+
+
+# How far a LightGBM fit of another backend may land (bench/backends_RESULTS.md).
+BACKEND_NOTES = {
+    "in-process": "trained in one process: the same trees on any machine with the same plan",
+    "lightgbm.dask": ("trained data-parallel across Dask workers (bin boundaries from one shared sample): the "
+                      "trees differ from an in-process fit on the same rows, and its R2 by a few hundredths "
+                      "(bench/backends_RESULTS.md)"),
+}
+
+# what the checks add to the gate (`GateEvidence` less the best model, which the gate names itself):
+# the selection-aware interval, the val-selected model, the permutation nulls
+GATE_FROM_EVIDENCE = tuple(k for k in GateEvidence.__annotations__ if not k.startswith("best_"))
+
+
+def gate_record(best: dict, evidence: dict | None = None, *, rule: str = DEFAULT_GATE_RULE, blocked_by=(),
+                untested=(), backend: dict | None = None) -> dict:
+    """``summary["gate"]`` (`daudit.core.schema.Gate`): the one place the Gate-1 record is shaped.
+
+    best : the `best_by_test` row (``model``, ``noise_level``, ``test_r2``); evidence :
+    ``sanity["gate"]`` (`daudit.core.schema_sanity.GateEvidence`) or None when the checks did not
+    run; rule, blocked_by : as `decide_gate`; untested : inputs the verdict did not test (same
+    keys as ``blocked_by``); backend : how LightGBM was trained (``{"backend": ...}``) or None.
+    """
+    evidence = evidence or {}
+    decision = decide_gate(best["test_r2"], evidence.get("ci95"), rule=rule, blocked_by=blocked_by)
+    gate = {"name": GATE_NAME, "threshold": GATE_THRESHOLD, "best_test_r2": best["test_r2"],
+            "best_model": best["model"], "best_noise_level": best["noise_level"], "ci95": None,
+            **decision, "untested": list(untested), "leakage_degree": leakage_degree(best["test_r2"])}
+    if backend:  # read a verdict near the threshold with the backend that trained LightGBM
+        name = backend.get("backend", "in-process")
+        gate["lightgbm_backend"] = name
+        gate["lightgbm_backend_note"] = BACKEND_NOTES["lightgbm.dask" if name.startswith("lightgbm.dask")
+                                                      else "in-process"]
+    gate.update({k: v for k, v in evidence.items() if k in GATE_FROM_EVIDENCE})
+    return gate
 
 
 def _finite(v) -> float:

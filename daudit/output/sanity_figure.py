@@ -17,28 +17,23 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from daudit.checks.table import CHECKS, MODEL_COLUMNS  # noqa: E402
+from daudit.core.schema_sanity import optional  # noqa: E402
 from daudit.output.figures import _save, clip_label  # noqa: E402
 from daudit.output.report.constants import R2_AXIS_FLOOR  # noqa: E402
 
-# (key in sanity, sub-key, label on the axis)
-CONDITIONS = (
-    ("original", None, "Original"),
-    ("wavelength_shuffle", "refit", "Wavelength shuffle\n(refitted)"),
-    ("wavelength_shuffle", "unrefitted", "Shuffled input,\nNOT refitted"),
-    ("group_shuffle", None, "Group shuffle\n(mag x SNR labels)"),
-    ("mask_only", None, "Mask only"),
-    ("aggregate_stats", None, "10 aggregate\nstatistics"),
-)
-_MODELS = (("OLS", "OLS", "#4c72b0"), ("best_ridge", "Ridge (val-selected)", "#55a868"),
-           ("LightGBM", "LightGBM", "#dd8452"))
+# (key in sanity, sub-key, label on the axis), from the one table of the checks
+CONDITIONS = tuple((chk.key, d.sub, d.label) for chk in CHECKS for d in chk.drawn)
+_COLORS = {"OLS": "#4c72b0", "best_ridge": "#55a868", "LightGBM": "#dd8452"}
+_MODELS = tuple((m.key, m.label, _COLORS[m.key]) for m in MODEL_COLUMNS)
 _GATE_COLOR = "#c0392b"
 
 
 def _record(sanity, key, sub):
-    block = sanity.get(key)
-    if not isinstance(block, dict):
+    block = optional(sanity, key)
+    if block is None:
         return None
-    return block.get(sub) if sub else block
+    return block[sub] if sub else block
 
 
 def _bars(ax, sanity, threshold, floor):
@@ -52,19 +47,19 @@ def _bars(ax, sanity, threshold, floor):
         x = len(labels)
         labels.append(label)
         xs.append(x)
-        if not any(isinstance(block.get(m), dict) and block[m].get("test_r2") is not None for m, _, _ in _MODELS):
+        if not any(m in block and block[m]["test_r2"] is not None for m, _, _ in _MODELS):
             why = "no pixel ever masked" if key == "mask_only" else "not run"
             ax.text(x, 0.01, why, ha="center", va="bottom", fontsize=8, rotation=90, color="gray")
         for mi, (mkey, _, color) in enumerate(_MODELS):
-            rec = block.get(mkey)
-            if not isinstance(rec, dict) or rec.get("test_r2") is None:
+            rec = optional(block, mkey)
+            if rec is None or rec["test_r2"] is None:
                 continue
             v = rec["test_r2"]
             shown = max(v, floor)
             lowest = min(lowest, shown)
             pos = x + (mi - 1) * width
             bar = ax.bar(pos, shown, width, color=color, edgecolor="black", linewidth=0.4)[0]
-            ci = rec.get("test_ci95")
+            ci = optional(rec, "test_ci95")
             if ci and ci[0] is not None and ci[1] is not None and v > floor:
                 lo, hi = max(ci[0], floor), max(ci[1], floor)
                 ax.errorbar(pos, v, yerr=[[v - lo], [hi - v]], fmt="none", ecolor="black", capsize=2, lw=0.8)
@@ -87,32 +82,31 @@ def _bars(ax, sanity, threshold, floor):
         handles.append(plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="black", hatch="///"))
         names.append(f"clipped at R² = {floor:g}")
     ax.legend(handles, names, fontsize=8, loc="upper center", ncol=3)
-    noise = sanity.get("reference_noise_level")
-    ax.set_title(f"Sanity checks: test R² per check (noise level L = {noise:g})" if noise is not None
-                 else "Sanity checks: test R² per check", fontsize=10)
+    ax.set_title(f"Sanity checks: test R² per check (noise level L = {sanity['reference_noise_level']:g})",
+                 fontsize=10)
 
 
 def _null(ax, sanity):
-    perm = sanity.get("permutation") or {}
-    lin = perm.get("linear") or {}
+    perm = sanity["permutation"]
+    lin = perm["linear"]
     drawn = False
     obs_vals = []
-    if lin.get("figure_null"):
-        name = lin.get("figure_model", "linear")
+    if optional(lin, "figure_null"):
+        name = lin["figure_model"]
         null = np.asarray(lin["figure_null"], dtype=float)
-        rec = (lin.get("models") or {}).get(name, {})
+        rec = lin["models"][name]
         ax.hist(null, bins=30, color="#4c72b0", alpha=0.6, label=f"{name}: {len(null)} permutations")
-        obs = rec.get("observed_test_r2")
+        obs = rec["observed_test_r2"]
         if obs is not None:
             ax.axvline(obs, color="#1f3b73", lw=2, label=f"{name} observed = {obs:.4f} (p = {rec['p_value']:.4f})")
             obs_vals.append(obs)
         drawn = True
-    lg = perm.get("lightgbm") or {}
-    if lg.get("null"):
+    lg = optional(perm, "lightgbm")
+    if lg and lg["null"]:
         null = np.asarray(lg["null"], dtype=float)
         ax.hist(null, bins=15, color="#dd8452", alpha=0.6,
-                label=f"LightGBM ({lg.get('n_train_rows')} rows): {len(null)} permutations")
-        obs = lg.get("observed_test_r2")
+                label=f"LightGBM ({lg['n_train_rows']} rows): {len(null)} permutations")
+        obs = lg["observed_test_r2"]
         if obs is not None:
             bound = "≤" if lg["p_value"] <= lg["min_p_value"] else "="
             ax.axvline(obs, color="#8c3b0c", lw=2, ls="--",
@@ -145,7 +139,7 @@ def plot_sanity_checks(sanity: dict, path, *, threshold: float | None = None,
     path : str or Path
         PNG to write (folders are created).
     threshold : float, optional
-        Gate-1 threshold (default ``sanity["threshold"]``, else 0.05).
+        Gate-1 threshold (default ``sanity["threshold"]``).
     floor : float
         Lowest R² drawn; lower bars are cut there, hatched, and labelled with their value (or
         "< -100" when the value would be meaningless).
@@ -155,14 +149,13 @@ def plot_sanity_checks(sanity: dict, path, *, threshold: float | None = None,
     Path
         ``path``.
     """
-    threshold = float(sanity.get("threshold", 0.05) if threshold is None else threshold)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(15, 6), gridspec_kw={"width_ratios": [1.7, 1]})
-    if sanity.get("skipped"):
+    if "skipped" in sanity:
         a1.text(0.5, 0.5, f"sanity checks skipped: {sanity['skipped']}", ha="center", va="center", wrap=True)
         a1.set_axis_off()
         a2.set_axis_off()
     else:
-        _bars(a1, sanity, threshold, floor)
+        _bars(a1, sanity, float(sanity["threshold"] if threshold is None else threshold), floor)
         _null(a2, sanity)
     fig.tight_layout()
     return _save(fig, path)

@@ -102,8 +102,10 @@ def write_figures(staging: Path, *, plots, prefix: str, metrics: list[dict], wav
 
 def _null_q95(sanity, model):
     """The 95th percentile of ``model``'s top-k share under permuted labels, or None."""
-    lin = ((sanity or {}).get("importance_null") or {}).get("linear") or {}
-    return lin["top_k_share"]["null_q95"] if lin.get("model") == model else None
+    if sanity is None or "skipped" in sanity:
+        return None
+    lin = sanity["importance_null"]["linear"]
+    return lin["top_k_share"]["null_q95"] if lin and lin["model"] == model else None
 
 
 def write_report(staging: Path, summary: dict) -> None:

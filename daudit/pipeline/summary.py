@@ -12,8 +12,7 @@ import platform
 from daudit._version import __version__
 from daudit.core.schema import SCHEMA_VERSION
 from daudit.models.linear_checks import linear_summary
-from daudit.models.selection import GATE_NAME, GATE_THRESHOLD, best_rows, decide_gate, is_ridge, select_by_val
-from daudit.output.report import leakage_degree
+from daudit.models.selection import GATE_THRESHOLD, best_rows, gate_record, is_ridge, select_by_val
 
 __all__ = ["build_summary", "package_versions", "split_facts", "gate_blockers", "gate_untested"]
 
@@ -37,15 +36,6 @@ def split_facts(split, counts) -> dict:
     c = [int(v) for v in counts]
     return {"paths": split.paths, "n_rows": split.n_rows, "rows_per_file": split.rows_per_file,
             "n_nan_filled": c[0], "n_nonfinite_after_fill": c[1], "n_nonpositive": c[2], **split.notes}
-
-
-# How far a LightGBM fit of another backend may land (bench/backends_RESULTS.md).
-BACKEND_NOTES = {
-    "in-process": "trained in one process: the same trees on any machine with the same plan",
-    "lightgbm.dask": ("trained data-parallel across Dask workers (bin boundaries from one shared sample): the "
-                      "trees differ from an in-process fit on the same rows, and its R2 by a few hundredths "
-                      "(bench/backends_RESULTS.md)"),
-}
 
 
 def gate_blockers(splits: dict, sanity: dict | None) -> list[dict]:
@@ -84,24 +74,8 @@ def gate_untested(splits: dict, sanity: dict | None) -> list[dict]:
 
 def _gate(best: dict, sanity: dict | None, backend: dict | None = None, *, rule: str = "point",
           blocked_by=(), untested=()) -> dict:
-    checks = (sanity or {}).get("gate") or {}
-    decision = decide_gate(best["test_r2"], checks.get("ci95"), rule=rule, blocked_by=blocked_by)
-    gate = {"name": GATE_NAME, "threshold": GATE_THRESHOLD, "best_test_r2": best["test_r2"],
-            "best_model": best["model"], "best_noise_level": best["noise_level"], "ci95": None,
-            **decision, "untested": list(untested), "leakage_degree": leakage_degree(best["test_r2"])}
-    if backend:  # read a verdict near the threshold with the backend that trained LightGBM
-        name = backend.get("backend", "in-process")
-        gate["lightgbm_backend"] = name
-        gate["lightgbm_backend_note"] = BACKEND_NOTES["lightgbm.dask" if name.startswith("lightgbm.dask")
-                                                      else "in-process"]
-    gate.update({k: v for k, v in checks.items() if k in _GATE_FROM_CHECKS})
-    return gate
-
-
-# what the checks add to the gate: the selection-aware interval, the val-selected model, the nulls
-_GATE_FROM_CHECKS = ("ci95", "ci95_method", "n_candidates", "ci95_best_model", "val_selected",
-                     "p_value_familywise", "familywise_n_models", "familywise_n_permutations",
-                     "familywise_min_p_value", "lightgbm_p_value", "lightgbm_n_permutations", "lightgbm_min_p_value")
+    evidence = None if sanity is None or "skipped" in sanity else sanity["gate"]
+    return gate_record(best, evidence, rule=rule, blocked_by=blocked_by, untested=untested, backend=backend)
 
 
 def _lightgbm(ctx) -> dict:

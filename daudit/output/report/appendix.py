@@ -28,7 +28,7 @@ def _top_pixels(rec, above) -> list[str]:
 
 def _shares(summary, top_k) -> list[str]:
     null = importance_null(summary)
-    lin, lg = null.get("linear") or {}, null.get("lightgbm") or {}
+    lin, lg = (null["linear"], null["lightgbm"]) if null else (None, None)
     models = ((summary.get("importance") or {}).get("models")) or {}
     if not (lin or lg):
         out = [f"各重要性度量的 Top-{top_k} 占比（本次运行没有置换零分布）：", "",
@@ -38,11 +38,11 @@ def _shares(summary, top_k) -> list[str]:
            f"| 度量 | 类型 | Top-{top_k} 占比 | 零分布 95% 分位 | p 值 | 置换次数 |",
            "|------|------|------|------|------|------|"]
     for n, m in models.items():
-        s = lin.get("top_k_share") if lin and n == lin.get("model") else None
+        s = lin["top_k_share"] if lin and n == lin["model"] else None
         cells = f"{_pct(s['null_q95'])} | {_r(s['p_value'])} | {s['n_permutations']}" if s else "- | - | -"
         out.append(f"| {n} | {m.get('kind', '-')} | {_pct(m.get('top_k_share'))} | {cells} |")
     for kind in ("split", "gain"):
-        s = lg.get(kind)
+        s = lg[kind] if lg else None
         if s:
             out.append(f"| LightGBM（置换子样本上的真实标签拟合） | {kind} | {_pct(s['observed'])} | "
                        f"{_pct(s['null_q95'])} | {_r(s['p_value'])}（下限 {_r(s['min_p_value'])}） | "
@@ -51,9 +51,9 @@ def _shares(summary, top_k) -> list[str]:
 
 
 def _regions(lin) -> list[str]:
-    reg = (lin or {}).get("regions") or {}
-    if not reg.get("regions"):
+    if not lin or not lin["regions"]["regions"]:
         return []
+    reg = lin["regions"]
     out = ["", f"目录区域的重要性占比与族校正阈值（阈值 = 零分布均值 + c × 零分布标准差，c = {_r(reg['threshold_t'])}："
                "置换零分布下所有区域标准化占比的最大值的 95% 分位）：", "",
            "| 区域 | 类型 | 像素数 | 占比 | 零分布均值 | 零分布 95% 分位 | 族校正阈值 | 高于零分布 |",
@@ -66,12 +66,12 @@ def _regions(lin) -> list[str]:
 
 
 def _groups(lin) -> list[str]:
-    px = (lin or {}).get("pixels") or {}
-    if not px:
+    if not lin:
         return []
+    px = lin["pixels"]
     out = ["", f"逐像素零分布：族校正阈值 = 零分布均值 + c × 零分布标准差，c = {_r(px['threshold_t'])}（所有像素"
                f"标准化重要性的最大值的 95% 分位）；高于阈值的像素 {px['n_above']} 个。"]
-    if px.get("groups"):
+    if px["groups"]:
         out += ["", "| 波长范围 (Å) | 高于阈值的像素 | 占总重要性 | 目录特征 |", "|------|------|------|------|"]
         for g in px["groups"]:
             where = feature_names(g["features"]) if g["features"] else "目录中无对应特征"
@@ -82,8 +82,9 @@ def _groups(lin) -> list[str]:
 def importance_appendix(summary, top_k, ref) -> list[str]:
     """Lines of "6.3 Top-40 Pixels and Importance Null" (heading included)."""
     name, rec = _primary(summary)
-    lin = importance_null(summary).get("linear") or {}
-    above = set((lin.get("pixels") or {}).get("above") or []) if lin else None
+    null = importance_null(summary)
+    lin = null["linear"] if null else None
+    above = set(lin["pixels"]["above"]) if lin else None
     head = (f"重要性度量: {name}（{(rec or {}).get('kind', '-')}，参考噪声水平 L={_lv(ref)}）。" if rec
             else "本次运行没有重要性结果（参考噪声水平的输入退化或未计算）。")
     out = [f"### 6.3 Top-{top_k} Pixels and Importance Null", "", head, "", *_top_pixels(rec, above), "",

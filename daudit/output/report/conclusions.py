@@ -5,6 +5,7 @@ from __future__ import annotations
 
 __all__ = ["insights_section", "conclusion_section"]
 
+from daudit.core.schema_sanity import checks_of
 from daudit.models.linear import is_ols_name
 from daudit.output.report.format import _isnum, _lv, _primary, _r, _row, _where
 from daudit.output.report.gate import (
@@ -81,9 +82,11 @@ def _nonlinear_insight(summary):
     bl, br = summary.get("best_lightgbm"), summary.get("best_ridge")
     if not (bl and br):
         return None
-    cis = ((summary.get("sanity") or {}).get("bootstrap") or {}).get("test_r2_ci95") or {}
-    c1 = (cis.get(f"L={bl['noise_level']:g} LightGBM") or {}).get("ci95")
-    c2 = (cis.get(f"L={br['noise_level']:g} {br['model']}") or {}).get("ci95")
+    checks = checks_of(summary)
+    cis = checks["bootstrap"]["test_r2_ci95"] if checks else {}
+    k1, k2 = f"L={bl['noise_level']:g} LightGBM", f"L={br['noise_level']:g} {br['model']}"
+    c1 = cis[k1]["ci95"] if k1 in cis else None
+    c2 = cis[k2]["ci95"] if k2 in cis else None
     ev = f"LightGBM test R² = {_r(bl['test_r2'])}；最佳 Ridge test R² = {_r(br['test_r2'])}（{_where(br)}）"
     overlap = None
     if c1 and c2 and all(_isnum(v) for v in (*c1, *c2)):

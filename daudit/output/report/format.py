@@ -10,37 +10,7 @@ __all__ = ["leakage_degree"]
 import math
 
 from daudit.core.errors import DauditError
-
-_DEGREES = (
-    (0.05, "无/可忽略 (negligible)"),
-    (0.2, "弱 (weak)"),
-    (0.5, "中等 (moderate)"),
-    (0.9, "强 (strong)"),
-)
-
-
-def leakage_degree(r2):
-    """Words for how much the error vector leaks the label, from the best test R2.
-
-    Parameters
-    ----------
-    r2 : float
-        Best held-out R2 of the error-only models.
-
-    Returns
-    -------
-    str
-        ``"无/可忽略 (negligible)"`` below 0.05, ``"弱 (weak)"`` below 0.2, ``"中等 (moderate)"``
-        below 0.5, ``"强 (strong)"`` below 0.9, else ``"极强 (severe)"``; ``"未知 (unknown)"``
-        when `r2` is not finite.
-    """
-    r2 = float(r2)
-    if not math.isfinite(r2):
-        return "未知 (unknown)"
-    for limit, words in _DEGREES:
-        if r2 < limit:
-            return words
-    return "极强 (severe)"
+from daudit.models.selection import leakage_degree  # noqa: F401  (re-exported: words for the gate statistic)
 
 
 # ---------------------------------------------------------------- formatting helpers

@@ -14,6 +14,7 @@ __all__ = ["interval_text", "lightgbm_p_text", "pvalue_text", "selection_text", 
            "ridge_cell", "lgbm_cell", "verdict_words", "borderline_text", "rule_text", "blocked_texts", "status_badge",
            "untested_texts"]
 
+from daudit.core.schema_sanity import checks_of, optional
 from daudit.models.selection import SELECTION_WORDS
 from daudit.output.report.format import _best_txt, _isnum, _lv, _r, _where
 
@@ -138,14 +139,15 @@ def blocked_texts(summary) -> list[str]:
     """One sentence per input check that turned a PASS into a FAIL (`gate.blocked_by`)."""
     out = []
     splits = (summary.get("data") or {}).get("splits") or {}
-    mo = (summary.get("sanity") or {}).get("mask_only") or {}
+    checks = checks_of(summary)
+    mo = optional(checks, "mask_only") if checks else None
     for b in summary["gate"].get("blocked_by") or []:
         if b.get("check") == "label_shift":
             sh = (splits.get(b["where"]) or {}).get("label_shift") or {}
             out.append(f"{b['where']} 的标签分布与 train 不同（KS D = {_r(sh.get('ks_d'))}，标准差之比 = "
                        f"{_r(sh.get('std_ratio'))}），在这样的测试集上 R² 不能代表 train 的分布")
         elif b.get("check") == "bad_pixel_pattern":
-            out.append(f"坏像素模式（mask、NaN 或非正 error 值）单独预测标签的 test R² = {_r(mo.get('best_test_r2'))}"
+            out.append(f"坏像素模式（mask、NaN 或非正 error 值）单独预测标签的 test R² = {_r(mo['best_test_r2'] if mo else None)}"
                        f" ≥ {_lv(summary['gate']['threshold'])}：最近像素填补抹去了这一信息，但存储的 error 携带它")
         else:
             out.append(b.get("text", ""))

@@ -24,6 +24,7 @@ from __future__ import annotations
 __all__ = ["importance_null", "concentration_text", "region_text", "group_text", "positions_text", "peak_text",
            "lightgbm_share_text", "regions_above", "feature_names", "pixel_feature_names", "importance_decision"]
 
+from daudit.core.schema_sanity import checks_of, optional
 from daudit.data.catalogue import KIND_ZH, by_key, pixel_features
 from daudit.output.report.format import _pct, _r, _w
 from daudit.output.report.localisation import localisation_decision
@@ -33,13 +34,17 @@ _N_GROUPS = 6  # pixel groups named in the running text (the appendix lists them
 _N_PEAKS = 3  # tallest pixels whose place the running text gives
 
 
-def importance_null(summary) -> dict:
-    """``summary["sanity"]["importance_null"]``, or {} when the run has none."""
-    return ((summary.get("sanity") or {}).get("importance_null")) or {}
+def importance_null(summary):
+    """``summary["sanity"]["importance_null"]`` (`daudit.core.schema_evidence.ImportanceNull`), or None
+    when the run has no sanity checks."""
+    checks = checks_of(summary)
+    return checks["importance_null"] if checks else None
 
 
-def _lin(summary) -> dict:
-    return importance_null(summary).get("linear") or {}
+def _lin(summary):
+    """The linear model's importance null (`LinearImportanceNull`), or None when the run has none."""
+    null = importance_null(summary)
+    return null["linear"] if null else None
 
 
 def feature_names(keys) -> str:
@@ -54,21 +59,22 @@ def pixel_feature_names(wavelength) -> str:
 
 def regions_above(summary) -> list[dict]:
     """Catalogue regions whose importance share is above the family-wise permutation threshold."""
-    return [r for r in (_lin(summary).get("regions") or {}).get("regions") or [] if r.get("above_null")]
+    lin = _lin(summary)
+    return [r for r in lin["regions"]["regions"] if r["above_null"]] if lin else []
 
 
 def concentration_text(summary) -> tuple[str, bool | None]:
     """(the answer to "concentrated in 40 positions?", whether it is above the null or None)."""
     lin = _lin(summary)
-    s = lin.get("top_k_share")
-    n_pix, top_k = (summary.get("data") or {}).get("n_pixels"), (summary.get("importance") or {}).get("top_k")
+    s = lin["top_k_share"] if lin else None
+    n_pix, top_k = summary["data"]["n_pixels"], summary["importance"]["top_k"] if summary["importance"] else None
     if n_pix and top_k and top_k >= n_pix:
         return f"无法判断：Top-{top_k} 已覆盖全部 {n_pix} 个像素，集中度无从判断", None
     if not s:
         return ("无法判断：本次运行没有标签置换零分布，Top-40 占比不作解读", None)
     head = (f"{lin['model']} 的 Top-{s['k']} 像素占总重要性的 {_pct(s['observed'])}，置换零分布"
             f"（{s['n_permutations']} 次标签置换的同一模型）的 95% 分位为 {_pct(s['null_q95'])}，p = {_r(s['p_value'])}")
-    if not s.get("resolvable", True):
+    if not s["resolvable"]:
         return (f"无法判断：{head}；{s['n_permutations']} 次置换能给出的最小 p 为 {_r(s['min_p_value'])}，"
                 "不足以在 95% 水平上判断", None)
     if s["above_null"]:
@@ -79,7 +85,7 @@ def concentration_text(summary) -> tuple[str, bool | None]:
 
 def _feature(r) -> str:
     """The catalogue key of a region unit (a band without its line windows is its band's)."""
-    return r.get("feature", r["key"])
+    return r["feature"]
 
 
 def _overlaps(region, others) -> list[str]:
@@ -87,16 +93,17 @@ def _overlaps(region, others) -> list[str]:
     out = []
     for o in others:
         f = _feature(o)
-        if (f != _feature(region) and f not in out and not o.get("without_lines") and o["lo"] < region["hi"]
-                and region["lo"] < o["hi"] and not (region.get("without_lines") and o["kind"] == "stellar")):
+        if (f != _feature(region) and f not in out and not o["without_lines"] and o["lo"] < region["hi"]
+                and region["lo"] < o["hi"] and not (region["without_lines"] and o["kind"] == "stellar")):
             out.append(f)
     return out
 
 
 def region_text(summary) -> str:
     """Which catalogue regions carry more importance than under the null (each with its numbers)."""
-    reg = _lin(summary).get("regions") or {}
-    if not reg.get("regions"):
+    lin = _lin(summary)
+    reg = lin["regions"] if lin else None
+    if not reg or not reg["regions"]:
         return "没有目录区域的零分布（本次运行没有标签置换）。"
     above = regions_above(summary)
     if not above:
@@ -114,12 +121,13 @@ def region_text(summary) -> str:
 
 def group_text(summary, n: int = _N_GROUPS) -> str:
     """The pixel groups above the family-wise per-pixel null, named by their catalogue features."""
-    px = _lin(summary).get("pixels")
-    if not px:
+    lin = _lin(summary)
+    if lin is None:
         return ""
-    groups = px.get("groups") or []
+    px = lin["pixels"]
+    groups = px["groups"]
     if not groups:
-        if regions_above(summary) or (_lin(summary).get("top_k_share") or {}).get("above_null"):
+        if regions_above(summary) or lin["top_k_share"]["above_null"]:
             return ("没有单个像素的重要性高于逐像素的族校正置换零分布阈值：逐像素检验要求每个像素单独显著，"
                     "证据分散在多个像素时只有 Top-40 与区域检验能看出来。")
         return "没有任何像素的重要性高于逐像素的族校正置换零分布阈值：逐像素检验看不出集中。"
@@ -143,11 +151,11 @@ def peak_text(summary, n: int = _N_PEAKS) -> str:
     """
     lin = _lin(summary)
     name, rec = _primary_of(summary)
-    if not lin.get("regions") or not rec or name != lin.get("model"):
+    if lin is None or not rec or name != lin["model"]:
         return ""
-    peaks = (rec.get("top_pixels") or [])[:n]
-    regions = {r["key"]: r for r in lin["regions"].get("regions") or []}
-    above_px = set((lin.get("pixels") or {}).get("above") or [])
+    peaks = rec["top_pixels"][:n]
+    regions = {r["key"]: r for r in lin["regions"]["regions"]}
+    above_px = set(lin["pixels"]["above"])
     seen, parts = [], []
     for p in peaks:
         keys = [f.key for f in pixel_features(p["wavelength"]) if f.key in regions]
@@ -173,21 +181,20 @@ def peak_text(summary, n: int = _N_PEAKS) -> str:
 
 def lightgbm_share_text(summary) -> str:
     """LightGBM's top-40 shares (split count and gain) against its coarse 20-permutation null."""
-    lg = importance_null(summary).get("lightgbm")
+    null = importance_null(summary)
+    lg = null["lightgbm"] if null else None
     if not lg:
         return ""
     parts = []
     for kind, word in (("split", "分裂次数（`feature_importances_` 的默认口径）"), ("gain", "增益")):
-        s = lg.get(kind)
-        if not s:
-            continue
+        s = lg[kind]
         if s["observed"] >= 1.0 - 1e-9 and s["null_q95"] >= 1.0 - 1e-9:
             parts.append(f"按{word}的 Top-{s['k']} 占比 {_pct(s['observed'])}：这些树用到的像素不超过 {s['k']} 个，"
                          "占比在零分布中也是如此，不能据此判断集中度")
             continue
         p = (f"p ≤ {_r(s['p_value'])}，{s['n_permutations']} 次置换能给出的最小值" if s["p_value"] <= s["min_p_value"]
              else f"p = {_r(s['p_value'])}")
-        if not s.get("resolvable", True):
+        if not s["resolvable"]:
             parts.append(f"按{word}的 Top-{s['k']} 占比 {_pct(s['observed'])}（{p}）：{s['n_permutations']} 次置换"
                          f"能给出的最小 p 为 {_r(s['min_p_value'])}，不足以判断是否高于零分布的 95% 分位")
             continue
@@ -199,33 +206,34 @@ def lightgbm_share_text(summary) -> str:
 
 def positions_text(summary) -> str:
     """The "40 positions" sentence: what the most variable pixels are, and whether models read them."""
-    v = (summary.get("sanity") or {}).get("variability") or {}
-    comp = v.get("composition")
-    if not comp:
+    checks = checks_of(summary)
+    if checks is None:
         return ""
+    v = checks["variability"]
+    comp = v["composition"]
     kinds = comp["kinds"]
     parts = []
     for kind in ("telluric", "sky", "stellar"):
-        k = kinds.get(kind) or {}
-        if not k.get("count"):
+        k = kinds[kind]
+        if not k["count"]:
             continue
         top = "、".join(f"{by_key(key).name_zh} {c} 个" for key, c in list(k["features"].items())[:3])
         parts.append(f"{k['count']} 个在{KIND_ZH[kind]}（随机 {comp['n']} 个像素的期望 {k['expected']:.1f} 个；{top}）")
-    none = kinds.get("none") or {}
-    if none.get("count"):
+    none = kinds["none"]
+    if none["count"]:
         parts.append(f"{none['count']} 个不在任何目录特征内（期望 {none['expected']:.1f} 个）")
-    over = [k for k in ("telluric", "sky", "stellar", "none") if _over_chance(kinds.get(k) or {})]
+    over = [k for k in ("telluric", "sky", "stellar", "none") if _over_chance(kinds[k])]
     story = (f"最易变的位置集中在{'、'.join(_KIND_WORDS[k] for k in over)}（计数明显超过随机期望）" if over
              else "最易变的像素在各类波长特征中的分布与随机选取相近")
     out = f"最易变的 {comp['n']} 个像素中，" + "，".join(parts) + f"。{story}；易变本身不等于泄露，模型是否读取它们见下面的重合检验。"
-    for name, o in (v.get("overlap") or {}).items():
-        nul = o.get("null")
+    for name, o in v["overlap"].items():
+        nul = optional(o, "null")
         if nul:
             rel = "高于" if nul["above_null"] else "不高于"
             out += (f" 它们与 {name} 最重要的 {o['k']} 个像素重合 {o['count']} 个，{rel}置换零分布的 95% 分位 "
                     f"{nul['null_q95']:.1f} 个（p = {_r(nul['p_value'])}）。")
-    lg = v.get("overlap_lightgbm_null")
-    if lg and not lg.get("resolvable", True):
+    lg = optional(v, "overlap_lightgbm_null")
+    if lg and not lg["resolvable"]:
         out += (f" 与 LightGBM（置换子样本上的真实标签拟合，按增益）最重要的像素重合 {lg['count']} 个；"
                 f"{lg['n_permutations']} 次置换不足以判断它是否高于零分布的 95% 分位。")
     elif lg:
@@ -241,7 +249,7 @@ _KIND_WORDS = {**KIND_ZH, "none": "目录特征以外"}
 
 def _over_chance(k: dict) -> bool:
     """More of the pixels in this kind than a random set would have (and at least five)."""
-    return k.get("count", 0) >= 5 and k.get("count", 0) > _OVER_CHANCE * k.get("expected", 0.0)
+    return k["count"] >= 5 and k["count"] > _OVER_CHANCE * k["expected"]
 
 
 def importance_decision(summary) -> str:
@@ -251,13 +259,14 @@ def importance_decision(summary) -> str:
     if refits is not None:
         return refits
     above = regions_above(summary)
-    passed = (summary.get("gate") or {}).get("verdict") == "PASS"
-    if not _lin(summary).get("regions"):
+    passed = summary["gate"]["verdict"] == "PASS"
+    lin = _lin(summary)
+    if lin is None:
         return "本次运行没有重要性的零分布，不据此选择去泄露的波长区域"
     if not above:
         return ("重要性在谱线、大气吸收带和天光区域都与无泄露一致" if passed else
                 "重要性在谱线、大气吸收带和天光区域都与无泄露一致；去泄露不能只靠屏蔽某些波长区域")
-    kinds = _evidence_kinds(above, _lin(summary)["regions"]["regions"])
+    kinds = _evidence_kinds(above, lin["regions"]["regions"])
     out = []
     if "stellar" in kinds:
         out.append("恒星谱线处的 σ 反映谱线深度（光子噪声随 flux 变化），泄露至少部分经由这些谱线；去泄露时优先处理它们")
@@ -272,10 +281,10 @@ def importance_decision(summary) -> str:
 
 def _evidence_kinds(above, regions) -> set[str]:
     """Kinds of feature the excess can be attributed to: a band counts only without its line windows."""
-    split = {r["feature"] for r in regions if r.get("without_lines")}
+    split = {r["feature"] for r in regions if r["without_lines"]}
     kinds = set()
     for r in above:
-        if r["kind"] == "stellar" or r.get("without_lines") or _feature(r) not in split:
+        if r["kind"] == "stellar" or r["without_lines"] or _feature(r) not in split:
             kinds.add(r["kind"])
     return kinds
 

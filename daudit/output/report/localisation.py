@@ -11,19 +11,23 @@ from __future__ import annotations
 __all__ = ["localisation", "sources", "localisation_text", "localisation_decision", "source_names",
            "localisation_table"]
 
+from daudit.core.schema_sanity import checks_of
 from daudit.output.report.format import _lv, _r
 
 _N_NAMED = 4  # sources named in the running text (the appendix lists every region)
 
 
-def localisation(summary) -> dict:
-    """``summary["sanity"]["localisation"]``, or {} when the run has none."""
-    return ((summary.get("sanity") or {}).get("localisation")) or {}
+def localisation(summary):
+    """``summary["sanity"]["localisation"]`` (`daudit.core.schema_evidence.Localisation`), or None when
+    the run has none."""
+    checks = checks_of(summary)
+    return checks["localisation"] if checks else None
 
 
 def sources(summary) -> list[dict]:
     """The regions the refits name as sources, largest drop first."""
-    return [u for u in localisation(summary).get("units") or [] if u.get("source")]
+    loc = localisation(summary)
+    return [u for u in loc["units"] if u["source"]] if loc else []
 
 
 def source_names(summary) -> str:
@@ -37,7 +41,7 @@ def _ci(pair) -> str:
 
 def _one(u) -> str:
     kind = "目录以外" if u["kind"] in ("band", "bands") else "目录区域"
-    why = ("" if "drop" in (u.get("why") or []) else
+    why = ("" if "drop" in u["why"] else
            "；它单独就达到阈值，但删去它 R² 下降不足，它携带的信息其他像素也有")
     return (f"{u['name_zh']}（{kind}，{u['n_pixels']} 个像素）：删去后 R² = {_r(u['dropped_test_r2'])}，"
             f"下降 {_r(u['drop'])}（95% 区间 {_ci(u['drop_ci95'])}），单独拟合 R² = {_r(u['alone_test_r2'])}{why}")
@@ -51,7 +55,7 @@ def localisation_text(summary) -> str:
     head = (f"区域重拟合（{loc['model']}，L={_lv(loc['noise_level'])}，在 test 上评估，由同一训练 Gram 矩阵的子块得到）："
             f"完整模型 R² = {_r(loc['full_test_r2'])}（95% 区间 {_ci(loc['full_ci95'])}）")
     src = sources(summary)
-    n_units = len(loc.get("units") or [])
+    n_units = len(loc["units"])
     if not src:
         return (head + f"；{n_units} 个区域（目录区域与逐像素零分布的像素带）中，没有一个删去后使 R² 超出 bootstrap 噪声地"
                 "显著下降，也没有一个单独拟合达到阈值：重拟合没有指认任何泄露来源。")
@@ -69,7 +73,7 @@ def localisation_decision(summary) -> str | None:
         return None
     thr = _lv(loc["threshold"])
     src = sources(summary)
-    removing = [u for u in src if u.get("removes")]
+    removing = [u for u in src if u["removes"]]
     if removing:
         u = removing[0]
         return (f"屏蔽 {u['name_zh']} 后线性模型的 test R² 降到 {_r(u['dropped_test_r2'])}，低于阈值 {thr}："
@@ -78,7 +82,7 @@ def localisation_decision(summary) -> str | None:
         best = min(src, key=lambda u: u["dropped_test_r2"] if u["dropped_test_r2"] is not None else 1e300)
         return (f"泄露来源：{source_names(summary)}；但屏蔽其中任何一个都不能让线性 R² 低于阈值 {thr}"
                 f"（屏蔽 {best['name_zh']} 后仍为 {_r(best['dropped_test_r2'])}）：去泄露不能只靠屏蔽单个区域")
-    if (loc.get("full_test_r2") or 0.0) >= loc["threshold"]:
+    if (loc["full_test_r2"] or 0.0) >= loc["threshold"]:
         return "重拟合没有指认任何区域为泄露来源：泄露分散在许多像素上，去泄露不能只靠屏蔽某些波长区域"
     return "重拟合没有指认任何区域为泄露来源"
 
@@ -86,9 +90,9 @@ def localisation_decision(summary) -> str | None:
 def localisation_table(summary) -> list[str]:
     """The appendix table: every refitted region's numbers."""
     loc = localisation(summary)
-    units = loc.get("units") or []
-    if not units:
+    if not loc or not loc["units"]:
         return []
+    units = loc["units"]
     out = ["", f"**Region refits**（{loc['model']}，L={_lv(loc['noise_level'])}，test；完整模型 R² = "
                f"{_r(loc['full_test_r2'])}）：", "",
            "| 区域 | 像素数 | 删去后 R² | 下降 (95% 区间) | 单独 R² | 来源 | 屏蔽即可去除 |",

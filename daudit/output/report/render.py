@@ -43,6 +43,7 @@ from daudit.output.report.localisation import localisation_text
 from daudit.output.report.importance import (
     concentration_text,
     group_text,
+    importance_null,
     lightgbm_share_text,
     peak_text,
     positions_text,
@@ -244,7 +245,8 @@ def _figures_section(summary, ctx):
     fig3, _ = _render_sanity(summary)
     what = _KIND_WORDS.get((rec or {}).get("kind"), "重要性")
     ref = _lv(ctx["ref"])
-    has_null = bool(((summary.get("sanity") or {}).get("importance_null") or {}).get("linear"))
+    null = importance_null(summary)
+    has_null = bool(null and null["linear"])
     null_words = "；橙色虚线为逐像素的族校正置换零分布阈值，高于它的像素以黑圈标出" if has_null else ""
     hist_null = "及其置换零分布的 95% 分位" if has_null else ""
     return f"""## 📊 实验图表

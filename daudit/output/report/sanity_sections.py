@@ -9,6 +9,8 @@ from __future__ import annotations
 
 __all__ = ["render_sanity_sections"]
 
+from daudit.checks.table import CHECKS, EFFECT_WORDS, MODEL_COLUMNS
+from daudit.core.schema_sanity import optional
 from daudit.data.catalogue import KIND_ZH
 from daudit.output.report.format import _image, _isnum, _lv, _pct, _r, _w
 from daudit.output.report.gate import (
@@ -25,63 +27,38 @@ from daudit.output.report.importance import pixel_feature_names
 from daudit.output.report.words import zh
 
 _KIND_WORDS = {**KIND_ZH, "none": "不在目录特征内"}
-_HEAD = (("OLS", "OLS"), ("best_ridge", "Ridge（按验证集选出）"), ("LightGBM", "LightGBM"))
-
-_EFFECT = {
-    "wavelength_shuffle": {
-        "collapsed": "打乱波长后重新拟合，R² 跌到阈值以下：泄露依赖于与波长对齐的 error 形状（特定像素位置），而不是整体尺度",
-        "survived": "打乱波长后重新拟合，R² 几乎不变：泄露由每条光谱 error 的整体尺度/数值分布携带，与像素位置无关",
-        "reduced": "打乱波长后重新拟合，R² 明显下降但仍高于阈值：泄露一部分来自像素位置，一部分来自整体尺度/分布",
-        "no_leak_to_explain": "原始 R² 已低于阈值，没有需要解释的泄露；打乱后的结果只作对照",
-        "not_run": "未运行",
-    },
-    "group_shuffle": {
-        "retained": "组内打乱标签后 R² 基本保留：模型只用到同组（相近 mag 与 SNR）光谱共有的信息，即噪声尺度",
-        "collapsed": "组内打乱标签后 R² 几乎全部消失（低于阈值或保留不到两成）：模型依赖于每颗星自身的细节，而不是 mag/SNR 组共有的噪声尺度",
-        "reduced": "组内打乱标签后 R² 部分保留：泄露一部分来自 mag/SNR 组共有的噪声尺度，一部分来自星自身的细节",
-        "no_leak_to_explain": "原始 R² 已低于阈值，没有需要解释的泄露；组内打乱的结果只作对照",
-        "not_run": "未运行（参数表中没有 mag 与 snr 列）",
-    },
-    "capture": {
-        "captured": "该输入单独就能达到与原始 error 相当的 R²：它足以解释泄露",
-        "partly_captured": "该输入单独的 R² 高于阈值但低于原始 R²：它解释了一部分泄露",
-        "no_leak": "该输入单独的 R² 低于阈值：单靠它不足以越过阈值",
-        "no_varying_mask": "训练集中没有任何像素被 mask（或 mask 处处相同），mask 不可能携带信息",
-        "not_run": "未运行",
-    },
-}
-
+_HEAD = tuple((m.key, m.label_zh) for m in MODEL_COLUMNS)
 
 def _level(boot):
-    return f"{boot['level'] * 100:g}%" if _isnum(boot.get("level")) else "n/a"
+    return f"{boot['level'] * 100:g}%"
 
 
 def _ci(rec):
-    ci = (rec or {}).get("test_ci95")
+    ci = optional(rec, "test_ci95") if rec else None
     if ci and _isnum(ci[0]) and _isnum(ci[1]):
         return f" [{_r(ci[0])}, {_r(ci[1])}]"
     return ""
 
 
 def _cell(rec):
-    if not isinstance(rec, dict) or rec.get("test_r2") is None:
+    if rec is None or rec["test_r2"] is None:
         return "n/a"
-    name = f"（{rec['model']}）" if rec.get("model", "").startswith("Ridge") else ""
+    name = f"（{rec['model']}）" if rec["model"].startswith("Ridge") else ""
     return f"{_r(rec['test_r2'])}{_ci(rec)}{name}"
 
 
 def _best_record(block):
     """The record of a check block with the highest test R² (the one its effect is judged by)."""
-    recs = [block.get(k) for k, _ in _HEAD if isinstance(block.get(k), dict) and _isnum(block[k].get("test_r2"))]
+    recs = [block[k] for k, _ in _HEAD if k in block and block[k]["test_r2"] is not None]
     return max(recs, key=lambda r: r["test_r2"]) if recs else None
 
 
 def _capture(block):
     """The conclusion of a capture check (mask-only, aggregates), with its interval when below the threshold."""
     effect = block["effect"]
-    text = _EFFECT["capture"][effect]
+    text = EFFECT_WORDS["capture"][effect]
     rec = _best_record(block)
-    ci = (rec or {}).get("test_ci95")
+    ci = optional(rec, "test_ci95") if rec else None
     if effect == "no_leak" and ci and _isnum(ci[0]):
         if ci[0] > 0:
             text += f"；但最佳的 {rec['model']} 区间下限 {_r(ci[0])} 大于 0：它携带少量信息"
@@ -91,27 +68,26 @@ def _capture(block):
 
 
 def _row(label, block, conclusion=""):
-    cells = " | ".join(_cell((block or {}).get(k)) for k, _ in _HEAD)
+    cells = " | ".join(_cell(optional(block, k)) for k, _ in _HEAD)
     return f"| {label} | {cells} | {conclusion} |"
+
+
+def _conclusion(chk, drawn, block):
+    if drawn.note_zh is not None:
+        return drawn.note_zh
+    return _capture(block) if chk.effect == "capture" else EFFECT_WORDS[chk.effect][block["effect"]]
 
 
 def _table(san):
     ref = _lv(san["reference_noise_level"])
-    out = ["| 检验 | OLS | 最佳 Ridge | LightGBM | 结论 |", "|------|-----|-----------|----------|------|",
-           _row(f"原始模型（L={ref}）", san.get("original"), "审计本身的结果")]
-    ws = san.get("wavelength_shuffle")
-    if ws:
-        out.append(_row("波长打乱，重新拟合", ws.get("refit"), _EFFECT["wavelength_shuffle"][ws["effect"]]))
-        out.append(_row("打乱输入、未重新拟合（仅作对照）", ws.get("unrefitted"), "不是 shuffle test 的结论，见 §6.2"))
-    gs = san.get("group_shuffle")
-    if gs and gs.get("effect") != "not_run":
-        out.append(_row("mag × SNR 组内打乱标签", gs, _EFFECT["group_shuffle"][gs["effect"]]))
-    mo = san.get("mask_only")
-    if mo:
-        out.append(_row("Mask-only", mo, _capture(mo)))
-    ag = san.get("aggregate_stats")
-    if ag:
-        out.append(_row(f"{ag['n_features']} 个聚合统计量", ag, _capture(ag)))
+    out = ["| 检验 | OLS | 最佳 Ridge | LightGBM | 结论 |", "|------|-----|-----------|----------|------|"]
+    for chk in CHECKS:  # `daudit.checks.table`: the checks and their records, in the figure's order
+        block = optional(san, chk.key)
+        if not block or (chk.key == "group_shuffle" and block["effect"] == "not_run"):  # no record to show
+            continue
+        for d in chk.drawn:
+            out.append(_row(d.label_zh.format(ref=ref, **block), block[d.sub] if d.sub else block,
+                            _conclusion(chk, d, block)))
     return out
 
 
@@ -120,55 +96,55 @@ def _gate_sentence(summary, gate):
     parts = [f"最佳模型 {gate['best_model']}（L={_lv(gate['best_noise_level'])}，{selection_text(gate)}）test R² = "
              f"{_r(gate['best_test_r2'])}，{summary['gate']['name']} {verdict}"]
     parts += [x for x in (interval_text(gate), val_selected_text(gate), pvalue_text(gate)) if x]
-    if gate.get("borderline"):
+    if gate["borderline"]:
         parts.append(borderline_text(gate))
     parts.append(rule_text(gate))
     return "；".join(parts)
 
 
 def _fig3(summary, san):
-    gate = summary["gate"] if "n_candidates" in summary["gate"] else {**summary["gate"], **(san.get("gate") or {})}
-    perm = san.get("permutation") or {}
-    lin, lg = perm.get("linear") or {}, perm.get("lightgbm") or {}
-    boot = san.get("bootstrap") or {}
+    gate = summary["gate"]
+    perm = san["permutation"]
+    lin, lg = perm["linear"], optional(perm, "lightgbm")
+    boot = san["bootstrap"]
     null_txt = []
-    if lin.get("figure_model"):
+    if optional(lin, "figure_model"):
         null_txt.append(f"{lin['figure_model']} 的 {lin['n_permutations']} 次置换")
     if lg:
         null_txt.append(f"LightGBM（{lg['n_train_rows']} 行子样本）的 {lg['n_permutations']} 次置换")
     desc = (f"**描述**: 左图为原始模型与每项 sanity check 的 test R²（OLS、按验证集选出的 Ridge、LightGBM；"
-            f"误差棒为 {boot.get('n_resamples')} 次 bootstrap 的 {_level(boot)} 置信区间；参考噪声水平 "
+            f"误差棒为 {boot['n_resamples']} 次 bootstrap 的 {_level(boot)} 置信区间；参考噪声水平 "
             f"L={_lv(san['reference_noise_level'])}；低于坐标轴下限的柱子被截断并以斜线标出），红色虚线为 "
             f"{summary['gate']['name']} 阈值 R² = {san['threshold']}。右图为标签置换零分布（"
             + "、".join(null_txt or ["本次运行没有置换检验"])
             + "）的 test R²，竖线为真实标签下同一模型的 test R²（与左图同一划分）。")
     obs = []
-    if gate.get("best_model"):
+    if gate["best_model"]:
         obs.append(_gate_sentence(summary, gate))
-    for key, words in (("wavelength_shuffle", "wavelength_shuffle"), ("group_shuffle", "group_shuffle")):
-        blk = san.get(key) or {}
-        if blk.get("effect") in _EFFECT[words] and blk.get("effect") != "not_run":
-            obs.append(_EFFECT[words][blk["effect"]])
-    for key, name in (("mask_only", "Mask-only"), ("aggregate_stats", "聚合统计量")):
-        blk = san.get(key) or {}
-        if blk.get("effect"):
-            obs.append(f"{name}：{_capture(blk)}")
+    for chk in CHECKS:
+        blk = optional(san, chk.key)
+        if not blk or chk.effect is None:
+            continue
+        if chk.name_zh is not None:  # a capture check: named, with its interval
+            obs.append(f"{chk.name_zh}：{_capture(blk)}")
+        elif blk["effect"] != "not_run":
+            obs.append(EFFECT_WORDS[chk.effect][blk["effect"]])
     lines = [_image(summary, "sanity_checks", "sanity_checks"), desc, "", *_table(san), "",
              "**关键观察**: " + "；".join(obs) + "。"]
     return "\n".join(lines)
 
 
 def _shuffle_text(san):
-    ws = san.get("wavelength_shuffle")
+    ws = optional(san, "wavelength_shuffle")
     if not ws:
         return ["**Shuffle Test**: 未运行（spec 中 sanity.wavelength_shuffle 为 false）。"]
     orig, ref, un = san["original"], ws["refit"], ws["unrefitted"]
     out = ["**Shuffle Test**（每条光谱的像素各自随机打乱，训练/验证/测试集都打乱；打乱由 `(seed, split, chunk)` 决定，可复现）:"]
     for k, label in _HEAD:
         if k in orig or k in ref:
-            out.append(f"- {label}: 原始 R² = {_cell(orig.get(k))}；打乱后重新拟合 R² = {_cell(ref.get(k))}；"
-                       f"未重新拟合（原模型直接作用于打乱输入）R² = {_cell(un.get(k))}")
-    same = orig.get("LightGBM_same_rows")
+            out.append(f"- {label}: 原始 R² = {_cell(optional(orig, k))}；打乱后重新拟合 R² = {_cell(optional(ref, k))}；"
+                       f"未重新拟合（原模型直接作用于打乱输入）R² = {_cell(optional(un, k))}")
+    same = optional(orig, "LightGBM_same_rows")
     if same:
         out.append(f"- 对照：LightGBM 在与打乱检验相同的 {same['n_train_rows']} 行训练子样本上用原始输入重新拟合，"
                    f"test R² = {_cell(same)}（打乱后的 LightGBM 应与此比较，排除训练行数的影响）")
@@ -176,74 +152,74 @@ def _shuffle_text(san):
                "系数与像素的对应被破坏，预测变成大方差噪声，R² 可以远低于 0（用户首次运行报告的负 R² 正是这种情形）；"
                "它只说明模型依赖像素顺序。shuffle test 要回答的是\"打乱后的数据是否仍含有 log_g 信息\"，"
                "必须在打乱后的训练集上重新拟合再评估，即上面的\"打乱后重新拟合 R²\"。")
-    out.append(f"- 结论: {_EFFECT['wavelength_shuffle'][ws['effect']]}。")
+    out.append(f"- 结论: {EFFECT_WORDS['wavelength_shuffle'][ws['effect']]}。")
     return out
 
 
 def _group_text(san):
-    gs = san.get("group_shuffle") or {}
-    if gs.get("effect") in (None, "not_run"):
-        why = zh(gs["skipped"]) if gs.get("skipped") else "spec 中 sanity.group_shuffle 为 false"
+    gs = san["group_shuffle"]
+    if gs["effect"] == "not_run":
+        why = zh(gs["skipped"]) if optional(gs, "skipped") else "spec 中 sanity.group_shuffle 为 false"
         return [f"**Group Shuffle Test**: 未运行（{why}）。"]
     out = [f"**Group Shuffle Test**（训练集标签在 {gs['mag_bins']} 个 mag 分位区间 × {gs['snr_bins']} 个 SNR 分位区间"
            f"组成的 {gs['n_groups']} 个组内打乱，最小组 {gs['min_group_size']} 行；线性模型取 {gs['n_shuffles']} 次打乱的平均，"
            "LightGBM 打乱一次；在真实验证/测试集上评估）:"]
     for k, label in _HEAD:
-        rec = gs.get(k)
+        rec = optional(gs, k)
         if rec:
             rng = (f"（各次打乱 test R² 范围 {_r(rec['test_r2_min'])} 至 {_r(rec['test_r2_max'])}）"
-                   if _isnum(rec.get("test_r2_min")) else "")
+                   if optional(rec, "test_r2_min") is not None else "")
             out.append(f"- {label}: test R² = {_cell(rec)}{rng}")
-    if _isnum(gs.get("retained_fraction")):
+    if gs["retained_fraction"] is not None:
         out.append(f"- 保留比例（组内打乱最佳 R² / 原始最佳 R²）= {_pct(gs['retained_fraction'])}")
-    out.append(f"- 结论: {_EFFECT['group_shuffle'][gs['effect']]}。")
+    out.append(f"- 结论: {EFFECT_WORDS['group_shuffle'][gs['effect']]}。")
     return out
 
 
 def _mask_text(san):
-    mo = san.get("mask_only")
+    mo = optional(san, "mask_only")
     if not mo:
         return ["**Mask-only Test**: 未运行（spec 中 sanity.mask_only 为 false）。"]
     out = ["**Mask-only Test**（输入为二值 mask，去掉训练集中恒定的列）:",
            f"- mask 来源: {zh(mo['source'])}；训练集中至少被 mask 一次的像素 {mo['n_pixels_ever_masked']} 个，"
            f"非恒定、用作输入的像素 {mo['n_pixels_used']} 个，被 mask 的像素占比 {_pct(mo['masked_fraction'])}"]
     for k, label in _HEAD:
-        if mo.get(k):
+        if k in mo:
             out.append(f"- Mask-only R²（{label}）: {_cell(mo[k])}")
-    if not any(mo.get(k) for k, _ in _HEAD):
+    if not any(k in mo for k, _ in _HEAD):
         out.append("- Mask-only R²: 无可用输入（没有变化的 mask 列），模型只能是截距")
     out.append(f"- 结论: {_capture(mo)}。")
     return out
 
 
 def _agg_text(san):
-    ag = san.get("aggregate_stats")
+    ag = optional(san, "aggregate_stats")
     if not ag:
         return ["**Aggregate Statistics Test**: 未运行。"]
     out = [f"**Aggregate Statistics Test**（每条光谱 {ag['n_features']} 个数: {', '.join(f'`{f}`' for f in ag['features'])}）:"]
     for k, label in _HEAD:
-        if ag.get(k):
+        if k in ag:
             out.append(f"- {label}: test R² = {_cell(ag[k])}")
     out.append(f"- 结论: {_capture(ag)}。")
     return out
 
 
 def _perm_text(san):
-    perm = san.get("permutation") or {}
-    lin, lg = perm.get("linear") or {}, perm.get("lightgbm")
+    perm = san["permutation"]
+    lin, lg = perm["linear"], optional(perm, "lightgbm")
     out = [f"**Label-permutation null**（与 scikit-learn permutation_test_score 相同：在置换后的训练标签上重新拟合，"
            f"在测试集上评分，p = (C + 1) / (置换次数 + 1)，C 为置换得分不低于观测值的次数；线性模型 "
-           f"{lin.get('n_permutations', 0)} 次置换，复用同一次特征分解，p 的下限 {_r(lin.get('min_p_value'))}）:", "",
+           f"{lin['n_permutations']} 次置换，复用同一次特征分解，p 的下限 {_r(lin['min_p_value'])}）:", "",
            "| 模型 | 观测 test R² | p 值 | 零分布均值 | 零分布 95% 分位 | 零分布最大值 |",
            "|------|--------------|------|------------|-----------------|--------------|"]
-    for name, m in (lin.get("models") or {}).items():
+    for name, m in lin["models"].items():
         out.append(f"| {name} | {_r(m['observed_test_r2'])} | {_r(m['p_value'])} | {_r(m['null_mean'])} | "
                    f"{_r(m['null_q95'])} | {_r(m['null_max'])} |")
     if lg:
         out.append(f"| LightGBM（{lg['n_train_rows']} 行子样本，{lg['n_permutations']} 次置换） | "
                    f"{_r(lg['observed_test_r2'])} | {_r(lg['p_value'])} | {_r(lg['null_mean'])} | "
                    f"{_r(lg['null_q95'])} | {_r(lg['null_max'])} |")
-    fw = lin.get("familywise")
+    fw = optional(lin, "familywise")
     if fw:
         out += ["", f"族校正（最佳模型的 p 值）：观测的最佳线性 test R² = {_r(fw['observed_max'])}（{fw['observed_model']}），"
                     f"每次置换取 {fw['n_models']} 个线性模型与噪声水平组合中的最大 test R² 作为零分布（均值 {_r(fw['null_mean'])}，"
@@ -256,53 +232,51 @@ def _perm_text(san):
 
 
 def _boot_text(san, gate):
-    boot = san.get("bootstrap") or {}
-    rows = boot.get("test_r2_ci95") or {}
-    out = [f"**Bootstrap**（测试集行有放回重抽样 {boot.get('n_resamples')} 次，所有模型使用同一组重抽样，"
+    boot = san["bootstrap"]
+    rows = boot["test_r2_ci95"]
+    out = [f"**Bootstrap**（测试集行有放回重抽样 {boot['n_resamples']} 次，所有模型使用同一组重抽样，"
            f"{_level(boot)} 百分位区间）:", "", "| 模型 | Test R² | 95% 区间 |", "|------|---------|----------|"]
     for name, r in rows.items():
-        ci = r.get("ci95") or [None, None]
+        ci = r["ci95"]
         out.append(f"| {name} | {_r(r['test_r2'])} | [{_r(ci[0])}, {_r(ci[1])}] |")
-    g = san.get("gate") or {}
+    g = san["gate"]
     if g:
         sel = interval_text(g)
         out += ["", f"Gate-1 判定: 最佳 test R² = {_r(g['best_test_r2'])}（{g['best_model']}，L={_lv(g['best_noise_level'])}，"
                     f"{selection_text(g)}）" + (f"，{sel}" if sel else "")
                     + f" → {'PASS' if gate['verdict'] == 'PASS' else 'FAIL'}"
-                    + ("（选择校正区间跨过阈值，临界）" if gate.get("borderline") else "（选择校正区间不跨过阈值）" if sel else "")
+                    + ("（选择校正区间跨过阈值，临界）" if gate["borderline"] else "（选择校正区间不跨过阈值）" if sel else "")
                     + f"；{rule_text(gate)}。"]
     return out
 
 
 def _variability_text(san):
-    v = san.get("variability")
-    if not v:
-        return []
+    v = san["variability"]
     out = [f"**The \"40 positions\" question**（每条 error 除以自身中位数后，逐像素计算训练集上的相对离散度 std/mean；"
            f"阈值 {v['threshold']}）:",
            f"- 相对离散度超过阈值的像素: {v['n_above_threshold']} / {v['n_pixels']}（{_pct(v['fraction_above_threshold'])}）；"
            f"相对离散度中位数 {_r(v['median_spread'])}，最大 {_r(v['max_spread'])}"]
-    for name, o in (v.get("overlap") or {}).items():
-        nul = o.get("null")
+    for name, o in v["overlap"].items():
+        nul = optional(o, "null")
         ref = (f"；置换零分布 95% 分位 {nul['null_q95']:.1f} 个，p = {_r(nul['p_value'])}" if nul
                else "；没有零分布（主模型是 LightGBM 时见下一行）")
         out.append(f"- 最易变的 {v['top_k']} 个像素与 {name} 最重要的 {o['k']} 个像素重合 {o['count']} 个"
                    f"（Jaccard = {_r(o['jaccard'])}{ref}）")
-    comp = (v.get("composition") or {}).get("kinds") or {}
+    comp = v["composition"]["kinds"]
     if comp:
         out.append("- 所属波长特征（一个像素可同时属于两类）: " + "；".join(
             f"{_KIND_WORDS[k]} {c['count']} 个（随机期望 {c['expected']:.1f} 个）" for k, c in comp.items()))
     out += ["", "| Rank | Pixel | Wavelength (Å) | 相对离散度 | 目录特征 |", "|------|-------|----------------|------------|----------|"]
-    for p in v.get("top_pixels") or []:
+    for p in v["top_pixels"]:
         out.append(f"| {p['rank']} | {p['pixel']} | {_w(p['wavelength'])} | {_r(p['relative_spread'])} | "
                    f"{pixel_feature_names(p['wavelength'])} |")
     return out
 
 
 def _snr_text(san):
-    s = san.get("snr") or {}
-    if s.get("skipped") or not s:
-        return [f"**Leakage by SNR**: 未计算（{zh(s.get('skipped'))}）。"]
+    s = san["snr"]
+    if "skipped" in s:
+        return [f"**Leakage by SNR**: 未计算（{zh(s['skipped'])}）。"]
     out = [f"**Leakage by SNR**（最佳模型 {s['model']}，L={_lv(s['noise_level'])}，测试集）:", "",
            "| SNR 区间 | 行数 | Test R² |", "|----------|------|---------|"]
     for b in s["bins"]:
@@ -324,7 +298,7 @@ def render_sanity_sections(summary: dict) -> tuple[str, str]:
     appendix : str    markdown under "6.2 Sanity Check 详细结果"
     """
     san = summary["sanity"]
-    if san.get("skipped"):
+    if "skipped" in san:
         text = f"本次运行跳过了 sanity checks：{zh(san['skipped'])}。"
         return text, text
     parts = [_shuffle_text(san), _group_text(san), _mask_text(san), _agg_text(san), _perm_text(san),

@@ -8,6 +8,9 @@ for a value it does not know, quotes it as code.
 
 from __future__ import annotations
 
+from daudit.checks.table import CHECKS
+from daudit.core.schema_sanity import optional
+
 __all__ = ["checks_that_ran", "lightgbm_rows_text", "zh"]
 
 _ZH = {
@@ -41,39 +44,31 @@ def lightgbm_rows_text(lgb: dict) -> str:
     return f"训练使用全部 {total} 行（内存预算足够，分箱按 LightGBM 的默认抽样）"
 
 
-def _has(sanity, key) -> bool:
-    block = sanity.get(key)
-    return isinstance(block, dict) and block.get("effect") not in (None, "not_run")
+def _ran(chk, block) -> bool:
+    """A shuffle check ran when its effect is not "not_run"; a capture check is listed when present."""
+    return block is not None and (chk.effect == "capture" or block["effect"] != "not_run")
 
 
 def checks_that_ran(summary) -> list[str]:
     """The list of §2.3: every sanity check of this run, with what it tests."""
-    san = summary.get("sanity")
-    if not san:
+    san = optional(summary, "sanity")
+    if san is None:
         return ["- 本次运行没有执行 sanity checks（spec 中 sanity.enabled 为 false）。"]
-    if san.get("skipped"):
+    if "skipped" in san:
         return [f"- 本次运行跳过了 sanity checks：{zh(san['skipped'])}。"]
-    out = []
-    if _has(san, "wavelength_shuffle"):
-        out.append("- Shuffle Test: 打乱波长对齐（每条光谱的像素各自打乱）后重新拟合，检验是否依赖位置信息")
-    if _has(san, "group_shuffle"):
-        out.append("- Group Shuffle Test: 在 mag × SNR 组内打乱训练标签后重新拟合，检验是否只用到噪声尺度")
-    if san.get("mask_only"):
-        out.append("- Mask-only Test: 只用 mask 位置，检验是否是泄露源")
-    if san.get("aggregate_stats"):
-        out.append(f"- Aggregate Statistics Test: 只用每条光谱的 {san['aggregate_stats']['n_features']} 个聚合统计量")
-    perm = san.get("permutation") or {}
-    lin, lg = perm.get("linear") or {}, perm.get("lightgbm") or {}
-    if lin.get("n_permutations"):
+    out = [chk.ran_zh.format(**optional(san, chk.key)) for chk in CHECKS
+           if chk.ran_zh is not None and _ran(chk, optional(san, chk.key))]
+    lin, lg = san["permutation"]["linear"], optional(san["permutation"], "lightgbm")
+    if lin["n_permutations"]:
         lg_txt = f"、LightGBM {lg['n_permutations']} 次" if lg else ""
         out.append(f"- 标签置换零分布: 线性模型 {lin['n_permutations']} 次{lg_txt}，给出每个模型与最佳模型（族校正）的 p 值")
-    boot = san.get("bootstrap") or {}
-    if boot.get("n_resamples"):
+    boot = san["bootstrap"]
+    if boot["n_resamples"]:
         out.append(f"- Bootstrap: 测试集 {boot['n_resamples']} 次重抽样，给出每个模型及选择校正后最佳 R² 的 95% 区间")
-    if (san.get("importance_null") or {}).get("linear") or (san.get("importance_null") or {}).get("lightgbm"):
+    if san["importance_null"]["linear"] or san["importance_null"]["lightgbm"]:
         out.append("- 重要性的置换零分布: Top-40 占比、每个目录区域和每个像素的重要性与标签置换拟合比较")
-    if san.get("variability"):
+    if san["variability"]:
         out.append("- \"40 个位置\": 按中位数归一化后最易变的像素、它们属于哪类波长特征、与重要像素的重合")
-    if (san.get("snr") or {}).get("bins"):
+    if optional(san["snr"], "bins"):
         out.append("- 按 SNR 分组: 最佳模型在各 SNR 区间与四分位上的 test R²")
     return out
