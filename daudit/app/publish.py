@@ -274,21 +274,22 @@ def _read_doc(doc: Path) -> str:
 
 def _plan_hub_and_roadmap(kc: Path, summary: dict, report_rel: str, *, layout: KCLayout, hub_section: str,
                           roadmap_section: str) -> dict[str, bytes]:
-    """The hub with the run's row in its §DG1 table, the roadmap with the run's marked block and the MVP's status.
+    """The hub with the run's row in its §DG1 table, the roadmap with the run's marked block and the MVP's status
+    (links from the topic folder, where both files are).
 
     A roadmap whose MVP is a table row and not a heading gets no block (nor a new section): its
     row's status cell is the run's entry there.
     """
     exp_id = summary["experiment_id"]
     hub = kc / layout.hub_path
-    hub_text = upsert_hub_row(_read_doc(hub), summary, report_link=_link(report_rel, str(PurePosixPath(layout.hub_path).parent)),
+    hub_text = upsert_hub_row(_read_doc(hub), summary, report_link=_link(report_rel, layout.topic),
                               section=hub_section, heading=f"## §{hub_section}", where=str(hub))
     roadmap = kc / layout.roadmap_path
     text = _read_doc(roadmap)
     table_only = (marker_lines(exp_id)[0] not in text and section_start(text, roadmap_section) is None
                   and has_table_row(text, roadmap_section))
     if not table_only:
-        block = render_roadmap_block(summary, report_link=_link(report_rel, str(PurePosixPath(layout.roadmap_path).parent)))
+        block = render_roadmap_block(summary, report_link=_link(report_rel, layout.topic))
         text = upsert_block(text, block, experiment_id=exp_id, section=roadmap_section, where=str(roadmap),
                             heading=f"## {roadmap_section}")
     text = set_status(text, roadmap_section, status_text(summary))
