@@ -641,3 +641,31 @@ def test_figure_names_carry_the_experiment_id_once(save, expected):
     name = figure_name("logg_err_base_01", save)
     assert name == expected
     assert re.sub(r"[^a-z0-9]+", "_", name.lower()).count("logg_err_base_01") == 1 + ("012" in save)
+
+
+@needs_git
+def test_a_hub_published_by_an_older_daudit_gets_its_block_turned_into_a_row(kc, run_dir):
+    """An older daudit wrote a marked table of its own per experiment; republishing puts the run in the
+    hub's table and removes that block (daudit's own text), every other byte staying."""
+    hub = kc / HUB_PATH
+    original = hub.read_text(encoding="utf-8")
+    begin, end = marker_lines(EXP_ID)
+    old_block = f"{begin}\n| Exp | Date |\n|---|---|\n| {EXP_ID} | 2025-12-01 |\n{end}\n"
+    hub.write_text(original.replace("### Notes\n", old_block + "\n### Notes\n"), encoding="utf-8")
+    git(kc, "commit", "-qam", "hub of an older daudit")
+    publish_run(run_dir, kc)
+    text = hub.read_text(encoding="utf-8")
+    assert begin not in text and end not in text and "2025-12-01" not in text
+    assert remove_block(text) == original
+    assert len(_tables_in_section(text, "## §DG1 Is the error vector leaking log g?")) == 1
+
+
+def test_a_row_marker_twice_is_refused():
+    from daudit.app.kc_table import upsert_hub_row
+
+    row = f"| {EXP_ID} | x | {row_marker(EXP_ID)} |\n"
+    doc = "## §DG1\n\n| Exp | Date | Report |\n|---|---|---|\n" + row + row
+    with pytest.raises(DauditError, match="row marker .* appears 2 time"):
+        upsert_hub_row(doc, make_summary(), report_link="exp/r.md", section="DG1", heading="## §DG1", where="hub.md")
+    assert upsert_hub_row(doc[:-len(row)], make_summary(), report_link="exp/r.md", section="DG1",
+                          heading="## §DG1").count(row_marker(EXP_ID)) == 1
