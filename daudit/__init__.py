@@ -7,6 +7,8 @@ From Python (e.g. a notebook)::
 
     import daudit
     res = daudit.audit("my_spec.yaml", output_dir="results/my-audit")   # -> daudit.AuditResult
+    res                                              # a notebook shows the verdict and the metrics table
+    daudit.audit("my_spec.yaml", quick=True)         # as `run --quick`: lighter nulls, a first look
     res.gate["verdict"], res.metrics, res.importance, res.figures
     daudit.load_result("results/my-audit")                               # a finished run, read back
     daudit.audit_arrays(X_train, y_train, X_val, y_val, X_test, y_test, wave=wave)
@@ -31,3 +33,8 @@ def __getattr__(name):
 
         return quality_features
     raise AttributeError(name)
+
+
+def __dir__():
+    """The public API (including the lazily imported names) and the module's own attributes."""
+    return sorted(set(globals()) | set(__all__))

@@ -4,6 +4,7 @@ and `quality_features` reproducing the run's features."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -264,3 +265,50 @@ def test_subset_of_strategies(tmp_path):
     summary = run_deleak(spec, dspec, output_dir=tmp_path / "out", echo=lambda *a: None)
     assert [s["id"] for s in summary["strategies"]] == ["S4", "S2b_2"]
     assert summary["strategies"][1]["n_features"] == 2
+
+
+def test_the_log_measures_peak_rss(aligned):
+    """Each stage's peak RSS in run.log is measured (issue 28: it said 0.00 GiB), and the operating
+    system's own count bounds it: at least what this process holds now (the run's data and models
+    were in it), at most the largest RSS the kernel saw for it and its children."""
+    import re
+    import resource
+
+    summary, out, _ = aligned
+    peaks = {m.group(1): float(m.group(2)) for m in re.finditer(
+        r"stage (.+?): done in .*?, peak RSS of the process tree ([0-9.]+) GiB", (out / "run.log").read_text())}
+    assert {"open data", "fused pass", "metrics", "artifacts"} <= set(peaks)
+    ru_max = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    with open("/proc/self/status") as f:
+        rss_now = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    gib = 2**20  # KiB per GiB
+    assert min(peaks.values()) > 0.01
+    assert rss_now / gib * 0.25 <= max(peaks.values()) <= ru_max / gib + 0.01
+    assert summary["timings"]["peak_rss_gib"] == pytest.approx(peaks, abs=0.005)  # the same numbers in summary.json
+
+
+def test_show_lists_strategies_and_targets(aligned):
+    """``show`` on a deleak run: a row per strategy and per (strategy, model, target) of metrics.csv,
+    with their numbers, not the audit's noise-level columns left empty (issue 28)."""
+    import csv
+    import subprocess
+    import sys
+
+    summary, out, _ = aligned
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
+                                                         os.environ.get("PYTHONPATH", "")])}
+    text = subprocess.run([sys.executable, "-m", "daudit", "show", str(out)], capture_output=True, text=True,
+                          check=True, env=env).stdout
+    lines = text.splitlines()
+    assert "NOISE" not in text and "at noise -" not in text
+    for s in summary["strategies"]:
+        row = next(line.split() for line in lines if line.split()[:2] == [s["id"], str(s["n_features"])])
+        assert f"{s['logg_r2']:.4f}" in row and f"{s['snr_r2']:.4f}" in row
+        assert ("yes" if s["pass"] else "no") in row
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    assert len(rows) == len(summary["metrics"]) > 0
+    for r in rows:
+        match = [line.split() for line in lines if line.split()[:3] == [r["strategy"], r["model"], r["target"]]]
+        assert len(match) == 1, r
+        assert f"{float(r['test_r2']):.4f}" in match[0] and f"{float(r['val_r2']):.4f}" in match[0]
+    assert {r["target"] for r in rows} == {"log_g", "snr"}

@@ -153,7 +153,8 @@ def borderline_runs(tmp_path_factory):
 
 def test_borderline_pass_is_said_everywhere(borderline_runs):
     from daudit.app.history import find_runs, format_run_table, format_summary
-    from daudit.app.kc_text import render_hub_block, render_roadmap_block
+    from daudit.app.kc_table import render_hub_block
+    from daudit.app.kc_text import render_roadmap_block
     from daudit.app.knowledge_center import status_text
     from daudit.core.runlog import verdict_line
     from daudit.output.report import numbers_not_in_summary

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from daudit.app.kc_table import row_marker
 from daudit.app.publish import (
     BACKUP_DIR,
     HUB_PATH,
@@ -135,7 +136,9 @@ def snapshot(root: Path) -> dict[str, bytes]:
 
 
 def remove_block(text: str, exp_id: str = EXP_ID) -> str:
-    """The document without the marked block and the line breaks publish put around it."""
+    """The document without the marked block (or row) and the line breaks publish put around it."""
+    if row_marker(exp_id) in text:
+        return "".join(line for line in text.splitlines(keepends=True) if row_marker(exp_id) not in line)
     begin, end = marker_lines(exp_id)
     i, j = text.index(begin), text.index(end) + len(end)
     before, after = text[:i], text[j:]
@@ -229,12 +232,12 @@ def test_publish_writes_report_figures_hub_and_roadmap(kc, run_dir):
     for rel, heading, next_heading in ((HUB_PATH, "\n## §DG1", "\n## §DG2"),
                                        (ROADMAP_PATH, "\n### MVP-0.1", "\n### MVP-0.2")):
         text = (kc / rel).read_text(encoding="utf-8")
-        begin, end = marker_lines(EXP_ID)
-        block = text[text.index(begin):text.index(end)]
+        begin, end = marker_lines(EXP_ID) if rel == ROADMAP_PATH else (row_marker(EXP_ID),) * 2
+        block = text[text.rindex("\n", 0, text.index(begin)):text.index(end)]
         assert "FAIL" in block and "0.9896" in block
         assert "](exp/exp_logg_err_base_01_20251226.md)" in block
         assert (kc / rel).parent.joinpath("exp/exp_logg_err_base_01_20251226.md").is_file()
-        assert text.index(heading) < text.index(begin) < text.index(end) < text.index(next_heading)
+        assert text.index(heading) < text.index(begin) <= text.index(end) < text.index(next_heading)
     assert len(result.changed) == 6 and len(result.backups) == 2
 
 
@@ -272,10 +275,10 @@ def test_text_outside_the_markers_is_byte_identical(kc, tmp_path, run_dir):
     first[ROADMAP_PATH] = first[ROADMAP_PATH].replace("❌ done: Gate-1 FAIL", "✅ done: Gate-1 PASS")
     rerun = make_run(tmp_path / "results2", make_summary(test_r2=0.0312, verdict="PASS"))
     publish_run(rerun, kc)
-    begin, end = marker_lines(EXP_ID)
     for rel, old in first.items():
         new = (kc / rel).read_text(encoding="utf-8")
         assert "PASS" in new and "0.0312" in new
+        begin, end = marker_lines(EXP_ID) if rel == ROADMAP_PATH else ("\n| LOGG-ERR-BASE-01 |", row_marker(EXP_ID))
         assert new[:new.index(begin)] == old[:old.index(begin)]
         assert new[new.index(end):] == old[old.index(end):]
 
@@ -299,9 +302,11 @@ def test_missing_hub_and_roadmap_are_created_with_a_heading_and_the_block(kc, ru
     git(kc, "commit", "-q", "-m", "no hub")
     result = publish_run(run_dir, kc)
     begin, end = marker_lines(EXP_ID)
-    for path, heading in ((result.hub, "## §DG1"), (result.roadmap, "## MVP-0.1")):
-        text = path.read_text(encoding="utf-8")
-        assert text.startswith(heading + "\n\n" + begin + "\n") and text.endswith(end + "\n")
+    text = result.roadmap.read_text(encoding="utf-8")
+    assert text.startswith("## MVP-0.1\n\n" + begin + "\n") and text.endswith(end + "\n")
+    hub = result.hub.read_text(encoding="utf-8").splitlines()
+    assert hub[:3] == ["## §DG1", "", "| Exp | Date | Gate-1 | Best test R² | Best model | Report |"]
+    assert len(hub) == 5 and hub[4].startswith("| LOGG-ERR-BASE-01 |") and hub[4].endswith(row_marker(EXP_ID) + " |")
     assert result.backups == ()
     assert publish_run(run_dir, kc).changed == ()  # the heading is made once
 
@@ -318,7 +323,7 @@ def test_dirty_target_file_is_refused_unless_forced(kc, run_dir):
 
     result = publish_run(run_dir, kc, force=True)
     text = hub.read_text(encoding="utf-8")
-    assert "uncommitted hand edit" in text and marker_lines(EXP_ID)[0] in text
+    assert "uncommitted hand edit" in text and row_marker(EXP_ID) in text
     assert (result.backup_dir / HUB_PATH).read_bytes() == before[HUB_PATH]
 
 
@@ -492,3 +497,175 @@ def test_topic_folder_is_a_setting(kc, run_dir, tmp_path):
     for bad in ("../outside", "/abs"):
         with pytest.raises(DauditError, match="inside the knowledge center"):
             layout_for(kc, topic=bad)
+
+
+# ------------------------------------------------------------------------------ issue 28: one DG1 table, table roadmaps
+
+
+def _tables_in_section(text: str, heading: str) -> list[list[str]]:
+    """The Markdown tables (lists of row lines, header first) between ``heading`` and the next ``## ``."""
+    start = text.index(heading + "\n")
+    end = text.find("\n## ", start + 1)
+    lines = text[start:end if end >= 0 else len(text)].splitlines()
+    tables, current = [], None
+    for line in lines:
+        if line.startswith("|"):
+            current = current if current is not None else []
+            current.append(line)
+        elif current is not None:
+            tables.append(current)
+            current = None
+    return tables + ([current] if current else [])
+
+
+def _other_run(tmp_path: Path, exp_id: str, *, test_r2: float, verdict: str) -> Path:
+    return make_run(tmp_path / f"results-{exp_id}", make_summary(exp_id=exp_id, test_r2=test_r2, verdict=verdict),
+                    name=exp_id)
+
+
+@needs_git
+def test_a_new_experiment_adds_a_row_to_the_one_dg1_table(kc, tmp_path, run_dir):
+    heading = "## §DG1 Is the error vector leaking log g?"
+    publish_run(run_dir, kc)
+    git(kc, "commit", "-qam", "first")
+    second = _other_run(tmp_path, "LOGG-ERR-BASE-02", test_r2=0.0312, verdict="PASS")
+    publish_run(second, kc)
+    text = (kc / HUB_PATH).read_text(encoding="utf-8")
+    tables = _tables_in_section(text, heading)
+    assert len(tables) == 1, tables  # the hub's own table, not one table per experiment
+    rows = {row.split("|")[1].strip(): row for row in tables[0][2:]}
+    assert set(rows) == {"(pending)", EXP_ID, "LOGG-ERR-BASE-02"}
+    assert "0.9896" in rows[EXP_ID] and "FAIL" in rows[EXP_ID]
+    assert "0.0312" in rows["LOGG-ERR-BASE-02"] and "PASS" in rows["LOGG-ERR-BASE-02"]
+    assert "](exp/exp_logg_err_base_02_20251226.md)" in rows["LOGG-ERR-BASE-02"]
+    assert all(len(row.split("|")) == len(tables[0][0].split("|")) for row in tables[0])  # same columns
+    git(kc, "add", "-A")
+    git(kc, "commit", "-qm", "second")
+    # new results of the first experiment: its row changes in place, nothing is added
+    rerun = make_run(tmp_path / "results3", make_summary(test_r2=0.5, verdict="FAIL"))
+    publish_run(rerun, kc)
+    again = _tables_in_section((kc / HUB_PATH).read_text(encoding="utf-8"), heading)
+    assert len(again) == 1 and len(again[0]) == len(tables[0])
+    assert [r.split("|")[1] for r in again[0]] == [r.split("|")[1] for r in tables[0]]
+    assert "0.5000" in again[0][tables[0].index(rows[EXP_ID])]
+
+
+@needs_git
+def test_the_hub_row_follows_the_tables_own_columns(kc, run_dir):
+    hub = kc / HUB_PATH
+    hub.write_text("# Hub\n\n## §DG1 gate\n\n| Experiment | Verdict | Notes | Link |\n|:--|:--|--|--|\n"
+                   "| OLD-1 | ✅ PASS | by hand | - |\n\n## §DG2\n", encoding="utf-8")
+    git(kc, "commit", "-qam", "own columns")
+    publish_run(run_dir, kc)
+    tables = _tables_in_section(hub.read_text(encoding="utf-8"), "## §DG1 gate")
+    assert len(tables) == 1 and len(tables[0]) == 4
+    cells = [c.strip() for c in tables[0][3].strip().strip("|").split("|")]
+    assert cells[0] == EXP_ID and "FAIL" in cells[1] and cells[2] == ""
+    assert cells[3].startswith("[exp_logg_err_base_01_20251226.md](exp/exp_logg_err_base_01_20251226.md)")
+
+
+ROADMAP_TABLE_ONLY = """# Roadmap
+
+| MVP | Goal | Status |
+|---|---|---|
+| MVP-0.1 | error-only leakage baseline | ⏳ planned |
+| MVP-0.2 | de-leak | ⏳ blocked on MVP-0.1 |
+
+Notes by hand.
+"""
+
+
+@needs_git
+def test_a_table_roadmap_gets_its_row_updated_and_no_new_section(kc, tmp_path, run_dir):
+    roadmap = kc / ROADMAP_PATH
+    roadmap.write_text(ROADMAP_TABLE_ONLY, encoding="utf-8")
+    git(kc, "commit", "-qam", "table roadmap")
+    publish_run(run_dir, kc)
+    assert roadmap.read_text(encoding="utf-8") == ROADMAP_TABLE_ONLY.replace(
+        "| MVP-0.1 | error-only leakage baseline | ⏳ planned |",
+        "| MVP-0.1 | error-only leakage baseline | ❌ done: Gate-1 FAIL (2025-12-26) |")
+    git(kc, "add", "-A")
+    git(kc, "commit", "-qm", "first")
+    second = _other_run(tmp_path, "LOGG-ERR-BASE-02", test_r2=0.0312, verdict="PASS")
+    publish_run(second, kc)
+    text = roadmap.read_text(encoding="utf-8")
+    assert text == ROADMAP_TABLE_ONLY.replace(
+        "| MVP-0.1 | error-only leakage baseline | ⏳ planned |",
+        "| MVP-0.1 | error-only leakage baseline | ✅ done: Gate-1 PASS (2025-12-26) |")
+    assert not re.search(r"^#+ .*MVP-0\.1", text, re.MULTILINE) and "daudit:" not in text
+
+
+# ------------------------------------------------------------------------------ issue 28: the report's links and names
+
+UPSTREAM = ("| 类型 | 链接 |\n|------|------|\n| Hub | `moe_snr_hub.md` §DG1 |\n"
+            "| Roadmap | `moe_snr_roadmap.md` MVP-0.1 |\n| Session | - |\n")
+
+
+@needs_git
+def test_the_published_report_links_the_hub_and_roadmap_actually_used(kc, run_dir):
+    from daudit.app.knowledge_center import layout_for
+
+    report = run_dir / "report.md"
+    report.write_text(report.read_text(encoding="utf-8") + "\n## 🔗 上游追溯\n\n" + UPSTREAM, encoding="utf-8")
+    topic = kc / "teff" / "gate"
+    topic.mkdir(parents=True)
+    (topic / "teff_hub.md").write_text("# Teff hub\n", encoding="utf-8")
+    (topic / "teff_roadmap.md").write_text("# Teff roadmap\n", encoding="utf-8")
+    git(kc, "add", "-A")
+    git(kc, "commit", "-qm", "another topic")
+    result = publish_run(run_dir, kc, layout=layout_for(kc, topic="teff/gate"))
+    text = result.report.read_text(encoding="utf-8")
+    hub_row = next(line for line in text.splitlines() if line.startswith("| Hub |"))
+    roadmap_row = next(line for line in text.splitlines() if line.startswith("| Roadmap |"))
+    assert hub_row == "| Hub | [teff_hub.md](../teff_hub.md) §DG1 |"
+    assert roadmap_row == "| Roadmap | [teff_roadmap.md](../teff_roadmap.md) MVP-0.1 |"
+    for row, target in ((hub_row, result.hub), (roadmap_row, result.roadmap)):
+        link = re.search(r"\]\(([^)]+)\)", row).group(1)
+        assert (result.report.parent / link).resolve() == target.resolve() and target.is_file()
+    assert "moe_snr" not in text[text.index("上游追溯"):]
+    # and with the user's default names, the links point at those
+    default = publish_run(run_dir, kc, force=True)
+    assert "| Hub | [moe_snr_hub.md](../moe_snr_hub.md) §DG1 |" in default.report.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("save, expected", [
+    ("LOGG-ERR-BASE-01_fig1.png", "LOGG-ERR-BASE-01_fig1.png"),
+    ("logg_err_base_01_r2_models.png", "logg_err_base_01_r2_models.png"),
+    ("Logg.Err.Base.01-importance.png", "Logg.Err.Base.01-importance.png"),
+    ("fig1.png", "logg_err_base_01_fig1.png"),
+    ("logg_err_base_012_fig.png", "logg_err_base_01_logg_err_base_012_fig.png"),  # another id
+])
+def test_figure_names_carry_the_experiment_id_once(save, expected):
+    from daudit.output.writers import figure_name
+
+    name = figure_name("logg_err_base_01", save)
+    assert name == expected
+    assert re.sub(r"[^a-z0-9]+", "_", name.lower()).count("logg_err_base_01") == 1 + ("012" in save)
+
+
+@needs_git
+def test_a_hub_published_by_an_older_daudit_gets_its_block_turned_into_a_row(kc, run_dir):
+    """An older daudit wrote a marked table of its own per experiment; republishing puts the run in the
+    hub's table and removes that block (daudit's own text), every other byte staying."""
+    hub = kc / HUB_PATH
+    original = hub.read_text(encoding="utf-8")
+    begin, end = marker_lines(EXP_ID)
+    old_block = f"{begin}\n| Exp | Date |\n|---|---|\n| {EXP_ID} | 2025-12-01 |\n{end}\n"
+    hub.write_text(original.replace("### Notes\n", old_block + "\n### Notes\n"), encoding="utf-8")
+    git(kc, "commit", "-qam", "hub of an older daudit")
+    publish_run(run_dir, kc)
+    text = hub.read_text(encoding="utf-8")
+    assert begin not in text and end not in text and "2025-12-01" not in text
+    assert remove_block(text) == original
+    assert len(_tables_in_section(text, "## §DG1 Is the error vector leaking log g?")) == 1
+
+
+def test_a_row_marker_twice_is_refused():
+    from daudit.app.kc_table import upsert_hub_row
+
+    row = f"| {EXP_ID} | x | {row_marker(EXP_ID)} |\n"
+    doc = "## §DG1\n\n| Exp | Date | Report |\n|---|---|---|\n" + row + row
+    with pytest.raises(DauditError, match="row marker .* appears 2 time"):
+        upsert_hub_row(doc, make_summary(), report_link="exp/r.md", section="DG1", heading="## §DG1", where="hub.md")
+    assert upsert_hub_row(doc[:-len(row)], make_summary(), report_link="exp/r.md", section="DG1",
+                          heading="## §DG1").count(row_marker(EXP_ID)) == 1

@@ -21,6 +21,7 @@ import dask.array as da
 import numpy as np
 import pandas as pd
 
+from daudit.app.api_view import ci_text, result_html, sig
 from daudit.app.runspec import ensure_demo, with_demo_data
 from daudit.core import schema
 from daudit.core.errors import DauditError
@@ -74,8 +75,12 @@ class AuditResult:
 
     def __repr__(self) -> str:
         return (f"AuditResult({self.summary.get('experiment_id')!r}: {self.gate.get('name', 'Gate')} "
-                f"{verdict_label(self.gate)}, "
-                f"best test R2 {self.best_test_r2}, {len(self.metrics)} metric rows, folder {str(self.output_dir)!r})")
+                f"{verdict_label(self.gate)}, best test R2 {sig(self.best_test_r2)}{ci_text(self.gate)}, "
+                f"{len(self.metrics)} metric rows, folder {str(self.output_dir)!r})")
+
+    def _repr_html_(self) -> str:
+        """The notebook view: verdict, the gate's number with its interval, the metrics table."""
+        return result_html(self)
 
 
 def load_result(path) -> AuditResult:
@@ -117,7 +122,8 @@ def _as_spec(spec_or_path) -> tuple[AuditSpec, bool]:
     raise DauditError(f"spec: expected a YAML path, a mapping or an AuditSpec, got {type(spec_or_path).__name__}")
 
 
-def audit(spec_or_path=None, output_dir=None, *, drop_bad_labels: bool = False, echo=print) -> AuditResult:
+def audit(spec_or_path=None, output_dir=None, *, quick: bool = False, drop_bad_labels: bool = False,
+          echo=print) -> AuditResult:
     """Run a leakage audit, as ``python -m daudit run`` does, and return its result.
 
     Parameters
@@ -128,6 +134,9 @@ def audit(spec_or_path=None, output_dir=None, *, drop_bad_labels: bool = False, 
         built-in demo data (simulated on first use, about 4.4 GB).
     output_dir : path-like, optional
         Results folder; default the spec's ``output_dir``, else ``results/<experiment_id>``.
+    quick : bool
+        A first look, as ``run --quick``: the same checks with lighter nulls and intervals
+        (`daudit.core.spec.SanitySpec.quick`).
     drop_bad_labels : bool
         Leave out rows whose label is NaN or infinite instead of refusing them.
     echo : callable
@@ -143,11 +152,17 @@ def audit(spec_or_path=None, output_dir=None, *, drop_bad_labels: bool = False, 
         Bad spec or data, or an output folder in use (one line: what, where, the fix).
     """
     spec, builtin = _as_spec(spec_or_path)
+    spec = _quick(spec) if quick else spec
     if builtin:
         ensure_demo(spec)
     out = resolve_output_dir(spec, None if output_dir is None else str(output_dir))
     run_audit(spec, output_dir=out, echo=echo, drop_bad_labels=drop_bad_labels)
     return load_result(out)
+
+
+def _quick(spec: AuditSpec) -> AuditSpec:
+    """The spec of a quick run, as ``run --quick`` makes it (`daudit.app.runspec.resolve_spec`)."""
+    return dataclasses.replace(spec, sanity=spec.sanity.quick())
 
 
 def _array(x, name: str, chunk_rows: int):
@@ -182,12 +197,25 @@ def _split(name: str, x, y, *, wave, params, param: str, chunk_rows: int) -> Spe
         raise DauditError(f"params[{name!r}]: {len(labels)} rows for {len(y)} rows of X_{name}")
     labels[param] = y
     return SpectraSplit(name=name, paths=[f"<in-memory {name} array>"], wave=wave, error_raw=arr, mask=None,
-                        labels=labels, y=y, param=param, rows_per_file=[int(arr.shape[0])])
+                        labels=labels, y=y, param=param, rows_per_file=[int(arr.shape[0])],
+                        row_keys=_row_keys(x, int(arr.shape[0])))
+
+
+def _row_keys(x, n_rows: int):
+    """Which memory holds each row of ``x`` (`SpectraSplit.row_keys`): a numpy array's row addresses
+    (views of one array share them), a Dask array's name and row numbers; None otherwise."""
+    if isinstance(x, da.Array):
+        return ("dask", x.name), np.arange(n_rows, dtype=np.int64)
+    arr = np.asarray(x)
+    if arr is not x or arr.ndim != 2:
+        return None  # a copy made here (a list, a DataFrame): no memory shared with another split
+    start = arr.__array_interface__["data"][0]
+    return ("memory",), start + np.arange(n_rows, dtype=np.int64) * arr.strides[0]
 
 
 def audit_arrays(X_train, y_train, X_val, y_val, X_test, y_test, *, wave=None, params=None, spec=None,
                  experiment_id: str | None = None, output_dir=None, param: str = "log_g",
-                 drop_bad_labels: bool = False, echo=print) -> AuditResult:
+                 quick: bool = False, drop_bad_labels: bool = False, echo=print) -> AuditResult:
     """Audit in-memory error arrays with the same statistics and checks as a run on files.
 
     Parameters
@@ -211,12 +239,15 @@ def audit_arrays(X_train, y_train, X_val, y_val, X_test, y_test, *, wave=None, p
         Default: ``results/<experiment_id>``.
     param : str
         The label's name in the results.
+    quick : bool
+        A first look, as ``run --quick`` (see `audit`).
 
     Returns
     -------
     AuditResult
     """
     base = _as_spec(spec)[0] if spec is not None else load_spec(DEFAULT_SPEC_PATH)
+    base = _quick(base) if quick else base
     exp_id = experiment_id or base.experiment_id
     if experiment_id is not None:
         parse_spec({"experiment_id": exp_id, "data": {"train_path": "x", "val_path": "x", "test_path": "x"},

@@ -98,9 +98,12 @@ def format_summary(summary: dict, *, run_dir=None, n_top_pixels: int = 10) -> st
     str
     """
     out = _header_lines(summary, run_dir)
-    for part in (_data_lines(summary.get("data") or {}), _gate_lines(summary.get("gate") or {}),
-                 _best_lines(summary), _metrics_lines(summary.get("metrics") or []),
-                 _importance_lines(summary.get("importance") or {}, n_top_pixels),
+    if summary.get("kind") == "deleak":  # strategies and targets, not noise levels
+        results = [_deleak_strategy_lines(summary), _deleak_metrics_lines(summary.get("metrics") or [])]
+    else:
+        results = [_best_lines(summary), _metrics_lines(summary.get("metrics") or []),
+                   _importance_lines(summary.get("importance") or {}, n_top_pixels)]
+    for part in (_data_lines(summary.get("data") or {}), _gate_lines(summary.get("gate") or {}), *results,
                  _timing_lines(summary.get("timings") or {}), _output_lines(summary.get("outputs") or {}, run_dir)):
         if part:
             out += ["", *part]
@@ -224,3 +227,38 @@ def _exists(run_dir: Path, rel: str) -> bool:
 
 def _indent(text: str, prefix: str = "  ") -> str:
     return "\n".join(prefix + line for line in text.splitlines())
+
+
+# ------------------------------------------------------------------------------ deleak runs (kind "deleak")
+
+
+def _ci(pair) -> str:
+    return f"[{_fmt(pair[0])}, {_fmt(pair[1])}]" if isinstance(pair, (list, tuple)) and len(pair) == 2 else "-"
+
+
+def _deleak_strategy_lines(summary: dict) -> list[str]:
+    """One line per strategy: features, test log_g and SNR R2 (highest over models, which model), pass."""
+    strategies = [s for s in summary.get("strategies") or [] if isinstance(s, dict)]
+    if not strategies:
+        return []
+    gate = summary.get("gate") or {}
+    header = ["ID", "FEATURES", "LOG_G R2", "95% CI", "BY", "SNR R2", "BY", "PASS", "DESCRIPTION"]
+    rows = [[str(s.get("id", "?")), str(s.get("n_features", "?")), _fmt(s.get("logg_r2")), _ci(s.get("logg_ci95")),
+             str(s.get("logg_model", "-")), _fmt(s.get("snr_r2")), str(s.get("snr_model", "-")),
+             "yes" if s.get("pass") else "no", str(s.get("description", ""))] for s in strategies]
+    rule = (f"test R2, highest over models; pass: log_g R2 < {gate.get('logg_threshold', '?')} and SNR R2 > "
+            f"{gate.get('snr_threshold', '?')}; recommended: {gate.get('recommended') or 'none'}")
+    return [f"Strategies ({rule})", _indent(_table(header, rows, right={1, 2, 5}))]
+
+
+def _deleak_metrics_lines(metrics: list) -> list[str]:
+    """The metrics table of a deleak run: one row per (strategy, model, target)."""
+    metrics = [m for m in metrics if isinstance(m, dict)]
+    if not metrics:
+        return []
+    header = ["STRATEGY", "MODEL", "TARGET", "TRAIN R2", "VAL R2", "TEST R2", "TEST 95% CI", "TEST MAE", "TRAIN ROWS"]
+    rows = [[str(m.get("strategy", "?")), str(m.get("model", "?")), str(m.get("target", "?")),
+             _fmt(m.get("train_r2")), _fmt(m.get("val_r2")), _fmt(m.get("test_r2")),
+             _ci([m.get("test_ci95_lo"), m.get("test_ci95_hi")]), _fmt(m.get("test_mae")),
+             str(m.get("n_train_rows", "-"))] for m in metrics]
+    return ["Metrics", _indent(_table(header, rows, right={3, 4, 5, 7, 8}))]

@@ -9,10 +9,11 @@ import re
 from pathlib import PurePosixPath
 
 from daudit.core.errors import DauditError
+from daudit.core.spec import slug
 from daudit.core.typecheck import optional
 
-__all__ = ["report_filename", "rewrite_image_links", "image_links", "upsert_block", "render_hub_block",
-           "render_roadmap_block", "marker_lines", "slug"]
+__all__ = ["report_filename", "rewrite_image_links", "image_links", "upsert_block", "render_roadmap_block",
+           "marker_lines", "slug", "gate_facts", "section_start", "section_end", "rewrite_upstream_links"]
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _MD_IMG_LINK_RE = re.compile(r"\]\((?:\./)?img/([^)\s]+)")
@@ -73,6 +74,27 @@ def rewrite_image_links(text: str, *, prefix: str = "../img/") -> str:
     return _HTML_IMG_LINK_RE.sub(lambda m: f"{m.group(1)}{prefix}{m.group(2)}", text)
 
 
+_UPSTREAM_ROW_RE = re.compile(r"^(\s*\|\s*(Hub|Roadmap)\s*\|)([^|\n]*)(\|.*)$", re.MULTILINE)
+_DOC_REF_RE = re.compile(r"`[^`\n]+\.md`|\[[^\]\n]*\]\([^)\s]+\.md\)|[\w.-]+\.md")
+
+
+def rewrite_upstream_links(text: str, *, hub: str, roadmap: str) -> str:
+    """Point the report's ``| Hub |`` and ``| Roadmap |`` rows at the files actually published to.
+
+    The first ``*.md`` reference of each row's second cell (`` `moe_snr_hub.md` ``, a link, a bare
+    name) becomes ``[<name>](<link>)``; the rest of the cell (e.g. `` §DG1``) is kept. ``hub`` and
+    ``roadmap`` are POSIX links relative to the report's folder, e.g. ``"../moe_snr_hub.md"``.
+    """
+    links = {"Hub": hub, "Roadmap": roadmap}
+
+    def row(m):
+        link = links[m.group(2)]
+        cell = _DOC_REF_RE.sub(lambda _: f"[{PurePosixPath(link).name}]({link})", m.group(3), count=1)
+        return m.group(1) + cell + m.group(4)
+
+    return _UPSTREAM_ROW_RE.sub(row, text)
+
+
 def marker_lines(experiment_id: str) -> tuple[str, str]:
     """The begin and end marker comments of an experiment's block."""
     return (
@@ -129,7 +151,7 @@ def upsert_block(
             )
         return text[:i] + block + text[j + len(end):]
 
-    at = _section_end(text, section) if section else None
+    at = section_end(text, section) if section else None
     if at is None and section and heading:
         block = heading + nl + nl + block
     return _insert(text, len(text) if at is None else at, block, nl)
@@ -142,13 +164,22 @@ def _insert(text: str, at: int, block: str, nl: str) -> str:
     return before + lead + block + nl + (nl if after else "") + after
 
 
-def _section_end(text: str, section: str) -> int | None:
+def section_start(text: str, section: str) -> int | None:
+    """Offset of the first heading (outside code fences) mentioning `section`; None without one."""
+    return _section_bounds(text, section)[0]
+
+
+def section_end(text: str, section: str) -> int | None:
     """Offset where the section of the first heading mentioning `section` ends; None without one.
 
     The section ends at the next heading of the same or a higher level (outside code fences).
     """
+    return _section_bounds(text, section)[1]
+
+
+def _section_bounds(text: str, section: str) -> tuple[int | None, int | None]:
     token = re.compile(rf"(?<![0-9A-Za-z]){re.escape(section)}(?![0-9A-Za-z]|\.[0-9])")
-    offset, in_fence, level = 0, None, None
+    offset, in_fence, level, start = 0, None, None, None
     for line in text.splitlines(keepends=True):
         stripped = line.rstrip("\r\n")
         fence = _FENCE_RE.match(stripped)
@@ -159,11 +190,11 @@ def _section_end(text: str, section: str) -> int | None:
             if heading:
                 this_level = len(heading.group(1))
                 if level is not None and this_level <= level:
-                    return offset
+                    return start, offset
                 if level is None and token.search(heading.group(2) or ""):
-                    level = this_level
+                    level, start = this_level, offset
         offset += len(line)
-    return len(text) if level is not None else None
+    return (start, len(text)) if level is not None else (None, None)
 
 
 def _fmt_r2(value) -> str:
@@ -180,7 +211,7 @@ def _fmt_noise(value) -> str:
         return "?"
 
 
-def _gate_facts(summary: dict) -> dict:
+def gate_facts(summary: dict) -> dict:
     """Verdict, key R2, CI and model of a run (a validated summary: `daudit.core.schema.Gate`)."""
     gate = summary["gate"]
     best = summary["best"]
@@ -202,26 +233,9 @@ def _gate_facts(summary: dict) -> dict:
     }
 
 
-def render_hub_block(summary: dict, *, report_link: str) -> str:
-    """The hub's §DG1 entry of a run: a one-row Markdown table (header included).
-
-    A self-contained table, because a marker comment between the rows of an existing table
-    would end that table when rendered.
-    """
-    f = _gate_facts(summary)
-    exp_id = summary.get("experiment_id", "?")
-    link = f"[{PurePosixPath(report_link).name}]({report_link})"
-    return "\n".join([
-        f"| Exp | Date | {f['gate']} | Best test R² | Best model | Report |",
-        "|---|---|---|---|---|---|",
-        f"| {exp_id} | {summary.get('date', '?')} | {f['verdict']} | {f['r2']} | "
-        f"{f['model']} | {link} |",
-    ])
-
-
 def render_roadmap_block(summary: dict, *, report_link: str) -> str:
     """The roadmap's MVP status line of a run: gate verdict, key R2 and the report link."""
-    f = _gate_facts(summary)
+    f = gate_facts(summary)
     link = f"[{PurePosixPath(report_link).name}]({report_link})"
     leakage = f"; leakage: {f['leakage']}" if f["leakage"] else ""
     return (
@@ -229,8 +243,3 @@ def render_roadmap_block(summary: dict, *, report_link: str) -> str:
         f"done: {f['gate']} {f['verdict']}; best test R² = {f['r2']} ({f['model']}){leakage}; "
         f"report: {link}"
     )
-
-
-def slug(experiment_id: str) -> str:
-    """The experiment id as it appears in file names: lower case, runs of other characters as one ``_``."""
-    return re.sub(r"[^a-z0-9]+", "_", str(experiment_id).lower()).strip("_")

@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from daudit.core.errors import DauditError
 from daudit.core.gate_rule import verdict_label
 
-__all__ = ["DEFAULT_TOPIC", "TOPIC_ENV", "KCLayout", "layout_for", "set_status", "status_text"]
+__all__ = ["DEFAULT_TOPIC", "TOPIC_ENV", "KCLayout", "layout_for", "set_status", "status_text", "has_table_row"]
 
 DEFAULT_TOPIC = "logg/moe"
 DEFAULT_HUB = "moe_snr_hub.md"
@@ -130,16 +130,11 @@ def _set_row(line: str, column: int | None, status: str) -> str:
     return lead + "|" + "|".join(cells) + "|" + end
 
 
-def set_status(text: str, section: str, status: str) -> str:
-    """``text`` (a roadmap) with the status of ``section`` (e.g. ``MVP-0.1``) set to ``status``.
-
-    Sets the ``Status:`` line of the first heading's section naming ``section`` and the status
-    cell (the column headed Status / 状态, else the cell starting with a status icon) of every
-    table row whose first cell names it; code fences and daudit's marked blocks are skipped; every other byte is
-    kept. Idempotent. A roadmap with neither comes back unchanged.
-    """
+def _mvp_lines(lines: list[str], section: str):
+    """``(index, kind, table header)`` of the lines naming ``section``'s status: kind ``"row"`` for a
+    table row whose first cell names it, ``"status"`` for the ``Status:`` line of the first heading's
+    section naming it; code fences and daudit's marked blocks are skipped."""
     token = _token(section)
-    lines = text.splitlines(keepends=True)
     fence = None
     in_block = False
     level = None  # heading level of the section, while inside it
@@ -169,11 +164,34 @@ def set_status(text: str, section: str, status: str) -> str:
             if header is None:
                 header = stripped
             elif token.match(_cells(stripped)[0].strip(" *_`")):  # the row of the MVP: its first cell
-                lines[i] = _set_row(line, _status_column(header), status)
+                yield i, "row", header
             continue
         header = None
-        m = _STATUS_LINE_RE.match(stripped)
-        if m and level is not None and not line_done:
-            lines[i] = m.group(1) + status + m.group(3) + line[len(stripped):]
+        if level is not None and not line_done and _STATUS_LINE_RE.match(stripped):
             line_done = True
+            yield i, "status", None
+
+
+def has_table_row(text: str, section: str) -> bool:
+    """Whether a table row (outside fences and marked blocks) names ``section`` in its first cell."""
+    return any(kind == "row" for _, kind, _ in _mvp_lines(text.splitlines(keepends=True), section))
+
+
+def set_status(text: str, section: str, status: str) -> str:
+    """``text`` (a roadmap) with the status of ``section`` (e.g. ``MVP-0.1``) set to ``status``.
+
+    Sets the ``Status:`` line of the first heading's section naming ``section`` and the status
+    cell (the column headed Status / 状态, else the cell starting with a status icon) of every
+    table row whose first cell names it; code fences and daudit's marked blocks are skipped; every other byte is
+    kept. Idempotent. A roadmap with neither comes back unchanged.
+    """
+    lines = text.splitlines(keepends=True)
+    for i, kind, header in list(_mvp_lines(lines, section)):
+        line = lines[i]
+        if kind == "row":
+            lines[i] = _set_row(line, _status_column(header), status)
+        else:
+            stripped = line.rstrip("\r\n")
+            m = _STATUS_LINE_RE.match(stripped)
+            lines[i] = m.group(1) + status + m.group(3) + line[len(stripped):]
     return "".join(lines)

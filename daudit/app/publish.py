@@ -3,21 +3,23 @@
 The knowledge center is a git work tree laid out like the user's ``Physics_Informed_AI`` repo
 (the topic folder ``logg/moe`` and the file names are a setting: `daudit.app.knowledge_center`)::
 
-    logg/moe/exp/exp_<exp_id>_<YYYYMMDD>.md   the report (image links rewritten to ../img/)
+    logg/moe/exp/exp_<exp_id>_<YYYYMMDD>.md   the report (image links rewritten to ../img/, its Hub
+                                              and Roadmap rows linked to the files below)
     logg/moe/img/<file>.png                   the figures
-    logg/moe/moe_snr_hub.md                   §DG1: one marked block per experiment
-    logg/moe/moe_snr_roadmap.md               MVP-0.1: one marked block per experiment
+    logg/moe/moe_snr_hub.md                   §DG1: one row per experiment in its table
+    logg/moe/moe_snr_roadmap.md               MVP-0.1: one marked block per experiment, and its status
 
-Inside the hub and the roadmap daudit owns the text between its marker comments
-(``<!-- daudit:<EXP-ID>:begin -->`` ... ``<!-- daudit:<EXP-ID>:end -->``), a section heading it
-creates when the section is missing, and the MVP's status in the roadmap, which follows the
-verdict (`daudit.app.knowledge_center.set_status`); every other byte is left as it was. A rerun
-with the same results changes nothing. Every file that is changed is
-first copied under ``<knowledge_center>/.daudit-backup/<UTC timestamp>/``, a folder listed in
-the repository's own ``.git/info/exclude`` so that backups never show up as untracked files.
+Inside the hub daudit owns its experiments' rows of the §DG1 table (marked by a comment in the
+row, `daudit.app.kc_table`); inside the roadmap the text between its marker comments
+(``<!-- daudit:<EXP-ID>:begin -->`` ... ``<!-- daudit:<EXP-ID>:end -->``, none when the MVP is
+only a table row), a section heading or table it creates when missing, and the MVP's status,
+which follows the verdict (`daudit.app.knowledge_center.set_status`); every other byte is left as
+it was. A rerun with the same results changes nothing. Every file that is changed is first copied
+under ``<knowledge_center>/.daudit-backup/<UTC timestamp>/``, a folder listed in the
+repository's own ``.git/info/exclude`` so that backups never show up as untracked files.
 
-The pure text functions (`report_filename`, `rewrite_image_links`, `upsert_block`,
-`render_hub_block`, `render_roadmap_block`) do no I/O; `publish_run` reads, checks and writes.
+The pure text functions (`daudit.app.kc_text`, `daudit.app.kc_table`) do no I/O; `publish_run`
+reads, checks and writes.
 """
 
 from __future__ import annotations
@@ -30,17 +32,19 @@ from pathlib import Path, PurePosixPath
 
 from daudit.app.history import load_summary
 from daudit.app.kc_git import dirty_paths, exclude_from_git, is_git_work_tree, is_git_work_tree_quietly
+from daudit.app.kc_table import render_hub_block, row_marker_ids, upsert_hub_row
 from daudit.app.kc_text import (
     image_links,
     marker_lines,
-    render_hub_block,
     render_roadmap_block,
     report_filename,
     rewrite_image_links,
+    rewrite_upstream_links,
+    section_start,
     slug,
     upsert_block,
 )
-from daudit.app.knowledge_center import KCLayout, layout_for, set_status, status_text
+from daudit.app.knowledge_center import KCLayout, has_table_row, layout_for, set_status, status_text
 from daudit.app.publish_result import PublishResult, format_publish_result
 from daudit.core.artifacts import atomic_write_bytes
 from daudit.core.errors import DauditError
@@ -204,7 +208,7 @@ def _check_collisions(kc: Path, plan: dict, exp_id: str, layout: KCLayout) -> No
     for doc in (layout.hub_path, layout.roadmap_path):
         path = kc / doc
         text = path.read_bytes().decode("utf-8", "replace") if file_kind(path) == "regular file" else ""
-        for other in dict.fromkeys(_MARKER_ID_RE.findall(text)):
+        for other in dict.fromkeys(_MARKER_ID_RE.findall(text) + row_marker_ids(text)):
             if other != exp_id and slug(other) == mine:
                 raise DauditError(f"{kc}: experiment id {exp_id!r} and the published {other!r} differ only in case "
                                   f"or punctuation and would publish to the same files (exp_{mine}_*.md); give the "
@@ -247,33 +251,49 @@ def _plan(result_dir: Path, kc: Path, summary: dict, *, layout: KCLayout, hub_se
 
     exp_id = summary["experiment_id"]
     report_rel = f"{layout.exp_dir}/{report_filename(exp_id, summary.get('date'))}"
-    img_prefix = os.path.relpath(layout.img_dir, layout.exp_dir).replace(os.sep, "/") + "/"
+    img_prefix = _link(layout.img_dir, layout.exp_dir) + "/"
+    report_text = rewrite_upstream_links(report_text, hub=_link(layout.hub_path, layout.exp_dir),
+                                         roadmap=_link(layout.roadmap_path, layout.exp_dir))
     plan[report_rel] = rewrite_image_links(report_text, prefix=img_prefix).encode("utf-8")
     plan.update(_plan_hub_and_roadmap(kc, summary, report_rel, layout=layout, hub_section=hub_section,
                                       roadmap_section=roadmap_section))
     return plan
 
 
+def _link(target: str, folder: str) -> str:
+    """The POSIX link from ``folder`` to ``target`` (both relative to the knowledge center)."""
+    return os.path.relpath(target, folder).replace(os.sep, "/")
+
+
+def _read_doc(doc: Path) -> str:
+    try:
+        return doc.read_bytes().decode("utf-8") if doc.exists() else ""
+    except UnicodeDecodeError as err:
+        raise DauditError(f"{doc}: not UTF-8 text; fix its encoding and publish again") from err
+
+
 def _plan_hub_and_roadmap(kc: Path, summary: dict, report_rel: str, *, layout: KCLayout, hub_section: str,
                           roadmap_section: str) -> dict[str, bytes]:
-    """The hub and roadmap with the run's marked blocks (headings made if missing) and the MVP's status."""
-    plan = {}
-    for doc_rel, render, section, heading in (
-        (layout.hub_path, render_hub_block, hub_section, f"## §{hub_section}"),
-        (layout.roadmap_path, render_roadmap_block, roadmap_section, f"## {roadmap_section}"),
-    ):
-        link = os.path.relpath(report_rel, str(PurePosixPath(doc_rel).parent)).replace(os.sep, "/")
-        doc = kc / doc_rel
-        try:
-            text = doc.read_bytes().decode("utf-8") if doc.exists() else ""
-        except UnicodeDecodeError as err:
-            raise DauditError(f"{doc}: not UTF-8 text; fix its encoding and publish again") from err
-        new = upsert_block(text, render(summary, report_link=link), experiment_id=summary["experiment_id"],
-                           section=section, where=str(doc), heading=heading)
-        if doc_rel == layout.roadmap_path:
-            new = set_status(new, roadmap_section, status_text(summary))
-        plan[doc_rel] = new.encode("utf-8")
-    return plan
+    """The hub with the run's row in its §DG1 table, the roadmap with the run's marked block and the MVP's status
+    (links from the topic folder, where both files are).
+
+    A roadmap whose MVP is a table row and not a heading gets no block (nor a new section): its
+    row's status cell is the run's entry there.
+    """
+    exp_id = summary["experiment_id"]
+    hub = kc / layout.hub_path
+    hub_text = upsert_hub_row(_read_doc(hub), summary, report_link=_link(report_rel, layout.topic),
+                              section=hub_section, heading=f"## §{hub_section}", where=str(hub))
+    roadmap = kc / layout.roadmap_path
+    text = _read_doc(roadmap)
+    table_only = (marker_lines(exp_id)[0] not in text and section_start(text, roadmap_section) is None
+                  and has_table_row(text, roadmap_section))
+    if not table_only:
+        block = render_roadmap_block(summary, report_link=_link(report_rel, layout.topic))
+        text = upsert_block(text, block, experiment_id=exp_id, section=roadmap_section, where=str(roadmap),
+                            heading=f"## {roadmap_section}")
+    text = set_status(text, roadmap_section, status_text(summary))
+    return {layout.hub_path: hub_text.encode("utf-8"), layout.roadmap_path: text.encode("utf-8")}
 
 
 def publish_run(

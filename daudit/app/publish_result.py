@@ -19,7 +19,8 @@ class PublishResult:
     figures : tuple of Path
         Every figure the report links to, under ``<kc>/logg/moe/img/``.
     hub, roadmap : Path
-        The hub and roadmap files whose marked blocks were upserted.
+        The hub (the run's row in its §DG1 table) and the roadmap (its entry and the MVP's status)
+        actually used.
     changed : tuple of Path
         Files whose content was created or changed; empty on an idempotent rerun.
     backups : tuple of Path

@@ -33,7 +33,7 @@ from daudit.core.yamlload import read_yaml
 __all__ = [
     "AuditSpec", "DataSpec", "InputSpec", "LightGBMSpec", "PlotSpec", "ComputeSpec",
     "SanitySpec", "GateSpec", "QUICK_SANITY",
-    "load_spec", "parse_spec", "parse_bytes", "parse_scheduler", "DEFAULT_SPEC_PATH",
+    "load_spec", "parse_spec", "parse_bytes", "parse_scheduler", "DEFAULT_SPEC_PATH", "slug",
 ]
 
 DEFAULT_SPEC_PATH = builtin_spec("logg_err_base_01.yaml")
@@ -151,7 +151,13 @@ class AuditSpec:
     @property
     def prefix(self) -> str:
         """Lower-case id used in figure names: LOGG-ERR-BASE-01 -> logg_err_base_01."""
-        return re.sub(r"[^a-z0-9]+", "_", self.experiment_id.lower()).strip("_")
+        return slug(self.experiment_id)
+
+
+def slug(text: str) -> str:
+    """An id as it appears in file names: lower case, runs of other characters as one ``_``
+    (``"LOGG-ERR-BASE-01"`` -> ``"logg_err_base_01"``)."""
+    return re.sub(r"[^a-z0-9]+", "_", str(text).lower()).strip("_")
 
 
 _TOP_KEYS = ("experiment_id", "repo_path", "data", "input", "models", "noise_levels", "seed",

@@ -118,6 +118,10 @@ class SpectraSplit:
     file_states: list = field(default_factory=list)  # `file_state` of each file read, when opened (as rows_per_file)
     row_index: object = None  # rows kept after `daudit.data.validate` dropped some (None: all rows read)
     notes: dict = field(default_factory=dict)  # counts and warnings of `daudit.data.validate`
+    # in-memory splits: (source, (n_rows,) int64 offsets): rows with the same source and offset are
+    # the same row (the same memory); None for files, which `daudit.data.validate.split_overlaps`
+    # compares by file identity
+    row_keys: object = None
 
     @property
     def n_rows(self) -> int:

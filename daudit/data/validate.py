@@ -31,7 +31,8 @@ from daudit.data.cache import source_key
 from daudit.data.consistency import check_label_shift
 from daudit.data.layout import ERROR_KEY
 
-__all__ = ["validate_splits", "check_wave", "check_binning_columns", "BINNING_COLUMNS", "select_rows", "split_overlaps", "empty_rows_graph", "drop_empty_rows",
+__all__ = ["validate_splits", "check_wave", "check_binning_columns", "BINNING_COLUMNS", "select_rows", "split_overlaps",
+           "overlap_warnings", "empty_rows_graph", "drop_empty_rows",
            "emit_warnings", "value_range_graph", "check_value_range", "check_enough_rows"]
 
 log = logging.getLogger("daudit")
@@ -77,10 +78,12 @@ def _where_row(split, i: int) -> str:
 
 
 def split_overlaps(splits: dict) -> list:
-    """(split_a, split_b, path, n_rows) for every file two splits both read rows from.
+    """(split_a, split_b, what, n_rows) for every source two splits both read rows from.
 
     Every split reads its files from the first row, so two splits reading the same file share
-    ``min(rows_a, rows_b)`` rows.
+    ``min(rows_a, rows_b)`` rows (``what``: ``"the first N rows of PATH"``). Splits made from
+    in-memory arrays carry ``row_keys`` (`daudit.data.pfsspec.SpectraSplit`): rows with the same
+    key are the same memory (``what``: ``"N rows of the same in-memory array"``).
     """
     def ident(path):
         try:
@@ -97,8 +100,29 @@ def split_overlaps(splits: dict) -> list:
             for p, t in zip(splits[a].paths, splits[a].rows_per_file):
                 hit = rows_b.get(ident(p))
                 if hit is not None and min(t, hit[1]) > 0:
-                    out.append((a, b, p, min(t, hit[1])))
+                    n = min(t, hit[1])
+                    out.append((a, b, f"the first {n} rows of {p}", n))
+            n = _shared_rows(splits[a], splits[b])
+            if n:
+                out.append((a, b, f"{n} rows of the same in-memory array", n))
     return out
+
+
+def _row_keys(split):
+    """(source, offsets of the rows kept) of an in-memory split, or None."""
+    if split.row_keys is None:
+        return None
+    source, offsets = split.row_keys
+    offsets = np.asarray(offsets)
+    return source, (offsets if split.row_index is None else offsets[np.asarray(split.row_index)])
+
+
+def _shared_rows(a, b) -> int:
+    """Rows two in-memory splits both hold (the same memory); 0 for files."""
+    ka, kb = _row_keys(a), _row_keys(b)
+    if ka is None or kb is None or ka[0] != kb[0]:
+        return 0
+    return int(np.intersect1d(ka[1], kb[1]).size)
 
 
 def validate_splits(spec, splits: dict, *, drop_bad_labels: bool = False) -> dict:
@@ -155,12 +179,17 @@ def validate_splits(spec, splits: dict, *, drop_bad_labels: bool = False) -> dic
         warnings += notes["warnings"]
     check_enough_rows(splits)
     warnings += check_label_shift(splits, param)
-    for a, b, path, n in split_overlaps(splits):
-        msg = (f"WARNING: {a} and {b} splits both read the first {n} rows of {path}: the audit would test on "
-               f"training rows and overstate R2; give each split its own file")
+    for b, msg in overlap_warnings(splits):
         splits[b].notes["warnings"].append(msg)
         warnings.append(msg)
     return {"warnings": warnings, "counts": counts}
+
+
+def overlap_warnings(splits: dict) -> list:
+    """(split, warning) for every pair of splits that share rows (`split_overlaps`): files and arrays alike."""
+    return [(b, f"WARNING: {a} and {b} splits both read {what}: the audit would test on training rows and overstate "
+                f"R2; give each split its own {'file' if splits[b].row_keys is None else 'rows'}")
+            for a, b, what, _ in split_overlaps(splits)]
 
 
 BINNING_COLUMNS = ("mag", "snr")  # params columns the sanity checks bin rows by (group shuffle, SNR bins)

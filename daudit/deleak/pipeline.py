@@ -34,6 +34,7 @@ from daudit.deleak.strategies import (
 )
 from daudit.deleak.summary import build_summary
 from daudit.engine.cluster import dask_context
+from daudit.engine.memory import RssMonitor
 from daudit.models.boosting import lightgbm_log_to_debug, lightgbm_params
 from daudit.models.metrics import r2
 from daudit.output.staging import staged_output
@@ -152,8 +153,9 @@ def run_deleak(spec, dspec, *, output_dir, echo=print) -> dict:
     t_start = time.time()
     started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     with staged_output(out, echo=echo, experiment_id=spec.experiment_id, kind="deleak") as staging, \
-            lightgbm_log_to_debug():
-        ctx = AuditContext(spec=spec, splits={}, rng=np.random.default_rng(spec.seed))
+            RssMonitor() as monitor, lightgbm_log_to_debug():
+        # the audit's measurement of the process tree's peak RSS per stage (`daudit.engine.memory`)
+        ctx = AuditContext(spec=spec, splits={}, rng=np.random.default_rng(spec.seed), memory=monitor)
         with ctx.stage("open data"):
             ctx.splits = open_data(spec)
         for k, s in ctx.splits.items():
@@ -178,7 +180,8 @@ def run_deleak(spec, dspec, *, output_dir, echo=print) -> dict:
         with ctx.stage("artifacts"):
             write_outputs(staging, summary, res, strategies, ctx)
         ctx.timings["total"] = round(time.time() - t_start, 3)
-        summary["timings"] = {"total_seconds": ctx.timings["total"], "stages": dict(ctx.timings)}
+        summary["timings"] = {"total_seconds": ctx.timings["total"], "stages": dict(ctx.timings),
+                              "peak_rss_gib": {k: round(v / 2**30, 2) for k, v in monitor.peaks.items()}}
         summary["finished_utc"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
         write_report(staging, summary)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from daudit.core.artifacts import atomic_write_text
+from daudit.core.spec import slug
 from daudit.models.linear import is_ols_name
 from daudit.models.metrics import METRIC_COLUMNS
 from daudit.models.selection import GATE_THRESHOLD
@@ -59,8 +60,10 @@ def write_tables(staging: Path, metrics: list[dict], imp_table: dict | None) -> 
 
 
 def figure_name(prefix: str, save: str) -> str:
-    """The file name of a figure: the spec's ``save`` name, prefixed by the experiment's prefix."""
-    return save if save.startswith(prefix) else f"{prefix}_{save}"
+    """The file name of a figure: the spec's ``save`` name, prefixed by the experiment's prefix
+    unless it already starts with the experiment id in any spelling (``LOGG-ERR-BASE-01_fig.png``)."""
+    stem = slug(save.removesuffix(".png"))
+    return save if stem == prefix or stem.startswith(prefix + "_") else f"{prefix}_{save}"
 
 
 def write_figures(staging: Path, *, plots, prefix: str, metrics: list[dict], wave, imp_table,

@@ -15,8 +15,9 @@ def configure_parser(parser) -> None:
     parser.add_argument(
         "--knowledge-center", metavar="DIR", default=default_kc, required=default_kc is None,
         help="root of the knowledge-center git repository (default: $KNOWLEDGE_CENTER); the "
-             "report goes to <topic>/exp/, figures to <topic>/img/, the hub (§DG1) and roadmap "
-             "(MVP-0.1) get a marked block, and the roadmap's MVP-0.1 status follows the verdict",
+             "report goes to <topic>/exp/, figures to <topic>/img/, the hub's §DG1 table gets the run's "
+             "row, the roadmap's MVP-0.1 its entry, and the MVP-0.1 status follows the verdict (README: "
+             "'The knowledge center that publish writes into')",
     )
     parser.add_argument("--topic", metavar="DIR",
                         help="topic folder inside the knowledge center (default: $DAUDIT_KC_TOPIC or logg/moe)")
