@@ -42,7 +42,7 @@ def test_tree_rss_counts_child_processes():
 def test_budgets_shrink_with_the_limit_and_refits_fit_them():
     from daudit.checks.lgbm_plan import MIN_ROWS, plan_refits
     from daudit.engine.cluster import TARGET_SHARE, main_budget, resident_bytes
-    from daudit.models.boosting import _bytes, plan_lightgbm
+    from daudit.models.boosting import lightgbm_bytes, plan_lightgbm
 
     p = 4096
     b4, b2, b1 = (main_budget(g * 2**30, p) for g in (4, 2, 1))
@@ -60,7 +60,7 @@ def test_budgets_shrink_with_the_limit_and_refits_fit_them():
         assert r.estimated_bytes <= budget or (r.rows == MIN_ROWS and r.threads == 1)  # the floor may not fit
     assert refits(b4).rows == 20_000 and refits(b1).rows == MIN_ROWS
     plan = plan_lightgbm([2048] * 48 + [1696], p, b4, rng=np.random.default_rng(0))
-    assert plan.n_rows_used == 100_000 and _bytes(100_000, plan.bin_construct_sample_cnt, p) <= b4
+    assert plan.n_rows_used == 100_000 and lightgbm_bytes(100_000, plan.bin_construct_sample_cnt, p) <= b4
 
 
 def test_fold_reads_at_most_prefetch_chunks_ahead():

@@ -18,7 +18,8 @@ import lightgbm as lgb
 import numpy as np
 
 from daudit.checks.lgbm_plan import RefitPlan
-from daudit.models.boosting import _release_memory
+from daudit.engine.memory import release_memory
+from daudit.models.boosting import histogram_pool_mb
 
 __all__ = ["train_params", "build_dataset", "fit_on", "run_jobs", "fit_null"]
 
@@ -36,7 +37,7 @@ def train_params(params: dict, plan: RefitPlan, *, n_features: int) -> tuple[dic
         "objective": params["objective"], "max_depth": params["max_depth"],
         "learning_rate": params["learning_rate"], "seed": params["random_state"], "verbose": -1,
         **plan.params(n_features),
-        "histogram_pool_size": max(4, -(-8 * plan.max_bin * 16 * int(n_features) // 2**20)),
+        "histogram_pool_size": histogram_pool_mb(n_features, plan.max_bin, floor_mb=4),
     }
     return out, int(params["n_estimators"])
 
@@ -87,7 +88,7 @@ def run_jobs(jobs: dict, threads: int, progress=None) -> dict:
             out[role] = fut.result()
             if progress is not None:
                 progress.update(1)
-    _release_memory()
+    release_memory()
     return out
 
 
@@ -133,8 +134,8 @@ def fit_null(x: np.ndarray, y: np.ndarray, y_perm: np.ndarray, params: dict, rou
             if reached[-1] >= stop_after:  # the first L with stop_after exceedances, in permutation order
                 n_keep = int(np.argmax(reached >= stop_after)) + 1
                 del sets, base
-                _release_memory()
+                release_memory()
                 return reference, boosters[:n_keep], n_keep < k
     del sets, base
-    _release_memory()
+    release_memory()
     return reference, boosters, False

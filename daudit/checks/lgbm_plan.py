@@ -32,6 +32,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from daudit.models.boosting import BINNED_BYTES, SAMPLE_BYTES, histogram_bytes
+
 __all__ = ["RefitPlan", "plan_refits", "fit_seconds", "feature_fraction_for", "LADDER", "TIME_SHARE", "ALPHA",
            "STOP_AFTER"]
 
@@ -48,7 +50,6 @@ MIN_ROWS, MIN_NULL_ROWS = 2_000, 1_000
 LADDER = ((1.0, 255, 10_000), (0.5, 255, 5_000), (0.25, 255, 5_000), (0.25, 63, 2_000), (0.1, 63, 2_000))
 _HELD = 5.0  # bytes per value held through the refits: the kept float32 rows and their uint8 mask
 _COPY = 4.0  # bytes per value of the input being binned (a float32 shuffled or mask copy), one at a time
-_PER_ROW, _PER_SAMPLE = 1.2, 18.0  # LightGBM's binned rows and bin sample (`daudit.models.boosting`)
 
 
 def feature_fraction_for(features: int, feature_fraction: float) -> float:
@@ -112,9 +113,8 @@ def _cost(rows, null_rows, n_perm, p, n_mask, ff, bins, cap, trees):
 def _bytes(rows, p, bins, sample, threads):
     """Peak bytes: held rows, one binned Dataset and histogram pool per running fit, and one
     input being binned (its copy and its bin sample)."""
-    hist = 8 * bins * 16 * p
-    return int(_HELD * rows * p + threads * (_PER_ROW * rows * p + hist)
-               + (_COPY * rows + _PER_SAMPLE * min(rows, sample)) * p)
+    return int(_HELD * rows * p + threads * (BINNED_BYTES * rows * p + histogram_bytes(p, bins))
+               + (_COPY * rows + SAMPLE_BYTES * min(rows, sample)) * p)
 
 
 def _fit_memory(rows, p, bins, cap, budget_bytes):

@@ -30,9 +30,9 @@ from pathlib import Path
 
 from daudit.core import schema
 from daudit.core.artifacts import pid_alive, write_json
-from daudit.core.locks import owner_alive, process_identity
 from daudit.core.errors import DauditError
 from daudit.core.gate_rule import verdict_label
+from daudit.core.locks import owner_alive, process_identity
 from daudit.core.paths import runs_dir
 from daudit.core.timefmt import format_duration
 

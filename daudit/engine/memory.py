@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import os
 import threading
 
 import psutil
 
-__all__ = ["tree_rss", "RssMonitor", "tune_allocator"]
+__all__ = ["tree_rss", "RssMonitor", "tune_allocator", "release_memory"]
 
 _M_TRIM_THRESHOLD, _M_ARENA_MAX = -1, -8  # glibc mallopt parameters
 TRIM_THRESHOLD = 64 * 1024
@@ -111,3 +112,12 @@ class RssMonitor:
     @property
     def peak(self) -> int:
         return max(self.peaks.values(), default=0)
+
+
+def release_memory() -> None:
+    """Return freed heap pages to the OS (glibc keeps them otherwise), so RSS reflects use."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass

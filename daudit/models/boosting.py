@@ -19,8 +19,6 @@ serves every noise level L > 0.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import gc
 import hashlib
 import logging
 import weakref
@@ -29,7 +27,10 @@ from dataclasses import dataclass
 import lightgbm
 import numpy as np
 
-__all__ = ["LightGBMPlan", "plan_lightgbm", "histogram_pool_mb", "DaskRowSequence", "fit_lightgbm", "lightgbm_params",
+from daudit.engine.memory import release_memory
+
+__all__ = ["LightGBMPlan", "plan_lightgbm", "histogram_pool_mb", "histogram_bytes", "lightgbm_bytes", "BINNED_BYTES",
+           "SAMPLE_BYTES", "DaskRowSequence", "fit_lightgbm", "lightgbm_params",
            "lightgbm_log_to_debug"]
 
 log = logging.getLogger("daudit")
@@ -71,17 +72,23 @@ _DEFAULT_SAMPLE = 200_000  # LightGBM's default bin_construct_sample_cnt
 _MIN_SAMPLE = 10_000  # bin boundaries of 255 bins are stable from this many rows
 
 
-_PER_ROW, _PER_SAMPLE = 1.2, 18.0  # bytes per binned value, per value of the bin sample
-_HIST = 8 * 255 * 16  # bytes per feature: eight cached histograms of 255 bins x (gradient, hessian)
+BINNED_BYTES = 1.2  # bytes per binned value of a LightGBM Dataset (the module docstring)
+SAMPLE_BYTES = 18.0  # bytes per value of the bin sample, held while binning
 
 
-def histogram_pool_mb(n_features: int) -> int:
+def histogram_bytes(n_features: int, max_bin: int = 255) -> int:
+    """Bytes of eight cached histograms of ``max_bin`` bins x (gradient, hessian) per feature."""
+    return 8 * int(max_bin) * 16 * int(n_features)
+
+
+def histogram_pool_mb(n_features: int, max_bin: int = 255, *, floor_mb: int = 16) -> int:
     """LightGBM's ``histogram_pool_size`` (MB) for ``n_features``: room for eight histograms."""
-    return max(16, -(-_HIST * int(n_features) // 2**20))
+    return max(floor_mb, -(-histogram_bytes(n_features, max_bin) // 2**20))
 
 
-def _bytes(n_rows: int, n_sample: int, p: int) -> int:
-    return int(_PER_ROW * n_rows * p + _PER_SAMPLE * n_sample * p + _HIST * p)
+def lightgbm_bytes(n_rows: int, n_sample: int, p: int) -> int:
+    """Peak bytes of one fit above resting RSS: binned rows, bin sample, histogram pool."""
+    return int(BINNED_BYTES * n_rows * p + SAMPLE_BYTES * n_sample * p + histogram_bytes(p))
 
 
 @dataclass(frozen=True)
@@ -105,22 +112,22 @@ def plan_lightgbm(chunk_sizes, n_features: int, budget_bytes: int, *, rng: np.ra
     n = sum(chunk_sizes)
     p = n_features
     s = min(n, _DEFAULT_SAMPLE)
-    est = _bytes(n, s, p)
+    est = lightgbm_bytes(n, s, p)
     if est <= budget_bytes:
         return LightGBMPlan(tuple(range(len(chunk_sizes))), n, n, _DEFAULT_SAMPLE, est, budget_bytes,
                             "all train rows fit the memory budget with LightGBM's default binning sample")
-    s_fit = min(int((budget_bytes - _PER_ROW * n * p - _HIST * p) / (_PER_SAMPLE * p)), n)
+    s_fit = min(int((budget_bytes - BINNED_BYTES * n * p - histogram_bytes(p)) / (SAMPLE_BYTES * p)), n)
     if s_fit >= min(n, _MIN_SAMPLE):
-        return LightGBMPlan(tuple(range(len(chunk_sizes))), n, n, s_fit, _bytes(n, s_fit, p), budget_bytes,
+        return LightGBMPlan(tuple(range(len(chunk_sizes))), n, n, s_fit, lightgbm_bytes(n, s_fit, p), budget_bytes,
                             f"all train rows used; bin boundaries from {s_fit} sampled rows instead of "
                             f"{min(n, _DEFAULT_SAMPLE)} to fit the memory budget")
     # Subsample whole chunks: half the budget for the bin sample (at most _MIN_SAMPLE rows),
     # the rest for the binned rows.
-    free = max(budget_bytes - _HIST * p, 0)
-    s = max(1000, min(_MIN_SAMPLE, int(0.5 * free / (_PER_SAMPLE * p))))
-    n_fit = max(int((free - _PER_SAMPLE * s * p) / (_PER_ROW * p)), min(chunk_sizes))
+    free = max(budget_bytes - histogram_bytes(p), 0)
+    s = max(1000, min(_MIN_SAMPLE, int(0.5 * free / (SAMPLE_BYTES * p))))
+    n_fit = max(int((free - SAMPLE_BYTES * s * p) / (BINNED_BYTES * p)), min(chunk_sizes))
     if n_fit >= n:
-        return LightGBMPlan(tuple(range(len(chunk_sizes))), n, n, s, _bytes(n, s, p), budget_bytes,
+        return LightGBMPlan(tuple(range(len(chunk_sizes))), n, n, s, lightgbm_bytes(n, s, p), budget_bytes,
                             f"all train rows used; bin boundaries from {s} sampled rows instead of "
                             f"{min(n, _DEFAULT_SAMPLE)} to fit the memory budget")
     chosen, total = [], 0
@@ -131,7 +138,7 @@ def plan_lightgbm(chunk_sizes, n_features: int, budget_bytes: int, *, rng: np.ra
         total += chunk_sizes[i]
     chosen = tuple(sorted(chosen))
     s = min(s, total)
-    return LightGBMPlan(chosen, total, n, s, _bytes(total, s, p), budget_bytes,
+    return LightGBMPlan(chosen, total, n, s, lightgbm_bytes(total, s, p), budget_bytes,
                         f"the memory budget ({budget_bytes / 2**30:.2f} GiB) holds about {n_fit} of "
                         f"{n} rows: trained on a seeded subsample of {len(chosen)} whole chunks "
                         f"({total} rows), bin boundaries from {s} rows")
@@ -225,18 +232,8 @@ def fit_lightgbm(x, y: np.ndarray, plan: LightGBMPlan, params: dict, *, transfor
     booster = lgb.train(train_params, ds, num_boost_round=params["n_estimators"], callbacks=callbacks)
     booster.free_dataset()  # the binned train set (n x p bytes) is not needed for prediction
     del ds, seq
-    _release_memory()
+    release_memory()
     return booster
-
-
-def _release_memory():
-    """Return freed heap pages to the OS (glibc keeps them otherwise), so RSS reflects use."""
-
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 _SHARED = weakref.WeakValueDictionary()  # model digest -> Booster, in this process

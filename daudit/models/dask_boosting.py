@@ -34,9 +34,9 @@ from distributed import default_client
 from lightgbm.dask import DaskLGBMRegressor
 
 from daudit.models.boosting import (  # one memory model for both paths
-    _HIST,
-    _PER_ROW,
-    _PER_SAMPLE,
+    BINNED_BYTES,
+    SAMPLE_BYTES,
+    histogram_bytes,
     histogram_pool_mb,
 )
 
@@ -67,7 +67,7 @@ def worker_bytes(chunk_sizes, plan, n_features: int, n_workers: int, *, itemsize
     sizes = sorted((int(chunk_sizes[c]) for c in plan.chunks), reverse=True)
     n_w = sum(sizes[:-(-len(sizes) // max(1, n_workers))])
     s_w = min(n_w, int(plan.bin_construct_sample_cnt))
-    return int(((2 * itemsize + _PER_ROW) * n_w + _PER_SAMPLE * s_w + _HIST) * n_features)
+    return int(((2 * itemsize + BINNED_BYTES) * n_w + SAMPLE_BYTES * s_w) * n_features + histogram_bytes(n_features))
 
 
 def worker_memory(client) -> tuple[int, int | None]:

@@ -44,6 +44,7 @@ from daudit.core.spec import AuditSpec
 from daudit.data.layout import ERROR_KEY
 from daudit.data.pfsspec import expand_paths
 from daudit.engine.cluster import WORKER_FLOOR, WORKER_SHARE, max_workers
+from daudit.models.boosting import BINNED_BYTES, SAMPLE_BYTES
 
 __all__ = ["minimum_limit", "check_memory_limit", "check_workers", "BASE", "HEADROOM"]
 
@@ -64,7 +65,7 @@ def minimum_limit(n_features: int, *, chunk_rows: int, checks: bool, lightgbm: b
         stages.append(3.5 * big)
         stages.append((1.0 + MAX_UNIT_FRACTION + 3.0 * MAX_UNIT_FRACTION**2) * big + held)  # region refits
     if lightgbm:  # the plan's floor, or what LightGBM needs for 20k rows and a 10k bin sample if less
-        stages.append(held + min(_LGBM_FLOOR, (1.2 * 20_000 + 18 * 10_000) * p))
+        stages.append(held + min(_LGBM_FLOOR, (BINNED_BYTES * 20_000 + SAMPLE_BYTES * 10_000) * p))
     return int((BASE + max(stages)) / HEADROOM)
 
 
