@@ -12,9 +12,15 @@ import math
 from pathlib import Path
 
 from daudit.core.gate_rule import verdict_label
+from daudit.core.schema import quick_run
 from daudit.core.timefmt import format_duration
 
-__all__ = ["format_run_table", "format_summary", "_get", "_as_float"]  # the last two: for daudit.app.history
+__all__ = ["format_run_table", "format_summary", "QUICK_MARK", "QUICK_NOTE",
+           "_get", "_as_float"]  # the last two: for daudit.app.history
+
+QUICK_MARK = "(quick)"  # beside the verdict of a run --quick in list, show and status
+QUICK_NOTE = ("a --quick run (lighter nulls and intervals on a small sample): a first look, not a full audit; "
+              "publish refuses it without --force")
 
 
 def _get(mapping, *keys):
@@ -61,7 +67,7 @@ def format_run_table(records: list) -> str:
     rows = []
     for rec in records:
         if rec.status == "finished":
-            verdict = rec.verdict or "-"
+            verdict = (rec.verdict or "-") + (f" {QUICK_MARK}" if getattr(rec, "quick", False) else "")
         else:
             verdict = rec.status
         rows.append([
@@ -98,7 +104,7 @@ def format_summary(summary: dict, *, run_dir=None, n_top_pixels: int = 10) -> st
     str
     """
     out = _header_lines(summary, run_dir)
-    for part in (_data_lines(summary.get("data") or {}), _gate_lines(summary.get("gate") or {}),
+    for part in (_data_lines(summary.get("data") or {}), _gate_lines(summary.get("gate") or {}, quick=quick_run(summary)),
                  _best_lines(summary), _metrics_lines(summary.get("metrics") or []),
                  _importance_lines(summary.get("importance") or {}, n_top_pixels),
                  _timing_lines(summary.get("timings") or {}), _output_lines(summary.get("outputs") or {}, run_dir)):
@@ -108,7 +114,11 @@ def format_summary(summary: dict, *, run_dir=None, n_top_pixels: int = 10) -> st
 
 
 def _header_lines(summary: dict, run_dir) -> list[str]:
-    out = [f"{summary.get('experiment_id', '?')}  ({summary.get('date', '?')}, status {summary.get('status', '?')})"]
+    quick = f", {QUICK_MARK[1:-1]}" if quick_run(summary) else ""
+    out = [f"{summary.get('experiment_id', '?')}  ({summary.get('date', '?')}, status {summary.get('status', '?')}"
+           f"{quick})"]
+    if quick:
+        out.append(f"note:     {QUICK_NOTE}")
     if run_dir is not None:
         out.append(f"folder:   {run_dir}")
     if summary.get("started_utc") or summary.get("finished_utc"):
@@ -139,12 +149,12 @@ def _data_lines(data: dict) -> list[str]:
     return out
 
 
-def _gate_lines(gate: dict) -> list[str]:
+def _gate_lines(gate: dict, *, quick: bool = False) -> list[str]:
     if not gate:
         return []
     ci = gate.get("ci95")
     ci_text = f"  95% CI [{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci and len(ci) == 2 else ""
-    out = [f"{gate.get('name', 'Gate')}: {verdict_label(gate)}",
+    out = [f"{gate.get('name', 'Gate')}: {verdict_label(gate)}{' ' + QUICK_MARK if quick else ''}",
            f"  best test R2 {_fmt(gate.get('best_test_r2'))}{ci_text}"
            f"  (threshold {gate.get('threshold', '?')}, model {gate.get('best_model', '?')})"]
     if gate.get("leakage_degree"):

@@ -46,6 +46,7 @@ from daudit.core.artifacts import atomic_write_bytes
 from daudit.core.errors import DauditError
 from daudit.core.files import file_kind
 from daudit.core.paths import file_in_the_way
+from daudit.core.schema import quick_run
 
 __all__ = [
     "PublishResult",
@@ -319,6 +320,9 @@ def publish_run(
     """
     result_dir, kc = Path(result_dir), Path(knowledge_center)
     summary = _read_summary(result_dir)
+    if quick_run(summary) and not force:  # issue 28: a first look's verdict is not the hub's or roadmap's
+        raise DauditError(f"{result_dir} is a --quick run (lighter nulls, a first look): not published into the hub "
+                          "and roadmap; rerun without --quick, or pass --force to publish it anyway")
     is_git = _check_knowledge_center(kc, force=force)
     layout = layout or layout_for(kc)
     plan = _checked_plan(result_dir, kc, summary, layout=layout, hub_section=hub_section,

@@ -112,8 +112,9 @@ def resolve_spec(args) -> tuple[AuditSpec, bool]:
         compute = dataclasses.replace(compute, memory_limit=parse_bytes(args.memory_limit, "--memory-limit"))
     if args.device:
         compute = dataclasses.replace(compute, device=args.device)
-    sanity = spec.sanity.quick() if getattr(args, "quick", False) else spec.sanity
-    return dataclasses.replace(spec, compute=compute, sanity=sanity), builtin
+    if getattr(args, "quick", False):  # marked in summary.json (spec.quick): list, show, status, publish
+        spec = dataclasses.replace(spec, sanity=spec.sanity.quick(), quick=True)
+    return dataclasses.replace(spec, compute=compute), builtin
 
 
 def ensure_demo(spec: AuditSpec, out_dir: Path | None = None) -> None:

@@ -144,6 +144,7 @@ class AuditSpec:
     author: str | None = None  # the report's Author line; None: the report says it is not set
     repo_path: str | None = None
     source_path: str | None = None  # where the spec was read from
+    quick: bool = False  # run --quick: the sanity section is QUICK_SANITY's (set by the caller, not a spec key)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
