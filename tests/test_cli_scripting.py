@@ -166,3 +166,42 @@ def test_a_real_quick_run_records_quick_and_list_marks_it(tmp_path):
     assert summary["spec"]["sanity"]["n_bootstrap"] == 200  # --quick's own settings replaced the spec's
     listed = json.loads(daudit("list", "--json", cwd=tmp_path).stdout)
     assert [r["quick"] for r in listed["runs"]] == [True]
+
+
+# ------------------------------------------------------------------------------------ compare
+
+
+def test_compare_puts_metrics_gate_and_checks_side_by_side(runs):
+    a = make_summary("CMP-A", finished="2025-12-28T10:00:00Z", test_r2=0.8125, verdict="FAIL")
+    b = make_summary("CMP-B", finished="2025-12-29T10:00:00Z", test_r2=0.0250, verdict="PASS")
+    a["sanity"] = {"wavelength_shuffle": {"best_refit_test_r2": 0.0125, "effect": "collapsed"},
+                   "mask_only": {"best_test_r2": -0.0050, "effect": "no_leak"}}
+    b["sanity"] = {"wavelength_shuffle": {"best_refit_test_r2": 0.0375, "effect": "collapsed"}}
+    b["gate"]["ci95"] = [0.0125, 0.0500]
+    write_run(runs / "CMP-A", a)
+    write_run(runs / "CMP-B", b)
+    proc = daudit("compare", "CMP-A", runs / "CMP-B", cwd=runs.parent)  # an id and a folder
+    assert proc.returncode == 0, proc.stderr
+    rows = {ln.strip().split("  ")[0]: ln.split() for ln in proc.stdout.splitlines() if ln.startswith("  ")}
+    assert rows["verdict"][-2:] == ["FAIL", "PASS"]
+    assert rows["best test R2"][-3:] == ["0.8125", "0.0250", f"{0.0250 - 0.8125:+.4f}"]
+    assert "[0.0125, 0.0500]" in proc.stdout and "rule" in rows
+    assert rows["Ridge_0.01 at 1"][-3:] == ["0.8125", "0.0250", f"{0.0250 - 0.8125:+.4f}"]
+    assert "OLS at 0" not in proc.stdout  # level 0 is degenerate: left out
+    shuffle = " ".join(rows["wavelength shuffle: best R2"])
+    assert "0.0125 (collapsed)" in shuffle and "0.0375 (collapsed)" in shuffle and "+0.0250" in shuffle
+    assert "-0.0050 (no_leak)" in " ".join(rows["mask only: best R2"])
+    quick = daudit("compare", "FULL-01", "QUICK-01", cwd=runs.parent).stdout
+    assert "PASS (quick)" in quick
+
+
+def test_compare_refuses_a_missing_unfinished_or_unsealed_run_with_one_line(runs):
+    summary = runs / "FULL-01" / "summary.json"
+    for other, needle in (("NOPE-01", "NOPE-01"), ("HALF-01", "unfinished")):
+        proc = daudit("compare", "FULL-01", other, cwd=runs.parent)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and needle in lines[0], proc.stderr
+    summary.write_text(summary.read_text().replace('"FAIL"', '"PASS"'))  # edited after the run: not its seal
+    proc = daudit("compare", "FULL-01", "QUICK-01", cwd=runs.parent)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "checksum" in lines[0], proc.stderr

@@ -15,7 +15,7 @@ from daudit.core.gate_rule import verdict_label
 from daudit.core.schema import quick_run
 from daudit.core.timefmt import format_duration
 
-__all__ = ["format_run_table", "format_summary", "QUICK_MARK", "QUICK_NOTE",
+__all__ = ["format_run_table", "format_summary", "text_table", "QUICK_MARK", "QUICK_NOTE",
            "_get", "_as_float"]  # the last two: for daudit.app.history
 
 QUICK_MARK = "(quick)"  # beside the verdict of a run --quick in list, show and status
@@ -39,7 +39,8 @@ def _as_float(value) -> float | None:
     return out if math.isfinite(out) else None
 
 
-def _table(header: list[str], rows: list[list[str]], *, right: set[int] = frozenset()) -> str:
+def text_table(header: list[str], rows: list[list[str]], *, right: set[int] = frozenset()) -> str:
+    """Rows of text cells under ``header``, aligned (columns in ``right`` to the right), a rule below the header."""
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
 
     def line(row):
@@ -79,7 +80,7 @@ def format_run_table(records: list) -> str:
             format_duration(rec.total_seconds),
             str(rec.path),
         ])
-    return _table(header, rows, right={4, 5})
+    return text_table(header, rows, right={4, 5})
 
 
 def _fmt(value, spec: str = ".4f") -> str:
@@ -183,7 +184,7 @@ def _metrics_lines(metrics: list) -> list[str]:
              _fmt(m.get("train_r2")), _fmt(m.get("val_r2")), _fmt(m.get("test_r2")),
              _fmt(m.get("test_mae")), _fmt(m.get("test_rmse")),
              _fmt(m.get("fit_seconds"), ".2f")] for m in metrics]
-    return ["Metrics", _indent(_table(header, rows, right={0, *range(2, 8)}))]
+    return ["Metrics", _indent(text_table(header, rows, right={0, *range(2, 8)}))]
 
 
 def _importance_lines(importance: dict, n_top_pixels: int) -> list[str]:
@@ -200,7 +201,7 @@ def _importance_lines(importance: dict, n_top_pixels: int) -> list[str]:
         rows = [[str(p.get("rank", "?")), str(p.get("pixel", "?")),
                  _fmt(p.get("wavelength"), ".2f"), _fmt(p.get("importance"), ".4g")]
                 for p in pixels]
-        out.append(_indent(_table(["RANK", "PIXEL", "WAVE (A)", "IMPORTANCE"], rows, right={0, 1, 2, 3})))
+        out.append(_indent(text_table(["RANK", "PIXEL", "WAVE (A)", "IMPORTANCE"], rows, right={0, 1, 2, 3})))
     return out
 
 
