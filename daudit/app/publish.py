@@ -82,7 +82,9 @@ _EXP_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 # I/O
 
 
-def _read_summary(result_dir: Path) -> dict:
+def _read_summary(result_dir: Path, *, force: bool = False) -> dict:
+    """The finished run's summary; a --quick run is refused unless ``force`` (issue 28: a first
+    look's verdict is not the hub's or the roadmap's)."""
     path = result_dir / "summary.json"
     if not result_dir.is_dir():
         raise DauditError(f"{result_dir}: no such result directory; pass the run's output folder")
@@ -109,6 +111,9 @@ def _read_summary(result_dir: Path) -> dict:
     if not _EXP_ID_RE.fullmatch(summary["experiment_id"]):
         raise DauditError(f"{path}: experiment_id {summary['experiment_id'][:60]!r} is not letters, digits, '.', "
                           "'_' or '-'; it would name files and markers in the knowledge center: rerun the audit")
+    if quick_run(summary) and not force:
+        raise DauditError(f"{result_dir} is a --quick run (lighter nulls, a first look): not published into the hub "
+                          "and roadmap; rerun without --quick, or pass --force to publish it anyway")
     return summary
 
 
@@ -319,10 +324,7 @@ def publish_run(
         git work tree or a file to change is dirty (both unless `force`); broken markers.
     """
     result_dir, kc = Path(result_dir), Path(knowledge_center)
-    summary = _read_summary(result_dir)
-    if quick_run(summary) and not force:  # issue 28: a first look's verdict is not the hub's or roadmap's
-        raise DauditError(f"{result_dir} is a --quick run (lighter nulls, a first look): not published into the hub "
-                          "and roadmap; rerun without --quick, or pass --force to publish it anyway")
+    summary = _read_summary(result_dir, force=force)
     is_git = _check_knowledge_center(kc, force=force)
     layout = layout or layout_for(kc)
     plan = _checked_plan(result_dir, kc, summary, layout=layout, hub_section=hub_section,

@@ -17,7 +17,8 @@ def configure_parser(parser) -> None:
 
 def main(args) -> int:
     """Resolve both runs (one line if either is missing, unfinished or not sealed), print them side by side."""
-    from daudit.app.compare import format_comparison  # lazy: keeps --help fast
+    # lazy: keeps --help fast
+    from daudit.app.compare import format_comparison
     from daudit.app.history import load_summary, resolve_run
 
     dirs = [resolve_run(ref, results_dir=args.results_dir) for ref in (args.a, args.b)]

@@ -38,9 +38,9 @@ _OPTIONAL = """
 def next_step(name: str, file: str) -> str:
     """The command line that runs the spec ``init --example name`` wrote to ``file`` (``daudit ...``
     when run as the console script, ``python -m daudit ...`` otherwise)."""
+    # lazy: the CLI module imports this one's parser
     import shlex
-
-    from daudit.app.cli import prog_name  # lazy: the CLI module imports this one's parser
+    from daudit.app.cli import prog_name
 
     command = "deleak" if name == "deleak" else "run"  # a deleak spec is refused by run (its deleak: section)
     return f"{prog_name()} {command} --config {shlex.quote(file)}"

@@ -34,7 +34,8 @@ def configure_parser(p):
 
 
 def _quick(st) -> bool:
-    from daudit.core.schema import SUMMARY_FILE, quick_run, read_summary  # lazy: keeps --help fast
+    # lazy: keeps --help fast
+    from daudit.core.schema import SUMMARY_FILE, quick_run, read_summary
     from daudit.core.typecheck import SchemaError
 
     if st.state != "finished":
