@@ -105,7 +105,8 @@ def format_summary(summary: dict, *, run_dir=None, n_top_pixels: int = 10) -> st
     str
     """
     out = _header_lines(summary, run_dir)
-    for part in (_data_lines(summary.get("data") or {}), _gate_lines(summary.get("gate") or {}, quick=quick_run(summary)),
+    gate = _gate_lines(summary.get("gate") or {}, quick=quick_run(summary))
+    for part in (_data_lines(summary.get("data") or {}), gate,
                  _best_lines(summary), _metrics_lines(summary.get("metrics") or []),
                  _importance_lines(summary.get("importance") or {}, n_top_pixels),
                  _timing_lines(summary.get("timings") or {}), _output_lines(summary.get("outputs") or {}, run_dir)):

@@ -19,8 +19,8 @@ from daudit.data.layout import ERROR_KEY
 from daudit.data.pfsspec import SpectraSplit, error_shape, expand_paths, load_pfsspec
 from daudit.data.validate import emit_warnings, validate_splits
 
-__all__ = ["open_data", "check_data", "check_splits", "peek_sizes", "quality_counts_graph", "stats_cache_key", "stats_cache",
-           "SPLITS"]
+__all__ = ["open_data", "check_data", "check_splits", "peek_sizes", "quality_counts_graph", "stats_cache_key",
+           "stats_cache", "SPLITS"]
 
 SPLITS = ("train", "val", "test")
 
