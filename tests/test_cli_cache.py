@@ -156,3 +156,55 @@ def test_cache_clear_asks_on_a_terminal(cache, answer, removed):
     assert "[y/N]" in out
     assert (_entries(root, "stats") == []) is removed
     assert len(_entries(root, "zarr")) == 2
+
+
+@pytest.fixture
+def with_demo(cache):
+    """The demo data simulated by daudit into the cache folder (its default place)."""
+    from daudit.simulate import simulate_dataset
+
+    demo = cache["root"] / "demo"
+    simulate_dataset(demo, n_train=40, n_val=10, n_test=10, progress=False)
+    return {**cache, "demo": demo, "env": {**cache["env"], "DAUDIT_DEMO_DIR": str(demo)}}
+
+
+def test_cache_list_shows_the_demo_data_and_clear_keeps_it_without_all(with_demo):
+    demo = with_demo["demo"]
+    listed = daudit("cache", cwd=with_demo["cwd"], env=with_demo["env"]).stdout
+    row = next(ln for ln in listed.splitlines() if ln.startswith("demo"))
+    assert _size_cell(_du(demo)) in row, row
+    proc = daudit("cache", "clear", "--yes", cwd=with_demo["cwd"], env=with_demo["env"])
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in demo.rglob("*.h5")) == ["dataset.h5"] * 3  # kept
+
+
+def test_cache_clear_all_removes_the_simulated_demo_data(with_demo):
+    demo, root = with_demo["demo"], with_demo["root"]
+    proc = daudit("cache", "clear", "--all", "--yes", cwd=with_demo["cwd"], env=with_demo["env"])
+    assert proc.returncode == 0, proc.stderr
+    assert not demo.exists() and _entries(root, "zarr") == [] and _entries(root, "stats") == []
+    assert (root / "notes.txt").is_file() and (root / "zarr" / "mine.zarr" / "data").is_file()
+
+
+def test_cache_clear_all_keeps_demo_data_holding_the_users_file_or_read_by_a_live_run(with_demo):
+    from daudit.core.runlog import RunRecorder
+
+    demo, root = with_demo["demo"], with_demo["root"]
+    (demo / "train" / "my_notes.txt").write_text("mine\n")
+    proc = daudit("cache", "clear", "--all", "--yes", cwd=with_demo["cwd"], env=with_demo["env"])
+    assert proc.returncode == 0 and "demo data kept" in proc.stdout and "my_notes.txt" in proc.stdout, proc.stdout
+    assert len(list(demo.rglob("*.h5"))) == 3 and (demo / "train" / "my_notes.txt").is_file()
+    assert _entries(root, "stats") == []  # the rest is cleared all the same
+    (demo / "train" / "my_notes.txt").unlink()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        os.environ["DAUDIT_CACHE_DIR"] = str(root)  # monkeypatched by the fixture: the registry goes there
+        RunRecorder(with_demo["cwd"] / "results" / "LIVE-01", experiment_id="LIVE-01", pid=sleeper.pid).begin()
+        proc = daudit("cache", "clear", "--all", "--yes", cwd=with_demo["cwd"], env=with_demo["env"])
+        assert proc.returncode == 0 and "LIVE-01" in proc.stdout, proc.stdout
+        assert len(list(demo.rglob("*.h5"))) == 3
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    proc = daudit("cache", "clear", "--all", "--yes", cwd=with_demo["cwd"], env=with_demo["env"])
+    assert proc.returncode == 0 and not demo.exists(), proc.stdout  # the run is gone: now it goes

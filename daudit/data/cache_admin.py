@@ -6,7 +6,9 @@ it lies there, and anything else, each with its size on disk (links are counted 
 followed). `clear_entries` removes only entries proven daudit's: the root carries daudit's cache
 marker and the entry is a real folder (not a link) in ``zarr/`` or ``stats/`` holding the
 manifest daudit seals every entry with (`daudit.data.cache`); an entry a running audit holds
-(`daudit.data.cache_holds`) is kept. Nothing else is ever deleted; nothing is written by listing.
+(`daudit.data.cache_holds`) is kept. Nothing else is deleted here (the demo data is cleared by
+``daudit cache clear --all`` through the simulator's own ownership check); nothing is written by
+listing.
 """
 
 from __future__ import annotations
@@ -121,7 +123,7 @@ def cache_entries(root: Path, *, demo: Path | None = None) -> list[CacheEntry]:
             continue
         if demo_here and entry.name == Path(demo).name and entry.is_dir() and not entry.is_symlink():
             out.append(CacheEntry("demo", entry, tree_bytes(entry), True, note="the built-in demo data "
-                                  "(kept; simulated again by run --demo when missing)"))
+                                  "(cache clear --all removes it; run --demo simulates it again)"))
         else:
             out.append(CacheEntry("other", entry, tree_bytes(entry), False, note="not a cache entry: never removed"))
     return out

@@ -2,13 +2,18 @@
 
 ``list`` (the default) shows each entry of the cache folder (`daudit.core.paths.cache_dir`) with
 its size and the total; ``clear`` removes the zarr copies and/or the statistics that daudit can
-prove are its own and that no running audit holds (`daudit.data.cache_admin`), after asking on a
-terminal (``--yes`` skips the question; without a terminal ``--yes`` is needed).
+prove are its own and that no running audit holds (`daudit.data.cache_admin`), and with ``--all``
+the demo data in the cache folder too when every file there is the simulator's
+(`daudit.simulate.simulated_files`) and no run is going on; it asks first on a terminal
+(``--yes`` skips the question; without a terminal ``--yes`` is needed).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+from pathlib import Path
 
 from daudit.core.errors import DauditError
 
@@ -20,7 +25,8 @@ def configure_parser(p) -> None:
     p.add_argument("action", nargs="?", choices=("list", "clear"), default="list",
                    help="list (default): entries and sizes; clear: remove daudit's zarr copies and statistics")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--all", action="store_true", help="clear: the zarr copies and the statistics (the default)")
+    which.add_argument("--all", action="store_true", help="clear: the zarr copies, the statistics and the demo data "
+                       "in the cache folder (without a flag: the copies and the statistics)")
     which.add_argument("--zarr", action="store_true", help="clear: only the zarr copies of the error arrays")
     which.add_argument("--stats", action="store_true", help="clear: only the cached sufficient statistics")
     p.add_argument("--yes", action="store_true", help="clear without asking")
@@ -56,6 +62,56 @@ def _confirm(question: str, yes: bool) -> bool:
     return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
 
 
+def _running_runs() -> list[str]:
+    """Experiment ids of the runs going on now, foreground or detached (the run registry's output
+    folders and their state, `daudit.core.runlog.run_status`)."""
+    # lazy: keeps --help fast
+    from daudit.core import runlog
+    from daudit.core.paths import runs_dir
+
+    busy, folder = [], runs_dir()
+    if not folder.is_dir() or folder.is_symlink():
+        return busy
+    for entry in sorted(folder.glob("*.json")):
+        try:
+            meta = json.loads(entry.read_text(encoding="utf-8")) if entry.stat().st_size < 2**20 else None
+            out = meta.get("output_dir") if isinstance(meta, dict) else None
+            status = runlog.run_status(Path(out)) if isinstance(out, str) and out and "\0" not in out else None
+        except (OSError, ValueError, DauditError):
+            continue
+        if status is not None and status.state == "running":
+            busy.append(status.experiment_id)
+    return busy
+
+
+def _demo_files(entry) -> list[Path] | None:
+    """The demo data's files when they may all go (the simulator's, no run going on), else None (said why)."""
+    from daudit.simulate import simulated_files  # lazy: h5py and numpy come with the simulator
+
+    busy = _running_runs()
+    if busy:
+        print(f"demo data kept: {len(busy)} run(s) going on ({', '.join(busy)}) may read it")
+        return None
+    try:
+        return simulated_files(entry.path)
+    except DauditError as err:
+        print(f"demo data kept: {err}")
+        return None
+
+
+def _remove_demo(folder: Path, files: list[Path]) -> None:
+    """Unlink the simulator's files (never a link's target), then the folders left empty."""
+    for path in files:
+        if path.is_symlink() or not path.is_file():
+            continue
+        path.unlink()
+    for root, _dirs, _files in os.walk(folder, topdown=False):  # the deepest first
+        try:
+            os.rmdir(root)  # only an empty folder goes
+        except OSError:
+            pass
+
+
 def main(args) -> int:
     """List or clear; one line (exit 2) when the cache folder is not daudit's."""
     # lazy: keeps --help fast
@@ -78,6 +134,9 @@ def main(args) -> int:
         return 0
     kinds = ("zarr",) if args.zarr else ("stats",) if args.stats else CLEARABLE
     chosen = [e for e in entries if e.kind in kinds and e.owned]
+    demo = next((e for e in entries if e.kind == "demo"), None) if args.all else None
+    demo_files = _demo_files(demo) if demo is not None else None
+    chosen += [demo] if demo_files is not None else []
     free = [e for e in chosen if not e.held]
     if not chosen:
         print(f"nothing to clear in {root} ({' and '.join(kinds)})")
@@ -91,6 +150,9 @@ def main(args) -> int:
         print("nothing removed")
         return 0
     removed, kept = clear_entries(chosen, kinds)
+    if demo_files is not None:
+        _remove_demo(demo.path, demo_files)
+        removed.append(demo)
     print(f"removed {len(removed)} entries ({format_size(sum(e.n_bytes for e in removed))}) from {root}"
           + (f"; kept {len(kept)} held by a running audit" if kept else ""))
     return 0
