@@ -18,7 +18,7 @@ install: $(STAMP)
 
 ## make demo: LOGG-ERR-BASE-01 on the built-in demo data (simulated on first use)
 demo: $(STAMP)
-	$(BIN)/python -m daudit run
+	$(BIN)/python -m daudit run --demo
 
 ## make test: the test suite (small data; about 10-15 minutes on 2 cores)
 test: $(STAMP)

@@ -8,7 +8,9 @@ substituted to tiny data:
 - ``my_spec.yaml`` -> a small spec of LOGG-ERR-BASE-01 on them (after ``daudit init`` writes the
   template, the test edits its data paths, as the README tells the user to);
 - ``~/Physics_Informed_AI`` -> a git copy of the test knowledge center;
-- the built-in demo data (``make demo``) -> a small set in ``$DAUDIT_DEMO_DIR``.
+- the built-in demo data (``make demo``) -> a small set in ``$DAUDIT_DEMO_DIR``;
+- the cache folder -> ``$DAUDIT_CACHE_DIR`` in the test's folder (``cache clear`` never reaches a real cache),
+  and ``cache clear`` gets ``--yes``, as the user answers y at its prompt.
 
 ``make <target>`` runs the ``python -m daudit`` lines of ``make -n <target>``'s recipe (the venv
 set-up lines are what ``make test`` runs in CI; ``make test`` is this suite). ``pip install`` is
@@ -106,7 +108,8 @@ def workspace(tmp_path_factory):
     if shutil.which("git"):
         for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "fixture"]):
             subprocess.run(["git", "-C", str(kc), *args], check=True, capture_output=True, env={**os.environ, **GIT_ENV})
-    env = {**os.environ, **GIT_ENV, "DAUDIT_DEMO_DIR": str(_fake_demo(root / "demo"))}
+    env = {**os.environ, **GIT_ENV, "DAUDIT_DEMO_DIR": str(_fake_demo(root / "demo")),
+           "DAUDIT_CACHE_DIR": str(root / "cache")}
     subst = {f"/data/{k}.h5": str(v) for k, v in data.items()}
     subst["~/Physics_Informed_AI"] = str(kc)
     return {"work": work, "spec_text": spec_text, "env": env, "subst": subst}
@@ -134,6 +137,8 @@ def _wait_for_background(ws, exp_id: str):
 def _daudit(args: list[str], ws) -> None:
     """One ``python -m daudit ...`` line, with its paths substituted."""
     args = [ws["subst"].get(a, a) for a in args]
+    if args[:2] == ["cache", "clear"] and "--yes" not in args:
+        args.append("--yes")  # the user answers y at the prompt (the test has no terminal)
     if "--detach" in args:
         _run([sys.executable, "-m", "daudit", *args], ws)
         ws["pending"] = "LOGG-ERR-BASE-01"

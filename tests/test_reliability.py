@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -81,10 +82,24 @@ def test_lock_held_by_a_live_run_is_refused_and_kept(tmp_path):
     out = tmp_path / "out"
     with OutputLock(out):
         held = _lock_file(out).read_bytes()
-        with pytest.raises(DauditError, match=r"is in use by a running daudit \(PID \d+\)"):
+        # the error names the locked output folder, not the parent its lock file sits in (issue 28)
+        with pytest.raises(DauditError, match=rf"output directory {re.escape(str(out))} is in use by a running "
+                                              r"daudit \(PID \d+\)"):
             with OutputLock(out):
                 pass
         assert _lock_file(out).read_bytes() == held
+
+
+def test_the_quick_in_use_check_names_the_locked_output_folder(tmp_path):
+    out = tmp_path / "out"
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        _lock_file(out).write_text(f"{holder.pid}\n")
+        with pytest.raises(DauditError, match=rf"output directory {re.escape(str(out))} is in use .*PID {holder.pid}"):
+            check_not_in_use(out)
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_lock_of_a_killed_owner_is_taken_over_even_when_its_pid_is_reused(tmp_path):

@@ -187,9 +187,24 @@ def test_progress_lines_at_most_every_interval_with_rate_rows_and_eta(caplog):
             bar.update()
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("pass")]
     progress = [ln for ln in lines if "%" in ln]
-    assert lines[0] == "pass: started (100 chunk)" and lines[-1] == "pass: done in 1m 40s"
+    assert lines[0] == "pass: started (100 chunks)" and lines[-1] == "pass: done in 1m 40s"
     assert [ln.split(":")[1].split("%")[0].strip() for ln in progress] == ["30", "60", "90"]  # every 30 s
-    assert progress[0] == "pass: 30% (30/100 chunk), 1 chunk/s, ~100 rows/s, ETA 1m 10s"
+    assert progress[0] == "pass: 30% (30/100 chunks), 1 chunk/s, ~100 rows/s, ETA 1m 10s"
+
+
+def test_progress_lines_count_units_in_the_plural_from_two(caplog):
+    """"1 chunk", "2 chunks" (issue 28): the count says the unit; the rate stays "chunk/s"."""
+    from daudit.core.progress import Bar, progress_line
+
+    assert progress_line("zarr", 0, 1, "chunk", None) == "zarr: 0% (0/1 chunk)"
+    assert progress_line("zarr", 1, 2, "chunk", 2.0) == "zarr: 50% (1/2 chunks), 2 chunk/s, ETA 0.5 s"
+    assert progress_line("p", 3, 4, "task", None) == "p: 75% (3/4 tasks)"
+    caplog.set_level("INFO", logger="daudit")
+    for n, text in ((1, "one: started (1 chunk)"), (2, "one: started (2 chunks)"), (5, "one: started (5 fits)")):
+        caplog.clear()
+        with Bar(n, "one", unit="fit" if n == 5 else "chunk"):
+            pass
+        assert caplog.records[0].getMessage() == text
 
 
 def test_bar_writes_no_carriage_returns_into_a_file(tmp_path):
@@ -322,9 +337,9 @@ def test_progress_rate_leaves_out_the_set_up_before_the_first_unit(caplog):
             now[0] += 2.0  # then a tree every 2 s
     first = next(r.getMessage() for r in caplog.records if "%" in r.getMessage())
     # the first line, right after the set-up: no pace yet, so no rate and no ETA
-    assert first == "boosting: 1% (1/100 tree)"
+    assert first == "boosting: 1% (1/100 trees)"
     later = [r.getMessage() for r in caplog.records if "%" in r.getMessage()][1]
-    assert later == "boosting: 16% (16/100 tree), 0.5 tree/s, ETA 2m 48s"
+    assert later == "boosting: 16% (16/100 trees), 0.5 tree/s, ETA 2m 48s"
 
 
 def test_core_share_follows_the_load_average(monkeypatch):

@@ -13,6 +13,7 @@ import argparse
 import importlib
 import signal
 import sys
+from pathlib import Path
 
 from daudit._version import __version__
 from daudit.core.errors import EXIT_BAD_INPUT, DauditError, os_error_parts
@@ -27,18 +28,29 @@ COMMANDS = {
     "init": ("daudit.app.commands.init", "write a spec to edit (the user's LOGG-ERR-BASE-01 block) into this folder"),
     "simulate": ("daudit.app.commands.simulate", "write the built-in PFS-like demo dataset"),
     "inspect": ("daudit.app.commands.inspect", "print the layout of pfsspec HDF5 files"),
-    "run": ("daudit.app.commands.run", "run a leakage audit (default: LOGG-ERR-BASE-01 on demo data)"),
+    "run": ("daudit.app.commands.run", "run a leakage audit (the spec in this folder, --config SPEC or --demo)"),
+    "check": ("daudit.app.commands.check", "check a spec and its data files, print the plan and the estimate; "
+              "run nothing"),
     "status": ("daudit.app.commands.status", "say whether a run is running (stage, progress), finished, failed or killed"),
     "deleak": ("daudit.app.commands.deleak", "compare de-leaked error representations (MVP-0.2)"),
     "publish": ("daudit.app.commands.publish", "copy a finished run into a knowledge-center repository"),
     "list": ("daudit.app.commands.history", "list past runs under a results directory"),
     "show": ("daudit.app.commands.show", "print the summary of one run"),
+    "compare": ("daudit.app.commands.compare", "two finished runs side by side: metrics, gate, checks"),
+    "cache": ("daudit.app.commands.cache", "list daudit's cache folder (sizes) or clear its entries"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def prog_name(argv0: str | None = None) -> str:
+    """``daudit`` when run as the console script (argv[0] ``.../bin/daudit``), else ``python -m
+    daudit`` (argv[0] is the path of ``__main__.py`` then)."""
+    name = Path(sys.argv[0] if argv0 is None else argv0).name.lower()
+    return "daudit" if name in ("daudit", "daudit.exe", "daudit-script.py") else "python -m daudit"
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m daudit",
+        prog=prog or prog_name(),
         description="daudit: does the per-pixel error vector carry the label?",
     )
     parser.add_argument("--version", action="version", version=f"daudit {__version__}")

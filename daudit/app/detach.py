@@ -85,6 +85,8 @@ def detach(argv: list[str], args) -> int:
         raise DauditError(f"{spec.experiment_id} is already running in the background (PID {old}); "
                           f"see python -m daudit status {spec.experiment_id}")
     child_argv = [a for a in argv if a != "--detach"]
+    if not builtin and not any(a == "--config" or a.startswith("--config=") for a in child_argv):
+        child_argv += ["--config", str(Path(args.config).absolute())]  # the spec found in the folder, named
     meta = {"pid": None, "experiment_id": spec.experiment_id, "output_dir": str(out), "log": str(log_path),
             "run_log": str(runlog.live_log_path(out)), "argv": child_argv,
             "started_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -56,6 +56,8 @@ class RunRecord:
         ``gate.best_test_r2`` (else ``best.test_r2``) and ``timings.total_seconds``.
     problem : str or None
         For an unreadable summary.json: what is wrong with it (`daudit.core.schema`).
+    quick : bool
+        A ``run --quick`` (lighter nulls and intervals): its verdict is a first look.
     sort_time : float
         POSIX time used to order runs, newest first.
     """
@@ -71,6 +73,7 @@ class RunRecord:
     total_seconds: float | None = None
     sort_time: float = 0.0
     problem: str | None = None  # why an unreadable summary.json could not be read
+    quick: bool = False  # a run --quick (`daudit.core.schema.quick_run`): marked "(quick)"
 
 
 def _parse_time(value) -> float | None:
@@ -103,6 +106,7 @@ def _record_from_summary(path: Path, summary: dict) -> RunRecord:
         best_test_r2=_as_float(r2),
         total_seconds=_as_float(_get(summary, "timings", "total_seconds")),
         sort_time=when,
+        quick=schema.quick_run(summary),
     )
 
 

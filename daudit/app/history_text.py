@@ -12,9 +12,15 @@ import math
 from pathlib import Path
 
 from daudit.core.gate_rule import verdict_label
+from daudit.core.schema import quick_run
 from daudit.core.timefmt import format_duration
 
-__all__ = ["format_run_table", "format_summary", "_get", "_as_float"]  # the last two: for daudit.app.history
+__all__ = ["format_run_table", "format_summary", "text_table", "QUICK_MARK", "QUICK_NOTE",
+           "_get", "_as_float"]  # the last two: for daudit.app.history
+
+QUICK_MARK = "(quick)"  # beside the verdict of a run --quick in list, show and status
+QUICK_NOTE = ("a --quick run (lighter nulls and intervals on a small sample): a first look, not a full audit; "
+              "publish refuses it without --force")
 
 
 def _get(mapping, *keys):
@@ -33,7 +39,8 @@ def _as_float(value) -> float | None:
     return out if math.isfinite(out) else None
 
 
-def _table(header: list[str], rows: list[list[str]], *, right: set[int] = frozenset()) -> str:
+def text_table(header: list[str], rows: list[list[str]], *, right: set[int] = frozenset()) -> str:
+    """Rows of text cells under ``header``, aligned (columns in ``right`` to the right), a rule below the header."""
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
 
     def line(row):
@@ -61,7 +68,7 @@ def format_run_table(records: list) -> str:
     rows = []
     for rec in records:
         if rec.status == "finished":
-            verdict = rec.verdict or "-"
+            verdict = (rec.verdict or "-") + (f" {QUICK_MARK}" if getattr(rec, "quick", False) else "")
         else:
             verdict = rec.status
         rows.append([
@@ -73,7 +80,7 @@ def format_run_table(records: list) -> str:
             format_duration(rec.total_seconds),
             str(rec.path),
         ])
-    return _table(header, rows, right={4, 5})
+    return text_table(header, rows, right={4, 5})
 
 
 def _fmt(value, spec: str = ".4f") -> str:
@@ -103,7 +110,8 @@ def format_summary(summary: dict, *, run_dir=None, n_top_pixels: int = 10) -> st
     else:
         results = [_best_lines(summary), _metrics_lines(summary.get("metrics") or []),
                    _importance_lines(summary.get("importance") or {}, n_top_pixels)]
-    for part in (_data_lines(summary.get("data") or {}), _gate_lines(summary.get("gate") or {}), *results,
+    gate = _gate_lines(summary.get("gate") or {}, quick=quick_run(summary))
+    for part in (_data_lines(summary.get("data") or {}), gate, *results,
                  _timing_lines(summary.get("timings") or {}), _output_lines(summary.get("outputs") or {}, run_dir)):
         if part:
             out += ["", *part]
@@ -111,7 +119,11 @@ def format_summary(summary: dict, *, run_dir=None, n_top_pixels: int = 10) -> st
 
 
 def _header_lines(summary: dict, run_dir) -> list[str]:
-    out = [f"{summary.get('experiment_id', '?')}  ({summary.get('date', '?')}, status {summary.get('status', '?')})"]
+    quick = f", {QUICK_MARK[1:-1]}" if quick_run(summary) else ""
+    out = [f"{summary.get('experiment_id', '?')}  ({summary.get('date', '?')}, status {summary.get('status', '?')}"
+           f"{quick})"]
+    if quick:
+        out.append(f"note:     {QUICK_NOTE}")
     if run_dir is not None:
         out.append(f"folder:   {run_dir}")
     if summary.get("started_utc") or summary.get("finished_utc"):
@@ -142,12 +154,12 @@ def _data_lines(data: dict) -> list[str]:
     return out
 
 
-def _gate_lines(gate: dict) -> list[str]:
+def _gate_lines(gate: dict, *, quick: bool = False) -> list[str]:
     if not gate:
         return []
     ci = gate.get("ci95")
     ci_text = f"  95% CI [{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci and len(ci) == 2 else ""
-    out = [f"{gate.get('name', 'Gate')}: {verdict_label(gate)}",
+    out = [f"{gate.get('name', 'Gate')}: {verdict_label(gate)}{' ' + QUICK_MARK if quick else ''}",
            f"  best test R2 {_fmt(gate.get('best_test_r2'))}{ci_text}"
            f"  (threshold {gate.get('threshold', '?')}, model {gate.get('best_model', '?')})"]
     if gate.get("leakage_degree"):
@@ -176,7 +188,7 @@ def _metrics_lines(metrics: list) -> list[str]:
              _fmt(m.get("train_r2")), _fmt(m.get("val_r2")), _fmt(m.get("test_r2")),
              _fmt(m.get("test_mae")), _fmt(m.get("test_rmse")),
              _fmt(m.get("fit_seconds"), ".2f")] for m in metrics]
-    return ["Metrics", _indent(_table(header, rows, right={0, *range(2, 8)}))]
+    return ["Metrics", _indent(text_table(header, rows, right={0, *range(2, 8)}))]
 
 
 def _importance_lines(importance: dict, n_top_pixels: int) -> list[str]:
@@ -193,7 +205,7 @@ def _importance_lines(importance: dict, n_top_pixels: int) -> list[str]:
         rows = [[str(p.get("rank", "?")), str(p.get("pixel", "?")),
                  _fmt(p.get("wavelength"), ".2f"), _fmt(p.get("importance"), ".4g")]
                 for p in pixels]
-        out.append(_indent(_table(["RANK", "PIXEL", "WAVE (A)", "IMPORTANCE"], rows, right={0, 1, 2, 3})))
+        out.append(_indent(text_table(["RANK", "PIXEL", "WAVE (A)", "IMPORTANCE"], rows, right={0, 1, 2, 3})))
     return out
 
 

@@ -50,6 +50,7 @@ from daudit.core.artifacts import atomic_write_bytes
 from daudit.core.errors import DauditError
 from daudit.core.files import file_kind
 from daudit.core.paths import file_in_the_way
+from daudit.core.schema import quick_run
 
 __all__ = [
     "PublishResult",
@@ -85,7 +86,9 @@ _EXP_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 # I/O
 
 
-def _read_summary(result_dir: Path) -> dict:
+def _read_summary(result_dir: Path, *, force: bool = False) -> dict:
+    """The finished run's summary; a --quick run is refused unless ``force`` (issue 28: a first
+    look's verdict is not the hub's or the roadmap's)."""
     path = result_dir / "summary.json"
     if not result_dir.is_dir():
         raise DauditError(f"{result_dir}: no such result directory; pass the run's output folder")
@@ -112,6 +115,9 @@ def _read_summary(result_dir: Path) -> dict:
     if not _EXP_ID_RE.fullmatch(summary["experiment_id"]):
         raise DauditError(f"{path}: experiment_id {summary['experiment_id'][:60]!r} is not letters, digits, '.', "
                           "'_' or '-'; it would name files and markers in the knowledge center: rerun the audit")
+    if quick_run(summary) and not force:
+        raise DauditError(f"{result_dir} is a --quick run (lighter nulls, a first look): not published into the hub "
+                          "and roadmap; rerun without --quick, or pass --force to publish it anyway")
     return summary
 
 
@@ -338,7 +344,7 @@ def publish_run(
         git work tree or a file to change is dirty (both unless `force`); broken markers.
     """
     result_dir, kc = Path(result_dir), Path(knowledge_center)
-    summary = _read_summary(result_dir)
+    summary = _read_summary(result_dir, force=force)
     is_git = _check_knowledge_center(kc, force=force)
     layout = layout or layout_for(kc)
     plan = _checked_plan(result_dir, kc, summary, layout=layout, hub_section=hub_section,

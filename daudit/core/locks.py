@@ -140,12 +140,16 @@ def lock_owner(path: str | Path) -> dict | None:
 class RunLock:
     """An exclusive lock file on an output folder, held by a flock and naming its owner.
 
+    ``folder`` holds the lock file ``name``; ``guards`` is the folder it locks, named in the
+    "in use" error (default ``folder``; an output folder's lock sits beside it, in its parent).
+
     A second run on the same folder is refused while the owner lives; a lock whose owner is gone
     (`lock_owner`) is taken over.
     """
 
-    def __init__(self, folder: str | Path, name: str = ".daudit.lock"):
+    def __init__(self, folder: str | Path, name: str = ".daudit.lock", *, guards: str | Path | None = None):
         self.path = Path(folder) / name
+        self.guards = Path(guards) if guards is not None else Path(folder)  # the folder the lock is for
         self._fd: int | None = None
 
     def acquire(self) -> "RunLock":
@@ -155,7 +159,7 @@ class RunLock:
                 return self
             owner = lock_owner(self.path)
             if owner is not None:
-                raise DauditError(f"output directory {self.path.parent} is in use by a running daudit "
+                raise DauditError(f"output directory {self.guards} is in use by a running daudit "
                                   f"({_describe(owner)}); wait for it or choose another --output-dir")
             self._remove_stale()
         raise DauditError(f"cannot take the lock {self.path}; remove it if no daudit run is active")

@@ -34,6 +34,7 @@ __all__ = [
     "DEMO_ENV",
     "PACKAGE_DIR",
     "builtin_spec",
+    "is_marked_cache",
     "cache_dir",
     "demo_dir",
     "home_dir",
@@ -149,7 +150,7 @@ def _in_virtual_fs(path: Path) -> str | None:
     return None
 
 
-def _marked(root: Path) -> bool:
+def is_marked_cache(root: Path) -> bool:
     """Whether ``root`` holds the cache marker: a regular file daudit wrote, or that the user made
     (``touch``) to declare a cache of an older daudit, made before the marker, as daudit's."""
     marker = root / CACHE_MARKER
@@ -178,7 +179,7 @@ def check_cache_dir() -> Path:
         raise DauditError(f"{where}: {blocker} is a file, not a folder; {fix}")
     if os.path.lexists(root) and not root.is_dir():
         raise DauditError(f"{where} is a file, not a folder; {fix}")
-    if _marked(root):
+    if is_marked_cache(root):
         return root
     if root.is_dir() and from_env and any(os.scandir(root)):
         raise DauditError(f"{where} is not empty and is not a daudit cache (no {CACHE_MARKER} in it): daudit "

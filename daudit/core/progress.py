@@ -22,16 +22,24 @@ from tqdm.auto import tqdm
 from daudit.core.runlog import note_progress
 from daudit.core.timefmt import format_duration
 
-__all__ = ["Bar", "compute", "progress_line", "PROGRESS_INTERVAL"]
+__all__ = ["Bar", "compute", "progress_line", "plural", "PROGRESS_INTERVAL"]
 
 log = logging.getLogger("daudit")
 
 PROGRESS_INTERVAL = 30.0  # seconds between progress lines in the log
 
 
+def plural(n: int, unit: str) -> str:
+    """``unit`` as a count of ``n`` says it: ``"chunk"`` for 1, ``"chunks"`` otherwise (``"it"`` stays)."""
+    if n == 1 or unit in ("it", "") or unit.endswith("s"):
+        return unit
+    return unit + "es" if unit.endswith(("sh", "ch", "x")) else unit + "s"
+
+
 def progress_line(desc: str, done: int, total: int, unit: str, rate: float | None, *,
                   rows: int | None = None) -> str:
-    """One progress line: ``"<desc>: 45% (1234/2741 task), 12.3 task/s, ~5,400 rows/s, ETA 2m 10s"``.
+    """One progress line: ``"<desc>: 45% (1234/2741 tasks), 12.3 task/s, ~5,400 rows/s, ETA 2m 10s"``
+    (the unit counted by the total, `plural`; per second as written).
 
     Parameters
     ----------
@@ -44,7 +52,7 @@ def progress_line(desc: str, done: int, total: int, unit: str, rate: float | Non
         spread evenly over the units).
     """
     total = max(int(total), 1)
-    parts = [f"{desc}: {100 * min(done / total, 1.0):.0f}% ({done}/{total} {unit})"]
+    parts = [f"{desc}: {100 * min(done / total, 1.0):.0f}% ({done}/{total} {plural(total, unit)})"]
     if rate:
         parts.append(f"{rate:.3g} {unit}/s")
         if rows:
@@ -83,7 +91,7 @@ class Bar:
         self._bar = tqdm(total=self.total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True,
                          mininterval=0.5, disable=None)
         if int(total) > 0:
-            log.info("%s: started (%d %s)", desc, self.total, unit)
+            log.info("%s: started (%d %s)", desc, self.total, plural(self.total, unit))
         else:
             log.info("%s: started", desc)
 

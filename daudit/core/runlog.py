@@ -313,7 +313,8 @@ def verdict_line(out: str | Path) -> str:
     took = (summary.get("timings") or {}).get("total_seconds")
     best = f", {g['best_model']}" if g.get("best_model") else (f", recommended {g['recommended']}"
                                                               if g.get("recommended") else "")
-    return (f"{g.get('name', 'Gate')} {verdict_label(g)} (best test R2 {r2_text}{best}) in "
+    quick = " (quick)" if schema.quick_run(summary) else ""  # a run --quick: a first look
+    return (f"{g.get('name', 'Gate')} {verdict_label(g)}{quick} (best test R2 {r2_text}{best}) in "
             f"{format_duration(took)}; report {out / 'report.md'}")
 
 

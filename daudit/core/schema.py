@@ -34,7 +34,7 @@ __all__ = [
     "SCHEMA_VERSION", "SUMMARY_FILE", "AuditSummary", "DeleakSummary", "RunSummary", "Gate", "GateNote", "ValSelected",
     "MetricsRow", "BestRecord", "Localisation", "LocalisedRegion", "Sanity", "load_summary",
     "read_summary", "write_summary", "ChecksumError", "CHECKSUM_KEY", "summary_checksum",
-    "seal_summary",
+    "seal_summary", "quick_run",
 ]
 
 SCHEMA_VERSION = 1
@@ -362,3 +362,9 @@ def write_summary(path: str | Path, summary: dict) -> Path:
         raise RuntimeError(f"summary does not match schema version {SCHEMA_VERSION}: {err}") from err
     return write_json(path, plain)
 
+
+def quick_run(summary: dict) -> bool:
+    """Whether ``summary`` is of a ``run --quick`` (``spec.quick``: lighter nulls and intervals, a
+    first look); readers mark it (list, show, status, the report) and publish refuses it."""
+    spec = summary.get("spec") if isinstance(summary, dict) else None
+    return isinstance(spec, dict) and spec.get("quick") is True

@@ -144,6 +144,7 @@ class AuditSpec:
     author: str | None = None  # the report's Author line; None: the report says it is not set
     repo_path: str | None = None
     source_path: str | None = None  # where the spec was read from
+    quick: bool = False  # run --quick: the sanity section is QUICK_SANITY's (set by the caller, not a spec key)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -234,8 +235,18 @@ def _parse_data(d, src, base_dir) -> DataSpec:
         num_samples=_num(d.get("num_samples"), "data.num_samples", src, kind=int, lo=1, allow_none=True),
         num_test_samples=_num(d.get("num_test_samples"), "data.num_test_samples", src, kind=int, lo=1, allow_none=True),
         split=str(d.get("split", "")),
-        param=str(d.get("param", "log_g")),
+        param=_param(d.get("param", "log_g"), src),
     )
+
+
+def _param(value, src) -> str:
+    """``data.param``: one label column; a list (several labels) is refused, not read as its text."""
+    if isinstance(value, (list, tuple, dict)):
+        _fail(src, f"'data.param' must name one label column (e.g. log_g), got {type(value).__name__} {value!r}; "
+                   "an audit checks one label: run one spec per label")
+    if value is None or isinstance(value, bool) or not str(value).strip():
+        _fail(src, f"'data.param' must name one label column (e.g. log_g), got {value!r}")
+    return str(value)
 
 
 def _parse_input(inp, data: DataSpec, src) -> InputSpec:

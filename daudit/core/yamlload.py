@@ -102,6 +102,18 @@ def _check_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode) -> None:
         seen[key] = line
 
 
+def _where(err: yaml.YAMLError) -> str:
+    """`` at line L, column C (what is wrong)`` of a YAML error (1-based, where the parser stopped)."""
+    text = str(err).strip()
+    first = text.splitlines()[0] if text else type(err).__name__
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    if mark is None:
+        return f" ({first})"
+    what = getattr(err, "problem", None) or first
+    context = getattr(err, "context", None)
+    return f" at line {mark.line + 1}, column {mark.column + 1} ({what}{f', {context}' if context else ''})"
+
+
 def parse_yaml(text: str, *, src: str) -> Any:
     """Load one YAML document from ``text`` with the checks of this module.
 
@@ -117,8 +129,7 @@ def parse_yaml(text: str, *, src: str) -> Any:
     except RecursionError as err:
         raise DauditError(f"spec {src}: not valid YAML (nested too deeply)") from err
     except yaml.YAMLError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DauditError(f"spec {src}: not valid YAML ({first})") from err
+        raise DauditError(f"spec {src}: not valid YAML{_where(err)}") from err
     finally:
         if loader is not None:
             loader.dispose()

@@ -19,7 +19,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
-__all__ = ["hold", "held_here", "release", "remove_unless_held", "release_all"]
+__all__ = ["hold", "held_here", "held_elsewhere", "release", "remove_unless_held", "release_all"]
 
 _HOLDS = ".holds"
 _held: dict[str, int] = {}  # lock path -> open file descriptor of this process
@@ -52,6 +52,24 @@ def hold(entry: Path) -> None:
 def held_here(entry: Path) -> bool:
     """Whether this process holds ``entry``."""
     return str(_lock_path(entry)) in _held
+
+
+def held_elsewhere(entry: Path) -> bool:
+    """Whether another process holds ``entry`` now (its hold lock cannot be taken without waiting);
+    nothing is created: an entry without a lock file is held by no one."""
+    if fcntl is None:
+        return False
+    try:
+        fd = os.open(_lock_path(entry), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except OSError:  # BlockingIOError: a run holds it
+        return True
+    finally:
+        os.close(fd)
 
 
 def release(entry: Path) -> None:

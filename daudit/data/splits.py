@@ -19,8 +19,8 @@ from daudit.data.layout import ERROR_KEY
 from daudit.data.pfsspec import SpectraSplit, error_shape, expand_paths, load_pfsspec
 from daudit.data.validate import emit_warnings, validate_splits
 
-__all__ = ["open_data", "check_splits", "peek_sizes", "quality_counts_graph", "stats_cache_key", "stats_cache",
-           "SPLITS"]
+__all__ = ["open_data", "check_data", "check_splits", "peek_sizes", "quality_counts_graph", "stats_cache_key",
+           "stats_cache", "SPLITS"]
 
 SPLITS = ("train", "val", "test")
 
@@ -37,6 +37,14 @@ def open_data(spec: AuditSpec, *, drop_bad_labels: bool = False) -> dict[str, Sp
         validate_splits(spec, splits, drop_bad_labels=drop_bad_labels)
     emit_warnings(report["warnings"])
     return splits
+
+
+def check_data(spec: AuditSpec, *, drop_bad_labels: bool = False) -> tuple[dict[str, SpectraSplit], dict]:
+    """The cheap checks of `open_data` (layout, labels, grids, row counts, overlaps) on the HDF5
+    files themselves: no zarr copy, nothing written. Returns the splits and
+    `daudit.data.validate.validate_splits`'s report (its ``warnings`` are not printed here)."""
+    splits = _open_splits(spec, None)
+    return splits, validate_splits(spec, splits, drop_bad_labels=drop_bad_labels)
 
 
 def check_splits(spec: AuditSpec, splits: dict[str, SpectraSplit], *,

@@ -171,7 +171,7 @@ def check_not_in_use(out: Path) -> None:
     """
     owner = lock_owner(lock_path(out))
     if owner is not None and owner.get("pid") != os.getpid():
-        raise DauditError(f"output directory {Path(out).parent} is in use by a running daudit (PID {owner.get('pid')}); "
+        raise DauditError(f"output directory {Path(out)} is in use by a running daudit (PID {owner.get('pid')}); "
                           "wait for it or choose another --output-dir")
 
 
@@ -232,7 +232,7 @@ class OutputLock:
 
     def __init__(self, out: Path):
         out.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = RunLock(out.parent, lock_path(out).name)
+        self._lock = RunLock(out.parent, lock_path(out).name, guards=out)
 
     def __enter__(self):
         return self._lock.acquire()

@@ -37,6 +37,7 @@ __all__ = [
     "simulate_dataset",
     "demo_paths",
     "demo_is_complete",
+    "simulated_files",
 ]
 
 GENERATOR_VERSION = "1.0"  # bump when the physics or the draws change
@@ -180,6 +181,18 @@ def _check_out_dir(out_dir: Path, *, force: bool) -> None:
     if owned and not force:
         raise DauditError(f"simulate: {out_dir} already holds a dataset daudit simulated; give --force to replace "
                           "it, or choose another --out (nothing was changed)")
+
+
+def simulated_files(out_dir) -> list[Path]:
+    """Every file of ``out_dir`` (its ownership marker included), all written by daudit's simulator:
+    what may be removed to clear a simulated dataset. `DauditError` (one line) when ``out_dir``
+    holds anything the simulator did not write, a link or a folder of its own (the checks of
+    ``simulate --force``: nothing of the user's is ever among them); [] when there is no ``out_dir``."""
+    out_dir = Path(out_dir)
+    if not os.path.lexists(out_dir):
+        return []
+    _check_out_dir(out_dir, force=True)
+    return sorted(Path(root) / name for root, _dirs, files in os.walk(out_dir) for name in files)
 
 
 def _write_owned(out_dir: Path, files) -> None:

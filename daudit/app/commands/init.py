@@ -7,7 +7,7 @@ from pathlib import Path
 from daudit.core.errors import DauditError
 from daudit.core.paths import builtin_spec, demo_dir, file_in_the_way
 
-__all__ = ["EXAMPLES", "configure_parser", "main", "template_text"]
+__all__ = ["EXAMPLES", "configure_parser", "main", "next_step", "template_text"]
 
 # name -> (shipped file, what it is)
 EXAMPLES = {
@@ -20,7 +20,7 @@ _HEADER = """\
 # Written by `python -m daudit init` from daudit's {name!r} example: {what}.
 # Edit data.train_path / val_path / test_path (a file, a list of shard files or a glob; relative
 # paths are taken from this file's folder), then run:
-#   python -m daudit run --config {file}            # or add --detach to run in the background
+#   {next_step}
 """
 
 _OPTIONAL = """
@@ -33,6 +33,17 @@ _OPTIONAL = """
 # sanity:
 #   enabled: true            # shuffles, mask-only, aggregates, permutation nulls, bootstrap
 """
+
+
+def next_step(name: str, file: str) -> str:
+    """The command line that runs the spec ``init --example name`` wrote to ``file`` (``daudit ...``
+    when run as the console script, ``python -m daudit ...`` otherwise)."""
+    # lazy: the CLI module imports this one's parser
+    import shlex
+    from daudit.app.cli import prog_name
+
+    command = "deleak" if name == "deleak" else "run"  # a deleak spec is refused by run (its deleak: section)
+    return f"{prog_name()} {command} --config {shlex.quote(file)}"
 
 
 def configure_parser(p):
@@ -49,7 +60,8 @@ def template_text(name: str, file: str) -> str:
     body = builtin_spec(shipped).read_text(encoding="utf-8")
     # the demo specs name the demo data relative to pipelines/ of a checkout: name it where it is
     body = body.replace('"../data_cache/demo/', f'"{demo_dir().as_posix()}/')
-    return _HEADER.format(name=name, what=what, file=file) + body.rstrip("\n") + "\n" + (
+    return _HEADER.format(name=name, what=what, next_step=next_step(name, file) + (
+        "" if name == "deleak" else "   # or add --detach to run in the background")) + body.rstrip("\n") + "\n" + (
         _OPTIONAL if name == "audit" else "")
 
 
@@ -67,5 +79,5 @@ def main(args) -> int:
         raise DauditError(f"{path} is a directory; give a file name such as {path / 'my_spec.yaml'}")
     atomic_write_text(path, template_text(args.example, str(path)))
     print(f"wrote {path}: {EXAMPLES[args.example][1]}")
-    print(f"next: edit its data paths, then python -m daudit run --config {path}")
+    print(f"next: edit its data paths, then {next_step(args.example, str(path))}")
     return 0

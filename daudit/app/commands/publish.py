@@ -26,8 +26,8 @@ def configure_parser(parser) -> None:
     parser.add_argument("--roadmap", metavar="FILE", help="roadmap file in the topic folder (default: "
                         "moe_snr_roadmap.md, or the one *_roadmap.md there)")
     parser.add_argument("--force", action="store_true",
-                        help="publish even if DIR is not a git work tree or the files to change "
-                             "have uncommitted changes (old files are still backed up)")
+                        help="publish even if DIR is not a git work tree, the files to change "
+                             "have uncommitted changes (old files are still backed up) or the run is a --quick one")
     parser.add_argument("--dry-run", action="store_true",
                         help="check and say what would change; write nothing")
 

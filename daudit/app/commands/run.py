@@ -12,7 +12,14 @@ __all__ = ["configure_parser", "main", "announce_estimate"]
 
 def configure_parser(p):
     p.add_argument("--config", metavar="FILE",
-                   help="YAML spec (default: pipelines/logg_err_base_01.yaml on the built-in demo data)")
+                   help="YAML spec (default: the one daudit spec in the working folder; none or several "
+                        "are refused)")
+    p.add_argument("--demo", action="store_true",
+                   help="the built-in LOGG-ERR-BASE-01 on the built-in demo data (simulated on first use, "
+                        "about 4.4 GB; what `make demo` runs)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check the spec and the data files' headers, print the plan and the estimate, run "
+                        "nothing (the same as python -m daudit check)")
     p.add_argument("--exp-id", metavar="ID", help="override the spec's experiment_id")
     p.add_argument("--output-dir", metavar="DIR", help="results folder (default: the spec's output_dir "
                    "or results/<exp_id>)")
@@ -35,6 +42,10 @@ def configure_parser(p):
 
 
 def main(args) -> int:
+    if args.dry_run:
+        from daudit.app.commands.check import check_and_print  # lazy: only for --dry-run
+
+        return check_and_print(args)
     if args.detach:
         from daudit.app.detach import detach  # lazy: the foreground run never needs it
 
