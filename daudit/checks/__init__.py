@@ -27,6 +27,7 @@ import time
 from daudit.checks.assemble import assemble
 from daudit.checks.runner import CheckPlan, execute, prepare, train_cache_fields, train_pass
 from daudit.checks.train_chunk import TrainStats, finish_train
+from daudit.core.progress import heartbeat
 
 __all__ = ["run_sanity_checks", "prepare", "train_pass", "train_cache_fields", "finish_train", "CheckPlan",
            "TrainStats"]
@@ -61,7 +62,8 @@ def run_sanity_checks(ctx) -> dict:
         train = train_pass(ctx, plan)
     run = execute(ctx, plan, train)
     t = time.time()
-    out = assemble(ctx, run, plan.rng)
+    with heartbeat("sanity checks: bootstrap, nulls and region refits"):
+        out = assemble(ctx, run, plan.rng)
     run.seconds["assemble_bootstrap"] = time.time() - t
     run.seconds["total"] = time.time() - t0
     if run.refit_plan is not None:

@@ -33,7 +33,7 @@ from daudit.checks.permutation import (
 )
 from daudit.checks.records import EvalLayout, EvalOutputs, LinearStack
 from daudit.checks.train_chunk import TrainConfig, TrainStats, finish_train
-from daudit.core.progress import Bar, compute
+from daudit.core.progress import Bar, compute, heartbeat
 from daudit.engine.spill import Parked
 from daudit.engine.streaming import first_block_shift, fold_lanes, row_offsets
 from daudit.models.linear import (
@@ -326,7 +326,8 @@ def execute(ctx, plan: CheckPlan, train: TrainStats) -> CheckRun:
     # audit's statistics ("gram") and the checks' parts (the checks' share of the pass)
     run.seconds["train_pass"] = train.seconds.pop("pass", 0.0)
     run.seconds["train_pass_chunk_seconds"] = dict(train.seconds)
-    _linear_refits(ctx, run, plan)
+    with heartbeat("sanity checks: linear refits (shuffled and mask eigendecompositions, permuted labels)"):
+        _linear_refits(ctx, run, plan)
     t = time.time()
     if plan.use_lgbm and ctx.booster is not None and ctx.lgbm_params is not None:
         with _section(ctx, "sanity: lightgbm refits"):
