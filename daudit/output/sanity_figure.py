@@ -6,7 +6,7 @@ daudit figure (temporary file in the target folder, then `os.replace`).
 
 from __future__ import annotations
 
-__all__ = ["plot_sanity_checks", "CONDITIONS"]
+__all__ = ["plot_sanity_checks", "sanity_checks_figure", "CONDITIONS"]
 
 from pathlib import Path
 
@@ -136,24 +136,22 @@ def _null(ax, sanity):
 
 def plot_sanity_checks(sanity: dict, path, *, threshold: float | None = None,
                        floor: float = R2_AXIS_FLOOR) -> Path:
-    """Draw the sanity-check figure.
+    """Write `sanity_checks_figure` (same parameters) to the PNG ``path``; returns ``path``."""
+    return _save(sanity_checks_figure(sanity, threshold=threshold, floor=floor), path)
+
+
+def sanity_checks_figure(sanity: dict, *, threshold: float | None = None, floor: float = R2_AXIS_FLOOR):
+    """Draw the sanity-check figure; returns the open `matplotlib.figure.Figure`.
 
     Parameters
     ----------
     sanity : dict
         ``summary["sanity"]`` as returned by `daudit.checks.run_sanity_checks`.
-    path : str or Path
-        PNG to write (folders are created).
     threshold : float, optional
         Gate-1 threshold (default ``sanity["threshold"]``, else 0.05).
     floor : float
         Lowest R² drawn; lower bars are cut there, hatched, and labelled with their value (or
         "< -100" when the value would be meaningless).
-
-    Returns
-    -------
-    Path
-        ``path``.
     """
     threshold = float(sanity.get("threshold", 0.05) if threshold is None else threshold)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(15, 6), gridspec_kw={"width_ratios": [1.7, 1]})
@@ -165,4 +163,4 @@ def plot_sanity_checks(sanity: dict, path, *, threshold: float | None = None,
         _bars(a1, sanity, threshold, floor)
         _null(a2, sanity)
     fig.tight_layout()
-    return _save(fig, path)
+    return fig

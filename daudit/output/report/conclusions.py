@@ -1,4 +1,4 @@
-"""The report's key insights (section 关键洞见) and conclusion (结论): each sentence from a rule tied to
+"""The report's key insights and conclusions sections: each sentence from a rule tied to
 a number of the summary and, where one exists, its null."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 __all__ = ["insights_section", "conclusion_section"]
 
 from daudit.models.linear import is_ols_name
+from daudit.output.report.constants import HEADINGS
 from daudit.output.report.format import _isnum, _lv, _primary, _r, _row, _where
 from daudit.output.report.gate import (
     blocked_texts,
@@ -127,7 +128,7 @@ def insights_section(summary, ctx):
     nl = _nonlinear_insight(summary)
     if nl:
         rows.append(nl)
-    out = ["## 💡 关键洞见", "", "| # | 洞见 | 证据 | 决策影响 |", "|---|------|------|----------|"]
+    out = [HEADINGS["insights"], "", "| # | 洞见 | 证据 | 决策影响 |", "|---|------|------|----------|"]
     out += [f"| {i} | {a} | {b} | {c} |" for i, (a, b, c) in enumerate(rows, 1)]
     return "\n".join(out) + "\n\n---\n"
 
@@ -211,19 +212,19 @@ def conclusion_section(summary, ctx):
     thr = _lv(gate["threshold"])
     pass_box, fail_box = ("[x]", "[ ]") if ctx["passed"] else ("[ ]", "[x]")
     what = "R² 选择校正区间上端" if gate.get("rule") == "strict" else "R²"
-    return f"""## 📝 结论
+    return f"""{HEADINGS['conclusions']}
 
-### 5.1 核心发现
+{HEADINGS['findings']}
 {chr(10).join(_findings(summary, ctx))}
 
-### 5.2 {gate['name']} 判定
+{HEADINGS['gate'].format(gate=gate['name'])}
 - {pass_box} 通过 ({what} < {thr}) → 进入 Gate-2{'（临界通过：进入前需更多数据确认）' if ctx['passed'] and gate.get('borderline') else ''}
 - {fail_box} 未通过 ({what} ≥ {thr}{'，或输入检查阻止通过' if gate.get('blocked_by') else ''}) → 进入 MVP-0.2 (去泄露)
 
 最佳 test R² = {_r(best['test_r2'])}（{_where(best)}）→ {verdict_words(gate)}。{rule_text(gate)}。
 {_gate_notes(summary)}
 
-### 5.3 设计启示
+{HEADINGS['implications']}
 {chr(10).join(_implications(summary, ctx))}
 
 ---

@@ -9,7 +9,7 @@ __all__ = ["render_report", "leakage_degree"]
 
 from daudit.output.report.appendix import importance_appendix
 from daudit.output.report.conclusions import conclusion_section, insights_section
-from daudit.output.report.constants import R2_AXIS_FLOOR
+from daudit.output.report.constants import HEADINGS, R2_AXIS_FLOOR
 from daudit.output.report.format import (
     _count,
     _image,
@@ -70,7 +70,7 @@ def _header(summary):
 
 ---
 
-## 🔗 上游追溯
+{HEADINGS['upstream']}
 
 | 类型 | 链接 |
 |------|------|
@@ -97,7 +97,7 @@ def _overview(summary, ctx):
     share_row = (f"{_pct(rec['top_k_share'])}（{name}，{rec.get('kind', '-')}，L={_lv(ctx['ref'])}）；集中吗？{answer}"
                  if rec else "n/a（本次运行没有重要性结果）")
     ci = interval_text(gate)
-    return f"""## ⚡ 核心结论速览
+    return f"""{HEADINGS['overview']}
 
 **一句话**: error-only 最佳 test R² = {_r(best['test_r2'])}（{_where(best)}，{selection_text(gate)}），泄露程度 = {degree}；{gate['name']} {verdict}。{rule_text(gate)}。
 
@@ -114,7 +114,7 @@ def _overview(summary, ctx):
 {_backend_row(gate)}
 ---
 
-## 🎯 目标
+{HEADINGS['goal']}
 
 量化 error vector 的"泄露程度"：
 1. 如果 error-only R² 接近 0 → error 不携带天体参数信息，可直接用于 gate
@@ -147,9 +147,9 @@ def _design(summary, ctx):
         f"非正值 {int(splits[name].get('n_nonpositive', 0))} 个"
         for name in ("train", "val", "test") if name in splits)
     lines = [
-        "## 🧪 实验设计",
+        HEADINGS["design"],
         "",
-        "### 2.1 数据",
+        HEADINGS["data"],
         f"- 数据来源: `{data.get('source') or ', '.join(splits['train'].get('paths') or []) or 'n/a'}`",
         f"- 训练集: {_count(splits['train']['n_rows'])}，验证集: {_count(splits['val']['n_rows'])}，"
         f"测试集: {_count(splits['test']['n_rows'])}",
@@ -170,13 +170,13 @@ def _design(summary, ctx):
         "- OLS 对输入缩放不变；Ridge(α) 在水平 L 上等价于 Ridge(α/L²) 在单位噪声水平上，"
         "因此不同 L 的 Ridge 结果相当于在更宽的 α 网格上扫描。",
         "",
-        "### 2.2 模型",
+        HEADINGS["models"],
         "- LinearRegression (OLS)",
         f"- Ridge (alpha = {alphas})",
         *scale_lines(summary),
         "- LightGBM" + (f"（{_params(lgb.get('params'))}）" if lgb.get("params") else ""),
         "",
-        "### 2.3 Sanity Checks",
+        HEADINGS["checks"],
         *checks_that_ran(summary),
     ]
     return "\n".join(lines) + "\n\n---\n"
@@ -247,14 +247,14 @@ def _figures_section(summary, ctx):
     has_null = bool(((summary.get("sanity") or {}).get("importance_null") or {}).get("linear"))
     null_words = "；橙色虚线为逐像素的族校正置换零分布阈值，高于它的像素以黑圈标出" if has_null else ""
     hist_null = "及其置换零分布的 95% 分位" if has_null else ""
-    return f"""## 📊 实验图表
+    return f"""{HEADINGS['figures']}
 
-### Fig 1: Error-Only R² Across Models
+{HEADINGS['fig1']}
 {_image(summary, 'r2_models', 'r2_models')}
 **描述**: 每个模型（OLS、各 alpha 的 Ridge、LightGBM）在每个噪声水平（每个面板一个 L）下的 train/val/test R²；虚线为 {gate['name']} 阈值 R² = {thr}。
 **关键观察**: {_fig1_observation(summary, ctx)}
 
-### Fig 2: Feature Importance Spectrum
+{HEADINGS['fig2']}
 {_image(summary, 'importance_spectrum', 'importance')}
 **描述**: 参考噪声水平 L={ref} 下 {name} 的逐像素{what}随波长（Å）的分布；灰线为平均 error 谱（右轴），红点为 Top-{top_k} 像素{null_words}；点线为恒星谱线，浅蓝色区域为大气吸收带，浅紫色区域为天光发射区（取自波长特征目录 `daudit.data.catalogue`）。
 
@@ -262,7 +262,7 @@ def _figures_section(summary, ctx):
 **描述**: 重要性分布（对数横轴）以及按重要性从高到低排序的累计占比曲线，标注了 Top-{top_k} 的占比{hist_null}。
 **关键观察**: 高重要性像素是否集中在特定 {top_k} 个位置？{_fig2_observation(summary, ctx)}
 
-### Fig 3: Sanity Check Results
+{HEADINGS['fig3']}
 {fig3}
 
 ---
@@ -277,7 +277,7 @@ _KIND_WORDS = {"abs_coef_x_std": "重要性（按验证集 R² 选出的线性�
 
 
 def _appendix(summary, ctx):
-    out = ["## 📎 附录", "", "### 6.1 数值结果表", "",
+    out = [HEADINGS["appendix"], "", HEADINGS["results"], "",
            "| L | Model | Train R² | Val R² | Test R² | Val MAE | Val RMSE | MAE (test) | RMSE (test) |",
            "|---|-------|----------|--------|---------|---------|----------|------------|-------------|"]
     for level, rows in ctx["levels"].items():
@@ -287,7 +287,7 @@ def _appendix(summary, ctx):
                        f"{_r(r['test_r2'])} | {_r(r['val_mae'])} | {_r(r['val_rmse'])} | "
                        f"{_r(r['test_mae'])} | {_r(r['test_rmse'])} |")
     _, sanity = _render_sanity(summary)
-    out += ["", "### 6.2 Sanity Check 详细结果", "", sanity, ""]
+    out += ["", HEADINGS["sanity"], "", sanity, ""]
     out += importance_appendix(summary, ctx["top_k"], ctx["ref"])
     res = resolution_appendix(summary)
     if res:

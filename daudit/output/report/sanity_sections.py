@@ -321,7 +321,7 @@ def render_sanity_sections(summary: dict) -> tuple[str, str]:
     Returns
     -------
     fig3 : str        markdown under "Fig 3: Sanity Check Results"
-    appendix : str    markdown under "6.2 Sanity Check 详细结果"
+    appendix : str    markdown under "6.2 Sanity Check Details"
     """
     san = summary["sanity"]
     if san.get("skipped"):
