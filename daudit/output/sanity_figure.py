@@ -19,6 +19,7 @@ import numpy as np  # noqa: E402
 
 from daudit.output.figures import _save, clip_label  # noqa: E402
 from daudit.output.report.constants import R2_AXIS_FLOOR  # noqa: E402
+from daudit.output.report.intervals import original_records  # noqa: E402
 
 # (key in sanity, sub-key, label on the axis)
 CONDITIONS = (
@@ -46,7 +47,7 @@ def _bars(ax, sanity, threshold, floor):
     width = 0.26
     lowest, clipped = 0.0, False
     for ci, (key, sub, label) in enumerate(CONDITIONS):
-        block = _record(sanity, key, sub)
+        block = original_records(sanity) if key == "original" else _record(sanity, key, sub)
         if not block:
             continue
         x = len(labels)

@@ -11,7 +11,9 @@ from daudit.output.report.format import _isnum, _lv, _primary, _r, _row, _where
 from daudit.output.report.gate import (
     blocked_texts,
     borderline_text,
+    GATE_REF,
     gate_phrase,
+    gate_points,
     lgbm_cell,
     ridge_cell,
     rule_text,
@@ -19,7 +21,12 @@ from daudit.output.report.gate import (
     untested_texts,
     verdict_words,
 )
-from daudit.output.report.importance import concentration_text, importance_decision, regions_above
+from daudit.output.report.importance import (
+    concentration_short,
+    concentration_text,
+    importance_decision,
+    regions_above,
+)
 from daudit.output.report.linear import ols_cutoff_consequence, ols_cutoff_driven, ols_path_words
 from daudit.output.report.localisation import localisation, localisation_text, source_names, sources
 
@@ -32,7 +39,8 @@ def _ols_ridge_insight(summary, ctx, br):
     where = f"OLS（L={_lv(ctx['ref'])}）test R² = {_r(ols['test_r2'])}"
     if ols_cutoff_driven(summary):
         return ("OLS 的数值随截断阈值变化，不反映过拟合或正则化的作用",
-                f"{where}；{ols_path_words(summary)}；最佳 Ridge test R² = {_r(br['test_r2'])}（{_where(br)}）",
+                f"{where}（截断路径各步的 test R² 见 Fig 1 的关键观察与 §6.4）；最佳 Ridge test R² = "
+                f"{_r(br['test_r2'])}（{_where(br)}）",
                 "不以 OLS 与 Ridge 的差距解读泛化；" + (ols_cutoff_consequence(summary, ols["test_r2"])
                                                    or "线性泄露评估以最佳 Ridge 为准"))
     better = br["test_r2"] > ols["test_r2"]
@@ -113,14 +121,17 @@ def insights_section(summary, ctx):
         decision += "；输入检查阻止了通过，先修正输入"
     rows.append((f"error-only 泄露程度为{ctx['degree']}",
                  f"最佳 test R² = {_r(best['test_r2'])}（{_where(best)}），阈值 {thr}"
-                 + (f"；{gate_phrase(gate)}" if gate_phrase(gate) else ""), decision))
+                 + (f"；{GATE_REF}" if gate_phrase(gate) else ""), decision))
     name, rec = ctx["primary"]
     if rec:
-        answer, above = concentration_text(summary)
+        _, above = concentration_text(summary)
         head = {True: "重要性比无泄露时更集中", False: "Top-40 占比看不出集中", None: "重要性集中度无法判断"}[above]
         head += "；" + _where_words(summary)
-        evidence = answer + (f"；{localisation_text(summary)}" if localisation(summary) else "")
-        rows.append((head, evidence.rstrip("。"), importance_decision(summary)))
+        n_src = len(sources(summary))
+        evidence = (f"Top-{ctx['top_k']} 占比是否高于置换零分布：{concentration_short(summary)}"
+                    + (f"；区域重拟合认定 {n_src} 个泄露来源，各自的 R² 下降见 Fig 2 的关键观察与 §6.3"
+                       if localisation(summary) else ""))
+        rows.append((head, evidence, importance_decision(summary)))
     rows.append(_levels_insight(ctx, gate["threshold"]))
     ols_row = _ols_ridge_insight(summary, ctx, summary.get("best_ridge"))
     if ols_row:
@@ -149,24 +160,25 @@ def _where_words(summary) -> str:
 def _findings(summary, ctx):
     gate, best = summary["gate"], summary["best"]
     name, rec = ctx["primary"]
-    extra = gate_phrase(gate)
+    extra = GATE_REF if gate_phrase(gate) else ""
     out = [
         f"- 以 error vector（{int(summary['data']['n_pixels'])} 维）为唯一输入预测 log_g，最佳 test R² = "
         f"{_r(best['test_r2'])}（{_where(best)}，{selection_text(gate)}），test MAE = {_r(best['test_mae'])}，"
-        f"test RMSE = {_r(best['test_rmse'])}；泄露程度: {ctx['degree']}。" + (f" {extra}。" if extra else ""),
+        f"test RMSE = {_r(best['test_rmse'])}；泄露程度: {ctx['degree']}" + (f"（{extra}）。" if extra else "。"),
         f"- 最佳 Ridge test R² = {ridge_cell(summary)}；LightGBM test R² = {lgbm_cell(summary, ctx)}。",
     ]
     if rec:
-        answer, _ = concentration_text(summary)
-        out.append(f"- 重要性是否集中在特定 {ctx['top_k']} 个位置？{answer}；{_where_words(summary)}。")
+        out.append(f"- 重要性是否集中在特定 {ctx['top_k']} 个位置？{concentration_short(summary)}；"
+                   "泄露在哪里见关键洞见 2。")
     if is_ols_name(best["model"]) and ols_cutoff_driven(summary):
-        out.append(f"- 最佳模型 {best['model']} 的 test R² 随截断阈值变化（{ols_path_words(summary)}）；"
-                   f"{ols_cutoff_consequence(summary, best['test_r2'])}。")
+        out.append(f"- 最佳模型 {best['model']} 的 test R² 随截断阈值变化：各步的数值见 Fig 1 的关键观察，"
+                   "对判定的含义见关键洞见 4。")
     if ctx["has_zero"]:
         out.append(f"- L={_lv(ctx['zero'])} 时输入恒为零，所有模型退化为截距，这一水平不提供泄露信息。")
     if gate.get("borderline"):
-        out.append(f"- {borderline_text(gate)}；需要更多数据确认。")
-    out += [f"- 输入检查阻止了通过：{t}。" for t in blocked_texts(summary)]
+        out.append("- 最佳 test R² 的选择校正区间跨过阈值，属临界结果（见 §5.2）；需要更多数据确认。")
+    if blocked_texts(summary):
+        out.append("- 输入检查阻止了通过（见 §5.2）。")
     return out
 
 
@@ -183,7 +195,7 @@ def _implications(summary, ctx):
                "- 去泄露候选：按光谱中位数归一化 error、只使用标量 SNR 摘要，或屏蔽区域重拟合认定的泄露来源，"
                "然后用同一审计复核 R² 是否低于阈值。"]
     if _primary(summary)[1]:
-        out.append(f"- 重要性的位置：{importance_decision(summary)}。")
+        out.append("- 重要性的位置：见关键洞见 2 的决策影响。")
     # a physical reading only for lines whose removal lowers R² (alone-only: the band around them may carry it)
     named = ([r for r in sources(summary) if "drop" in r["why"]] if localisation(summary)
              else regions_above(summary))
@@ -222,7 +234,7 @@ def conclusion_section(summary, ctx):
 - {fail_box} 未通过 ({what} ≥ {thr}{'，或输入检查阻止通过' if gate.get('blocked_by') else ''}) → 进入 MVP-0.2 (去泄露)
 
 最佳 test R² = {_r(best['test_r2'])}（{_where(best)}）→ {verdict_words(gate)}。{rule_text(gate)}。
-{_gate_notes(summary)}
+{''.join(chr(10) + '- ' + x + '。' for x in gate_points(gate))}{_gate_notes(summary)}
 
 {HEADINGS['implications']}
 {chr(10).join(_implications(summary, ctx))}

@@ -29,8 +29,9 @@ from daudit.output.report.format import (
 from daudit.output.report.gate import (
     blocked_texts,
     borderline_text,
+    GATE_REF,
     gate_phrase,
-    interval_text,
+    short_interval,
     lgbm_cell,
     ridge_cell,
     rule_text,
@@ -41,6 +42,7 @@ from daudit.output.report.gate import (
 )
 from daudit.output.report.localisation import localisation_text
 from daudit.output.report.importance import (
+    concentration_short,
     concentration_text,
     group_text,
     lightgbm_share_text,
@@ -54,16 +56,33 @@ from daudit.output.report.linear import (
     resolution_appendix,
     scale_lines,
 )
+from daudit.output.report.points import as_points
 from daudit.output.report.sanity import _render_sanity
 from daudit.output.report.words import checks_that_ran, lightgbm_rows_text
 
 
 # ---------------------------------------------------------------- sections
+def is_quick(summary) -> bool:
+    """Whether the run was a ``run --quick`` first look (``spec.sanity.quick_run`` in summary.json)."""
+    return bool(((summary.get("spec") or {}).get("sanity") or {}).get("quick_run"))
+
+
+def _quick_words(summary) -> str:
+    """"快速运行（...）：" opening the one-line summary of a quick run: the sample, the lighter nulls."""
+    s = summary["spec"]["sanity"]
+    rows = ((summary.get("data") or {}).get("splits") or {}).get("train", {}).get("n_rows")
+    sample = f"训练集 {_count(rows)} 行，" if rows else ""
+    lgbm = "，没有 LightGBM 置换零分布" if not s.get("n_permutations_lightgbm") else ""
+    return (f"快速运行（`run --quick`：{sample}线性模型标签置换 {s['n_permutations_linear']} 次，bootstrap "
+            f"{s['n_bootstrap']} 次{lgbm}；只作初看，正式结论需完整运行）：")
+
+
 def _header(summary):
     spec = summary.get("spec") or {}
     author = spec.get("author") or "未填写（在 spec 中设置 `author:`）"
-    status = status_badge(summary["gate"])
-    return f"""# 📗 {summary['experiment_id']}: Error-Only Leakage Baseline
+    status = status_badge(summary["gate"]) + (" (quick run)" if is_quick(summary) else "")
+    quick = " (quick run, not a full audit)" if is_quick(summary) else ""
+    return f"""# 📗 {summary['experiment_id']}: Error-Only Leakage Baseline{quick}
 
 > **MVP:** 0.1 | **Gate:** Gate-1 (Leakage Audit)
 > **Author:** {author} | **Date:** {summary['date']} | **Status:** {status}
@@ -88,18 +107,18 @@ def _overview(summary, ctx):
     box, h1 = ("[x]", "成立") if ctx["passed"] else ("[ ]", "不成立")
     borderline = "；区间跨过阈值，属于临界结果" if gate.get("borderline") else ""
     degree = ctx["degree"] + ("（仅按点估计）" if gate.get("borderline") else "")
-    notes = ([borderline_text(gate)] if gate.get("borderline") else []) + blocked_texts(summary)
-    notes += untested_texts(summary)
+    notes = ["输入检查阻止了通过（见 §5.2）"] if blocked_texts(summary) else []
+    notes += ["坏像素模式未检验（见 §5.2）"] if untested_texts(summary) else []
     verdict = verdict_words(gate) + "".join(f"；{t}" for t in notes)
-    extra = gate_phrase(gate)
-    answer, _ = concentration_text(summary)
+    extra = GATE_REF if gate_phrase(gate) else ""
     name, rec = ctx["primary"]
-    share_row = (f"{_pct(rec['top_k_share'])}（{name}，{rec.get('kind', '-')}，L={_lv(ctx['ref'])}）；集中吗？{answer}"
+    share_row = (f"{_pct(rec['top_k_share'])}（{name}，{rec.get('kind', '-')}，L={_lv(ctx['ref'])}）；集中吗？"
+                 f"{concentration_short(summary)}"
                  if rec else "n/a（本次运行没有重要性结果）")
-    ci = interval_text(gate)
+    ci = short_interval(gate)
     return f"""{HEADINGS['overview']}
 
-**一句话**: error-only 最佳 test R² = {_r(best['test_r2'])}（{_where(best)}，{selection_text(gate)}），泄露程度 = {degree}；{gate['name']} {verdict}。{rule_text(gate)}。
+**一句话**: {_quick_words(summary) if is_quick(summary) else ''}error-only 最佳 test R² = {_r(best['test_r2'])}（{_where(best)}，{selection_text(gate)}），泄露程度 = {degree}；{gate['name']} {verdict}。{rule_text(gate)}。
 
 **假设验证**（勾选 = 本次数据验证成立；箭头后为结果）:
 - {box} H1: error vector 预测 logg 的 R² < {thr} → {h1}：所有 L>{_lv(ctx['zero'])} 的模型中最佳 test R² = {_r(best['test_r2'])}（{_where(best)}）{('；' + extra) if extra else ''}{borderline}
@@ -110,7 +129,7 @@ def _overview(summary, ctx):
 | error-only R² (Ridge best) | {ridge_cell(summary)} |
 | error-only R² (LightGBM) | {lgbm_cell(summary, ctx)} |
 | Top-{ctx['top_k']} 像素贡献占比 | {share_row} |
-| 全部模型最佳 test R² | {_r(best['test_r2'])}（{_where(best)}，{selection_text(gate)}），{gate['name']} 阈值 {thr}{('；' + ci) if ci else ''} |
+| 全部模型最佳 test R² | {_r(best['test_r2'])}（{_where(best)}，{selection_text(gate)}），{gate['name']} 阈值 {thr}{('；' + ci + '（见 §5.2）') if ci else ''} |
 {_backend_row(gate)}
 ---
 
@@ -227,13 +246,15 @@ def _fig1_observation(summary, ctx):
 
 
 def _fig2_observation(summary, ctx):
+    """The observations under Fig 2, one short point each (a long list becomes sub-points)."""
     _, rec = ctx["primary"]
     if not rec:
         return "summary 中没有重要性结果。"
     answer, _ = concentration_text(summary)
-    parts = [f"{answer}。", localisation_text(summary), region_text(summary), peak_text(summary), group_text(summary),
-             lightgbm_share_text(summary), positions_text(summary)]
-    return " ".join(p for p in parts if p) + f" 各重要性度量的 Top-{ctx['top_k']} 占比与零分布见 §6.3。"
+    parts = [f"高重要性像素是否集中在特定 {ctx['top_k']} 个位置？{answer}。", localisation_text(summary),
+             region_text(summary), peak_text(summary), group_text(summary), lightgbm_share_text(summary),
+             positions_text(summary), f"各重要性度量的 Top-{ctx['top_k']} 占比与零分布见 §6.3。"]
+    return "\n" + "\n".join(line for p in parts if p for line in as_points(p))
 
 
 def _figures_section(summary, ctx):
@@ -245,7 +266,9 @@ def _figures_section(summary, ctx):
     what = _KIND_WORDS.get((rec or {}).get("kind"), "重要性")
     ref = _lv(ctx["ref"])
     has_null = bool(((summary.get("sanity") or {}).get("importance_null") or {}).get("linear"))
-    null_words = "；橙色虚线为逐像素的族校正置换零分布阈值，高于它的像素以黑圈标出" if has_null else ""
+    null_words = ("；浅橙色阴影是逐像素的族校正置换零分布阈值以下的范围（阈值的中位数与最大值写在图例中；阈值高出纵轴时"
+                  "阴影画到顶，纵轴始终按重要性本身缩放），高于阈值的像素每一段相邻像素在其中最高者处画一个黑圈"
+                  if has_null else "")
     hist_null = "及其置换零分布的 95% 分位" if has_null else ""
     return f"""{HEADINGS['figures']}
 
@@ -256,11 +279,11 @@ def _figures_section(summary, ctx):
 
 {HEADINGS['fig2']}
 {_image(summary, 'importance_spectrum', 'importance')}
-**描述**: 参考噪声水平 L={ref} 下 {name} 的逐像素{what}随波长（Å）的分布；灰线为平均 error 谱（右轴），红点为 Top-{top_k} 像素{null_words}；点线为恒星谱线，浅蓝色区域为大气吸收带，浅紫色区域为天光发射区（取自波长特征目录 `daudit.data.catalogue`）。
+**描述**: 参考噪声水平 L={ref} 下 {name} 的逐像素{what}随波长（Å）的分布；灰线为平均 error 谱（右轴；尖峰远高于其余部分时用对数坐标），红点为 Top-{top_k} 像素（相邻像素的点会重叠时只画其中最高的一个）{null_words}；点线为恒星谱线，浅蓝色区域为大气吸收带，浅紫色区域为天光发射区（取自波长特征目录 `daudit.data.catalogue`）。
 
 {_image(summary, 'importance_hist', 'importance_hist')}
 **描述**: 重要性分布（对数横轴）以及按重要性从高到低排序的累计占比曲线，标注了 Top-{top_k} 的占比{hist_null}。
-**关键观察**: 高重要性像素是否集中在特定 {top_k} 个位置？{_fig2_observation(summary, ctx)}
+**关键观察**: {_fig2_observation(summary, ctx)}
 
 {HEADINGS['fig3']}
 {fig3}
