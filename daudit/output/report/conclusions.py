@@ -131,7 +131,7 @@ def insights_section(summary, ctx):
         evidence = (f"Top-{ctx['top_k']} 占比是否高于置换零分布：{concentration_short(summary)}"
                     + (f"；区域重拟合认定 {n_src} 个泄露来源，各自的 R² 下降见 Fig 2 的关键观察与 §6.3"
                        if localisation(summary) else ""))
-        rows.append((head, evidence, importance_decision(summary)))
+        rows.append((head, evidence, "去泄露的建议（屏蔽哪些区域、能否去除泄露）见 §5.3"))
     rows.append(_levels_insight(ctx, gate["threshold"]))
     ols_row = _ols_ridge_insight(summary, ctx, summary.get("best_ridge"))
     if ols_row:
@@ -195,7 +195,7 @@ def _implications(summary, ctx):
                "- 去泄露候选：按光谱中位数归一化 error、只使用标量 SNR 摘要，或屏蔽区域重拟合认定的泄露来源，"
                "然后用同一审计复核 R² 是否低于阈值。"]
     if _primary(summary)[1]:
-        out.append("- 重要性的位置：见关键洞见 2 的决策影响。")
+        out.append(f"- 重要性的位置：{importance_decision(summary)}。")
     # a physical reading only for lines whose removal lowers R² (alone-only: the band around them may carry it)
     named = ([r for r in sources(summary) if "drop" in r["why"]] if localisation(summary)
              else regions_above(summary))

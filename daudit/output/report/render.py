@@ -107,7 +107,8 @@ def _overview(summary, ctx):
     box, h1 = ("[x]", "成立") if ctx["passed"] else ("[ ]", "不成立")
     borderline = "；区间跨过阈值，属于临界结果" if gate.get("borderline") else ""
     degree = ctx["degree"] + ("（仅按点估计）" if gate.get("borderline") else "")
-    notes = ["输入检查阻止了通过（见 §5.2）"] if blocked_texts(summary) else []
+    notes = ["选择校正区间跨过阈值（见 §5.2）"] if gate.get("borderline") else []
+    notes += ["输入检查阻止了通过（见 §5.2）"] if blocked_texts(summary) else []
     notes += ["坏像素模式未检验（见 §5.2）"] if untested_texts(summary) else []
     verdict = verdict_words(gate) + "".join(f"；{t}" for t in notes)
     extra = GATE_REF if gate_phrase(gate) else ""
