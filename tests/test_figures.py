@@ -158,3 +158,24 @@ def test_importance_spectrum_shades_the_catalogue_and_draws_the_null(tmp_path):
     for label in ("telluric absorption", "night-sky emission (OH, O2)", "stellar lines",
                   "below the permutation null (family-wise 95%)", "above the null"):
         assert any(t.startswith(label) for t in texts), label
+
+
+def test_sanity_figure_original_bars_carry_the_per_model_interval():
+    """Issue 28: one interval per model. The original models' error bars are the gate bootstrap's
+    per-model intervals (the ones §6.2's bootstrap table prints), not the checks' own resamples."""
+    from matplotlib.collections import LineCollection
+
+    from daudit.output import sanity_figure
+
+    san = _sanity(0.30)
+    for key in ("OLS", "LightGBM"):
+        san["original"][key]["model"] = key
+    san["bootstrap"] = {"test_r2_ci95": {"L=1 OLS": {"test_r2": 0.30, "ci95": [0.21, 0.37]},
+                                         "L=1 Ridge_1": {"test_r2": 0.31, "ci95": [0.25, 0.36]}}}
+    fig = sanity_figure.sanity_checks_figure(san)
+    left = fig.axes[0]
+    spans = sorted((round(min(s[:, 1]), 4), round(max(s[:, 1]), 4))
+                   for c in left.collections if isinstance(c, LineCollection) for s in c.get_segments())
+    assert (0.21, 0.37) in spans and (0.25, 0.36) in spans  # OLS and the val-selected Ridge: per-model
+    assert (0.28, 0.32) not in spans and (0.29, 0.33) not in spans  # not the checks' intervals of them
+    assert (0.33, 0.37) in spans  # LightGBM has no per-model row here: its one interval stays

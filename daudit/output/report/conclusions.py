@@ -27,8 +27,8 @@ from daudit.output.report.importance import (
     importance_decision,
     regions_above,
 )
-from daudit.output.report.linear import ols_cutoff_consequence, ols_cutoff_driven, ols_path_words
-from daudit.output.report.localisation import localisation, localisation_text, source_names, sources
+from daudit.output.report.linear import ols_cutoff_consequence, ols_cutoff_driven
+from daudit.output.report.localisation import localisation, source_names, sources
 
 
 def _ols_ridge_insight(summary, ctx, br):

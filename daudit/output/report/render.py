@@ -28,7 +28,6 @@ from daudit.output.report.format import (
 )
 from daudit.output.report.gate import (
     blocked_texts,
-    borderline_text,
     GATE_REF,
     gate_phrase,
     short_interval,
