@@ -1,6 +1,6 @@
 """Issue 28: long blocking stages (the eigendecomposition, the sanity checks) are never silent.
 
-The interval is lowered to a few hundredths of a second (`PROGRESS_INTERVAL` is read at each use),
+The interval is lowered to a fifth of a second (`PROGRESS_INTERVAL` is read at each use),
 a fake stage sleeps, and the log must carry a line at least every interval; on a terminal the
 eigendecomposition shows a spinner with the elapsed time.
 """
@@ -14,7 +14,8 @@ import pytest
 
 from daudit.core import progress
 
-INTERVAL = 0.05
+INTERVAL = 0.2  # seconds; gaps are allowed up to SLACK intervals (threads wait for a busy CPU)
+SLACK = 4
 
 
 @pytest.fixture
@@ -38,8 +39,8 @@ def test_a_slow_blocking_stage_writes_periodic_lines(fast, caplog):
         time.sleep(12 * INTERVAL)
     t1 = time.time()
     beats = _beats(caplog, "fake eigendecomposition")
-    assert len(beats) >= 6, [r.getMessage() for r in caplog.records]
-    assert _max_gap(beats, t0, t1) < 3 * INTERVAL  # never silent for long (scheduling slack of 2 intervals)
+    assert len(beats) >= 4, [r.getMessage() for r in caplog.records]
+    assert _max_gap(beats, t0, t1) < SLACK * INTERVAL  # never silent for long
     assert re.search(r"still running \(\d", beats[-1].getMessage())  # with the elapsed time
     time.sleep(4 * INTERVAL)
     assert len(_beats(caplog, "fake eigendecomposition")) == len(beats)  # the thread stopped with the block
@@ -59,9 +60,9 @@ def test_the_heartbeat_stops_when_the_stage_fails(fast, caplog):
 def test_a_bar_that_reports_keeps_the_heartbeat_quiet(fast, caplog):
     """Nested: a stage's heartbeat around a step that reports its own lines writes none of its own."""
     caplog.set_level(logging.INFO, logger="daudit")
-    with progress.heartbeat("outer stage", spinner=False):
-        with progress.Bar(40, "inner step", unit="chunk", interval=INTERVAL / 4) as bar:
-            for _ in range(40):
+    with progress.heartbeat("outer stage", spinner=False, interval=2.5 * INTERVAL):
+        with progress.Bar(80, "inner step", unit="chunk", interval=INTERVAL / 4) as bar:
+            for _ in range(80):  # 2 s of work, a line every 0.05 s: never 0.5 s of silence
                 time.sleep(INTERVAL / 8)
                 bar.update()
     assert _beats(caplog, "outer stage") == []
@@ -77,7 +78,7 @@ def test_an_audit_stage_is_never_silent(fast, caplog):
     with ctx.stage("sanity checks"):
         time.sleep(10 * INTERVAL)
     beats = _beats(caplog, "stage sanity checks")
-    assert len(beats) >= 4 and _max_gap(beats, t0, time.time()) < 3 * INTERVAL
+    assert len(beats) >= 3 and _max_gap(beats, t0, time.time()) < SLACK * INTERVAL
 
 
 def test_spinner_on_a_terminal(fast, monkeypatch):
@@ -88,7 +89,7 @@ def test_spinner_on_a_terminal(fast, monkeypatch):
     err = Tty()
     monkeypatch.setattr(progress.sys, "stderr", err)
     with progress.heartbeat("eigendecomposition of the 64 x 64 Gram matrix"):
-        time.sleep(0.7)
+        time.sleep(3 * INTERVAL)
     shown = err.getvalue()
     assert "eigendecomposition of the 64 x 64 Gram matrix: 00:00" in shown
     assert shown.count("\r") >= 2  # redrawn while it ran, not printed once
