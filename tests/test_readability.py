@@ -149,3 +149,10 @@ def test_no_markers_stacked(measured):
     for name, r in out.items():
         for use in r.axes:
             assert use.stacked_markers <= MAX_STACKED * max(use.n_markers, 1), (n, name, use)
+
+
+def test_the_permutation_null_is_not_a_sliver(measured):
+    """Fig 3's null histogram keeps 30 % of its x axis; an observed R² far out is written at the edge."""
+    n, out = measured
+    (null,) = [u for u in out["fig 3 (sanity checks)"].axes if u.label.startswith("Label-permutation null")]
+    assert null.x_fraction >= MIN_Y_FRACTION, (n, null)

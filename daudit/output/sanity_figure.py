@@ -125,14 +125,38 @@ def _null(ax, sanity):
         ax.text(0.5, 0.5, "no permutation null in this run", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return
-    lo, hi = ax.get_xlim()
-    if obs_vals:
-        pad = 0.05 * (max(hi, *obs_vals) - min(lo, *obs_vals))
-        ax.set_xlim(min(lo, *obs_vals) - pad, max(hi, *obs_vals) + pad)
+    _fit_observed(ax, obs_vals)
     ax.set_xlabel("test R² after refitting on permuted train labels")
     ax.set_ylabel("permutations")
     ax.set_title("Label-permutation null vs observed (test R², as on the left)", fontsize=10)
     ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1, frameon=False)
+
+
+_NULL_MIN_SHARE = 0.3  # the null histogram keeps at least this share of the x axis
+
+
+def _fit_observed(ax, observed):
+    """Widen the x axis to an observed value only while the null keeps `_NULL_MIN_SHARE` of it;
+    a value further out is written at the axis edge, with an arrow, in its line's colour."""
+    edges = [x for p in ax.patches for x in (p.get_x(), p.get_x() + p.get_width())]
+    if not edges:
+        return
+    lo, hi = min(edges), max(edges)  # the null's histograms (the observed lines widen get_xlim)
+    lo, hi = lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo)
+    near = [v for v in observed if hi - lo >= _NULL_MIN_SHARE * (max(hi, v) - min(lo, v))]
+    lo, hi = min([lo, *near]), max([hi, *near])
+    pad = 0.05 * (hi - lo) if near else 0.0
+    ax.set_xlim(lo - pad, hi + pad)
+    lo, hi = ax.get_xlim()
+    far = [v for v in observed if v not in near]
+    for k, v in enumerate(far):
+        line = next((ln for ln in ax.lines if np.isclose(np.asarray(ln.get_xdata(), float)[0], v)), None)
+        right = v > hi
+        ax.annotate(f"observed {v:.4f} (off the axis) →" if right else f"← observed {v:.4f} (off the axis)",
+                    (0.98 if right else 0.02, 0.92 - 0.09 * k), xycoords="axes fraction",
+                    ha="right" if right else "left", va="top", fontsize=8.5,
+                    color=line.get_color() if line is not None else "black",
+                    bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.9))
 
 
 def plot_sanity_checks(sanity: dict, path, *, threshold: float | None = None,
