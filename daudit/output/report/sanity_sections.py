@@ -135,7 +135,8 @@ def _fig3(summary, san):
             f"L={_lv(san['reference_noise_level'])}；低于坐标轴下限的柱子被截断并以斜线标出），红色虚线为 "
             f"{summary['gate']['name']} 阈值 R² = {san['threshold']}。右图为标签置换零分布（"
             + "、".join(null_txt or ["本次运行没有置换检验"])
-            + "）的 test R²，竖线为真实标签下同一模型的 test R²（与左图同一划分）。")
+            + "）的 test R²，竖线为真实标签下同一模型的 test R²（与左图同一划分；远在零分布之外时竖线落在坐标轴以外，"
+              "数值写在坐标轴边缘，以免零分布被压成一条线）。")
     obs = []
     if gate.get("best_model"):
         obs.append(_gate_sentence(summary, gate))
