@@ -10,14 +10,15 @@ partial PNG). Fig 2 lives in `daudit.output.spectrum_figure`.
 __all__ = ["plot_r2_models", "plot_importance_spectrum", "plot_importance_hist", "r2_models_figure",
            "importance_hist_figure", "importance_spectrum_figure", "DEFAULT_LINES", "clip_label"]
 
-import matplotlib.pyplot as plt
-import numpy as np
-from matplotlib.patches import Patch
-from matplotlib.ticker import MaxNLocator
+from daudit.output.figure_io import save_figure  # first: it selects the Agg backend (files only, no display)
 
-from daudit.output.figure_io import save_figure
-from daudit.output.report.constants import CLIP_LABEL_LIMIT, DEFAULT_LINES, R2_AXIS_FLOOR
-from daudit.output.spectrum_figure import importance_spectrum_figure, plot_importance_spectrum
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from daudit.output.report.constants import CLIP_LABEL_LIMIT, DEFAULT_LINES, R2_AXIS_FLOOR  # noqa: E402
+from daudit.output.spectrum_figure import importance_spectrum_figure, plot_importance_spectrum  # noqa: E402
 
 _save = save_figure  # the name the sanity and de-leak figures import
 _SPLIT_COLORS = {"train": "#4c72b0", "val": "#dd8452", "test": "#55a868"}

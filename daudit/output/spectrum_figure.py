@@ -12,15 +12,15 @@ from __future__ import annotations
 
 __all__ = ["importance_spectrum_figure", "plot_importance_spectrum", "line_groups", "legible_subset"]
 
-import numpy as np
-from matplotlib.patches import Patch
+from daudit.output.figure_io import save_figure  # first: it selects the Agg backend (files only, no display)
 
-from daudit.data.catalogue import CATALOGUE
-from daudit.output.figure_io import save_figure
-from daudit.output.readability import REFERENCE_GID
-from daudit.output.report.constants import DEFAULT_LINES, WEAK_LINES
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
-import matplotlib.pyplot as plt  # noqa: E402  (after figure_io, which selects the Agg backend)
+from daudit.data.catalogue import CATALOGUE  # noqa: E402
+from daudit.output.readability import REFERENCE_GID  # noqa: E402
+from daudit.output.report.constants import DEFAULT_LINES, WEAK_LINES  # noqa: E402
 
 _LINE_COLOR = "#2e8b57"
 _NULL_COLOR = "#ff7f0e"
