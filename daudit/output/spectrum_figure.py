@@ -181,7 +181,7 @@ def importance_spectrum_figure(wave, importance, mean_error, top_idx, *, label, 
             handles.append(ax.scatter(wave[shown], importance[shown], s=_ABOVE_SIZE, facecolor="none",
                                       edgecolor="black", linewidth=0.8, zorder=5,
                                       label=f"above the null: {above.size} pixels in {len(runs)} runs "
-                                            f"(circled: the tallest of each, {len(shown)} legible)"))
+                                            f"(circled: the tallest of each, {len(shown)} circles)"))
     if top_idx.size:
         shown = top_idx[legible_subset(wave[top_idx], importance[top_idx], sep[_TOP_SIZE])]
         note = "" if len(shown) == len(top_idx) else f" ({len(shown)} dots: close pixels share one)"
