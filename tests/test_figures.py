@@ -179,3 +179,24 @@ def test_sanity_figure_original_bars_carry_the_per_model_interval():
     assert (0.21, 0.37) in spans and (0.25, 0.36) in spans  # OLS and the val-selected Ridge: per-model
     assert (0.28, 0.32) not in spans and (0.29, 0.33) not in spans  # not the checks' intervals of them
     assert (0.33, 0.37) in spans  # LightGBM has no per-model row here: its one interval stays
+
+
+def test_spectrum_counts_the_groups_above_the_null_as_the_report_does():
+    """Issue 28: Fig 2 says "N pixels in M groups" with the report's groups (gaps allowed inside a
+    group), one circle per group at its tallest pixel; without groups, runs of adjacent pixels."""
+    wave = np.linspace(7100.0, 8850.0, 400)
+    imp = np.full(400, 1.0)
+    imp[[50, 51, 53, 300]] = [5.0, 6.0, 4.0, 7.0]  # 50-53 (a gap at 52) and 300 above a flat null of 2
+    thr = np.full(400, 2.0)
+    err = np.full(400, 0.02)
+
+    def above_label(groups):
+        fig = spectrum_figure.importance_spectrum_figure(wave, imp, err, np.array([300]), label="x", threshold=thr,
+                                                         groups=groups)
+        (circles,) = [c for c in fig.axes[0].collections if c.get_label().startswith("above the null")]
+        return circles.get_label(), sorted(np.round(circles.get_offsets()[:, 1], 3))
+
+    label, heights = above_label([(50, 53), (300, 300)])
+    assert label.startswith("above the null: 4 pixels in 2 groups") and heights == [6.0, 7.0]
+    label, heights = above_label(None)
+    assert label.startswith("above the null: 4 pixels in 3 runs") and heights == [6.0, 7.0]  # 53 hides under 51

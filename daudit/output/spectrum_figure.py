@@ -118,8 +118,10 @@ def _error_axis(ax2, wave, mean_error):
         span = np.log10(hi) - np.log10(lo)
         ax2.set_ylim(lo / 10 ** (0.03 * span), hi * 10 ** ((_HEADROOM - 1) * span))
         line.set_label("mean error σ (right axis, log scale)")
-    else:
+    elif hi > lo:
         ax2.set_ylim(max(0.0, lo - 0.05 * (hi - lo)), lo + _HEADROOM * (hi - lo))
+    else:  # a flat mean error: from zero, with the same headroom
+        ax2.set_ylim(0.0, hi * _HEADROOM)
     return line
 
 
@@ -141,7 +143,7 @@ def _null(ax, wave, importance, thr, top):
 
 
 def importance_spectrum_figure(wave, importance, mean_error, top_idx, *, label, lines=DEFAULT_LINES,
-                               weak_lines=WEAK_LINES, features=CATALOGUE, threshold=None, title=None):
+                               weak_lines=WEAK_LINES, features=CATALOGUE, threshold=None, groups=None, title=None):
     """Draw Fig 2 and return the open `matplotlib.figure.Figure` (see `plot_importance_spectrum`).
 
     Long because one figure's layout (curves, markers, catalogue, null, twin axis, legend) reads best top to bottom.
@@ -175,12 +177,14 @@ def importance_spectrum_figure(wave, importance, mean_error, top_idx, *, label, 
         if band is not None:
             handles.append(band)
         if above.size:
-            runs = _runs(above)
+            runs = _runs(above) if groups is None else [
+                r for r in (above[(above >= lo) & (above <= hi)] for lo, hi in groups) if r.size]
             tallest = np.array([r[np.argmax(importance[r])] for r in runs])
             shown = tallest[legible_subset(wave[tallest], importance[tallest], sep[_ABOVE_SIZE])]
             handles.append(ax.scatter(wave[shown], importance[shown], s=_ABOVE_SIZE, facecolor="none",
                                       edgecolor="black", linewidth=0.8, zorder=5,
-                                      label=f"above the null: {above.size} pixels in {len(runs)} runs "
+                                      label=f"above the null: {above.size} pixels in {len(runs)} "
+                                            f"{'runs' if groups is None else 'groups'} "
                                             f"(circled: the tallest of each, {len(shown)} circles)"))
     if top_idx.size:
         shown = top_idx[legible_subset(wave[top_idx], importance[top_idx], sep[_TOP_SIZE])]
@@ -205,7 +209,7 @@ def importance_spectrum_figure(wave, importance, mean_error, top_idx, *, label, 
 
 def plot_importance_spectrum(wave, importance, mean_error, top_idx, path, *, label,
                              lines=DEFAULT_LINES, weak_lines=WEAK_LINES, features=CATALOGUE,
-                             threshold=None, title=None):
+                             threshold=None, groups=None, title=None):
     """Pixel importance against wavelength, with the mean error, the catalogue and the null.
 
     Parameters
@@ -230,6 +234,9 @@ def plot_importance_spectrum(wave, importance, mean_error, top_idx, path, *, lab
     threshold : array-like, shape (n_pixels,), optional
         The family-wise permutation-null threshold of each pixel (importance units): shaded below
         it, its median and maximum in the legend; the tallest pixel of each run above it circled.
+    groups : sequence of (int, int), optional
+        Pixel ranges (first, last) that group the pixels above the null, as the report counts
+        them (``sanity.importance_null.linear.pixels.groups``); runs of adjacent pixels without.
     title : str, optional
 
     Returns
@@ -239,4 +246,4 @@ def plot_importance_spectrum(wave, importance, mean_error, top_idx, path, *, lab
     """
     return save_figure(importance_spectrum_figure(wave, importance, mean_error, top_idx, label=label, lines=lines,
                                                   weak_lines=weak_lines, features=features, threshold=threshold,
-                                                  title=title), path)
+                                                  groups=groups, title=title), path)
