@@ -34,7 +34,7 @@ def runs(tmp_path):
     results = tmp_path / "results"
     full = make_summary("FULL-01", finished="2025-12-26T10:00:00Z", test_r2=0.9123, verdict="FAIL", n_train=1000)
     quick = make_summary("QUICK-01", finished="2025-12-27T10:00:00Z", test_r2=0.0312, verdict="PASS", n_train=3000)
-    quick["spec"] = {"quick": True}
+    quick["spec"] = {"sanity": {"quick_run": True}}
     write_run(results / "FULL-01", full)
     write_run(results / "QUICK-01", quick)
     write_run(results / "HALF-01", None)  # run.log only

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -211,6 +212,8 @@ def test_outputs_and_report_numbers(aligned):
     text = (out / "report.md").read_text(encoding="utf-8")
     assert numbers_not_in_summary(text, on_disk) == []
     assert "**MVP:** 0.2" in text and "n/a" not in text
+    headings = [line for line in text.splitlines() if line.startswith("#")]
+    assert len(headings) >= 15 and not [h for h in headings if re.search(r"[\u3400-\u9fff]", h)]  # issue 28
     for rel in on_disk["outputs"]["figures"].values():
         assert (out / rel).stat().st_size > 1000
     import csv

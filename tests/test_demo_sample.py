@@ -80,7 +80,7 @@ def test_regions_above_the_null_are_named_with_their_numbers(sample):
     summary, text = sample
     lin = summary["sanity"]["importance_null"]["linear"]
     above = [r for r in lin["regions"]["regions"] if r["above_null"]]
-    story = text.split("## 📎 附录")[0]
+    story = text.split("## 📎 Appendix")[0]
     # the regions that hold the tallest peaks are named with their share and threshold, whether
     # or not they are above their null
     peaks = [r for r in lin["regions"]["regions"] if f"位于 {r['name_zh']}，该区域占总重要性的" in story]

@@ -8,7 +8,7 @@ pytest.importorskip("matplotlib")
 
 from fake_results import make_fake_importance, make_fake_metrics_frame  # noqa: E402
 
-from daudit.output import figures  # noqa: E402
+from daudit.output import figures, spectrum_figure  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -70,7 +70,7 @@ def test_plot_importance_spectrum_shape_mismatch(tmp_path):
 
 
 def test_line_groups_merge_close_lines_and_skip_outside():
-    groups = figures._line_groups(figures.DEFAULT_LINES, 8000.0, 8700.0, 26.0)
+    groups = spectrum_figure.line_groups(figures.DEFAULT_LINES, 8000.0, 8700.0, 26.0)
     texts = [text for _, _, text in groups]
     assert texts == ["Na I 8183.3, 8194.8", "Ca II 8498.0", "Ca II 8542.1", "Ca II 8662.1"]
 
@@ -148,13 +148,55 @@ def test_sanity_figure_text_clipping_and_legends(tmp_path, monkeypatch):
     assert "test R²" in right.get_xlabel()  # the same split as the bars on the left
 
 
-def test_importance_spectrum_shades_the_catalogue_and_draws_the_null(tmp_path, monkeypatch):
+def test_importance_spectrum_shades_the_catalogue_and_draws_the_null(tmp_path):
     wave, mean_error, importance = make_fake_importance(verdict="FAIL")
     imp = importance["Ridge_1_abs_coef_x_std"]
-    kept = _keep_figure(monkeypatch, figures)
-    figures.plot_importance_spectrum(wave, imp, mean_error, np.argsort(-imp)[:40], tmp_path / "s.png",
-                                     label="Ridge_1", threshold=np.full_like(imp, np.quantile(imp, 0.99)))
-    texts = kept["texts"]
+    fig = spectrum_figure.importance_spectrum_figure(wave, imp, mean_error, np.argsort(-imp)[:40], label="Ridge_1",
+                                                     threshold=np.full_like(imp, np.quantile(imp, 0.99)))
+    fig.canvas.draw()
+    texts = [t.get_text() for t in fig.findobj(lambda o: hasattr(o, "get_text"))]
     for label in ("telluric absorption", "night-sky emission (OH, O2)", "stellar lines",
-                  "permutation null: family-wise 95% threshold", "above the null"):
-        assert label in texts, label
+                  "below the permutation null (family-wise 95%)", "above the null"):
+        assert any(t.startswith(label) for t in texts), label
+
+
+def test_sanity_figure_original_bars_carry_the_per_model_interval():
+    """Issue 28: one interval per model. The original models' error bars are the gate bootstrap's
+    per-model intervals (the ones §6.2's bootstrap table prints), not the checks' own resamples."""
+    from matplotlib.collections import LineCollection
+
+    from daudit.output import sanity_figure
+
+    san = _sanity(0.30)
+    for key in ("OLS", "LightGBM"):
+        san["original"][key]["model"] = key
+    san["bootstrap"] = {"test_r2_ci95": {"L=1 OLS": {"test_r2": 0.30, "ci95": [0.21, 0.37]},
+                                         "L=1 Ridge_1": {"test_r2": 0.31, "ci95": [0.25, 0.36]}}}
+    fig = sanity_figure.sanity_checks_figure(san)
+    left = fig.axes[0]
+    spans = sorted((round(min(s[:, 1]), 4), round(max(s[:, 1]), 4))
+                   for c in left.collections if isinstance(c, LineCollection) for s in c.get_segments())
+    assert (0.21, 0.37) in spans and (0.25, 0.36) in spans  # OLS and the val-selected Ridge: per-model
+    assert (0.28, 0.32) not in spans and (0.29, 0.33) not in spans  # not the checks' intervals of them
+    assert (0.33, 0.37) in spans  # LightGBM has no per-model row here: its one interval stays
+
+
+def test_spectrum_counts_the_groups_above_the_null_as_the_report_does():
+    """Issue 28: Fig 2 says "N pixels in M groups" with the report's groups (gaps allowed inside a
+    group), one circle per group at its tallest pixel; without groups, runs of adjacent pixels."""
+    wave = np.linspace(7100.0, 8850.0, 400)
+    imp = np.full(400, 1.0)
+    imp[[50, 51, 53, 300]] = [5.0, 6.0, 4.0, 7.0]  # 50-53 (a gap at 52) and 300 above a flat null of 2
+    thr = np.full(400, 2.0)
+    err = np.full(400, 0.02)
+
+    def above_label(groups):
+        fig = spectrum_figure.importance_spectrum_figure(wave, imp, err, np.array([300]), label="x", threshold=thr,
+                                                         groups=groups)
+        (circles,) = [c for c in fig.axes[0].collections if c.get_label().startswith("above the null")]
+        return circles.get_label(), sorted(np.round(circles.get_offsets()[:, 1], 3))
+
+    label, heights = above_label([(50, 53), (300, 300)])
+    assert label.startswith("above the null: 4 pixels in 2 groups") and heights == [6.0, 7.0]
+    label, heights = above_label(None)
+    assert label.startswith("above the null: 4 pixels in 3 runs") and heights == [6.0, 7.0]  # 53 hides under 51

@@ -171,7 +171,7 @@ def test_borderline_pass_is_said_everywhere(borderline_runs):
     headline = next(ln for ln in report.splitlines() if ln.startswith("**一句话**"))
     assert "通过（临界）" in headline and "跨过阈值" in headline and "point 规则" in headline
     assert "⚠️ PASS (borderline)" in report and "✅ PASS" not in report
-    gate_section = report.split(f"### 5.2 {g['name']} 判定")[1].split("###")[0]
+    gate_section = report.split(f"### 5.2 {g['name']} Verdict")[1].split("###")[0]
     assert "通过（临界）" in gate_section and "point 规则" in gate_section and "跨过阈值" in gate_section
     assert numbers_not_in_summary(report, s) == []
     assert "PASS (borderline)" in format_summary(s)                      # show

@@ -13,12 +13,12 @@ from daudit.output.report.numbers import numeric_tokens
 
 HEADINGS = [
     "# 📗 LOGG-ERR-BASE-01: Error-Only Leakage Baseline",
-    "## 🔗 上游追溯", "## ⚡ 核心结论速览", "## 🎯 目标", "## 🧪 实验设计", "### 2.1 数据",
-    "### 2.2 模型", "### 2.3 Sanity Checks", "## 📊 实验图表",
+    "## 🔗 Upstream Links", "## ⚡ Key Results at a Glance", "## 🎯 Objective", "## 🧪 Experiment Design", "### 2.1 Data",
+    "### 2.2 Models", "### 2.3 Sanity Checks", "## 📊 Figures",
     "### Fig 1: Error-Only R² Across Models", "### Fig 2: Feature Importance Spectrum",
-    "### Fig 3: Sanity Check Results", "## 💡 关键洞见", "## 📝 结论", "### 5.1 核心发现",
-    "### 5.2 Gate-1 判定", "### 5.3 设计启示", "## 📎 附录", "### 6.1 数值结果表",
-    "### 6.2 Sanity Check 详细结果",
+    "### Fig 3: Sanity Check Results", "## 💡 Key Insights", "## 📝 Conclusions", "### 5.1 Core Findings",
+    "### 5.2 Gate-1 Verdict", "### 5.3 Design Implications", "## 📎 Appendix", "### 6.1 Numerical Results",
+    "### 6.2 Sanity Check Details",
 ]
 PASS_LINE = "通过 (R² < 0.05) → 进入 Gate-2"
 FAIL_LINE = "未通过 (R² ≥ 0.05) → 进入 MVP-0.2 (去泄露)"
@@ -72,7 +72,7 @@ def test_key_numbers(rendered):
 
 def test_appendix_has_every_model_at_every_level(rendered):
     summary, text = rendered
-    table = text.split("### 6.1 数值结果表")[1].split("### 6.2")[0]
+    table = text.split("### 6.1 Numerical Results")[1].split("### 6.2")[0]
     for row in summary["metrics"]:
         cells = [f"{row['noise_level']:g}", row["model"], f"{row['train_r2']:.4f}",
                  f"{row['val_r2']:.4f}", f"{row['test_r2']:.4f}", f"{row['test_mae']:.4f}",
@@ -100,7 +100,7 @@ def test_images_relative_and_hist_after_spectrum(rendered):
 
 def test_data_section_and_noise_semantics(rendered):
     summary, text = rendered
-    data = text.split("### 2.1 数据")[1].split("### 2.2")[0]
+    data = text.split("### 2.1 Data")[1].split("### 2.2")[0]
     assert "训练集: 100k，验证集: 10k，测试集: 10k" in data
     assert "4096 维" in data and "X_L = L·σ" in data
     assert "LightGBM 对输入的正缩放不变" in data and "训练使用全部 100000 行" in data
@@ -163,7 +163,7 @@ def test_checker_catches_planted_wrong_r2(rendered):
 ])
 def test_checker_catches_planted_tokens(rendered, planted, expected):
     summary, text = rendered
-    text = text.replace("### 5.3 设计启示\n", "### 5.3 设计启示\n" + planted + "\n")
+    text = text.replace("### 5.3 Design Implications\n", "### 5.3 Design Implications\n" + planted + "\n")
     assert numbers_not_in_summary(text, summary) == expected
 
 
@@ -234,7 +234,7 @@ def test_resolution_section_numbers_and_flags(verdict, ols_cutoff):
     summary = make_fake_summary(verdict=verdict, ols_cutoff=ols_cutoff, sanity=True)
     text = render_report(summary)
     assert numbers_not_in_summary(text, summary) == []
-    design = text.split("### 2.2 模型")[1].split("### 2.3")[0]
+    design = text.split("### 2.2 Models")[1].split("### 2.3")[0]
     scale = summary["linear_scale"]
     assert f"μ_max = {_imp(scale['lambda_max'])}" in design and f"τ = {_imp(scale['threshold'])}" in design
     assert f"分辨秩 {scale['resolved_rank']} / {scale['n_directions']}" in design
@@ -260,12 +260,12 @@ def test_ols_wording_follows_the_path():
     story = ("说明 OLS 在高维 error 输入上有过拟合", "训练集与测试集接近", "正则化改善了", "正则化没有改善")
     driven = render_report(make_fake_summary(verdict="FAIL", ols_cutoff="driven"))
     fig1 = driven.split("### Fig 1")[1].split("### Fig 2")[0]
-    insights = driven.split("## 💡 关键洞见")[1].split("## 📝")[0]
+    insights = driven.split("## 💡 Key Insights")[1].split("## 📝")[0]
     assert not any(s in fig1 + insights for s in story)
     assert "随截断阈值变化" in fig1 and "随截断阈值变化" in insights
     stable = render_report(make_fake_summary(verdict="FAIL", ols_cutoff="stable"))
     fig1 = stable.split("### Fig 1")[1].split("### Fig 2")[0]
-    assert "对截断不敏感" in fig1 and "随截断阈值变化" not in stable.split("## 📎 附录")[0]
+    assert "对截断不敏感" in fig1 and "随截断阈值变化" not in stable.split("## 📎 Appendix")[0]
     assert any(s in fig1 for s in story[:2])
 
 

@@ -260,7 +260,7 @@ def _deleak_strategy_lines(summary: dict) -> list[str]:
              "yes" if s.get("pass") else "no", str(s.get("description", ""))] for s in strategies]
     rule = (f"test R2, highest over models; pass: log_g R2 < {gate.get('logg_threshold', '?')} and SNR R2 > "
             f"{gate.get('snr_threshold', '?')}; recommended: {gate.get('recommended') or 'none'}")
-    return [f"Strategies ({rule})", _indent(_table(header, rows, right={1, 2, 5}))]
+    return [f"Strategies ({rule})", _indent(text_table(header, rows, right={1, 2, 5}))]
 
 
 def _deleak_metrics_lines(metrics: list) -> list[str]:
@@ -273,4 +273,4 @@ def _deleak_metrics_lines(metrics: list) -> list[str]:
              _fmt(m.get("train_r2")), _fmt(m.get("val_r2")), _fmt(m.get("test_r2")),
              _ci([m.get("test_ci95_lo"), m.get("test_ci95_hi")]), _fmt(m.get("test_mae")),
              str(m.get("n_train_rows", "-"))] for m in metrics]
-    return ["Metrics", _indent(_table(header, rows, right={3, 4, 5, 7, 8}))]
+    return ["Metrics", _indent(text_table(header, rows, right={3, 4, 5, 7, 8}))]

@@ -112,8 +112,8 @@ def resolve_spec(args) -> tuple[AuditSpec, bool]:
         compute = dataclasses.replace(compute, memory_limit=parse_bytes(args.memory_limit, "--memory-limit"))
     if args.device:
         compute = dataclasses.replace(compute, device=args.device)
-    if getattr(args, "quick", False):  # marked in summary.json (spec.quick): list, show, status, publish
-        spec = dataclasses.replace(spec, sanity=spec.sanity.quick(), quick=True)
+    if getattr(args, "quick", False):  # marked in summary.json (spec.sanity.quick_run): list, show, status, publish
+        spec = dataclasses.replace(spec, sanity=spec.sanity.quick())
     return dataclasses.replace(spec, compute=compute), builtin
 
 

@@ -19,6 +19,7 @@ from daudit.checks.lgbm_refits import lightgbm_refits
 from daudit.checks.linear_refits import linear_refits
 from daudit.checks.plan import CheckPlan, prepare
 from daudit.checks.train_pass import train_pass
+from daudit.core.progress import heartbeat
 from daudit.engine.streaming import fold_lanes
 from daudit.models.linear import GramEigen
 
@@ -79,10 +80,12 @@ def run_sanity_checks(facts: AuditFacts, plan: CheckPlan | None, train: Handover
         plan = prepare(facts.spec, facts.splits)
         train = Handover(train_pass(facts.splits["train"], plan, with_mask=facts.spec.sanity.mask_only,
                                     lanes=fold_lanes(facts.scheduler), section=facts.section))
-    lin, spent, eg = linear_refits(facts, plan, train, eigen)
+    with heartbeat("sanity checks: linear refits"):
+        lin, spent, eg = linear_refits(facts, plan, train, eigen)
     lg = lightgbm_refits(facts, plan, spent.aggregates, lin.mask_cols)
     ev = eval_pass(facts, lin, lg)
     t = time.time()
-    out = sanity_block(facts, plan, spent, lin, lg, ev)
+    with heartbeat("sanity checks: bootstrap, nulls and region refits"):
+        out = sanity_block(facts, plan, spent, lin, lg, ev)
     out["timings"] = _timings(spent, lin, lg, ev, evidence_seconds=time.time() - t, total=time.time() - t0)
     return CheckOutcome(out, eg)

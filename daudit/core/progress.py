@@ -5,14 +5,18 @@ writes a line to the ``daudit`` logger when it starts, at most every `PROGRESS_I
 while it runs (done / total, rate, rows per second when known, ETA) and when it ends; the same
 line goes to the run's state file (`daudit.core.runlog`), where ``status`` reads it.
 `compute` runs Dask graphs with one bar that counts finished tasks, whichever scheduler is
-active (a distributed Client or a local one).
+active (a distributed Client or a local one). `heartbeat` covers work that reports no progress
+(a blocking LAPACK call): a thread writes "still running" lines while no other line was written
+for `PROGRESS_INTERVAL` seconds, and a spinner with the elapsed time runs on a terminal.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
+from contextlib import contextmanager
 
 import dask
 from dask.callbacks import Callback
@@ -22,11 +26,27 @@ from tqdm.auto import tqdm
 from daudit.core.runlog import note_progress
 from daudit.core.timefmt import format_duration
 
-__all__ = ["Bar", "compute", "progress_line", "plural", "PROGRESS_INTERVAL"]
+__all__ = ["Bar", "compute", "heartbeat", "progress_line", "plural", "PROGRESS_INTERVAL"]
 
 log = logging.getLogger("daudit")
 
-PROGRESS_INTERVAL = 30.0  # seconds between progress lines in the log
+PROGRESS_INTERVAL = 30.0  # seconds between progress lines in the log (read at each use: tests lower it)
+_SPIN_REFRESH = 0.5  # seconds between spinner refreshes on a terminal
+
+_last_line = [time.monotonic()]  # when the last progress line of any bar or heartbeat was written
+_line_lock = threading.Lock()  # nested heartbeats (a stage's and a step's) write one line, not two
+
+
+def _progress_written(text: str) -> None:
+    """Write one progress line to the log and the run's state file; remember when."""
+    _last_line[0] = time.monotonic()
+    log.info("%s", text)
+    note_progress(text)
+
+
+def _mark_line() -> None:
+    """A bar's start or end line was written: the log is not silent."""
+    _last_line[0] = time.monotonic()
 
 
 def plural(n: int, unit: str) -> str:
@@ -94,6 +114,7 @@ class Bar:
             log.info("%s: started (%d %s)", desc, self.total, plural(self.total, unit))
         else:
             log.info("%s: started", desc)
+        _mark_line()
 
     def rate(self) -> float | None:
         """Units per second since the first update (the time to the first unit is set-up, not
@@ -117,9 +138,7 @@ class Bar:
         now = self._clock()
         if now - self._last_line >= self.interval and self._n < self.total:
             self._last_line = now
-            text = self.line()
-            log.info("%s", text)
-            note_progress(text)
+            _progress_written(self.line())
 
     def set_total(self, total: int):
         self.total = max(int(total), 1)
@@ -129,12 +148,59 @@ class Bar:
     def close(self):
         self._bar.close()
         log.info("%s: done in %s", self.desc, format_duration(self._clock() - self._t0))
+        _mark_line()
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
+
+
+@contextmanager
+def heartbeat(desc: str, *, spinner: bool = True, interval: float | None = None):
+    """Keep the log and the terminal alive around work that reports no progress of its own.
+
+    While the block runs, a daemon thread writes ``"<desc>: still running (1m 30s)"`` to the
+    log and the run's state file whenever no progress line (of a `Bar` or another heartbeat) was
+    written for ``interval`` seconds (default `PROGRESS_INTERVAL`), and, with ``spinner`` and
+    stderr a terminal, shows a tqdm spinner with the elapsed time. The thread is stopped and the
+    spinner closed in a ``finally``, also when the block raises.
+
+    Parameters
+    ----------
+    desc : str
+        What is being done (starts the lines).
+    spinner : bool
+        Show the terminal spinner (off for an outer stage whose inner steps draw their own bars).
+    interval : float, optional
+        Seconds of silence before a line (default `PROGRESS_INTERVAL`, read when the block starts).
+    """
+    every = PROGRESS_INTERVAL if interval is None else float(interval)
+    stop = threading.Event()
+    t0 = time.monotonic()
+    bar = (tqdm(total=None, desc=desc, file=sys.stderr, dynamic_ncols=True, disable=None,
+                bar_format="{desc}: {elapsed}") if spinner else None)
+
+    def beat():
+        tick = min(_SPIN_REFRESH, every / 2)
+        while not stop.wait(tick):
+            if bar is not None:
+                bar.refresh()
+            with _line_lock:
+                now = time.monotonic()
+                if now - _last_line[0] >= every and now - t0 >= every:
+                    _progress_written(f"{desc}: still running ({format_duration(now - t0)})")
+
+    thread = threading.Thread(target=beat, name=f"heartbeat: {desc}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        if bar is not None:
+            bar.close()
 
 
 def _client():

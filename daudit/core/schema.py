@@ -364,7 +364,8 @@ def write_summary(path: str | Path, summary: dict) -> Path:
 
 
 def quick_run(summary: dict) -> bool:
-    """Whether ``summary`` is of a ``run --quick`` (``spec.quick``: lighter nulls and intervals, a
-    first look); readers mark it (list, show, status, the report) and publish refuses it."""
+    """Whether ``summary`` is of a ``run --quick`` (``spec.sanity.quick_run``: lighter nulls and
+    intervals, a first look); readers mark it (list, show, status, the report) and publish refuses it."""
     spec = summary.get("spec") if isinstance(summary, dict) else None
-    return isinstance(spec, dict) and spec.get("quick") is True
+    sanity = spec.get("sanity") if isinstance(spec, dict) else None
+    return isinstance(sanity, dict) and sanity.get("quick_run") is True

@@ -106,12 +106,14 @@ class SanitySpec:
     n_group_shuffles: int = 10  # within-group label shuffles for the linear family (LightGBM: 1)
     snr_bins: tuple = (2.0, 4.0, 7.0)
     variability_threshold: float = 0.05
+    quick_run: bool = False  # set by `quick` (run --quick), never from a spec file; the report says so
 
     def quick(self) -> "SanitySpec":
         """``run --quick``: the same checks with lighter nulls and intervals, for first looks at
         small samples (`QUICK_SANITY`: no LightGBM permutation null, 100 linear permutations,
-        200 bootstrap resamples, 3 group shuffles, LightGBM refits on at most 5,000 rows)."""
-        return dataclasses.replace(self, **QUICK_SANITY)
+        200 bootstrap resamples, 3 group shuffles, LightGBM refits on at most 5,000 rows);
+        ``quick_run`` records it in summary.json (``spec.sanity.quick_run``)."""
+        return dataclasses.replace(self, **QUICK_SANITY, quick_run=True)
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,6 @@ class AuditSpec:
     author: str | None = None  # the report's Author line; None: the report says it is not set
     repo_path: str | None = None
     source_path: str | None = None  # where the spec was read from
-    quick: bool = False  # run --quick: the sanity section is QUICK_SANITY's (set by the caller, not a spec key)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -212,10 +213,11 @@ def _parse_models(models, src):
 
 
 def _parse_section(cls, raw, where, src, conv):
-    """Fill a flat dataclass from a mapping; ``conv`` maps field name -> converter."""
+    """Fill a flat dataclass from a mapping; ``conv`` maps field name -> converter (a field without
+    one, such as ``sanity.quick_run``, cannot be set from a spec file)."""
     if raw is None:
         return cls()
-    names = [f.name for f in dataclasses.fields(cls)]
+    names = [f.name for f in dataclasses.fields(cls) if f.name in conv]
     _check_keys(raw, names, where, src)
     return cls(**{k: conv[k](v, f"{where}.{k}") for k, v in raw.items()})
 

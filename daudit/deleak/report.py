@@ -37,7 +37,7 @@ def _header(s, passed):
 
 ---
 
-## 🔗 上游追溯
+## 🔗 Upstream Links
 
 | 类型 | 链接 |
 |------|------|
@@ -82,7 +82,7 @@ def _overview(s, passed):
         f"| {r['id']} | {r['n_features']} | {_r(r['logg_r2'])}（{r['logg_model']}） | {_ci(r['logg_ci95'])} | "
         f"{_p(r['logg_perm_p'])} | {_r(r['snr_r2'])}（{r['snr_model']}） | {'✅' if r['pass'] else '❌'} |"
         for r in s["strategies"])
-    return f"""## ⚡ 核心结论速览
+    return f"""## ⚡ Key Results at a Glance
 
 **一句话**: {one}
 
@@ -96,7 +96,7 @@ def _overview(s, passed):
 
 ---
 
-## 🎯 目标
+## 🎯 Objective
 
 找到一种 error 表示作为 MoE gate 的输入：
 1. 保留观测质量信息（SNR R² 高）
@@ -113,15 +113,15 @@ def _design(s):
     strat = "\n".join(f"| {x['id']} | {x['description']} | {x['n_features']} |" for x in s["strategies"])
     alphas = "、".join(_lv(a) for a in s["ridge"]["alphas"])
     lines = [
-        "## 🧪 实验设计", "", "### 2.1 数据",
+        "## 🧪 Experiment Design", "", "### 2.1 Data",
         f"- 数据来源: `{data.get('source') or 'n/a'}`",
         f"- 训练集: {_count(sp['train']['n_rows'])}，验证集: {_count(sp['val']['n_rows'])}，测试集: {_count(sp['test']['n_rows'])}",
         f"- 输入: error vector（{int(data['n_pixels'])} 维）；flux 只用于定义 SNR 以及 S1a/S1b 的归一化",
         "- SNR = norm(flux) / norm(error)（逐行 L2 范数）；error 与 flux 的 NaN 用同一行最近的有限像素填补",
-        "", "### 2.2 表示策略", "", "| 策略 | 定义 | 特征数 |", "|------|------|--------|", strat, "",
+        "", "### 2.2 Representation Strategies", "", "| 策略 | 定义 | 特征数 |", "|------|------|--------|", strat, "",
         f"S2 的模板 t0 为训练集平均 error，scale s = e·t0 / t0·t0，另一特征为残差范数 ‖e − s·t0‖；"
         f"S2b 的模板为训练集 error 协方差矩阵（Gram 矩阵去均值）的前 {d['pca_k']} 个特征向量。",
-        "", "### 2.3 模型与统计",
+        "", "### 2.3 Models and Statistics",
         f"- Ridge（alpha = {alphas}，先标准化）：由流式充分统计量求解，标准化等价于用训练集标准差缩放 S_xx 与 S_xy，无需在内存中重新拟合",
     ]
     if lgb:
@@ -133,7 +133,7 @@ def _design(s):
         f"- 置信区间: test/val 上 {st['n_bootstrap']} 次 bootstrap 重采样的百分位区间",
         f"- 置换检验: 固定模型预测，打乱 test 标签 {st['n_permutations']} 次，得到 log_g R² 的单侧 p 值",
         "- 数据遍历: 训练集两遍（模板一遍；所有策略的充分统计量融合为一遍），验证/测试集一遍",
-        "", "### 2.4 判定规则",
+        "", "### 2.4 Decision Rule",
         f"- 通过: log_g R² < {_lv(g['logg_threshold'])} 且 SNR R² > {_lv(g['snr_threshold'])}（test，取所有模型中最高值，对泄露是保守的）",
         f"- 推荐: 通过者中 SNR R² 最高者；差距在 {_lv(g['tie_tolerance'])} 以内视为并列，并列时取特征更少者",
     ]
@@ -161,7 +161,7 @@ def _figures(s):
     leaky = [r["id"] for r in s["strategies"] if not r["pass_logg"]]
     clean = [r["id"] for r in s["strategies"] if r["pass_logg"]]
     low_snr = [r["id"] for r in s["strategies"] if not r["pass_snr"]]
-    return f"""## 📊 实验图表
+    return f"""## 📊 Figures
 
 ### Fig 1: log_g R² by Strategy
 {_fig(s, 'logg_r2', 'logg_r2')}
@@ -229,7 +229,7 @@ def _insights(s):
     else:
         rows.append(("没有策略通过", f"保留 SNR 的策略中 log_g R² ≥ {lt} 的: {_ids(d['keep_snr_but_leak'])}",
                      "不冻结 quality_features()；回到数据层面"))
-    out = ["## 💡 关键洞见", "", "| # | 洞见 | 证据 | 决策影响 |", "|---|------|------|----------|"]
+    out = ["## 💡 Key Insights", "", "| # | 洞见 | 证据 | 决策影响 |", "|---|------|------|----------|"]
     out += [f"| {i} | {a} | {b} | {c} |" for i, (a, b, c) in enumerate(rows, 1)]
     return "\n".join(out) + "\n\n---\n"
 
@@ -249,18 +249,18 @@ def _conclusion(s, passed):
     else:
         use = [f"- 没有策略通过，`quality_features()` 不冻结推荐策略（`{q['json']}` 中 recommended 为空，模板仍保存，可显式指定 strategy）。",
                f"- {_diagnosis_text(s)}。"]
-    return f"""## 📝 结论
+    return f"""## 📝 Conclusions
 
-### 5.1 核心发现
+### 5.1 Core Findings
 {chr(10).join(find)}
 
-### 5.2 Gate-1 (MVP-0.2) 判定
+### 5.2 Gate-1 (MVP-0.2) Verdict
 - [{'x' if passed else ' '}] 通过 (存在 log_g R² < {lt} 且 SNR R² > {st_} 的表示) → 冻结 quality_features()，进入 Gate-2
 - [{' ' if passed else 'x'}] 未通过 → 回到数据层面处理泄露
 
 {'推荐' if passed else '最接近通过的'}策略 {lead['id']}: log_g R² = {_r(lead['logg_r2'])}，SNR R² = {_r(lead['snr_r2'])} → {'通过' if passed else '未通过'}。
 
-### 5.3 设计启示
+### 5.3 Design Implications
 {chr(10).join(use)}
 
 ---
@@ -268,7 +268,7 @@ def _conclusion(s, passed):
 
 
 def _appendix(s):
-    out = ["## 📎 附录", "", "### 6.1 数值结果表", "",
+    out = ["## 📎 Appendix", "", "### 6.1 Numerical Results", "",
            "| Strategy | Model | Target | Train R² | Val R² | Test R² | Test 95% CI | Test MAE | Test RMSE | 置换 p (log_g) |",
            "|----------|-------|--------|----------|--------|---------|-------------|----------|-----------|--------|"]
     for r in s["metrics"]:
@@ -276,7 +276,7 @@ def _appendix(s):
                    f"{_r(r['test_r2'])} | {_ci([r['test_ci95_lo'], r['test_ci95_hi']])} | {_r(r['test_mae'])} | "
                    f"{_r(r['test_rmse'])} | {_p(r['test_perm_p']) if r['target'] == 'log_g' else '-'} |")
     lgb = s.get("lightgbm")
-    out += ["", "### 6.2 说明", ""]
+    out += ["", "### 6.2 Notes", ""]
     if lgb:
         out.append(f"- LightGBM 子采样: {lgb['wide_reason']}")
     out.append("- 置换 p 值只对 test 集的 log_g R² 计算（SNR 行记为 -）；train R² 对 Ridge 来自充分统计量，"

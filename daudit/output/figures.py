@@ -1,35 +1,29 @@
 """PNG figures of a finished audit: R² per model, importance spectrum, importance distribution.
 
 The functions take finished results (the metrics table, importance arrays) and draw them; they
-never recompute a model or a metric. Every figure is written to a temporary file in the target
-directory and moved into place with `os.replace`, so a reader never sees a partial PNG.
+never recompute a model or a metric. Each ``*_figure`` function returns the open figure (for
+`daudit.output.readability` to measure); each ``plot_*`` writes it with
+`daudit.output.figure_io.save_figure` (temporary file, then `os.replace`: a reader never sees a
+partial PNG). Fig 2 lives in `daudit.output.spectrum_figure`.
 """
 
-__all__ = ["plot_r2_models", "plot_importance_spectrum", "plot_importance_hist", "DEFAULT_LINES", "clip_label"]
+__all__ = ["plot_r2_models", "plot_importance_spectrum", "plot_importance_hist", "r2_models_figure",
+           "importance_hist_figure", "importance_spectrum_figure", "DEFAULT_LINES", "clip_label"]
 
-import os
-import tempfile
-from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")  # files only, no display; figures.py is imported by the pipeline alone
+from daudit.output.figure_io import save_figure  # first: it selects the Agg backend (files only, no display)
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from daudit.data.catalogue import CATALOGUE  # noqa: E402
-from daudit.output.report.constants import CLIP_LABEL_LIMIT, DEFAULT_LINES, R2_AXIS_FLOOR, WEAK_LINES  # noqa: E402
+from daudit.output.report.constants import CLIP_LABEL_LIMIT, DEFAULT_LINES, R2_AXIS_FLOOR  # noqa: E402
+from daudit.output.spectrum_figure import importance_spectrum_figure, plot_importance_spectrum  # noqa: E402
 
-DPI = 130
+_save = save_figure  # the name the sanity and de-leak figures import
 _SPLIT_COLORS = {"train": "#4c72b0", "val": "#dd8452", "test": "#55a868"}
 _GATE_COLOR = "#c0392b"
-_LINE_COLOR = "#2e8b57"
 _HIST_DYNAMIC_RANGE = 1e-6  # histogram bins span [max * this, max]; smaller values are pooled
-_BAND_COLORS = {"telluric": "#9ecae1", "sky": "#cbc9e2"}  # shaded ranges of the catalogue
-_BAND_LABELS = {"telluric": "telluric absorption", "sky": "night-sky emission (OH, O2)"}
 _NULL_COLOR = "#ff7f0e"
 
 
@@ -38,32 +32,11 @@ def clip_label(value: float) -> str:
     return f"{value:.2f}" if value > CLIP_LABEL_LIMIT else f"< {CLIP_LABEL_LIMIT:g}"
 
 
-def _save(fig, path):
-    """Write `fig` to `path` atomically (tmp file in the same directory + os.replace), close it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp.png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=DPI, format="png")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual file mode
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    finally:
-        plt.close(fig)
-    return path
-
-
 def _as_bool(values):
     return np.array([v is True or str(v).strip().lower() in ("true", "1", "yes") for v in values])
 
 
-def plot_r2_models(metrics, path, *, threshold=0.05, title=None, floor=R2_AXIS_FLOOR):
+def r2_models_figure(metrics, *, threshold=0.05, title=None, floor=R2_AXIS_FLOOR):
     """Bar chart of train/val/test R² of every model, one panel per noise level.
 
     Parameters
@@ -71,8 +44,6 @@ def plot_r2_models(metrics, path, *, threshold=0.05, title=None, floor=R2_AXIS_F
     metrics : pandas.DataFrame, shape (n_levels * n_models, >= 5)
         metrics.csv: columns ``noise_level``, ``model``, ``train_r2``, ``val_r2``, ``test_r2``,
         optionally ``degenerate`` (bool, or the strings "True"/"False" as read from CSV).
-    path : str or path-like
-        Output PNG.
     threshold : float, default=0.05
         The Gate-1 R² threshold, drawn as a dashed line.
     title : str, optional
@@ -83,8 +54,8 @@ def plot_r2_models(metrics, path, *, threshold=0.05, title=None, floor=R2_AXIS_F
 
     Returns
     -------
-    pathlib.Path
-        `path`.
+    matplotlib.figure.Figure
+        The open figure (`plot_r2_models` writes and closes it).
 
     Long because one figure's layout (panels, bars, threshold, clipping notes, legend) reads best top to bottom in one place.
     """
@@ -157,153 +128,21 @@ def plot_r2_models(metrics, path, *, threshold=0.05, title=None, floor=R2_AXIS_F
     fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=9.5,
                bbox_to_anchor=(0.5, 0.945), frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 0.915))
-    return _save(fig, path)
+    return fig
 
 
-def _line_groups(lines, wmin, wmax, min_sep):
-    """Lines inside [wmin, wmax], grouped when closer than `min_sep` (one label per group)."""
-    inside = sorted((wl, name) for name, wl in lines if wmin <= wl <= wmax)
-    groups = []
-    for wl, name in inside:
-        if groups and wl - groups[-1][-1][0] < min_sep:
-            groups[-1].append((wl, name))
-        else:
-            groups.append([(wl, name)])
-    labels = []
-    for group in groups:
-        names = list(dict.fromkeys(n for _, n in group))
-        text = " / ".join(f"{n} " + ", ".join(f"{wl:.1f}" for wl, m in group if m == n)
-                          for n in names)
-        labels.append((np.mean([wl for wl, _ in group]), [wl for wl, _ in group], text))
-    return labels
+def plot_r2_models(metrics, path, *, threshold=0.05, title=None, floor=R2_AXIS_FLOOR):
+    """Write `r2_models_figure` (same parameters) to the PNG ``path``; returns ``path``."""
+    return save_figure(r2_models_figure(metrics, threshold=threshold, title=title, floor=floor), path)
 
 
-def _shade_bands(ax, features, wmin, wmax):
-    """Shade the catalogue's telluric and sky ranges inside [wmin, wmax]; legend handles of those drawn."""
-    drawn = {}
-    for f in features:
-        if f.kind in _BAND_COLORS and f.hi >= wmin and f.lo <= wmax:
-            lo, hi = max(f.lo, wmin), min(f.hi, wmax)
-            ax.axvspan(lo, hi, color=_BAND_COLORS[f.kind], alpha=0.35, lw=0, zorder=0)
-            ax.text(0.5 * (lo + hi), 0.015 if f.kind == "telluric" else 0.06, f.name.rsplit(" ", 2)[0],
-                    transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=7, color="0.3")
-            drawn[f.kind] = Patch(color=_BAND_COLORS[f.kind], alpha=0.5, label=_BAND_LABELS[f.kind])
-    return [drawn[k] for k in ("telluric", "sky") if k in drawn]
-
-
-def _draw_lines(ax, lines, weak, wmin, wmax):
-    """Labelled strong lines (dotted) and unlabelled weak ones (short ticks at the top)."""
-    groups = _line_groups(lines, wmin, wmax, 0.015 * (wmax - wmin))
-    for centre, members, text in groups:
-        for wl in members:
-            ax.axvline(wl, color=_LINE_COLOR, ls=":", lw=1.0, alpha=0.9, zorder=1)
-        ax.text(centre, 0.985, text, transform=ax.get_xaxis_transform(), rotation=90,
-                ha="center", va="top", fontsize=8, color=_LINE_COLOR,
-                bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
-    ticks = [wl for _, wl in weak if wmin <= wl <= wmax]
-    for wl in ticks:
-        ax.axvline(wl, ymin=0.93, ymax=1.0, color=_LINE_COLOR, lw=0.8, alpha=0.7, zorder=1)
-    out = []
-    if groups:
-        out.append(plt.Line2D([], [], color=_LINE_COLOR, ls=":", label="stellar lines"))
-    if ticks:
-        out.append(plt.Line2D([], [], color=_LINE_COLOR, lw=0.8, label="weaker stellar lines (Fe I, ...)"))
-    return out
-
-
-def plot_importance_spectrum(wave, importance, mean_error, top_idx, path, *, label,
-                             lines=DEFAULT_LINES, weak_lines=WEAK_LINES, features=CATALOGUE,
-                             threshold=None, title=None):
-    """Pixel importance against wavelength, with the mean error, the catalogue and the null.
-
-    Parameters
-    ----------
-    wave : array-like, shape (n_pixels,)
-        Wavelength of each pixel, Angstrom.
-    importance : array-like, shape (n_pixels,)
-        Importance of each pixel (e.g. LightGBM gain, |coef| x std).
-    mean_error : array-like, shape (n_pixels,)
-        Mean error spectrum (flux units), drawn on a second y axis.
-    top_idx : array-like of int, shape (top_k,)
-        Pixel indices of the top-k pixels, marked in red.
-    path : str or path-like
-        Output PNG.
-    label : str
-        Name of the importance measure, used in the axis label and title.
-    lines, weak_lines : sequence of (str, float)
-        Stellar lines (name, Angstrom): ``lines`` drawn and labelled (lines closer than about 1.5%
-        of the range share one label), ``weak_lines`` as unlabelled ticks.
-    features : sequence of `daudit.data.catalogue.Feature`
-        Telluric and sky ranges among them are shaded.
-    threshold : array-like, shape (n_pixels,), optional
-        The family-wise permutation-null threshold of each pixel (importance units); drawn as a
-        dashed line, and the pixels above it are circled.
-    title : str, optional
-
-    Returns
-    -------
-    pathlib.Path
-        `path`.
-
-    Long because one figure's layout (curves, markers, catalogue, null, twin axis, legend) reads best top to bottom.
-    """
-    wave = np.asarray(wave, float)
-    importance = np.asarray(importance, float)
-    mean_error = np.asarray(mean_error, float)
-    top_idx = np.asarray(top_idx, int)
-    if not (wave.shape == importance.shape == mean_error.shape) or wave.ndim != 1:
-        raise ValueError(f"wave, importance, mean_error must be 1-D of one length; got "
-                         f"{wave.shape}, {importance.shape}, {mean_error.shape}")
-    fig, ax = plt.subplots(figsize=(12, 5.4))
-    ax2 = ax.twinx()
-    ax.set_zorder(ax2.get_zorder() + 1)
-    ax.patch.set_visible(False)
-    err_line, = ax2.plot(wave, mean_error, color="0.55", lw=0.6, alpha=0.8,
-                         label="mean error σ (right axis)")
-    imp_line, = ax.plot(wave, importance, color="#1f4e79", lw=0.7, label="pixel importance")
-    top = ax.scatter(wave[top_idx], importance[top_idx], s=22, color="#d62728", zorder=4,
-                     edgecolor="white", linewidth=0.5, label=f"top-{len(top_idx)} pixels")
-    handles = [imp_line, top]
-    peak = np.nanmax(importance) if np.isfinite(importance).any() else 1.0
-    if threshold is not None:
-        thr = np.asarray(threshold, float)
-        null_line, = ax.plot(wave, thr, color=_NULL_COLOR, ls="--", lw=0.9,
-                             label="permutation null: family-wise 95% threshold")
-        above = np.flatnonzero(importance > thr)
-        handles.append(null_line)
-        if above.size:
-            handles.append(ax.scatter(wave[above], importance[above], s=60, facecolor="none", edgecolor="black",
-                                      linewidth=0.8, zorder=5, label="above the null"))
-        peak = max(peak, np.nanmax(thr) if np.isfinite(thr).any() else peak)
-    handles.append(err_line)
-    ax.set_ylim(0 if np.nanmin(importance) >= 0 else np.nanmin(importance), peak * 1.45)
-    if np.isfinite(mean_error).any():  # keep error spikes below the line labels too
-        e_lo, e_hi = np.nanmin(mean_error), np.nanmax(mean_error)
-        ax2.set_ylim(max(0.0, e_lo - 0.05 * (e_hi - e_lo)), e_lo + 1.45 * (e_hi - e_lo))
-    wmin, wmax = float(np.nanmin(wave)), float(np.nanmax(wave))
-    ax.set_xlim(wmin, wmax)
-    handles += _shade_bands(ax2, features, wmin, wmax)
-    handles += _draw_lines(ax, lines, weak_lines, wmin, wmax)
-    ax.set_xlabel("Wavelength (Å)", fontsize=11)
-    ax.set_ylabel("pixel importance", fontsize=11)
-    ax2.set_ylabel("mean error σ (flux units)", fontsize=11, color="0.4")
-    ax2.tick_params(axis="y", colors="0.4")
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=4, fontsize=8.5,
-              frameon=False)
-    ax.set_title(title or f"Pixel importance against wavelength\n{label}", fontsize=12)
-    fig.tight_layout()
-    return _save(fig, path)
-
-
-def plot_importance_hist(importance, path, *, top_k=40, label, top_k_share=None, null_q95=None, title=None):
+def importance_hist_figure(importance, *, top_k=40, label, top_k_share=None, null_q95=None, title=None):
     """Distribution of pixel importance (log x) and the cumulative share of sorted pixels.
 
     Parameters
     ----------
     importance : array-like, shape (n_pixels,)
         Non-negative importance of each pixel.
-    path : str or path-like
-        Output PNG.
     top_k : int, default=40
         Size of the top set whose share is annotated.
     label : str
@@ -317,8 +156,8 @@ def plot_importance_hist(importance, path, *, top_k=40, label, top_k_share=None,
 
     Returns
     -------
-    pathlib.Path
-        `path`.
+    matplotlib.figure.Figure
+        The open figure (`plot_importance_hist` writes and closes it).
 
     Long because one figure's two panels (histogram, cumulative share) and their notes read best top to bottom in one place.
     """
@@ -390,4 +229,10 @@ def plot_importance_hist(importance, path, *, top_k=40, label, top_k_share=None,
     ax2.grid(alpha=0.3)
     fig.suptitle(title or f"How concentrated is the importance?  {label}", fontsize=12)
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
+
+
+def plot_importance_hist(importance, path, *, top_k=40, label, top_k_share=None, null_q95=None, title=None):
+    """Write `importance_hist_figure` (same parameters) to the PNG ``path``; returns ``path``."""
+    return save_figure(importance_hist_figure(importance, top_k=top_k, label=label, top_k_share=top_k_share,
+                                              null_q95=null_q95, title=title), path)

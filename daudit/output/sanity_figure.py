@@ -6,7 +6,7 @@ daudit figure (temporary file in the target folder, then `os.replace`).
 
 from __future__ import annotations
 
-__all__ = ["plot_sanity_checks", "CONDITIONS"]
+__all__ = ["plot_sanity_checks", "sanity_checks_figure", "CONDITIONS"]
 
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from daudit.checks.table import CHECKS, MODEL_COLUMNS  # noqa: E402
 from daudit.core.schema_sanity import optional  # noqa: E402
 from daudit.output.figures import _save, clip_label  # noqa: E402
 from daudit.output.report.constants import R2_AXIS_FLOOR  # noqa: E402
+from daudit.output.report.intervals import original_records  # noqa: E402
 
 # (key in sanity, sub-key, label on the axis), from the one table of the checks
 CONDITIONS = tuple((chk.key, d.sub, d.label) for chk in CHECKS for d in chk.drawn)
@@ -41,7 +42,7 @@ def _bars(ax, sanity, threshold, floor):
     width = 0.26
     lowest, clipped = 0.0, False
     for ci, (key, sub, label) in enumerate(CONDITIONS):
-        block = _record(sanity, key, sub)
+        block = original_records(sanity) if key == "original" else _record(sanity, key, sub)
         if not block:
             continue
         x = len(labels)
@@ -118,36 +119,58 @@ def _null(ax, sanity):
         ax.text(0.5, 0.5, "no permutation null in this run", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return
-    lo, hi = ax.get_xlim()
-    if obs_vals:
-        pad = 0.05 * (max(hi, *obs_vals) - min(lo, *obs_vals))
-        ax.set_xlim(min(lo, *obs_vals) - pad, max(hi, *obs_vals) + pad)
+    _fit_observed(ax, obs_vals)
     ax.set_xlabel("test R² after refitting on permuted train labels")
     ax.set_ylabel("permutations")
     ax.set_title("Label-permutation null vs observed (test R², as on the left)", fontsize=10)
     ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1, frameon=False)
 
 
+_NULL_MIN_SHARE = 0.3  # the null histogram keeps at least this share of the x axis
+
+
+def _fit_observed(ax, observed):
+    """Widen the x axis to an observed value only while the null keeps `_NULL_MIN_SHARE` of it;
+    a value further out is written at the axis edge, with an arrow, in its line's colour."""
+    edges = [x for p in ax.patches for x in (p.get_x(), p.get_x() + p.get_width())]
+    if not edges:
+        return
+    lo, hi = min(edges), max(edges)  # the null's histograms (the observed lines widen get_xlim)
+    lo, hi = lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo)
+    near = [v for v in observed if hi - lo >= _NULL_MIN_SHARE * (max(hi, v) - min(lo, v))]
+    lo, hi = min([lo, *near]), max([hi, *near])
+    pad = 0.05 * (hi - lo) if near else 0.0
+    ax.set_xlim(lo - pad, hi + pad)
+    lo, hi = ax.get_xlim()
+    far = [v for v in observed if v not in near]
+    for k, v in enumerate(far):
+        line = next((ln for ln in ax.lines if np.isclose(np.asarray(ln.get_xdata(), float)[0], v)), None)
+        right = v > hi
+        ax.annotate(f"observed {v:.4f} (off the axis) →" if right else f"← observed {v:.4f} (off the axis)",
+                    (0.98 if right else 0.02, 0.92 - 0.09 * k), xycoords="axes fraction",
+                    ha="right" if right else "left", va="top", fontsize=8.5,
+                    color=line.get_color() if line is not None else "black",
+                    bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.9))
+
+
 def plot_sanity_checks(sanity: dict, path, *, threshold: float | None = None,
                        floor: float = R2_AXIS_FLOOR) -> Path:
-    """Draw the sanity-check figure.
+    """Write `sanity_checks_figure` (same parameters) to the PNG ``path``; returns ``path``."""
+    return _save(sanity_checks_figure(sanity, threshold=threshold, floor=floor), path)
+
+
+def sanity_checks_figure(sanity: dict, *, threshold: float | None = None, floor: float = R2_AXIS_FLOOR):
+    """Draw the sanity-check figure; returns the open `matplotlib.figure.Figure`.
 
     Parameters
     ----------
     sanity : dict
         ``summary["sanity"]`` as returned by `daudit.checks.run_sanity_checks`.
-    path : str or Path
-        PNG to write (folders are created).
     threshold : float, optional
         Gate-1 threshold (default ``sanity["threshold"]``).
     floor : float
         Lowest R² drawn; lower bars are cut there, hatched, and labelled with their value (or
         "< -100" when the value would be meaningless).
-
-    Returns
-    -------
-    Path
-        ``path``.
     """
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(15, 6), gridspec_kw={"width_ratios": [1.7, 1]})
     if "skipped" in sanity:
@@ -158,4 +181,4 @@ def plot_sanity_checks(sanity: dict, path, *, threshold: float | None = None,
         _bars(a1, sanity, float(sanity["threshold"] if threshold is None else threshold), floor)
         _null(a2, sanity)
     fig.tight_layout()
-    return _save(fig, path)
+    return fig

@@ -89,7 +89,8 @@ def write_figures(staging: Path, *, plots, prefix: str, metrics: list[dict], wav
             if plot.type == "feature_importance_spectrum":
                 top = np.argsort(-imp, kind="stable")[: imp_summary["top_k"]]
                 figures.plot_importance_spectrum(wave, imp, imp_table["mean_error"], top, path, label=label,
-                                                 threshold=imp_table.get(f"{primary}_null_threshold"))
+                                                 threshold=imp_table.get(f"{primary}_null_threshold"),
+                                                 groups=_null_groups(sanity, primary))
             else:
                 figures.plot_importance_hist(imp, path, top_k=imp_summary["top_k"], label=label,
                                              null_q95=_null_q95(sanity, primary))
@@ -101,6 +102,13 @@ def write_figures(staging: Path, *, plots, prefix: str, metrics: list[dict], wav
         plot_sanity_checks(sanity, img / name)
         out["sanity_checks"] = f"img/{name}"
     return out
+
+
+def _null_groups(sanity, model):
+    """The (first, last) pixel of each group above the per-pixel null, as the report counts them, or None."""
+    lin = ((sanity or {}).get("importance_null") or {}).get("linear") or {}
+    groups = (lin.get("pixels") or {}).get("groups") if lin.get("model") == model else None
+    return None if groups is None else [(int(g["pixel_lo"]), int(g["pixel_hi"])) for g in groups]
 
 
 def _null_q95(sanity, model):

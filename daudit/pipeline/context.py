@@ -12,6 +12,7 @@ from lightgbm import Booster
 
 from daudit.checks import CheckPlan, TrainStats
 from daudit.core import runlog
+from daudit.core.progress import heartbeat
 from daudit.core.spec import AuditSpec
 from daudit.core.timefmt import format_duration
 from daudit.data.pfsspec import SpectraSplit
@@ -59,13 +60,14 @@ class AuditContext:
     @contextmanager
     def stage(self, name: str):
         """Time a stage, record its peak RSS, log its start and end (with the run's elapsed time)
-        and tell the run's state file (`daudit.core.runlog`)."""
+        and tell the run's state file (`daudit.core.runlog`); while it runs, a "still running"
+        line whenever the log has been silent for `daudit.core.progress.PROGRESS_INTERVAL` s."""
         t0 = time.time()
         rec = runlog.current()
         log.info("stage %s: start%s", name, _since_start(rec))
         if rec is not None:
             rec.stage_started(name)
-        with self.section(name):
+        with self.section(name), heartbeat(f"stage {name}", spinner=False):
             yield
         self.timings[name] = round(time.time() - t0, 3)
         peak = (self.memory.peaks.get(name, 0) if self.memory is not None else 0) / 2**30

@@ -20,7 +20,7 @@ import numpy as np
 from daudit.checks import (AuditFacts, Handover, TrainStats, prepare, run_sanity_checks, train_cache_fields,
                            train_finish, train_pass)
 from daudit.checks.passes import train_pass_graph
-from daudit.core.progress import Bar, compute
+from daudit.core.progress import Bar, compute, heartbeat
 from daudit.core.gate_rule import verdict_label
 from daudit.core.schema import write_summary
 from daudit.core.spec import AuditSpec
@@ -64,14 +64,16 @@ def _fit_linear(ctx: AuditContext, counts_graphs):
     dtype = ctx.splits["train"].error.dtype  # sets the data term of the resolution threshold
     with ctx.stage("eigendecomposition"):
         if ctx.spec.compute.device == "cuda":
-            ctx.eigen = decompose_cuda(stats, input_dtype=dtype)
+            with heartbeat(_eigh_words(ctx)):
+                ctx.eigen = decompose_cuda(stats, input_dtype=dtype)
             ctx.train_stats = stats.centered(in_place=True).without_sxx()
         else:
             # one p x p matrix: the raw sums become S_xx, which the eigendecomposition overwrites
             centered = stats.centered(in_place=True)
             stats.xtx = None  # its buffer is S_xx now, which the decomposition spends
             ctx.train_stats = centered.without_sxx()  # keeps the diagonal (the pixel variances)
-            ctx.eigen = decompose(centered, input_dtype=dtype, overwrite=True, park=Parked)
+            with heartbeat(_eigh_words(ctx)):
+                ctx.eigen = decompose(centered, input_dtype=dtype, overwrite=True, park=Parked)
             del stats, centered
     for level in ctx.spec.noise_levels:
         t0 = time.time()
@@ -81,6 +83,12 @@ def _fit_linear(ctx: AuditContext, counts_graphs):
         for note in ctx.fits[level].notes:
             log.warning("noise level %g: %s", level, note)
     return counts
+
+
+def _eigh_words(ctx: AuditContext) -> str:
+    """The eigendecomposition's progress label, with the size of its matrix."""
+    p = ctx.splits["train"].n_pixels
+    return f"eigendecomposition of the {p} x {p} Gram matrix"
 
 
 def _train_statistics(ctx: AuditContext, counts_graphs):

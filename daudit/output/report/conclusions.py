@@ -1,4 +1,4 @@
-"""The report's key insights (section 关键洞见) and conclusion (结论): each sentence from a rule tied to
+"""The report's key insights and conclusions sections: each sentence from a rule tied to
 a number of the summary and, where one exists, its null."""
 
 from __future__ import annotations
@@ -7,11 +7,14 @@ __all__ = ["insights_section", "conclusion_section"]
 
 from daudit.core.schema_sanity import checks_of
 from daudit.models.linear import is_ols_name
+from daudit.output.report.constants import HEADINGS
 from daudit.output.report.format import _isnum, _lv, _primary, _r, _row, _where
 from daudit.output.report.gate import (
     blocked_texts,
     borderline_text,
+    GATE_REF,
     gate_phrase,
+    gate_points,
     lgbm_cell,
     ridge_cell,
     rule_text,
@@ -19,9 +22,14 @@ from daudit.output.report.gate import (
     untested_texts,
     verdict_words,
 )
-from daudit.output.report.importance import concentration_text, importance_decision, regions_above
-from daudit.output.report.linear import ols_cutoff_consequence, ols_cutoff_driven, ols_path_words
-from daudit.output.report.localisation import localisation, localisation_text, source_names, sources
+from daudit.output.report.importance import (
+    concentration_short,
+    concentration_text,
+    importance_decision,
+    regions_above,
+)
+from daudit.output.report.linear import ols_cutoff_consequence, ols_cutoff_driven
+from daudit.output.report.localisation import localisation, source_names, sources
 
 
 def _ols_ridge_insight(summary, ctx, br):
@@ -32,7 +40,8 @@ def _ols_ridge_insight(summary, ctx, br):
     where = f"OLS（L={_lv(ctx['ref'])}）test R² = {_r(ols['test_r2'])}"
     if ols_cutoff_driven(summary):
         return ("OLS 的数值随截断阈值变化，不反映过拟合或正则化的作用",
-                f"{where}；{ols_path_words(summary)}；最佳 Ridge test R² = {_r(br['test_r2'])}（{_where(br)}）",
+                f"{where}（截断路径各步的 test R² 见 Fig 1 的关键观察与 §6.4）；最佳 Ridge test R² = "
+                f"{_r(br['test_r2'])}（{_where(br)}）",
                 "不以 OLS 与 Ridge 的差距解读泛化；" + (ols_cutoff_consequence(summary, ols["test_r2"])
                                                    or "线性泄露评估以最佳 Ridge 为准"))
     better = br["test_r2"] > ols["test_r2"]
@@ -115,14 +124,17 @@ def insights_section(summary, ctx):
         decision += "；输入检查阻止了通过，先修正输入"
     rows.append((f"error-only 泄露程度为{ctx['degree']}",
                  f"最佳 test R² = {_r(best['test_r2'])}（{_where(best)}），阈值 {thr}"
-                 + (f"；{gate_phrase(gate)}" if gate_phrase(gate) else ""), decision))
+                 + (f"；{GATE_REF}" if gate_phrase(gate) else ""), decision))
     name, rec = ctx["primary"]
     if rec:
-        answer, above = concentration_text(summary)
+        _, above = concentration_text(summary)
         head = {True: "重要性比无泄露时更集中", False: "Top-40 占比看不出集中", None: "重要性集中度无法判断"}[above]
         head += "；" + _where_words(summary)
-        evidence = answer + (f"；{localisation_text(summary)}" if localisation(summary) else "")
-        rows.append((head, evidence.rstrip("。"), importance_decision(summary)))
+        n_src = len(sources(summary))
+        evidence = (f"Top-{ctx['top_k']} 占比是否高于置换零分布：{concentration_short(summary)}"
+                    + (f"；区域重拟合认定 {n_src} 个泄露来源，各自的 R² 下降见 Fig 2 的关键观察与 §6.3"
+                       if localisation(summary) else ""))
+        rows.append((head, evidence, "去泄露的建议（屏蔽哪些区域、能否去除泄露）见 §5.3"))
     rows.append(_levels_insight(ctx, gate["threshold"]))
     ols_row = _ols_ridge_insight(summary, ctx, summary.get("best_ridge"))
     if ols_row:
@@ -130,7 +142,7 @@ def insights_section(summary, ctx):
     nl = _nonlinear_insight(summary)
     if nl:
         rows.append(nl)
-    out = ["## 💡 关键洞见", "", "| # | 洞见 | 证据 | 决策影响 |", "|---|------|------|----------|"]
+    out = [HEADINGS["insights"], "", "| # | 洞见 | 证据 | 决策影响 |", "|---|------|------|----------|"]
     out += [f"| {i} | {a} | {b} | {c} |" for i, (a, b, c) in enumerate(rows, 1)]
     return "\n".join(out) + "\n\n---\n"
 
@@ -151,24 +163,25 @@ def _where_words(summary) -> str:
 def _findings(summary, ctx):
     gate, best = summary["gate"], summary["best"]
     name, rec = ctx["primary"]
-    extra = gate_phrase(gate)
+    extra = GATE_REF if gate_phrase(gate) else ""
     out = [
         f"- 以 error vector（{int(summary['data']['n_pixels'])} 维）为唯一输入预测 log_g，最佳 test R² = "
         f"{_r(best['test_r2'])}（{_where(best)}，{selection_text(gate)}），test MAE = {_r(best['test_mae'])}，"
-        f"test RMSE = {_r(best['test_rmse'])}；泄露程度: {ctx['degree']}。" + (f" {extra}。" if extra else ""),
+        f"test RMSE = {_r(best['test_rmse'])}；泄露程度: {ctx['degree']}" + (f"（{extra}）。" if extra else "。"),
         f"- 最佳 Ridge test R² = {ridge_cell(summary)}；LightGBM test R² = {lgbm_cell(summary, ctx)}。",
     ]
     if rec:
-        answer, _ = concentration_text(summary)
-        out.append(f"- 重要性是否集中在特定 {ctx['top_k']} 个位置？{answer}；{_where_words(summary)}。")
+        out.append(f"- 重要性是否集中在特定 {ctx['top_k']} 个位置？{concentration_short(summary)}；"
+                   "泄露在哪里见关键洞见 2。")
     if is_ols_name(best["model"]) and ols_cutoff_driven(summary):
-        out.append(f"- 最佳模型 {best['model']} 的 test R² 随截断阈值变化（{ols_path_words(summary)}）；"
-                   f"{ols_cutoff_consequence(summary, best['test_r2'])}。")
+        out.append(f"- 最佳模型 {best['model']} 的 test R² 随截断阈值变化：各步的数值见 Fig 1 的关键观察，"
+                   "对判定的含义见关键洞见 4。")
     if ctx["has_zero"]:
         out.append(f"- L={_lv(ctx['zero'])} 时输入恒为零，所有模型退化为截距，这一水平不提供泄露信息。")
     if gate.get("borderline"):
-        out.append(f"- {borderline_text(gate)}；需要更多数据确认。")
-    out += [f"- 输入检查阻止了通过：{t}。" for t in blocked_texts(summary)]
+        out.append("- 最佳 test R² 的选择校正区间跨过阈值，属临界结果（见 §5.2）；需要更多数据确认。")
+    if blocked_texts(summary):
+        out.append("- 输入检查阻止了通过（见 §5.2）。")
     return out
 
 
@@ -214,19 +227,19 @@ def conclusion_section(summary, ctx):
     thr = _lv(gate["threshold"])
     pass_box, fail_box = ("[x]", "[ ]") if ctx["passed"] else ("[ ]", "[x]")
     what = "R² 选择校正区间上端" if gate.get("rule") == "strict" else "R²"
-    return f"""## 📝 结论
+    return f"""{HEADINGS['conclusions']}
 
-### 5.1 核心发现
+{HEADINGS['findings']}
 {chr(10).join(_findings(summary, ctx))}
 
-### 5.2 {gate['name']} 判定
+{HEADINGS['gate'].format(gate=gate['name'])}
 - {pass_box} 通过 ({what} < {thr}) → 进入 Gate-2{'（临界通过：进入前需更多数据确认）' if ctx['passed'] and gate.get('borderline') else ''}
 - {fail_box} 未通过 ({what} ≥ {thr}{'，或输入检查阻止通过' if gate.get('blocked_by') else ''}) → 进入 MVP-0.2 (去泄露)
 
 最佳 test R² = {_r(best['test_r2'])}（{_where(best)}）→ {verdict_words(gate)}。{rule_text(gate)}。
-{_gate_notes(summary)}
+{''.join(chr(10) + '- ' + x + '。' for x in gate_points(gate))}{_gate_notes(summary)}
 
-### 5.3 设计启示
+{HEADINGS['implications']}
 {chr(10).join(_implications(summary, ctx))}
 
 ---

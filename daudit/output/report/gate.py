@@ -10,7 +10,7 @@ resolution (with K permutations no p-value is below 1 / (K + 1)).
 
 from __future__ import annotations
 
-__all__ = ["interval_text", "lightgbm_p_text", "pvalue_text", "selection_text", "val_selected_text", "gate_phrase",
+__all__ = ["GATE_REF", "short_interval", "gate_points", "interval_text", "lightgbm_p_text", "pvalue_text", "selection_text", "val_selected_text", "gate_phrase",
            "ridge_cell", "lgbm_cell", "verdict_words", "borderline_text", "rule_text", "blocked_texts", "status_badge",
            "untested_texts"]
 
@@ -93,6 +93,22 @@ def ridge_cell(summary):
     if vs:
         out += f"；按验证集 R² 选出：{_r(vs['test_r2'])}（{_where(vs)}）"
     return out
+
+
+GATE_REF = "区间与 p 值见 §5.2"  # the gate's evidence is given once, in §5.2, and referred to elsewhere
+
+
+def short_interval(gate) -> str:
+    """The selection-aware interval in a few words ("选择校正 ci95 = [a, b]"), or ""."""
+    ci = _ci(gate.get("ci95"))
+    return f"{'选择校正 ' if gate.get('n_candidates') else ''}ci95 = {ci}" if ci else ""
+
+
+def gate_points(gate) -> list[str]:
+    """The gate statistic's evidence, one point each (the interval, the val-selected model, the nulls)."""
+    nulls = pvalue_text(gate).split("；LightGBM ", 1)  # the linear family's p, then LightGBM's
+    nulls[1:] = ["LightGBM " + x for x in nulls[1:]]
+    return [x for x in (interval_text(gate), val_selected_text(gate), *nulls) if x]
 
 
 def gate_phrase(gate):

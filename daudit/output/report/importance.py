@@ -21,7 +21,7 @@ Everything is read from the summary; every number is a summary value in the repo
 
 from __future__ import annotations
 
-__all__ = ["importance_null", "concentration_text", "region_text", "group_text", "positions_text", "peak_text",
+__all__ = ["importance_null", "concentration_text", "concentration_short", "region_text", "group_text", "positions_text", "peak_text",
            "lightgbm_share_text", "regions_above", "feature_names", "pixel_feature_names", "importance_decision"]
 
 from daudit.core.schema_sanity import checks_of, optional
@@ -79,8 +79,18 @@ def concentration_text(summary) -> tuple[str, bool | None]:
                 "不足以在 95% 水平上判断", None)
     if s["above_null"]:
         return f"是：{head}；重要性比无泄露时更集中", True
+    if (summary.get("gate") or {}).get("verdict") == "FAIL":
+        return (f"否：{head}；这与 Gate-1 未通过并不矛盾：泄露分散在许多像素上时（每个像素只带一小部分信息，"
+                f"合起来 R² 仍然很高），最重要的 {s['k']} 个像素所占的份额并不比无泄露时高，所以 Top-{s['k']} 占比"
+                "看不出集中，也不能据此排除泄露（泄露在哪里以区域重拟合为准）"), False
     return (f"否：{head}；单凭 Top-{s['k']} 占比看不出集中，不能据此说重要性集中在特定 {s['k']} 个位置，"
             "也不能据此排除泄露（泄露在哪里以区域重拟合为准）"), False
+
+
+def concentration_short(summary) -> str:
+    """The answer to "concentrated?" in a few words; its numbers are in Fig 2's observations."""
+    _, above = concentration_text(summary)
+    return {True: "是", False: "否", None: "无法判断"}[above] + "（数字与理由见 Fig 2 的关键观察）"
 
 
 def _feature(r) -> str:
@@ -265,7 +275,8 @@ def importance_decision(summary) -> str:
         return "本次运行没有重要性的零分布，不据此选择去泄露的波长区域"
     if not above:
         return ("重要性在谱线、大气吸收带和天光区域都与无泄露一致" if passed else
-                "重要性在谱线、大气吸收带和天光区域都与无泄露一致；去泄露不能只靠屏蔽某些波长区域")
+                "没有哪个谱线、大气吸收带或天光区域的重要性占比高于零分布，而 Gate-1 未通过：泄露分散在许多像素上，"
+                "不集中在某类波长区域，所以去泄露不能只靠屏蔽某些波长区域")
     kinds = _evidence_kinds(above, lin["regions"]["regions"])
     out = []
     if "stellar" in kinds:

@@ -30,9 +30,14 @@ def sources(summary) -> list[dict]:
     return [u for u in loc["units"] if u["source"]] if loc else []
 
 
+_N_LISTED = 5  # sources listed by name where the text names them all at once
+
+
 def source_names(summary) -> str:
-    """Chinese names of the sources, joined ("" when none)."""
-    return "、".join(u["name_zh"] for u in sources(summary))
+    """Chinese names of the first sources, joined, with how many there are ("" when none)."""
+    src = sources(summary)
+    names = "、".join(u["name_zh"] for u in src[:_N_LISTED])
+    return names + (f" 等 {len(src)} 个（全部见 §6.3 的 Region refits 表）" if len(src) > _N_LISTED else "")
 
 
 def _ci(pair) -> str:
@@ -80,7 +85,7 @@ def localisation_decision(summary) -> str | None:
                 "屏蔽这一区域即可去除这一线性泄露；去泄露后仍需用同一审计（含非线性模型）复核")
     if src:
         best = min(src, key=lambda u: u["dropped_test_r2"] if u["dropped_test_r2"] is not None else 1e300)
-        return (f"泄露来源：{source_names(summary)}；但屏蔽其中任何一个都不能让线性 R² 低于阈值 {thr}"
+        return (f"区域重拟合认定的 {len(src)} 个泄露来源中，屏蔽任何一个都不能让线性 R² 低于阈值 {thr}"
                 f"（屏蔽 {best['name_zh']} 后仍为 {_r(best['dropped_test_r2'])}）：去泄露不能只靠屏蔽单个区域")
     if (loc["full_test_r2"] or 0.0) >= loc["threshold"]:
         return "重拟合没有指认任何区域为泄露来源：泄露分散在许多像素上，去泄露不能只靠屏蔽某些波长区域"

@@ -7,9 +7,10 @@ printed is a summary value formatted with a fixed number of decimals, so that
 
 __all__ = ["render_report", "leakage_degree"]
 
+from daudit.core.schema import quick_run
 from daudit.output.report.appendix import importance_appendix
 from daudit.output.report.conclusions import conclusion_section, insights_section
-from daudit.output.report.constants import R2_AXIS_FLOOR
+from daudit.output.report.constants import HEADINGS, R2_AXIS_FLOOR
 from daudit.output.report.format import (
     _count,
     _image,
@@ -28,9 +29,9 @@ from daudit.output.report.format import (
 )
 from daudit.output.report.gate import (
     blocked_texts,
-    borderline_text,
+    GATE_REF,
     gate_phrase,
-    interval_text,
+    short_interval,
     lgbm_cell,
     ridge_cell,
     rule_text,
@@ -41,6 +42,7 @@ from daudit.output.report.gate import (
 )
 from daudit.output.report.localisation import localisation_text
 from daudit.output.report.importance import (
+    concentration_short,
     concentration_text,
     group_text,
     importance_null,
@@ -55,23 +57,35 @@ from daudit.output.report.linear import (
     resolution_appendix,
     scale_lines,
 )
+from daudit.output.report.points import as_points
 from daudit.output.report.sanity import _render_sanity
 from daudit.output.report.words import checks_that_ran, lightgbm_rows_text
 
 
 # ---------------------------------------------------------------- sections
+def _quick_words(summary) -> str:
+    """"快速运行（...）：" opening the one-line summary of a quick run: the sample, the lighter nulls."""
+    s = summary["spec"]["sanity"]
+    rows = ((summary.get("data") or {}).get("splits") or {}).get("train", {}).get("n_rows")
+    sample = f"训练集 {_count(rows)} 行，" if rows else ""
+    lgbm = "，没有 LightGBM 置换零分布" if not s.get("n_permutations_lightgbm") else ""
+    return (f"快速运行（`run --quick`：{sample}线性模型标签置换 {s['n_permutations_linear']} 次，bootstrap "
+            f"{s['n_bootstrap']} 次{lgbm}；只作初看，正式结论需完整运行）：")
+
+
 def _header(summary):
     spec = summary.get("spec") or {}
     author = spec.get("author") or "未填写（在 spec 中设置 `author:`）"
-    status = status_badge(summary["gate"])
-    return f"""# 📗 {summary['experiment_id']}: Error-Only Leakage Baseline
+    status = status_badge(summary["gate"]) + (" (quick run)" if quick_run(summary) else "")
+    quick = " (quick run, not a full audit)" if quick_run(summary) else ""
+    return f"""# 📗 {summary['experiment_id']}: Error-Only Leakage Baseline{quick}
 
 > **MVP:** 0.1 | **Gate:** Gate-1 (Leakage Audit)
 > **Author:** {author} | **Date:** {summary['date']} | **Status:** {status}
 
 ---
 
-## 🔗 上游追溯
+{HEADINGS['upstream']}
 
 | 类型 | 链接 |
 |------|------|
@@ -89,18 +103,19 @@ def _overview(summary, ctx):
     box, h1 = ("[x]", "成立") if ctx["passed"] else ("[ ]", "不成立")
     borderline = "；区间跨过阈值，属于临界结果" if gate.get("borderline") else ""
     degree = ctx["degree"] + ("（仅按点估计）" if gate.get("borderline") else "")
-    notes = ([borderline_text(gate)] if gate.get("borderline") else []) + blocked_texts(summary)
-    notes += untested_texts(summary)
+    notes = ["选择校正区间跨过阈值（见 §5.2）"] if gate.get("borderline") else []
+    notes += ["输入检查阻止了通过（见 §5.2）"] if blocked_texts(summary) else []
+    notes += ["坏像素模式未检验（见 §5.2）"] if untested_texts(summary) else []
     verdict = verdict_words(gate) + "".join(f"；{t}" for t in notes)
-    extra = gate_phrase(gate)
-    answer, _ = concentration_text(summary)
+    extra = GATE_REF if gate_phrase(gate) else ""
     name, rec = ctx["primary"]
-    share_row = (f"{_pct(rec['top_k_share'])}（{name}，{rec.get('kind', '-')}，L={_lv(ctx['ref'])}）；集中吗？{answer}"
+    share_row = (f"{_pct(rec['top_k_share'])}（{name}，{rec.get('kind', '-')}，L={_lv(ctx['ref'])}）；集中吗？"
+                 f"{concentration_short(summary)}"
                  if rec else "n/a（本次运行没有重要性结果）")
-    ci = interval_text(gate)
-    return f"""## ⚡ 核心结论速览
+    ci = short_interval(gate)
+    return f"""{HEADINGS['overview']}
 
-**一句话**: error-only 最佳 test R² = {_r(best['test_r2'])}（{_where(best)}，{selection_text(gate)}），泄露程度 = {degree}；{gate['name']} {verdict}。{rule_text(gate)}。
+**一句话**: {_quick_words(summary) if quick_run(summary) else ''}error-only 最佳 test R² = {_r(best['test_r2'])}（{_where(best)}，{selection_text(gate)}），泄露程度 = {degree}；{gate['name']} {verdict}。{rule_text(gate)}。
 
 **假设验证**（勾选 = 本次数据验证成立；箭头后为结果）:
 - {box} H1: error vector 预测 logg 的 R² < {thr} → {h1}：所有 L>{_lv(ctx['zero'])} 的模型中最佳 test R² = {_r(best['test_r2'])}（{_where(best)}）{('；' + extra) if extra else ''}{borderline}
@@ -111,11 +126,11 @@ def _overview(summary, ctx):
 | error-only R² (Ridge best) | {ridge_cell(summary)} |
 | error-only R² (LightGBM) | {lgbm_cell(summary, ctx)} |
 | Top-{ctx['top_k']} 像素贡献占比 | {share_row} |
-| 全部模型最佳 test R² | {_r(best['test_r2'])}（{_where(best)}，{selection_text(gate)}），{gate['name']} 阈值 {thr}{('；' + ci) if ci else ''} |
+| 全部模型最佳 test R² | {_r(best['test_r2'])}（{_where(best)}，{selection_text(gate)}），{gate['name']} 阈值 {thr}{('；' + ci + '（见 §5.2）') if ci else ''} |
 {_backend_row(gate)}
 ---
 
-## 🎯 目标
+{HEADINGS['goal']}
 
 量化 error vector 的"泄露程度"：
 1. 如果 error-only R² 接近 0 → error 不携带天体参数信息，可直接用于 gate
@@ -148,9 +163,9 @@ def _design(summary, ctx):
         f"非正值 {int(splits[name].get('n_nonpositive', 0))} 个"
         for name in ("train", "val", "test") if name in splits)
     lines = [
-        "## 🧪 实验设计",
+        HEADINGS["design"],
         "",
-        "### 2.1 数据",
+        HEADINGS["data"],
         f"- 数据来源: `{data.get('source') or ', '.join(splits['train'].get('paths') or []) or 'n/a'}`",
         f"- 训练集: {_count(splits['train']['n_rows'])}，验证集: {_count(splits['val']['n_rows'])}，"
         f"测试集: {_count(splits['test']['n_rows'])}",
@@ -171,13 +186,13 @@ def _design(summary, ctx):
         "- OLS 对输入缩放不变；Ridge(α) 在水平 L 上等价于 Ridge(α/L²) 在单位噪声水平上，"
         "因此不同 L 的 Ridge 结果相当于在更宽的 α 网格上扫描。",
         "",
-        "### 2.2 模型",
+        HEADINGS["models"],
         "- LinearRegression (OLS)",
         f"- Ridge (alpha = {alphas})",
         *scale_lines(summary),
         "- LightGBM" + (f"（{_params(lgb.get('params'))}）" if lgb.get("params") else ""),
         "",
-        "### 2.3 Sanity Checks",
+        HEADINGS["checks"],
         *checks_that_ran(summary),
     ]
     return "\n".join(lines) + "\n\n---\n"
@@ -228,13 +243,15 @@ def _fig1_observation(summary, ctx):
 
 
 def _fig2_observation(summary, ctx):
+    """The observations under Fig 2, one short point each (a long list becomes sub-points)."""
     _, rec = ctx["primary"]
     if not rec:
         return "summary 中没有重要性结果。"
     answer, _ = concentration_text(summary)
-    parts = [f"{answer}。", localisation_text(summary), region_text(summary), peak_text(summary), group_text(summary),
-             lightgbm_share_text(summary), positions_text(summary)]
-    return " ".join(p for p in parts if p) + f" 各重要性度量的 Top-{ctx['top_k']} 占比与零分布见 §6.3。"
+    parts = [f"高重要性像素是否集中在特定 {ctx['top_k']} 个位置？{answer}。", localisation_text(summary),
+             region_text(summary), peak_text(summary), group_text(summary), lightgbm_share_text(summary),
+             positions_text(summary), f"各重要性度量的 Top-{ctx['top_k']} 占比与零分布见 §6.3。"]
+    return "\n" + "\n".join(line for p in parts if p for line in as_points(p))
 
 
 def _figures_section(summary, ctx):
@@ -247,24 +264,26 @@ def _figures_section(summary, ctx):
     ref = _lv(ctx["ref"])
     null = importance_null(summary)
     has_null = bool(null and null["linear"])
-    null_words = "；橙色虚线为逐像素的族校正置换零分布阈值，高于它的像素以黑圈标出" if has_null else ""
+    null_words = ("；浅橙色阴影是逐像素的族校正置换零分布阈值以下的范围（阈值的中位数与最大值写在图例中；阈值高出纵轴时"
+                  "阴影画到顶，纵轴始终按重要性本身缩放），高于阈值的像素每一段相邻像素在其中最高者处画一个黑圈"
+                  if has_null else "")
     hist_null = "及其置换零分布的 95% 分位" if has_null else ""
-    return f"""## 📊 实验图表
+    return f"""{HEADINGS['figures']}
 
-### Fig 1: Error-Only R² Across Models
+{HEADINGS['fig1']}
 {_image(summary, 'r2_models', 'r2_models')}
 **描述**: 每个模型（OLS、各 alpha 的 Ridge、LightGBM）在每个噪声水平（每个面板一个 L）下的 train/val/test R²；虚线为 {gate['name']} 阈值 R² = {thr}。
 **关键观察**: {_fig1_observation(summary, ctx)}
 
-### Fig 2: Feature Importance Spectrum
+{HEADINGS['fig2']}
 {_image(summary, 'importance_spectrum', 'importance')}
-**描述**: 参考噪声水平 L={ref} 下 {name} 的逐像素{what}随波长（Å）的分布；灰线为平均 error 谱（右轴），红点为 Top-{top_k} 像素{null_words}；点线为恒星谱线，浅蓝色区域为大气吸收带，浅紫色区域为天光发射区（取自波长特征目录 `daudit.data.catalogue`）。
+**描述**: 参考噪声水平 L={ref} 下 {name} 的逐像素{what}随波长（Å）的分布；灰线为平均 error 谱（右轴；尖峰远高于其余部分时用对数坐标），红点为 Top-{top_k} 像素（相邻像素的点会重叠时只画其中最高的一个）{null_words}；点线为恒星谱线，浅蓝色区域为大气吸收带，浅紫色区域为天光发射区（取自波长特征目录 `daudit.data.catalogue`）。
 
 {_image(summary, 'importance_hist', 'importance_hist')}
 **描述**: 重要性分布（对数横轴）以及按重要性从高到低排序的累计占比曲线，标注了 Top-{top_k} 的占比{hist_null}。
-**关键观察**: 高重要性像素是否集中在特定 {top_k} 个位置？{_fig2_observation(summary, ctx)}
+**关键观察**: {_fig2_observation(summary, ctx)}
 
-### Fig 3: Sanity Check Results
+{HEADINGS['fig3']}
 {fig3}
 
 ---
@@ -279,7 +298,7 @@ _KIND_WORDS = {"abs_coef_x_std": "重要性（按验证集 R² 选出的线性�
 
 
 def _appendix(summary, ctx):
-    out = ["## 📎 附录", "", "### 6.1 数值结果表", "",
+    out = [HEADINGS["appendix"], "", HEADINGS["results"], "",
            "| L | Model | Train R² | Val R² | Test R² | Val MAE | Val RMSE | MAE (test) | RMSE (test) |",
            "|---|-------|----------|--------|---------|---------|----------|------------|-------------|"]
     for level, rows in ctx["levels"].items():
@@ -289,7 +308,7 @@ def _appendix(summary, ctx):
                        f"{_r(r['test_r2'])} | {_r(r['val_mae'])} | {_r(r['val_rmse'])} | "
                        f"{_r(r['test_mae'])} | {_r(r['test_rmse'])} |")
     _, sanity = _render_sanity(summary)
-    out += ["", "### 6.2 Sanity Check 详细结果", "", sanity, ""]
+    out += ["", HEADINGS["sanity"], "", sanity, ""]
     out += importance_appendix(summary, ctx["top_k"], ctx["ref"])
     res = resolution_appendix(summary)
     if res:

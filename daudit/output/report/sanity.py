@@ -25,7 +25,7 @@ def _render_sanity(summary):
     fig3 : str
         The text under "Fig 3: Sanity Check Results".
     appendix : str
-        The text under "6.2 Sanity Check 详细结果".
+        The text under "6.2 Sanity Check Details".
     """
     if "sanity" not in summary:
         fig3 = SANITY_ABSENT

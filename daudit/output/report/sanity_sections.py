@@ -14,16 +14,13 @@ from daudit.core.schema_sanity import optional
 from daudit.data.catalogue import KIND_ZH
 from daudit.output.report.format import _image, _isnum, _lv, _pct, _r, _w
 from daudit.output.report.gate import (
-    borderline_text,
+    GATE_REF,
     interval_text,
     lightgbm_p_text,
-    pvalue_text,
-    rule_text,
-    selection_text,
-    val_selected_text,
     verdict_words,
 )
 from daudit.output.report.importance import pixel_feature_names
+from daudit.output.report.intervals import original_records
 from daudit.output.report.words import zh
 
 _KIND_WORDS = {**KIND_ZH, "none": "不在目录特征内"}
@@ -82,7 +79,7 @@ def _table(san):
     ref = _lv(san["reference_noise_level"])
     out = ["| 检验 | OLS | 最佳 Ridge | LightGBM | 结论 |", "|------|-----|-----------|----------|------|"]
     for chk in CHECKS:  # `daudit.checks.table`: the checks and their records, in the figure's order
-        block = optional(san, chk.key)
+        block = original_records(san) if chk.key == "original" else optional(san, chk.key)
         if not block or (chk.key == "group_shuffle" and block["effect"] == "not_run"):  # no record to show
             continue
         for d in chk.drawn:
@@ -92,14 +89,10 @@ def _table(san):
 
 
 def _gate_sentence(summary, gate):
+    """The gate's model and verdict; its interval, nulls and rule are given once, in §5.2."""
     verdict = verdict_words(gate)
-    parts = [f"最佳模型 {gate['best_model']}（L={_lv(gate['best_noise_level'])}，{selection_text(gate)}）test R² = "
-             f"{_r(gate['best_test_r2'])}，{summary['gate']['name']} {verdict}"]
-    parts += [x for x in (interval_text(gate), val_selected_text(gate), pvalue_text(gate)) if x]
-    if gate["borderline"]:
-        parts.append(borderline_text(gate))
-    parts.append(rule_text(gate))
-    return "；".join(parts)
+    return (f"最佳模型 {gate['best_model']}（L={_lv(gate['best_noise_level'])}）test R² = "
+            f"{_r(gate['best_test_r2'])}，{summary['gate']['name']} {verdict}（{GATE_REF}）")
 
 
 def _fig3(summary, san):
@@ -113,11 +106,13 @@ def _fig3(summary, san):
     if lg:
         null_txt.append(f"LightGBM（{lg['n_train_rows']} 行子样本）的 {lg['n_permutations']} 次置换")
     desc = (f"**描述**: 左图为原始模型与每项 sanity check 的 test R²（OLS、按验证集选出的 Ridge、LightGBM；"
-            f"误差棒为 {boot['n_resamples']} 次 bootstrap 的 {_level(boot)} 置信区间；参考噪声水平 "
+            f"误差棒为 {boot['n_resamples']} 次 bootstrap 的 {_level(boot)} 置信区间：原始模型的区间就是 §6.2 "
+            "Bootstrap 表中该模型的区间（每个模型只有一个区间），各项检验的区间来自检验之间配对的另一组同样次数的重抽样；参考噪声水平 "
             f"L={_lv(san['reference_noise_level'])}；低于坐标轴下限的柱子被截断并以斜线标出），红色虚线为 "
             f"{summary['gate']['name']} 阈值 R² = {san['threshold']}。右图为标签置换零分布（"
             + "、".join(null_txt or ["本次运行没有置换检验"])
-            + "）的 test R²，竖线为真实标签下同一模型的 test R²（与左图同一划分）。")
+            + "）的 test R²，竖线为真实标签下同一模型的 test R²（与左图同一划分；远在零分布之外时竖线落在坐标轴以外，"
+              "数值写在坐标轴边缘，以免零分布被压成一条线）。")
     obs = []
     if gate["best_model"]:
         obs.append(_gate_sentence(summary, gate))
@@ -130,7 +125,7 @@ def _fig3(summary, san):
         elif blk["effect"] != "not_run":
             obs.append(EFFECT_WORDS[chk.effect][blk["effect"]])
     lines = [_image(summary, "sanity_checks", "sanity_checks"), desc, "", *_table(san), "",
-             "**关键观察**: " + "；".join(obs) + "。"]
+             "**关键观察**:", *(f"- {x}。" for x in obs)]
     return "\n".join(lines)
 
 
@@ -138,7 +133,7 @@ def _shuffle_text(san):
     ws = optional(san, "wavelength_shuffle")
     if not ws:
         return ["**Shuffle Test**: 未运行（spec 中 sanity.wavelength_shuffle 为 false）。"]
-    orig, ref, un = san["original"], ws["refit"], ws["unrefitted"]
+    orig, ref, un = original_records(san), ws["refit"], ws["unrefitted"]
     out = ["**Shuffle Test**（每条光谱的像素各自随机打乱，训练/验证/测试集都打乱；打乱由 `(seed, split, chunk)` 决定，可复现）:"]
     for k, label in _HEAD:
         if k in orig or k in ref:
@@ -161,9 +156,10 @@ def _group_text(san):
     if gs["effect"] == "not_run":
         why = zh(gs["skipped"]) if optional(gs, "skipped") else "spec 中 sanity.group_shuffle 为 false"
         return [f"**Group Shuffle Test**: 未运行（{why}）。"]
-    out = [f"**Group Shuffle Test**（训练集标签在 {gs['mag_bins']} 个 mag 分位区间 × {gs['snr_bins']} 个 SNR 分位区间"
-           f"组成的 {gs['n_groups']} 个组内打乱，最小组 {gs['min_group_size']} 行；线性模型取 {gs['n_shuffles']} 次打乱的平均，"
-           "LightGBM 打乱一次；在真实验证/测试集上评估）:"]
+    empty = ("；mag 与 SNR 相关，其余组合没有训练样本" if gs["n_groups"] < gs["mag_bins"] * gs["snr_bins"] else "")
+    out = [f"**Group Shuffle Test**（mag 分成 {gs['mag_bins']} 个分位区间、SNR 分成 {gs['snr_bins']} 个分位区间，"
+           f"两者交叉成格子；训练集标签在有样本的 {gs['n_groups']} 个格子内各自打乱{empty}；最小的格子 "
+           f"{gs['min_group_size']} 行；线性模型取 {gs['n_shuffles']} 次打乱的平均，LightGBM 打乱一次；在真实验证/测试集上评估）:"]
     for k, label in _HEAD:
         rec = optional(gs, k)
         if rec:
@@ -242,11 +238,10 @@ def _boot_text(san, gate):
     g = san["gate"]
     if g:
         sel = interval_text(g)
-        out += ["", f"Gate-1 判定: 最佳 test R² = {_r(g['best_test_r2'])}（{g['best_model']}，L={_lv(g['best_noise_level'])}，"
-                    f"{selection_text(g)}）" + (f"，{sel}" if sel else "")
-                    + f" → {'PASS' if gate['verdict'] == 'PASS' else 'FAIL'}"
+        out += ["", f"Gate-1 判定: 最佳模型 {g['best_model']}（L={_lv(g['best_noise_level'])}）"
+                    f" → {'PASS' if gate['verdict'] == 'PASS' else 'FAIL'}"
                     + ("（选择校正区间跨过阈值，临界）" if gate["borderline"] else "（选择校正区间不跨过阈值）" if sel else "")
-                    + f"；{rule_text(gate)}。"]
+                    + "；选择校正区间、置换 p 值与判定规则见 §5.2。"]
     return out
 
 
@@ -295,7 +290,7 @@ def render_sanity_sections(summary: dict) -> tuple[str, str]:
     Returns
     -------
     fig3 : str        markdown under "Fig 3: Sanity Check Results"
-    appendix : str    markdown under "6.2 Sanity Check 详细结果"
+    appendix : str    markdown under "6.2 Sanity Check Details"
     """
     san = summary["sanity"]
     if "skipped" in san:
