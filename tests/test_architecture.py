@@ -198,3 +198,41 @@ def test_the_walker_counts_files_and_returns_of_a_planted_package(tmp_path):
 def test_the_walk_of_the_checks_entry_is_short():
     res = _walk().walk("daudit.checks.run_sanity_checks")
     assert res["files"] <= 12 and res["returns"] <= 25, (res["files"], res["returns"])
+
+
+def _private_imports(path: Path, modules: dict) -> list[str]:
+    """``module.name`` for every underscore name ``path`` takes from another daudit module: by
+    ``from daudit.x import _name`` or as an attribute ``m._name`` of a module imported as ``m``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    aliases, out = {}, []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("daudit") and node.level == 0:
+            for a in node.names:
+                sub = f"{node.module}.{a.name}"
+                if sub in modules:
+                    aliases[a.asname or a.name] = sub
+                elif a.name.startswith("_") and not a.name.startswith("__"):
+                    out.append(f"{node.module}.{a.name}")
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name in modules and a.asname:
+                    aliases[a.asname] = a.name
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
+                and node.attr.startswith("_") and not node.attr.startswith("__")):
+            out.append(f"{aliases[node.value.id]}.{node.attr}")
+    return out
+
+
+def test_no_module_imports_another_modules_private_names():
+    """A leading underscore means private to its module: use a public name or keep the code home."""
+    modules = _modules()
+    found = {name: hits for name, path in modules.items() if (hits := _private_imports(path, modules))}
+    assert not found, found
+
+
+def test_private_import_finder_finds_planted_ones(tmp_path):
+    planted = tmp_path / "m.py"
+    planted.write_text("from daudit.core.errors import _x\nfrom daudit.core import errors as e\ne._y()\n")
+    hits = _private_imports(planted, _modules())
+    assert hits == ["daudit.core.errors._x", "daudit.core.errors._y"]

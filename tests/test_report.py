@@ -8,7 +8,7 @@ from fake_results import make_fake_summary
 from report_language import english_runs
 
 from daudit.output.report import leakage_degree, numbers_not_in_summary, render_report
-from daudit.output.report.format import _imp
+from daudit.output.report.format import fmt_importance
 from daudit.output.report.numbers import numeric_tokens
 
 HEADINGS = [
@@ -236,7 +236,7 @@ def test_resolution_section_numbers_and_flags(verdict, ols_cutoff):
     assert numbers_not_in_summary(text, summary) == []
     design = text.split("### 2.2 Models")[1].split("### 2.3")[0]
     scale = summary["linear_scale"]
-    assert f"μ_max = {_imp(scale['lambda_max'])}" in design and f"τ = {_imp(scale['threshold'])}" in design
+    assert f"μ_max = {fmt_importance(scale['lambda_max'])}" in design and f"τ = {fmt_importance(scale['threshold'])}" in design
     assert f"分辨秩 {scale['resolved_rank']} / {scale['n_directions']}" in design
     assert all(f"{s['model']} 秩 {s['resolved_rank']}" in design for s in scale["path"])  # every step named
     table = text.split("### 6.4 Numerical Resolution of the Linear Models")[1]
@@ -249,7 +249,7 @@ def test_resolution_section_numbers_and_flags(verdict, ols_cutoff):
                    f"{m['effective_dof']:.1f} | {flag} |")
             assert row in table
     for step in scale["ols_path"]["models"]:
-        assert f"| {step['model']} | {_imp(step['threshold'])} | {step['resolved_rank']} |" in table
+        assert f"| {step['model']} | {fmt_importance(step['threshold'])} | {step['resolved_rank']} |" in table
     below = [f"{n}（L={float(lv):g}）" for lv, rec in summary["linear"].items()
              for n, m in rec["models"].items() if m["below_resolution"]]
     assert below and all(b in design for b in below)  # the flag is stated, not only a number

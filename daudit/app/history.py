@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from daudit.app.history_text import _as_float, _get, format_run_table, format_summary  # re-exported: format_*
+from daudit.app.history_text import as_float, dig, format_run_table, format_summary  # re-exported: format_*
 from daudit.core import schema
 from daudit.core.errors import DauditError
 from daudit.core.gate_rule import verdict_label
@@ -89,10 +89,10 @@ def _parse_time(value) -> float | None:
 
 
 def _record_from_summary(path: Path, summary: dict) -> RunRecord:
-    r2 = _get(summary, "gate", "best_test_r2")
+    r2 = dig(summary, "gate", "best_test_r2")
     if r2 is None:
-        r2 = _get(summary, "best", "test_r2")
-    n_train = _get(summary, "data", "splits", "train", "n_rows")
+        r2 = dig(summary, "best", "test_r2")
+    n_train = dig(summary, "data", "splits", "train", "n_rows")
     when = (_parse_time(summary.get("finished_utc")) or _parse_time(summary.get("started_utc"))
             or _parse_time(summary.get("date")) or _mtime(path / _SUMMARY))
     return RunRecord(
@@ -100,11 +100,11 @@ def _record_from_summary(path: Path, summary: dict) -> RunRecord:
         status=str(summary.get("status") or "finished"),
         experiment_id=summary.get("experiment_id") or path.name,
         date=summary.get("date"),
-        source=_get(summary, "data", "source"),
+        source=dig(summary, "data", "source"),
         n_train=n_train if isinstance(n_train, int) else None,
-        verdict=verdict_label(summary["gate"]) if _get(summary, "gate", "verdict") else None,
-        best_test_r2=_as_float(r2),
-        total_seconds=_as_float(_get(summary, "timings", "total_seconds")),
+        verdict=verdict_label(summary["gate"]) if dig(summary, "gate", "verdict") else None,
+        best_test_r2=as_float(r2),
+        total_seconds=as_float(dig(summary, "timings", "total_seconds")),
         sort_time=when,
         quick=schema.quick_run(summary),
     )

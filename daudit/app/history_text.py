@@ -2,7 +2,7 @@
 
 `format_run_table` (records from `daudit.app.history.find_runs`) and `format_summary` (a parsed
 summary.json) are pure functions to text; `daudit.app.history` re-exports them. The small
-readers `_get` and `_as_float` are shared with `daudit.app.history`, which imports this module
+readers `dig` and `as_float` are shared with `daudit.app.history`, which imports this module
 (so this one does not import it back, and takes `RunRecord`s without naming the class).
 """
 
@@ -16,14 +16,14 @@ from daudit.core.schema import quick_run
 from daudit.core.timefmt import format_duration
 
 __all__ = ["format_run_table", "format_summary", "text_table", "QUICK_MARK", "QUICK_NOTE",
-           "_get", "_as_float"]  # the last two: for daudit.app.history
+           "dig", "as_float"]  # the last two: for daudit.app.history
 
 QUICK_MARK = "(quick)"  # beside the verdict of a run --quick in list, show and status
 QUICK_NOTE = ("a --quick run (lighter nulls and intervals on a small sample): a first look, not a full audit; "
               "publish refuses it without --force")
 
 
-def _get(mapping, *keys):
+def dig(mapping, *keys):
     for key in keys:
         if not isinstance(mapping, dict):
             return None
@@ -31,7 +31,7 @@ def _get(mapping, *keys):
     return mapping
 
 
-def _as_float(value) -> float | None:
+def as_float(value) -> float | None:
     try:
         out = float(value)
     except (TypeError, ValueError):
@@ -84,7 +84,7 @@ def format_run_table(records: list) -> str:
 
 
 def _fmt(value, spec: str = ".4f") -> str:
-    number = _as_float(value)
+    number = as_float(value)
     return "-" if number is None else format(number, spec)
 
 
@@ -193,7 +193,7 @@ def _metrics_lines(metrics: list) -> list[str]:
 
 def _importance_lines(importance: dict, n_top_pixels: int) -> list[str]:
     primary = importance.get("primary")
-    model = _get(importance, "models", primary) if primary else None
+    model = dig(importance, "models", primary) if primary else None
     if not isinstance(model, dict):
         return []
     pixels = (model.get("top_pixels") or [])[:n_top_pixels]
@@ -212,9 +212,9 @@ def _importance_lines(importance: dict, n_top_pixels: int) -> list[str]:
 def _timing_lines(timings: dict) -> list[str]:
     if not timings:
         return []
-    out = [f"Timings: total {format_duration(_as_float(timings.get('total_seconds')))}"]
+    out = [f"Timings: total {format_duration(as_float(timings.get('total_seconds')))}"]
     for stage, seconds in (timings.get("stages") or {}).items():
-        out.append(f"  {stage:<24} {format_duration(_as_float(seconds)):>10}")
+        out.append(f"  {stage:<24} {format_duration(as_float(seconds)):>10}")
     return out
 
 

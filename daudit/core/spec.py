@@ -18,13 +18,13 @@ from typing import Any
 from daudit.core.gate_rule import DEFAULT_GATE_RULE, GATE_RULES
 from daudit.core.paths import builtin_spec
 from daudit.core.spec_values import (  # re-exported: parse_bytes, parse_scheduler
-    _bool,
-    _check_keys,
-    _dashboard,
-    _fail,
-    _num,
-    _optional_text,
-    _paths,
+    parse_bool,
+    check_keys,
+    parse_dashboard,
+    spec_error,
+    parse_number,
+    parse_optional_text,
+    parse_paths,
     parse_bytes,
     parse_scheduler,
 )
@@ -177,37 +177,37 @@ _SANITY_MAX = {"n_permutations_linear": 100_000, "n_permutations_lightgbm": 10_0
 
 def _parse_models(models, src):
     if not isinstance(models, list) or not models:
-        _fail(src, f"'models' must be a non-empty list, got {models!r}")
+        spec_error(src, f"'models' must be a non-empty list, got {models!r}")
     include_ols, alphas, lgbm = False, [], None
     for i, m in enumerate(models):
         where = f"models[{i}]"
         if not isinstance(m, dict) or "type" not in m:
-            _fail(src, f"'{where}' must be a mapping with a 'type' ({', '.join(_MODEL_TYPES)})")
+            spec_error(src, f"'{where}' must be a mapping with a 'type' ({', '.join(_MODEL_TYPES)})")
         t = m["type"]
         if t == "LinearRegression":
-            _check_keys(m, ("type",), where, src)
+            check_keys(m, ("type",), where, src)
             include_ols = True
         elif t == "Ridge":
-            _check_keys(m, ("type", "alpha"), where, src)
+            check_keys(m, ("type", "alpha"), where, src)
             a = m.get("alpha", [1.0])
             for v in a if isinstance(a, list) else [a]:
-                alphas.append(_num(v, f"{where}.alpha", src, lo=0, lo_open=True))
+                alphas.append(parse_number(v, f"{where}.alpha", src, lo=0, lo_open=True))
         elif t == "LightGBM":
-            _check_keys(m, ("type", "n_estimators", "max_depth", "learning_rate"), where, src)
+            check_keys(m, ("type", "n_estimators", "max_depth", "learning_rate"), where, src)
             lgbm = LightGBMSpec(
-                n_estimators=_num(m.get("n_estimators", 100), f"{where}.n_estimators", src, kind=int, lo=1,
+                n_estimators=parse_number(m.get("n_estimators", 100), f"{where}.n_estimators", src, kind=int, lo=1,
                                   hi=100_000),
-                max_depth=_num(m.get("max_depth", 6), f"{where}.max_depth", src, kind=int, lo=-1, hi=1_000),
-                learning_rate=_num(m.get("learning_rate", 0.1), f"{where}.learning_rate", src, lo=0, lo_open=True),
+                max_depth=parse_number(m.get("max_depth", 6), f"{where}.max_depth", src, kind=int, lo=-1, hi=1_000),
+                learning_rate=parse_number(m.get("learning_rate", 0.1), f"{where}.learning_rate", src, lo=0, lo_open=True),
             )
         else:
-            _fail(src, f"'{where}.type' must be one of {', '.join(_MODEL_TYPES)}, got {t!r}")
+            spec_error(src, f"'{where}.type' must be one of {', '.join(_MODEL_TYPES)}, got {t!r}")
     if len(set(alphas)) != len(alphas):
-        _fail(src, f"'models' Ridge alphas repeat: {alphas}")
+        spec_error(src, f"'models' Ridge alphas repeat: {alphas}")
     if len(alphas) > MAX_LIST:
-        _fail(src, f"'models' lists {len(alphas)} Ridge alphas; at most {MAX_LIST}")
+        spec_error(src, f"'models' lists {len(alphas)} Ridge alphas; at most {MAX_LIST}")
     if not include_ols and not alphas:
-        _fail(src, "'models' has no LinearRegression or Ridge entry; the audit's importance and sanity checks "
+        spec_error(src, "'models' has no LinearRegression or Ridge entry; the audit's importance and sanity checks "
                    "are built on the linear family: add '- type: Ridge' (alpha: [1.0]) or '- type: LinearRegression'")
     return include_ols, tuple(sorted(alphas)), lgbm
 
@@ -218,24 +218,24 @@ def _parse_section(cls, raw, where, src, conv):
     if raw is None:
         return cls()
     names = [f.name for f in dataclasses.fields(cls) if f.name in conv]
-    _check_keys(raw, names, where, src)
+    check_keys(raw, names, where, src)
     return cls(**{k: conv[k](v, f"{where}.{k}") for k, v in raw.items()})
 
 
 def _parse_data(d, src, base_dir) -> DataSpec:
     if d is None:
-        _fail(src, "'data' is missing: give data.train_path, data.val_path and data.test_path")
-    _check_keys(d, [f.name for f in dataclasses.fields(DataSpec)], "data", src)
+        spec_error(src, "'data' is missing: give data.train_path, data.val_path and data.test_path")
+    check_keys(d, [f.name for f in dataclasses.fields(DataSpec)], "data", src)
     for k in ("train_path", "val_path", "test_path"):
         if k not in d:
-            _fail(src, f"'data.{k}' is missing")
+            spec_error(src, f"'data.{k}' is missing")
     return DataSpec(
         source=str(d.get("source", "")),
-        train_path=_paths(d["train_path"], "data.train_path", src, base_dir),
-        val_path=_paths(d["val_path"], "data.val_path", src, base_dir),
-        test_path=_paths(d["test_path"], "data.test_path", src, base_dir),
-        num_samples=_num(d.get("num_samples"), "data.num_samples", src, kind=int, lo=1, allow_none=True),
-        num_test_samples=_num(d.get("num_test_samples"), "data.num_test_samples", src, kind=int, lo=1, allow_none=True),
+        train_path=parse_paths(d["train_path"], "data.train_path", src, base_dir),
+        val_path=parse_paths(d["val_path"], "data.val_path", src, base_dir),
+        test_path=parse_paths(d["test_path"], "data.test_path", src, base_dir),
+        num_samples=parse_number(d.get("num_samples"), "data.num_samples", src, kind=int, lo=1, allow_none=True),
+        num_test_samples=parse_number(d.get("num_test_samples"), "data.num_test_samples", src, kind=int, lo=1, allow_none=True),
         split=str(d.get("split", "")),
         param=_param(d.get("param", "log_g"), src),
     )
@@ -244,35 +244,35 @@ def _parse_data(d, src, base_dir) -> DataSpec:
 def _param(value, src) -> str:
     """``data.param``: one label column; a list (several labels) is refused, not read as its text."""
     if isinstance(value, (list, tuple, dict)):
-        _fail(src, f"'data.param' must name one label column (e.g. log_g), got {type(value).__name__} {value!r}; "
+        spec_error(src, f"'data.param' must name one label column (e.g. log_g), got {type(value).__name__} {value!r}; "
                    "an audit checks one label: run one spec per label")
     if value is None or isinstance(value, bool) or not str(value).strip():
-        _fail(src, f"'data.param' must name one label column (e.g. log_g), got {value!r}")
+        spec_error(src, f"'data.param' must name one label column (e.g. log_g), got {value!r}")
     return str(value)
 
 
 def _parse_input(inp, data: DataSpec, src) -> InputSpec:
     inp = inp or {}
-    _check_keys(inp, ("X", "y"), "input", src)
+    check_keys(inp, ("X", "y"), "input", src)
     x = inp.get("X", "error")
     if x not in _INPUTS:
-        _fail(src, f"'input.X' must be one of {', '.join(_INPUTS)} (the audit never uses the flux), got {x!r}")
+        spec_error(src, f"'input.X' must be one of {', '.join(_INPUTS)} (the audit never uses the flux), got {x!r}")
     y = str(inp.get("y", data.param))
     if y != data.param:
-        _fail(src, f"'input.y' ({y!r}) and 'data.param' ({data.param!r}) must name the same label")
+        spec_error(src, f"'input.y' ({y!r}) and 'data.param' ({data.param!r}) must name the same label")
     return InputSpec(X=x, y=y)
 
 
 def _parse_levels(levels, src) -> tuple:
     if not isinstance(levels, list) or not levels:
-        _fail(src, f"'noise_levels' must be a non-empty list of numbers >= 0, got {levels!r}")
+        spec_error(src, f"'noise_levels' must be a non-empty list of numbers >= 0, got {levels!r}")
     if len(levels) > MAX_LIST:
-        _fail(src, f"'noise_levels' lists {len(levels)} levels; at most {MAX_LIST}")
-    levels = tuple(_num(v, "noise_levels", src, lo=0) for v in levels)
+        spec_error(src, f"'noise_levels' lists {len(levels)} levels; at most {MAX_LIST}")
+    levels = tuple(parse_number(v, "noise_levels", src, lo=0) for v in levels)
     if len(set(levels)) != len(levels):
-        _fail(src, f"'noise_levels' repeat: {list(levels)}")
+        spec_error(src, f"'noise_levels' repeat: {list(levels)}")
     if not any(lv > 0 for lv in levels):
-        _fail(src, f"'noise_levels' has no level above 0, got {list(levels)}: level 0 makes the input identically "
+        spec_error(src, f"'noise_levels' has no level above 0, got {list(levels)}: level 0 makes the input identically "
                    "zero, so it never counts for the verdict; add a level such as 1.0")
     return levels
 
@@ -280,14 +280,14 @@ def _parse_levels(levels, src) -> tuple:
 def _parse_plots(raw, src) -> tuple:
     plots = []
     if not isinstance(raw or [], list):
-        _fail(src, f"'plots' must be a list of {{type, save}} mappings, got {raw!r}")
+        spec_error(src, f"'plots' must be a list of {{type, save}} mappings, got {raw!r}")
     for i, p in enumerate(raw or []):
-        _check_keys(p, ("type", "desc", "save"), f"plots[{i}]", src)
+        check_keys(p, ("type", "desc", "save"), f"plots[{i}]", src)
         if p.get("type") not in _PLOT_TYPES:
-            _fail(src, f"'plots[{i}].type' must be one of {', '.join(_PLOT_TYPES)}, got {p.get('type')!r}")
+            spec_error(src, f"'plots[{i}].type' must be one of {', '.join(_PLOT_TYPES)}, got {p.get('type')!r}")
         save = str(p.get("save") or f"{p['type']}.png")
         if "/" in save or "\\" in save or "\0" in save or save.startswith(".") or not save.endswith(".png"):
-            _fail(src, f"'plots[{i}].save' must be a plain .png file name, got {save!r}")
+            spec_error(src, f"'plots[{i}].save' must be a plain .png file name, got {save!r}")
         plots.append(PlotSpec(type=p["type"], desc=str(p.get("desc", "")), save=save))
     return tuple(plots)
 
@@ -295,38 +295,38 @@ def _parse_plots(raw, src) -> tuple:
 def _parse_compute(raw, src) -> ComputeSpec:
     def device(v, w):
         if v not in ("cpu", "cuda"):
-            _fail(src, f"'{w}' must be cpu or cuda, got {v!r}")
+            spec_error(src, f"'{w}' must be cpu or cuda, got {v!r}")
         return v
 
     return _parse_section(ComputeSpec, raw, "compute", src, {
         "memory_limit": lambda v, w: parse_bytes(v, w, src),
-        "chunk_rows": lambda v, w: _num(v, w, src, kind=int, lo=16, hi=1_000_000),
+        "chunk_rows": lambda v, w: parse_number(v, w, src, kind=int, lo=16, hi=1_000_000),
         "scheduler": lambda v, w: parse_scheduler(v, w, src),
-        "n_workers": lambda v, w: _num(v, w, src, kind=int, lo=1, hi=1_024, allow_none=True),
-        "fold_lanes": lambda v, w: _num(v, w, src, kind=int, lo=1, hi=1_024, allow_none=True),
-        "dashboard_address": lambda v, w: _dashboard(v, w, src),
+        "n_workers": lambda v, w: parse_number(v, w, src, kind=int, lo=1, hi=1_024, allow_none=True),
+        "fold_lanes": lambda v, w: parse_number(v, w, src, kind=int, lo=1, hi=1_024, allow_none=True),
+        "dashboard_address": lambda v, w: parse_dashboard(v, w, src),
         "device": device,
-        "zarr_cache": lambda v, w: _bool(v, w, src),
-        "stats_cache": lambda v, w: _bool(v, w, src),
+        "zarr_cache": lambda v, w: parse_bool(v, w, src),
+        "stats_cache": lambda v, w: parse_bool(v, w, src),
     })
 
 
 def _parse_sanity(raw, src) -> SanitySpec:
     def bins(v, w):
         if not isinstance(v, list) or not v:
-            _fail(src, f"'{w}' must be a list of increasing numbers, got {v!r}")
+            spec_error(src, f"'{w}' must be a list of increasing numbers, got {v!r}")
         if len(v) > MAX_LIST:
-            _fail(src, f"'{w}' lists {len(v)} edges; at most {MAX_LIST}")
-        out = tuple(_num(x, w, src) for x in v)
+            spec_error(src, f"'{w}' lists {len(v)} edges; at most {MAX_LIST}")
+        out = tuple(parse_number(x, w, src) for x in v)
         if list(out) != sorted(set(out)):
-            _fail(src, f"'{w}' must be strictly increasing, got {v!r}")
+            spec_error(src, f"'{w}' must be strictly increasing, got {v!r}")
         return out
 
     def count(lo):
-        return lambda v, w: _num(v, w, src, kind=int, lo=lo, hi=_SANITY_MAX[w.split(".")[-1]])
+        return lambda v, w: parse_number(v, w, src, kind=int, lo=lo, hi=_SANITY_MAX[w.split(".")[-1]])
 
     def flag(v, w):
-        return _bool(v, w, src)
+        return parse_bool(v, w, src)
 
     return _parse_section(SanitySpec, raw, "sanity", src, {
         "enabled": flag, "wavelength_shuffle": flag, "group_shuffle": flag, "mask_only": flag,
@@ -335,19 +335,19 @@ def _parse_sanity(raw, src) -> SanitySpec:
         "n_permutations_linear": count(0), "n_permutations_lightgbm": count(0), "n_bootstrap": count(0),
         "lightgbm_rows": count(100), "lightgbm_permutation_rows": count(100), "n_group_shuffles": count(1),
         "snr_bins": bins,
-        "variability_threshold": lambda v, w: _num(v, w, src, lo=0, lo_open=True),
+        "variability_threshold": lambda v, w: parse_number(v, w, src, lo=0, lo_open=True),
     })
 
 
 def _parse_gate(raw, sanity: SanitySpec, src) -> GateSpec:
     def rule(v, w):
         if v not in GATE_RULES:
-            _fail(src, f"'{w}' must be one of {', '.join(GATE_RULES)}, got {v!r}")
+            spec_error(src, f"'{w}' must be one of {', '.join(GATE_RULES)}, got {v!r}")
         return v
 
     out = _parse_section(GateSpec, raw, "gate", src, {"rule": rule})
     if out.rule == "strict" and not (sanity.enabled and sanity.n_bootstrap > 0):
-        _fail(src, "'gate.rule: strict' needs the selection-aware interval of the best test R2, which the "
+        spec_error(src, "'gate.rule: strict' needs the selection-aware interval of the best test R2, which the "
                    "sanity checks' bootstrap computes: set sanity.enabled: true and sanity.n_bootstrap >= 1, "
                    "or use gate.rule: point")
     return out
@@ -357,7 +357,7 @@ def _parse_output_dir(out_dir, src, base_dir):
     if out_dir is None:
         return None
     if not isinstance(out_dir, (str, Path)) or not str(out_dir) or "\0" in str(out_dir):
-        _fail(src, f"'output_dir' must be a folder path, got {out_dir!r}")
+        spec_error(src, f"'output_dir' must be a folder path, got {out_dir!r}")
     p = Path(str(out_dir)).expanduser()
     return os.path.normpath(str(p if p.is_absolute() or base_dir is None else base_dir / p))
 
@@ -366,23 +366,23 @@ def parse_spec(raw: Any, *, base_dir: Path | None = None, source: str = "<spec>"
     """Validate a loaded YAML mapping and build the `AuditSpec` (one `DauditError` line if not)."""
     src = source
     if not isinstance(raw, dict):
-        _fail(src, f"the top level must be a mapping of keys ({', '.join(_TOP_KEYS)})")
-    _check_keys(raw, _TOP_KEYS, "", src)
+        spec_error(src, f"the top level must be a mapping of keys ({', '.join(_TOP_KEYS)})")
+    check_keys(raw, _TOP_KEYS, "", src)
     exp_id = raw.get("experiment_id")
     if not isinstance(exp_id, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", exp_id):
-        _fail(src, f"'experiment_id' must be letters, digits, '.', '_' or '-' (no path), got {exp_id!r}")
+        spec_error(src, f"'experiment_id' must be letters, digits, '.', '_' or '-' (no path), got {exp_id!r}")
     data = _parse_data(raw.get("data"), src, base_dir)
     include_ols, alphas, lgbm = _parse_models(raw.get("models"), src)
     sanity = _parse_sanity(raw.get("sanity"), src)
     return AuditSpec(
         experiment_id=exp_id, data=data, input=_parse_input(raw.get("input"), data, src), include_ols=include_ols,
         alphas=alphas, lightgbm=lgbm, noise_levels=_parse_levels(raw.get("noise_levels", [1.0]), src),
-        seed=_num(raw.get("seed", 42), "seed", src, kind=int, lo=0, hi=MAX_SEED),
+        seed=parse_number(raw.get("seed", 42), "seed", src, kind=int, lo=0, hi=MAX_SEED),
         plots=_parse_plots(raw.get("plots"), src), compute=_parse_compute(raw.get("compute"), src),
         sanity=sanity, gate=_parse_gate(raw.get("gate"), sanity, src),
         output_dir=_parse_output_dir(raw.get("output_dir"), src, base_dir),
-        author=_optional_text(raw.get("author"), "author", src) or None,
-        repo_path=_optional_text(raw.get("repo_path"), "repo_path", src), source_path=source,
+        author=parse_optional_text(raw.get("author"), "author", src) or None,
+        repo_path=parse_optional_text(raw.get("repo_path"), "repo_path", src), source_path=source,
     )
 
 

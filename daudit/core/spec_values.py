@@ -18,54 +18,54 @@ from daudit.core.errors import DauditError
 
 __all__ = ["parse_bytes", "parse_scheduler", "MIN_MEMORY", "MAX_MEMORY",
            # the spec's own helpers (daudit.core.spec)
-           "_fail", "_check_keys", "_num", "_paths", "_bool", "_dashboard", "_optional_text"]
+           "spec_error", "check_keys", "parse_number", "parse_paths", "parse_bool", "parse_dashboard", "parse_optional_text"]
 
 # Bounds of a memory size (`parse_bytes`); the spec's other bounds are in `daudit.core.spec`.
 MIN_MEMORY = 256 * 2**20
 MAX_MEMORY = 2**60
 
 
-def _fail(where: str, msg: str):
+def spec_error(where: str, msg: str):
     raise DauditError(f"spec {where}: {msg}" if where else msg)
 
 
-def _check_keys(mapping, allowed, where, src):
+def check_keys(mapping, allowed, where, src):
     if not isinstance(mapping, dict):
-        _fail(src, f"'{where}' must be a mapping, got {type(mapping).__name__}")
+        spec_error(src, f"'{where}' must be a mapping, got {type(mapping).__name__}")
     for key in mapping:
         if key not in allowed:
             name = f"{where}.{key}" if where else str(key)
-            _fail(src, f"unknown key '{name}'; allowed: {', '.join(allowed)}")
+            spec_error(src, f"unknown key '{name}'; allowed: {', '.join(allowed)}")
 
 
-def _num(value, where, src, *, kind=float, lo=None, lo_open=False, hi=None, allow_none=False):
+def parse_number(value, where, src, *, kind=float, lo=None, lo_open=False, hi=None, allow_none=False):
     if value is None and allow_none:
         return None
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**63:
-        _fail(src, f"'{where}' is too large, got an integer of {value.bit_length()} bits")
+        spec_error(src, f"'{where}' is too large, got an integer of {value.bit_length()} bits")
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (
         kind is int and not float(value).is_integer()
     ):
-        _fail(src, f"'{where}' must be {'an integer' if kind is int else 'a number'}, got {value!r}")
+        spec_error(src, f"'{where}' must be {'an integer' if kind is int else 'a number'}, got {value!r}")
     value = kind(value)
     if value != value or value in (float("inf"), float("-inf")):
-        _fail(src, f"'{where}' must be finite, got {value!r}")
+        spec_error(src, f"'{where}' must be finite, got {value!r}")
     if lo is not None and (value <= lo if lo_open else value < lo):
-        _fail(src, f"'{where}' must be {'>' if lo_open else '>='} {lo}, got {value!r}")
+        spec_error(src, f"'{where}' must be {'>' if lo_open else '>='} {lo}, got {value!r}")
     if hi is not None and value > hi:
-        _fail(src, f"'{where}' must be <= {hi:,}, got {value!r}")
+        spec_error(src, f"'{where}' must be <= {hi:,}, got {value!r}")
     return value
 
 
-def _paths(value, where, src, base: Path | None):
+def parse_paths(value, where, src, base: Path | None):
     if isinstance(value, (str, Path)):
         value = [value]
     if not isinstance(value, list) or not value or not all(isinstance(v, (str, Path)) and str(v) for v in value):
-        _fail(src, f"'{where}' must be a path, a glob or a list of paths, got {value!r}")
+        spec_error(src, f"'{where}' must be a path, a glob or a list of paths, got {value!r}")
     out = []
     for v in value:
         if "\0" in str(v):
-            _fail(src, f"'{where}' holds a NUL character, which no path can contain")
+            spec_error(src, f"'{where}' holds a NUL character, which no path can contain")
         p = Path(str(v)).expanduser()
         if not p.is_absolute() and base is not None:
             p = base / p
@@ -84,29 +84,29 @@ def parse_bytes(value, where="compute.memory_limit", src="") -> int:
     bytes or overflowing; ``src`` names the spec in the message (empty: a command-line option).
     """
     if isinstance(value, bool):
-        _fail(src, f"'{where}' must be a size like 4GB or 512MB, got {value!r}")
+        spec_error(src, f"'{where}' must be a size like 4GB or 512MB, got {value!r}")
     if isinstance(value, (int, float)):
         if not math.isfinite(value):
-            _fail(src, f"'{where}' must be a finite size like 4GB, got {value!r}")
+            spec_error(src, f"'{where}' must be a finite size like 4GB, got {value!r}")
         if not float(value).is_integer() or value < MIN_MEMORY:
-            _fail(src, f"'{where}' is {value!r}, read as {value!r} bytes (below the minimum of 256MB); "
+            spec_error(src, f"'{where}' is {value!r}, read as {value!r} bytes (below the minimum of 256MB); "
                        "give a size with a unit, e.g. 4GB")
         out = int(value)
     else:
         m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtTpP]i?[bB]?|[bB]?)\s*", str(value))
         if not m:
-            _fail(src, f"'{where}' must be a size like 4GB or 512MB, got {value!r}")
+            spec_error(src, f"'{where}' must be a size like 4GB or 512MB, got {value!r}")
         out = int(float(m.group(1)) * _UNITS[m.group(2).upper().rstrip("B").rstrip("I")])
         if out < MIN_MEMORY:
-            _fail(src, f"'{where}' must be at least 256MB, got {value!r}")
+            spec_error(src, f"'{where}' must be at least 256MB, got {value!r}")
     if out > MAX_MEMORY:
-        _fail(src, f"'{where}' must be at most 1 EiB, got {value!r}")
+        spec_error(src, f"'{where}' must be at most 1 EiB, got {value!r}")
     return out
 
 
-def _bool(v, where, src):
+def parse_bool(v, where, src):
     if not isinstance(v, bool):
-        _fail(src, f"'{where}' must be true or false, got {v!r}")
+        spec_error(src, f"'{where}' must be true or false, got {v!r}")
     return v
 
 
@@ -118,18 +118,18 @@ def parse_scheduler(v, w="--scheduler", src="") -> str:
     try:
         return parse_scheduler_address(v)
     except ValueError as err:
-        _fail(src, f"'{w}' must be local, threads, synchronous or a scheduler address: {err}")
+        spec_error(src, f"'{w}' must be local, threads, synchronous or a scheduler address: {err}")
 
 
-def _dashboard(v, w, src):
+def parse_dashboard(v, w, src):
     try:
         host, port = parse_dashboard_address(v)
     except ValueError as err:
-        _fail(src, f"'{w}': {err}")
+        spec_error(src, f"'{w}': {err}")
     return f"{host}:{port}"
 
 
-def _optional_text(value, where, src):
+def parse_optional_text(value, where, src):
     if value is None or isinstance(value, (str, int, float)) and not isinstance(value, bool):
         return None if value is None else str(value)
-    _fail(src, f"'{where}' must be text, got {type(value).__name__}")
+    spec_error(src, f"'{where}' must be text, got {type(value).__name__}")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from daudit.output.figures import _save, plt  # Agg backend, atomic PNG writes
+from daudit.output.figure_io import save_figure  # Agg backend, atomic PNG writes
+from daudit.output.figures import plt
 
 __all__ = ["plot_metric_bars", "plot_tradeoff", "plot_summary_panel", "draw_all"]
 
@@ -63,7 +64,7 @@ def plot_metric_bars(summary, path, *, target):
         ax.set_ylabel("SNR R² (test)")
         ax.set_title("Quality kept: SNR R² by strategy (want high)")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_tradeoff(summary, path):
@@ -93,7 +94,7 @@ def plot_tradeoff(summary, path):
     ax.set_title("Trade-off: leakage vs quality")
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_summary_panel(summary, path):
@@ -114,7 +115,7 @@ def plot_summary_panel(summary, path):
         lines.append(f"{'PASS' if s['pass'] else 'fail'}  {s['id']:<6} logg {s['logg_r2']:.3f}  snr {s['snr_r2']:.3f}")
     ax.text(0, 1, "\n".join(lines), va="top", family="monospace", fontsize=8)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def draw_all(summary, img_dir, prefix) -> dict:

@@ -6,17 +6,17 @@ Built from the summary only; every number goes through the formatters of `daudit
 
 from __future__ import annotations
 
-from daudit.output.report.format import _count, _isnum, _lv, _r
+from daudit.output.report.format import fmt_count, is_number, fmt_level, fmt_metric
 
 __all__ = ["render_deleak_report"]
 
 
 def _p(x):
-    return f"{x:.4f}" if _isnum(x) else "n/a"
+    return f"{x:.4f}" if is_number(x) else "n/a"
 
 
 def _ci(ci):
-    return f"[{_r(ci[0])}, {_r(ci[1])}]" if ci and _isnum(ci[0]) and _isnum(ci[1]) else "n/a"
+    return f"[{fmt_metric(ci[0])}, {fmt_metric(ci[1])}]" if ci and is_number(ci[0]) and is_number(ci[1]) else "n/a"
 
 
 def _ids(ids):
@@ -52,35 +52,35 @@ def _header(s, passed):
 
 def _diagnosis_text(s):
     d, g = s["diagnosis"], s["gate"]
-    thr = _lv(g["logg_threshold"])
+    thr = fmt_level(g["logg_threshold"])
     if d["kind"] == "scale":
-        return (f"只含整体尺度的 S4（error 范数）预测 log_g 的 R² = {_r(d['scale_logg_r2'])} ≥ {thr}："
+        return (f"只含整体尺度的 S4（error 范数）预测 log_g 的 R² = {fmt_metric(d['scale_logg_r2'])} ≥ {thr}："
                 f"泄露位于 error 的整体尺度（即 SNR 本身）中。任何保留尺度的表示都无法去除这一泄露，"
                 f"保留了 SNR 的策略（{_ids(d['keep_snr'])}）中 log_g R² ≥ {thr} 的有 {_ids(d['keep_snr_but_leak'])}。"
                 "需要在数据层面处理（例如按 SNR 分层、或只让 gate 使用与 log_g 去相关的 SNR 残差）")
     if d["kind"] == "shape":
-        return (f"原始 error（S0）的 log_g R² = {_r(d['raw_logg_r2'])}，而只含尺度的 S4 为 "
-                f"{_r(d['scale_logg_r2'])}（< {thr}）：泄露位于 error 的逐像素形状（特定像素处的结构，例如谱线），"
+        return (f"原始 error（S0）的 log_g R² = {fmt_metric(d['raw_logg_r2'])}，而只含尺度的 S4 为 "
+                f"{fmt_metric(d['scale_logg_r2'])}（< {thr}）：泄露位于 error 的逐像素形状（特定像素处的结构，例如谱线），"
                 "不在整体尺度中；把 error 汇总为尺度或分布统计量即可去除")
     if d["kind"] == "none":
-        return f"原始 error（S0）的 log_g R² = {_r(d['raw_logg_r2'])} 已低于 {thr}，本数据上没有需要去除的泄露"
+        return f"原始 error（S0）的 log_g R² = {fmt_metric(d['raw_logg_r2'])} 已低于 {thr}，本数据上没有需要去除的泄露"
     return "本次运行缺少 S0 或 S4 探针，无法判断泄露位置"
 
 
 def _overview(s, passed):
     g, by = s["gate"], {r["id"]: r for r in s["strategies"]}
-    lt, st_ = _lv(g["logg_threshold"]), _lv(g["snr_threshold"])
+    lt, st_ = fmt_level(g["logg_threshold"]), fmt_level(g["snr_threshold"])
     if passed:
         r = by[g["recommended"]]
-        one = (f"推荐 {r['id']}（{r['description']}，{r['n_features']} 个特征）：log_g R² = {_r(r['logg_r2'])}"
-               f"（< {lt}），SNR R² = {_r(r['snr_r2'])}（> {st_}）；Gate-1 (MVP-0.2) 通过，"
+        one = (f"推荐 {r['id']}（{r['description']}，{r['n_features']} 个特征）：log_g R² = {fmt_metric(r['logg_r2'])}"
+               f"（< {lt}），SNR R² = {fmt_metric(r['snr_r2'])}（> {st_}）；Gate-1 (MVP-0.2) 通过，"
                f"`quality_features()` 冻结为 {r['id']}。")
     else:
         one = (f"没有任何策略同时满足 log_g R² < {lt} 与 SNR R² > {st_}；Gate-1 (MVP-0.2) 未通过。"
                f"{_diagnosis_text(s)}。")
     rows = "\n".join(
-        f"| {r['id']} | {r['n_features']} | {_r(r['logg_r2'])}（{r['logg_model']}） | {_ci(r['logg_ci95'])} | "
-        f"{_p(r['logg_perm_p'])} | {_r(r['snr_r2'])}（{r['snr_model']}） | {'✅' if r['pass'] else '❌'} |"
+        f"| {r['id']} | {r['n_features']} | {fmt_metric(r['logg_r2'])}（{r['logg_model']}） | {_ci(r['logg_ci95'])} | "
+        f"{_p(r['logg_perm_p'])} | {fmt_metric(r['snr_r2'])}（{r['snr_model']}） | {'✅' if r['pass'] else '❌'} |"
         for r in s["strategies"])
     return f"""## ⚡ Key Results at a Glance
 
@@ -111,11 +111,11 @@ def _design(s):
     sp = data["splits"]
     lgb = s.get("lightgbm")
     strat = "\n".join(f"| {x['id']} | {x['description']} | {x['n_features']} |" for x in s["strategies"])
-    alphas = "、".join(_lv(a) for a in s["ridge"]["alphas"])
+    alphas = "、".join(fmt_level(a) for a in s["ridge"]["alphas"])
     lines = [
         "## 🧪 Experiment Design", "", "### 2.1 Data",
         f"- 数据来源: `{data.get('source') or 'n/a'}`",
-        f"- 训练集: {_count(sp['train']['n_rows'])}，验证集: {_count(sp['val']['n_rows'])}，测试集: {_count(sp['test']['n_rows'])}",
+        f"- 训练集: {fmt_count(sp['train']['n_rows'])}，验证集: {fmt_count(sp['val']['n_rows'])}，测试集: {fmt_count(sp['test']['n_rows'])}",
         f"- 输入: error vector（{int(data['n_pixels'])} 维）；flux 只用于定义 SNR 以及 S1a/S1b 的归一化",
         "- SNR = norm(flux) / norm(error)（逐行 L2 范数）；error 与 flux 的 NaN 用同一行最近的有限像素填补",
         "", "### 2.2 Representation Strategies", "", "| 策略 | 定义 | 特征数 |", "|------|------|--------|", strat, "",
@@ -134,8 +134,8 @@ def _design(s):
         f"- 置换检验: 固定模型预测，打乱 test 标签 {st['n_permutations']} 次，得到 log_g R² 的单侧 p 值",
         "- 数据遍历: 训练集两遍（模板一遍；所有策略的充分统计量融合为一遍），验证/测试集一遍",
         "", "### 2.4 Decision Rule",
-        f"- 通过: log_g R² < {_lv(g['logg_threshold'])} 且 SNR R² > {_lv(g['snr_threshold'])}（test，取所有模型中最高值，对泄露是保守的）",
-        f"- 推荐: 通过者中 SNR R² 最高者；差距在 {_lv(g['tie_tolerance'])} 以内视为并列，并列时取特征更少者",
+        f"- 通过: log_g R² < {fmt_level(g['logg_threshold'])} 且 SNR R² > {fmt_level(g['snr_threshold'])}（test，取所有模型中最高值，对泄露是保守的）",
+        f"- 推荐: 通过者中 SNR R² 最高者；差距在 {fmt_level(g['tie_tolerance'])} 以内视为并列，并列时取特征更少者",
     ]
     return "\n".join(lines) + "\n\n---\n"
 
@@ -157,7 +157,7 @@ def _lin_vs_tree(s):
 
 def _figures(s):
     g = s["gate"]
-    lt, st_ = _lv(g["logg_threshold"]), _lv(g["snr_threshold"])
+    lt, st_ = fmt_level(g["logg_threshold"]), fmt_level(g["snr_threshold"])
     leaky = [r["id"] for r in s["strategies"] if not r["pass_logg"]]
     clean = [r["id"] for r in s["strategies"] if r["pass_logg"]]
     low_snr = [r["id"] for r in s["strategies"] if not r["pass_snr"]]
@@ -189,13 +189,13 @@ def _figures(s):
 def _insights(s):
     g, d = s["gate"], s["diagnosis"]
     by = {r["id"]: r for r in s["strategies"]}
-    lt = _lv(g["logg_threshold"])
+    lt = fmt_level(g["logg_threshold"])
     rows = [("泄露位置: " + {"scale": "整体尺度（SNR 本身）", "shape": "逐像素形状", "none": "无泄露"}.get(d["kind"], "未知"),
              _diagnosis_text(s),
              "保留尺度的表示都无法去泄露，需在数据层面处理" if d["kind"] == "scale" else "用汇总统计量替代逐像素 error")]
     wide = [by[i] for i in ("S0", "S1a", "S1b") if i in by]
     if wide:
-        ev = "；".join(f"{r['id']} log_g R² = {_r(r['logg_r2'])}" for r in wide)
+        ev = "；".join(f"{r['id']} log_g R² = {fmt_metric(r['logg_r2'])}" for r in wide)
         still = all(not r["pass_logg"] for r in wide)
         rows.append(("按 flux 归一化" + ("不能" if still else "可以") + "去除逐像素表示中的泄露", ev,
                      "不能只做归一化，需要降维为汇总量" if still else "逐像素归一化可作为候选"))
@@ -205,14 +205,14 @@ def _insights(s):
         more = tree - lin > 0.01
         rows.append(((f"LightGBM 比线性模型多读出的 log_g 信息在 {r['id']} 上最大" if more
                       else "非线性模型没有比线性模型读出更多 log_g"),
-                     f"LightGBM 与 Ridge 的 log_g R² 之差最大的策略 {r['id']}: LightGBM = {_r(tree)}，Ridge = {_r(lin)}",
+                     f"LightGBM 与 Ridge 的 log_g R² 之差最大的策略 {r['id']}: LightGBM = {fmt_metric(tree)}，Ridge = {fmt_metric(lin)}",
                      "泄露判定以各模型最高值为准（保守）" if more else "线性审计已足以界定泄露上限"))
     if g["recommended"]:
         r = by[g["recommended"]]
         lin = max((v["snr_r2"] for k, v in r["by_model"].items() if k != "LightGBM"), default=None)
         tree = r["by_model"].get("LightGBM", {}).get("snr_r2")
-        if _isnum(lin) and _isnum(tree) and tree - lin > 0.1:
-            rows.append((f"{r['id']} 中的 SNR 信息是非线性的", f"{r['id']}: SNR R² Ridge = {_r(lin)}，LightGBM = {_r(tree)}",
+        if is_number(lin) and is_number(tree) and tree - lin > 0.1:
+            rows.append((f"{r['id']} 中的 SNR 信息是非线性的", f"{r['id']}: SNR R² Ridge = {fmt_metric(lin)}，LightGBM = {fmt_metric(tree)}",
                          "gate 需使用非线性模型（或对质量特征做非线性变换，如取倒数）才能充分利用 SNR"))
     ro = g.get("ridge_only") or {}
     if ro:
@@ -223,7 +223,7 @@ def _insights(s):
         r = by[g["recommended"]]
         tied = [t for t in g["tied"] if t != r["id"]]
         rows.append((f"推荐 {r['id']}（{r['n_features']} 个特征）",
-                     f"log_g R² = {_r(r['logg_r2'])}，SNR R² = {_r(r['snr_r2'])}；通过者: {_ids(g['passing'])}"
+                     f"log_g R² = {fmt_metric(r['logg_r2'])}，SNR R² = {fmt_metric(r['snr_r2'])}；通过者: {_ids(g['passing'])}"
                      + (f"；并列: {_ids(tied)}" if tied else ""),
                      "冻结为 quality_features()，进入 Gate-2"))
     else:
@@ -236,10 +236,10 @@ def _insights(s):
 
 def _conclusion(s, passed):
     g, q = s["gate"], s["quality_features"]
-    lt, st_ = _lv(g["logg_threshold"]), _lv(g["snr_threshold"])
+    lt, st_ = fmt_level(g["logg_threshold"]), fmt_level(g["snr_threshold"])
     lead = next(r for r in s["strategies"] if r["id"] == g["best_model"])
-    find = [f"- {r['id']}: log_g R² = {_r(r['logg_r2'])}（{r['logg_model']}，95% CI {_ci(r['logg_ci95'])}，"
-            f"置换 p = {_p(r['logg_perm_p'])}），SNR R² = {_r(r['snr_r2'])}（{r['snr_model']}）"
+    find = [f"- {r['id']}: log_g R² = {fmt_metric(r['logg_r2'])}（{r['logg_model']}，95% CI {_ci(r['logg_ci95'])}，"
+            f"置换 p = {_p(r['logg_perm_p'])}），SNR R² = {fmt_metric(r['snr_r2'])}（{r['snr_model']}）"
             for r in s["strategies"]]
     if passed:
         use = [f"- `quality_features()` 冻结为 {q['strategy']}（{q['n_features']} 个特征），定义与模板保存在 "
@@ -258,7 +258,7 @@ def _conclusion(s, passed):
 - [{'x' if passed else ' '}] 通过 (存在 log_g R² < {lt} 且 SNR R² > {st_} 的表示) → 冻结 quality_features()，进入 Gate-2
 - [{' ' if passed else 'x'}] 未通过 → 回到数据层面处理泄露
 
-{'推荐' if passed else '最接近通过的'}策略 {lead['id']}: log_g R² = {_r(lead['logg_r2'])}，SNR R² = {_r(lead['snr_r2'])} → {'通过' if passed else '未通过'}。
+{'推荐' if passed else '最接近通过的'}策略 {lead['id']}: log_g R² = {fmt_metric(lead['logg_r2'])}，SNR R² = {fmt_metric(lead['snr_r2'])} → {'通过' if passed else '未通过'}。
 
 ### 5.3 Design Implications
 {chr(10).join(use)}
@@ -272,9 +272,9 @@ def _appendix(s):
            "| Strategy | Model | Target | Train R² | Val R² | Test R² | Test 95% CI | Test MAE | Test RMSE | 置换 p (log_g) |",
            "|----------|-------|--------|----------|--------|---------|-------------|----------|-----------|--------|"]
     for r in s["metrics"]:
-        out.append(f"| {r['strategy']} | {r['model']} | {r['target']} | {_r(r['train_r2'])} | {_r(r['val_r2'])} | "
-                   f"{_r(r['test_r2'])} | {_ci([r['test_ci95_lo'], r['test_ci95_hi']])} | {_r(r['test_mae'])} | "
-                   f"{_r(r['test_rmse'])} | {_p(r['test_perm_p']) if r['target'] == 'log_g' else '-'} |")
+        out.append(f"| {r['strategy']} | {r['model']} | {r['target']} | {fmt_metric(r['train_r2'])} | {fmt_metric(r['val_r2'])} | "
+                   f"{fmt_metric(r['test_r2'])} | {_ci([r['test_ci95_lo'], r['test_ci95_hi']])} | {fmt_metric(r['test_mae'])} | "
+                   f"{fmt_metric(r['test_rmse'])} | {_p(r['test_perm_p']) if r['target'] == 'log_g' else '-'} |")
     lgb = s.get("lightgbm")
     out += ["", "### 6.2 Notes", ""]
     if lgb:
@@ -282,7 +282,7 @@ def _appendix(s):
     out.append("- 置换 p 值只对 test 集的 log_g R² 计算（SNR 行记为 -）；train R² 对 Ridge 来自充分统计量，"
                "对 LightGBM 来自其训练行（逐像素策略为子样本）。")
     t = s.get("timings") or {}
-    if _isnum(t.get("total_seconds")):
+    if is_number(t.get("total_seconds")):
         out.append(f"- 运行总耗时 {t['total_seconds']:.1f} s。")
     return "\n".join(out) + "\n"
 

@@ -20,7 +20,6 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from daudit.output.report.constants import CLIP_LABEL_LIMIT, DEFAULT_LINES, R2_AXIS_FLOOR  # noqa: E402
 from daudit.output.spectrum_figure import importance_spectrum_figure, plot_importance_spectrum  # noqa: E402
 
-_save = save_figure  # the name the sanity and de-leak figures import
 _SPLIT_COLORS = {"train": "#4c72b0", "val": "#dd8452", "test": "#55a868"}
 _GATE_COLOR = "#c0392b"
 _HIST_DYNAMIC_RANGE = 1e-6  # histogram bins span [max * this, max]; smaller values are pooled

@@ -19,7 +19,8 @@ import numpy as np  # noqa: E402
 
 from daudit.checks.table import CHECKS, MODEL_COLUMNS  # noqa: E402
 from daudit.core.schema_sanity import optional  # noqa: E402
-from daudit.output.figures import _save, clip_label  # noqa: E402
+from daudit.output.figure_io import save_figure  # noqa: E402
+from daudit.output.figures import clip_label  # noqa: E402
 from daudit.output.report.constants import R2_AXIS_FLOOR  # noqa: E402
 from daudit.output.report.intervals import original_records  # noqa: E402
 
@@ -156,7 +157,7 @@ def _fit_observed(ax, observed):
 def plot_sanity_checks(sanity: dict, path, *, threshold: float | None = None,
                        floor: float = R2_AXIS_FLOOR) -> Path:
     """Write `sanity_checks_figure` (same parameters) to the PNG ``path``; returns ``path``."""
-    return _save(sanity_checks_figure(sanity, threshold=threshold, floor=floor), path)
+    return save_figure(sanity_checks_figure(sanity, threshold=threshold, floor=floor), path)
 
 
 def sanity_checks_figure(sanity: dict, *, threshold: float | None = None, floor: float = R2_AXIS_FLOOR):

@@ -16,11 +16,11 @@ __all__ = ["GATE_REF", "short_interval", "gate_points", "interval_text", "lightg
 
 from daudit.core.schema_sanity import checks_of, optional
 from daudit.models.selection import SELECTION_WORDS
-from daudit.output.report.format import _best_txt, _isnum, _lv, _r, _where
+from daudit.output.report.format import best_text, is_number, fmt_level, fmt_metric, where_text
 
 
 def _ci(ci) -> str:
-    return f"[{_r(ci[0])}, {_r(ci[1])}]" if ci and _isnum(ci[0]) and _isnum(ci[1]) else ""
+    return f"[{fmt_metric(ci[0])}, {fmt_metric(ci[1])}]" if ci and is_number(ci[0]) and is_number(ci[1]) else ""
 
 
 def selection_text(gate) -> str:
@@ -47,26 +47,26 @@ def val_selected_text(gate) -> str:
     if not vs:
         return ""
     ci = _ci(vs.get("ci95"))
-    return (f"{SELECTION_WORDS['val']}的模型为 {vs['model']}（L={_lv(vs['noise_level'])}），其 test R² = "
-            f"{_r(vs['test_r2'])}" + (f" {ci}" if ci else ""))
+    return (f"{SELECTION_WORDS['val']}的模型为 {vs['model']}（L={fmt_level(vs['noise_level'])}），其 test R² = "
+            f"{fmt_metric(vs['test_r2'])}" + (f" {ci}" if ci else ""))
 
 
 def lightgbm_p_text(p, n, floor) -> str:
     """LightGBM's permutation p-value, never more precise than its resolution 1 / (n + 1)."""
-    if not _isnum(p):
+    if not is_number(p):
         return ""
-    if _isnum(floor) and p <= floor:
-        return f"p ≤ {_r(p)}（{n} 次置换所能给出的最小值：真实 p 可能更小，这个检验分辨不出）"
-    return f"p = {_r(p)}（{n} 次置换，分辨率 {_r(floor)}）"
+    if is_number(floor) and p <= floor:
+        return f"p ≤ {fmt_metric(p)}（{n} 次置换所能给出的最小值：真实 p 可能更小，这个检验分辨不出）"
+    return f"p = {fmt_metric(p)}（{n} 次置换，分辨率 {fmt_metric(floor)}）"
 
 
 def pvalue_text(gate) -> str:
     """The family-wise p-value of the best linear model and LightGBM's own p-value."""
     out = []
-    if _isnum(gate.get("p_value_familywise")):
+    if is_number(gate.get("p_value_familywise")):
         out.append(f"线性模型族（{gate['familywise_n_models']} 个模型与噪声水平的组合）最佳 test R² 的族校正置换 "
-                   f"p = {_r(gate['p_value_familywise'])}（{gate['familywise_n_permutations']} 次标签置换，每次取所有线性"
-                   f"模型中的最大值；p 的下限 {_r(gate['familywise_min_p_value'])}）")
+                   f"p = {fmt_metric(gate['p_value_familywise'])}（{gate['familywise_n_permutations']} 次标签置换，每次取所有线性"
+                   f"模型中的最大值；p 的下限 {fmt_metric(gate['familywise_min_p_value'])}）")
     lg = lightgbm_p_text(gate.get("lightgbm_p_value"), gate.get("lightgbm_n_permutations"),
                          gate.get("lightgbm_min_p_value"))
     if lg:
@@ -78,20 +78,20 @@ def lgbm_cell(summary, ctx):
     """LightGBM's key number: tied to one level only when the levels disagree."""
     rows = [r for L, rs in ctx["levels"].items() if L != ctx["zero"] for r in rs if r["model"] == "LightGBM"]
     rec = summary.get("best_lightgbm")
-    if rec and len(rows) > 1 and len({_r(r["test_r2"]) for r in rows}) == 1:
-        return f"{_r(rec['test_r2'])}（LightGBM，所有 L>{_lv(ctx['zero'])} 相同：同一次拟合）"
-    return _best_txt(rec)
+    if rec and len(rows) > 1 and len({fmt_metric(r["test_r2"]) for r in rows}) == 1:
+        return f"{fmt_metric(rec['test_r2'])}（LightGBM，所有 L>{fmt_level(ctx['zero'])} 相同：同一次拟合）"
+    return best_text(rec)
 
 
 def ridge_cell(summary):
     """Ridge's key number: the test-selected best and, beside it, the validation-selected one."""
     rec = summary.get("best_ridge")
     if not rec:
-        return _best_txt(rec)
-    out = f"{_r(rec['test_r2'])}（{_where(rec)}，按 test R² 选出）"
+        return best_text(rec)
+    out = f"{fmt_metric(rec['test_r2'])}（{where_text(rec)}，按 test R² 选出）"
     vs = (summary.get("selected_by_val") or {}).get("ridge")
     if vs:
-        out += f"；按验证集 R² 选出：{_r(vs['test_r2'])}（{_where(vs)}）"
+        out += f"；按验证集 R² 选出：{fmt_metric(vs['test_r2'])}（{where_text(vs)}）"
     return out
 
 
@@ -138,7 +138,7 @@ def borderline_text(gate) -> str:
     """Why a borderline verdict is not a clean one (empty when the interval does not straddle)."""
     if not gate.get("borderline"):
         return ""
-    thr = _lv(gate["threshold"])
+    thr = fmt_level(gate["threshold"])
     head = f"临界结果：最佳 test R² 的选择校正置信区间 {_ci(gate.get('ci95'))} 跨过阈值 {thr}"
     if gate.get("verdict") == "PASS":
         return head + "，这不是干净的通过：换一组测试集可能得到未通过（spec 设 `gate.rule: strict` 时判为未通过）"
@@ -148,7 +148,7 @@ def borderline_text(gate) -> str:
 def rule_text(gate) -> str:
     """Which rule decided the verdict (spec ``gate.rule``)."""
     rule = gate.get("rule") or "point"
-    return f"判定规则（spec `gate.rule`）：{_RULE_WORDS[rule].format(thr=_lv(gate['threshold']))}"
+    return f"判定规则（spec `gate.rule`）：{_RULE_WORDS[rule].format(thr=fmt_level(gate['threshold']))}"
 
 
 def blocked_texts(summary) -> list[str]:
@@ -160,11 +160,11 @@ def blocked_texts(summary) -> list[str]:
     for b in summary["gate"].get("blocked_by") or []:
         if b.get("check") == "label_shift":
             sh = (splits.get(b["where"]) or {}).get("label_shift") or {}
-            out.append(f"{b['where']} 的标签分布与 train 不同（KS D = {_r(sh.get('ks_d'))}，标准差之比 = "
-                       f"{_r(sh.get('std_ratio'))}），在这样的测试集上 R² 不能代表 train 的分布")
+            out.append(f"{b['where']} 的标签分布与 train 不同（KS D = {fmt_metric(sh.get('ks_d'))}，标准差之比 = "
+                       f"{fmt_metric(sh.get('std_ratio'))}），在这样的测试集上 R² 不能代表 train 的分布")
         elif b.get("check") == "bad_pixel_pattern":
-            out.append(f"坏像素模式（mask、NaN 或非正 error 值）单独预测标签的 test R² = {_r(mo['best_test_r2'] if mo else None)}"
-                       f" ≥ {_lv(summary['gate']['threshold'])}：最近像素填补抹去了这一信息，但存储的 error 携带它")
+            out.append(f"坏像素模式（mask、NaN 或非正 error 值）单独预测标签的 test R² = {fmt_metric(mo['best_test_r2'] if mo else None)}"
+                       f" ≥ {fmt_level(summary['gate']['threshold'])}：最近像素填补抹去了这一信息，但存储的 error 携带它")
         else:
             out.append(b.get("text", ""))
     return out

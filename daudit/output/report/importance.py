@@ -26,9 +26,9 @@ __all__ = ["importance_null", "concentration_text", "concentration_short", "regi
 
 from daudit.core.schema_sanity import checks_of, optional
 from daudit.data.catalogue import KIND_ZH, by_key, pixel_features
-from daudit.output.report.format import _pct, _r, _w
+from daudit.output.report.format import fmt_pct, fmt_metric, fmt_wave
 from daudit.output.report.localisation import localisation_decision
-from daudit.output.report.format import _primary as _primary_of
+from daudit.output.report.format import primary_importance_of as _primary_of
 
 _N_GROUPS = 6  # pixel groups named in the running text (the appendix lists them all)
 _N_PEAKS = 3  # tallest pixels whose place the running text gives
@@ -72,10 +72,10 @@ def concentration_text(summary) -> tuple[str, bool | None]:
         return f"无法判断：Top-{top_k} 已覆盖全部 {n_pix} 个像素，集中度无从判断", None
     if not s:
         return ("无法判断：本次运行没有标签置换零分布，Top-40 占比不作解读", None)
-    head = (f"{lin['model']} 的 Top-{s['k']} 像素占总重要性的 {_pct(s['observed'])}，置换零分布"
-            f"（{s['n_permutations']} 次标签置换的同一模型）的 95% 分位为 {_pct(s['null_q95'])}，p = {_r(s['p_value'])}")
+    head = (f"{lin['model']} 的 Top-{s['k']} 像素占总重要性的 {fmt_pct(s['observed'])}，置换零分布"
+            f"（{s['n_permutations']} 次标签置换的同一模型）的 95% 分位为 {fmt_pct(s['null_q95'])}，p = {fmt_metric(s['p_value'])}")
     if not s["resolvable"]:
-        return (f"无法判断：{head}；{s['n_permutations']} 次置换能给出的最小 p 为 {_r(s['min_p_value'])}，"
+        return (f"无法判断：{head}；{s['n_permutations']} 次置换能给出的最小 p 为 {fmt_metric(s['min_p_value'])}，"
                 "不足以在 95% 水平上判断", None)
     if s["above_null"]:
         return f"是：{head}；重要性比无泄露时更集中", True
@@ -123,8 +123,8 @@ def region_text(summary) -> str:
     for r in above:
         also = _overlaps(r, reg["regions"])
         extra = f"，与 {feature_names(also)} 重叠" if also else ""
-        parts.append(f"{r['name_zh']}（{KIND_ZH[r['kind']]}{extra}）：占比 {_pct(r['share'])}，阈值 "
-                     f"{_pct(r['threshold'])}（零分布均值 {_pct(r['null_mean'])}）")
+        parts.append(f"{r['name_zh']}（{KIND_ZH[r['kind']]}{extra}）：占比 {fmt_pct(r['share'])}，阈值 "
+                     f"{fmt_pct(r['threshold'])}（零分布均值 {fmt_pct(r['null_mean'])}）")
     return ("重要性占比高于族校正置换零分布阈值的目录区域：" + "；".join(parts)
             + "（占比高于零分布不等于泄露来源，来源以区域重拟合为准）。")
 
@@ -144,8 +144,8 @@ def group_text(summary, n: int = _N_GROUPS) -> str:
     named = []
     for g in groups[:n]:
         where = feature_names(g["features"]) if g["features"] else "目录中无对应特征"
-        span = f"{_w(g['wave_lo'])} Å" if g["pixel_lo"] == g["pixel_hi"] else f"{_w(g['wave_lo'])}–{_w(g['wave_hi'])} Å"
-        named.append(f"{span}（{g['n_above']} 个像素，{where}，占总重要性 {_pct(g['share'])}）")
+        span = f"{fmt_wave(g['wave_lo'])} Å" if g["pixel_lo"] == g["pixel_hi"] else f"{fmt_wave(g['wave_lo'])}–{fmt_wave(g['wave_hi'])} Å"
+        named.append(f"{span}（{g['n_above']} 个像素，{where}，占总重要性 {fmt_pct(g['share'])}）")
     more = "；其余各组见 §6.3" if len(groups) > n else ""
     return (f"{px['n_above']} 个像素的重要性高于逐像素的族校正置换零分布阈值，连成 {px['n_groups']} 组，"
             f"按重要性占比排序：" + "、".join(named) + more + "。")
@@ -174,18 +174,18 @@ def peak_text(summary, n: int = _N_PEAKS) -> str:
                 seen.append(key)
         if not keys:
             flag = "高于" if int(p["pixel"]) in above_px else "不高于"
-            parts.append(f"{_w(p['wavelength'])} Å 不在任何目录特征内，其重要性{flag}逐像素的族校正零分布阈值")
+            parts.append(f"{fmt_wave(p['wavelength'])} Å 不在任何目录特征内，其重要性{flag}逐像素的族校正零分布阈值")
     for key in seen:
         r = regions[key]
-        at = "、".join(f"{_w(p['wavelength'])} Å" for p in peaks
+        at = "、".join(f"{fmt_wave(p['wavelength'])} Å" for p in peaks
                       if key in {f.key for f in pixel_features(p["wavelength"])})
         if r["above_null"]:
-            verdict = f"高于族校正阈值 {_pct(r['threshold'])}（零分布均值 {_pct(r['null_mean'])}）"
+            verdict = f"高于族校正阈值 {fmt_pct(r['threshold'])}（零分布均值 {fmt_pct(r['null_mean'])}）"
         else:
             below = "，甚至低于零分布均值" if r["share"] <= r["null_mean"] else "，零分布均值"
-            verdict = (f"不高于阈值 {_pct(r['threshold'])}{below} {_pct(r['null_mean'])}：标签置换后的拟合在这里"
+            verdict = (f"不高于阈值 {fmt_pct(r['threshold'])}{below} {fmt_pct(r['null_mean'])}：标签置换后的拟合在这里"
                        "同样给出这样的峰，不能据此把它当作泄露位置")
-        parts.append(f"{at} 位于 {r['name_zh']}，该区域占总重要性的 {_pct(r['share'])}，{verdict}")
+        parts.append(f"{at} 位于 {r['name_zh']}，该区域占总重要性的 {fmt_pct(r['share'])}，{verdict}")
     return (f"重要性最高的 {len(peaks)} 个像素：" + "；".join(parts) + "。") if parts else ""
 
 
@@ -199,17 +199,17 @@ def lightgbm_share_text(summary) -> str:
     for kind, word in (("split", "分裂次数（`feature_importances_` 的默认口径）"), ("gain", "增益")):
         s = lg[kind]
         if s["observed"] >= 1.0 - 1e-9 and s["null_q95"] >= 1.0 - 1e-9:
-            parts.append(f"按{word}的 Top-{s['k']} 占比 {_pct(s['observed'])}：这些树用到的像素不超过 {s['k']} 个，"
+            parts.append(f"按{word}的 Top-{s['k']} 占比 {fmt_pct(s['observed'])}：这些树用到的像素不超过 {s['k']} 个，"
                          "占比在零分布中也是如此，不能据此判断集中度")
             continue
-        p = (f"p ≤ {_r(s['p_value'])}，{s['n_permutations']} 次置换能给出的最小值" if s["p_value"] <= s["min_p_value"]
-             else f"p = {_r(s['p_value'])}")
+        p = (f"p ≤ {fmt_metric(s['p_value'])}，{s['n_permutations']} 次置换能给出的最小值" if s["p_value"] <= s["min_p_value"]
+             else f"p = {fmt_metric(s['p_value'])}")
         if not s["resolvable"]:
-            parts.append(f"按{word}的 Top-{s['k']} 占比 {_pct(s['observed'])}（{p}）：{s['n_permutations']} 次置换"
-                         f"能给出的最小 p 为 {_r(s['min_p_value'])}，不足以判断是否高于零分布的 95% 分位")
+            parts.append(f"按{word}的 Top-{s['k']} 占比 {fmt_pct(s['observed'])}（{p}）：{s['n_permutations']} 次置换"
+                         f"能给出的最小 p 为 {fmt_metric(s['min_p_value'])}，不足以判断是否高于零分布的 95% 分位")
             continue
         verdict = "高于" if s["above_null"] else "不高于"
-        parts.append(f"按{word}的 Top-{s['k']} 占比 {_pct(s['observed'])}，{verdict}零分布 95% 分位 {_pct(s['null_q95'])}（{p}）")
+        parts.append(f"按{word}的 Top-{s['k']} 占比 {fmt_pct(s['observed'])}，{verdict}零分布 95% 分位 {fmt_pct(s['null_q95'])}（{p}）")
     return (f"LightGBM（在 {lg['n_train_rows']} 行置换子样本上用真实标签重新拟合，与 {lg['n_permutations']} 次置换比较）："
             + "；".join(parts) + "。")
 
@@ -241,7 +241,7 @@ def positions_text(summary) -> str:
         if nul:
             rel = "高于" if nul["above_null"] else "不高于"
             out += (f" 它们与 {name} 最重要的 {o['k']} 个像素重合 {o['count']} 个，{rel}置换零分布的 95% 分位 "
-                    f"{nul['null_q95']:.1f} 个（p = {_r(nul['p_value'])}）。")
+                    f"{nul['null_q95']:.1f} 个（p = {fmt_metric(nul['p_value'])}）。")
     lg = optional(v, "overlap_lightgbm_null")
     if lg and not lg["resolvable"]:
         out += (f" 与 LightGBM（置换子样本上的真实标签拟合，按增益）最重要的像素重合 {lg['count']} 个；"

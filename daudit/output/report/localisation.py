@@ -12,7 +12,7 @@ __all__ = ["localisation", "sources", "localisation_text", "localisation_decisio
            "localisation_table"]
 
 from daudit.core.schema_sanity import checks_of
-from daudit.output.report.format import _lv, _r
+from daudit.output.report.format import fmt_level, fmt_metric
 
 _N_NAMED = 4  # sources named in the running text (the appendix lists every region)
 
@@ -41,15 +41,15 @@ def source_names(summary) -> str:
 
 
 def _ci(pair) -> str:
-    return f"[{_r(pair[0])}, {_r(pair[1])}]" if pair else "n/a"
+    return f"[{fmt_metric(pair[0])}, {fmt_metric(pair[1])}]" if pair else "n/a"
 
 
 def _one(u) -> str:
     kind = "目录以外" if u["kind"] in ("band", "bands") else "目录区域"
     why = ("" if "drop" in u["why"] else
            "；它单独就达到阈值，但删去它 R² 下降不足，它携带的信息其他像素也有")
-    return (f"{u['name_zh']}（{kind}，{u['n_pixels']} 个像素）：删去后 R² = {_r(u['dropped_test_r2'])}，"
-            f"下降 {_r(u['drop'])}（95% 区间 {_ci(u['drop_ci95'])}），单独拟合 R² = {_r(u['alone_test_r2'])}{why}")
+    return (f"{u['name_zh']}（{kind}，{u['n_pixels']} 个像素）：删去后 R² = {fmt_metric(u['dropped_test_r2'])}，"
+            f"下降 {fmt_metric(u['drop'])}（95% 区间 {_ci(u['drop_ci95'])}），单独拟合 R² = {fmt_metric(u['alone_test_r2'])}{why}")
 
 
 def localisation_text(summary) -> str:
@@ -57,8 +57,8 @@ def localisation_text(summary) -> str:
     loc = localisation(summary)
     if not loc:
         return ""
-    head = (f"区域重拟合（{loc['model']}，L={_lv(loc['noise_level'])}，在 test 上评估，由同一训练 Gram 矩阵的子块得到）："
-            f"完整模型 R² = {_r(loc['full_test_r2'])}（95% 区间 {_ci(loc['full_ci95'])}）")
+    head = (f"区域重拟合（{loc['model']}，L={fmt_level(loc['noise_level'])}，在 test 上评估，由同一训练 Gram 矩阵的子块得到）："
+            f"完整模型 R² = {fmt_metric(loc['full_test_r2'])}（95% 区间 {_ci(loc['full_ci95'])}）")
     src = sources(summary)
     n_units = len(loc["units"])
     if not src:
@@ -76,17 +76,17 @@ def localisation_decision(summary) -> str | None:
     loc = localisation(summary)
     if not loc:
         return None
-    thr = _lv(loc["threshold"])
+    thr = fmt_level(loc["threshold"])
     src = sources(summary)
     removing = [u for u in src if u["removes"]]
     if removing:
         u = removing[0]
-        return (f"屏蔽 {u['name_zh']} 后线性模型的 test R² 降到 {_r(u['dropped_test_r2'])}，低于阈值 {thr}："
+        return (f"屏蔽 {u['name_zh']} 后线性模型的 test R² 降到 {fmt_metric(u['dropped_test_r2'])}，低于阈值 {thr}："
                 "屏蔽这一区域即可去除这一线性泄露；去泄露后仍需用同一审计（含非线性模型）复核")
     if src:
         best = min(src, key=lambda u: u["dropped_test_r2"] if u["dropped_test_r2"] is not None else 1e300)
         return (f"区域重拟合认定的 {len(src)} 个泄露来源中，屏蔽任何一个都不能让线性 R² 低于阈值 {thr}"
-                f"（屏蔽 {best['name_zh']} 后仍为 {_r(best['dropped_test_r2'])}）：去泄露不能只靠屏蔽单个区域")
+                f"（屏蔽 {best['name_zh']} 后仍为 {fmt_metric(best['dropped_test_r2'])}）：去泄露不能只靠屏蔽单个区域")
     if (loc["full_test_r2"] or 0.0) >= loc["threshold"]:
         return "重拟合没有指认任何区域为泄露来源：泄露分散在许多像素上，去泄露不能只靠屏蔽某些波长区域"
     return "重拟合没有指认任何区域为泄露来源"
@@ -98,12 +98,12 @@ def localisation_table(summary) -> list[str]:
     if not loc or not loc["units"]:
         return []
     units = loc["units"]
-    out = ["", f"**Region refits**（{loc['model']}，L={_lv(loc['noise_level'])}，test；完整模型 R² = "
-               f"{_r(loc['full_test_r2'])}）：", "",
+    out = ["", f"**Region refits**（{loc['model']}，L={fmt_level(loc['noise_level'])}，test；完整模型 R² = "
+               f"{fmt_metric(loc['full_test_r2'])}）：", "",
            "| 区域 | 像素数 | 删去后 R² | 下降 (95% 区间) | 单独 R² | 来源 | 屏蔽即可去除 |",
            "|------|--------|-----------|------------------|---------|------|--------------|"]
     for u in units:
-        out.append(f"| {u['name_zh']} | {u['n_pixels']} | {_r(u['dropped_test_r2'])} | {_r(u['drop'])} "
-                   f"{_ci(u['drop_ci95'])} | {_r(u['alone_test_r2'])} | {'是' if u['source'] else '否'} | "
+        out.append(f"| {u['name_zh']} | {u['n_pixels']} | {fmt_metric(u['dropped_test_r2'])} | {fmt_metric(u['drop'])} "
+                   f"{_ci(u['drop_ci95'])} | {fmt_metric(u['alone_test_r2'])} | {'是' if u['source'] else '否'} | "
                    f"{'是' if u['removes'] else '否'} |")
     return out

@@ -5,14 +5,14 @@ The summary is a validated one of the current schema (`daudit.core.schema_sanity
 records are rendered by `daudit.output.report.sanity_sections`.
 """
 
-__all__ = ["_render_sanity", "SANITY_ABSENT"]
+__all__ = ["render_sanity", "SANITY_ABSENT"]
 
 from daudit.output.report.sanity_sections import render_sanity_sections
 
 SANITY_ABSENT = "本次运行尚未包含 sanity checks（Shuffle Test 与 Mask-only Test 由后续模块提供，summary 中没有 `sanity` 字段）。"
 
 
-def _render_sanity(summary):
+def render_sanity(summary):
     """The sanity-check results as markdown.
 
     Parameters

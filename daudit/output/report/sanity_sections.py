@@ -12,7 +12,7 @@ __all__ = ["render_sanity_sections"]
 from daudit.checks.table import CHECKS, EFFECT_WORDS, MODEL_COLUMNS
 from daudit.core.schema_sanity import optional
 from daudit.data.catalogue import KIND_ZH
-from daudit.output.report.format import _image, _isnum, _lv, _pct, _r, _w
+from daudit.output.report.format import image_link, is_number, fmt_level, fmt_pct, fmt_metric, fmt_wave
 from daudit.output.report.gate import (
     GATE_REF,
     interval_text,
@@ -32,8 +32,8 @@ def _level(boot):
 
 def _ci(rec):
     ci = optional(rec, "test_ci95") if rec else None
-    if ci and _isnum(ci[0]) and _isnum(ci[1]):
-        return f" [{_r(ci[0])}, {_r(ci[1])}]"
+    if ci and is_number(ci[0]) and is_number(ci[1]):
+        return f" [{fmt_metric(ci[0])}, {fmt_metric(ci[1])}]"
     return ""
 
 
@@ -41,7 +41,7 @@ def _cell(rec):
     if rec is None or rec["test_r2"] is None:
         return "n/a"
     name = f"（{rec['model']}）" if rec["model"].startswith("Ridge") else ""
-    return f"{_r(rec['test_r2'])}{_ci(rec)}{name}"
+    return f"{fmt_metric(rec['test_r2'])}{_ci(rec)}{name}"
 
 
 def _best_record(block):
@@ -56,9 +56,9 @@ def _capture(block):
     text = EFFECT_WORDS["capture"][effect]
     rec = _best_record(block)
     ci = optional(rec, "test_ci95") if rec else None
-    if effect == "no_leak" and ci and _isnum(ci[0]):
+    if effect == "no_leak" and ci and is_number(ci[0]):
         if ci[0] > 0:
-            text += f"；但最佳的 {rec['model']} 区间下限 {_r(ci[0])} 大于 0：它携带少量信息"
+            text += f"；但最佳的 {rec['model']} 区间下限 {fmt_metric(ci[0])} 大于 0：它携带少量信息"
         else:
             text += f"；最佳的 {rec['model']} 区间包含 0，没有检测到它携带信息"
     return text
@@ -76,7 +76,7 @@ def _conclusion(chk, drawn, block):
 
 
 def _table(san):
-    ref = _lv(san["reference_noise_level"])
+    ref = fmt_level(san["reference_noise_level"])
     out = ["| 检验 | OLS | 最佳 Ridge | LightGBM | 结论 |", "|------|-----|-----------|----------|------|"]
     for chk in CHECKS:  # `daudit.checks.table`: the checks and their records, in the figure's order
         block = original_records(san) if chk.key == "original" else optional(san, chk.key)
@@ -91,8 +91,8 @@ def _table(san):
 def _gate_sentence(summary, gate):
     """The gate's model and verdict; its interval, nulls and rule are given once, in §5.2."""
     verdict = verdict_words(gate)
-    return (f"最佳模型 {gate['best_model']}（L={_lv(gate['best_noise_level'])}）test R² = "
-            f"{_r(gate['best_test_r2'])}，{summary['gate']['name']} {verdict}（{GATE_REF}）")
+    return (f"最佳模型 {gate['best_model']}（L={fmt_level(gate['best_noise_level'])}）test R² = "
+            f"{fmt_metric(gate['best_test_r2'])}，{summary['gate']['name']} {verdict}（{GATE_REF}）")
 
 
 def _fig3(summary, san):
@@ -108,7 +108,7 @@ def _fig3(summary, san):
     desc = (f"**描述**: 左图为原始模型与每项 sanity check 的 test R²（OLS、按验证集选出的 Ridge、LightGBM；"
             f"误差棒为 {boot['n_resamples']} 次 bootstrap 的 {_level(boot)} 置信区间：原始模型的区间就是 §6.2 "
             "Bootstrap 表中该模型的区间（每个模型只有一个区间），各项检验的区间来自检验之间配对的另一组同样次数的重抽样；参考噪声水平 "
-            f"L={_lv(san['reference_noise_level'])}；低于坐标轴下限的柱子被截断并以斜线标出），红色虚线为 "
+            f"L={fmt_level(san['reference_noise_level'])}；低于坐标轴下限的柱子被截断并以斜线标出），红色虚线为 "
             f"{summary['gate']['name']} 阈值 R² = {san['threshold']}。右图为标签置换零分布（"
             + "、".join(null_txt or ["本次运行没有置换检验"])
             + "）的 test R²，竖线为真实标签下同一模型的 test R²（与左图同一划分；远在零分布之外时竖线落在坐标轴以外，"
@@ -124,7 +124,7 @@ def _fig3(summary, san):
             obs.append(f"{chk.name_zh}：{_capture(blk)}")
         elif blk["effect"] != "not_run":
             obs.append(EFFECT_WORDS[chk.effect][blk["effect"]])
-    lines = [_image(summary, "sanity_checks", "sanity_checks"), desc, "", *_table(san), "",
+    lines = [image_link(summary, "sanity_checks", "sanity_checks"), desc, "", *_table(san), "",
              "**关键观察**:", *(f"- {x}。" for x in obs)]
     return "\n".join(lines)
 
@@ -163,11 +163,11 @@ def _group_text(san):
     for k, label in _HEAD:
         rec = optional(gs, k)
         if rec:
-            rng = (f"（各次打乱 test R² 范围 {_r(rec['test_r2_min'])} 至 {_r(rec['test_r2_max'])}）"
+            rng = (f"（各次打乱 test R² 范围 {fmt_metric(rec['test_r2_min'])} 至 {fmt_metric(rec['test_r2_max'])}）"
                    if optional(rec, "test_r2_min") is not None else "")
             out.append(f"- {label}: test R² = {_cell(rec)}{rng}")
     if gs["retained_fraction"] is not None:
-        out.append(f"- 保留比例（组内打乱最佳 R² / 原始最佳 R²）= {_pct(gs['retained_fraction'])}")
+        out.append(f"- 保留比例（组内打乱最佳 R² / 原始最佳 R²）= {fmt_pct(gs['retained_fraction'])}")
     out.append(f"- 结论: {EFFECT_WORDS['group_shuffle'][gs['effect']]}。")
     return out
 
@@ -178,7 +178,7 @@ def _mask_text(san):
         return ["**Mask-only Test**: 未运行（spec 中 sanity.mask_only 为 false）。"]
     out = ["**Mask-only Test**（输入为二值 mask，去掉训练集中恒定的列）:",
            f"- mask 来源: {zh(mo['source'])}；训练集中至少被 mask 一次的像素 {mo['n_pixels_ever_masked']} 个，"
-           f"非恒定、用作输入的像素 {mo['n_pixels_used']} 个，被 mask 的像素占比 {_pct(mo['masked_fraction'])}"]
+           f"非恒定、用作输入的像素 {mo['n_pixels_used']} 个，被 mask 的像素占比 {fmt_pct(mo['masked_fraction'])}"]
     for k, label in _HEAD:
         if k in mo:
             out.append(f"- Mask-only R²（{label}）: {_cell(mo[k])}")
@@ -205,21 +205,21 @@ def _perm_text(san):
     lin, lg = perm["linear"], optional(perm, "lightgbm")
     out = [f"**Label-permutation null**（与 scikit-learn permutation_test_score 相同：在置换后的训练标签上重新拟合，"
            f"在测试集上评分，p = (C + 1) / (置换次数 + 1)，C 为置换得分不低于观测值的次数；线性模型 "
-           f"{lin['n_permutations']} 次置换，复用同一次特征分解，p 的下限 {_r(lin['min_p_value'])}）:", "",
+           f"{lin['n_permutations']} 次置换，复用同一次特征分解，p 的下限 {fmt_metric(lin['min_p_value'])}）:", "",
            "| 模型 | 观测 test R² | p 值 | 零分布均值 | 零分布 95% 分位 | 零分布最大值 |",
            "|------|--------------|------|------------|-----------------|--------------|"]
     for name, m in lin["models"].items():
-        out.append(f"| {name} | {_r(m['observed_test_r2'])} | {_r(m['p_value'])} | {_r(m['null_mean'])} | "
-                   f"{_r(m['null_q95'])} | {_r(m['null_max'])} |")
+        out.append(f"| {name} | {fmt_metric(m['observed_test_r2'])} | {fmt_metric(m['p_value'])} | {fmt_metric(m['null_mean'])} | "
+                   f"{fmt_metric(m['null_q95'])} | {fmt_metric(m['null_max'])} |")
     if lg:
         out.append(f"| LightGBM（{lg['n_train_rows']} 行子样本，{lg['n_permutations']} 次置换） | "
-                   f"{_r(lg['observed_test_r2'])} | {_r(lg['p_value'])} | {_r(lg['null_mean'])} | "
-                   f"{_r(lg['null_q95'])} | {_r(lg['null_max'])} |")
+                   f"{fmt_metric(lg['observed_test_r2'])} | {fmt_metric(lg['p_value'])} | {fmt_metric(lg['null_mean'])} | "
+                   f"{fmt_metric(lg['null_q95'])} | {fmt_metric(lg['null_max'])} |")
     fw = optional(lin, "familywise")
     if fw:
-        out += ["", f"族校正（最佳模型的 p 值）：观测的最佳线性 test R² = {_r(fw['observed_max'])}（{fw['observed_model']}），"
-                    f"每次置换取 {fw['n_models']} 个线性模型与噪声水平组合中的最大 test R² 作为零分布（均值 {_r(fw['null_mean'])}，"
-                    f"95% 分位 {_r(fw['null_q95'])}），p = {_r(fw['p_value'])}。单个模型的 p 值没有计入按 test 选最佳这一步，"
+        out += ["", f"族校正（最佳模型的 p 值）：观测的最佳线性 test R² = {fmt_metric(fw['observed_max'])}（{fw['observed_model']}），"
+                    f"每次置换取 {fw['n_models']} 个线性模型与噪声水平组合中的最大 test R² 作为零分布（均值 {fmt_metric(fw['null_mean'])}，"
+                    f"95% 分位 {fmt_metric(fw['null_q95'])}），p = {fmt_metric(fw['p_value'])}。单个模型的 p 值没有计入按 test 选最佳这一步，"
                     "判定以族校正 p 为准。"]
     if lg:
         out += ["", f"LightGBM 的观测值是同一 LightGBM 在同一子样本上用真实标签重新拟合的 test R²；"
@@ -234,11 +234,11 @@ def _boot_text(san, gate):
            f"{_level(boot)} 百分位区间）:", "", "| 模型 | Test R² | 95% 区间 |", "|------|---------|----------|"]
     for name, r in rows.items():
         ci = r["ci95"]
-        out.append(f"| {name} | {_r(r['test_r2'])} | [{_r(ci[0])}, {_r(ci[1])}] |")
+        out.append(f"| {name} | {fmt_metric(r['test_r2'])} | [{fmt_metric(ci[0])}, {fmt_metric(ci[1])}] |")
     g = san["gate"]
     if g:
         sel = interval_text(g)
-        out += ["", f"Gate-1 判定: 最佳模型 {g['best_model']}（L={_lv(g['best_noise_level'])}）"
+        out += ["", f"Gate-1 判定: 最佳模型 {g['best_model']}（L={fmt_level(g['best_noise_level'])}）"
                     f" → {'PASS' if gate['verdict'] == 'PASS' else 'FAIL'}"
                     + ("（选择校正区间跨过阈值，临界）" if gate["borderline"] else "（选择校正区间不跨过阈值）" if sel else "")
                     + "；选择校正区间、置换 p 值与判定规则见 §5.2。"]
@@ -249,21 +249,21 @@ def _variability_text(san):
     v = san["variability"]
     out = [f"**The \"40 positions\" question**（每条 error 除以自身中位数后，逐像素计算训练集上的相对离散度 std/mean；"
            f"阈值 {v['threshold']}）:",
-           f"- 相对离散度超过阈值的像素: {v['n_above_threshold']} / {v['n_pixels']}（{_pct(v['fraction_above_threshold'])}）；"
-           f"相对离散度中位数 {_r(v['median_spread'])}，最大 {_r(v['max_spread'])}"]
+           f"- 相对离散度超过阈值的像素: {v['n_above_threshold']} / {v['n_pixels']}（{fmt_pct(v['fraction_above_threshold'])}）；"
+           f"相对离散度中位数 {fmt_metric(v['median_spread'])}，最大 {fmt_metric(v['max_spread'])}"]
     for name, o in v["overlap"].items():
         nul = optional(o, "null")
-        ref = (f"；置换零分布 95% 分位 {nul['null_q95']:.1f} 个，p = {_r(nul['p_value'])}" if nul
+        ref = (f"；置换零分布 95% 分位 {nul['null_q95']:.1f} 个，p = {fmt_metric(nul['p_value'])}" if nul
                else "；没有零分布（主模型是 LightGBM 时见下一行）")
         out.append(f"- 最易变的 {v['top_k']} 个像素与 {name} 最重要的 {o['k']} 个像素重合 {o['count']} 个"
-                   f"（Jaccard = {_r(o['jaccard'])}{ref}）")
+                   f"（Jaccard = {fmt_metric(o['jaccard'])}{ref}）")
     comp = v["composition"]["kinds"]
     if comp:
         out.append("- 所属波长特征（一个像素可同时属于两类）: " + "；".join(
             f"{_KIND_WORDS[k]} {c['count']} 个（随机期望 {c['expected']:.1f} 个）" for k, c in comp.items()))
     out += ["", "| Rank | Pixel | Wavelength (Å) | 相对离散度 | 目录特征 |", "|------|-------|----------------|------------|----------|"]
     for p in v["top_pixels"]:
-        out.append(f"| {p['rank']} | {p['pixel']} | {_w(p['wavelength'])} | {_r(p['relative_spread'])} | "
+        out.append(f"| {p['rank']} | {p['pixel']} | {fmt_wave(p['wavelength'])} | {fmt_metric(p['relative_spread'])} | "
                    f"{pixel_feature_names(p['wavelength'])} |")
     return out
 
@@ -272,15 +272,15 @@ def _snr_text(san):
     s = san["snr"]
     if "skipped" in s:
         return [f"**Leakage by SNR**: 未计算（{zh(s['skipped'])}）。"]
-    out = [f"**Leakage by SNR**（最佳模型 {s['model']}，L={_lv(s['noise_level'])}，测试集）:", "",
+    out = [f"**Leakage by SNR**（最佳模型 {s['model']}，L={fmt_level(s['noise_level'])}，测试集）:", "",
            "| SNR 区间 | 行数 | Test R² |", "|----------|------|---------|"]
     for b in s["bins"]:
-        out.append(f"| {b['bin']} | {b['n']} | {_r(b['test_r2']) if b['test_r2'] is not None else 'n/a（行数不足）'} |")
+        out.append(f"| {b['bin']} | {b['n']} | {fmt_metric(b['test_r2']) if b['test_r2'] is not None else 'n/a（行数不足）'} |")
     out += ["", "| SNR 四分位 | 范围 | 行数 | Test R² |", "|------------|------|------|---------|"]
     for b in s["quartiles"]:
         lo = f"{b['lo']:.2f}" if b["lo"] is not None else "min"
         hi = f"{b['hi']:.2f}" if b["hi"] is not None else "max"
-        out.append(f"| {b['bin']} | {lo} 至 {hi} | {b['n']} | {_r(b['test_r2']) if b['test_r2'] is not None else 'n/a'} |")
+        out.append(f"| {b['bin']} | {lo} 至 {hi} | {b['n']} | {fmt_metric(b['test_r2']) if b['test_r2'] is not None else 'n/a'} |")
     return out
 
 
