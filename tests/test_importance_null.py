@@ -9,10 +9,9 @@ from daudit.checks.importance_null import (
     pixel_excess,
     region_excess,
     share_null,
-    top_k_shares,
 )
 from daudit.data.catalogue import by_key, feature_pixels
-from daudit.models.importance import top_k_share
+from daudit.models.importance import top_k_share, top_k_shares
 
 P, K = 512, 200
 WAVE = np.linspace(7100.0, 8850.0, P)
@@ -24,10 +23,12 @@ def _noise(rng, shape):
     return np.abs(rng.normal(size=shape)) * scale
 
 
-def test_top_k_shares_is_top_k_share_per_column():
-    imp = _noise(np.random.default_rng(0), (P, 7))
-    np.testing.assert_allclose(top_k_shares(imp, 40), [top_k_share(imp[:, j], 40) for j in range(7)])
-    assert top_k_shares(np.zeros((P, 2)), 40).tolist() == [0.0, 0.0]
+def test_top_k_shares_equal_the_sorted_sum_per_column():
+    imp = _noise(np.random.default_rng(0), (P, 7)) * np.where(np.arange(7) % 2, 1.0, -1.0)  # signs do not count
+    oracle = [np.sort(np.abs(imp[:, j]))[::-1][:40].sum() / np.abs(imp[:, j]).sum() for j in range(7)]
+    np.testing.assert_allclose(top_k_shares(imp, 40), oracle, rtol=1e-12)
+    assert [top_k_share(imp[:, j], 40) for j in range(7)] == pytest.approx(oracle, rel=1e-12)
+    assert top_k_shares(np.zeros((P, 2)), 40).tolist() == [0.0, 0.0] and top_k_share(np.zeros(P)) == 0.0
 
 
 def test_share_null_p_value_and_flag():

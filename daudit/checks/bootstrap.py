@@ -5,11 +5,9 @@ The R² itself and the bootstrap are `daudit.models.metrics.r2` and `bootstrap_r
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from daudit.models.metrics import r2
+from daudit.models.metrics import finite_or_none, r2
 
 __all__ = ["r2_in_bins"]
 
@@ -29,9 +27,7 @@ def r2_in_bins(y: np.ndarray, pred: np.ndarray, values: np.ndarray, edges, label
         sel = idx == i
         out.append({"bin": lab, "lo": edges[i - 1] if i > 0 else None,
                     "hi": edges[i] if i < len(edges) else None, "n": int(sel.sum()),
-                    "test_r2": _finite_or_none(r2(y[sel], pred[sel])) if sel.sum() >= 2 else None})
+                    "test_r2": finite_or_none(r2(y[sel], pred[sel])) if sel.sum() >= 2 else None})
     return out
 
 
-def _finite_or_none(v: float) -> float | None:
-    return v if math.isfinite(v) else None

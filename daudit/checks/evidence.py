@@ -11,11 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from daudit.checks.facts import AuditFacts
-from daudit.checks.gate_evidence import (  # re-exported: gate_rng, THRESHOLD, GATE_STREAM
+from daudit.checks.gate_evidence import (  # re-exported: gate_rng, GATE_STREAM
     GATE_STREAM,
-    THRESHOLD,
     all_intervals,
-    finite_or_none,
     gate_record,
     gate_rng,
     permutation_evidence,
@@ -33,15 +31,14 @@ from daudit.checks.train_pass import TrainStats
 from daudit.checks.transforms import AGGREGATE_NAMES
 from daudit.checks.variability import relative_spread, variability_summary
 from daudit.data.catalogue import composition
-from daudit.models.metrics import bootstrap_r2, r2
-from daudit.models.selection import best_by_val, best_rows, pick_by_val
+from daudit.models.metrics import bootstrap_r2, finite_or_none, r2
+from daudit.models.selection import GATE_THRESHOLD, best_by_val, best_rows, pick_by_val
+from daudit.models.importance import TOP_K
 
-__all__ = ["sanity_block", "gate_rng", "THRESHOLD", "EFFECT_TOLERANCE", "GATE_STREAM"]
+__all__ = ["sanity_block", "gate_rng", "EFFECT_TOLERANCE", "GATE_STREAM"]
 
-_f = finite_or_none
 
 EFFECT_TOLERANCE = 0.05  # "survives" a check when its R2 stays within this of the original
-TOP_K = 40  # the seed's "40 positions"
 
 
 class _Boot:
@@ -60,17 +57,17 @@ class _Boot:
             return
         ci = bootstrap_r2(self.y, np.column_stack(self.cols), n, rng)
         for rec, (lo, hi) in zip(self.recs, ci):
-            rec["test_ci95"] = [_f(lo), _f(hi)]
+            rec["test_ci95"] = [finite_or_none(lo), finite_or_none(hi)]
 
 
 def _rec(name, yv, yt, pv, pt, boot, **extra):
-    rec = {"model": name, "val_r2": _f(r2(yv, pv)), "test_r2": _f(r2(yt, pt)), "test_ci95": None, **extra}
+    rec = {"model": name, "val_r2": finite_or_none(r2(yv, pv)), "test_r2": finite_or_none(r2(yt, pt)), "test_ci95": None, **extra}
     return boot.add(rec, pt)
 
 
 def _family(names, yv, yt, pv, pt, boot, **extra):
     """OLS and best Ridge (by val R2) of a linear family; pv/pt (n, m) in ``names`` order."""
-    out = {"models": {n: {"val_r2": _f(r2(yv, pv[:, i])), "test_r2": _f(r2(yt, pt[:, i]))}
+    out = {"models": {n: {"val_r2": finite_or_none(r2(yv, pv[:, i])), "test_r2": finite_or_none(r2(yt, pt[:, i]))}
                       for i, n in enumerate(names)}}
     if "OLS" in names:
         i = names.index("OLS")
@@ -126,9 +123,9 @@ def _check(ev: EvalOutputs, y: dict, kind, role, names, boot, lgbm=None, extra_l
 def _effect_shuffle(r0, r1):
     if r0 is None or r1 is None:
         return "not_run"
-    if r0 < THRESHOLD:
+    if r0 < GATE_THRESHOLD:
         return "no_leak_to_explain"
-    if r1 < THRESHOLD:
+    if r1 < GATE_THRESHOLD:
         return "collapsed"
     return "survived" if r0 - r1 <= EFFECT_TOLERANCE else "reduced"
 
@@ -136,7 +133,7 @@ def _effect_shuffle(r0, r1):
 def _effect_capture(r0, r1):
     if r0 is None or r1 is None:
         return "not_run"
-    if r1 < THRESHOLD:
+    if r1 < GATE_THRESHOLD:
         return "no_leak"
     return "captured" if r1 >= r0 - EFFECT_TOLERANCE else "partly_captured"
 
@@ -145,7 +142,7 @@ def _head(facts: AuditFacts, lg: LightGBMRefits, ev: EvalOutputs, y: dict, boot)
     """(test predictions, the block's first keys, the LightGBM refits' extra fields, r0)."""
     yv, yt = y["val"], y["test"]
     val, test, original = _original(facts, ev, y, boot)
-    out = {"threshold": THRESHOLD, "effect_tolerance": EFFECT_TOLERANCE, "reference_noise_level": float(facts.ref),
+    out = {"threshold": GATE_THRESHOLD, "effect_tolerance": EFFECT_TOLERANCE, "reference_noise_level": float(facts.ref),
            "n_val": int(len(yv)), "n_test": int(len(yt)), "original": original}
     lg_extra = {"n_train_rows": lg.rows.get("checks")}
     if lg.plan is not None:
@@ -248,8 +245,8 @@ def _group(facts: dict, lin: LinearRefits, ev: EvalOutputs, y: dict, boot, r0, l
     for n in names:
         v = [r2(yv, pv[:, block.column(n, j)]) for j in range(k)]
         t = [r2(yt, pt[:, block.column(n, j)]) for j in range(k)]
-        models[n] = {"val_r2": _f(np.mean(v)), "test_r2": _f(np.mean(t)), "test_r2_min": _f(min(t)),
-                     "test_r2_max": _f(max(t))}
+        models[n] = {"val_r2": finite_or_none(np.mean(v)), "test_r2": finite_or_none(np.mean(t)), "test_r2_min": finite_or_none(min(t)),
+                     "test_r2_max": finite_or_none(max(t))}
     out = {**facts, "models": models, "statistic": f"mean over {k} within-group shuffles"}
     if "OLS" in models:
         out["OLS"] = {"model": "OLS", **models["OLS"]}
@@ -261,10 +258,10 @@ def _group(facts: dict, lin: LinearRefits, ev: EvalOutputs, y: dict, boot, r0, l
         out["LightGBM"] = _rec("LightGBM", yv, yt, pv_l, pt_l, boot, n_shuffles=1, **lg_extra)
     r1 = _best(out)
     out["best_test_r2"] = r1
-    out["retained_fraction"] = _f(r1 / r0) if (r0 is not None and r1 is not None and r0 >= THRESHOLD) else None
+    out["retained_fraction"] = finite_or_none(r1 / r0) if (r0 is not None and r1 is not None and r0 >= GATE_THRESHOLD) else None
     frac = out["retained_fraction"]
     out["effect"] = ("no_leak_to_explain" if frac is None else "retained" if frac >= 0.8
-                     else "collapsed" if (r1 or 0) < THRESHOLD or frac < 0.2 else "reduced")
+                     else "collapsed" if (r1 or 0) < GATE_THRESHOLD or frac < 0.2 else "reduced")
     return out
 
 
@@ -289,10 +286,10 @@ def _localisation(plan, ev: EvalOutputs, yt, n_resamples: int, seed: int) -> dic
     pt = block.take(ev.pred["test"]["real"])
     u = len(plan.units)
     out = judge_units(plan.units, yt, pt[:, 0], pt[:, 1:1 + u], pt[:, 1 + u:],
-                      n_resamples=n_resamples, rng=gate_rng(seed), threshold=THRESHOLD,
+                      n_resamples=n_resamples, rng=gate_rng(seed), threshold=GATE_THRESHOLD,
                       tolerance=EFFECT_TOLERANCE)
     sources = [r for r in out["units"] if r["source"]]
-    return {"model": plan.model, "noise_level": plan.noise_level, "split": "test", "threshold": THRESHOLD,
+    return {"model": plan.model, "noise_level": plan.noise_level, "split": "test", "threshold": GATE_THRESHOLD,
             "tolerance": EFFECT_TOLERANCE, "n_resamples": int(n_resamples),
             "rule": ("source: the region alone reaches the gate, or dropping it lowers the test R2 by at least "
                      "the tolerance (or from the gate to below it) with the paired bootstrap interval of the "

@@ -5,12 +5,10 @@ label-permutation p-values of every model (and the family-wise p of the best lin
 every model's test R2 on the gate generator's paired bootstrap resamples and their intervals,
 the Gate-1 record with the selection-aware interval of the maximum, and the best model's R2 by
 SNR. Pure numpy, testable without a run; non-finite numbers are stored as None
-(`finite_or_none`, which `evidence` shares).
+(`daudit.models.metrics.finite_or_none`).
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
@@ -19,13 +17,14 @@ from daudit.checks.lgbm_refits import NULL_SPLIT
 from daudit.checks.permutation import p_value
 from daudit.models.metrics import (
     bootstrap_r2_scores,
+    finite_or_minus_inf,
+    finite_or_none,
     percentile_interval,
     r2,
     r2_from_rss,
     total_sum_of_squares,
 )
 from daudit.models.selection import (
-    GATE_THRESHOLD,
     best_rows,
     gate_candidates,
     interval_of_max,
@@ -33,10 +32,9 @@ from daudit.models.selection import (
     select_by_val,
 )
 
-__all__ = ["gate_rng", "THRESHOLD", "GATE_STREAM", "finite_or_none", "null_stats", "familywise", "permutation_evidence",
+__all__ = ["gate_rng", "GATE_STREAM", "null_stats", "familywise", "permutation_evidence",
            "resampled_test_r2", "all_intervals", "gate_record", "snr_record"]
 
-THRESHOLD = GATE_THRESHOLD  # Gate-1: PASS when the best test R2 < 0.05 (one constant, models.selection)
 GATE_STREAM = (4, 1)  # spawn key of the gate's bootstrap generator (the checks' stream is (4,))
 
 
@@ -48,22 +46,13 @@ def gate_rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=GATE_STREAM))
 
 
-def finite_or_none(x):
-    """``float(x)``, or None for None and non-finite values (JSON has no NaN)."""
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
-_f = finite_or_none
 
 
 def null_stats(observed: float, null) -> dict:
     """An observed test R2 against its permutation null (K,): p = (C + 1) / (K + 1), C = #{null >= observed}."""
     null = np.asarray(null, dtype=np.float64)
-    return {"observed_test_r2": _f(observed), "p_value": p_value(observed, null), "null_mean": _f(null.mean()),
-            "null_std": _f(null.std()), "null_q95": _f(np.quantile(null, 0.95)), "null_max": _f(null.max())}
+    return {"observed_test_r2": finite_or_none(observed), "p_value": p_value(observed, null), "null_mean": finite_or_none(null.mean()),
+            "null_std": finite_or_none(null.std()), "null_q95": finite_or_none(np.quantile(null, 0.95)), "null_max": finite_or_none(null.max())}
 
 
 def familywise(observed: dict, nulls: dict, k: int) -> dict:
@@ -71,20 +60,15 @@ def familywise(observed: dict, nulls: dict, k: int) -> dict:
 
     observed: {(level, model): test R2}; nulls: {(level, model): (K,) null test R2}, same keys."""
     keys = list(observed)
-    obs = np.array([_finite(observed[key]) for key in keys])
+    obs = np.array([finite_or_minus_inf(observed[key]) for key in keys])
     null_max = max_null(np.column_stack([nulls[key] for key in keys]))
     best = int(np.argmax(obs))
     return {"statistic": "maximum test R2 over the linear models at every noise level > 0",
-            "n_models": len(keys), "n_permutations": int(k), "observed_max": _f(obs[best]),
+            "n_models": len(keys), "n_permutations": int(k), "observed_max": finite_or_none(obs[best]),
             "observed_model": f"L={keys[best][0]:g} {keys[best][1]}",
             "p_value": p_value(obs[best], null_max), "min_p_value": 1.0 / (k + 1),
-            "null_mean": _f(null_max.mean()), "null_q95": _f(np.quantile(null_max, 0.95)),
+            "null_mean": finite_or_none(null_max.mean()), "null_q95": finite_or_none(np.quantile(null_max, 0.95)),
             "null_max": [float(v) for v in null_max]}
-
-
-def _finite(x):
-    x = _f(x)
-    return -np.inf if x is None else x
 
 
 def permutation_evidence(y_test: np.ndarray, observed: dict, perm_rss: np.ndarray | None, k: int, *,
@@ -132,8 +116,8 @@ def resampled_test_r2(y_test: np.ndarray, preds: list, n_resamples: int, seed: i
 def all_intervals(keys: list, scores: np.ndarray, test: dict, yt: np.ndarray) -> dict:
     """{"L=<level> <model>": test R2 and its 95% percentile interval over the resampled ``scores``}."""
     ci = percentile_interval(scores) if keys else []
-    return {f"L={lv:g} {m}": {"noise_level": lv, "model": m, "test_r2": _f(r2(yt, test[(lv, m)])),
-                              "ci95": [_f(ci[i, 0]), _f(ci[i, 1])]} for i, (lv, m) in enumerate(keys)}
+    return {f"L={lv:g} {m}": {"noise_level": lv, "model": m, "test_r2": finite_or_none(r2(yt, test[(lv, m)])),
+                              "ci95": [finite_or_none(ci[i, 0]), finite_or_none(ci[i, 1])]} for i, (lv, m) in enumerate(keys)}
 
 
 def gate_record(metrics: list, keys: list, scores: np.ndarray, ci: dict, permutation: dict) -> dict:
@@ -152,16 +136,16 @@ def gate_record(metrics: list, keys: list, scores: np.ndarray, ci: dict, permuta
     vs = select_by_val(metrics)
     lin = permutation["linear"].get("familywise") or {}
     lg = permutation.get("lightgbm") or {}
-    ok = _f(lo) is not None and _f(hi) is not None
+    ok = finite_or_none(lo) is not None and finite_or_none(hi) is not None
     return {"best_model": best["model"], "best_noise_level": float(best["noise_level"]),
-            "best_test_r2": _f(best["test_r2"]),
-            "ci95": [_f(lo), _f(hi)] if ok else None,
+            "best_test_r2": finite_or_none(best["test_r2"]),
+            "ci95": [finite_or_none(lo), finite_or_none(hi)] if ok else None,
             "ci95_method": (f"percentile bootstrap of the maximum test R2 over {len(cols)} models, the best "
                             f"re-selected in each of {scores.shape[0]} resamples (predictions fixed)"),
             "n_candidates": len(cols), "ci95_best_model": one,
             "val_selected": None if vs is None else {
-                "model": vs["model"], "noise_level": float(vs["noise_level"]), "val_r2": _f(vs["val_r2"]),
-                "test_r2": _f(vs["test_r2"]),
+                "model": vs["model"], "noise_level": float(vs["noise_level"]), "val_r2": finite_or_none(vs["val_r2"]),
+                "test_r2": finite_or_none(vs["test_r2"]),
                 "ci95": (ci.get(f"L={vs['noise_level']:g} {vs['model']}") or {}).get("ci95")},
             "p_value_familywise": lin.get("p_value"), "familywise_n_models": lin.get("n_models"),
             "familywise_n_permutations": lin.get("n_permutations"), "familywise_min_p_value": lin.get("min_p_value"),

@@ -21,16 +21,13 @@ import numpy as np
 
 from daudit.checks.permutation import p_value
 from daudit.data.catalogue import CATALOGUE, by_key, feature_pixels
+from daudit.models.importance import TOP_K, top_k_shares
+from daudit.models.metrics import finite_or_none
 
-__all__ = ["abs_importance_null", "top_k_shares", "share_null", "familywise_t", "region_units", "region_excess",
+__all__ = ["abs_importance_null", "share_null", "familywise_t", "region_units", "region_excess",
            "pixel_excess", "overlap_null", "resolvable", "above_level", "LEVEL"]
 
 LEVEL = 0.95  # "above the null" = above this quantile of the null
-
-
-def _f(x):
-    x = float(x)
-    return x if np.isfinite(x) else None
 
 
 def abs_importance_null(coef: np.ndarray, x_std: np.ndarray) -> np.ndarray:
@@ -38,20 +35,7 @@ def abs_importance_null(coef: np.ndarray, x_std: np.ndarray) -> np.ndarray:
     return np.abs(np.asarray(coef, dtype=np.float64)) * np.asarray(x_std, dtype=np.float64)[:, None]
 
 
-def top_k_shares(importance: np.ndarray, k: int = 40) -> np.ndarray:
-    """Top-``k`` share of each column of ``importance`` (p, K): (K,) (0 for an all-zero column).
-
-    The same statistic as `daudit.models.importance.top_k_share`, for many columns at once.
-    """
-    imp = np.abs(np.asarray(importance, dtype=np.float64))
-    imp = imp[:, None] if imp.ndim == 1 else imp
-    total = imp.sum(axis=0)
-    k = min(int(k), imp.shape[0])
-    top = -np.partition(-imp, k - 1, axis=0)[:k].sum(axis=0) if k > 0 else np.zeros(imp.shape[1])
-    return np.where(total > 0, top / np.where(total > 0, total, 1.0), 0.0)
-
-
-def share_null(observed: np.ndarray, null: np.ndarray, *, k: int = 40) -> dict:
+def share_null(observed: np.ndarray, null: np.ndarray, *, k: int = TOP_K) -> dict:
     """The top-``k`` share of ``observed`` (p,) against the shares of the null fits ``null`` (p, K).
 
     Returns {"k", "observed", "null_mean", "null_q95", "null_max", "p_value", "min_p_value",
@@ -63,8 +47,8 @@ def share_null(observed: np.ndarray, null: np.ndarray, *, k: int = 40) -> dict:
     nul = top_k_shares(null, k)
     q95 = float(np.quantile(nul, LEVEL)) if nul.size else float("nan")
     p = p_value(obs, nul) if nul.size else None
-    return {"k": int(k), "observed": obs, "null_mean": _f(nul.mean()) if nul.size else None,
-            "null_q95": _f(q95), "null_max": _f(nul.max()) if nul.size else None,
+    return {"k": int(k), "observed": obs, "null_mean": finite_or_none(nul.mean()) if nul.size else None,
+            "null_q95": finite_or_none(q95), "null_max": finite_or_none(nul.max()) if nul.size else None,
             "p_value": p, "min_p_value": 1.0 / (nul.size + 1), "n_permutations": int(nul.size),
             "resolvable": resolvable(nul.size), "above_null": above_level(p, nul.size),
             "null": [float(v) for v in nul]}
@@ -161,10 +145,10 @@ def region_excess(observed: np.ndarray, null: np.ndarray, wave: np.ndarray, feat
                         "name": f.name + (" without stellar-line windows" if rest else ""),
                         "name_zh": f.name_zh + ("（不含其中的恒星谱线窗口）" if rest else ""), "lo": f.lo, "hi": f.hi,
                         "n_pixels": int(masks[i].sum()), "share": float(obs[i]), "null_mean": float(mean[i]),
-                        "null_sd": float(sd[i]), "null_q95": float(q95[i]), "threshold": _f(mean[i] + thr * sd[i]),
-                        "t": _f(tval[i]), "above_null": bool(tval[i] > thr)})
+                        "null_sd": float(sd[i]), "null_q95": float(q95[i]), "threshold": finite_or_none(mean[i] + thr * sd[i]),
+                        "t": finite_or_none(tval[i]), "above_null": bool(tval[i] > thr)})
     regions.sort(key=lambda r: -(r["t"] if r["t"] is not None else -np.inf))
-    return {"threshold_t": _f(thr), "regions": regions}
+    return {"threshold_t": finite_or_none(thr), "regions": regions}
 
 
 def _runs(flags: np.ndarray, gap: int) -> list[tuple[int, int]]:
@@ -216,14 +200,14 @@ def pixel_excess(observed: np.ndarray, null: np.ndarray, wave: np.ndarray, *, ga
         feats = [key for key, m in pix.items() if m[a:b + 1].any()]
         groups.append({"pixel_lo": a, "pixel_hi": b, "wave_lo": float(wave[a]), "wave_hi": float(wave[b]),
                        "n_above": int(sel.sum()), "share": float(imp[sel].sum() / total),
-                       "max_t": _f(tval[sel].max()), "features": feats})
+                       "max_t": finite_or_none(tval[sel].max()), "features": feats})
     groups.sort(key=lambda g: -g["share"])
-    return {"threshold_t": _f(thr), "n_above": int(above.sum()), "n_groups": len(groups),
+    return {"threshold_t": finite_or_none(thr), "n_above": int(above.sum()), "n_groups": len(groups),
             "above": [int(i) for i in np.flatnonzero(above)],
             "null_mean": mean * total, "threshold": (mean + thr * sd) * total, "groups": groups}
 
 
-def overlap_null(pixels, observed: np.ndarray, null: np.ndarray, *, k: int = 40) -> dict:
+def overlap_null(pixels, observed: np.ndarray, null: np.ndarray, *, k: int = TOP_K) -> dict:
     """Overlap of a pixel set with the top-``k`` pixels of ``observed`` (p,), against the null (p, K).
 
     Returns {"count", "null_mean", "null_q95", "p_value", "resolvable", "above_null"} (as `share_null`).
@@ -235,5 +219,5 @@ def overlap_null(pixels, observed: np.ndarray, null: np.ndarray, *, k: int = 40)
     counts = np.array([len(ref & set(top[:, j].tolist())) for j in range(nul.shape[1])], dtype=np.float64)
     q95 = float(np.quantile(counts, LEVEL)) if counts.size else float("nan")
     p = p_value(obs, counts) if counts.size else None
-    return {"count": int(obs), "null_mean": _f(counts.mean()) if counts.size else None, "null_q95": _f(q95),
+    return {"count": int(obs), "null_mean": finite_or_none(counts.mean()) if counts.size else None, "null_q95": finite_or_none(q95),
             "p_value": p, "resolvable": resolvable(counts.size), "above_null": above_level(p, counts.size)}

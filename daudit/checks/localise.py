@@ -34,7 +34,7 @@ import scipy.linalg
 
 from daudit.checks.importance_null import NO_LINES, region_units
 from daudit.models.linear import decompose, fit_family
-from daudit.models.metrics import bootstrap_r2_scores, percentile_interval, r2
+from daudit.models.metrics import bootstrap_r2_scores, finite_or_none, percentile_interval, r2
 from daudit.models.stats import CenteredStats
 
 __all__ = ["Unit", "LocalisePlan", "inverse_filter", "drop_fits", "alone_fit", "judge_units", "band_units", "build_plan", "catalogue_units",
@@ -235,11 +235,6 @@ def band_units(groups, wave: np.ndarray, *, limit: int = MAX_BANDS, merge_gap: i
     return out
 
 
-def _f(x):
-    x = float(x)
-    return x if np.isfinite(x) else None
-
-
 def judge_units(units, y: np.ndarray, full: np.ndarray, dropped: np.ndarray, alone: np.ndarray, *,
                 n_resamples: int, rng: np.random.Generator, threshold: float, tolerance: float) -> dict:
     """Which units are sources of the leak, from held-out predictions.
@@ -279,9 +274,9 @@ def judge_units(units, y: np.ndarray, full: np.ndarray, dropped: np.ndarray, alo
         why = [w for w, ok in (("alone", alone_hit), ("drop", beyond and material)) if ok]
         recs.append({"key": unit.key, "kind": unit.kind, "name": unit.name, "name_zh": unit.name_zh,
                      "lo": unit.lo, "hi": unit.hi, "n_pixels": int(len(unit.pixels)), "feature": unit.feature,
-                     "without_lines": unit.without_lines, "dropped_test_r2": _f(r_drop[j]), "drop": _f(drop),
-                     "drop_ci95": [_f(ci_drop[j, 0]), _f(ci_drop[j, 1])], "alone_test_r2": _f(r_alone[j]),
-                     "alone_ci95": [_f(ci_alone[j, 0]), _f(ci_alone[j, 1])], "source": source,
+                     "without_lines": unit.without_lines, "dropped_test_r2": finite_or_none(r_drop[j]), "drop": finite_or_none(drop),
+                     "drop_ci95": [finite_or_none(ci_drop[j, 0]), finite_or_none(ci_drop[j, 1])], "alone_test_r2": finite_or_none(r_alone[j]),
+                     "alone_ci95": [finite_or_none(ci_alone[j, 0]), finite_or_none(ci_alone[j, 1])], "source": source,
                      "removes": bool(source and np.isfinite(r_drop[j]) and r_drop[j] < threshold), "why": why})
     recs.sort(key=lambda r: -(r["drop"] if r["drop"] is not None else -np.inf))
-    return {"full_test_r2": _f(r_full), "full_ci95": [_f(ci_full[0]), _f(ci_full[1])], "units": recs}
+    return {"full_test_r2": finite_or_none(r_full), "full_ci95": [finite_or_none(ci_full[0]), finite_or_none(ci_full[1])], "units": recs}

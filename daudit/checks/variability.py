@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from daudit.models.importance import TOP_K
+
 __all__ = ["relative_spread", "variability_summary", "overlap"]
 
 
@@ -35,7 +37,7 @@ def overlap(a, b) -> dict:
     return {"count": len(a & b), "jaccard": (len(a & b) / union) if union else 0.0}
 
 
-def variability_summary(spread: np.ndarray, wave: np.ndarray, threshold: float, *, top_k: int = 40,
+def variability_summary(spread: np.ndarray, wave: np.ndarray, threshold: float, *, top_k: int = TOP_K,
                         important: dict | None = None) -> dict:
     """Pixels above ``threshold``, the ``top_k`` most variable pixels and their overlaps.
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["top_k_share", "top_pixels", "linear_importance", "importance_table", "importance_summary"]
+__all__ = ["TOP_K", "top_k_share", "top_k_shares", "top_pixels", "linear_importance", "importance_table", "importance_summary"]
 
+
+TOP_K = 40  # the user's question: is the importance concentrated in ~40 pixels?
 
 def linear_importance(coef: np.ndarray, x_std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``|coef|`` and ``|coef| * std(x)`` for one model; coef and x_std of shape (p,).
@@ -17,16 +19,23 @@ def linear_importance(coef: np.ndarray, x_std: np.ndarray) -> tuple[np.ndarray, 
     return a, a * np.asarray(x_std, dtype=np.float64)
 
 
-def top_k_share(importance: np.ndarray, k: int = 40) -> float:
-    """Fraction of the total importance held by the ``k`` largest pixels (0 if all zero)."""
+def top_k_shares(importance: np.ndarray, k: int = TOP_K) -> np.ndarray:
+    """Top-``k`` share of each column of ``importance`` (p,) or (p, K): (K,), the fraction of the
+    column's total absolute importance held by its ``k`` largest pixels (0 for an all-zero column)."""
     imp = np.abs(np.asarray(importance, dtype=np.float64))
-    total = imp.sum()
-    if total <= 0:
-        return 0.0
-    return float(np.sort(imp)[::-1][:k].sum() / total)
+    imp = imp[:, None] if imp.ndim == 1 else imp
+    total = imp.sum(axis=0)
+    k = min(int(k), imp.shape[0])
+    top = -np.partition(-imp, k - 1, axis=0)[:k].sum(axis=0) if k > 0 else np.zeros(imp.shape[1])
+    return np.where(total > 0, top / np.where(total > 0, total, 1.0), 0.0)
 
 
-def top_pixels(importance: np.ndarray, wave: np.ndarray, k: int = 40) -> list[dict]:
+def top_k_share(importance: np.ndarray, k: int = TOP_K) -> float:
+    """`top_k_shares` of one importance vector (p,), as a float."""
+    return float(top_k_shares(importance, k)[0])
+
+
+def top_pixels(importance: np.ndarray, wave: np.ndarray, k: int = TOP_K) -> list[dict]:
     """The ``k`` most important pixels: rank, pixel index, wavelength (Å), importance."""
     imp = np.asarray(importance, dtype=np.float64)
     order = np.argsort(-imp, kind="stable")[:k]
@@ -53,7 +62,7 @@ def importance_table(wave, mean_error, names, coef, x_std, lgbm_gain=None, lgbm_
     return cols
 
 
-def importance_summary(table: dict, wave, names, *, primary: str, top_k: int = 40, n_top: int = 40) -> dict:
+def importance_summary(table: dict, wave, names, *, primary: str, top_k: int = TOP_K, n_top: int = TOP_K) -> dict:
     models = {}
     for name in names:
         for kind in ("abs_coef", "abs_coef_x_std"):

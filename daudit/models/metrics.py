@@ -6,9 +6,11 @@ in summary.json) when the labels are constant, which `daudit.data.validate` refu
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-__all__ = ["r2_from_rss", "r2", "total_sum_of_squares", "regression_metrics", "bootstrap_r2", "bootstrap_r2_scores",
+__all__ = ["finite_or_none", "finite_or_minus_inf", "r2_from_rss", "r2", "total_sum_of_squares", "regression_metrics", "bootstrap_r2", "bootstrap_r2_scores",
            "percentile_interval", "metrics_rows", "METRIC_COLUMNS"]
 
 # New columns go at the end, so readers that index the older columns keep working.
@@ -16,6 +18,20 @@ METRIC_COLUMNS = ["noise_level", "model", "alpha", "train_r2", "train_mae", "tra
                   "val_mae", "val_rmse", "test_r2", "test_mae", "test_rmse", "fit_seconds", "degenerate",
                   "resolved_rank", "effective_dof", "alpha_below_resolution"]
 
+
+
+def finite_or_none(x) -> float | None:
+    """``float(x)``, or None for None and non-finite values (JSON has no NaN)."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def finite_or_minus_inf(x) -> float:
+    """``float(x)`` for ranking: None and non-finite values rank last (-inf)."""
+    x = finite_or_none(x)
+    return -math.inf if x is None else x
 
 def r2_from_rss(rss, tss):
     """``1 - rss / tss``, elementwise; NaN where ``tss <= 0`` (constant labels: R² undefined).

@@ -29,6 +29,7 @@ from daudit.core.errors import DauditError
 from daudit.core.gate_rule import DEFAULT_GATE_RULE, GATE_RULES
 from daudit.core.schema_sanity import GateEvidence
 from daudit.models.linear import is_ols_name
+from daudit.models.metrics import finite_or_minus_inf
 
 __all__ = ["GATE_THRESHOLD", "GATE_NAME", "gate_verdict", "leakage_degree", "gate_record", "BACKEND_NOTES",
            "GATE_FROM_EVIDENCE", "best_by_test", "best_by_val", "best_rows",
@@ -117,7 +118,7 @@ def decide_gate(statistic, ci95, *, rule: str = DEFAULT_GATE_RULE, blocked_by=()
     if rule not in GATE_RULES:
         raise ValueError(f"unknown gate rule {rule!r}; one of {GATE_RULES}")
     ci = list(ci95) if ci95 else None
-    lo, hi = (_finite(ci[0]), _finite(ci[1])) if ci and len(ci) == 2 else (-math.inf, -math.inf)
+    lo, hi = (finite_or_minus_inf(ci[0]), finite_or_minus_inf(ci[1])) if ci and len(ci) == 2 else (-math.inf, -math.inf)
     has_ci = math.isfinite(lo) and math.isfinite(hi)
     borderline = bool(has_ci and lo < threshold <= hi)
     point = gate_verdict(statistic, threshold)
@@ -174,11 +175,6 @@ def gate_record(best: dict, evidence: dict | None = None, *, rule: str = DEFAULT
     return gate
 
 
-def _finite(v) -> float:
-    v = float("nan") if v is None else float(v)
-    return v if math.isfinite(v) else -math.inf
-
-
 def gate_candidates(rows, keep=lambda r: True) -> list[dict]:
     """The rows the gate maximises over: ``keep`` rows that are not degenerate (noise level 0).
 
@@ -195,7 +191,7 @@ def best_by_test(rows, keep=lambda r: True) -> dict | None:
     cand = gate_candidates(rows, keep)
     if not cand:
         return None
-    r = max(cand, key=lambda r: (_finite(r["test_r2"]), _finite(r["val_r2"])))
+    r = max(cand, key=lambda r: (finite_or_minus_inf(r["test_r2"]), finite_or_minus_inf(r["val_r2"])))
     return {k: r[k] for k in BEST_KEYS}
 
 
@@ -208,14 +204,14 @@ def select_by_val(rows, keep=lambda r: True) -> dict | None:
     cand = gate_candidates(rows, keep)
     if not cand:
         return None
-    r = max(cand, key=lambda r: _finite(r["val_r2"]))
+    r = max(cand, key=lambda r: finite_or_minus_inf(r["val_r2"]))
     return {k: r[k] for k in BEST_KEYS}
 
 
 def pick_by_val(names, val_r2, keep=is_ridge) -> int | None:
     """Index of the ``keep`` name with the highest validation R² (``val_r2`` in ``names`` order)."""
     cand = [i for i, n in enumerate(names) if keep(n)]
-    return max(cand, key=lambda i: _finite(val_r2[i])) if cand else None
+    return max(cand, key=lambda i: finite_or_minus_inf(val_r2[i])) if cand else None
 
 
 def best_by_val(rows, *, level: float, keep=is_linear) -> str | None:

@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from daudit.models.importance import TOP_K  # noqa: E402
 from daudit.output.report.constants import CLIP_LABEL_LIMIT, DEFAULT_LINES, R2_AXIS_FLOOR  # noqa: E402
 from daudit.output.spectrum_figure import importance_spectrum_figure, plot_importance_spectrum  # noqa: E402
 
@@ -135,7 +136,7 @@ def plot_r2_models(metrics, path, *, threshold=0.05, title=None, floor=R2_AXIS_F
     return save_figure(r2_models_figure(metrics, threshold=threshold, title=title, floor=floor), path)
 
 
-def importance_hist_figure(importance, *, top_k=40, label, top_k_share=None, null_q95=None, title=None):
+def importance_hist_figure(importance, *, top_k=TOP_K, label, top_k_share=None, null_q95=None, title=None):
     """Distribution of pixel importance (log x) and the cumulative share of sorted pixels.
 
     Parameters
@@ -231,7 +232,7 @@ def importance_hist_figure(importance, *, top_k=40, label, top_k_share=None, nul
     return fig
 
 
-def plot_importance_hist(importance, path, *, top_k=40, label, top_k_share=None, null_q95=None, title=None):
+def plot_importance_hist(importance, path, *, top_k=TOP_K, label, top_k_share=None, null_q95=None, title=None):
     """Write `importance_hist_figure` (same parameters) to the PNG ``path``; returns ``path``."""
     return save_figure(importance_hist_figure(importance, top_k=top_k, label=label, top_k_share=top_k_share,
                                               null_q95=null_q95, title=title), path)
