@@ -84,7 +84,7 @@ def case_pred(mode: str) -> dict:
 
     from daudit.core.progress import compute
     from daudit.data.splits import quality_counts_graph
-    from daudit.engine.streaming import predict_graph
+    from daudit.engine.streaming import predict_block
     from daudit.models.boosting import SharedBooster, predict_block_lgbm
 
     splits = _splits()
@@ -97,7 +97,9 @@ def case_pred(mode: str) -> dict:
     graphs = []
     for k in ("train", "val", "test"):
         x = splits[k].error
-        graphs.append(predict_graph(x, coef, np.zeros(19)))
+        c, b = delayed(np.ascontiguousarray(coef)), delayed(np.zeros(19))  # x @ coef + b, block by block
+        graphs.append(x.map_blocks(predict_block, c, b, dtype=np.float64, chunks=(x.chunks[0], (19,)),
+                                   meta=np.empty((0, 0))))
         meta = {"dtype": np.float64, "chunks": (x.chunks[0], (1,)), "meta": np.empty((0, 0))}
         if mode == "key":
             graphs.append(x.map_blocks(predict_block_lgbm, delayed(booster), **meta))

@@ -86,7 +86,7 @@ def _direct_familywise(run):
     k = s["sanity"]["permutation"]["linear"]["n_permutations"]
     y_train, y_test = run.y["train"], run.y["test"]
     rng = np.random.default_rng(np.random.SeedSequence(SEED, spawn_key=(4,)))  # the checks' generator
-    perms = PermutationKeys.draw(len(y_train), k, rng).matrix(y_train)  # the checks' keyed permutations
+    perms = PermutationKeys.draw(len(y_train), k, rng).labels(y_train, np.arange(len(y_train)))  # the checks' keyed permutations
     x_train, x_test = _read_error(run.root, "train"), _read_error(run.root, "test")
     tss = np.sum((y_test - y_test.mean()) ** 2)
     scores = []

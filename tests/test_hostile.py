@@ -25,6 +25,7 @@ import pytest
 from pfsspec_factory import ERROR_KEY, WAVE_KEY, write_pfsspec, write_spec, write_split_set
 from test_publish import PNG, fixture_kc, git, make_run, make_summary, needs_git
 
+from daudit.core.paths import cache_dir
 from daudit.core.schema import write_summary
 from daudit.output.staging import MARKER, check_output_dir
 
@@ -486,7 +487,6 @@ def test_source_key_changes_with_content_even_when_size_and_mtime_are_restored(t
 
 def test_default_cache_is_never_written_beside_an_installed_package(tmp_path, monkeypatch):
     from daudit.core import paths
-    from daudit.data import cache as cache_mod
 
     installed = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
     (installed / "daudit").mkdir(parents=True)
@@ -495,12 +495,12 @@ def test_default_cache_is_never_written_beside_an_installed_package(tmp_path, mo
     monkeypatch.setattr(paths, "PACKAGE_DIR", installed / "daudit")
     monkeypatch.delenv("DAUDIT_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert cache_mod.default_cache_dir() == tmp_path / "xdg" / "daudit"
+    assert cache_dir() == tmp_path / "xdg" / "daudit"
     monkeypatch.setenv("DAUDIT_CACHE_DIR", str(tmp_path / "mine"))
-    assert cache_mod.default_cache_dir() == tmp_path / "mine"
+    assert cache_dir() == tmp_path / "mine"
     monkeypatch.delenv("DAUDIT_CACHE_DIR")
     monkeypatch.setattr(paths, "PACKAGE_DIR", REPO / "daudit")  # a source checkout keeps its data_cache/
-    assert cache_mod.default_cache_dir() == REPO / "data_cache"
+    assert cache_dir() == REPO / "data_cache"
 
 
 @pytest.mark.parametrize("value, expected", [

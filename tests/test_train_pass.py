@@ -74,7 +74,7 @@ def test_one_pass_equals_dense_oracles(ctx):
     np.testing.assert_array_equal(st.mask.cols, cols)
     np.testing.assert_array_equal(st.mask.xtx, m[:, cols].T.astype(float) @ m[:, cols])
     # X^T Y of the permuted labels (keys) and the group shuffles
-    yy = np.hstack([plan.perm_keys.matrix(y), plan.group_y])
+    yy = np.hstack([plan.perm_keys.labels(y, np.arange(len(y))), plan.group_y])
     sxy, syy, ymean = st.cross.centered()
     xc = x.astype(np.float64) - x.mean(0)
     np.testing.assert_allclose(sxy, xc.T @ (yy - yy.mean(0)), rtol=1e-4, atol=1e-4 * np.abs(sxy).max())
@@ -85,7 +85,7 @@ def test_one_pass_equals_dense_oracles(ctx):
 def test_permutation_keys_are_bijections_with_uniform_positions():
     rng = np.random.default_rng(1)
     for n in (1, 2, 3, 5, 8, 9, 100, 1000, 4097):
-        idx = PermutationKeys.draw(n, 4, rng).matrix(np.arange(n, dtype=float)).astype(int)
+        idx = PermutationKeys.draw(n, 4, rng).labels(np.arange(n, dtype=float), np.arange(n)).astype(int)
         assert all(np.array_equal(np.sort(idx[:, j]), np.arange(n)) for j in range(4)), n
     # where row 0 lands over 4000 permutations of 8: uniform (chi-square, 7 dof, p ~ 1e-4 cut)
     counts = np.bincount(PermutationKeys.draw(8, 4000, rng).indices(np.array([0]))[0], minlength=8)

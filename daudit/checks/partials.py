@@ -17,8 +17,7 @@ import numpy as np
 from daudit.checks.transforms import aggregate_features, bad_pixels, shuffle_chunk
 
 __all__ = [
-    "MaskGram", "CrossStats", "EvalPlan", "mask_gram_chunk", "mask_gram_merge", "cross_chunk", "cross_merge",
-    "eval_chunk",
+    "MaskGram", "CrossStats", "EvalPlan", "eval_chunk",
 ]
 
 
@@ -46,38 +45,6 @@ class MaskGram:
         return 0.5 * (sxx + sxx.T), sxy, mx
 
 
-def mask_gram_chunk(mask: np.ndarray, y: np.ndarray, y_shift: float) -> MaskGram:
-    """`MaskGram` of one block; mask (rows, p) nonzero = bad, y (rows,).
-
-    ``sub^T sub`` counts rows, so float32 holds it exactly for blocks under 2^24 rows (half the
-    time and memory of float64); the sums across blocks are float64.
-    """
-    m = np.asarray(mask) != 0
-    cols = np.flatnonzero(m.any(axis=0))
-    sub = m[:, cols].astype(np.float32 if m.shape[0] < 2**24 else np.float64)
-    yc = np.asarray(y, dtype=np.float64) - y_shift
-    return MaskGram(n=m.shape[0], cols=cols, sum_x=sub.sum(axis=0, dtype=np.float64),
-                    xtx=(sub.T @ sub).astype(np.float64), xty=sub.T.astype(np.float64) @ yc)
-
-
-def _embed(g: MaskGram, cols: np.ndarray):
-    pos = np.searchsorted(cols, g.cols)
-    c = len(cols)
-    sx, xy, xx = np.zeros(c), np.zeros(c), np.zeros((c, c))
-    sx[pos], xy[pos] = g.sum_x, g.xty
-    xx[np.ix_(pos, pos)] = g.xtx
-    return sx, xx, xy
-
-
-def mask_gram_merge(a: MaskGram, b: MaskGram) -> MaskGram:
-    if np.array_equal(a.cols, b.cols):  # the common case once most columns were ever masked
-        return MaskGram(a.n + b.n, a.cols, a.sum_x + b.sum_x, a.xtx + b.xtx, a.xty + b.xty)
-    cols = np.union1d(a.cols, b.cols)
-    sa, xa, ya = _embed(a, cols)
-    sb, xb, yb = _embed(b, cols)
-    return MaskGram(a.n + b.n, cols, sa + sb, xa + xb, ya + yb)
-
-
 # ---------------------------------------------------------------- X^T Y for many targets
 @dataclass
 class CrossStats:
@@ -100,25 +67,6 @@ class CrossStats:
         sxy = self.xty - self.n * np.outer(dx, dy)
         syy = np.maximum(self.yty - self.n * dy * dy, 0.0)
         return sxy, syy, self.y_shift + dy
-
-
-def cross_chunk(x: np.ndarray, y: np.ndarray, *, x_shift, y_shift) -> CrossStats:
-    """The light per-chunk function: ``(x - c)^T (Y - d)`` without ``X^T X``. x (rows, p), y (rows, k).
-
-    The chunk's product is taken in float32 (half the time of float64; the centred values are
-    small, so the chunk sums keep ~6 significant digits, plenty for a null distribution) and the
-    chunks are added in float64.
-    """
-    xc = np.asarray(x, dtype=np.float64) - x_shift
-    yc = np.asarray(y, dtype=np.float64) - y_shift
-    xty = (xc.astype(np.float32).T @ yc.astype(np.float32)).astype(np.float64)
-    return CrossStats(xc.shape[0], x_shift, y_shift, xc.sum(axis=0), yc.sum(axis=0), xty,
-                      np.einsum("ij,ij->j", yc, yc))
-
-
-def cross_merge(a: CrossStats, b: CrossStats) -> CrossStats:
-    return CrossStats(a.n + b.n, a.x_shift, a.y_shift, a.sum_x + b.sum_x, a.sum_y + b.sum_y,
-                      a.xty + b.xty, a.yty + b.yty)
 
 
 class Clock:

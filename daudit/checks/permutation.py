@@ -98,10 +98,6 @@ class PermutationKeys:
         """Permuted labels of ``rows``: ``y[perm_j(row)]``, float64 (m, K)."""
         return np.asarray(y, dtype=np.float64)[self.indices(rows)]
 
-    def matrix(self, y: np.ndarray) -> np.ndarray:
-        """All permuted label columns (n, K) at once (small n only; the passes use `labels`)."""
-        return self.labels(y, np.arange(self.n))
-
 
 def group_codes(mag: np.ndarray, snr: np.ndarray, n_mag: int, n_snr: int):
     """mag x SNR group of each row from quantile bins of the given (train) values.

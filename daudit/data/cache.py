@@ -14,8 +14,6 @@ taken from the source while copying (`daudit.data.cache_reader.ZarrRows`): a cop
 damaged or deleted under a run stops it with one line (`InputChangedError`), never a verdict on
 other data. Statistics are read whole into memory and checked there, so a later change cannot
 reach a run that loaded them.
-
-`default_cache_dir` is the one place that decides where the caches live.
 """
 
 from __future__ import annotations
@@ -39,12 +37,12 @@ from zarr.codecs import BloscCodec
 
 from daudit.core.artifacts import pid_alive
 from daudit.core.files import changed_error, check_unchanged, file_state
-from daudit.core.paths import cache_dir, check_cache_dir
+from daudit.core.paths import check_cache_dir
 from daudit.core.progress import Bar
 from daudit.data.cache_holds import held_here, hold, release, remove_unless_held
 from daudit.data.cache_reader import ZarrRows, block_digest
 
-__all__ = ["source_key", "ZarrCache", "StatsCache", "default_cache_dir"]
+__all__ = ["source_key", "ZarrCache", "StatsCache"]
 
 log = logging.getLogger("daudit")
 _FORMAT = 2  # 2: identity, change time and content fingerprint in the key; rows copied
@@ -53,11 +51,6 @@ _FORMAT = 2  # 2: identity, change time and content fingerprint in the key; rows
 _FINGERPRINT_BLOCKS = 16  # blocks of 64 KiB read from a file for its fingerprint (the whole file up to 1 MiB)
 _BLOCK = 64 * 1024
 _fingerprints: dict = {}
-
-
-def default_cache_dir() -> Path:
-    """``$DAUDIT_CACHE_DIR``, else ``data_cache/`` of a checkout or the user cache folder (`daudit.core.paths`)."""
-    return cache_dir()
 
 
 def fingerprint(path: str, st: os.stat_result | None = None) -> str:

@@ -13,7 +13,7 @@ import dask.array as da
 import numpy as np
 from dask import delayed
 
-__all__ = ["row_offsets", "first_block_shift", "predict_graph", "predict_block", "gather_graph", "tree_reduce",
+__all__ = ["row_offsets", "first_block_shift", "predict_block", "gather_graph", "tree_reduce",
            "fold_graph", "fold_lanes", "lanes_for"]
 
 
@@ -155,15 +155,3 @@ def gather_graph(x, fn, *, lanes: int = 1, prefetch: int = 2):
     """
     step = functools.partial(_one, fn)
     return fold_graph(step, [(x.blocks[i],) for i in range(x.numblocks[0])], _extend, lanes=lanes, prefetch=prefetch)
-
-
-def predict_graph(x, coef: np.ndarray, intercept: np.ndarray):
-    """Lazy predictions of many linear models at once: ``x @ coef + intercept``.
-
-    x : dask array (n, p); coef : (p, m); intercept : (m,). Returns a dask array (n, m).
-    """
-
-    coef = np.ascontiguousarray(coef, dtype=np.float64)
-    c, b = delayed(coef), delayed(np.asarray(intercept, dtype=np.float64))
-    return x.map_blocks(predict_block, c, b, dtype=np.float64,
-                        chunks=(x.chunks[0], (coef.shape[1],)), meta=np.empty((0, 0)))
