@@ -162,7 +162,7 @@ def test_a_real_quick_run_records_quick_and_list_marks_it(tmp_path):
     ran = daudit("run", "--config", spec, "--quick", cwd=tmp_path, env=env, timeout=300)
     assert ran.returncode == 0, ran.stderr
     summary = json.loads((tmp_path / "results" / "TEST-RUN-01" / "summary.json").read_text())
-    assert summary["spec"]["quick"] is True
+    assert summary["spec"]["sanity"]["quick_run"] is True
     assert summary["spec"]["sanity"]["n_bootstrap"] == 200  # --quick's own settings replaced the spec's
     listed = json.loads(daudit("list", "--json", cwd=tmp_path).stdout)
     assert [r["quick"] for r in listed["runs"]] == [True]
