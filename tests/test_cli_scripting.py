@@ -15,7 +15,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from fake_results import make_fake_sanity
 from test_history import make_summary, write_run
 
 from daudit.core.errors import DauditError
@@ -174,9 +176,10 @@ def test_a_real_quick_run_records_quick_and_list_marks_it(tmp_path):
 def test_compare_puts_metrics_gate_and_checks_side_by_side(runs):
     a = make_summary("CMP-A", finished="2025-12-28T10:00:00Z", test_r2=0.8125, verdict="FAIL")
     b = make_summary("CMP-B", finished="2025-12-29T10:00:00Z", test_r2=0.0250, verdict="PASS")
-    a["sanity"] = {"wavelength_shuffle": {"best_refit_test_r2": 0.0125, "effect": "collapsed"},
-                   "mask_only": {"best_test_r2": -0.0050, "effect": "no_leak"}}
-    b["sanity"] = {"wavelength_shuffle": {"best_refit_test_r2": 0.0375, "effect": "collapsed"}}
+    for s, shuffled in ((a, 0.0125), (b, 0.0375)):  # a sanity block of the typed schema, then the numbers compared
+        s["sanity"] = make_fake_sanity({**s, "best_lightgbm": s["best_ridge"]}, np.random.default_rng(0))
+        s["sanity"]["wavelength_shuffle"].update(best_refit_test_r2=shuffled, effect="collapsed")
+    a["sanity"]["mask_only"].update(best_test_r2=-0.0050, effect="no_leak")
     b["gate"]["ci95"] = [0.0125, 0.0500]
     write_run(runs / "CMP-A", a)
     write_run(runs / "CMP-B", b)

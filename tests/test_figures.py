@@ -95,9 +95,9 @@ def test_overwrite_is_atomic_replace(tmp_path):
 
 # ---------------------------------------------------------------- issue 15: text, clipping, legends, the catalogue
 def _keep_figure(monkeypatch, module):
-    """Make `module._save` keep the figure (and still write it) so that a test can inspect it."""
+    """Make `module.save_figure` keep the figure (and still write it) so that a test can inspect it."""
     kept = {}
-    real = module._save
+    real = module.save_figure
 
     def save(fig, path):
         kept["fig"] = fig
@@ -108,7 +108,7 @@ def _keep_figure(monkeypatch, module):
                                 for ax in fig.axes if ax.get_legend() is not None]
         return real(fig, path)
 
-    monkeypatch.setattr(module, "_save", save)
+    monkeypatch.setattr(module, "save_figure", save)
     return kept
 
 

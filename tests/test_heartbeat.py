@@ -101,10 +101,10 @@ def test_the_eigendecomposition_and_the_checks_are_wrapped():
     import inspect
 
     from daudit.checks import run_sanity_checks
-    from daudit.checks.runner import execute
     from daudit.pipeline import run
 
     fit = inspect.getsource(run._fit_linear)
     assert re.search(r"with heartbeat\(.*\):\n\s+ctx\.eigen = decompose\(", fit)
-    assert re.search(r"with heartbeat\(.*\):\n\s+_linear_refits\(", inspect.getsource(execute))
-    assert re.search(r"with heartbeat\(.*\):\n\s+out = assemble\(", inspect.getsource(run_sanity_checks))
+    checks = inspect.getsource(run_sanity_checks)
+    assert re.search(r"with heartbeat\(.*\):\n\s+lin, spent, eg = linear_refits\(", checks)
+    assert re.search(r"with heartbeat\(.*\):\n\s+out = sanity_block\(", checks)
