@@ -28,9 +28,10 @@ import lightgbm
 import numpy as np
 
 from daudit.engine.memory import release_memory
+from daudit.models.lgbm_blocks import build_dataset
 
 __all__ = ["LightGBMPlan", "plan_lightgbm", "histogram_pool_mb", "histogram_bytes", "lightgbm_bytes", "BINNED_BYTES",
-           "SAMPLE_BYTES", "DaskRowSequence", "fit_lightgbm", "lightgbm_params",
+           "SAMPLE_BYTES", "DaskRowSequence", "dataset_params", "fit_lightgbm", "lightgbm_params",
            "lightgbm_log_to_debug"]
 
 log = logging.getLogger("daudit")
@@ -209,18 +210,22 @@ def lightgbm_params(spec_lgbm, *, seed: int, n_threads: int = 0) -> dict:
     }
 
 
+def dataset_params(plan: LightGBMPlan, params: dict) -> dict:
+    """LightGBM Dataset parameters of a fit: the plan's bin sample size and the seed that picks it."""
+    return {"bin_construct_sample_cnt": int(plan.bin_construct_sample_cnt), "verbose": -1,
+            "seed": params.get("random_state", 0)}
+
+
 def fit_lightgbm(x, y: np.ndarray, plan: LightGBMPlan, params: dict, *, transform=None, progress=None):
     """Fit a LightGBM regressor on the plan's chunks of ``x`` (dask (n, p)) and labels ``y`` (n,).
+
+    The Dataset is built from whole row blocks (`daudit.models.lgbm_blocks.build_dataset`): the
+    same bin sample and binned rows as LightGBM's `lightgbm.Sequence` path over `DaskRowSequence`.
 
     Returns the fitted ``lightgbm.Booster``.
     """
     lgb = lightgbm
-    seq_cls = type("DaskRowSequenceLGB", (DaskRowSequence, lgb.Sequence), {})
-    seq = seq_cls(x, plan.chunks, transform=transform)
-    yy = np.asarray(y, dtype=np.float64)[seq.rows()]
-    ds_params = {"bin_construct_sample_cnt": int(plan.bin_construct_sample_cnt), "verbose": -1,
-                 "seed": params.get("random_state", 0)}
-    ds = lgb.Dataset(seq, label=yy, params=ds_params, free_raw_data=True)
+    ds = build_dataset(x, y, plan.chunks, dataset_params(plan, params), transform=transform)
     train_params = {
         "objective": params["objective"], "max_depth": params["max_depth"],
         "learning_rate": params["learning_rate"], "seed": params["random_state"],
@@ -231,7 +236,7 @@ def fit_lightgbm(x, y: np.ndarray, plan: LightGBMPlan, params: dict, *, transfor
     callbacks = [] if progress is None else [lambda env: progress.update(1)]
     booster = lgb.train(train_params, ds, num_boost_round=params["n_estimators"], callbacks=callbacks)
     booster.free_dataset()  # the binned train set (n x p bytes) is not needed for prediction
-    del ds, seq
+    del ds
     release_memory()
     return booster
 
