@@ -81,7 +81,8 @@ def main() -> None:
             t2, c2 = time.perf_counter(), time.process_time()
             if booster is not None:
                 preds[name] = booster.predict(np.asarray(x.blocks[0].compute()))
-            print(f"round {r} {name:6s} construct {t1 - t0:7.2f} s (peak +{peak:.0f} MiB)  train {t2 - t1:7.2f} s  "
+            print(f"round {r} {name:6s} construct {t1 - t0:6.2f} s (cpu {c1 - c0:6.2f} s, peak +{peak:.0f} MiB)  "
+                  f"train {t2 - t1:6.2f} s (cpu {c2 - c1:6.2f} s)  "
                   f"load {os.getloadavg()[0]:.2f}", flush=True)
             del ds, booster
     ref = preds.get("seq")

@@ -54,3 +54,78 @@ def test_block_dataset_applies_the_transform_per_block():
     oracle = lgb.train(params, lgb.Dataset(seq, label=y, params=ds_params), num_boost_round=10)
     new = lgb.train(params, build_dataset(xd, y, range(5), ds_params, transform=t), num_boost_round=10)
     assert new.model_to_string() == oracle.model_to_string()
+
+
+def _fit(xd, y, cache, rows_key, n_trees=8):
+    from daudit.core.spec import LightGBMSpec
+    from daudit.models.boosting import fit_lightgbm, lightgbm_params, plan_lightgbm
+
+    plan = plan_lightgbm(xd.chunks[0], xd.shape[1], 2**30, rng=np.random.default_rng(0))
+    params = lightgbm_params(LightGBMSpec(n_estimators=n_trees, max_depth=4), seed=3, n_threads=1)
+    return fit_lightgbm(xd, y, plan, params, cache=cache, rows_key=rows_key)
+
+
+class _Spy:
+    def __init__(self, monkeypatch):
+        import daudit.models.lgbm_blocks as mod
+
+        self.calls, real = 0, mod.build_dataset
+
+        def spy(*a, **k):
+            self.calls += 1
+            return real(*a, **k)
+        monkeypatch.setattr(mod, "build_dataset", spy)
+
+
+def test_second_fit_reads_the_cached_dataset_and_predicts_the_same(tmp_path, monkeypatch):
+    from daudit.data.cache import FileCache
+
+    x, y = _planted()
+    xd = da.from_array(x, chunks=(100, x.shape[1]))
+    cache, spy = FileCache(tmp_path, "lgbm"), _Spy(monkeypatch)
+    first = _fit(xd, y, cache, {"rows": "planted-0"})
+    assert spy.calls == 1 and len(list((tmp_path / "lgbm").glob("lgbm-dataset-*/data.bin"))) == 1
+    second = _fit(xd, y, cache, {"rows": "planted-0"})
+    assert spy.calls == 1  # no Dataset constructed from the rows the second time
+    oracle = _fit(xd, y, None, None)  # no cache
+    np.testing.assert_allclose(second.predict(x), oracle.predict(x), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(first.predict(x), oracle.predict(x), rtol=0, atol=1e-12)
+
+
+def test_damaged_or_foreign_cached_dataset_is_rebuilt_not_trusted(tmp_path, monkeypatch):
+    import json
+    import zlib
+
+    from daudit.data.cache import FileCache
+
+    x, y = _planted()
+    xd = da.from_array(x, chunks=(100, x.shape[1]))
+    cache, spy = FileCache(tmp_path, "lgbm"), _Spy(monkeypatch)
+    oracle = _fit(xd, y, None, None).predict(x)
+    _fit(xd, y, cache, {"rows": "planted-0"})
+    entry = next((tmp_path / "lgbm").glob("lgbm-dataset-*"))
+    # damaged: one byte flipped in the middle of the binary file
+    raw = bytearray((entry / "data.bin").read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    (entry / "data.bin").write_bytes(bytes(raw))
+    calls = spy.calls
+    np.testing.assert_allclose(_fit(xd, y, cache, {"rows": "planted-0"}).predict(x), oracle, rtol=0, atol=1e-12)
+    assert spy.calls == calls + 1
+    # foreign: another data set's binary Dataset, sealed with this key's manifest (sizes and digests
+    # its own): the loaded rows' labels differ, so it is refused and rebuilt
+    x2, y2 = _planted(seed=5)
+    _fit(da.from_array(x2, chunks=(100, x.shape[1])), y2, cache, {"rows": "planted-5"})
+    other = next(p for p in (tmp_path / "lgbm").glob("lgbm-dataset-*") if p != entry)
+    raw = (other / "data.bin").read_bytes()
+    (entry / "data.bin").write_bytes(raw)
+    meta = json.loads((entry / "daudit-manifest.json").read_text())
+    meta["files"]["data.bin"] = [len(raw), zlib.crc32(raw)]
+    meta["sha256"] = json.loads((other / "daudit-manifest.json").read_text())["sha256"]
+    (entry / "daudit-manifest.json").write_text(json.dumps(meta))
+    calls = spy.calls
+    np.testing.assert_allclose(_fit(xd, y, cache, {"rows": "planted-0"}).predict(x), oracle, rtol=0, atol=1e-12)
+    assert spy.calls == calls + 1
+    # a different key (other Dataset parameters or rows) never reads this entry
+    calls = spy.calls
+    _fit(xd, y, cache, {"rows": "planted-0", "transform": "other"})
+    assert spy.calls == calls + 1

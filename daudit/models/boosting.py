@@ -28,7 +28,7 @@ import lightgbm
 import numpy as np
 
 from daudit.engine.memory import release_memory
-from daudit.models.lgbm_blocks import build_dataset
+from daudit.models.lgbm_blocks import build_dataset, cached_dataset, dataset_cache_key
 
 __all__ = ["LightGBMPlan", "plan_lightgbm", "histogram_pool_mb", "histogram_bytes", "lightgbm_bytes", "BINNED_BYTES",
            "SAMPLE_BYTES", "DaskRowSequence", "dataset_params", "fit_lightgbm", "lightgbm_params",
@@ -216,16 +216,24 @@ def dataset_params(plan: LightGBMPlan, params: dict) -> dict:
             "seed": params.get("random_state", 0)}
 
 
-def fit_lightgbm(x, y: np.ndarray, plan: LightGBMPlan, params: dict, *, transform=None, progress=None):
+def fit_lightgbm(x, y: np.ndarray, plan: LightGBMPlan, params: dict, *, transform=None, progress=None,
+                 cache=None, rows_key: dict | None = None):
     """Fit a LightGBM regressor on the plan's chunks of ``x`` (dask (n, p)) and labels ``y`` (n,).
 
     The Dataset is built from whole row blocks (`daudit.models.lgbm_blocks.build_dataset`): the
     same bin sample and binned rows as LightGBM's `lightgbm.Sequence` path over `DaskRowSequence`.
+    With ``cache`` (`daudit.data.cache.FileCache`) and ``rows_key`` (what identifies the rows,
+    labels and transform), the binary Dataset is read from or saved to the cache.
 
     Returns the fitted ``lightgbm.Booster``.
     """
     lgb = lightgbm
-    ds = build_dataset(x, y, plan.chunks, dataset_params(plan, params), transform=transform)
+    ds_params = dataset_params(plan, params)
+    if cache is not None and rows_key is not None:
+        key = dataset_cache_key(rows_key, plan.chunks, ds_params)
+        ds, _ = cached_dataset(cache, key, x, y, plan.chunks, ds_params, transform=transform)
+    else:
+        ds = build_dataset(x, y, plan.chunks, ds_params, transform=transform)
     train_params = {
         "objective": params["objective"], "max_depth": params["max_depth"],
         "learning_rate": params["learning_rate"], "seed": params["random_state"],

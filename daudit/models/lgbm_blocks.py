@@ -12,13 +12,16 @@ without copies when they hold no zero) plus two row blocks, within the plan's
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 
 import lightgbm
 import numpy as np
 
-__all__ = ["block_rows", "build_dataset"]
+__all__ = ["block_rows", "build_dataset", "dataset_cache_key", "cached_dataset"]
 
+log = logging.getLogger("daudit")
+_FORMAT = 1  # of the cached binary Dataset's key
 _ZERO = 1e-35  # LightGBM's ZERO_THRESHOLD: sample values at or below it (in size) are left out
 
 
@@ -86,3 +89,37 @@ def build_dataset(x, y: np.ndarray, chunks, ds_params: dict, *, transform=None) 
         ds._push_rows(np.ascontiguousarray(block, dtype=np.float32))
     ds.set_label(np.asarray(y, dtype=np.float64)[rows])
     return ds
+
+
+def dataset_cache_key(rows_key: dict, chunks, ds_params: dict) -> dict:
+    """The key of a cached binary Dataset: ``rows_key`` (what the rows and labels are read from and
+    how they are transformed, e.g. `daudit.data.splits.stats_cache_key`), the chunks used, the
+    Dataset parameters and the LightGBM version (its binary format)."""
+    return {**rows_key, "name": "lgbm-dataset", "chunks": [int(c) for c in chunks],
+            "dataset_params": {k: ds_params[k] for k in sorted(ds_params)}, "lightgbm": lightgbm.__version__,
+            "lgbm_dataset_format": _FORMAT}
+
+
+def cached_dataset(cache, key: dict, x, y: np.ndarray, chunks, ds_params: dict, *, transform=None):
+    """`build_dataset`, read from / saved to ``cache`` (`daudit.data.cache.FileCache`) under ``key``.
+
+    Returns (Dataset, hit). A hit is used only when its file passed the cache's checks and the
+    loaded Dataset has the rows, features and labels of this fit; otherwise it is rebuilt.
+    """
+    _, rows = block_rows(x, chunks)
+    labels = np.asarray(y, dtype=np.float64)[rows]
+    with cache.checked_copy(key) as path:
+        if path is not None:
+            try:
+                ds = lightgbm.Dataset(str(path), params=dict(ds_params), free_raw_data=True).construct()
+                same = (ds.num_data() == len(rows) and ds.num_feature() == x.shape[1]
+                        and np.array_equal(ds.get_label(), labels.astype(np.float32)))
+            except lightgbm.basic.LightGBMError:
+                same = False
+            if same:
+                log.info("LightGBM: binary Dataset read from the cache (%s)", cache.entry(key).name)
+                return ds, True
+            log.warning("LightGBM: cached Dataset %s does not match this fit: rebuilding", cache.entry(key))
+    ds = build_dataset(x, y, chunks, ds_params, transform=transform)
+    cache.save(key, lambda p: ds.save_binary(str(p)))
+    return ds, False
