@@ -129,3 +129,35 @@ def test_damaged_or_foreign_cached_dataset_is_rebuilt_not_trusted(tmp_path, monk
     calls = spy.calls
     _fit(xd, y, cache, {"rows": "planted-0", "transform": "other"})
     assert spy.calls == calls + 1
+
+
+def test_pipeline_second_fit_reuses_the_cached_dataset(tmp_path, monkeypatch):
+    """The audit's call site: a second LightGBM fit on the same train split reads the binary Dataset
+    from the cache beside the statistics; another label set (same file) does not."""
+    from types import SimpleNamespace
+
+    from daudit.pipeline.run import AuditContext, _fit_lightgbm
+
+    monkeypatch.setenv("DAUDIT_CACHE_DIR", str(tmp_path / "cache"))
+    spy = _Spy(monkeypatch)
+    x, y = _planted()
+    src = tmp_path / "train.h5"
+    src.write_bytes(b"stand-in for the source file")  # only its identity enters the key
+
+    def fit(labels):
+        spec = SimpleNamespace(lightgbm=SimpleNamespace(n_estimators=5, max_depth=3, learning_rate=0.1),
+                               noise_levels=[1.0], seed=42,
+                               compute=SimpleNamespace(memory_limit=2**31, stats_cache=True, chunk_rows=100))
+        train = SimpleNamespace(error=da.from_array(x, chunks=(100, x.shape[1])), y=labels, n_pixels=x.shape[1],
+                                paths=[str(src)], rows_per_file=[len(labels)], param="log_g", row_index=None)
+        ctx = AuditContext(spec=spec, splits={"train": train}, rng=np.random.default_rng(0),
+                           scheduler={"kind": "in-process"})
+        _fit_lightgbm(ctx)
+        return ctx.booster.predict(x)
+
+    first = fit(y)
+    assert spy.calls == 1 and list((tmp_path / "cache" / "stats").glob("lgbm-dataset-*/data.bin"))
+    np.testing.assert_allclose(fit(y), first, rtol=0, atol=1e-12)
+    assert spy.calls == 1
+    fit(-y)
+    assert spy.calls == 2

@@ -335,14 +335,15 @@ class StatsCache:
 
 
 class FileCache:
-    """One opaque file per key (e.g. a LightGBM binary Dataset), write-once like `StatsCache`.
+    """One opaque file per key (e.g. a LightGBM binary Dataset), write-once like `StatsCache` and
+    beside it by default (so ``daudit cache`` lists and clears it with the statistics).
 
     The manifest holds the key, the file's size and CRC32 and its SHA-256. `checked_copy` copies the
     file to a private name while hashing it and hands out the copy only when all three match, so
     what the caller then reads is what was checked; a stale, damaged or foreign entry is removed.
     """
 
-    def __init__(self, root: Path | None = None, kind: str = "files"):
+    def __init__(self, root: Path | None = None, kind: str = "stats"):
         self.root = Path(root or check_cache_dir()) / kind
 
     def entry(self, key: dict) -> Path:
