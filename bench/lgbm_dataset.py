@@ -4,7 +4,8 @@ Reads the first ``--rows`` demo train spectra through daudit's own zarr cache (s
 ``DAUDIT_CACHE_DIR``), plans the fit as the audit does (`plan_lightgbm`, 4 GB limit) and times, in
 one process and alternating over ``--repeats`` rounds: (a) today's `lightgbm.Sequence` path,
 (b) the floor, LightGBM on the same rows as an in-memory float32 array with the same Dataset
-parameters, (c) the block path (`daudit.models.boosting.build_dataset`).
+parameters, (c) the block path (`daudit.models.lgbm_blocks.build_dataset`), (d) the binary Dataset cache
+(`cached_dataset`: a miss in the first round, then hits).
 
     DAUDIT_CACHE_DIR=/tmp/cache-x DAUDIT_DEMO_DIR=... python bench/lgbm_dataset.py --rows 20000
 """
@@ -65,7 +66,21 @@ def main() -> None:
         from daudit.models.lgbm_blocks import build_dataset
         return build_dataset(x, y, plan.chunks, ds_params)
 
-    makers = {"seq": seq_ds, "floor": floor_ds, "block": block_ds}
+    import tempfile
+
+    from daudit.data.cache import FileCache
+    from daudit.data.splits import stats_cache_key
+    from daudit.models.lgbm_blocks import cached_dataset, dataset_cache_key
+
+    cache = FileCache(Path(tempfile.mkdtemp(prefix="lgbm-bench-", dir=os.environ.get("DAUDIT_CACHE_DIR"))))
+    key = dataset_cache_key(stats_cache_key(split, "lgbm", chunk_rows=2048), plan.chunks, ds_params)
+
+    def cached_ds():  # the first call builds and saves (a miss), later calls read the binary Dataset
+        ds, hit = cached_dataset(cache, key, x, y, plan.chunks, ds_params)
+        print(f"  cache {'hit' if hit else 'miss (built and saved)'}", flush=True)
+        return ds
+
+    makers = {"seq": seq_ds, "floor": floor_ds, "block": block_ds, "cached": cached_ds}
     preds = {}
     print(f"load average {os.getloadavg()}", flush=True)
     for r in range(args.repeats):

@@ -125,6 +125,8 @@ def test_damaged_or_foreign_cached_dataset_is_rebuilt_not_trusted(tmp_path, monk
     calls = spy.calls
     np.testing.assert_allclose(_fit(xd, y, cache, {"rows": "planted-0"}).predict(x), oracle, rtol=0, atol=1e-12)
     assert spy.calls == calls + 1
+    _fit(xd, y, cache, {"rows": "planted-0"})
+    assert spy.calls == calls + 1  # the refused entry was replaced by the rebuilt one
     # a different key (other Dataset parameters or rows) never reads this entry
     calls = spy.calls
     _fit(xd, y, cache, {"rows": "planted-0", "transform": "other"})

@@ -386,6 +386,10 @@ class FileCache:
         finally:
             copy.unlink(missing_ok=True)
 
+    def discard(self, key: dict) -> None:
+        """Remove ``key``'s entry (its file passed the checks but its content was refused by the caller)."""
+        shutil.rmtree(self.entry(key), ignore_errors=True)
+
     def save(self, key: dict, write) -> Path:
         """Seal the file ``write(path)`` writes as ``key``'s entry (kept if a valid one is already there)."""
         d = self.entry(key)

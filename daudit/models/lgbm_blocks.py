@@ -110,6 +110,7 @@ def cached_dataset(cache, key: dict, x, y: np.ndarray, chunks, ds_params: dict, 
     labels = np.asarray(y, dtype=np.float64)[rows]
     with cache.checked_copy(key) as path:
         if path is not None:
+            ds = None
             try:
                 ds = lightgbm.Dataset(str(path), params=dict(ds_params), free_raw_data=True).construct()
                 same = (ds.num_data() == len(rows) and ds.num_feature() == x.shape[1]
@@ -119,7 +120,10 @@ def cached_dataset(cache, key: dict, x, y: np.ndarray, chunks, ds_params: dict, 
             if same:
                 log.info("LightGBM: binary Dataset read from the cache (%s)", cache.entry(key).name)
                 return ds, True
+            del ds  # its binned rows are not held while the new Dataset is built
             log.warning("LightGBM: cached Dataset %s does not match this fit: rebuilding", cache.entry(key))
+    if path is not None:
+        cache.discard(key)  # refused: a new entry replaces it
     ds = build_dataset(x, y, chunks, ds_params, transform=transform)
     cache.save(key, lambda p: ds.save_binary(str(p)))
     return ds, False
