@@ -1,7 +1,9 @@
-"""LightGBM on streamed row chunks: a `lightgbm.Sequence` over a Dask array, and a memory plan.
+"""LightGBM on streamed row chunks: a memory plan, the fit, and the `lightgbm.Sequence` reference path.
 
-LightGBM builds its Dataset in two reads: single rows for the bin-boundary sample (all of
-them when ``n <= bin_construct_sample_cnt``), then batches. Measured on 4096-pixel spectra
+The fit's Dataset is built in two reads of whole row blocks (`daudit.models.lgbm_blocks`): the
+bin-boundary sample (all rows when ``n <= bin_construct_sample_cnt``), then the binned rows; the
+same Dataset as LightGBM's `lightgbm.Sequence` path over `DaskRowSequence`, which is kept as the
+reference (tests/test_lgbm_blocks.py). Measured on 4096-pixel spectra
 (bench/RESULTS.md, "LightGBM memory model"), the fit's peak above the process's resting RSS is
 about 1.0 byte per binned value and about 15 bytes per value of the bin sample (float64 values
 plus indices, held while binning). LightGBM's histogram cache is unbounded by default (about
