@@ -10,7 +10,7 @@ Cases:
   with and without `daudit.engine.memory.tune_allocator` (glibc trim threshold 64 KiB);
 - the train pass the audit and the checks share, at 100k rows: one lane with reads gated two
   chunks ahead (the default), two lanes, and one lane with ungated reads;
-- LightGBM's peak against the plan's memory model (`daudit.models.boosting._bytes`).
+- LightGBM's peak against the plan's memory model (`daudit.models.boosting.lightgbm_bytes`).
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ def case_lgbm(n: int, sample: int) -> dict:
     import lightgbm as lgb
     import numpy as np
 
-    from daudit.models.boosting import _bytes, histogram_pool_mb
+    from daudit.models.boosting import histogram_pool_mb, lightgbm_bytes
 
     tr = _splits()["train"]
     x = np.asarray(tr.error[:n].compute(scheduler="threads"), dtype=np.float32)
@@ -168,7 +168,7 @@ def case_lgbm(n: int, sample: int) -> dict:
     ds = lgb.Dataset(x, label=y, params={"bin_construct_sample_cnt": sample, "verbose": -1}, free_raw_data=True)
     lgb.train({"objective": "regression", "max_depth": 6, "learning_rate": 0.1, "verbose": -1,
                "histogram_pool_size": histogram_pool_mb(x.shape[1])}, ds, num_boost_round=100)
-    return {"peak_above_gib": probe.above(), "model_gib": _bytes(n, sample, x.shape[1]) / 2**30}
+    return {"peak_above_gib": probe.above(), "model_gib": lightgbm_bytes(n, sample, x.shape[1]) / 2**30}
 
 
 def _run(args: list[str]) -> dict:

@@ -106,7 +106,7 @@ def test_pipeline_falls_back_to_in_process_when_lightgbm_dask_fails(client, monk
     monkeypatch.setattr(daudit.pipeline.run, "fit_lightgbm_dask", refuse)  # the name the pipeline calls
     x_np, y = _planted(1000, seed=3)
     spec = SimpleNamespace(lightgbm=SimpleNamespace(n_estimators=5, max_depth=3, learning_rate=0.1),
-                           noise_levels=[0.0, 1.0], seed=42, compute=SimpleNamespace(memory_limit=2**31))
+                           noise_levels=[0.0, 1.0], seed=42, compute=SimpleNamespace(memory_limit=2**31, stats_cache=False))
     train = SimpleNamespace(error=da.from_array(x_np, chunks=(CHUNK, P)), y=y, n_pixels=P)
     ctx = AuditContext(spec=spec, splits={"train": train}, rng=np.random.default_rng(0),
                        scheduler={"kind": "local-cluster", "n_workers": 2})

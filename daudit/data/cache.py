@@ -18,6 +18,7 @@ reach a run that loaded them.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import io
@@ -42,7 +43,7 @@ from daudit.core.progress import Bar
 from daudit.data.cache_holds import held_here, hold, release, remove_unless_held
 from daudit.data.cache_reader import ZarrRows, block_digest
 
-__all__ = ["source_key", "ZarrCache", "StatsCache"]
+__all__ = ["source_key", "ZarrCache", "StatsCache", "FileCache"]
 
 log = logging.getLogger("daudit")
 _FORMAT = 2  # 2: identity, change time and content fingerprint in the key; rows copied
@@ -322,5 +323,82 @@ class StatsCache:
             _seal(tmp, d, key)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)  # no half-written cache left behind
+            raise
+        return d
+
+
+class FileCache:
+    """One opaque file per key (e.g. a LightGBM binary Dataset), write-once like `StatsCache` and
+    beside it by default (so ``daudit cache`` lists and clears it with the statistics).
+
+    The manifest holds the key, the file's size and CRC32 and its SHA-256. `checked_copy` copies the
+    file to a private name while hashing it and hands out the copy only when all three match, so
+    what the caller then reads is what was checked; a stale, damaged or foreign entry is removed.
+    """
+
+    def __init__(self, root: Path | None = None, kind: str = "stats"):
+        self.root = Path(root or check_cache_dir()) / kind
+
+    def entry(self, key: dict) -> Path:
+        """The folder of ``key``'s entry (its file is ``data.bin``)."""
+        return self.root / f"{key.get('name', 'file')}-{_digest(key)}"
+
+    @contextlib.contextmanager
+    def checked_copy(self, key: dict):
+        """Yield the Path of a private, checked copy of the file saved under ``key`` (removed after the
+        block), or None when there is no valid entry."""
+        d = self.entry(key)
+        meta = _manifest(d) if d.exists() else None
+        if meta is None:
+            if d.exists():
+                log.warning("cache %s has no readable manifest: rebuilding", d)
+                shutil.rmtree(d, ignore_errors=True)
+            yield None
+            return
+        copy = d.parent / f".{d.name}.read.tmp-{os.getpid()}"
+        ok = meta.get("key") == key and isinstance(meta.get("files"), dict) and list(meta["files"]) == ["data.bin"]
+        if ok:
+            size, crc, h = 0, 0, hashlib.sha256()
+            try:
+                with open(d / "data.bin", "rb") as src, open(copy, "wb") as dst:
+                    while block := src.read(1 << 22):
+                        size, crc = size + len(block), zlib.crc32(block, crc)
+                        h.update(block)
+                        dst.write(block)
+            except OSError:
+                ok = False
+            ok = ok and meta["files"]["data.bin"] == [size, crc] and meta.get("sha256") == h.hexdigest()
+        if not ok:
+            copy.unlink(missing_ok=True)
+            log.warning("cache %s is stale, damaged or foreign: rebuilding", d)
+            shutil.rmtree(d, ignore_errors=True)
+            yield None
+            return
+        try:
+            yield copy
+        finally:
+            copy.unlink(missing_ok=True)
+
+    def discard(self, key: dict) -> None:
+        """Remove ``key``'s entry (its file passed the checks but its content was refused by the caller)."""
+        shutil.rmtree(self.entry(key), ignore_errors=True)
+
+    def save(self, key: dict, write) -> Path:
+        """Seal the file ``write(path)`` writes as ``key``'s entry (kept if a valid one is already there)."""
+        d = self.entry(key)
+        d.parent.mkdir(parents=True, exist_ok=True)
+        tmp = d.parent / f".{d.name}.tmp-{os.getpid()}"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        try:
+            write(tmp / "data.bin")
+            h = hashlib.sha256()
+            with open(tmp / "data.bin", "rb") as fh:
+                while block := fh.read(1 << 22):
+                    h.update(block)
+            _seal(tmp, d, key, {"sha256": h.hexdigest()})
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
             raise
         return d

@@ -1,7 +1,9 @@
-"""LightGBM on streamed row chunks: a `lightgbm.Sequence` over a Dask array, and a memory plan.
+"""LightGBM on streamed row chunks: a memory plan, the fit, and the `lightgbm.Sequence` reference path.
 
-LightGBM builds its Dataset in two reads: single rows for the bin-boundary sample (all of
-them when ``n <= bin_construct_sample_cnt``), then batches. Measured on 4096-pixel spectra
+The fit's Dataset is built in two reads of whole row blocks (`daudit.models.lgbm_blocks`): the
+bin-boundary sample (all rows when ``n <= bin_construct_sample_cnt``), then the binned rows; the
+same Dataset as LightGBM's `lightgbm.Sequence` path over `DaskRowSequence`, which is kept as the
+reference (tests/test_lgbm_blocks.py). Measured on 4096-pixel spectra
 (bench/RESULTS.md, "LightGBM memory model"), the fit's peak above the process's resting RSS is
 about 1.0 byte per binned value and about 15 bytes per value of the bin sample (float64 values
 plus indices, held while binning). LightGBM's histogram cache is unbounded by default (about
@@ -28,9 +30,10 @@ import lightgbm
 import numpy as np
 
 from daudit.engine.memory import release_memory
+from daudit.models.lgbm_blocks import build_dataset, cached_dataset, dataset_cache_key
 
 __all__ = ["LightGBMPlan", "plan_lightgbm", "histogram_pool_mb", "histogram_bytes", "lightgbm_bytes", "BINNED_BYTES",
-           "SAMPLE_BYTES", "DaskRowSequence", "fit_lightgbm", "lightgbm_params",
+           "SAMPLE_BYTES", "DaskRowSequence", "dataset_params", "fit_lightgbm", "lightgbm_params",
            "lightgbm_log_to_debug"]
 
 log = logging.getLogger("daudit")
@@ -209,18 +212,30 @@ def lightgbm_params(spec_lgbm, *, seed: int, n_threads: int = 0) -> dict:
     }
 
 
-def fit_lightgbm(x, y: np.ndarray, plan: LightGBMPlan, params: dict, *, transform=None, progress=None):
+def dataset_params(plan: LightGBMPlan, params: dict) -> dict:
+    """LightGBM Dataset parameters of a fit: the plan's bin sample size and the seed that picks it."""
+    return {"bin_construct_sample_cnt": int(plan.bin_construct_sample_cnt), "verbose": -1,
+            "seed": params.get("random_state", 0)}
+
+
+def fit_lightgbm(x, y: np.ndarray, plan: LightGBMPlan, params: dict, *, transform=None, progress=None,
+                 cache=None, rows_key: dict | None = None):
     """Fit a LightGBM regressor on the plan's chunks of ``x`` (dask (n, p)) and labels ``y`` (n,).
+
+    The Dataset is built from whole row blocks (`daudit.models.lgbm_blocks.build_dataset`): the
+    same bin sample and binned rows as LightGBM's `lightgbm.Sequence` path over `DaskRowSequence`.
+    With ``cache`` (`daudit.data.cache.FileCache`) and ``rows_key`` (what identifies the rows,
+    labels and transform), the binary Dataset is read from or saved to the cache.
 
     Returns the fitted ``lightgbm.Booster``.
     """
     lgb = lightgbm
-    seq_cls = type("DaskRowSequenceLGB", (DaskRowSequence, lgb.Sequence), {})
-    seq = seq_cls(x, plan.chunks, transform=transform)
-    yy = np.asarray(y, dtype=np.float64)[seq.rows()]
-    ds_params = {"bin_construct_sample_cnt": int(plan.bin_construct_sample_cnt), "verbose": -1,
-                 "seed": params.get("random_state", 0)}
-    ds = lgb.Dataset(seq, label=yy, params=ds_params, free_raw_data=True)
+    ds_params = dataset_params(plan, params)
+    if cache is not None and rows_key is not None:
+        key = dataset_cache_key(rows_key, plan.chunks, ds_params)
+        ds, _ = cached_dataset(cache, key, x, y, plan.chunks, ds_params, transform=transform)
+    else:
+        ds = build_dataset(x, y, plan.chunks, ds_params, transform=transform)
     train_params = {
         "objective": params["objective"], "max_depth": params["max_depth"],
         "learning_rate": params["learning_rate"], "seed": params["random_state"],
@@ -231,7 +246,7 @@ def fit_lightgbm(x, y: np.ndarray, plan: LightGBMPlan, params: dict, *, transfor
     callbacks = [] if progress is None else [lambda env: progress.update(1)]
     booster = lgb.train(train_params, ds, num_boost_round=params["n_estimators"], callbacks=callbacks)
     booster.free_dataset()  # the binned train set (n x p bytes) is not needed for prediction
-    del ds, seq
+    del ds
     release_memory()
     return booster
 

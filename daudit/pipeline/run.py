@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import functools
+import hashlib
 import logging
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ from daudit.core.progress import Bar, compute, heartbeat
 from daudit.core.gate_rule import verdict_label
 from daudit.core.schema import write_summary
 from daudit.core.spec import AuditSpec
+from daudit.data.cache import FileCache
 from daudit.data.splits import check_splits, open_data, quality_counts_graph, stats_cache, stats_cache_key
 from daudit.data.validate import drop_empty_rows
 from daudit.engine.cluster import dask_context, main_budget
@@ -164,6 +166,15 @@ def _gram_on_gpu(x, y):
 _GRAM_FIELDS = ("x_shift", "y_shift", "sum_x", "sum_y", "xtx", "xty", "yty")
 
 
+def _lgbm_rows_key(ctx: AuditContext) -> dict:
+    """What the LightGBM fit's rows are: the statistics' key of the train split, with the rows kept."""
+    train = ctx.splits["train"]
+    key = stats_cache_key(train, "lgbm", chunk_rows=ctx.spec.compute.chunk_rows)
+    if train.row_index is not None:  # rows dropped by validation
+        key["row_index_sha"] = hashlib.sha256(np.ascontiguousarray(train.row_index, dtype=np.int64)).hexdigest()
+    return key
+
+
 def _fit_lightgbm(ctx: AuditContext):
     spec = ctx.spec
     if spec.lightgbm is None or not any(level > 0 for level in spec.noise_levels):
@@ -195,7 +206,9 @@ def _fit_lightgbm(ctx: AuditContext):
         ctx.lgbm_backend["backend_note"] = note
     if ctx.booster is None:
         with ctx.stage("lightgbm fit"), Bar(spec.lightgbm.n_estimators, "LightGBM boosting", unit="tree") as bar:
-            ctx.booster = fit_lightgbm(x, train.y, ctx.lgbm_plan, ctx.lgbm_params, progress=bar)
+            cache, rows_key = (FileCache(), _lgbm_rows_key(ctx)) if spec.compute.stats_cache else (None, None)
+            ctx.booster = fit_lightgbm(x, train.y, ctx.lgbm_plan, ctx.lgbm_params, progress=bar,
+                                       cache=cache, rows_key=rows_key)
     log.info("LightGBM: trained %s on %d rows", ctx.lgbm_backend["backend"], ctx.lgbm_plan.n_rows_used)
 
 
