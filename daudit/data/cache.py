@@ -111,6 +111,21 @@ def _valid(root: Path, key: dict) -> bool:
         return False
 
 
+def _write_sealed(final: Path, key: dict, fill) -> None:
+    """Fill a fresh temporary folder beside ``final`` (``fill(tmp)`` writes the files and may return
+    extra manifest fields) and seal it as ``final``; nothing half-written is left behind."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        _seal(tmp, final, key, fill(tmp))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def _seal(tmp: Path, final: Path, key: dict, extra: dict | None = None):
     """Write the manifest into ``tmp`` and rename it to ``final``. An entry is never rewritten in
     place: a valid ``final`` already there (another run made it) is kept and ``tmp`` dropped; a
@@ -313,17 +328,7 @@ class StatsCache:
 
     def save(self, key: dict, arrays: dict) -> Path:
         d = self._dir(key)
-        d.parent.mkdir(parents=True, exist_ok=True)
-        tmp = d.parent / f".{d.name}.tmp-{os.getpid()}"
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir()
-        try:
-            np.savez(tmp / "stats.npz", **{k: np.asarray(v) for k, v in arrays.items()})
-            _seal(tmp, d, key)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)  # no half-written cache left behind
-            raise
+        _write_sealed(d, key, lambda tmp: np.savez(tmp / "stats.npz", **{k: np.asarray(v) for k, v in arrays.items()}))
         return d
 
 
@@ -386,19 +391,14 @@ class FileCache:
     def save(self, key: dict, write) -> Path:
         """Seal the file ``write(path)`` writes as ``key``'s entry (kept if a valid one is already there)."""
         d = self.entry(key)
-        d.parent.mkdir(parents=True, exist_ok=True)
-        tmp = d.parent / f".{d.name}.tmp-{os.getpid()}"
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir()
-        try:
+
+        def fill(tmp: Path) -> dict:
             write(tmp / "data.bin")
             h = hashlib.sha256()
             with open(tmp / "data.bin", "rb") as fh:
                 while block := fh.read(1 << 22):
                     h.update(block)
-            _seal(tmp, d, key, {"sha256": h.hexdigest()})
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+            return {"sha256": h.hexdigest()}
+
+        _write_sealed(d, key, fill)
         return d
